@@ -1,0 +1,1 @@
+"""Shared contact-centre hub: the application (settings, API, CLI, storage wiring, metrics)."""

@@ -1,0 +1,72 @@
+"""The FastAPI application: routers, error shapes, request logging, and the hub's lifespan."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hub.api import health
+from hub.metrics import endpoints as metrics_endpoints
+from hub.runtime import Hub
+from hub.settings import Settings, get_settings
+from routing.dispatch import endpoints as agent_endpoints
+from routing.dispatch.desk import DeskError
+
+log = structlog.get_logger(__name__)
+
+
+class RequestContext:
+    """Bind a request id for every log line of the request (plain ASGI, so it wraps everything)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12], path=scope["path"])
+        await self.app(scope, receive, send)
+
+
+def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:
+    """The app; given a running ``hub`` (tests, demo) it uses it, otherwise it starts its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if hub is not None:
+            app.state.hub = hub
+            yield
+            return
+        own = await Hub.start(settings or get_settings())
+        app.state.hub = own
+        try:
+            yield
+        finally:
+            await own.close()
+
+    app = FastAPI(
+        title="Shared contact-centre hub",
+        version="1.0",
+        description="Partner councils' enquiries, one shared queue of agents, and figures the committee can trust.",
+        lifespan=lifespan,
+    )
+    if hub is not None:
+        app.state.hub = hub
+    app.add_middleware(RequestContext)
+
+    @app.exception_handler(DeskError)
+    async def _desk_error(_request: Request, exc: DeskError) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+
+    app.include_router(health.router)
+    app.include_router(agent_endpoints.router)
+    app.include_router(metrics_endpoints.router)
+    return app

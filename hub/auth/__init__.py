@@ -1,0 +1,1 @@
+"""Bearer tokens with a role scoped to partners."""

@@ -1,0 +1,43 @@
+"""FastAPI dependencies: the request's principal from its bearer token, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import structlog
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hub.auth.service import Principal, authenticate
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `hub token create`.")
+
+
+async def current_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    async with request.app.state.hub.sessionmaker() as session:
+        principal = await authenticate(session, credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    structlog.contextvars.bind_contextvars(role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id)
+    return principal
+
+
+def require(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """A dependency that lets through only the given roles (admin always passes)."""
+
+    async def check(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role != "admin" and principal.role not in roles:
+            raise HTTPException(403, f"this needs the role {' or '.join(roles)}")
+        return principal
+
+    return check
+
+
+def check_tenant(principal: Principal, tenant: str) -> None:
+    if not principal.sees(tenant):
+        raise HTTPException(403, f"your token is not for {tenant!r}")

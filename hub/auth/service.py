@@ -1,0 +1,71 @@
+"""Create and check bearer tokens. Tokens carry 256 random bits, so a SHA-256 of each is a safe store."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.auth.models import ApiToken
+from tenants.models import Agent, Tenant
+
+ROLES = ("agent", "supervisor", "committee", "admin", "partner")
+
+
+class TokenError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a role, the partner it is scoped to (None: every partner) and the agent it is."""
+
+    role: str
+    tenant: str | None
+    agent_id: str | None = None
+
+    def sees(self, tenant: str) -> bool:
+        return self.tenant is None or self.tenant == tenant
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_token(
+    session: AsyncSession, *, role: str, tenant: str | None = None, agent_id: str | None = None, label: str = ""
+) -> str:
+    """Store the hash of a new token and return the token itself (shown once)."""
+    if role not in ROLES:
+        raise TokenError(f"role must be one of {', '.join(ROLES)}")
+    if tenant is not None and await session.get(Tenant, tenant) is None:
+        raise TokenError(f"no tenant {tenant!r}")
+    if role == "agent":
+        if agent_id is None:
+            raise TokenError("an agent token needs --agent")
+        agent = await session.get(Agent, agent_id)
+        if agent is None:
+            raise TokenError(f"no agent {agent_id!r}")
+        if tenant is not None and agent.tenant_slug != tenant:
+            raise TokenError(f"agent {agent_id!r} belongs to {agent.tenant_slug!r}, not {tenant!r}")
+        tenant = agent.tenant_slug
+    elif agent_id is not None:
+        raise TokenError("--agent is only for the agent role")
+    if role == "partner" and tenant is None:
+        raise TokenError("a partner token needs --tenant")
+    token = "hub_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(token_hash=hash_token(token), role=role, tenant_slug=tenant, agent_id=agent_id, label=label))
+    await session.flush()
+    return token
+
+
+async def authenticate(session: AsyncSession, token: str) -> Principal | None:
+    row = await session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    return Principal(row.role, row.tenant_slug, row.agent_id)

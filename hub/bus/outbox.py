@@ -1,0 +1,51 @@
+"""The outbox relay: publish what committed transactions wrote, then delete it (at least once, in order)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hub.bus.base import OutgoingMessage, Publisher
+from hub.db.session import unit_of_work
+from routing.models import OutboxMessage
+
+
+async def relay_once(
+    sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher, *, limit: int = 1000
+) -> int:
+    """Publish up to ``limit`` outbox rows with confirms and delete them; returns how many went out.
+
+    Rows are locked with SKIP LOCKED so several relays share the work; a crash after the publish and
+    before the delete publishes those rows again, so consumers dedupe on ``message_id``.
+    """
+    async with unit_of_work(sessionmaker) as session:
+        rows = (
+            await session.scalars(
+                select(OutboxMessage).order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+            )
+        ).all()
+        if not rows:
+            return 0
+        await publisher.publish_many(
+            [
+                OutgoingMessage(
+                    exchange=row.exchange,
+                    routing_key=row.routing_key,
+                    body=row.body,
+                    message_id=row.message_id,
+                    type=row.message_type,
+                    headers=row.headers,
+                    content_type=row.content_type,
+                )
+                for row in rows
+            ]
+        )
+        await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows])))
+        return len(rows)
+
+
+async def relay_all(sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher) -> int:
+    total = 0
+    while sent := await relay_once(sessionmaker, publisher):
+        total += sent
+    return total

@@ -1,0 +1,171 @@
+"""The ``hub`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hub.logging import configure_logging
+from hub.settings import get_settings
+
+app = typer.Typer(help="Shared contact-centre hub.", no_args_is_help=True, pretty_exceptions_enable=False)
+tenants_app = typer.Typer(help="Partners: definitions and keys.", no_args_is_help=True)
+token_app = typer.Typer(help="Bearer tokens for scripts, integrations and tests.", no_args_is_help=True)
+live_app = typer.Typer(help="The live state (queues, idle agents, offers).", no_args_is_help=True)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(token_app, name="token")
+app.add_typer(live_app, name="live")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
+
+
+def _setup_logging() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to HUB_DATABASE_URL (or the embedded SQLite file)."""
+    from hub.db.migrate import upgrade
+
+    settings = get_settings()
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+    typer.echo("database is up to date")
+
+
+@tenants_app.command("load")
+def tenants_load(path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")]) -> None:
+    """Validate every definition, then store them all in one transaction (nothing half-loaded)."""
+    from tenants.loader import DefinitionsInvalid, load_definitions
+
+    try:
+        definitions = load_definitions(path)
+    except DefinitionsInvalid as exc:
+        for error in exc.errors:
+            typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+    async def store() -> None:
+        from hub.runtime import Hub
+        from hub.db.session import unit_of_work
+        from tenants.service import apply_definitions
+
+        hub = await Hub.start(get_settings())
+        try:
+            async with unit_of_work(hub.sessionmaker) as session:
+                await apply_definitions(session, definitions=definitions)
+        finally:
+            await hub.close()
+
+    asyncio.run(store())
+    for d in definitions:
+        typer.echo(f"loaded {d.tenant.slug}: {len(d.services)} services, {len(d.agents)} agents")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="agent, supervisor, committee, admin or partner")],
+    tenant: Annotated[str | None, typer.Option(help="The partner the token is for (omit for hub-wide)")] = None,
+    agent: Annotated[str | None, typer.Option(help="The agent id, for the agent role")] = None,
+    label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
+) -> None:
+    """Print a new bearer token (only its hash is stored)."""
+    from hub.auth.service import TokenError, create_token
+    from hub.db.session import unit_of_work
+    from hub.runtime import Hub
+
+    async def make() -> str:
+        hub = await Hub.start(get_settings())
+        try:
+            async with unit_of_work(hub.sessionmaker) as session:
+                return await create_token(session, role=role, tenant=tenant, agent_id=agent, label=label)
+        finally:
+            await hub.close()
+
+    try:
+        typer.echo(asyncio.run(make()))
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@live_app.command("rebuild")
+def live_rebuild() -> None:
+    """Rebuild queues, idle agents and offers in Redis from the database."""
+    from hub.runtime import Hub
+    from routing.live.rebuild import rebuild_live_state
+
+    async def run() -> None:
+        hub = await Hub.start(get_settings())
+        try:
+            result = await rebuild_live_state(hub.dispatcher)
+        finally:
+            await hub.close()
+        if result is None:
+            typer.echo("another process is rebuilding right now; try again in a minute", err=True)
+            raise typer.Exit(1)
+        typer.echo(
+            f"rebuilt: {result.queued} waiting, {result.requeued_offers} offers returned to their queue, "
+            f"{result.agents_ready} agents ready, {result.offers} offers made"
+        )
+
+    asyncio.run(run())
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+) -> None:
+    """Run the HTTP API."""
+    import uvicorn
+
+    from hub.api.app import create_app
+
+    _setup_logging()
+    uvicorn.run(create_app(), host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run the AMQP intake consumer, the outbox relay and the dispatcher."""
+    from hub.runtime import Hub
+    from hub.worker import Worker
+
+    _setup_logging()
+
+    async def run() -> None:
+        hub = await Hub.start(get_settings())
+        work = Worker(hub)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, work.stop.set)
+        try:
+            await work.run()
+        finally:
+            await hub.close()
+
+    asyncio.run(run())
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port for the web address")] = 8000,
+    rate: Annotated[float, typer.Option(help="Simulated enquiries per second, all partners together")] = 0.8,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C)")] = None,
+) -> None:
+    """Everything in one process on the embedded default, with simulated partners and agents."""
+    from hub.demo import run_demo
+
+    asyncio.run(run_demo(port=port, rate=rate, seconds=seconds, examples=EXAMPLES))
+
+
+if __name__ == "__main__":
+    app()

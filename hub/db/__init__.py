@@ -1,0 +1,1 @@
+"""Storage wiring: declarative base, engine and session factories, migrations."""

@@ -1,0 +1,202 @@
+"""``hub demo``: the whole hub in one process on the embedded default, with simulated partners and agents."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+import uvicorn
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+from sqlalchemy import func, select
+
+from hub.api.app import create_app
+from hub.auth.service import create_token
+from hub.bus.base import IncomingMessage
+from hub.db.session import unit_of_work
+from hub.logging import configure_logging
+from hub.runtime import Hub
+from hub.settings import Settings
+from hub.worker import Worker
+from routing.dispatch.desk import DeskError
+from routing.models import Enquiry, IntakeRejection
+from tenants.loader import load_definitions
+from tenants.service import apply_definitions
+
+log = structlog.get_logger(__name__)
+
+# Agents left for a person to drive from the API (and, later, the console); the rest are simulated.
+HUMAN_AGENTS = ("chorley-ann",)
+SAMPLE_TEXTS = {
+    "missed-bin": "My grey bin was not collected on Tuesday",
+    "council-tax": "I have moved house and need to update my council tax",
+    "flytipping": "Someone has dumped a mattress in the lane behind the shops",
+    "housing-benefit": "I would like to claim housing benefit",
+    "parking-permit": "How do I renew my residents parking permit?",
+    "street-lighting": "The street light outside number 12 is flickering",
+    "pothole": "There is a deep pothole on Station Road",
+    "general": "I need some help with a council service",
+}
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, *range(preferred + 1, preferred + 50)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"no free port between {preferred} and {preferred + 49}")
+
+
+def _enquiry_message(tenant: str, service: str) -> IncomingMessage:
+    channel = random.choices(["phone", "web", "email"], weights=[6, 3, 1])[0]
+    body = {
+        "tenant": tenant,
+        "channel": channel,
+        "received_at": datetime.now(UTC).isoformat(),
+        "service_code": service,
+        "text": SAMPLE_TEXTS.get(service, "An enquiry"),
+        "customer": {"name": random.choice(["A. Resident", "B. Citizen", "C. Ratepayer"]), "phone": "01257 515151"},
+    }
+    if channel == "phone":
+        body["call"] = {"call_id": uuid.uuid4().hex, "caller": "01257 515151", "dialled": "0300 123 4567"}
+    return IncomingMessage(
+        routing_key=f"{tenant}.{channel}",
+        body=json.dumps(body).encode(),
+        message_id=uuid.uuid4().hex,
+        content_type="application/json",
+        type="enquiry.v1",
+    )
+
+
+async def _traffic(hub: Hub, rate: float) -> None:
+    """Poisson arrivals across the partners' services; one in fifteen callers hangs up while waiting."""
+    assert hub.memory_bus is not None
+    catalogue = await hub.catalogue.reload()
+    services = [(t.slug, code) for t in catalogue.tenants.values() if t.kind == "partner" for code in t.services]
+    while True:
+        await asyncio.sleep(random.expovariate(rate))
+        tenant, service = random.choice(services)
+        message = _enquiry_message(tenant, service)
+        await hub.memory_bus.intake.put(message)
+        if random.random() < 1 / 15:
+            asyncio.get_running_loop().call_later(random.uniform(2, 20), _hang_up, hub, message, tenant)
+        if random.random() < 1 / 40:  # a partner system's mistake, to show the dead-letter path
+            bad = IncomingMessage(routing_key=f"{tenant}.phone", body=b"{not json", message_id=uuid.uuid4().hex,
+                                  content_type="application/json", type="enquiry.v1")
+            await hub.memory_bus.intake.put(bad)
+
+
+def _hang_up(hub: Hub, message: IncomingMessage, tenant: str) -> None:
+    assert hub.memory_bus is not None
+    body = {"tenant": tenant, "message_id": message.message_id, "reason": "caller_hung_up", "at": datetime.now(UTC).isoformat()}
+    hub.memory_bus.intake.put_nowait(
+        IncomingMessage(routing_key=message.routing_key, body=json.dumps(body).encode(), message_id=uuid.uuid4().hex,
+                        content_type="application/json", type="enquiry.withdrawn.v1")
+    )
+
+
+async def _simulated_agent(hub: Hub, agent_id: str) -> None:
+    """Go available, accept offers after a ring, talk a while, complete, sometimes take a break."""
+    desk = hub.desk
+    await desk.set_status(agent_id, "available")
+    while True:
+        await asyncio.sleep(0.5)
+        offer = await desk.current_offer(agent_id)
+        if offer is None:
+            continue
+        await asyncio.sleep(random.uniform(0.3, 1.5))
+        try:
+            await desk.accept(agent_id, offer.enquiry_id)
+            await asyncio.sleep(random.uniform(3, 9))
+            outcome = random.choices(["resolved", "passed_to_back_office", "callback_booked"], weights=[7, 2, 1])[0]
+            await desk.complete(agent_id, offer.enquiry_id, outcome)
+        except DeskError as exc:
+            log.info("demo.agent_refused", agent_id=agent_id, error=exc.code)
+
+
+async def _counts(hub: Hub) -> Text:
+    async with hub.sessionmaker() as session:
+        by_state = dict((await session.execute(select(Enquiry.state, func.count()).group_by(Enquiry.state))).all())
+        rejected = await session.scalar(select(func.count()).select_from(IntakeRejection))
+    depths = await hub.live.queue_depths()
+    waiting = sum(depths.values())
+    line = Text()
+    line.append(f"{datetime.now().strftime('%H:%M:%S')}  ", style="dim")
+    for label, value, style in (
+        ("waiting", waiting, "yellow"),
+        ("offered", by_state.get("offered", 0), "cyan"),
+        ("talking", by_state.get("answered", 0), "green"),
+        ("completed", by_state.get("completed", 0), "bold green"),
+        ("abandoned", by_state.get("abandoned", 0), "red"),
+        ("rejected", rejected or 0, "magenta"),
+    ):
+        line.append(f"{label} ", style="dim")
+        line.append(f"{value:<4}", style=style)
+    return line
+
+
+async def run_demo(*, port: int, rate: float, seconds: float | None, examples: Path) -> None:
+    console = Console()
+    configure_logging("WARNING", json=False)
+    data_dir = Path(".hub") / "demo"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in data_dir.glob("hub.sqlite3*"):
+        leftover.unlink()  # every demo starts from the example partners, not yesterday's calls
+    settings = Settings(database_url=None, redis_url=None, amqp_url=None, data_dir=data_dir, reservation_timeout_seconds=15)
+    hub = await Hub.start(settings)
+    definitions = load_definitions(examples)
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_definitions(session, definitions=definitions)
+        supervisor = await create_token(session, role="supervisor", tenant="chorley", label="demo")
+        agent_tokens = {a: await create_token(session, role="agent", agent_id=a, label="demo") for a in HUMAN_AGENTS}
+    await hub.catalogue.reload()
+
+    port = _free_port(port)
+    server = uvicorn.Server(uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", log_config=None))
+    worker = Worker(hub)
+    agents = [a.id for d in definitions for a in d.agents if a.id not in HUMAN_AGENTS]
+    tasks = [
+        asyncio.create_task(server.serve()),
+        asyncio.create_task(worker.run()),
+        asyncio.create_task(_traffic(hub, rate)),
+        *(asyncio.create_task(_simulated_agent(hub, a)) for a in agents),
+    ]
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
+                  f"{len(agents)} simulated agents, ~{rate:g} enquiries/s)")
+    console.print(f"Open [link={base}/docs]{base}/docs[/link] (the API; click Authorize and paste a token).")
+    console.print(f"  supervisor (chorley): [cyan]{supervisor}[/]")
+    for agent_id, token in agent_tokens.items():
+        console.print(f"  agent {agent_id}:  [cyan]{token}[/]  (not simulated: go available and take a call)")
+    console.print("Ctrl-C to stop.\n")
+    try:
+        with Live(await _counts(hub), console=console, refresh_per_second=2, transient=False) as live:
+            started = asyncio.get_running_loop().time()
+            while seconds is None or asyncio.get_running_loop().time() - started < seconds:
+                await asyncio.sleep(0.5)
+                for task in tasks:
+                    if task.done() and task.exception() is not None:
+                        raise task.exception()  # type: ignore[misc]
+                live.update(await _counts(hub))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    finally:
+        server.should_exit = True
+        worker.stop.set()
+        for task in tasks[2:]:
+            task.cancel()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
+        await hub.close()
+        console.print("demo stopped")

@@ -1,0 +1,74 @@
+"""The running hub: storage, live state, catalogue, dispatcher and intake, wired from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from hub.bus.memory import MemoryBus
+from hub.db.migrate import upgrade_async
+from hub.db.session import create_engine, create_sessionmaker
+from hub.settings import Settings
+from routing.dispatch.desk import AgentDesk
+from routing.dispatch.service import Dispatcher
+from routing.intake.service import IntakeProcessor
+from routing.live.base import LiveState
+from routing.live.memory import MemoryLiveState
+from routing.live.redis_state import RedisLiveState
+from tenants.catalogue import CatalogueCache
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Hub:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    live: LiveState
+    catalogue: CatalogueCache
+    dispatcher: Dispatcher
+    intake: IntakeProcessor
+    desk: AgentDesk
+    memory_bus: MemoryBus | None
+
+    @classmethod
+    async def start(cls, settings: Settings, *, migrate: bool | None = None) -> Hub:
+        """Connect to what the settings name; the embedded hub also migrates its SQLite file."""
+        url = settings.effective_database_url
+        if settings.embedded:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if migrate if migrate is not None else settings.embedded:
+            await upgrade_async(url)
+        engine = create_engine(url)
+        sessionmaker = create_sessionmaker(engine)
+        live: LiveState = (
+            RedisLiveState.from_url(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else MemoryLiveState()
+        )
+        catalogue = CatalogueCache(sessionmaker)
+        dispatcher = Dispatcher(
+            sessionmaker,
+            live,
+            catalogue,
+            reservation_ttl_ms=int(settings.reservation_timeout_seconds * 1000),
+            missed_offers_limit=settings.missed_offers_before_not_ready,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=sessionmaker,
+            live=live,
+            catalogue=catalogue,
+            dispatcher=dispatcher,
+            intake=IntakeProcessor(dispatcher),
+            desk=AgentDesk(dispatcher),
+            memory_bus=MemoryBus() if not settings.amqp_url else None,
+        )
+
+    async def close(self) -> None:
+        await self.live.close()
+        await self.engine.dispose()

@@ -1,0 +1,55 @@
+"""Settings from the environment, prefix ``HUB_``; with no service URLs the hub runs embedded."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    amqp_url: str | None = None
+
+    data_dir: Path = Path(".hub")
+    redis_prefix: str = "hub:"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    # AMQP consumer tuning (DESIGN §9: prefetch 100–300, batched commits).
+    amqp_prefetch: int = Field(default=200, ge=1, le=5000)
+    intake_batch_size: int = Field(default=200, ge=1, le=5000)
+    intake_batch_wait_ms: int = Field(default=5, ge=0, le=1000)
+    intake_delivery_limit: int = Field(default=5, ge=1)
+
+    reservation_timeout_seconds: float = Field(default=20.0, gt=0)
+    missed_offers_before_not_ready: int = Field(default=3, ge=1)
+
+    @property
+    def embedded(self) -> bool:
+        """True when no service URL is set: SQLite file, in-process bus, in-memory live state."""
+        return not (self.database_url or self.redis_url or self.amqp_url)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the asyncpg driver for them."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

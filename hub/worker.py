@@ -1,0 +1,213 @@
+"""``hub worker``: the AMQP intake consumer, the outbox relay and the dispatcher's housekeeping.
+
+One event loop, one pika connection (pika is not thread-safe), two channels: one consumes, one publishes
+with confirms. Deliveries are processed in batches: one transaction per batch, then one ``multiple`` ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+
+import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from hub.bus.amqp import AmqpChannel, AmqpConnection, ConnectionLost, declare_topology, incoming
+from hub.bus.base import INTAKE_QUEUE, IncomingMessage, Publisher
+from hub.bus.outbox import relay_all
+from hub.runtime import Hub
+from routing.live.rebuild import rebuild_live_state
+
+log = structlog.get_logger(__name__)
+
+
+def _is_storage_outage(exc: BaseException) -> bool:
+    """A database or network failure (retry the same batch later), not a problem with the messages."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, ConnectionError | OSError | TimeoutError)
+
+
+def _backoff(attempt: int, cap: float = 10.0) -> float:
+    return min(cap, 0.2 * 2**attempt) * (0.5 + random.random() / 2)
+
+
+class Worker:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.stop = asyncio.Event()
+        self.outbox_dirty = asyncio.Event()
+        self.amqp_ready = asyncio.Event()  # set once the topology is declared and consuming has begun
+        self.processed = 0
+
+    async def run(self) -> None:
+        """Run until ``stop`` is set: intake, relay and housekeeping side by side."""
+        log.info("worker.start", embedded=self.hub.settings.embedded)
+        tasks = [asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        if self.hub.settings.amqp_url:
+            tasks.append(asyncio.create_task(self._amqp_loop(), name="amqp"))
+        else:
+            assert self.hub.memory_bus is not None
+            bus = self.hub.memory_bus
+            tasks.append(asyncio.create_task(bus.consume(self._handle_embedded, self.hub.settings.intake_batch_size)))
+            tasks.append(asyncio.create_task(self._relay_loop(bus), name="relay"))
+        try:
+            await self.stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            log.info("worker.stop", processed=self.processed)
+
+    # -- intake ---------------------------------------------------------------------------------------
+
+    async def _process_with_retry(self, batch: list[IncomingMessage]) -> None:
+        """Commit the batch; through a database outage keep the messages (unacked) and try again."""
+        attempt = 0
+        while True:
+            try:
+                await self.hub.intake.process(batch)
+                self.processed += len(batch)
+                self.outbox_dirty.set()
+                return
+            except Exception as exc:
+                if not _is_storage_outage(exc) or self.stop.is_set():
+                    raise
+                attempt += 1
+                log.warning("intake.storage_unavailable", error=str(exc)[:200], attempt=attempt)
+                await asyncio.sleep(_backoff(attempt))
+
+    async def _handle_embedded(self, batch: list[IncomingMessage]) -> None:
+        try:
+            await self._process_with_retry(batch)
+        except Exception:
+            log.exception("intake.batch_failed", size=len(batch))
+
+    async def _amqp_loop(self) -> None:
+        attempt = 0
+        url = self.hub.settings.amqp_url
+        assert url
+        while not self.stop.is_set():
+            connection: AmqpConnection | None = None
+            relay: asyncio.Task[None] | None = None
+            try:
+                connection = await AmqpConnection.open(url, name="hub-worker")
+                publisher = await connection.channel()
+                await publisher.enable_confirms()
+                await declare_topology(publisher, delivery_limit=self.hub.settings.intake_delivery_limit)
+                consumer = await connection.channel()
+                await consumer.call(consumer.raw.basic_qos, prefetch_count=self.hub.settings.amqp_prefetch)
+                attempt = 0
+                relay = asyncio.create_task(self._relay_loop(publisher))
+                log.info("amqp.connected")
+                await self._consume(connection, consumer)
+            except (ConnectionLost, OSError, asyncio.TimeoutError) as exc:
+                attempt += 1
+                log.warning("amqp.disconnected", error=str(exc)[:200], attempt=attempt)
+            except Exception as exc:  # pika raises many types; never let the worker die on one
+                attempt += 1
+                log.exception("amqp.error", error=str(exc)[:200], attempt=attempt)
+            finally:
+                if relay is not None:
+                    relay.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await relay
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            if not self.stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=_backoff(attempt))
+
+    async def _consume(self, connection: AmqpConnection, channel: AmqpChannel) -> None:
+        deliveries: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        channel.raw.basic_consume(
+            INTAKE_QUEUE,
+            on_message_callback=lambda _ch, method, props, body: deliveries.put_nowait(incoming(method, props, body)),
+            auto_ack=False,
+        )
+        settings = self.hub.settings
+        stop_wait = asyncio.create_task(self.stop.wait())
+        self.amqp_ready.set()
+        try:
+            while True:
+                getter = asyncio.create_task(deliveries.get())
+                done, _ = await asyncio.wait(
+                    {getter, stop_wait, connection.lost, channel.closed}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if getter not in done:
+                    getter.cancel()
+                    if stop_wait in done:
+                        return
+                    raise ConnectionLost("broker connection or channel closed")
+                batch = [getter.result()]
+                deadline = asyncio.get_running_loop().time() + settings.intake_batch_wait_ms / 1000
+                while len(batch) < settings.intake_batch_size:
+                    if deliveries.empty():
+                        remaining = deadline - asyncio.get_running_loop().time()
+                        if remaining <= 0:
+                            break
+                        try:
+                            batch.append(await asyncio.wait_for(deliveries.get(), remaining))
+                        except TimeoutError:
+                            break
+                    else:
+                        batch.append(deliveries.get_nowait())
+                await self._settle(channel, batch)
+        finally:
+            self.amqp_ready.clear()
+            stop_wait.cancel()
+
+    async def _settle(self, channel: AmqpChannel, batch: list[IncomingMessage]) -> None:
+        """Ack after commit. A batch that fails for its content is retried one message at a time."""
+        try:
+            await self._process_with_retry(batch)
+            channel.raw.basic_ack(batch[-1].delivery_tag, multiple=True)
+            return
+        except Exception:
+            if self.stop.is_set():
+                raise
+            log.exception("intake.batch_failed", size=len(batch))
+        for message in batch:
+            try:
+                await self._process_with_retry([message])
+                channel.raw.basic_ack(message.delivery_tag)
+            except Exception:
+                # Redelivered up to the queue's delivery limit, then dead-lettered: a poison message.
+                log.exception("intake.message_failed", message_id=message.message_id, redelivered=message.redelivered)
+                channel.raw.basic_nack(message.delivery_tag, requeue=True)
+
+    # -- publishing and housekeeping ------------------------------------------------------------------
+
+    async def _relay_loop(self, publisher: Publisher) -> None:
+        """Publish the outbox soon after each commit, and sweep every 100 ms for rows other processes wrote."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.outbox_dirty.wait(), timeout=0.1)
+            self.outbox_dirty.clear()
+            try:
+                await relay_all(self.hub.sessionmaker, publisher)
+            except ConnectionLost:
+                raise
+            except Exception as exc:
+                log.warning("outbox.relay_failed", error=str(exc)[:200])
+                await asyncio.sleep(0.5)
+
+    async def _housekeeping(self) -> None:
+        """Expire offers, and rebuild the live state whenever it has been lost."""
+        while True:
+            try:
+                if not await self.hub.live.is_built():
+                    await rebuild_live_state(self.hub.dispatcher)
+                while await self.hub.dispatcher.expire_offers():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("housekeeping.failed", error=str(exc)[:200])
+            await asyncio.sleep(0.2)

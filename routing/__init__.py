@@ -1,0 +1,1 @@
+"""Intake, routing policy, live queues and dispatch."""

@@ -1,0 +1,199 @@
+"""What an agent does with their work: go available or not, accept or reject an offer, complete.
+
+Every refusal is a ``DeskError`` with an HTTP status and a sentence; nothing changes when one is raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlalchemy import select
+
+from hub.db.session import unit_of_work
+from routing.dispatch.service import Dispatcher
+from routing.events import EnquiryRef, NewEvent, record_events
+from routing.models import Enquiry
+from tenants.models import Agent
+
+log = structlog.get_logger(__name__)
+
+OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
+STATUSES = ("available", "unavailable", "offline")
+
+
+class DeskError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class OfferView:
+    enquiry_id: int
+    reference: str
+    owner: str
+    service_code: str
+    channel: str
+    priority: int
+    queued_at: datetime | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AgentView:
+    id: str
+    tenant: str
+    name: str
+    status: str
+    status_since: datetime
+    skills: list[str]
+    current_enquiry_id: int | None
+
+
+class AgentDesk:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.sessionmaker = dispatcher.sessionmaker
+        self.live = dispatcher.live
+
+    async def view(self, agent_id: str) -> AgentView:
+        async with self.sessionmaker() as session:
+            agent = await _agent(session, agent_id)
+            current = await session.scalar(
+                select(Enquiry.id).where(Enquiry.agent_id == agent_id, Enquiry.state.in_(("offered", "answered")))
+            )
+            return AgentView(agent.id, agent.tenant_slug, agent.name, agent.status, agent.status_since, agent.skills, current)
+
+    async def set_status(self, agent_id: str, status: str) -> AgentView:
+        if status not in STATUSES:
+            raise DeskError(422, "bad_status", f"status must be one of {', '.join(STATUSES)}")
+        now = self.dispatcher.clock()
+        async with unit_of_work(self.sessionmaker) as session:
+            agent = await _agent(session, agent_id, lock=True)
+            if agent.status == "busy":
+                raise DeskError(409, "busy", "complete the enquiry in hand before changing status")
+            if status != "available":
+                offer = await self.live.offer_for(agent_id)
+                if offer is not None:
+                    raise DeskError(409, "offer_pending", "accept or reject the offer first")
+            changed = agent.status != status
+            agent.status = status
+            if changed:
+                agent.status_since, agent.missed_offers = now, 0
+            tenant, skills = agent.tenant_slug, set(agent.skills)
+        if status == "available":
+            if changed:
+                await self.dispatcher.agent_ready(agent_id, tenant, skills)
+        else:
+            await self.live.agent_away(agent_id)
+        return await self.view(agent_id)
+
+    async def current_offer(self, agent_id: str) -> OfferView | None:
+        """The offer, once both the live state and the database agree it is this agent's."""
+        offer = await self.live.offer_for(agent_id)
+        if offer is None:
+            return None
+        async with self.sessionmaker() as session:
+            enquiry = await session.get(Enquiry, offer.enquiry_id)
+            if enquiry is None or enquiry.state != "offered" or enquiry.agent_id != agent_id:
+                return None
+            return OfferView(
+                enquiry.id,
+                enquiry.reference,
+                enquiry.tenant_slug,
+                enquiry.service_code,
+                enquiry.channel,
+                enquiry.priority,
+                enquiry.queued_at,
+                datetime.fromtimestamp(offer.expires_ms / 1000, tz=self.dispatcher.clock().tzinfo),
+            )
+
+    async def accept(self, agent_id: str, enquiry_id: int) -> int:
+        now = self.dispatcher.clock()
+        async with unit_of_work(self.sessionmaker) as session:
+            agent = await _agent(session, agent_id, lock=True)
+            enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+            if enquiry is None or enquiry.agent_id != agent_id:
+                raise DeskError(409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)")
+            if enquiry.state == "answered":
+                return enquiry.id  # a double-click: already accepted, nothing changes twice
+            if enquiry.state != "offered":
+                raise DeskError(409, "stale_offer", f"that enquiry is {enquiry.state}, not offered to you")
+            if not await self.live.accept(agent_id, enquiry_id):
+                raise DeskError(409, "stale_offer", "the offer has just expired")
+            enquiry.state = "answered"
+            agent.status, agent.status_since, agent.missed_offers = "busy", now, 0
+            waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
+            await session.flush()
+            await record_events(
+                session,
+                [
+                    NewEvent(
+                        EnquiryRef.of(enquiry),
+                        "enquiry.answered",
+                        now,
+                        agent_id=agent_id,
+                        handler=agent.tenant_slug,
+                        data={"waited_seconds": round(waited, 3)},
+                    )
+                ],
+            )
+            return enquiry.id
+
+    async def reject(self, agent_id: str, enquiry_id: int) -> None:
+        """Back to the queue at the same place; the agent goes unavailable until they say otherwise."""
+        now = self.dispatcher.clock()
+        async with unit_of_work(self.sessionmaker) as session:
+            agent = await _agent(session, agent_id, lock=True)
+            enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+            if enquiry is None or enquiry.agent_id != agent_id or enquiry.state != "offered":
+                raise DeskError(409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)")
+            offer = await self.live.release(agent_id, enquiry_id)
+            if offer is None:
+                raise DeskError(409, "stale_offer", "the offer has just expired")
+            enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
+            agent.status, agent.status_since = "unavailable", now
+            await session.flush()
+            await record_events(session, [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)])
+        await self.dispatcher.place([offer.entry])
+
+    async def complete(self, agent_id: str, enquiry_id: int, outcome: str, notes: str | None = None) -> None:
+        if outcome not in OUTCOMES:
+            raise DeskError(422, "bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+        now = self.dispatcher.clock()
+        async with unit_of_work(self.sessionmaker) as session:
+            agent = await _agent(session, agent_id, lock=True)
+            enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+            if enquiry is None or enquiry.agent_id != agent_id:
+                raise DeskError(409, "not_yours", "that enquiry is not in your hands")
+            if enquiry.state == "completed":
+                return  # repeated request: already done
+            if enquiry.state != "answered":
+                raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
+            enquiry.state, enquiry.outcome = "completed", outcome
+            agent.status, agent.status_since = "available", now
+            tenant, skills = agent.tenant_slug, set(agent.skills)
+            await session.flush()
+            await record_events(
+                session,
+                [
+                    NewEvent(
+                        EnquiryRef.of(enquiry),
+                        "enquiry.completed",
+                        now,
+                        agent_id=agent_id,
+                        handler=agent.tenant_slug,
+                        data={"outcome": outcome, **({"notes": notes} if notes else {})},
+                    )
+                ],
+            )
+        await self.dispatcher.agent_ready(agent_id, tenant, skills)
+
+
+async def _agent(session, agent_id: str, *, lock: bool = False) -> Agent:  # type: ignore[no-untyped-def]
+    agent = await session.get(Agent, agent_id, with_for_update=lock)
+    if agent is None:
+        raise DeskError(404, "unknown_agent", f"no agent {agent_id!r}")
+    return agent

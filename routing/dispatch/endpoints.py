@@ -1,0 +1,78 @@
+"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import structlog
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from hub.auth.dependencies import require
+from hub.auth.service import Principal
+from routing.dispatch.desk import AgentDesk
+from routing.dispatch.schemas import AgentOut, Completion, Done, OfferAction, OfferEnvelope, OfferOut, StatusChange
+
+router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
+
+
+def _desk(request: Request) -> AgentDesk:
+    desk: AgentDesk = request.app.state.hub.desk
+    return desk
+
+
+async def _resolve(request: Request, agent_id: str, principal: Principal) -> str:
+    """``me`` is the caller; an agent acts only for itself, a supervisor for agents of its partner."""
+    if agent_id == "me":
+        if principal.agent_id is None:
+            raise HTTPException(400, "`me` needs an agent token")
+        agent_id = principal.agent_id
+    if principal.role == "agent" and principal.agent_id != agent_id:
+        raise HTTPException(403, "an agent may act only for itself")
+    if principal.tenant is not None:
+        view = await _desk(request).view(agent_id)
+        if view.tenant != principal.tenant:
+            raise HTTPException(404, f"no agent {agent_id!r}")
+    structlog.contextvars.bind_contextvars(agent_id=agent_id)
+    return agent_id
+
+
+Agentish = Depends(require("agent", "supervisor"))
+
+
+@router.get("/{agent_id}", response_model=AgentOut, summary="An agent's status and work in hand")
+async def get_agent(agent_id: str, request: Request, principal: Principal = Agentish) -> AgentOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    return AgentOut(**asdict(await _desk(request).view(agent_id)))
+
+
+@router.put("/{agent_id}/status", response_model=AgentOut, summary="Go available, unavailable or offline")
+async def put_status(agent_id: str, body: StatusChange, request: Request, principal: Principal = Agentish) -> AgentOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    return AgentOut(**asdict(await _desk(request).set_status(agent_id, body.status)))
+
+
+@router.get("/{agent_id}/offer", response_model=OfferEnvelope, summary="The offer waiting for this agent, if any")
+async def get_offer(agent_id: str, request: Request, principal: Principal = Agentish) -> OfferEnvelope:
+    agent_id = await _resolve(request, agent_id, principal)
+    offer = await _desk(request).current_offer(agent_id)
+    return OfferEnvelope(offer=OfferOut(**asdict(offer)) if offer else None)
+
+
+@router.post("/{agent_id}/offer/accept", response_model=Done, summary="Accept the offer: the enquiry is answered")
+async def accept(agent_id: str, body: OfferAction, request: Request, principal: Principal = Agentish) -> Done:
+    agent_id = await _resolve(request, agent_id, principal)
+    return Done(enquiry_id=await _desk(request).accept(agent_id, body.enquiry_id))
+
+
+@router.post("/{agent_id}/offer/reject", response_model=Done, summary="Reject the offer; it keeps its place")
+async def reject(agent_id: str, body: OfferAction, request: Request, principal: Principal = Agentish) -> Done:
+    agent_id = await _resolve(request, agent_id, principal)
+    await _desk(request).reject(agent_id, body.enquiry_id)
+    return Done(enquiry_id=body.enquiry_id)
+
+
+@router.post("/{agent_id}/complete", response_model=Done, summary="Complete the enquiry in hand with an outcome")
+async def complete(agent_id: str, body: Completion, request: Request, principal: Principal = Agentish) -> Done:
+    agent_id = await _resolve(request, agent_id, principal)
+    await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes)
+    return Done(enquiry_id=body.enquiry_id)

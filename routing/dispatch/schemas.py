@@ -1,0 +1,55 @@
+"""Request and response bodies of the agent API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["available", "unavailable", "offline"]
+
+
+class OfferAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enquiry_id: int = Field(gt=0)
+
+
+class Completion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enquiry_id: int = Field(gt=0)
+    outcome: Literal["resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action"]
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class AgentOut(BaseModel):
+    id: str
+    tenant: str
+    name: str
+    status: str
+    status_since: datetime
+    skills: list[str]
+    current_enquiry_id: int | None
+
+
+class OfferOut(BaseModel):
+    enquiry_id: int
+    reference: str
+    owner: str
+    service_code: str
+    channel: str
+    priority: int
+    queued_at: datetime | None
+    expires_at: datetime
+
+
+class OfferEnvelope(BaseModel):
+    offer: OfferOut | None
+
+
+class Done(BaseModel):
+    ok: bool = True
+    enquiry_id: int | None = None

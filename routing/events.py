@@ -1,0 +1,106 @@
+"""Record state changes: an append-only event row and, in the same transaction, an outbox message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.bus.base import EVENTS_EXCHANGE
+from routing.models import Enquiry, EnquiryEvent, OutboxMessage
+
+
+@dataclass(frozen=True)
+class EnquiryRef:
+    """What every event body carries about its enquiry (contract v1, DESIGN §5)."""
+
+    id: int
+    reference: str
+    owner: str
+    message_id: str
+    service_code: str
+    channel: str
+
+    @classmethod
+    def of(cls, enquiry: Enquiry) -> EnquiryRef:
+        return cls(
+            enquiry.id,
+            enquiry.reference,
+            enquiry.tenant_slug,
+            enquiry.message_id,
+            enquiry.service_code,
+            enquiry.channel,
+        )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    enquiry: EnquiryRef
+    event: str  # e.g. "enquiry.queued"
+    at: datetime
+    agent_id: str | None = None
+    handler: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def event_body(event: NewEvent, event_id: int) -> dict[str, Any]:
+    e = event.enquiry
+    body: dict[str, Any] = {
+        "event": event.event,
+        "event_id": event_id,
+        "at": event.at.isoformat(),
+        "owner": e.owner,
+        "message_id": e.message_id,
+        "enquiry_id": e.id,
+        "reference": e.reference,
+        "service_code": e.service_code,
+        "channel": e.channel,
+    }
+    if event.handler:
+        body["handler"] = event.handler
+    if event.agent_id:
+        body["agent_id"] = event.agent_id
+    body.update(event.data)
+    return body
+
+
+async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
+    """Insert the event rows and their outbox messages (two statements, whatever the batch size)."""
+    if not events:
+        return
+    rows = [
+        {
+            "enquiry_id": e.enquiry.id,
+            "tenant_slug": e.enquiry.owner,
+            "event": e.event,
+            "at": e.at,
+            "agent_id": e.agent_id,
+            "handler_slug": e.handler,
+            "data": e.data,
+        }
+        for e in events
+    ]
+    ids = (
+        await session.scalars(
+            insert(EnquiryEvent).returning(EnquiryEvent.id, sort_by_parameter_order=True), rows
+        )
+    ).all()
+    await session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "exchange": EVENTS_EXCHANGE,
+                "routing_key": f"{e.enquiry.owner}.{e.event}",
+                "message_id": f"evt-{event_id}",
+                "message_type": e.event,
+                "content_type": "application/json",
+                "headers": {},
+                "body": json.dumps(event_body(e, event_id), separators=(",", ":")).encode(),
+            }
+            for e, event_id in zip(events, ids, strict=True)
+        ],
+    )

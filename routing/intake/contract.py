@@ -1,0 +1,196 @@
+"""Partner contract v1 (DESIGN §5): parse and check one message, with no I/O beyond the catalogue given.
+
+Every refusal carries a stable machine code (``x-hub-error``) and a sentence for people (``x-hub-error-detail``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from hub.bus.base import IncomingMessage
+from tenants.catalogue import Catalogue, ServiceInfo
+
+CHANNELS = ("phone", "web", "email", "face_to_face", "callback")
+ENQUIRY_TYPE = "enquiry.v1"
+WITHDRAWN_TYPE = "enquiry.withdrawn.v1"
+GENERAL_SERVICE_CODE = "general"
+
+
+class ErrorCode:
+    """The stable codes partners can rely on; never rename one."""
+
+    BAD_JSON = "bad_json"
+    BAD_CONTENT_TYPE = "bad_content_type"
+    MISSING_MESSAGE_ID = "missing_message_id"
+    UNKNOWN_TYPE = "unknown_type"
+    BAD_ROUTING_KEY = "bad_routing_key"
+    UNKNOWN_TENANT = "unknown_tenant"
+    TENANT_MISMATCH = "tenant_mismatch"
+    CHANNEL_MISMATCH = "channel_mismatch"
+    USER_MISMATCH = "user_mismatch"
+    MISSING_FIELD = "missing_field"
+    INVALID_FIELD = "invalid_field"
+    UNKNOWN_SERVICE = "unknown_service"
+    UNCLASSIFIABLE = "unclassifiable"
+    UNKNOWN_ENQUIRY = "unknown_enquiry"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    code: str
+    detail: str
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Customer(_Body):
+    name: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    uprn: str | None = Field(default=None, max_length=20)
+    address: str | None = Field(default=None, max_length=500)
+
+
+class Call(_Body):
+    call_id: str = Field(min_length=1, max_length=200)
+    caller: str | None = Field(default=None, max_length=40)
+    dialled: str | None = Field(default=None, max_length=40)
+
+
+class EnquiryBody(_Body):
+    tenant: str = Field(min_length=1, max_length=63)
+    channel: Literal["phone", "web", "email", "face_to_face", "callback"]
+    received_at: AwareDatetime
+    service_code: str | None = Field(default=None, min_length=1, max_length=63)
+    text: str | None = Field(default=None, max_length=4000)
+    priority: int | None = Field(default=None, ge=0, le=9, strict=True)
+    customer: Customer = Field(default_factory=Customer)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    call: Call | None = None
+
+
+class WithdrawnBody(_Body):
+    tenant: str = Field(min_length=1, max_length=63)
+    message_id: str = Field(min_length=1, max_length=200)
+    reason: Literal["caller_hung_up", "cancelled"]
+    at: AwareDatetime
+
+
+@dataclass(frozen=True)
+class NewEnquiry:
+    tenant: str
+    message_id: str
+    channel: str
+    service: ServiceInfo
+    priority: int
+    received_at: datetime
+    body: EnquiryBody
+    correlation_id: str | None
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    tenant: str
+    message_id: str
+    enquiry_message_id: str
+    reason: str
+    at: datetime
+
+
+Parsed = NewEnquiry | Withdrawal | Rejection
+
+
+def claimed_tenant(routing_key: str) -> str | None:
+    """The tenant a routing key names, if it has the ``<tenant>.<channel>`` shape at all."""
+    parts = routing_key.split(".")
+    return parts[0] if len(parts) == 2 and parts[0] else None
+
+
+def _validation_rejection(exc: ValidationError) -> Rejection:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first["loc"]) or "body"
+    if first["type"] == "missing":
+        return Rejection(ErrorCode.MISSING_FIELD, f"required field {field!r} is missing")
+    return Rejection(ErrorCode.INVALID_FIELD, f"field {field!r}: {first['msg']}")
+
+
+def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
+    """Check one delivery against contract v1 and the catalogue; the first problem found is reported."""
+    if not message.message_id:
+        return Rejection(ErrorCode.MISSING_MESSAGE_ID, "the message_id property is required")
+    if message.content_type not in (None, "", "application/json"):
+        return Rejection(ErrorCode.BAD_CONTENT_TYPE, f"content_type must be application/json, not {message.content_type!r}")
+    if message.type not in (ENQUIRY_TYPE, WITHDRAWN_TYPE):
+        return Rejection(ErrorCode.UNKNOWN_TYPE, f"type must be {ENQUIRY_TYPE} or {WITHDRAWN_TYPE}, not {message.type!r}")
+
+    parts = message.routing_key.split(".")
+    if len(parts) != 2 or not parts[0] or parts[1] not in CHANNELS:
+        return Rejection(
+            ErrorCode.BAD_ROUTING_KEY,
+            f"routing key must be <tenant>.<channel> with channel one of {', '.join(CHANNELS)}; "
+            f"got {message.routing_key!r}",
+        )
+    key_tenant, key_channel = parts
+    tenant = catalogue.tenants.get(key_tenant)
+    if tenant is None or tenant.kind != "partner":
+        return Rejection(ErrorCode.UNKNOWN_TENANT, f"no partner {key_tenant!r} at this hub")
+    if message.user_id and message.user_id != key_tenant:
+        return Rejection(ErrorCode.USER_MISMATCH, f"broker user {message.user_id!r} may not publish for {key_tenant!r}")
+
+    try:
+        raw = json.loads(message.body)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return Rejection(ErrorCode.BAD_JSON, f"body is not valid JSON: {exc}")
+    if not isinstance(raw, dict):
+        return Rejection(ErrorCode.BAD_JSON, "body must be a JSON object")
+    if "tenant" in raw and raw["tenant"] != key_tenant:
+        return Rejection(ErrorCode.TENANT_MISMATCH, f"body tenant {raw['tenant']!r} does not match routing key {key_tenant!r}")
+
+    if message.type == WITHDRAWN_TYPE:
+        try:
+            withdrawn = WithdrawnBody.model_validate(raw)
+        except ValidationError as exc:
+            return _validation_rejection(exc)
+        return Withdrawal(key_tenant, message.message_id, withdrawn.message_id, withdrawn.reason, withdrawn.at)
+
+    if "channel" in raw and raw["channel"] != key_channel:
+        return Rejection(ErrorCode.CHANNEL_MISMATCH, f"body channel {raw['channel']!r} does not match routing key {key_channel!r}")
+    try:
+        body = EnquiryBody.model_validate(raw)
+    except ValidationError as exc:
+        return _validation_rejection(exc)
+    if body.call is not None and body.channel != "phone":
+        return Rejection(ErrorCode.INVALID_FIELD, "field 'call' is for the phone channel only")
+
+    if body.service_code is not None:
+        service = tenant.services.get(body.service_code)
+        if service is None:
+            return Rejection(ErrorCode.UNKNOWN_SERVICE, f"{key_tenant!r} has no service {body.service_code!r}")
+    elif body.text:
+        service = tenant.services.get(GENERAL_SERVICE_CODE)
+        if service is None:
+            return Rejection(ErrorCode.UNCLASSIFIABLE, f"no service_code, and {key_tenant!r} has no general enquiries service")
+    else:
+        return Rejection(ErrorCode.MISSING_FIELD, "required field 'service_code' is missing (or give 'text')")
+
+    for name in service.required_fields:
+        if body.attributes.get(name) in (None, ""):
+            return Rejection(ErrorCode.MISSING_FIELD, f"required field 'attributes.{name}' is missing for service {service.code!r}")
+
+    return NewEnquiry(
+        tenant=key_tenant,
+        message_id=message.message_id,
+        channel=body.channel,
+        service=service,
+        priority=body.priority if body.priority is not None else service.priority,
+        received_at=body.received_at,
+        body=body,
+        correlation_id=message.correlation_id,
+    )

@@ -1,0 +1,284 @@
+"""Turn a batch of intake messages into enquiries, withdrawals and rejections in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
+from hub.db.session import unit_of_work
+from routing.dispatch.service import Dispatcher, to_ms
+from routing.events import EnquiryRef, NewEvent, record_events
+from routing.intake.contract import (
+    ErrorCode,
+    NewEnquiry,
+    Parsed,
+    Rejection,
+    Withdrawal,
+    claimed_tenant,
+    parse,
+)
+from routing.live.base import Offer, QueueEntry, entry_for
+from routing.models import Enquiry, IntakeRejection, OutboxMessage
+from routing.references import new_reference
+from tenants.catalogue import Catalogue
+
+log = structlog.get_logger(__name__)
+
+WAITING_STATES = ("queued", "offered")
+
+
+@dataclass
+class BatchResult:
+    accepted: int = 0
+    duplicates: int = 0
+    withdrawn: int = 0
+    rejected: int = 0
+    rejections: list[tuple[str | None, str]] = field(default_factory=list)  # (message_id, code)
+
+
+def _insert_ignoring_duplicates(session: AsyncSession):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+
+
+class IntakeProcessor:
+    """The one intake path: AMQP deliveries, the embedded bus and the HTTP endpoints all come through here."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self.sessionmaker = dispatcher.sessionmaker
+
+    async def _parse_all(self, messages: list[IncomingMessage]) -> list[Parsed]:
+        catalogue = await self.dispatcher.catalogue.get()
+        parsed = [parse(m, catalogue) for m in messages]
+        for i, (message, result) in enumerate(zip(messages, parsed, strict=True)):
+            if isinstance(result, Rejection) and result.code in (ErrorCode.UNKNOWN_TENANT, ErrorCode.UNKNOWN_SERVICE):
+                # A partner or service added since the catalogue was read: look again before refusing.
+                fresh: Catalogue = await self.dispatcher.catalogue.get_fresh_if_missing(
+                    claimed_tenant(message.routing_key) or "", None
+                )
+                parsed[i] = parse(message, fresh)
+        return parsed
+
+    async def process(self, messages: list[IncomingMessage]) -> BatchResult:
+        """Commit the effect of every message (the caller acks after this returns), then place the new work."""
+        parsed = await self._parse_all(messages)
+        now = self.dispatcher.clock()
+        result = BatchResult()
+        to_place: list[QueueEntry] = []
+        freed: list[Offer] = []
+        async with unit_of_work(self.sessionmaker) as session:
+            new = [p for p in parsed if isinstance(p, NewEnquiry)]
+            inserted = await self._insert_enquiries(session, new)
+            result.accepted = len(inserted)
+            result.duplicates = len(new) - len(inserted)
+            events = [
+                event
+                for ref, enquiry in inserted
+                for event in (
+                    NewEvent(ref, "enquiry.received", now, data={"received_at": enquiry.received_at.isoformat()}),
+                    NewEvent(ref, "enquiry.queued", now),
+                )
+            ]
+            await record_events(session, events)
+
+            withdrawals = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, Withdrawal)]
+            abandoned_ids, unknown = await self._apply_withdrawals(session, [w for _, w in withdrawals], now)
+            result.withdrawn = len(abandoned_ids)
+            rejections = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, Rejection)]
+            rejections += [
+                (m, Rejection(ErrorCode.UNKNOWN_ENQUIRY, f"no enquiry with message_id {w.enquiry_message_id!r} from {w.tenant!r}"))
+                for m, w in withdrawals
+                if (w.tenant, w.enquiry_message_id) in unknown
+            ]
+            catalogue = await self.dispatcher.catalogue.get()
+            await self._record_rejections(session, rejections, catalogue)
+            result.rejected = len(rejections)
+            result.rejections = [(m.message_id, r.code) for m, r in rejections]
+
+            queued_ms = to_ms(now)
+            to_place = [
+                entry_for(ref.id, ref.owner, ref.service_code, enquiry.priority, queued_ms)
+                for ref, enquiry in inserted
+                if ref.id not in abandoned_ids
+            ]
+        # Committed: now the live state. A crash here loses nothing; the rebuild places what is queued.
+        for enquiry_id in abandoned_ids:
+            taken = await self.dispatcher.live.withdraw(enquiry_id)
+            if not isinstance(taken, bool):
+                freed.append(taken)
+        await self.dispatcher.place(to_place)
+        for offer in freed:
+            await self.dispatcher._ready_again(offer.agent_id)
+        if result.rejected:
+            log.info("intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections}))
+        return result
+
+    async def _insert_enquiries(
+        self, session: AsyncSession, new: list[NewEnquiry]
+    ) -> list[tuple[EnquiryRef, NewEnquiry]]:
+        unique: dict[tuple[str, str], NewEnquiry] = {}
+        for item in new:
+            unique.setdefault((item.tenant, item.message_id), item)
+        if not unique:
+            return []
+        now = self.dispatcher.clock()
+        rows = [
+            {
+                "reference": new_reference(item.tenant),
+                "tenant_slug": item.tenant,
+                "message_id": item.message_id,
+                "channel": item.channel,
+                "service_id": item.service.id,
+                "service_code": item.service.code,
+                "priority": item.priority,
+                "received_at": item.received_at,
+                "created_at": now,
+                "queued_at": now,
+                "state": "queued",
+                "text": item.body.text,
+                "customer": item.body.customer.model_dump(exclude_none=True),
+                "attributes": item.body.attributes,
+                "call": item.body.call.model_dump(exclude_none=True) if item.body.call else None,
+                "correlation_id": item.correlation_id,
+            }
+            for item in unique.values()
+        ]
+        dialect_insert = _insert_ignoring_duplicates(session)
+        statement = (
+            dialect_insert(Enquiry)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["tenant_slug", "message_id"])
+            .returning(Enquiry.id, Enquiry.tenant_slug, Enquiry.message_id, Enquiry.reference)
+        )
+        inserted = (await session.execute(statement)).all()
+        out = []
+        for enquiry_id, tenant, message_id, reference in inserted:
+            item = unique[(tenant, message_id)]
+            ref = EnquiryRef(enquiry_id, reference, tenant, message_id, item.service.code, item.channel)
+            out.append((ref, item))
+        return out
+
+    async def _apply_withdrawals(
+        self, session: AsyncSession, withdrawals: list[Withdrawal], now: object
+    ) -> tuple[set[int], set[tuple[str, str]]]:
+        """Abandon what is still waiting; report the withdrawals that name no enquiry at all."""
+        if not withdrawals:
+            return set(), set()
+        keys = {(w.tenant, w.enquiry_message_id) for w in withdrawals}
+        found = {
+            (e.tenant_slug, e.message_id): e
+            for e in (
+                await session.scalars(
+                    select(Enquiry)
+                    .where(tuple_(Enquiry.tenant_slug, Enquiry.message_id).in_(list(keys)))
+                    .with_for_update()
+                )
+            ).all()
+        }
+        abandoned: set[int] = set()
+        events = []
+        for w in withdrawals:
+            enquiry = found.get((w.tenant, w.enquiry_message_id))
+            if enquiry is None or enquiry.state not in WAITING_STATES:
+                continue  # unknown (reported), or already answered, completed or abandoned: nothing to do
+            waited = (w.at - (enquiry.queued_at or enquiry.created_at)).total_seconds()
+            enquiry.state = "abandoned"
+            agent_id, enquiry.agent_id, enquiry.handler_slug = enquiry.agent_id, None, None
+            abandoned.add(enquiry.id)
+            events.append(
+                NewEvent(
+                    EnquiryRef.of(enquiry),
+                    "enquiry.abandoned",
+                    w.at,
+                    agent_id=agent_id,
+                    data={"reason": w.reason, "waited_seconds": round(max(waited, 0.0), 3)},
+                )
+            )
+        await session.flush()
+        await record_events(session, events)
+        return abandoned, keys - set(found)
+
+    async def _record_rejections(
+        self, session: AsyncSession, rejections: list[tuple[IncomingMessage, Rejection]], catalogue: Catalogue
+    ) -> None:
+        """Keep each rejection once (redeliveries included) and queue it for the dead-letter queue."""
+        if not rejections:
+            return
+        rows: dict[str, dict[str, object]] = {}
+        for message, rejection in rejections:
+            claimed = claimed_tenant(message.routing_key)
+            identity = message.message_id or hashlib.sha256(message.body).hexdigest()
+            dedupe = hashlib.sha256(f"{claimed or message.routing_key}\0{identity}".encode()).hexdigest()
+            rows.setdefault(
+                dedupe,
+                {
+                    "dedupe_key": dedupe,
+                    "routing_key": message.routing_key[:255],
+                    "message_id": (message.message_id or "")[:200] or None,
+                    "claimed_tenant": (claimed or "")[:63] or None,
+                    "code": rejection.code,
+                    "detail": rejection.detail,
+                    "at": self.dispatcher.clock(),
+                    "_message": message,
+                },
+            )
+        dialect_insert = _insert_ignoring_duplicates(session)
+        inserted = (
+            await session.execute(
+                dialect_insert(IntakeRejection)
+                .values([{k: v for k, v in r.items() if k != "_message"} for r in rows.values()])
+                .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                .returning(IntakeRejection.id, IntakeRejection.dedupe_key)
+            )
+        ).all()
+        outbox = []
+        for rejection_id, dedupe in inserted:
+            row = rows[dedupe]
+            message: IncomingMessage = row["_message"]  # type: ignore[assignment]
+            owner = row["claimed_tenant"] if row["claimed_tenant"] in catalogue.tenants else "unknown"
+            message_id = message.message_id or f"rej-{rejection_id}"
+            outbox.append(
+                {
+                    "exchange": REJECTED_EXCHANGE,
+                    "routing_key": message.routing_key,
+                    "message_id": message_id,
+                    "message_type": message.type or "unknown",
+                    "content_type": message.content_type or "application/octet-stream",
+                    "headers": {
+                        "x-hub-error": row["code"],
+                        "x-hub-error-detail": row["detail"],
+                        "x-hub-routing-key": message.routing_key,
+                        "x-hub-rejection-id": rejection_id,
+                    },
+                    "body": message.body,
+                }
+            )
+            event = {
+                "event": "enquiry.rejected",
+                "at": row["at"].isoformat(),  # type: ignore[attr-defined]
+                "owner": owner,
+                "message_id": message.message_id,
+                "code": row["code"],
+                "detail": row["detail"],
+                "routing_key": message.routing_key,
+            }
+            outbox.append(
+                {
+                    "exchange": EVENTS_EXCHANGE,
+                    "routing_key": f"{owner}.enquiry.rejected",
+                    "message_id": f"rej-{rejection_id}",
+                    "message_type": "enquiry.rejected",
+                    "content_type": "application/json",
+                    "headers": {},
+                    "body": json.dumps(event, separators=(",", ":")).encode(),
+                }
+            )
+        if outbox:
+            await session.execute(insert(OutboxMessage), outbox)

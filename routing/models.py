@@ -1,0 +1,92 @@
+"""Enquiries, their append-only event log, intake rejections and the publishing outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
+
+
+class Enquiry(Base):
+    """One contact. ``tenant_slug`` is the owner; the current state is kept beside the event log."""
+
+    __tablename__ = "enquiries"
+    __table_args__ = (
+        UniqueConstraint("tenant_slug", "message_id"),  # the idempotency key of contract v1
+        Index("ix_enquiries_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    tenant_slug: Mapped[str] = mapped_column(ForeignKey("tenants.slug"))
+    message_id: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    service_code: Mapped[str] = mapped_column(String(63))
+    priority: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
+    handler_slug: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    customer: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    call: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class EnquiryEvent(Base):
+    """Append-only: one row per state change; the figures are derived from these rows."""
+
+    __tablename__ = "enquiry_events"
+    __table_args__ = (
+        Index("ix_enquiry_events_enquiry", "enquiry_id"),
+        Index("ix_enquiry_events_tenant_at", "tenant_slug", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    enquiry_id: Mapped[int] = mapped_column(ForeignKey("enquiries.id"))
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    event: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    agent_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    handler_slug: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+
+
+class IntakeRejection(Base):
+    """A message that could not be accepted; kept so every message_id ends as an enquiry or a rejection."""
+
+    __tablename__ = "intake_rejections"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    routing_key: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_tenant: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    code: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OutboxMessage(Base):
+    """A message to publish once the transaction that wrote it has committed; deleted after its confirm."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    exchange: Mapped[str] = mapped_column(String(255))
+    routing_key: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str] = mapped_column(String(200))
+    message_type: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/json")
+    headers: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

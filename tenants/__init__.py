@@ -1,0 +1,1 @@
+"""Partners (tenants), their service catalogues, opening hours and agreements."""

@@ -1,0 +1,79 @@
+"""Read partner definitions from YAML files, reporting the file, the path inside it and what is wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from tenants.schemas import PartnerDefinition
+
+
+@dataclass(frozen=True)
+class DefinitionError:
+    file: str
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.message}"
+
+
+class DefinitionsInvalid(Exception):
+    def __init__(self, errors: list[DefinitionError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def definition_files(path: Path) -> list[Path]:
+    """A file, or every ``*.yaml``/``*.yml`` in a folder, in name order."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
+    return [path]
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in location:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_definition(text: str, file: str) -> PartnerDefinition:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DefinitionsInvalid([DefinitionError(file, "", f"not valid YAML: {exc}")]) from exc
+    if not isinstance(raw, dict):
+        raise DefinitionsInvalid([DefinitionError(file, "", "expected a mapping with `tenant:` at the top")])
+    try:
+        return PartnerDefinition.model_validate(raw)
+    except ValidationError as exc:
+        errors = [DefinitionError(file, _dotted(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+        raise DefinitionsInvalid(errors) from exc
+
+
+def load_definitions(path: Path) -> list[PartnerDefinition]:
+    """Parse and validate every file first, so that an error anywhere loads nothing."""
+    files = definition_files(path)
+    if not files or not all(f.exists() for f in files):
+        raise DefinitionsInvalid([DefinitionError(str(path), "", "no such file or no YAML files in folder")])
+    definitions: list[PartnerDefinition] = []
+    errors: list[DefinitionError] = []
+    for file in files:
+        try:
+            definitions.append(parse_definition(file.read_text(encoding="utf-8"), str(file)))
+        except DefinitionsInvalid as exc:
+            errors.extend(exc.errors)
+    slugs = [d.tenant.slug for d in definitions]
+    for slug in {s for s in slugs if slugs.count(s) > 1}:
+        errors.append(DefinitionError(str(path), "tenant.slug", f"tenant {slug!r} is defined twice"))
+    agent_ids = [a.id for d in definitions for a in d.agents]
+    for agent_id in {a for a in agent_ids if agent_ids.count(a) > 1}:
+        errors.append(DefinitionError(str(path), "agents", f"agent id {agent_id!r} is used by two partners"))
+    if errors:
+        raise DefinitionsInvalid(errors)
+    return definitions

@@ -1,0 +1,76 @@
+"""Tenants, their catalogue services and their agents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
+
+
+class Tenant(Base):
+    """A partner authority, or the hub itself as a pool of shared agents (kind ``pool``)."""
+
+    __tablename__ = "tenants"
+
+    slug: Mapped[str] = mapped_column(String(63), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="partner")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    services: Mapped[list[Service]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
+    agents: Mapped[list[Agent]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
+
+
+class Service(Base):
+    """One entry of a tenant's catalogue."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("tenant_slug", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_slug: Mapped[str] = mapped_column(ForeignKey("tenants.slug", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    lgsl_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    skills: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    sl_threshold_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    sl_target: Mapped[float] = mapped_column(default=0.8)
+    required_fields: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
+    definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="services")
+
+
+class Agent(Base):
+    """A person who takes work from the shared queue, employed by a partner or by the hub."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    tenant_slug: Mapped[str] = mapped_column(ForeignKey("tenants.slug", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    status_since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    missed_offers: Mapped[int] = mapped_column(Integer, default=0)
+
+    tenant: Mapped[Tenant] = relationship(back_populates="agents")
+    skill_rows: Mapped[list[AgentSkill]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="AgentSkill.skill"
+    )
+
+    @property
+    def skills(self) -> list[str]:
+        return [row.skill for row in self.skill_rows]
+
+
+class AgentSkill(Base):
+    __tablename__ = "agent_skills"
+
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
+    skill: Mapped[str] = mapped_column(String(63), primary_key=True)

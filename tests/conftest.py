@@ -1,0 +1,193 @@
+"""Test wiring: the real PostgreSQL, Redis and RabbitMQ of this machine, isolated per run and per test.
+
+- PostgreSQL: a fresh database per test run, migrated with Alembic, dropped at the end.
+- RabbitMQ: a fresh vhost per test run (so `hub.intake` and friends are ours alone).
+- Redis: a key prefix per test.
+- Data: every test makes partners with unique slugs, so tests never see each other's rows.
+A service that cannot be reached fails the run with its name; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis as redis_sync
+
+from hub.db.migrate import upgrade
+from hub.db.session import unit_of_work
+from hub.runtime import Hub
+from hub.settings import Settings
+from hub.worker import Worker
+from tenants.schemas import PartnerDefinition
+from tenants.service import apply_definitions
+
+PG_ADMIN_URL = os.environ.get("HUB_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
+AMQP_HOST = os.environ.get("HUB_TEST_AMQP_HOST", "127.0.0.1")
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _reachable(host: str, port: int) -> bool:
+    with contextlib.closing(socket.socket()) as sock:
+        sock.settimeout(2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    missing = [
+        name
+        for name, port in (("PostgreSQL", 5432), ("Redis", 6379), ("RabbitMQ", 5672))
+        if not _reachable("127.0.0.1", port)
+    ]
+    if missing:
+        raise pytest.UsageError(
+            f"{', '.join(missing)} not reachable on 127.0.0.1; the tests need the real services "
+            "(scripts/test starts them when it can)"
+        )
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    name = f"hub_test_{RUN_ID}"
+    _psql(f"CREATE DATABASE {name}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url.replace("postgresql://", "postgresql+asyncpg://"))
+    yield url.replace("postgresql://", "postgresql+asyncpg://")
+    _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def amqp_vhost() -> Iterator[str]:
+    vhost = f"hub_test_{RUN_ID}"
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        raise pytest.UsageError("rabbitmqctl not found: the tests make a RabbitMQ vhost of their own with it")
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
+    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True)
+    yield vhost
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(amqp_vhost: str) -> str:
+    return f"amqp://guest:guest@{AMQP_HOST}:5672/{amqp_vhost}"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    prefix = f"hubtest:{RUN_ID}:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis_sync.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def settings(database_url: str, amqp_url: str, redis_prefix: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        amqp_url=amqp_url,
+        redis_prefix=redis_prefix,
+        intake_batch_wait_ms=2,
+        reservation_timeout_seconds=20,
+    )
+
+
+@pytest.fixture
+async def hub(settings: Settings) -> AsyncIterator[Hub]:
+    running = await Hub.start(settings, migrate=False)
+    await running.live.reset()
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def worker(hub: Hub) -> AsyncIterator[Worker]:
+    """An in-process worker on the test's event loop; stopped at the end of the test."""
+    work = Worker(hub)
+    task = asyncio.create_task(work.run())
+    yield work
+    work.stop.set()
+    await asyncio.wait_for(task, timeout=15)
+
+
+@dataclass(frozen=True)
+class Partner:
+    slug: str
+    agents: list[str]
+    service: str = "missed-bin"
+
+
+def unique_slug(base: str) -> str:
+    return f"{base}-{uuid.uuid4().hex[:8]}"
+
+
+def partner_definition(slug: str, agents: list[str], *, kind: str = "partner") -> PartnerDefinition:
+    return PartnerDefinition.model_validate(
+        {
+            "tenant": {"slug": slug, "name": f"Test partner {slug}", "kind": kind},
+            "services": [
+                {"code": "general", "name": "General enquiries", "skills": ["general"], "priority": 3},
+                {"code": "missed-bin", "name": "Missed bin", "lgsl": 524, "skills": ["waste"], "priority": 5},
+                {
+                    "code": "council-tax",
+                    "name": "Council tax",
+                    "lgsl": 58,
+                    "skills": ["revenues"],
+                    "priority": 7,
+                    "service_level": {"answer_within_seconds": 30, "target": 0.8},
+                    "required_fields": ["account_number"],
+                },
+            ],
+            "agents": [{"id": a, "name": a.title(), "skills": ["general", "waste", "revenues"]} for a in agents],
+        }
+    )
+
+
+@pytest.fixture
+def make_partner(hub: Hub):  # type: ignore[no-untyped-def]
+    """Create a partner with a unique slug, three services and ``agents`` agents (all skills)."""
+
+    async def make(base: str = "chorley", agents: int = 1) -> Partner:
+        slug = unique_slug(base)
+        agent_ids = [f"{slug}-agent{i}" for i in range(agents)]
+        async with unit_of_work(hub.sessionmaker) as session:
+            await apply_definitions(session, definitions=[partner_definition(slug, agent_ids)])
+        await hub.catalogue.reload()
+        return Partner(slug, agent_ids)
+
+    return make
+
+
+async def eventually(predicate, timeout: float = 10.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Await until ``predicate()`` (sync or async) returns something truthy, and return it."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        await asyncio.sleep(interval)
+
+
+__all__ = ["Partner", "eventually"]
