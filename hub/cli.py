@@ -41,7 +41,9 @@ def migrate() -> None:
 
 
 @tenants_app.command("load")
-def tenants_load(path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")]) -> None:
+def tenants_load(
+    path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")],
+) -> None:
     """Validate every definition, then store them all in one transaction (nothing half-loaded)."""
     from tenants.loader import DefinitionsInvalid, load_definitions
 
@@ -53,8 +55,8 @@ def tenants_load(path: Annotated[Path, typer.Argument(help="A partner YAML file 
         raise typer.Exit(2) from None
 
     async def store() -> None:
-        from hub.runtime import Hub
         from hub.db.session import unit_of_work
+        from hub.runtime import Hub
         from tenants.service import apply_definitions
 
         hub = await Hub.start(get_settings())
@@ -72,7 +74,9 @@ def tenants_load(path: Annotated[Path, typer.Argument(help="A partner YAML file 
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="agent, supervisor, committee, admin or partner")],
-    tenant: Annotated[str | None, typer.Option(help="The partner the token is for (omit for hub-wide)")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="The partner the token is for (omit for hub-wide)")
+    ] = None,
     agent: Annotated[str | None, typer.Option(help="The agent id, for the agent role")] = None,
     label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
 ) -> None:
@@ -159,7 +163,9 @@ def worker() -> None:
 def demo(
     port: Annotated[int, typer.Option(help="Port for the web address")] = 8000,
     rate: Annotated[float, typer.Option(help="Simulated enquiries per second, all partners together")] = 0.8,
-    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C)")] = None,
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C)")
+    ] = None,
 ) -> None:
     """Everything in one process on the embedded default, with simulated partners and agents."""
     from hub.demo import run_demo

@@ -66,7 +66,10 @@ def _enquiry_message(tenant: str, service: str) -> IncomingMessage:
         "received_at": datetime.now(UTC).isoformat(),
         "service_code": service,
         "text": SAMPLE_TEXTS.get(service, "An enquiry"),
-        "customer": {"name": random.choice(["A. Resident", "B. Citizen", "C. Ratepayer"]), "phone": "01257 515151"},
+        "customer": {
+            "name": random.choice(["A. Resident", "B. Citizen", "C. Ratepayer"]),
+            "phone": "01257 515151",
+        },
     }
     if channel == "phone":
         body["call"] = {"call_id": uuid.uuid4().hex, "caller": "01257 515151", "dialled": "0300 123 4567"}
@@ -83,7 +86,9 @@ async def _traffic(hub: Hub, rate: float) -> None:
     """Poisson arrivals across the partners' services; one in fifteen callers hangs up while waiting."""
     assert hub.memory_bus is not None
     catalogue = await hub.catalogue.reload()
-    services = [(t.slug, code) for t in catalogue.tenants.values() if t.kind == "partner" for code in t.services]
+    services = [
+        (t.slug, code) for t in catalogue.tenants.values() if t.kind == "partner" for code in t.services
+    ]
     while True:
         await asyncio.sleep(random.expovariate(rate))
         tenant, service = random.choice(services)
@@ -92,17 +97,32 @@ async def _traffic(hub: Hub, rate: float) -> None:
         if random.random() < 1 / 15:
             asyncio.get_running_loop().call_later(random.uniform(2, 20), _hang_up, hub, message, tenant)
         if random.random() < 1 / 40:  # a partner system's mistake, to show the dead-letter path
-            bad = IncomingMessage(routing_key=f"{tenant}.phone", body=b"{not json", message_id=uuid.uuid4().hex,
-                                  content_type="application/json", type="enquiry.v1")
+            bad = IncomingMessage(
+                routing_key=f"{tenant}.phone",
+                body=b"{not json",
+                message_id=uuid.uuid4().hex,
+                content_type="application/json",
+                type="enquiry.v1",
+            )
             await hub.memory_bus.intake.put(bad)
 
 
 def _hang_up(hub: Hub, message: IncomingMessage, tenant: str) -> None:
     assert hub.memory_bus is not None
-    body = {"tenant": tenant, "message_id": message.message_id, "reason": "caller_hung_up", "at": datetime.now(UTC).isoformat()}
+    body = {
+        "tenant": tenant,
+        "message_id": message.message_id,
+        "reason": "caller_hung_up",
+        "at": datetime.now(UTC).isoformat(),
+    }
     hub.memory_bus.intake.put_nowait(
-        IncomingMessage(routing_key=message.routing_key, body=json.dumps(body).encode(), message_id=uuid.uuid4().hex,
-                        content_type="application/json", type="enquiry.withdrawn.v1")
+        IncomingMessage(
+            routing_key=message.routing_key,
+            body=json.dumps(body).encode(),
+            message_id=uuid.uuid4().hex,
+            content_type="application/json",
+            type="enquiry.withdrawn.v1",
+        )
     )
 
 
@@ -119,7 +139,9 @@ async def _simulated_agent(hub: Hub, agent_id: str) -> None:
         try:
             await desk.accept(agent_id, offer.enquiry_id)
             await asyncio.sleep(random.uniform(3, 9))
-            outcome = random.choices(["resolved", "passed_to_back_office", "callback_booked"], weights=[7, 2, 1])[0]
+            outcome = random.choices(
+                ["resolved", "passed_to_back_office", "callback_booked"], weights=[7, 2, 1]
+            )[0]
             await desk.complete(agent_id, offer.enquiry_id, outcome)
         except DeskError as exc:
             log.info("demo.agent_refused", agent_id=agent_id, error=exc.code)
@@ -127,7 +149,9 @@ async def _simulated_agent(hub: Hub, agent_id: str) -> None:
 
 async def _counts(hub: Hub) -> Text:
     async with hub.sessionmaker() as session:
-        by_state = dict((await session.execute(select(Enquiry.state, func.count()).group_by(Enquiry.state))).all())
+        by_state = dict(
+            (await session.execute(select(Enquiry.state, func.count()).group_by(Enquiry.state))).all()
+        )
         rejected = await session.scalar(select(func.count()).select_from(IntakeRejection))
     depths = await hub.live.queue_depths()
     waiting = sum(depths.values())
@@ -153,17 +177,23 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
     data_dir.mkdir(parents=True, exist_ok=True)
     for leftover in data_dir.glob("hub.sqlite3*"):
         leftover.unlink()  # every demo starts from the example partners, not yesterday's calls
-    settings = Settings(database_url=None, redis_url=None, amqp_url=None, data_dir=data_dir, reservation_timeout_seconds=15)
+    settings = Settings(
+        database_url=None, redis_url=None, amqp_url=None, data_dir=data_dir, reservation_timeout_seconds=15
+    )
     hub = await Hub.start(settings)
     definitions = load_definitions(examples)
     async with unit_of_work(hub.sessionmaker) as session:
         await apply_definitions(session, definitions=definitions)
         supervisor = await create_token(session, role="supervisor", tenant="chorley", label="demo")
-        agent_tokens = {a: await create_token(session, role="agent", agent_id=a, label="demo") for a in HUMAN_AGENTS}
+        agent_tokens = {
+            a: await create_token(session, role="agent", agent_id=a, label="demo") for a in HUMAN_AGENTS
+        }
     await hub.catalogue.reload()
 
     port = _free_port(port)
-    server = uvicorn.Server(uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", log_config=None)
+    )
     worker = Worker(hub)
     agents = [a.id for d in definitions for a in d.agents if a.id not in HUMAN_AGENTS]
     tasks = [
@@ -173,8 +203,10 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
         *(asyncio.create_task(_simulated_agent(hub, a)) for a in agents),
     ]
     base = f"http://127.0.0.1:{port}"
-    console.print(f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
-                  f"{len(agents)} simulated agents, ~{rate:g} enquiries/s)")
+    console.print(
+        f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
+        f"{len(agents)} simulated agents, ~{rate:g} enquiries/s)"
+    )
     console.print(f"Open [link={base}/docs]{base}/docs[/link] (the API; click Authorize and paste a token).")
     console.print(f"  supervisor (chorley): [cyan]{supervisor}[/]")
     for agent_id, token in agent_tokens.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -52,7 +53,9 @@ class Worker:
         else:
             assert self.hub.memory_bus is not None
             bus = self.hub.memory_bus
-            tasks.append(asyncio.create_task(bus.consume(self._handle_embedded, self.hub.settings.intake_batch_size)))
+            tasks.append(
+                asyncio.create_task(bus.consume(self._handle_embedded, self.hub.settings.intake_batch_size))
+            )
             tasks.append(asyncio.create_task(self._relay_loop(bus), name="relay"))
         try:
             await self.stop.wait()
@@ -106,7 +109,7 @@ class Worker:
                 relay = asyncio.create_task(self._relay_loop(publisher))
                 log.info("amqp.connected")
                 await self._consume(connection, consumer)
-            except (ConnectionLost, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ConnectionLost, OSError) as exc:
                 attempt += 1
                 log.warning("amqp.disconnected", error=str(exc)[:200], attempt=attempt)
             except Exception as exc:  # pika raises many types; never let the worker die on one
@@ -128,7 +131,9 @@ class Worker:
         deliveries: asyncio.Queue[IncomingMessage] = asyncio.Queue()
         channel.raw.basic_consume(
             INTAKE_QUEUE,
-            on_message_callback=lambda _ch, method, props, body: deliveries.put_nowait(incoming(method, props, body)),
+            on_message_callback=lambda _ch, method, props, body: deliveries.put_nowait(
+                incoming(method, props, body)
+            ),
             auto_ack=False,
         )
         settings = self.hub.settings
@@ -137,9 +142,8 @@ class Worker:
         try:
             while True:
                 getter = asyncio.create_task(deliveries.get())
-                done, _ = await asyncio.wait(
-                    {getter, stop_wait, connection.lost, channel.closed}, return_when=asyncio.FIRST_COMPLETED
-                )
+                waits: set[asyncio.Future[Any]] = {getter, stop_wait, connection.lost, channel.closed}
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
                 if getter not in done:
                     getter.cancel()
                     if stop_wait in done:
@@ -179,7 +183,9 @@ class Worker:
                 channel.raw.basic_ack(message.delivery_tag)
             except Exception:
                 # Redelivered up to the queue's delivery limit, then dead-lettered: a poison message.
-                log.exception("intake.message_failed", message_id=message.message_id, redelivered=message.redelivered)
+                log.exception(
+                    "intake.message_failed", message_id=message.message_id, redelivered=message.redelivered
+                )
                 channel.raw.basic_nack(message.delivery_tag, requeue=True)
 
     # -- publishing and housekeeping ------------------------------------------------------------------

@@ -57,7 +57,9 @@ class Catalogue:
 
 
 async def read_catalogue(session: AsyncSession) -> Catalogue:
-    tenants = {t.slug: TenantInfo(t.slug, t.name, t.kind) for t in (await session.scalars(select(Tenant))).all()}
+    tenants = {
+        t.slug: TenantInfo(t.slug, t.name, t.kind) for t in (await session.scalars(select(Tenant))).all()
+    }
     for s in (await session.scalars(select(Service))).all():
         tenants[s.tenant_slug].services[s.code] = ServiceInfo(
             id=s.id,

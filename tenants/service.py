@@ -50,4 +50,6 @@ async def _apply_one(session: AsyncSession, definition: PartnerDefinition) -> No
         elif agent.tenant_slug != info.slug:
             raise ValueError(f"agent {spec_agent.id!r} already belongs to {agent.tenant_slug!r}")
         agent.name = spec_agent.name
-        agent.skill_rows = [AgentSkill(agent_id=spec_agent.id, skill=s) for s in sorted(set(spec_agent.skills))]
+        agent.skill_rows = [
+            AgentSkill(agent_id=spec_agent.id, skill=s) for s in sorted(set(spec_agent.skills))
+        ]

@@ -67,7 +67,9 @@ def database_url() -> Iterator[str]:
 
 
 def _psql(sql: str) -> None:
-    subprocess.run(["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True)
+    subprocess.run(
+        ["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,7 +79,11 @@ def amqp_vhost() -> Iterator[str]:
     if ctl is None:
         raise pytest.UsageError("rabbitmqctl not found: the tests make a RabbitMQ vhost of their own with it")
     subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
-    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True)
+    subprocess.run(
+        [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+        check=True,
+        capture_output=True,
+    )
     yield vhost
     subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)
 
@@ -156,7 +162,9 @@ def partner_definition(slug: str, agents: list[str], *, kind: str = "partner") -
                     "required_fields": ["account_number"],
                 },
             ],
-            "agents": [{"id": a, "name": a.title(), "skills": ["general", "waste", "revenues"]} for a in agents],
+            "agents": [
+                {"id": a, "name": a.title(), "skills": ["general", "waste", "revenues"]} for a in agents
+            ],
         }
     )
 

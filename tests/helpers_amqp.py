@@ -69,7 +69,9 @@ class PartnerClient:
             method, props, body = self.channel.basic_get(queue, auto_ack=True)
             if method is None:
                 return out
-            out.append(Delivered(method.routing_key, body, dict(props.headers or {}), props.message_id, props.type))
+            out.append(
+                Delivered(method.routing_key, body, dict(props.headers or {}), props.message_id, props.type)
+            )
 
     def events(self) -> list[Delivered]:
         return self._drain(self.events_queue)
@@ -85,7 +87,9 @@ class PartnerClient:
         self.connection.sleep(seconds)
 
 
-def enquiry(tenant: str, channel: str = "phone", service_code: str | None = "missed-bin", **extra: Any) -> dict[str, Any]:
+def enquiry(
+    tenant: str, channel: str = "phone", service_code: str | None = "missed-bin", **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "tenant": tenant,
         "channel": channel,

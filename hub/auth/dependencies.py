@@ -23,7 +23,9 @@ async def current_principal(
         principal = await authenticate(session, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
-    structlog.contextvars.bind_contextvars(role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id)
+    structlog.contextvars.bind_contextvars(
+        role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id
+    )
     return principal
 
 

@@ -36,7 +36,12 @@ def hash_token(token: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, *, role: str, tenant: str | None = None, agent_id: str | None = None, label: str = ""
+    session: AsyncSession,
+    *,
+    role: str,
+    tenant: str | None = None,
+    agent_id: str | None = None,
+    label: str = "",
 ) -> str:
     """Store the hash of a new token and return the token itself (shown once)."""
     if role not in ROLES:
@@ -57,7 +62,9 @@ async def create_token(
     if role == "partner" and tenant is None:
         raise TokenError("a partner token needs --tenant")
     token = "hub_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(token_hash=hash_token(token), role=role, tenant_slug=tenant, agent_id=agent_id, label=label))
+    session.add(
+        ApiToken(token_hash=hash_token(token), role=role, tenant_slug=tenant, agent_id=agent_id, label=label)
+    )
     await session.flush()
     return token
 

@@ -7,6 +7,7 @@ reconnect by itself: the caller opens a new ``AmqpConnection`` after a loss (see
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,11 @@ from hub.bus.base import (
 
 class ConnectionLost(Exception):
     """The broker connection or channel closed under us."""
+
+
+def _settle(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def connection_parameters(url: str, *, name: str) -> pika.URLParameters:
@@ -79,14 +85,12 @@ class AmqpChannel:
     async def call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a pika channel method that takes ``callback=`` and await its reply frame."""
         future = self._future()
-        method(*args, callback=lambda frame: future.done() or future.set_result(frame), **kwargs)
+        method(*args, callback=lambda frame: _settle(future, frame), **kwargs)
         return await future
 
     async def enable_confirms(self) -> None:
         future = self._future()
-        self._channel.confirm_delivery(
-            self._on_confirm, callback=lambda frame: future.done() or future.set_result(frame)
-        )
+        self._channel.confirm_delivery(self._on_confirm, callback=lambda frame: _settle(future, frame))
         await future
 
     def _on_return(self, _ch: Channel, _method: Basic.Return, props: BasicProperties, _body: bytes) -> None:
@@ -97,7 +101,11 @@ class AmqpChannel:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         ok = isinstance(method, Basic.Ack)
-        tags = [t for t in self._confirms if t <= method.delivery_tag] if method.multiple else [method.delivery_tag]
+        tags = (
+            [t for t in self._confirms if t <= method.delivery_tag]
+            if method.multiple
+            else [method.delivery_tag]
+        )
         for tag in tags:
             future = self._confirms.pop(tag, None)
             if future is not None and not future.done():
@@ -179,7 +187,7 @@ class AmqpConnection:
     async def channel(self) -> AmqpChannel:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Channel] = loop.create_future()
-        self._connection.channel(on_open_callback=lambda ch: future.done() or future.set_result(ch))
+        self._connection.channel(on_open_callback=lambda ch: _settle(future, ch))
         done, _ = await asyncio.wait({future, self.lost}, return_when=asyncio.FIRST_COMPLETED)
         if future not in done:
             raise ConnectionLost("connection lost while opening a channel")
@@ -189,10 +197,8 @@ class AmqpConnection:
         if self._connection.is_open or self._connection.is_opening:
             self._connection.close()
         if not self.lost.done():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(self.lost), timeout=5)
-            except TimeoutError:
-                pass
 
 
 async def declare_topology(channel: AmqpChannel, *, delivery_limit: int = 5) -> None:

@@ -21,7 +21,10 @@ async def relay_once(
     async with unit_of_work(sessionmaker) as session:
         rows = (
             await session.scalars(
-                select(OutboxMessage).order_by(OutboxMessage.id).limit(limit).with_for_update(skip_locked=True)
+                select(OutboxMessage)
+                .order_by(OutboxMessage.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             )
         ).all()
         if not rows:

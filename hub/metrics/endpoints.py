@@ -30,7 +30,9 @@ class MetricsOut(BaseModel):
     definitions_version: str
 
 
-@router.get("/{tenant}/metrics", response_model=MetricsOut, summary="Figures for contacts queued in [from, to)")
+@router.get(
+    "/{tenant}/metrics", response_model=MetricsOut, summary="Figures for contacts queued in [from, to)"
+)
 async def metrics(
     tenant: str,
     request: Request,

@@ -26,13 +26,22 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
             func.min(EnquiryEvent.at).filter(EnquiryEvent.event == "enquiry.answered").label("answered_at"),
             func.min(EnquiryEvent.at).filter(EnquiryEvent.event == "enquiry.abandoned").label("abandoned_at"),
         )
-        .where(EnquiryEvent.tenant_slug == tenant, EnquiryEvent.event.in_(("enquiry.answered", "enquiry.abandoned")))
+        .where(
+            EnquiryEvent.tenant_slug == tenant,
+            EnquiryEvent.event.in_(("enquiry.answered", "enquiry.abandoned")),
+        )
         .group_by(EnquiryEvent.enquiry_id)
         .subquery()
     )
     rows = (
         await session.execute(
-            select(queued.c.enquiry_id, queued.c.queued_at, ends.c.answered_at, ends.c.abandoned_at, Service.sl_threshold_seconds)
+            select(
+                queued.c.enquiry_id,
+                queued.c.queued_at,
+                ends.c.answered_at,
+                ends.c.abandoned_at,
+                Service.sl_threshold_seconds,
+            )
             .join(Enquiry, Enquiry.id == queued.c.enquiry_id)
             .join(Service, Service.id == Enquiry.service_id)
             .outerjoin(ends, ends.c.enquiry_id == queued.c.enquiry_id)
@@ -42,7 +51,7 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
     from hub.db.base import UTCDateTime
 
     as_utc = UTCDateTime().process_result_value
-    dialect = session.bind.dialect
+    dialect = session.get_bind().dialect
     return [
         Timeline(
             enquiry_id=r.enquiry_id,

@@ -62,9 +62,19 @@ class AgentDesk:
         async with self.sessionmaker() as session:
             agent = await _agent(session, agent_id)
             current = await session.scalar(
-                select(Enquiry.id).where(Enquiry.agent_id == agent_id, Enquiry.state.in_(("offered", "answered")))
+                select(Enquiry.id).where(
+                    Enquiry.agent_id == agent_id, Enquiry.state.in_(("offered", "answered"))
+                )
             )
-            return AgentView(agent.id, agent.tenant_slug, agent.name, agent.status, agent.status_since, agent.skills, current)
+            return AgentView(
+                agent.id,
+                agent.tenant_slug,
+                agent.name,
+                agent.status,
+                agent.status_since,
+                agent.skills,
+                current,
+            )
 
     async def set_status(self, agent_id: str, status: str) -> AgentView:
         if status not in STATUSES:
@@ -116,7 +126,9 @@ class AgentDesk:
             agent = await _agent(session, agent_id, lock=True)
             enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
             if enquiry is None or enquiry.agent_id != agent_id:
-                raise DeskError(409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)")
+                raise DeskError(
+                    409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
+                )
             if enquiry.state == "answered":
                 return enquiry.id  # a double-click: already accepted, nothing changes twice
             if enquiry.state != "offered":
@@ -149,14 +161,18 @@ class AgentDesk:
             agent = await _agent(session, agent_id, lock=True)
             enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
             if enquiry is None or enquiry.agent_id != agent_id or enquiry.state != "offered":
-                raise DeskError(409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)")
+                raise DeskError(
+                    409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
+                )
             offer = await self.live.release(agent_id, enquiry_id)
             if offer is None:
                 raise DeskError(409, "stale_offer", "the offer has just expired")
             enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
             agent.status, agent.status_since = "unavailable", now
             await session.flush()
-            await record_events(session, [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)])
+            await record_events(
+                session, [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)]
+            )
         await self.dispatcher.place([offer.entry])
 
     async def complete(self, agent_id: str, enquiry_id: int, outcome: str, notes: str | None = None) -> None:

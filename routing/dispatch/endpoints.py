@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from hub.auth.dependencies import require
 from hub.auth.service import Principal
 from routing.dispatch.desk import AgentDesk
-from routing.dispatch.schemas import AgentOut, Completion, Done, OfferAction, OfferEnvelope, OfferOut, StatusChange
+from routing.dispatch.schemas import (
+    AgentOut,
+    Completion,
+    Done,
+    OfferAction,
+    OfferEnvelope,
+    OfferOut,
+    StatusChange,
+)
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -46,19 +54,25 @@ async def get_agent(agent_id: str, request: Request, principal: Principal = Agen
 
 
 @router.put("/{agent_id}/status", response_model=AgentOut, summary="Go available, unavailable or offline")
-async def put_status(agent_id: str, body: StatusChange, request: Request, principal: Principal = Agentish) -> AgentOut:
+async def put_status(
+    agent_id: str, body: StatusChange, request: Request, principal: Principal = Agentish
+) -> AgentOut:
     agent_id = await _resolve(request, agent_id, principal)
     return AgentOut(**asdict(await _desk(request).set_status(agent_id, body.status)))
 
 
-@router.get("/{agent_id}/offer", response_model=OfferEnvelope, summary="The offer waiting for this agent, if any")
+@router.get(
+    "/{agent_id}/offer", response_model=OfferEnvelope, summary="The offer waiting for this agent, if any"
+)
 async def get_offer(agent_id: str, request: Request, principal: Principal = Agentish) -> OfferEnvelope:
     agent_id = await _resolve(request, agent_id, principal)
     offer = await _desk(request).current_offer(agent_id)
     return OfferEnvelope(offer=OfferOut(**asdict(offer)) if offer else None)
 
 
-@router.post("/{agent_id}/offer/accept", response_model=Done, summary="Accept the offer: the enquiry is answered")
+@router.post(
+    "/{agent_id}/offer/accept", response_model=Done, summary="Accept the offer: the enquiry is answered"
+)
 async def accept(agent_id: str, body: OfferAction, request: Request, principal: Principal = Agentish) -> Done:
     agent_id = await _resolve(request, agent_id, principal)
     return Done(enquiry_id=await _desk(request).accept(agent_id, body.enquiry_id))
@@ -71,8 +85,12 @@ async def reject(agent_id: str, body: OfferAction, request: Request, principal: 
     return Done(enquiry_id=body.enquiry_id)
 
 
-@router.post("/{agent_id}/complete", response_model=Done, summary="Complete the enquiry in hand with an outcome")
-async def complete(agent_id: str, body: Completion, request: Request, principal: Principal = Agentish) -> Done:
+@router.post(
+    "/{agent_id}/complete", response_model=Done, summary="Complete the enquiry in hand with an outcome"
+)
+async def complete(
+    agent_id: str, body: Completion, request: Request, principal: Principal = Agentish
+) -> Done:
     agent_id = await _resolve(request, agent_id, principal)
     await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes)
     return Done(enquiry_id=body.enquiry_id)

@@ -79,7 +79,11 @@ class Dispatcher:
                     await session.execute(
                         update(Enquiry)
                         .where(Enquiry.id == offer.enquiry_id, Enquiry.state == "queued")
-                        .values(state="offered", agent_id=offer.agent_id, handler_slug=agent.tenant_slug if agent else None)
+                        .values(
+                            state="offered",
+                            agent_id=offer.agent_id,
+                            handler_slug=agent.tenant_slug if agent else None,
+                        )
                         .returning(Enquiry)
                     )
                 ).scalar_one_or_none()
@@ -142,7 +146,9 @@ class Dispatcher:
                 if enquiry is not None:
                     requeue.append(offer.entry)
                     events.append(
-                        NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_timed_out", now, agent_id=offer.agent_id)
+                        NewEvent(
+                            EnquiryRef.of(enquiry), "enquiry.offer_timed_out", now, agent_id=offer.agent_id
+                        )
                     )
                 if agent is None:
                     continue

@@ -126,9 +126,13 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     if not message.message_id:
         return Rejection(ErrorCode.MISSING_MESSAGE_ID, "the message_id property is required")
     if message.content_type not in (None, "", "application/json"):
-        return Rejection(ErrorCode.BAD_CONTENT_TYPE, f"content_type must be application/json, not {message.content_type!r}")
+        return Rejection(
+            ErrorCode.BAD_CONTENT_TYPE, f"content_type must be application/json, not {message.content_type!r}"
+        )
     if message.type not in (ENQUIRY_TYPE, WITHDRAWN_TYPE):
-        return Rejection(ErrorCode.UNKNOWN_TYPE, f"type must be {ENQUIRY_TYPE} or {WITHDRAWN_TYPE}, not {message.type!r}")
+        return Rejection(
+            ErrorCode.UNKNOWN_TYPE, f"type must be {ENQUIRY_TYPE} or {WITHDRAWN_TYPE}, not {message.type!r}"
+        )
 
     parts = message.routing_key.split(".")
     if len(parts) != 2 or not parts[0] or parts[1] not in CHANNELS:
@@ -142,7 +146,9 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     if tenant is None or tenant.kind != "partner":
         return Rejection(ErrorCode.UNKNOWN_TENANT, f"no partner {key_tenant!r} at this hub")
     if message.user_id and message.user_id != key_tenant:
-        return Rejection(ErrorCode.USER_MISMATCH, f"broker user {message.user_id!r} may not publish for {key_tenant!r}")
+        return Rejection(
+            ErrorCode.USER_MISMATCH, f"broker user {message.user_id!r} may not publish for {key_tenant!r}"
+        )
 
     try:
         raw = json.loads(message.body)
@@ -151,17 +157,25 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     if not isinstance(raw, dict):
         return Rejection(ErrorCode.BAD_JSON, "body must be a JSON object")
     if "tenant" in raw and raw["tenant"] != key_tenant:
-        return Rejection(ErrorCode.TENANT_MISMATCH, f"body tenant {raw['tenant']!r} does not match routing key {key_tenant!r}")
+        return Rejection(
+            ErrorCode.TENANT_MISMATCH,
+            f"body tenant {raw['tenant']!r} does not match routing key {key_tenant!r}",
+        )
 
     if message.type == WITHDRAWN_TYPE:
         try:
             withdrawn = WithdrawnBody.model_validate(raw)
         except ValidationError as exc:
             return _validation_rejection(exc)
-        return Withdrawal(key_tenant, message.message_id, withdrawn.message_id, withdrawn.reason, withdrawn.at)
+        return Withdrawal(
+            key_tenant, message.message_id, withdrawn.message_id, withdrawn.reason, withdrawn.at
+        )
 
     if "channel" in raw and raw["channel"] != key_channel:
-        return Rejection(ErrorCode.CHANNEL_MISMATCH, f"body channel {raw['channel']!r} does not match routing key {key_channel!r}")
+        return Rejection(
+            ErrorCode.CHANNEL_MISMATCH,
+            f"body channel {raw['channel']!r} does not match routing key {key_channel!r}",
+        )
     try:
         body = EnquiryBody.model_validate(raw)
     except ValidationError as exc:
@@ -172,17 +186,25 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     if body.service_code is not None:
         service = tenant.services.get(body.service_code)
         if service is None:
-            return Rejection(ErrorCode.UNKNOWN_SERVICE, f"{key_tenant!r} has no service {body.service_code!r}")
+            return Rejection(
+                ErrorCode.UNKNOWN_SERVICE, f"{key_tenant!r} has no service {body.service_code!r}"
+            )
     elif body.text:
         service = tenant.services.get(GENERAL_SERVICE_CODE)
         if service is None:
-            return Rejection(ErrorCode.UNCLASSIFIABLE, f"no service_code, and {key_tenant!r} has no general enquiries service")
+            return Rejection(
+                ErrorCode.UNCLASSIFIABLE,
+                f"no service_code, and {key_tenant!r} has no general enquiries service",
+            )
     else:
         return Rejection(ErrorCode.MISSING_FIELD, "required field 'service_code' is missing (or give 'text')")
 
     for name in service.required_fields:
         if body.attributes.get(name) in (None, ""):
-            return Rejection(ErrorCode.MISSING_FIELD, f"required field 'attributes.{name}' is missing for service {service.code!r}")
+            return Rejection(
+                ErrorCode.MISSING_FIELD,
+                f"required field 'attributes.{name}' is missing for service {service.code!r}",
+            )
 
     return NewEnquiry(
         tenant=key_tenant,

@@ -44,7 +44,7 @@ class BatchResult:
 
 
 def _insert_ignoring_duplicates(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 class IntakeProcessor:
@@ -58,7 +58,10 @@ class IntakeProcessor:
         catalogue = await self.dispatcher.catalogue.get()
         parsed = [parse(m, catalogue) for m in messages]
         for i, (message, result) in enumerate(zip(messages, parsed, strict=True)):
-            if isinstance(result, Rejection) and result.code in (ErrorCode.UNKNOWN_TENANT, ErrorCode.UNKNOWN_SERVICE):
+            if isinstance(result, Rejection) and result.code in (
+                ErrorCode.UNKNOWN_TENANT,
+                ErrorCode.UNKNOWN_SERVICE,
+            ):
                 # A partner or service added since the catalogue was read: look again before refusing.
                 fresh: Catalogue = await self.dispatcher.catalogue.get_fresh_if_missing(
                     claimed_tenant(message.routing_key) or "", None
@@ -82,7 +85,9 @@ class IntakeProcessor:
                 event
                 for ref, enquiry in inserted
                 for event in (
-                    NewEvent(ref, "enquiry.received", now, data={"received_at": enquiry.received_at.isoformat()}),
+                    NewEvent(
+                        ref, "enquiry.received", now, data={"received_at": enquiry.received_at.isoformat()}
+                    ),
                     NewEvent(ref, "enquiry.queued", now),
                 )
             ]
@@ -93,7 +98,13 @@ class IntakeProcessor:
             result.withdrawn = len(abandoned_ids)
             rejections = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, Rejection)]
             rejections += [
-                (m, Rejection(ErrorCode.UNKNOWN_ENQUIRY, f"no enquiry with message_id {w.enquiry_message_id!r} from {w.tenant!r}"))
+                (
+                    m,
+                    Rejection(
+                        ErrorCode.UNKNOWN_ENQUIRY,
+                        f"no enquiry with message_id {w.enquiry_message_id!r} from {w.tenant!r}",
+                    ),
+                )
                 for m, w in withdrawals
                 if (w.tenant, w.enquiry_message_id) in unknown
             ]
@@ -117,7 +128,9 @@ class IntakeProcessor:
         for offer in freed:
             await self.dispatcher._ready_again(offer.agent_id)
         if result.rejected:
-            log.info("intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections}))
+            log.info(
+                "intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections})
+            )
         return result
 
     async def _insert_enquiries(
@@ -241,33 +254,33 @@ class IntakeProcessor:
         outbox = []
         for rejection_id, dedupe in inserted:
             row = rows[dedupe]
-            message: IncomingMessage = row["_message"]  # type: ignore[assignment]
+            original: IncomingMessage = row["_message"]  # type: ignore[assignment]
             owner = row["claimed_tenant"] if row["claimed_tenant"] in catalogue.tenants else "unknown"
-            message_id = message.message_id or f"rej-{rejection_id}"
+            message_id = original.message_id or f"rej-{rejection_id}"
             outbox.append(
                 {
                     "exchange": REJECTED_EXCHANGE,
-                    "routing_key": message.routing_key,
+                    "routing_key": original.routing_key,
                     "message_id": message_id,
-                    "message_type": message.type or "unknown",
-                    "content_type": message.content_type or "application/octet-stream",
+                    "message_type": original.type or "unknown",
+                    "content_type": original.content_type or "application/octet-stream",
                     "headers": {
                         "x-hub-error": row["code"],
                         "x-hub-error-detail": row["detail"],
-                        "x-hub-routing-key": message.routing_key,
+                        "x-hub-routing-key": original.routing_key,
                         "x-hub-rejection-id": rejection_id,
                     },
-                    "body": message.body,
+                    "body": original.body,
                 }
             )
             event = {
                 "event": "enquiry.rejected",
                 "at": row["at"].isoformat(),  # type: ignore[attr-defined]
                 "owner": owner,
-                "message_id": message.message_id,
+                "message_id": original.message_id,
                 "code": row["code"],
                 "detail": row["detail"],
-                "routing_key": message.routing_key,
+                "routing_key": original.routing_key,
             }
             outbox.append(
                 {

@@ -56,8 +56,14 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
         await record_events(session, events)
         waiting = (
             await session.execute(
-                select(Enquiry.id, Enquiry.tenant_slug, Enquiry.service_code, Enquiry.priority, Enquiry.queued_at, Enquiry.created_at)
-                .where(Enquiry.state == "queued")
+                select(
+                    Enquiry.id,
+                    Enquiry.tenant_slug,
+                    Enquiry.service_code,
+                    Enquiry.priority,
+                    Enquiry.queued_at,
+                    Enquiry.created_at,
+                ).where(Enquiry.state == "queued")
             )
         ).all()
         agents = (await session.scalars(select(Agent).where(Agent.status == "available"))).all()
