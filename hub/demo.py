@@ -230,5 +230,8 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
             task.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
+        final = await _counts(hub)
         await hub.close()
-        console.print("demo stopped")
+        if not console.is_terminal:
+            console.line()  # a live display off a terminal leaves its last line open
+        console.print(Text("demo stopped: ").append(final))

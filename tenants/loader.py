@@ -52,7 +52,10 @@ def parse_definition(text: str, file: str) -> PartnerDefinition:
     try:
         return PartnerDefinition.model_validate(raw)
     except ValidationError as exc:
-        errors = [DefinitionError(file, _dotted(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
+        errors = [
+            DefinitionError(file, _dotted(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]
         raise DefinitionsInvalid(errors) from exc
 
 

@@ -52,6 +52,11 @@ class AgentView:
     current_enquiry_id: int | None
 
 
+def _bind(agent_id: str, enquiry_id: int | None = None) -> None:
+    """Ids on every log line of this unit of work (DESIGN §9: bind at the start of the unit)."""
+    structlog.contextvars.bind_contextvars(agent_id=agent_id, enquiry_id=enquiry_id)
+
+
 class AgentDesk:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
@@ -77,6 +82,7 @@ class AgentDesk:
             )
 
     async def set_status(self, agent_id: str, status: str) -> AgentView:
+        _bind(agent_id)
         if status not in STATUSES:
             raise DeskError(422, "bad_status", f"status must be one of {', '.join(STATUSES)}")
         now = self.dispatcher.clock()
@@ -121,6 +127,7 @@ class AgentDesk:
             )
 
     async def accept(self, agent_id: str, enquiry_id: int) -> int:
+        _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
             agent = await _agent(session, agent_id, lock=True)
@@ -152,10 +159,12 @@ class AgentDesk:
                     )
                 ],
             )
+            log.info("enquiry.answered", tenant=enquiry.tenant_slug, waited_seconds=round(waited, 3))
             return enquiry.id
 
     async def reject(self, agent_id: str, enquiry_id: int) -> None:
         """Back to the queue at the same place; the agent goes unavailable until they say otherwise."""
+        _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
             agent = await _agent(session, agent_id, lock=True)
@@ -178,6 +187,7 @@ class AgentDesk:
     async def complete(self, agent_id: str, enquiry_id: int, outcome: str, notes: str | None = None) -> None:
         if outcome not in OUTCOMES:
             raise DeskError(422, "bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+        _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
             agent = await _agent(session, agent_id, lock=True)
@@ -205,6 +215,7 @@ class AgentDesk:
                     )
                 ],
             )
+        log.info("enquiry.completed", outcome=outcome)
         await self.dispatcher.agent_ready(agent_id, tenant, skills)
 
 
