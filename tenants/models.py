@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -74,3 +74,18 @@ class AgentSkill(Base):
 
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     skill: Mapped[str] = mapped_column(String(63), primary_key=True)
+
+
+class AgentEvent(Base):
+    """Append-only: every change of an agent's status, so occupancy and staffing are derived, not kept."""
+
+    __tablename__ = "agent_events"
+    __table_args__ = (Index("ix_agent_events_tenant_at", "tenant_slug", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    status: Mapped[str] = mapped_column(String(16))
+    previous: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(40), default="")

@@ -3,10 +3,11 @@
 from hub.auth.models import ApiToken
 from hub.db.base import Base
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection, OutboxMessage
-from tenants.models import Agent, AgentSkill, Service, Tenant
+from tenants.models import Agent, AgentEvent, AgentSkill, Service, Tenant
 
 __all__ = [
     "Agent",
+    "AgentEvent",
     "AgentSkill",
     "ApiToken",
     "Base",

@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import select
 
 from hub.db.session import unit_of_work
+from routing.dispatch.presence import change_status
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
@@ -94,10 +95,9 @@ class AgentDesk:
                 offer = await self.live.offer_for(agent_id)
                 if offer is not None:
                     raise DeskError(409, "offer_pending", "accept or reject the offer first")
-            changed = agent.status != status
-            agent.status = status
+            changed = change_status(session, agent, status, at=now, reason="agent")
             if changed:
-                agent.status_since, agent.missed_offers = now, 0
+                agent.missed_offers = 0
             tenant, skills = agent.tenant_slug, set(agent.skills)
         if status == "available":
             if changed:
@@ -143,7 +143,8 @@ class AgentDesk:
             if not await self.live.accept(agent_id, enquiry_id):
                 raise DeskError(409, "stale_offer", "the offer has just expired")
             enquiry.state = "answered"
-            agent.status, agent.status_since, agent.missed_offers = "busy", now, 0
+            change_status(session, agent, "busy", at=now, reason="accepted")
+            agent.missed_offers = 0
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
             await session.flush()
             await record_events(
@@ -177,7 +178,7 @@ class AgentDesk:
             if offer is None:
                 raise DeskError(409, "stale_offer", "the offer has just expired")
             enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
-            agent.status, agent.status_since = "unavailable", now
+            change_status(session, agent, "unavailable", at=now, reason="rejected_offer")
             await session.flush()
             await record_events(
                 session, [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)]
@@ -199,7 +200,7 @@ class AgentDesk:
             if enquiry.state != "answered":
                 raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
             enquiry.state, enquiry.outcome = "completed", outcome
-            agent.status, agent.status_since = "available", now
+            change_status(session, agent, "available", at=now, reason="completed")
             tenant, skills = agent.tenant_slug, set(agent.skills)
             await session.flush()
             await record_events(

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.db.session import unit_of_work
+from routing.dispatch.presence import change_status
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import LiveState, Offer, QueueEntry
 from routing.models import Enquiry
@@ -154,7 +155,8 @@ class Dispatcher:
                     continue
                 agent.missed_offers += 1
                 if agent.missed_offers >= self.missed_offers_limit:
-                    agent.status, agent.status_since, agent.missed_offers = "unavailable", now, 0
+                    change_status(session, agent, "unavailable", at=now, reason="missed_offers")
+                    agent.missed_offers = 0
                     log.info("agent.not_ready_after_missed_offers", agent_id=agent.id)
                 elif agent.status == "available":
                     ready.append(agent.id)

@@ -12,7 +12,7 @@ from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
 from routing.live.rebuild import rebuild_live_state
 from routing.models import Enquiry, EnquiryEvent
-from tenants.models import Agent
+from tenants.models import Agent, AgentEvent
 
 
 async def publish_direct(
@@ -109,6 +109,15 @@ async def test_an_agent_who_misses_offers_goes_not_ready(hub: Hub, make_partner)
         assert enquiry is not None and enquiry.state == "queued"
     assert await hub.desk.current_offer(agent) is None
     assert sum((await hub.live.queue_depths()).values()) == 1
+    async with hub.sessionmaker() as session:
+        changes = (
+            await session.execute(
+                select(AgentEvent.status, AgentEvent.reason)
+                .where(AgentEvent.agent_id == agent)
+                .order_by(AgentEvent.id)
+            )
+        ).all()
+    assert [tuple(c) for c in changes] == [("available", "agent"), ("unavailable", "missed_offers")]
 
 
 async def test_higher_priority_first_then_oldest_and_a_rejection_keeps_its_place(
