@@ -124,6 +124,69 @@ def live_rebuild() -> None:
 
 
 @app.command()
+def report(
+    period: Annotated[str, typer.Option(help="The month, e.g. 2026-10 (each partner's local month)")],
+    format: Annotated[str, typer.Option("--format", help="pdf, html or csv")] = "pdf",
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Only these partners (repeatable); default: every partner")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default: committee-pack-PERIOD.FORMAT)")
+    ] = None,
+    publish: Annotated[
+        bool, typer.Option(help="Freeze the period's figures first (never rewritten afterwards)")
+    ] = False,
+) -> None:
+    """The committee pack: per-partner pages with charts, tables and the definitions used."""
+    from datetime import UTC, datetime
+
+    from hub.db.session import unit_of_work
+    from hub.metrics.pack import FORMATS, render
+    from hub.metrics.periods import PeriodError, period_figures, publish_period
+    from hub.runtime import Hub
+    from tenants.models import Tenant
+
+    if format not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+
+    async def build() -> bytes:
+        from sqlalchemy import select
+
+        hub = await Hub.start(get_settings())
+        try:
+            async with unit_of_work(hub.sessionmaker) as session:
+                known = list(
+                    (
+                        await session.scalars(
+                            select(Tenant.slug).where(Tenant.kind == "partner").order_by(Tenant.slug)
+                        )
+                    ).all()
+                )
+                chosen = tenant or known
+                unknown = [t for t in chosen if t not in known]
+                if unknown:
+                    raise PeriodError(f"no partner {', '.join(unknown)} (known: {', '.join(known)})")
+                pages = []
+                for slug in chosen:
+                    if publish:
+                        await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
+                    pages.append(await period_figures(session, tenant=slug, period=period))
+            return render(pages, format)
+        finally:
+            await hub.close()
+
+    try:
+        content = asyncio.run(build())
+    except PeriodError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    target = output or Path(f"committee-pack-{period}.{format}")
+    target.write_bytes(content)
+    typer.echo(f"wrote {target} ({len(content):,} bytes)")
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api import health
 from hub.metrics import endpoints as metrics_endpoints
+from hub.metrics import public as public_metrics
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
 from routing.dispatch import endpoints as agent_endpoints
@@ -69,4 +70,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)
     app.include_router(metrics_endpoints.router)
+    app.include_router(public_metrics.router)
     return app

@@ -2,6 +2,7 @@
 
 from hub.auth.models import ApiToken
 from hub.db.base import Base
+from hub.metrics.models import PublishedPeriod, SurveyInvite
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection, OutboxMessage
 from tenants.models import Agent, AgentEvent, AgentSkill, Service, Tenant
 
@@ -15,6 +16,8 @@ __all__ = [
     "EnquiryEvent",
     "IntakeRejection",
     "OutboxMessage",
+    "PublishedPeriod",
     "Service",
+    "SurveyInvite",
     "Tenant",
 ]

@@ -1,28 +1,84 @@
-"""The committee's figure definitions (DESIGN §7), as pure functions over per-contact timelines."""
+"""The committee's figure definitions (DESIGN §7), as pure functions over per-contact timelines.
+
+Definitions are versioned: a published period keeps the version it was computed with, and a change
+applies forward only. Add a new ``DefinitionSet`` to ``DEFINITIONS`` and point ``CURRENT_VERSION`` at it;
+never edit one that has been used for a published period.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-DEFINITIONS_VERSION = "2026.1"
-SHORT_ABANDON_SECONDS = 5.0
+
+@dataclass(frozen=True)
+class DefinitionSet:
+    version: str
+    short_abandon_seconds: float
+    description: dict[str, str] = field(default_factory=dict)
+
+
+DEFINITIONS: dict[str, DefinitionSet] = {
+    "2026.1": DefinitionSet(
+        version="2026.1",
+        short_abandon_seconds=5.0,
+        description={
+            "offered": "contacts that joined a queue in the interval (by the time they first queued)",
+            "answered": "offered contacts an agent accepted",
+            "abandoned": "offered contacts withdrawn while waiting; short abandons (under 5 s) are shown apart",
+            "service_level": "answered within the service's threshold T ÷ (answered + abandoned after 5 s); T is 20 s unless the service sets it",
+            "abandonment_rate": "abandoned (excluding short abandons) ÷ offered",
+            "asa": "mean wait of answered contacts, from first queued to answered",
+            "aht": "(talk + hold + wrap) ÷ handled; talk includes hold, wrap is the after-call time the agent records",
+            "fcr": "contacts completed as resolved at first contact ÷ handled",
+            "occupancy": "agent time handling (busy or wrap-up) ÷ (handling + available)",
+            "longest_wait": "the longest wait of any offered contact that ended its wait in the interval",
+            "overflow": "a contact counts against its owner partner; the partner whose agent handled it is shown beside",
+        },
+    ),
+}
+CURRENT_VERSION = "2026.1"
+
+
+def definitions(version: str | None = None) -> DefinitionSet:
+    return DEFINITIONS[version or CURRENT_VERSION]
 
 
 @dataclass(frozen=True)
 class Timeline:
-    """One queued contact: when it joined the queue and how its wait ended, if it has."""
+    """One queued contact: its owner, where its wait ended, and how it was handled."""
 
     enquiry_id: int
     queued_at: datetime
     answered_at: datetime | None
     abandoned_at: datetime | None
     threshold_seconds: int
+    owner: str = ""
+    handler: str | None = None
+    service_code: str = ""
+    channel: str = ""
+    completed_at: datetime | None = None
+    outcome: str | None = None
+    wrap_seconds: float = 0.0
+    transferred: bool = False
+    callback: bool = False
+    avoidable: bool = False
 
     @property
     def wait_seconds(self) -> float | None:
         end = self.answered_at or self.abandoned_at
         return (end - self.queued_at).total_seconds() if end else None
+
+    @property
+    def handle_seconds(self) -> float | None:
+        if self.answered_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.answered_at).total_seconds() + self.wrap_seconds
+
+    @property
+    def answered_within_threshold(self) -> bool:
+        return self.answered_at is not None and (self.wait_seconds or 0.0) <= self.threshold_seconds
 
 
 @dataclass(frozen=True)
@@ -35,25 +91,92 @@ class Figures:
     service_level: float | None
     abandonment_rate: float | None
     asa_seconds: float | None
-    definitions_version: str = DEFINITIONS_VERSION
+    handled: int = 0
+    aht_seconds: float | None = None
+    first_contact_resolution: float | None = None
+    longest_wait_seconds: float | None = None
+    callbacks: int = 0
+    transfers: int = 0
+    avoidable: int = 0
+    definitions_version: str = CURRENT_VERSION
 
 
-def compute(timelines: list[Timeline]) -> Figures:
-    """offered, answered, abandoned (short apart), SL(T) = answered within T ÷ (answered + abandoned ≥ 5 s), ASA."""
-    answered = [t for t in timelines if t.answered_at is not None]
-    abandoned = [t for t in timelines if t.answered_at is None and t.abandoned_at is not None]
-    short = [t for t in abandoned if (t.wait_seconds or 0.0) < SHORT_ABANDON_SECONDS]
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def compute(timelines: Iterable[Timeline], version: str | None = None) -> Figures:
+    """Every per-contact figure of DESIGN §7 for one group of contacts."""
+    rules = definitions(version)
+    contacts = list(timelines)
+    answered = [t for t in contacts if t.answered_at is not None]
+    abandoned = [t for t in contacts if t.answered_at is None and t.abandoned_at is not None]
+    short = [t for t in abandoned if (t.wait_seconds or 0.0) < rules.short_abandon_seconds]
     long_abandoned = len(abandoned) - len(short)
-    within = sum(1 for t in answered if (t.wait_seconds or 0.0) <= t.threshold_seconds)
-    denominator = len(answered) + long_abandoned
-    waits = [t.wait_seconds or 0.0 for t in answered]
+    within = sum(1 for t in answered if t.answered_within_threshold)
+    handled = [t for t in answered if t.handle_seconds is not None]
+    waits = [w for t in contacts if (w := t.wait_seconds) is not None]
     return Figures(
-        offered=len(timelines),
+        offered=len(contacts),
         answered=len(answered),
         answered_within_threshold=within,
         abandoned=len(abandoned),
         short_abandoned=len(short),
-        service_level=within / denominator if denominator else None,
-        abandonment_rate=long_abandoned / len(timelines) if timelines else None,
-        asa_seconds=sum(waits) / len(waits) if waits else None,
+        service_level=_ratio(within, len(answered) + long_abandoned),
+        abandonment_rate=_ratio(long_abandoned, len(contacts)),
+        asa_seconds=_ratio(sum(t.wait_seconds or 0.0 for t in answered), len(answered)),
+        handled=len(handled),
+        aht_seconds=_ratio(sum(t.handle_seconds or 0.0 for t in handled), len(handled)),
+        first_contact_resolution=_ratio(sum(1 for t in handled if t.outcome == "resolved"), len(handled)),
+        longest_wait_seconds=max(waits) if waits else None,
+        callbacks=sum(1 for t in contacts if t.callback),
+        transfers=sum(1 for t in contacts if t.transferred),
+        avoidable=sum(1 for t in contacts if t.avoidable),
+        definitions_version=rules.version,
     )
+
+
+@dataclass(frozen=True)
+class AgentSpan:
+    """A stretch of one agent's time in one status (from the agent_events log)."""
+
+    agent_id: str
+    tenant: str
+    status: str
+    start: datetime
+    end: datetime
+
+
+HANDLING_STATUSES = frozenset({"busy", "wrap_up"})
+
+
+def occupancy(spans: Iterable[AgentSpan]) -> float | None:
+    """Handling ÷ (handling + available), over agent time; breaks and offline time count in neither."""
+    handling = available = 0.0
+    for span in spans:
+        seconds = (span.end - span.start).total_seconds()
+        if span.status in HANDLING_STATUSES:
+            handling += seconds
+        elif span.status == "available":
+            available += seconds
+    return _ratio(handling, handling + available)
+
+
+@dataclass(frozen=True)
+class OverflowCell:
+    owner: str
+    handler: str
+    handled: int
+    answered_within_threshold: int
+
+
+def overflow_matrix(timelines: Iterable[Timeline]) -> list[OverflowCell]:
+    """Owner × handler for contacts answered by another partner's agent (given by owner, received by handler)."""
+    cells: dict[tuple[str, str], list[int]] = {}
+    for t in timelines:
+        if t.answered_at is None or t.handler is None or t.handler == t.owner:
+            continue
+        cell = cells.setdefault((t.owner, t.handler), [0, 0])
+        cell[0] += 1
+        cell[1] += int(t.answered_within_threshold)
+    return [OverflowCell(o, h, n, w) for (o, h), (n, w) in sorted(cells.items())]

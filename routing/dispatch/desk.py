@@ -12,6 +12,7 @@ import structlog
 from sqlalchemy import select
 
 from hub.db.session import unit_of_work
+from hub.metrics.satisfaction import SatisfactionSampler
 from routing.dispatch.presence import change_status
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
@@ -59,8 +60,9 @@ def _bind(agent_id: str, enquiry_id: int | None = None) -> None:
 
 
 class AgentDesk:
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, sampler: SatisfactionSampler | None = None) -> None:
         self.dispatcher = dispatcher
+        self.sampler = sampler or SatisfactionSampler()
         self.sessionmaker = dispatcher.sessionmaker
         self.live = dispatcher.live
 
@@ -185,7 +187,14 @@ class AgentDesk:
             )
         await self.dispatcher.place([offer.entry])
 
-    async def complete(self, agent_id: str, enquiry_id: int, outcome: str, notes: str | None = None) -> None:
+    async def complete(
+        self,
+        agent_id: str,
+        enquiry_id: int,
+        outcome: str,
+        notes: str | None = None,
+        tags: list[str] | None = None,
+    ) -> None:
         if outcome not in OUTCOMES:
             raise DeskError(422, "bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         _bind(agent_id, enquiry_id)
@@ -212,10 +221,36 @@ class AgentDesk:
                         now,
                         agent_id=agent_id,
                         handler=agent.tenant_slug,
-                        data={"outcome": outcome, **({"notes": notes} if notes else {})},
+                        data={
+                            "outcome": outcome,
+                            **({"notes": notes} if notes else {}),
+                            **({"tags": tags} if tags else {}),
+                        },
                     )
                 ],
             )
+            invite = await self.sampler.maybe_invite(
+                session,
+                enquiry_id=enquiry.id,
+                tenant=enquiry.tenant_slug,
+                reference=enquiry.reference,
+                now=now,
+            )
+            if invite is not None:
+                await record_events(
+                    session,
+                    [
+                        NewEvent(
+                            EnquiryRef.of(enquiry),
+                            "enquiry.survey_invited",
+                            now,
+                            data={
+                                "survey_path": f"/survey/{invite.token}",
+                                "sample_rate": invite.sample_rate,
+                            },
+                        )
+                    ],
+                )
         log.info("enquiry.completed", outcome=outcome)
         await self.dispatcher.agent_ready(agent_id, tenant, skills)
 

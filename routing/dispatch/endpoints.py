@@ -92,5 +92,5 @@ async def complete(
     agent_id: str, body: Completion, request: Request, principal: Principal = Agentish
 ) -> Done:
     agent_id = await _resolve(request, agent_id, principal)
-    await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes)
+    await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes, body.tags)
     return Done(enquiry_id=body.enquiry_id)

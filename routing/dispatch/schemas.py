@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,11 @@ class Completion(BaseModel):
     enquiry_id: int = Field(gt=0)
     outcome: Literal["resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action"]
     notes: str | None = Field(default=None, max_length=4000)
+    tags: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_:-]{0,39}$")]] = Field(
+        default_factory=list,
+        max_length=10,
+        description="e.g. `avoidable:chasing_progress` for an avoidable contact",
+    )
 
 
 class AgentOut(BaseModel):
