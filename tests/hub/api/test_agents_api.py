@@ -141,7 +141,8 @@ async def test_stale_and_repeated_actions_change_nothing_twice(
                 .group_by(EnquiryEvent.event)
             )
         ).all()
-    assert dict(events) == {
+    counts = {event: n for event, n in events if event != "enquiry.survey_invited"}  # sampled at random
+    assert counts == {
         "enquiry.received": 1,
         "enquiry.queued": 1,
         "enquiry.offered": 1,
