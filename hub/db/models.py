@@ -3,13 +3,14 @@
 from hub.auth.models import ApiToken
 from hub.db.base import Base
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection, OutboxMessage
-from tenants.models import Agent, AgentSkill, Service, Tenant
+from tenants.models import Agent, AgentSkill, CatalogueVersion, Service, Tenant
 
 __all__ = [
     "Agent",
     "AgentSkill",
     "ApiToken",
     "Base",
+    "CatalogueVersion",
     "Enquiry",
     "EnquiryEvent",
     "IntakeRejection",
