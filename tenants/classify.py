@@ -13,7 +13,9 @@ How it decides:
   matches ``flytipping``, ``street light`` matches ``streetlight``).
 - A service scores the number of words of the text its terms cover (overlapping terms count once), so a
   longer, more specific phrase outweighs a stray word. Ties go to the service with more distinct matched
-  terms, then to the one listed first in the catalogue.
+  terms, then to the higher priority (when the text is as much about fly-tipping as about a bulky
+  collection, the more urgent service should hear it), then to the one listed first in the catalogue.
+- Two terms of one service that read the same once normalised (``pothole``, ``potholes``) count once.
 - Nothing matched → the fallback (``general``) service, marked as a fallback.
 """
 
@@ -38,6 +40,9 @@ class ServiceTerms(Protocol):
     @property
     def synonyms(self) -> Sequence[str]: ...
 
+    @property
+    def priority(self) -> int: ...
+
 
 @dataclass(frozen=True)
 class Terms:
@@ -46,6 +51,7 @@ class Terms:
     code: str
     keywords: tuple[str, ...] = ()
     synonyms: tuple[str, ...] = ()
+    priority: int = 5
 
 
 @dataclass(frozen=True)
@@ -100,25 +106,25 @@ def classify(
 ) -> Classification | None:
     """The best service for ``text``; the fallback when nothing matches; ``None`` if there is no fallback."""
     words = normalise(text)
-    best: tuple[int, int, int] | None = None
+    best: tuple[int, int, int, int] | None = None
     best_result: Classification | None = None
     for order, service in enumerate(services):
         covered: set[int] = set()
         hits: list[tuple[int, str]] = []
-        seen: set[str] = set()
+        seen: set[tuple[str, ...]] = set()
         for term in (*service.keywords, *service.synonyms):
             term_words = normalise(term)
-            if not term_words or term in seen:
+            if not term_words or term_words in seen:
                 continue
             places = _occurrences(words, term_words)
             if places:
-                seen.add(term)
+                seen.add(term_words)
                 hits.append((min(p.start for p in places), term))
                 for place in places:
                     covered.update(place)
         if not covered:
             continue
-        rank = (len(covered), len(hits), -order)
+        rank = (len(covered), len(hits), service.priority, -order)
         if best is None or rank > best:
             best = rank
             matched = tuple(term for _, term in sorted(hits))
