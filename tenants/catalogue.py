@@ -50,6 +50,8 @@ class TenantInfo:
     name: str
     kind: str
     services: dict[str, ServiceInfo] = field(default_factory=dict)
+    # Services dropped from the definition: no new work, but what already waits for them is still served.
+    retired: dict[str, ServiceInfo] = field(default_factory=dict)
     catalogue_version: int | None = None  # what an enquiry routed now is recorded under
     hours: OpeningHours = field(default_factory=OpeningHours)
     settings: dict[str, Any] = field(default_factory=dict)
@@ -79,7 +81,8 @@ class Catalogue:
         info = self.tenants.get(tenant)
         if info is None:
             return []
-        return sorted(s.queue for s in info.services.values() if s.skills <= skills)
+        services = (*info.services.values(), *info.retired.values())
+        return sorted(s.queue for s in services if s.skills <= skills)
 
 
 def _spec(definition: dict[str, Any]) -> ServiceDefinition | None:

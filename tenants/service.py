@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenants.models import Agent, AgentSkill, CatalogueVersion, Service, Tenant
@@ -130,13 +130,4 @@ async def list_versions(session: AsyncSession, *, tenant: str) -> list[Catalogue
                 .order_by(CatalogueVersion.version.desc())
             )
         ).all()
-    )
-
-
-async def count_versions(session: AsyncSession, *, tenant: str) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(CatalogueVersion).where(CatalogueVersion.tenant_slug == tenant)
-        )
-        or 0
     )

@@ -106,6 +106,8 @@ async def test_a_change_makes_a_new_version_and_the_same_definition_does_not(hub
     assert dropped is not None and dropped.active is False
     catalogue = await hub.catalogue.get()
     assert "dog-fouling" not in catalogue.tenants[slug].services
+    # ...while anything already waiting for it still reaches an agent with the skills.
+    assert f"{slug}/dog-fouling" in catalogue.queues_for_agent(slug, {"environment"})
     assert catalogue.tenants[slug].catalogue_version == 2
 
 
