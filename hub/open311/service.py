@@ -41,6 +41,10 @@ UPDATES_WINDOW = timedelta(days=1)
 OPEN_STATES = ("queued", "offered", "answered")
 CLOSED_STATES = ("completed", "abandoned")
 
+# Marks the enquiries posted here: their description was written for an Open311 (public) client, so it
+# may be shown back; text that reached the hub any other way may hold personal details and is not.
+OPEN311_MESSAGE_PREFIX = "open311-"
+
 _ATTRIBUTE = re.compile(r"^attribute\[([A-Za-z0-9_]+)\](\[\])?$")
 
 # Public wording only: an agent's own notes can hold personal details, so they are never published.
@@ -303,7 +307,7 @@ async def post_request(hub: Hub, tenant: TenantInfo, params: Params) -> Posted:
     message = IncomingMessage(
         routing_key=f"{tenant.slug}.web",
         body=json.dumps(body).encode(),
-        message_id=f"open311-{uuid.uuid4().hex}",
+        message_id=f"{OPEN311_MESSAGE_PREFIX}{uuid.uuid4().hex}",
         content_type="application/json",
         type="enquiry.v1",
     )
@@ -391,8 +395,7 @@ def request_record(
         "status_notes": _status_notes(enquiry),
         "service_name": name,
         "service_code": enquiry.service_code,
-        # Citizens write web requests for the council to act on; other channels' text is an adviser's.
-        "description": (enquiry.text or "") if enquiry.channel == "web" else "",
+        "description": (enquiry.text or "") if enquiry.message_id.startswith(OPEN311_MESSAGE_PREFIX) else "",
         "agency_responsible": tenant.name,
         "service_notice": notice,
         "requested_datetime": w3c(enquiry.received_at),

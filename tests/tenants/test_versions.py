@@ -138,6 +138,7 @@ async def test_an_enquiry_keeps_the_version_it_was_routed_under(hub: Hub, api: h
         await api.get(f"/open311/v2/requests/{second.reference}.json", params={"jurisdiction_id": slug})
     ).json()[0]
     assert old["service_name"] == "Missed bin collection"
+    assert old["description"] == ""  # text that did not come through Open311 is not published
     assert new["service_name"] == "Bin not emptied"
     # Two working days from Thursday: Friday, then Tuesday (past the bank holiday); five: Friday 8 May.
     assert old["expected_datetime"] == "2026-05-05T16:00:00Z"
