@@ -105,12 +105,11 @@ async def read_catalogue(session: AsyncSession) -> Catalogue:
         )
         for t in rows.values()
     }
-    for s in (
-        await session.scalars(select(Service).where(Service.active.is_(True)).order_by(Service.id))
-    ).all():
+    for s in (await session.scalars(select(Service).order_by(Service.id))).all():
         spec = _spec(s.definition)
         tenant_row = rows[s.tenant_slug]
-        tenants[s.tenant_slug].services[s.code] = ServiceInfo(
+        owner = tenants[s.tenant_slug]
+        (owner.services if s.active else owner.retired)[s.code] = ServiceInfo(
             id=s.id,
             tenant=s.tenant_slug,
             code=s.code,
