@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -51,6 +51,19 @@ def _error(request: Request, status: int, *descriptions: str) -> Response:
     return _respond(request, "errors", errors_document(status, descriptions), status)
 
 
+def _refuse_nul(params: Mapping[str, list[str]]) -> None:
+    for key, values in params.items():
+        if "\x00" in key or any("\x00" in v for v in values):
+            raise Open311Error(400, f"{key.replace(chr(0), '')} contains a NUL character")
+
+
+async def _no_nul_in_url(request: Request) -> None:
+    """A NUL can be put in a URL but not in the database: refuse it before it gets that far."""
+    if "\x00" in request.url.path or "\x00" in request.scope.get("path", ""):
+        raise Open311Error(400, "the path contains a NUL character")
+    _refuse_nul(_query(request))
+
+
 def _query(request: Request) -> dict[str, list[str]]:
     params: dict[str, list[str]] = {}
     for key, value in request.query_params.multi_items():
@@ -71,6 +84,7 @@ async def _post_params(request: Request) -> dict[str, list[str]]:
             body = _flatten_json(raw)
             for key, values in body.items():
                 params.setdefault(key, []).extend(values)
+            _refuse_nul(params)
             return params
         form = await request.form()
     except Open311Error:
@@ -80,6 +94,7 @@ async def _post_params(request: Request) -> dict[str, list[str]]:
     for key, value in form.multi_items():
         if isinstance(value, str):
             params.setdefault(key, []).append(value)
+    _refuse_nul(params)
     return params
 
 
@@ -105,7 +120,13 @@ def _strings(value: Any) -> list[str]:
 
 
 def create_open311_app() -> FastAPI:
-    app = FastAPI(title="Open311 GeoReport v2", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Open311 GeoReport v2",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(_no_nul_in_url)],
+    )
 
     @app.exception_handler(Open311Error)
     async def _open311_error(request: Request, exc: Open311Error) -> Response:

@@ -8,6 +8,7 @@ standard and mySociety's extension; they are what FixMyStreet and other clients 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -31,6 +32,10 @@ ITEM_TAGS = {
 }
 
 
+# Characters XML 1.0 cannot carry at all; text stored from other channels may hold them.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def w3c(moment: datetime | None) -> str | None:
     """UTC, to the second, with its zone: ``2026-11-22T10:04:05Z``."""
     if moment is None:
@@ -45,7 +50,7 @@ def _text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _fill(element: ET.Element, value: Any) -> None:

@@ -129,6 +129,16 @@ class Withdrawal:
 Parsed = NewEnquiry | Withdrawal | Rejection
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def claimed_tenant(routing_key: str) -> str | None:
     """The tenant a routing key names, if it has the ``<tenant>.<channel>`` shape at all."""
     parts = routing_key.split(".")
@@ -178,6 +188,9 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
         return Rejection(ErrorCode.BAD_JSON, f"body is not valid JSON: {exc}")
     if not isinstance(raw, dict):
         return Rejection(ErrorCode.BAD_JSON, "body must be a JSON object")
+    if _has_nul(raw):
+        # PostgreSQL cannot store U+0000; refusing it here keeps one message from failing its whole batch.
+        return Rejection(ErrorCode.INVALID_FIELD, "text must not contain NUL (\\u0000) characters")
     if "tenant" in raw and raw["tenant"] != key_tenant:
         return Rejection(
             ErrorCode.TENANT_MISMATCH,

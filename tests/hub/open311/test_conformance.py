@@ -333,6 +333,9 @@ async def test_every_bad_request_gets_the_standard_error_and_creates_nothing(
         ("POST", "requests", auth, {**good, "description": "x" * 4001}, 400, "description"),
         ("POST", "requests", auth, {**good, "email": "not an address"}, 400, "email"),
         ("POST", "requests", auth, {**good, "media_url": "file:///etc/passwd"}, 400, "media_url"),
+        ("POST", "requests", auth, {**good, "description": "tyres\x00dumped"}, 400, "description"),
+        ("GET", "tokens/a%00b", {"jurisdiction_id": slug}, None, 400, "NUL"),
+        ("GET", "requests", {"jurisdiction_id": slug, "service_request_id": "\x00"}, None, 400, "NUL"),
     ]
     if hidden is not None:
         cases.append(("POST", "requests", auth, {**good, "service_code": hidden}, 400, "service_code"))

@@ -94,11 +94,14 @@ async def test_an_explicit_service_has_its_questions_checked(hub: Hub) -> None:
 async def test_outcomes_follow_the_messages_duplicates_included(hub: Hub) -> None:
     slug = (await load_example(hub, "lancashire")).tenant.slug
     first = _message(slug, "same-id", service_code="drains", text="Gully blocked on Church Lane")
-    result = await hub.intake.process([first, first, _message(slug, service_code="nope")])
-    assert [o.status for o in result.outcomes] == ["accepted", "duplicate", "rejected"]
+    nul = _message(slug, service_code="drains", text="blocked\x00gully")
+    result = await hub.intake.process([first, first, _message(slug, service_code="nope"), nul])
+    assert [o.status for o in result.outcomes] == ["accepted", "duplicate", "rejected", "rejected"]
     assert result.outcomes[0].reference == result.outcomes[1].reference
     assert result.outcomes[2].code == "unknown_service"
+    # PostgreSQL cannot store a NUL: the message is refused instead of failing the batch it came in.
+    assert result.outcomes[3].code == "invalid_field"
     later = await hub.intake.process([first])  # a redelivery in a later batch
     assert later.outcomes[0].status == "duplicate"
     assert later.outcomes[0].reference == result.outcomes[0].reference
-    assert (result.accepted, result.duplicates, result.rejected) == (1, 1, 1)
+    assert (result.accepted, result.duplicates, result.rejected) == (1, 1, 2)
