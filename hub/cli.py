@@ -54,7 +54,7 @@ def tenants_load(
             typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
-    async def store() -> None:
+    async def store() -> list[Applied]:
         from hub.db.session import unit_of_work
         from hub.runtime import Hub
         from tenants.service import apply_definitions
@@ -62,13 +62,44 @@ def tenants_load(
         hub = await Hub.start(get_settings())
         try:
             async with unit_of_work(hub.sessionmaker) as session:
-                await apply_definitions(session, definitions=definitions)
+                return await apply_definitions(session, definitions=definitions, source=str(path))
         finally:
             await hub.close()
 
-    asyncio.run(store())
-    for d in definitions:
-        typer.echo(f"loaded {d.tenant.slug}: {len(d.services)} services, {len(d.agents)} agents")
+    from tenants.service import Applied
+
+    applied = asyncio.run(store())
+    for d, result in zip(definitions, applied, strict=True):
+        note = "new catalogue version" if result.changed else "catalogue unchanged"
+        typer.echo(
+            f"loaded {d.tenant.slug}: {len(d.services)} services, {len(d.agents)} agents "
+            f"(version {result.version}, {note})"
+        )
+
+
+@tenants_app.command("api-key")
+def tenants_api_key(
+    tenant: Annotated[str, typer.Argument(help="The partner (its slug, also its Open311 jurisdiction_id)")],
+    label: Annotated[str, typer.Option(help="Who the key is for, to recognise it by")] = "open311",
+) -> None:
+    """Print a new Open311 api_key for a partner, once; only its hash is stored."""
+    from hub.auth.service import TokenError, create_token
+    from hub.db.session import unit_of_work
+    from hub.runtime import Hub
+
+    async def make() -> str:
+        hub = await Hub.start(get_settings())
+        try:
+            async with unit_of_work(hub.sessionmaker) as session:
+                return await create_token(session, role="open311", tenant=tenant, label=label)
+        finally:
+            await hub.close()
+
+    try:
+        typer.echo(asyncio.run(make()))
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @token_app.command("create")

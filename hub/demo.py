@@ -28,6 +28,7 @@ from hub.settings import Settings
 from hub.worker import Worker
 from routing.dispatch.desk import DeskError
 from routing.models import Enquiry, IntakeRejection
+from tenants.catalogue import ServiceInfo
 from tenants.loader import load_definitions
 from tenants.service import apply_definitions
 
@@ -44,6 +45,12 @@ SAMPLE_TEXTS = {
     "street-lighting": "The street light outside number 12 is flickering",
     "pothole": "There is a deep pothole on Station Road",
     "general": "I need some help with a council service",
+    "bulky-waste": "Can you collect an old sofa and a fridge?",
+    "dog-fouling": "There is dog mess all over the path by the school",
+    "garden-waste": "I want to renew my garden waste subscription",
+    "graffiti": "Someone has sprayed graffiti on the bus shelter",
+    "drains": "The road is flooded because the drain is blocked",
+    "blue-badge": "How do I renew my blue badge?",
 }
 
 
@@ -58,14 +65,31 @@ def _free_port(preferred: int) -> int:
     raise SystemExit(f"no free port between {preferred} and {preferred + 49}")
 
 
-def _enquiry_message(tenant: str, service: str) -> IncomingMessage:
+def _answers(service: ServiceInfo) -> dict[str, object]:
+    """Plausible answers to a service's required questions, so the simulated partners are not rejected."""
+    answers: dict[str, object] = {}
+    for attribute in service.spec.attributes if service.spec else []:
+        if not attribute.required:
+            continue
+        if attribute.values:
+            first = attribute.values[0].key
+            answers[attribute.code] = [first] if attribute.datatype == "multivaluelist" else first
+        else:
+            answers[attribute.code] = "1" if attribute.datatype == "number" else "demo"
+    return answers
+
+
+def _enquiry_message(tenant: str, service: ServiceInfo) -> IncomingMessage:
     channel = random.choices(["phone", "web", "email"], weights=[6, 3, 1])[0]
+    # One in four arrives as free text only, to be classified by the catalogue's keywords.
+    classify = random.random() < 0.25
     body = {
         "tenant": tenant,
         "channel": channel,
         "received_at": datetime.now(UTC).isoformat(),
-        "service_code": service,
-        "text": SAMPLE_TEXTS.get(service, "An enquiry"),
+        "service_code": None if classify else service.code,
+        "text": SAMPLE_TEXTS.get(service.code, "An enquiry"),
+        "attributes": _answers(service),
         "customer": {
             "name": random.choice(["A. Resident", "B. Citizen", "C. Ratepayer"]),
             "phone": "01257 515151",
@@ -87,7 +111,10 @@ async def _traffic(hub: Hub, rate: float) -> None:
     assert hub.memory_bus is not None
     catalogue = await hub.catalogue.reload()
     services = [
-        (t.slug, code) for t in catalogue.tenants.values() if t.kind == "partner" for code in t.services
+        (t.slug, service)
+        for t in catalogue.tenants.values()
+        if t.kind == "partner"
+        for service in t.services.values()
     ]
     while True:
         await asyncio.sleep(random.expovariate(rate))
@@ -185,6 +212,7 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
     async with unit_of_work(hub.sessionmaker) as session:
         await apply_definitions(session, definitions=definitions)
         supervisor = await create_token(session, role="supervisor", tenant="chorley", label="demo")
+        open311_key = await create_token(session, role="open311", tenant="chorley", label="demo")
         agent_tokens = {
             a: await create_token(session, role="agent", agent_id=a, label="demo") for a in HUMAN_AGENTS
         }
@@ -209,6 +237,9 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
     )
     console.print(f"Open [link={base}/docs]{base}/docs[/link] (the API; click Authorize and paste a token).")
     console.print(f"  supervisor (chorley): [cyan]{supervisor}[/]")
+    console.print(
+        f"Open311: {base}/open311/v2/services.xml?jurisdiction_id=chorley  (api_key: [cyan]{open311_key}[/])"
+    )
     for agent_id, token in agent_tokens.items():
         console.print(f"  agent {agent_id}:  [cyan]{token}[/]  (not simulated: go available and take a call)")
     console.print("Ctrl-C to stop.\n")

@@ -40,6 +40,9 @@ class Enquiry(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     call: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)
     correlation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    catalogue_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # routed under this
+    location: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)  # where the problem is
+    media_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
 
 
 class EnquiryEvent(Base):

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tenants.hours import OpeningHours
 from tenants.models import Service, Tenant
+from tenants.schemas import ServiceDefinition, opening_hours_from_settings
 
 
 @dataclass(frozen=True)
@@ -22,11 +26,22 @@ class ServiceInfo:
     sl_threshold_seconds: int
     sl_target: float
     required_fields: tuple[str, ...]
+    # The whole catalogue entry (attributes, keywords, targets...); None only for rows older than it.
+    spec: ServiceDefinition | None = None
+    hours: OpeningHours | None = None  # the service's own hours, when it has them; else the partner's
 
     @property
     def queue(self) -> str:
         """The live queue an enquiry for this service waits in."""
         return f"{self.tenant}/{self.code}"
+
+    @property
+    def keywords(self) -> tuple[str, ...]:
+        return tuple(self.spec.keywords) if self.spec else ()
+
+    @property
+    def synonyms(self) -> tuple[str, ...]:
+        return tuple(self.spec.synonyms) if self.spec else ()
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,11 @@ class TenantInfo:
     name: str
     kind: str
     services: dict[str, ServiceInfo] = field(default_factory=dict)
+    # Services dropped from the definition: no new work, but what already waits for them is still served.
+    retired: dict[str, ServiceInfo] = field(default_factory=dict)
+    catalogue_version: int | None = None  # what an enquiry routed now is recorded under
+    hours: OpeningHours = field(default_factory=OpeningHours)
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -48,20 +68,48 @@ class Catalogue:
         info = self.tenants.get(tenant)
         return info.services.get(code) if info else None
 
+    def hours_for(self, tenant: str, code: str | None = None) -> OpeningHours | None:
+        """The opening hours that apply to ``tenant``'s service ``code`` (the partner's unless it has its own)."""
+        info = self.tenants.get(tenant)
+        if info is None:
+            return None
+        service = info.services.get(code) if code else None
+        return service.hours if service is not None and service.hours is not None else info.hours
+
     def queues_for_agent(self, tenant: str, skills: set[str] | frozenset[str]) -> list[str]:
         """The live queues an agent can take work from: its own partner's services it has every skill for."""
         info = self.tenants.get(tenant)
         if info is None:
             return []
-        return sorted(s.queue for s in info.services.values() if s.skills <= skills)
+        services = (*info.services.values(), *info.retired.values())
+        return sorted(s.queue for s in services if s.skills <= skills)
+
+
+def _spec(definition: dict[str, Any]) -> ServiceDefinition | None:
+    try:
+        return ServiceDefinition.model_validate(definition)
+    except ValidationError:
+        return None  # a row stored before catalogues had every field: routable, just not classifiable
 
 
 async def read_catalogue(session: AsyncSession) -> Catalogue:
+    rows = {t.slug: t for t in (await session.scalars(select(Tenant))).all()}
     tenants = {
-        t.slug: TenantInfo(t.slug, t.name, t.kind) for t in (await session.scalars(select(Tenant))).all()
+        t.slug: TenantInfo(
+            t.slug,
+            t.name,
+            t.kind,
+            catalogue_version=t.catalogue_version,
+            hours=opening_hours_from_settings(t.timezone, t.settings or {}),
+            settings=dict(t.settings or {}),
+        )
+        for t in rows.values()
     }
-    for s in (await session.scalars(select(Service))).all():
-        tenants[s.tenant_slug].services[s.code] = ServiceInfo(
+    for s in (await session.scalars(select(Service).order_by(Service.id))).all():
+        spec = _spec(s.definition)
+        tenant_row = rows[s.tenant_slug]
+        owner = tenants[s.tenant_slug]
+        (owner.services if s.active else owner.retired)[s.code] = ServiceInfo(
             id=s.id,
             tenant=s.tenant_slug,
             code=s.code,
@@ -71,6 +119,14 @@ async def read_catalogue(session: AsyncSession) -> Catalogue:
             sl_threshold_seconds=s.sl_threshold_seconds,
             sl_target=s.sl_target,
             required_fields=tuple(s.required_fields),
+            spec=spec,
+            hours=(
+                opening_hours_from_settings(
+                    tenant_row.timezone, tenant_row.settings or {}, override=spec.opening_hours
+                )
+                if spec is not None and spec.opening_hours is not None
+                else None
+            ),
         )
     return Catalogue(tenants=tenants, loaded_at=time.monotonic())
 

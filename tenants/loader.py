@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -35,27 +36,42 @@ def definition_files(path: Path) -> list[Path]:
     return [path]
 
 
+_TYPE_TAGS = {"str", "int", "float", "bool", "date", "list", "dict", "none"}
+
+
 def _dotted(location: tuple[int | str, ...]) -> str:
     out = ""
     for part in location:
+        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
+            continue  # pydantic's name for the branch of a union it tried; noise to a person
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
 
 
 def parse_definition(text: str, file: str) -> PartnerDefinition:
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
+        # PyYAML raises a bare ValueError for a date that does not exist (2026-02-30).
         raise DefinitionsInvalid([DefinitionError(file, "", f"not valid YAML: {exc}")]) from exc
+    return validate_definition(raw, file)
+
+
+def validate_definition(raw: object, file: str) -> PartnerDefinition:
+    """Validate an already-parsed definition (YAML or the admin API's JSON), naming ``file`` in errors."""
     if not isinstance(raw, dict):
         raise DefinitionsInvalid([DefinitionError(file, "", "expected a mapping with `tenant:` at the top")])
     try:
         return PartnerDefinition.model_validate(raw)
     except ValidationError as exc:
-        errors = [
-            DefinitionError(file, _dotted(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
-            for e in exc.errors()
-        ]
+        errors = [DefinitionError(file, _dotted(tuple(e["loc"])), _message(dict(e))) for e in exc.errors()]
         raise DefinitionsInvalid(errors) from exc
 
 
@@ -71,6 +87,8 @@ def load_definitions(path: Path) -> list[PartnerDefinition]:
             definitions.append(parse_definition(file.read_text(encoding="utf-8"), str(file)))
         except DefinitionsInvalid as exc:
             errors.extend(exc.errors)
+        except (OSError, UnicodeDecodeError) as exc:
+            errors.append(DefinitionError(str(file), "", f"cannot be read: {exc}"))
     slugs = [d.tenant.slug for d in definitions]
     for slug in {s for s in slugs if slugs.count(s) > 1}:
         errors.append(DefinitionError(str(path), "tenant.slug", f"tenant {slug!r} is defined twice"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -21,6 +21,9 @@ class Tenant(Base):
     kind: Mapped[str] = mapped_column(String(16), default="partner")
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Hours, bank holidays, closures and contact, as in the partner definition (see tenants.schemas).
+    settings: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict, server_default=text("'{}'"))
+    catalogue_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     services: Mapped[list[Service]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
     agents: Mapped[list[Agent]] = relationship(back_populates="tenant", cascade="all, delete-orphan")
@@ -43,8 +46,29 @@ class Service(Base):
     sl_target: Mapped[float] = mapped_column(default=0.8)
     required_fields: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    # A service dropped from the definition stays (enquiries point at it) but takes no new work.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
 
     tenant: Mapped[Tenant] = relationship(back_populates="services")
+
+
+class CatalogueVersion(Base):
+    """A partner's catalogue as it stood from one change to the next; never updated, only added to.
+
+    An enquiry records the version it was routed under, so its service name, resolution target and hours
+    read back as they were, whatever the catalogue says later.
+    """
+
+    __tablename__ = "catalogue_versions"
+    __table_args__ = (UniqueConstraint("tenant_slug", "version"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_slug: Mapped[str] = mapped_column(ForeignKey("tenants.slug", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc)
+    source: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Agent(Base):

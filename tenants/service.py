@@ -1,36 +1,87 @@
-"""Store partner definitions. Services flush; the caller's unit of work commits."""
+"""Store partner definitions and their catalogue versions. Services flush; the caller's unit of work commits."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenants.models import Agent, AgentSkill, Service, Tenant
+from tenants.models import Agent, AgentSkill, CatalogueVersion, Service, Tenant
 from tenants.schemas import PartnerDefinition
 
 
-async def apply_definitions(session: AsyncSession, *, definitions: list[PartnerDefinition]) -> None:
-    """Create or update each tenant, its services and its agents (upsert by slug, code and id)."""
-    for definition in definitions:
-        await _apply_one(session, definition)
+@dataclass(frozen=True)
+class Applied:
+    slug: str
+    version: int
+    changed: bool  # False: the catalogue was already exactly this, so no new version was made
+
+
+async def apply_definitions(
+    session: AsyncSession, *, definitions: list[PartnerDefinition], source: str = ""
+) -> list[Applied]:
+    """Create or update each tenant, its services and its agents (upsert by slug, code and id).
+
+    A catalogue that differs from the tenant's current one becomes a new version; the same catalogue
+    loaded again changes nothing.
+    """
+    applied = [await _apply_one(session, definition, source) for definition in definitions]
     await session.flush()
+    return applied
 
 
-async def _apply_one(session: AsyncSession, definition: PartnerDefinition) -> None:
+def tenant_settings(definition: PartnerDefinition) -> dict[str, Any]:
+    document = definition.catalogue_document()
+    return {
+        "opening_hours": document["opening_hours"],
+        "bank_holidays": document["bank_holidays"],
+        "closures": document["closures"],
+        "contact": document["tenant"]["contact"],
+        "website": document["tenant"]["website"],
+    }
+
+
+async def _apply_one(session: AsyncSession, definition: PartnerDefinition, source: str) -> Applied:
     info = definition.tenant
-    tenant = await session.get(Tenant, info.slug)
+    # Lock the partner's row so two loads of the same partner cannot both claim the next version number.
+    tenant = await session.get(Tenant, info.slug, with_for_update=True)
     if tenant is None:
         tenant = Tenant(slug=info.slug, name=info.name, kind=info.kind, timezone=info.timezone)
         session.add(tenant)
-    else:
-        tenant.name, tenant.kind, tenant.timezone = info.name, info.kind, info.timezone
+    tenant.name, tenant.kind, tenant.timezone = info.name, info.kind, info.timezone
+    tenant.settings = tenant_settings(definition)
     await session.flush()
+
+    digest = definition.catalogue_digest()
+    latest = await session.scalar(
+        select(CatalogueVersion)
+        .where(CatalogueVersion.tenant_slug == info.slug)
+        .order_by(CatalogueVersion.version.desc())
+        .limit(1)
+    )
+    changed = latest is None or latest.digest != digest
+    version = (latest.version + 1) if latest is not None and changed else (latest.version if latest else 1)
+    if changed:
+        session.add(
+            CatalogueVersion(
+                tenant_slug=info.slug,
+                version=version,
+                digest=digest,
+                definition=definition.catalogue_document(),
+                source=source[:500],
+            )
+        )
+    tenant.catalogue_version = version
 
     existing = {
         s.code: s
         for s in (await session.scalars(select(Service).where(Service.tenant_slug == info.slug))).all()
     }
+    listed = set()
     for spec in definition.services:
+        listed.add(spec.code)
         service = existing.get(spec.code) or Service(tenant_slug=info.slug, code=spec.code)
         service.name = spec.name
         service.lgsl_code = spec.lgsl
@@ -38,9 +89,13 @@ async def _apply_one(session: AsyncSession, definition: PartnerDefinition) -> No
         service.priority = spec.priority
         service.sl_threshold_seconds = spec.service_level.answer_within_seconds
         service.sl_target = spec.service_level.target
-        service.required_fields = list(spec.required_fields)
+        service.required_fields = spec.required_fields
         service.definition = spec.model_dump(mode="json")
+        service.active = True
         session.add(service)
+    for code, service in existing.items():
+        if code not in listed:
+            service.active = False
 
     for spec_agent in definition.agents:
         agent = await session.get(Agent, spec_agent.id)
@@ -53,3 +108,26 @@ async def _apply_one(session: AsyncSession, definition: PartnerDefinition) -> No
         agent.skill_rows = [
             AgentSkill(agent_id=spec_agent.id, skill=s) for s in sorted(set(spec_agent.skills))
         ]
+    return Applied(info.slug, version, changed)
+
+
+async def catalogue_version(session: AsyncSession, *, tenant: str, version: int) -> CatalogueVersion | None:
+    """One recorded version of a partner's catalogue."""
+    return await session.scalar(
+        select(CatalogueVersion).where(
+            CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version == version
+        )
+    )
+
+
+async def list_versions(session: AsyncSession, *, tenant: str) -> list[CatalogueVersion]:
+    """A partner's catalogue versions, newest first."""
+    return list(
+        (
+            await session.scalars(
+                select(CatalogueVersion)
+                .where(CatalogueVersion.tenant_slug == tenant)
+                .order_by(CatalogueVersion.version.desc())
+            )
+        ).all()
+    )

@@ -14,10 +14,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hub.api import health
 from hub.metrics import endpoints as metrics_endpoints
 from hub.metrics import public as public_metrics
+from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch.desk import DeskError
+from tenants import endpoints as admin_endpoints
 
 log = structlog.get_logger(__name__)
 
@@ -71,4 +73,6 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(agent_endpoints.router)
     app.include_router(metrics_endpoints.router)
     app.include_router(public_metrics.router)
+    app.include_router(admin_endpoints.router)
+    app.mount("/open311/v2", Open311Mount())
     return app

@@ -12,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.auth.models import ApiToken
 from tenants.models import Agent, Tenant
 
-ROLES = ("agent", "supervisor", "committee", "admin", "partner")
+# ``open311``: a partner's Open311 api_key, good for posting requests to that partner and nothing else
+# (no endpoint of the hub's own API lets it through, so a key handed to a third-party client reads no figures).
+ROLES = ("agent", "supervisor", "committee", "admin", "partner", "open311")
 
 
 class TokenError(ValueError):
@@ -59,8 +61,8 @@ async def create_token(
         tenant = agent.tenant_slug
     elif agent_id is not None:
         raise TokenError("--agent is only for the agent role")
-    if role == "partner" and tenant is None:
-        raise TokenError("a partner token needs --tenant")
+    if role in ("partner", "open311") and tenant is None:
+        raise TokenError(f"a {role} token needs --tenant")
     token = "hub_" + secrets.token_urlsafe(32)
     session.add(
         ApiToken(token_hash=hash_token(token), role=role, tenant_slug=tenant, agent_id=agent_id, label=label)
@@ -76,3 +78,11 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     if row is None:
         return None
     return Principal(row.role, row.tenant_slug, row.agent_id)
+
+
+async def check_api_key(session: AsyncSession, key: str, *, tenant: str) -> bool:
+    """Whether ``key`` is a live Open311 api_key of ``tenant`` (the one place keys are checked)."""
+    if not key:
+        return False
+    principal = await authenticate(session, key)
+    return principal is not None and principal.role == "open311" and principal.tenant == tenant

@@ -4,7 +4,7 @@ from hub.auth.models import ApiToken
 from hub.db.base import Base
 from hub.metrics.models import PublishedPeriod, SurveyInvite
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection, OutboxMessage
-from tenants.models import Agent, AgentEvent, AgentSkill, Service, Tenant
+from tenants.models import Agent, AgentEvent, AgentSkill, CatalogueVersion, Service, Tenant
 
 __all__ = [
     "Agent",
@@ -12,6 +12,7 @@ __all__ = [
     "AgentSkill",
     "ApiToken",
     "Base",
+    "CatalogueVersion",
     "Enquiry",
     "EnquiryEvent",
     "IntakeRejection",

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hub.bus.base import IncomingMessage
+from tenants.attributes import check_attributes
 from tenants.catalogue import Catalogue, ServiceInfo
+from tenants.classify import Classification, classify
 
 CHANNELS = ("phone", "web", "email", "face_to_face", "callback")
 ENQUIRY_TYPE = "enquiry.v1"
@@ -64,6 +66,22 @@ class Call(_Body):
     dialled: str | None = Field(default=None, max_length=40)
 
 
+class Location(_Body):
+    """Where the problem is (not the customer's own address): a point, an address, or both."""
+
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    long: float | None = Field(default=None, ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=500)
+    address_id: str | None = Field(default=None, max_length=100)
+    zipcode: str | None = Field(default=None, max_length=20)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> Location:
+        if (self.lat is None) != (self.long is None):
+            raise ValueError("lat and long go together")
+        return self
+
+
 class EnquiryBody(_Body):
     tenant: str = Field(min_length=1, max_length=63)
     channel: Literal["phone", "web", "email", "face_to_face", "callback"]
@@ -74,6 +92,8 @@ class EnquiryBody(_Body):
     customer: Customer = Field(default_factory=Customer)
     attributes: dict[str, Any] = Field(default_factory=dict)
     call: Call | None = None
+    location: Location | None = None
+    media_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
 
 
 class WithdrawnBody(_Body):
@@ -93,6 +113,8 @@ class NewEnquiry:
     received_at: datetime
     body: EnquiryBody
     correlation_id: str | None
+    catalogue_version: int | None = None
+    classification: Classification | None = None  # how a service was chosen from the text, if it was
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,16 @@ class Withdrawal:
 
 
 Parsed = NewEnquiry | Withdrawal | Rejection
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def claimed_tenant(routing_key: str) -> str | None:
@@ -156,6 +188,9 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
         return Rejection(ErrorCode.BAD_JSON, f"body is not valid JSON: {exc}")
     if not isinstance(raw, dict):
         return Rejection(ErrorCode.BAD_JSON, "body must be a JSON object")
+    if _has_nul(raw):
+        # PostgreSQL cannot store U+0000; refusing it here keeps one message from failing its whole batch.
+        return Rejection(ErrorCode.INVALID_FIELD, "text must not contain NUL (\\u0000) characters")
     if "tenant" in raw and raw["tenant"] != key_tenant:
         return Rejection(
             ErrorCode.TENANT_MISMATCH,
@@ -183,6 +218,7 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     if body.call is not None and body.channel != "phone":
         return Rejection(ErrorCode.INVALID_FIELD, "field 'call' is for the phone channel only")
 
+    classification: Classification | None = None
     if body.service_code is not None:
         service = tenant.services.get(body.service_code)
         if service is None:
@@ -190,21 +226,38 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
                 ErrorCode.UNKNOWN_SERVICE, f"{key_tenant!r} has no service {body.service_code!r}"
             )
     elif body.text:
-        service = tenant.services.get(GENERAL_SERVICE_CODE)
-        if service is None:
+        classification = classify(
+            body.text, list(tenant.services.values()), fallback_code=GENERAL_SERVICE_CODE
+        )
+        if classification is None:
             return Rejection(
                 ErrorCode.UNCLASSIFIABLE,
-                f"no service_code, and {key_tenant!r} has no general enquiries service",
+                f"no service_code, no service matches the text, and {key_tenant!r} has no general "
+                "enquiries service",
             )
+        service = tenant.services[classification.service_code]
     else:
         return Rejection(ErrorCode.MISSING_FIELD, "required field 'service_code' is missing (or give 'text')")
 
-    for name in service.required_fields:
-        if body.attributes.get(name) in (None, ""):
-            return Rejection(
-                ErrorCode.MISSING_FIELD,
-                f"required field 'attributes.{name}' is missing for service {service.code!r}",
-            )
+    if service.spec is not None:
+        # A service chosen from free text cannot expect the caller to have answered its questions.
+        _, problem = check_attributes(
+            service.spec.attributes, body.attributes, enforce_required=classification is None
+        )
+        if problem is not None:
+            if problem.kind == "missing":
+                return Rejection(
+                    ErrorCode.MISSING_FIELD,
+                    f"required field 'attributes.{problem.code}' is missing for service {service.code!r}",
+                )
+            return Rejection(ErrorCode.INVALID_FIELD, f"field 'attributes.{problem.code}': {problem.reason}")
+    elif classification is None:
+        for name in service.required_fields:
+            if body.attributes.get(name) in (None, ""):
+                return Rejection(
+                    ErrorCode.MISSING_FIELD,
+                    f"required field 'attributes.{name}' is missing for service {service.code!r}",
+                )
 
     return NewEnquiry(
         tenant=key_tenant,
@@ -215,4 +268,6 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
         received_at=body.received_at,
         body=body,
         correlation_id=message.correlation_id,
+        catalogue_version=tenant.catalogue_version,
+        classification=classification,
     )

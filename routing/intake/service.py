@@ -34,6 +34,18 @@ log = structlog.get_logger(__name__)
 WAITING_STATES = ("queued", "offered")
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: ``accepted``, ``duplicate``, ``withdrawn`` or ``rejected``."""
+
+    message_id: str | None
+    status: str
+    enquiry_id: int | None = None
+    reference: str | None = None
+    code: str | None = None  # the rejection's stable code
+    detail: str | None = None
+
+
 @dataclass
 class BatchResult:
     accepted: int = 0
@@ -41,6 +53,16 @@ class BatchResult:
     withdrawn: int = 0
     rejected: int = 0
     rejections: list[tuple[str | None, str]] = field(default_factory=list)  # (message_id, code)
+    outcomes: list[Outcome] = field(default_factory=list)  # one per message, in the order given
+
+
+def _received_data(enquiry: NewEnquiry) -> dict[str, object]:
+    data: dict[str, object] = {"received_at": enquiry.received_at.isoformat()}
+    if enquiry.catalogue_version is not None:
+        data["catalogue_version"] = enquiry.catalogue_version
+    if enquiry.classification is not None:
+        data["classification"] = enquiry.classification.as_data()
+    return data
 
 
 def _insert_ignoring_duplicates(session: AsyncSession):  # type: ignore[no-untyped-def]
@@ -85,9 +107,7 @@ class IntakeProcessor:
                 event
                 for ref, enquiry in inserted
                 for event in (
-                    NewEvent(
-                        ref, "enquiry.received", now, data={"received_at": enquiry.received_at.isoformat()}
-                    ),
+                    NewEvent(ref, "enquiry.received", now, data=_received_data(enquiry)),
                     NewEvent(ref, "enquiry.queued", now),
                 )
             ]
@@ -112,6 +132,7 @@ class IntakeProcessor:
             await self._record_rejections(session, rejections, catalogue)
             result.rejected = len(rejections)
             result.rejections = [(m.message_id, r.code) for m, r in rejections]
+            result.outcomes = await self._outcomes(session, messages, parsed, inserted, unknown)
 
             queued_ms = to_ms(now)
             to_place = [
@@ -132,6 +153,50 @@ class IntakeProcessor:
                 "intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections})
             )
         return result
+
+    async def _outcomes(
+        self,
+        session: AsyncSession,
+        messages: list[IncomingMessage],
+        parsed: list[Parsed],
+        inserted: list[tuple[EnquiryRef, NewEnquiry]],
+        unknown: set[tuple[str, str]],
+    ) -> list[Outcome]:
+        """Per-message results, for callers that answer someone (the Open311 POST) rather than ack."""
+        refs = {(ref.owner, ref.message_id): ref for ref, _ in inserted}
+        repeats = [
+            (p.tenant, p.message_id)
+            for p in parsed
+            if isinstance(p, NewEnquiry) and (p.tenant, p.message_id) not in refs
+        ]
+        earlier: dict[tuple[str, str], tuple[int, str]] = {}
+        if repeats:
+            rows = await session.execute(
+                select(Enquiry.tenant_slug, Enquiry.message_id, Enquiry.id, Enquiry.reference).where(
+                    tuple_(Enquiry.tenant_slug, Enquiry.message_id).in_(repeats)
+                )
+            )
+            earlier = {(t, m): (i, r) for t, m, i, r in rows.all()}
+        out: list[Outcome] = []
+        first_seen: set[tuple[str, str]] = set()
+        for message, item in zip(messages, parsed, strict=True):
+            if isinstance(item, NewEnquiry):
+                key = (item.tenant, item.message_id)
+                ref = refs.get(key)
+                if ref is not None and key not in first_seen:
+                    first_seen.add(key)
+                    out.append(Outcome(item.message_id, "accepted", ref.id, ref.reference))
+                else:
+                    enquiry_id, reference = (ref.id, ref.reference) if ref else earlier.get(key, (None, None))
+                    out.append(Outcome(item.message_id, "duplicate", enquiry_id, reference))
+            elif isinstance(item, Withdrawal):
+                if (item.tenant, item.enquiry_message_id) in unknown:
+                    out.append(Outcome(message.message_id, "rejected", code=ErrorCode.UNKNOWN_ENQUIRY))
+                else:
+                    out.append(Outcome(message.message_id, "withdrawn"))
+            else:
+                out.append(Outcome(message.message_id, "rejected", code=item.code, detail=item.detail))
+        return out
 
     async def _insert_enquiries(
         self, session: AsyncSession, new: list[NewEnquiry]
@@ -160,6 +225,9 @@ class IntakeProcessor:
                 "attributes": item.body.attributes,
                 "call": item.body.call.model_dump(exclude_none=True) if item.body.call else None,
                 "correlation_id": item.correlation_id,
+                "catalogue_version": item.catalogue_version,
+                "location": item.body.location.model_dump(exclude_none=True) if item.body.location else None,
+                "media_url": item.body.media_url,
             }
             for item in unique.values()
         ]

@@ -31,12 +31,13 @@ async def test_migrate_load_and_token(hub: Hub, database_url: str, tmp_path: Pat
 
     slug = unique_slug("cli")
     (tmp_path / "p.yaml").write_text(
-        f"tenant: {{slug: {slug}, name: CLI Council}}\nservices:\n  - {{code: missed-bin, name: Missed bin, skills: [waste]}}\n"
+        f"tenant: {{slug: {slug}, name: CLI Council}}\nservices:\n  - {{code: general, name: General enquiries}}\n"
+        f"  - {{code: missed-bin, name: Missed bin, lgsl: 524, skills: [waste]}}\n"
         f"agents:\n  - {{id: {slug}-a, name: A, skills: [waste]}}\n"
     )
     loaded = run_hub("tenants", "load", str(tmp_path / "p.yaml"), settings_env=env)
     assert loaded.returncode == 0, loaded.stderr
-    assert f"loaded {slug}: 1 services, 1 agents" in loaded.stdout
+    assert f"loaded {slug}: 2 services, 1 agents" in loaded.stdout
     async with hub.sessionmaker() as session:
         assert await session.get(Tenant, slug) is not None
 

@@ -35,7 +35,8 @@ async def test_the_worker_reconnects_after_the_broker_closes_its_connection(
 ) -> None:
     partner = await make_partner(agents=0)
     await asyncio.wait_for(worker.amqp_ready.wait(), timeout=15)
-    assert await asyncio.to_thread(_close_worker_connections, amqp_vhost) == 1
+    # At least ours; a worker from an earlier test may still be closing in this run's vhost.
+    assert await asyncio.to_thread(_close_worker_connections, amqp_vhost) >= 1
     await eventually(lambda: not worker.amqp_ready.is_set(), timeout=10)
     await asyncio.wait_for(worker.amqp_ready.wait(), timeout=30)
 

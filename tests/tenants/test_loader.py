@@ -39,7 +39,7 @@ def test_errors_name_the_file_and_the_path(tmp_path: Path) -> None:
 def test_unknown_keys_and_duplicates_are_refused(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("tenant: {slug: a, name: A, colour: blue}\n")
     (tmp_path / "b.yaml").write_text(
-        "tenant: {slug: b, name: B}\nservices:\n  - {code: x, name: X}\n  - {code: x, name: Y}\n"
+        "tenant: {slug: b, name: B}\nservices:\n  - {code: x, name: X, lgsl: 524}\n  - {code: x, name: Y, lgsl: 524}\n"
     )
     with pytest.raises(DefinitionsInvalid) as caught:
         load_definitions(tmp_path)

@@ -1,0 +1,220 @@
+"""Admin API for partner definitions under /api/v1/admin (admin role): read, replace, versions, api keys.
+
+A PUT takes the same document as a partner YAML file (as JSON), validated the same way; a catalogue that
+changed becomes a new version, and the running hub's catalogue is reloaded at once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from hub.auth.dependencies import require
+from hub.auth.service import Principal, create_token
+from hub.db.session import unit_of_work
+from tenants.lgsl import lgsl_entry
+from tenants.loader import DefinitionsInvalid, validate_definition
+from tenants.models import Agent, Service, Tenant
+from tenants.service import apply_definitions, catalogue_version, list_versions
+
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+Admin = Depends(require("admin"))
+
+
+class LgslOut(BaseModel):
+    code: int
+    name: str  # the standard name, shown beside the partner's own
+    status: str
+
+
+class ServiceOut(BaseModel):
+    code: str
+    name: str
+    group: str
+    lgsl: LgslOut | None
+    active: bool
+    open311: bool
+    resolution_working_days: int | None
+
+
+class PartnerSummary(BaseModel):
+    slug: str
+    jurisdiction_id: str
+    name: str
+    kind: str
+    timezone: str
+    catalogue_version: int | None
+
+
+class PartnerOut(PartnerSummary):
+    services: list[ServiceOut]
+    definition: dict[str, Any] | None  # the current version's document with today's agents: PUT it back
+
+
+class VersionOut(BaseModel):
+    version: int
+    digest: str
+    source: str
+    created_at: datetime
+
+
+class VersionDetail(VersionOut):
+    definition: dict[str, Any]
+
+
+class AppliedOut(BaseModel):
+    slug: str
+    version: int
+    changed: bool
+
+
+class ApiKeyOut(BaseModel):
+    tenant: str
+    api_key: str
+    note: str = "shown once: only its hash is kept"
+
+
+def _summary(tenant: Tenant) -> PartnerSummary:
+    return PartnerSummary(
+        slug=tenant.slug,
+        jurisdiction_id=tenant.slug,
+        name=tenant.name,
+        kind=tenant.kind,
+        timezone=tenant.timezone,
+        catalogue_version=tenant.catalogue_version,
+    )
+
+
+def _lgsl(code: int | None) -> LgslOut | None:
+    entry = lgsl_entry(code)
+    return LgslOut(code=entry.code, name=entry.label, status=entry.status) if entry else None
+
+
+@router.get("/partners", response_model=list[PartnerSummary], summary="Every partner and pool")
+async def partners(request: Request, _: Principal = Admin) -> list[PartnerSummary]:
+    async with request.app.state.hub.sessionmaker() as session:
+        rows = (await session.scalars(select(Tenant).order_by(Tenant.slug))).all()
+        return [_summary(t) for t in rows]
+
+
+@router.get("/partners/{slug}", response_model=PartnerOut, summary="A partner's definition and catalogue")
+async def partner(slug: str, request: Request, _: Principal = Admin) -> PartnerOut:
+    async with request.app.state.hub.sessionmaker() as session:
+        tenant = await session.get(Tenant, slug)
+        if tenant is None:
+            raise HTTPException(404, f"no partner {slug!r}")
+        services = (
+            await session.scalars(select(Service).where(Service.tenant_slug == slug).order_by(Service.id))
+        ).all()
+        agents = (
+            await session.scalars(select(Agent).where(Agent.tenant_slug == slug).order_by(Agent.id))
+        ).all()
+        current = (
+            await catalogue_version(session, tenant=slug, version=tenant.catalogue_version)
+            if tenant.catalogue_version is not None
+            else None
+        )
+        definition = None
+        if current is not None:
+            definition = {
+                **current.definition,
+                "agents": [{"id": a.id, "name": a.name, "skills": a.skills} for a in agents],
+            }
+        return PartnerOut(
+            **_summary(tenant).model_dump(),
+            services=[
+                ServiceOut(
+                    code=s.code,
+                    name=s.name,
+                    group=str(s.definition.get("group") or ""),
+                    lgsl=_lgsl(s.lgsl_code),
+                    active=s.active,
+                    open311=bool(s.definition.get("open311", True)),
+                    resolution_working_days=s.definition.get("resolution_working_days"),
+                )
+                for s in services
+            ],
+            definition=definition,
+        )
+
+
+@router.put(
+    "/partners/{slug}",
+    response_model=AppliedOut,
+    summary="Create or replace a partner from a definition (the YAML file's content, as JSON)",
+    responses={422: {"description": "The definition is invalid: every problem with its path"}},
+)
+async def put_partner(
+    slug: str, request: Request, body: dict[str, Any] = Body(...), principal: Principal = Admin
+) -> AppliedOut | JSONResponse:
+    try:
+        definition = validate_definition(body, "request body")
+    except DefinitionsInvalid as exc:
+        return JSONResponse(
+            {
+                "error": "invalid_definition",
+                "errors": [{"path": e.path, "message": e.message} for e in exc.errors],
+            },
+            status_code=422,
+        )
+    if definition.tenant.slug != slug:
+        raise HTTPException(400, f"tenant.slug {definition.tenant.slug!r} does not match the path {slug!r}")
+    hub = request.app.state.hub
+    try:
+        async with unit_of_work(hub.sessionmaker) as session:
+            (applied,) = await apply_definitions(
+                session, definitions=[definition], source=f"admin api ({principal.role})"
+            )
+    except ValueError as exc:  # e.g. an agent id that belongs to another partner
+        raise HTTPException(409, str(exc)) from None
+    await hub.catalogue.reload()
+    return AppliedOut(slug=applied.slug, version=applied.version, changed=applied.changed)
+
+
+@router.get("/partners/{slug}/versions", response_model=list[VersionOut], summary="Catalogue versions")
+async def versions(slug: str, request: Request, _: Principal = Admin) -> list[VersionOut]:
+    async with request.app.state.hub.sessionmaker() as session:
+        if await session.get(Tenant, slug) is None:
+            raise HTTPException(404, f"no partner {slug!r}")
+        return [
+            VersionOut(version=v.version, digest=v.digest, source=v.source, created_at=v.created_at)
+            for v in await list_versions(session, tenant=slug)
+        ]
+
+
+@router.get(
+    "/partners/{slug}/versions/{version}", response_model=VersionDetail, summary="One catalogue version"
+)
+async def version(slug: str, version: int, request: Request, _: Principal = Admin) -> VersionDetail:
+    async with request.app.state.hub.sessionmaker() as session:
+        row = await catalogue_version(session, tenant=slug, version=version)
+        if row is None:
+            raise HTTPException(404, f"{slug!r} has no catalogue version {version}")
+        return VersionDetail(
+            version=row.version,
+            digest=row.digest,
+            source=row.source,
+            created_at=row.created_at,
+            definition=row.definition,
+        )
+
+
+@router.post(
+    "/partners/{slug}/api-keys",
+    response_model=ApiKeyOut,
+    status_code=201,
+    summary="A new Open311 api_key for the partner (shown once)",
+)
+async def api_key(slug: str, request: Request, _: Principal = Admin) -> ApiKeyOut:
+    hub = request.app.state.hub
+    async with unit_of_work(hub.sessionmaker) as session:
+        tenant = await session.get(Tenant, slug)
+        if tenant is None or tenant.kind != "partner":
+            raise HTTPException(404, f"no partner {slug!r}")
+        key = await create_token(session, role="open311", tenant=slug, label="open311 (admin api)")
+    return ApiKeyOut(tenant=slug, api_key=key)
