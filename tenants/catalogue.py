@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenants.models import Service, Tenant
+from tenants.service_routing import ServiceRouting, routing_of
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ServiceInfo:
     sl_threshold_seconds: int
     sl_target: float
     required_fields: tuple[str, ...]
+    routing: ServiceRouting = field(default_factory=ServiceRouting)
 
     @property
     def queue(self) -> str:
@@ -71,6 +73,7 @@ async def read_catalogue(session: AsyncSession) -> Catalogue:
             sl_threshold_seconds=s.sl_threshold_seconds,
             sl_target=s.sl_target,
             required_fields=tuple(s.required_fields),
+            routing=routing_of(s.definition),
         )
     return Catalogue(tenants=tenants, loaded_at=time.monotonic())
 

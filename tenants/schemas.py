@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from tenants.service_routing import ServiceRouting
+
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 
@@ -25,6 +27,7 @@ class ServiceDefinition(Strict):
     priority: int = Field(default=5, ge=0, le=9)
     service_level: ServiceLevel = Field(default_factory=ServiceLevel)
     required_fields: list[str] = Field(default_factory=list)
+    routing: ServiceRouting = Field(default_factory=ServiceRouting)
 
 
 class AgentDefinition(Strict):
