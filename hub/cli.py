@@ -44,11 +44,14 @@ def migrate() -> None:
 def tenants_load(
     path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")],
 ) -> None:
-    """Validate every definition, then store them all in one transaction (nothing half-loaded)."""
+    """Validate every definition (partners and agreements), then store them all in one transaction."""
+    from tenants.agreement_loader import load_agreement_files
+    from tenants.agreement_service import AgreementsInvalid
     from tenants.loader import DefinitionsInvalid, load_definitions
 
     try:
         definitions = load_definitions(path)
+        agreements, labels = load_agreement_files(path)
     except DefinitionsInvalid as exc:
         for error in exc.errors:
             typer.echo(f"error: {error}", err=True)
@@ -57,18 +60,28 @@ def tenants_load(
     async def store() -> None:
         from hub.db.session import unit_of_work
         from hub.runtime import Hub
+        from tenants.agreement_service import put_agreements
         from tenants.service import apply_definitions
 
         hub = await Hub.start(get_settings())
         try:
             async with unit_of_work(hub.sessionmaker) as session:
                 await apply_definitions(session, definitions=definitions)
+                if agreements:
+                    await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
         finally:
             await hub.close()
 
-    asyncio.run(store())
+    try:
+        asyncio.run(store())
+    except AgreementsInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem.path}: {problem.message}", err=True)
+        raise typer.Exit(2) from None
     for d in definitions:
         typer.echo(f"loaded {d.tenant.slug}: {len(d.services)} services, {len(d.agents)} agents")
+    if agreements:
+        typer.echo(f"loaded {len(agreements)} agreements: {', '.join(a.id for a in agreements)}")
 
 
 @token_app.command("create")

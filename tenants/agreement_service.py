@@ -45,13 +45,17 @@ async def put_agreements(
     *,
     agreements: Sequence[AgreementDefinition],
     partners: Sequence[PartnerDefinition] = (),
+    labels: list[str] | None = None,
 ) -> None:
-    """Create or replace each agreement by id, after checking the whole resulting set."""
+    """Create or replace each agreement by id, after checking the whole resulting set.
+
+    ``labels`` name the incoming agreements in errors (``file.yaml: agreements[2]``).
+    """
     stored = {a.id: a for a in await list_agreements(session)}
     merged = {**stored, **{a.id: a for a in agreements}}
     # Check the incoming ones first so that their paths are the ones in the error.
     ordered = list(agreements) + [a for i, a in merged.items() if i not in {x.id for x in agreements}]
-    problems = check_agreements(ordered, await known_services(session, partners))
+    problems = check_agreements(ordered, await known_services(session, partners), labels)
     if problems:
         raise AgreementsInvalid(problems)
     for agreement in agreements:

@@ -144,7 +144,9 @@ class AgreementProblem:
 
 
 def check_agreements(
-    agreements: Iterable[AgreementDefinition], catalogue: Mapping[str, set[str]]
+    agreements: Iterable[AgreementDefinition],
+    catalogue: Mapping[str, set[str]],
+    labels: list[str] | None = None,
 ) -> list[AgreementProblem]:
     """What is wrong with a set of agreements, given every partner and its service codes.
 
@@ -153,9 +155,10 @@ def check_agreements(
     """
     problems: list[AgreementProblem] = []
     items = list(agreements)
+    names = [labels[i] if labels and i < len(labels) else f"agreements[{i}]" for i in range(len(items))]
     seen: dict[str, int] = {}
     for i, a in enumerate(items):
-        where = f"agreements[{i}]"
+        where = names[i]
         if a.id in seen:
             problems.append(AgreementProblem(f"{where}.id", f"agreement id {a.id!r} is used twice"))
         seen[a.id] = i
@@ -181,8 +184,8 @@ def check_agreements(
             if _overlap(a.week_minutes(), b.week_minutes()):
                 problems.append(
                     AgreementProblem(
-                        f"agreements[{j}]",
-                        f"{b.id!r} overlaps {a.id!r} ({a.lender} → {a.borrower}, same service, channel and "
+                        names[i],
+                        f"{a.id!r} overlaps {b.id!r} ({a.lender} → {a.borrower}, same service, channel and "
                         "hours): one agreement must decide, so split the hours or the services",
                     )
                 )

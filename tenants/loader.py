@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from tenants.agreements import is_agreements_text
 from tenants.schemas import PartnerDefinition
 
 
@@ -64,8 +65,11 @@ def load_definitions(path: Path) -> list[PartnerDefinition]:
     definitions: list[PartnerDefinition] = []
     errors: list[DefinitionError] = []
     for file in files:
+        text = file.read_text(encoding="utf-8")
+        if is_agreements_text(text):
+            continue  # overflow agreements: tenants.agreement_loader reads those
         try:
-            definitions.append(parse_definition(file.read_text(encoding="utf-8"), str(file)))
+            definitions.append(parse_definition(text, str(file)))
         except DefinitionsInvalid as exc:
             errors.extend(exc.errors)
     slugs = [d.tenant.slug for d in definitions]

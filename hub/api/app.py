@@ -16,7 +16,9 @@ from hub.metrics import endpoints as metrics_endpoints
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
 from routing.dispatch import endpoints as agent_endpoints
+from routing.dispatch import enquiry_endpoints
 from routing.dispatch.desk import DeskError
+from tenants import agreement_endpoints
 
 log = structlog.get_logger(__name__)
 
@@ -69,4 +71,6 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)
     app.include_router(metrics_endpoints.router)
+    app.include_router(enquiry_endpoints.router)
+    app.include_router(agreement_endpoints.router)
     return app
