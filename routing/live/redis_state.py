@@ -238,6 +238,11 @@ def _score(score: float) -> str:
     return f"{score:.0f}"
 
 
+def _member(enquiry_id: int) -> str:
+    """Zero-padded, so that Redis breaks a tie of scores (one batch, one millisecond) by id as memory does."""
+    return f"{enquiry_id:012d}"
+
+
 class RedisLiveState:
     """The production live state; a cache of Postgres, rebuilt after a loss (see ``routing.live.rebuild``)."""
 
@@ -257,7 +262,7 @@ class RedisLiveState:
         return _offer(
             await self._run(
                 "enqueue",
-                entry.enquiry_id,
+                _member(entry.enquiry_id),
                 entry.queue,
                 _score(entry.score),
                 encode_rings(entry.rings),
@@ -285,19 +290,19 @@ class RedisLiveState:
         return _offer([agent_id, *[r if r is not None else b"" for r in raw]])
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
-        return bool(await self._run("accept", agent_id, enquiry_id))
+        return bool(await self._run("accept", agent_id, _member(enquiry_id)))
 
     async def finish(self, agent_id: str, enquiry_id: int) -> bool:
-        return bool(await self._run("finish", agent_id, enquiry_id))
+        return bool(await self._run("finish", agent_id, _member(enquiry_id)))
 
     async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
-        await self._run("restore_hand", agent_id, enquiry_id, queue)
+        await self._run("restore_hand", agent_id, _member(enquiry_id), queue)
 
     async def release(self, agent_id: str, enquiry_id: int) -> Offer | None:
-        return _offer(await self._run("release", agent_id, enquiry_id))
+        return _offer(await self._run("release", agent_id, _member(enquiry_id)))
 
     async def withdraw(self, enquiry_id: int) -> Offer | bool:
-        raw = await self._run("withdraw", enquiry_id)
+        raw = await self._run("withdraw", _member(enquiry_id))
         if isinstance(raw, list):
             offer = _offer(raw)
             return offer if offer is not None else False
@@ -354,13 +359,13 @@ class RedisLiveState:
         return out
 
     async def position(self, enquiry_id: int) -> tuple[str, int] | None:
-        raw = await self._run("position", enquiry_id)
+        raw = await self._run("position", _member(enquiry_id))
         if not raw or raw[1] is None:
             return None
         return _text(raw[0]), int(raw[1]) + 1
 
     async def schedule_recheck(self, enquiry_id: int, at_ms: int) -> None:
-        await self._run("schedule_recheck", enquiry_id, at_ms)
+        await self._run("schedule_recheck", _member(enquiry_id), at_ms)
 
     async def pop_rechecks(self, now_ms: int, limit: int = 500) -> list[int]:
         return [int(_text(x)) for x in await self._run("pop_rechecks", now_ms, limit)]
