@@ -37,6 +37,8 @@ class HoursDefinition(_Strict):
     def _hhmm(cls, value: Any) -> Any:
         if isinstance(value, int):  # YAML reads an unquoted 18:00 as a sexagesimal number
             return time(value // 60 % 24, value % 60)
+        if isinstance(value, str) and len(value) == 4 and value[1] == ":":
+            return "0" + value  # 9:00 as people write it
         return value
 
     @model_validator(mode="after")
