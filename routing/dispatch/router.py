@@ -25,6 +25,7 @@ from routing.live.base import (
     kind_of_channel,
     queue_name,
     queue_score,
+    stats_since,
 )
 from routing.policy import decide, gate_for, gates
 from routing.policy.model import (
@@ -172,16 +173,17 @@ class Router:
         now_ms = to_ms(now)
         voice_and_text = [name for q in keys for name in (q, q + "+text")]
         states = await live.queue_states(voice_and_text)
-        rolling = await live.read_stats(keys, now_ms - ROLLING_SECONDS * 1000, now_ms)
+        # One read: the interval so far lies within the rolling half hour.
+        buckets = await live.read_stats(keys, now_ms - ROLLING_SECONDS * 1000, now_ms)
         interval_start = now_ms - now_ms % (INTERVAL_SECONDS * 1000)
-        interval = await live.read_stats(keys, interval_start, now_ms)
         staffed = await self._staffed_agents()
         figures: dict[str, QueueFigures] = {}
         for q in keys:
             voice, text = states[q], states[q + "+text"]
             heads = [s for s in (voice.head_score, text.head_score) if s is not None]
             head_wait = (now_ms - enqueued_ms_of(min(heads))) / 1000 if heads else 0.0
-            stats, this_interval = rolling[q], interval[q]
+            stats = stats_since(buckets[q], now_ms - ROLLING_SECONDS * 1000)
+            this_interval = stats_since(buckets[q], interval_start)
             judged = this_interval.answered + this_interval.abandoned
             tenant, skills = services[q].tenant, services[q].skills
             figures[q] = QueueFigures(

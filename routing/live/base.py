@@ -148,6 +148,17 @@ class StatBucket:
 STAT_FIELDS = ("arrivals", "handled", "handle_ms", "answered", "answered_within", "abandoned")
 
 
+def stats_since(buckets: dict[int, StatBucket], since_ms: int) -> StatBucket:
+    """Add up the buckets from the one holding ``since_ms`` on (one read serves several windows)."""
+    total = StatBucket()
+    first = since_ms - since_ms % STATS_BUCKET_MS
+    for start, bucket in buckets.items():
+        if start >= first:
+            for name in STAT_FIELDS:
+                setattr(total, name, getattr(total, name) + getattr(bucket, name))
+    return total
+
+
 def encode_rings(rings: tuple[RingPlacement, ...]) -> str:
     return ",".join(f"{r.queue}={r.opens_ms}" for r in rings)
 
@@ -221,7 +232,10 @@ class LiveState(Protocol):
     async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
         """Add to the rolling figures of ``queue`` (its service) for the bucket holding ``now_ms``."""
 
-    async def read_stats(self, queues: list[str], since_ms: int, now_ms: int) -> dict[str, StatBucket]: ...
+    async def read_stats(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
+        """Per queue, the buckets (by start ms) from the one holding ``since_ms`` to now; see ``stats_since``."""
 
     async def queue_depths(self) -> dict[str, int]: ...
 

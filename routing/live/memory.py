@@ -330,16 +330,20 @@ class MemoryLiveState:
         for name, value in counts.items():
             bucket[name] += value
 
-    async def read_stats(self, queues: list[str], since_ms: int, now_ms: int) -> dict[str, StatBucket]:
-        out = {}
+    async def read_stats(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
+        out: dict[str, dict[int, StatBucket]] = {}
         for queue in queues:
-            total = StatBucket()
+            buckets: dict[int, StatBucket] = {}
             for b in range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1):
-                bucket = self._stats.get((base_queue_of(queue), b))
-                if bucket:
+                counts = self._stats.get((base_queue_of(queue), b))
+                if counts:
+                    bucket = StatBucket()
                     for name in STAT_FIELDS:
-                        setattr(total, name, getattr(total, name) + type(getattr(total, name))(bucket[name]))
-            out[queue] = total
+                        setattr(bucket, name, type(getattr(bucket, name))(counts[name]))
+                    buckets[b * STATS_BUCKET_MS] = bucket
+            out[queue] = buckets
         return out
 
     async def queue_depths(self) -> dict[str, int]:

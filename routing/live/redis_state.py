@@ -378,22 +378,26 @@ class RedisLiveState:
             pipe.pexpire(key, 4 * HOUR_MS)
             await pipe.execute()
 
-    async def read_stats(self, queues: list[str], since_ms: int, now_ms: int) -> dict[str, StatBucket]:
+    async def read_stats(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
         buckets = list(range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1))
         async with self.redis.pipeline(transaction=False) as pipe:
             for q in queues:
                 for b in buckets:
                     pipe.hmget(f"{self.prefix}st:{base_queue_of(q)}:{b}", list(STAT_FIELDS))
             raw = await pipe.execute()
-        out = {}
+        out: dict[str, dict[int, StatBucket]] = {}
         for i, q in enumerate(queues):
-            total = StatBucket()
-            for values in raw[i * len(buckets) : (i + 1) * len(buckets)]:
-                for name, value in zip(STAT_FIELDS, values, strict=True):
-                    if value is not None:
-                        current = getattr(total, name)
-                        setattr(total, name, current + type(current)(float(value)))
-            out[q] = total
+            found: dict[int, StatBucket] = {}
+            for b, values in zip(buckets, raw[i * len(buckets) : (i + 1) * len(buckets)], strict=True):
+                if any(v is not None for v in values):
+                    bucket = StatBucket()
+                    for name, value in zip(STAT_FIELDS, values, strict=True):
+                        if value is not None:
+                            setattr(bucket, name, type(getattr(bucket, name))(float(value)))
+                    found[b * STATS_BUCKET_MS] = bucket
+            out[q] = found
         return out
 
     async def queue_depths(self) -> dict[str, int]:
