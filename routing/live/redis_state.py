@@ -4,8 +4,8 @@ Keys (all under the prefix): ``q:<queue>`` waiting entries by score; ``pool:<que
 ``e`` entry id -> "score;owner queue;rings"; ``due`` ring openings by time ("id|ring queue");
 ``agent:<id>`` eligible queues, pools now, capacity and load; ``hand:<id>`` work in hand; ``res:<agent>``,
 ``res_exp``, ``res_enq`` reservations; ``gate`` open rings; ``caps`` per agreement; ``capc:<agreement>`` in hand
-under it; ``caph:<agreement>:<hour>`` offered this hour; ``recheck`` re-decisions by time; ``st:<queue>:<bucket>``
-rolling figures.
+under it; ``caph:<agreement>:<hour>`` offered this hour; ``recheck`` re-decisions by time; ``st:<service queue>``
+rolling figures in five-minute buckets.
 """
 
 from __future__ import annotations
@@ -371,10 +371,15 @@ class RedisLiveState:
         return [int(_text(x)) for x in await self._run("pop_rechecks", now_ms, limit)]
 
     async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
-        key = f"{self.prefix}st:{base_queue_of(queue)}:{now_ms // STATS_BUCKET_MS}"
+        # One hash per service queue, fields "<bucket>:<name>", so a snapshot reads a queue in one HMGET;
+        # the bucket an hour and a half old is dropped as each new one is written.
+        key = f"{self.prefix}st:{base_queue_of(queue)}"
+        bucket = now_ms // STATS_BUCKET_MS
+        stale = bucket - 18
         async with self.redis.pipeline(transaction=False) as pipe:
             for name, value in counts.items():
-                pipe.hincrbyfloat(key, name, value)
+                pipe.hincrbyfloat(key, f"{bucket}:{name}", value)
+            pipe.hdel(key, *(f"{stale}:{name}" for name in STAT_FIELDS))
             pipe.pexpire(key, 4 * HOUR_MS)
             await pipe.execute()
 
@@ -382,18 +387,20 @@ class RedisLiveState:
         self, queues: list[str], since_ms: int, now_ms: int
     ) -> dict[str, dict[int, StatBucket]]:
         buckets = list(range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1))
+        fields = [f"{b}:{name}" for b in buckets for name in STAT_FIELDS]
         async with self.redis.pipeline(transaction=False) as pipe:
             for q in queues:
-                for b in buckets:
-                    pipe.hmget(f"{self.prefix}st:{base_queue_of(q)}:{b}", list(STAT_FIELDS))
+                pipe.hmget(f"{self.prefix}st:{base_queue_of(q)}", fields)
             raw = await pipe.execute()
         out: dict[str, dict[int, StatBucket]] = {}
-        for i, q in enumerate(queues):
+        width = len(STAT_FIELDS)
+        for q, values in zip(queues, raw, strict=True):
             found: dict[int, StatBucket] = {}
-            for b, values in zip(buckets, raw[i * len(buckets) : (i + 1) * len(buckets)], strict=True):
-                if any(v is not None for v in values):
+            for i, b in enumerate(buckets):
+                row = values[i * width : (i + 1) * width]
+                if any(v is not None for v in row):
                     bucket = StatBucket()
-                    for name, value in zip(STAT_FIELDS, values, strict=True):
+                    for name, value in zip(STAT_FIELDS, row, strict=True):
                         if value is not None:
                             setattr(bucket, name, type(getattr(bucket, name))(float(value)))
                     found[b * STATS_BUCKET_MS] = bucket
