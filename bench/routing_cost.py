@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -67,8 +67,8 @@ def ring_of(owner: str, partners: int) -> str:
 
 def agent_queues(partners: int) -> list[str]:
     """An agent of p1: its own services (live and text), and the ring it serves for p0."""
-    own = [queue_name("p1", s, k) for s in SERVICES for k in ("voice", "text")]  # type: ignore[arg-type]
-    rings = [queue_name("p0", s, k, agreement_id(1)) for s in SERVICES for k in ("voice", "text")]  # type: ignore[arg-type]
+    own = [queue_name("p1", s, k) for s in SERVICES for k in ("voice", "text")]
+    rings = [queue_name("p0", s, k, agreement_id(1)) for s in SERVICES for k in ("voice", "text")]
     return own + rings
 
 
@@ -90,7 +90,7 @@ async def fill_redis(live: RedisLiveState, partners: int, start: int, count: int
         async with r.pipeline(transaction=False) as pipe:
             for q, mapping in by_queue.items():
                 pipe.zadd(f"{p}q:{q}", mapping)
-            pipe.hset(f"{p}e", mapping=entries)
+            pipe.hset(f"{p}e", mapping=cast(Any, entries))  # redis-py types its mapping too narrowly
             await pipe.execute()
 
 
