@@ -359,7 +359,8 @@ Redis), {samples} samples per cell, garbage collector off while timing. The thre
 (three key prefixes, or three in-memory states) and sampled in turn, so they share whatever else the machine
 is doing: the ratio compares like with like.
 
-Machine: {machine}. Run on {when}.
+Machine: {machine}. Run on {when}; load average at the end of the run {load} (other work on the same cores
+inflates the absolute times, not the ratio, since the depths are sampled in turn).
 
 {table}
 
