@@ -44,11 +44,14 @@ def migrate() -> None:
 def tenants_load(
     path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")],
 ) -> None:
-    """Validate every definition, then store them all in one transaction (nothing half-loaded)."""
+    """Validate every definition (partners and agreements), then store them all in one transaction."""
+    from tenants.agreement_loader import load_agreement_files
+    from tenants.agreement_service import AgreementsInvalid
     from tenants.loader import DefinitionsInvalid, load_definitions
 
     try:
         definitions = load_definitions(path)
+        agreements, labels = load_agreement_files(path)
     except DefinitionsInvalid as exc:
         for error in exc.errors:
             typer.echo(f"error: {error}", err=True)
@@ -57,24 +60,35 @@ def tenants_load(
     async def store() -> list[Applied]:
         from hub.db.session import unit_of_work
         from hub.runtime import Hub
+        from tenants.agreement_service import put_agreements
         from tenants.service import apply_definitions
 
         hub = await Hub.start(get_settings())
         try:
             async with unit_of_work(hub.sessionmaker) as session:
-                return await apply_definitions(session, definitions=definitions, source=str(path))
+                applied = await apply_definitions(session, definitions=definitions, source=str(path))
+                if agreements:
+                    await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
+                return applied
         finally:
             await hub.close()
 
     from tenants.service import Applied
 
-    applied = asyncio.run(store())
+    try:
+        applied = asyncio.run(store())
+    except AgreementsInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {problem.path}: {problem.message}", err=True)
+        raise typer.Exit(2) from None
     for d, result in zip(definitions, applied, strict=True):
         note = "new catalogue version" if result.changed else "catalogue unchanged"
         typer.echo(
             f"loaded {d.tenant.slug}: {len(d.services)} services, {len(d.agents)} agents "
             f"(version {result.version}, {note})"
         )
+    if agreements:
+        typer.echo(f"loaded {len(agreements)} agreements: {', '.join(a.id for a in agreements)}")
 
 
 @tenants_app.command("api-key")
@@ -260,11 +274,15 @@ def demo(
     seconds: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C)")
     ] = None,
+    real_hours: Annotated[
+        bool,
+        typer.Option(help="Honour the partners' opening hours (by default calls flow at any time of day)"),
+    ] = False,
 ) -> None:
     """Everything in one process on the embedded default, with simulated partners and agents."""
     from hub.demo import run_demo
 
-    asyncio.run(run_demo(port=port, rate=rate, seconds=seconds, examples=EXAMPLES))
+    asyncio.run(run_demo(port=port, rate=rate, seconds=seconds, examples=EXAMPLES, real_hours=real_hours))
 
 
 if __name__ == "__main__":

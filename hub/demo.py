@@ -27,7 +27,9 @@ from hub.runtime import Hub
 from hub.settings import Settings
 from hub.worker import Worker
 from routing.dispatch.desk import DeskError
-from routing.models import Enquiry, IntakeRejection
+from routing.models import Enquiry, EnquiryEvent, IntakeRejection
+from tenants.agreement_loader import load_agreement_files
+from tenants.agreement_service import put_agreements
 from tenants.catalogue import ServiceInfo
 from tenants.loader import load_definitions
 from tenants.service import apply_definitions
@@ -180,6 +182,9 @@ async def _counts(hub: Hub) -> Text:
             (await session.execute(select(Enquiry.state, func.count()).group_by(Enquiry.state))).all()
         )
         rejected = await session.scalar(select(func.count()).select_from(IntakeRejection))
+        overflowed = await session.scalar(
+            select(func.count()).select_from(EnquiryEvent).where(EnquiryEvent.event == "enquiry.overflowed")
+        )
     depths = await hub.live.queue_depths()
     waiting = sum(depths.values())
     line = Text()
@@ -191,13 +196,16 @@ async def _counts(hub: Hub) -> Text:
         ("completed", by_state.get("completed", 0), "bold green"),
         ("abandoned", by_state.get("abandoned", 0), "red"),
         ("rejected", rejected or 0, "magenta"),
+        ("overflowed", overflowed or 0, "blue"),
     ):
         line.append(f"{label} ", style="dim")
         line.append(f"{value:<4}", style=style)
     return line
 
 
-async def run_demo(*, port: int, rate: float, seconds: float | None, examples: Path) -> None:
+async def run_demo(
+    *, port: int, rate: float, seconds: float | None, examples: Path, real_hours: bool = False
+) -> None:
     console = Console()
     configure_logging("WARNING", json=False)
     data_dir = Path(".hub") / "demo"
@@ -205,12 +213,19 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
     for leftover in data_dir.glob("hub.sqlite3*"):
         leftover.unlink()  # every demo starts from the example partners, not yesterday's calls
     settings = Settings(
-        database_url=None, redis_url=None, amqp_url=None, data_dir=data_dir, reservation_timeout_seconds=15
+        database_url=None,
+        redis_url=None,
+        amqp_url=None,
+        data_dir=data_dir,
+        reservation_timeout_seconds=15,
+        ignore_opening_hours=not real_hours,
     )
     hub = await Hub.start(settings)
     definitions = load_definitions(examples)
+    agreements, labels = load_agreement_files(examples)
     async with unit_of_work(hub.sessionmaker) as session:
         await apply_definitions(session, definitions=definitions)
+        await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
         supervisor = await create_token(session, role="supervisor", tenant="chorley", label="demo")
         open311_key = await create_token(session, role="open311", tenant="chorley", label="demo")
         agent_tokens = {
@@ -233,7 +248,7 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
     base = f"http://127.0.0.1:{port}"
     console.print(
         f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
-        f"{len(agents)} simulated agents, ~{rate:g} enquiries/s)"
+        f"{len(agents)} simulated agents, ~{rate:g} enquiries/s, {len(agreements)} overflow agreements)"
     )
     console.print(f"Open [link={base}/docs]{base}/docs[/link] (the API; click Authorize and paste a token).")
     console.print(f"  supervisor (chorley): [cyan]{supervisor}[/]")
@@ -242,6 +257,10 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
     )
     for agent_id, token in agent_tokens.items():
         console.print(f"  agent {agent_id}:  [cyan]{token}[/]  (not simulated: go available and take a call)")
+    if not real_hours:
+        console.print(
+            "[dim]Opening hours are ignored so that calls flow at any time of day (--real-hours honours them).[/]"
+        )
     console.print("Ctrl-C to stop.\n")
     try:
         with Live(await _counts(hub), console=console, refresh_per_second=2, transient=False) as live:

@@ -12,6 +12,7 @@ from hub.db.migrate import upgrade_async
 from hub.db.session import create_engine, create_sessionmaker
 from hub.settings import Settings
 from routing.dispatch.desk import AgentDesk
+from routing.dispatch.opening import always_open, partner_hours
 from routing.dispatch.service import Dispatcher
 from routing.intake.service import IntakeProcessor
 from routing.live.base import LiveState
@@ -56,6 +57,7 @@ class Hub:
             catalogue,
             reservation_ttl_ms=int(settings.reservation_timeout_seconds * 1000),
             missed_offers_limit=settings.missed_offers_before_not_ready,
+            open_now=always_open if settings.ignore_opening_hours else partner_hours(catalogue),
         )
         return cls(
             settings=settings,

@@ -205,13 +205,14 @@ class Worker:
                 await asyncio.sleep(0.5)
 
     async def _housekeeping(self) -> None:
-        """Expire offers, and rebuild the live state whenever it has been lost."""
+        """Expire offers, open rings and gates (routing's clock), and rebuild the live state when lost."""
         while True:
             try:
                 if not await self.hub.live.is_built():
                     await rebuild_live_state(self.hub.dispatcher)
                 while await self.hub.dispatcher.expire_offers():
                     pass
+                await self.hub.dispatcher.tick()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -34,6 +34,10 @@ class Enquiry(Base):
     state: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
     handler_slug: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    # The agreement a lender's agent holds it under (None: the owner's own agent), and what the caller was
+    # given instead of waiting on the line ("callback" or "voicemail": it keeps its place, a hang-up is fine).
+    agreement_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    follow_up: Mapped[str | None] = mapped_column(String(16), nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     customer: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)

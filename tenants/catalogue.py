@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenants.hours import OpeningHours
 from tenants.models import Service, Tenant
 from tenants.schemas import ServiceDefinition, opening_hours_from_settings
+from tenants.service_routing import ServiceRouting, routing_of
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class ServiceInfo:
     # The whole catalogue entry (attributes, keywords, targets...); None only for rows older than it.
     spec: ServiceDefinition | None = None
     hours: OpeningHours | None = None  # the service's own hours, when it has them; else the partner's
+    routing: ServiceRouting = field(default_factory=ServiceRouting)
 
     @property
     def queue(self) -> str:
@@ -127,6 +129,7 @@ async def read_catalogue(session: AsyncSession) -> Catalogue:
                 if spec is not None and spec.opening_hours is not None
                 else None
             ),
+            routing=routing_of(s.definition),
         )
     return Catalogue(tenants=tenants, loaded_at=time.monotonic())
 
@@ -139,6 +142,11 @@ class CatalogueCache:
         self._max_age = max_age_seconds
         self._catalogue = Catalogue()
         self._misses: dict[tuple[str, str | None], float] = {}
+
+    @property
+    def current(self) -> Catalogue:
+        """The snapshot last read, without I/O (for synchronous callers such as the opening-hours check)."""
+        return self._catalogue
 
     async def get(self) -> Catalogue:
         if time.monotonic() - self._catalogue.loaded_at > self._max_age:

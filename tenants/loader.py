@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from tenants.agreements import is_agreements_text
 from tenants.schemas import PartnerDefinition
 
 
@@ -83,8 +84,11 @@ def load_definitions(path: Path) -> list[PartnerDefinition]:
     definitions: list[PartnerDefinition] = []
     errors: list[DefinitionError] = []
     for file in files:
+        text = file.read_text(encoding="utf-8")
+        if is_agreements_text(text):
+            continue  # overflow agreements: tenants.agreement_loader reads those
         try:
-            definitions.append(parse_definition(file.read_text(encoding="utf-8"), str(file)))
+            definitions.append(parse_definition(text, str(file)))
         except DefinitionsInvalid as exc:
             errors.extend(exc.errors)
         except (OSError, UnicodeDecodeError) as exc:

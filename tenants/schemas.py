@@ -18,6 +18,7 @@ from tenants.hours import (
     parse_window,
 )
 from tenants.lgsl import lgsl_entry
+from tenants.service_routing import ServiceRouting
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
@@ -216,6 +217,8 @@ class ServiceDefinition(Strict):
     @property
     def required_fields(self) -> list[str]:
         return [a.code for a in self.attributes if a.required]
+
+    routing: ServiceRouting = Field(default_factory=ServiceRouting)
 
 
 class AgentDefinition(Strict):

@@ -149,6 +149,8 @@ def partner_definition(slug: str, agents: list[str], *, kind: str = "partner") -
     return PartnerDefinition.model_validate(
         {
             "tenant": {"slug": slug, "name": f"Test partner {slug}", "kind": kind},
+            # Open round the clock, so that no test depends on the time of day it runs at.
+            "opening_hours": {"default": "always"},
             "services": [
                 {"code": "general", "name": "General enquiries", "skills": ["general"], "priority": 3},
                 {"code": "missed-bin", "name": "Missed bin", "lgsl": 524, "skills": ["waste"], "priority": 5},

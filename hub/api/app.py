@@ -18,7 +18,9 @@ from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
 from routing.dispatch import endpoints as agent_endpoints
+from routing.dispatch import enquiry_endpoints
 from routing.dispatch.desk import DeskError
+from tenants import agreement_endpoints
 from tenants import endpoints as admin_endpoints
 
 log = structlog.get_logger(__name__)
@@ -75,4 +77,6 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(public_metrics.router)
     app.include_router(admin_endpoints.router)
     app.mount("/open311/v2", Open311Mount())
+    app.include_router(enquiry_endpoints.router)
+    app.include_router(agreement_endpoints.router)
     return app

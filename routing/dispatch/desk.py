@@ -6,17 +6,17 @@ Every refusal is a ``DeskError`` with an HTTP status and a sentence; nothing cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.db.session import unit_of_work
 from hub.metrics.satisfaction import SatisfactionSampler
 from routing.dispatch.presence import change_status
-from routing.dispatch.service import Dispatcher
+from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.models import Enquiry
+from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
@@ -101,6 +101,8 @@ class AgentDesk:
             if changed:
                 agent.missed_offers = 0
             tenant, skills = agent.tenant_slug, set(agent.skills)
+        if changed:
+            self.dispatcher.router.staff_changed()
         if status == "available":
             if changed:
                 await self.dispatcher.agent_ready(agent_id, tenant, skills)
@@ -148,6 +150,11 @@ class AgentDesk:
             change_status(session, agent, "busy", at=now, reason="accepted")
             agent.missed_offers = 0
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
+            queue, tenant, skills = (
+                f"{enquiry.tenant_slug}/{enquiry.service_code}",
+                agent.tenant_slug,
+                set(agent.skills),
+            )
             await session.flush()
             await record_events(
                 session,
@@ -163,7 +170,19 @@ class AgentDesk:
                 ],
             )
             log.info("enquiry.answered", tenant=enquiry.tenant_slug, waited_seconds=round(waited, 3))
-            return enquiry.id
+            answered_id = enquiry.id
+        await self._count_answer(queue, waited, now)
+        # An agent holding a web form or an email may have room for one more.
+        await self.dispatcher.agent_ready(agent_id, tenant, skills)
+        return answered_id
+
+    async def _count_answer(self, queue: str, waited: float, now: datetime) -> None:
+        catalogue = await self.dispatcher.catalogue.get()
+        service = catalogue.service(*queue.split("/", 1))
+        threshold = service.sl_threshold_seconds if service else 20
+        await self.live.record_stats(
+            queue, to_ms(now), {"answered": 1, "answered_within": 1 if waited <= threshold else 0}
+        )
 
     async def reject(self, agent_id: str, enquiry_id: int) -> None:
         """Back to the queue at the same place; the agent goes unavailable until they say otherwise."""
@@ -180,6 +199,7 @@ class AgentDesk:
             if offer is None:
                 raise DeskError(409, "stale_offer", "the offer has just expired")
             enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
+            enquiry.agreement_id = None
             change_status(session, agent, "unavailable", at=now, reason="rejected_offer")
             await session.flush()
             await record_events(
@@ -209,8 +229,20 @@ class AgentDesk:
             if enquiry.state != "answered":
                 raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
             enquiry.state, enquiry.outcome = "completed", outcome
-            change_status(session, agent, "available", at=now, reason="completed")
+            others = await session.scalar(
+                select(func.count())
+                .select_from(Enquiry)
+                .where(Enquiry.agent_id == agent_id, Enquiry.state == "answered", Enquiry.id != enquiry_id)
+            )
+            if not others:
+                change_status(session, agent, "available", at=now, reason="completed")
             tenant, skills = agent.tenant_slug, set(agent.skills)
+            answered_at = await session.scalar(
+                select(func.max(EnquiryEvent.at)).where(
+                    EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == "enquiry.answered"
+                )
+            )
+            queue = f"{enquiry.tenant_slug}/{enquiry.service_code}"
             await session.flush()
             await record_events(
                 session,
@@ -252,7 +284,17 @@ class AgentDesk:
                     ],
                 )
         log.info("enquiry.completed", outcome=outcome)
+        await self.live.finish(agent_id, enquiry_id)
+        if answered_at is not None:
+            handled_ms = max(0.0, (now - _aware(answered_at)).total_seconds() * 1000)
+            await self.live.record_stats(queue, to_ms(now), {"handled": 1, "handle_ms": handled_ms})
         await self.dispatcher.agent_ready(agent_id, tenant, skills)
+
+
+def _aware(moment: datetime | str) -> datetime:
+    """Aggregates lose the column type on SQLite (a string comes back); PostgreSQL gives a datetime."""
+    value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def _agent(session, agent_id: str, *, lock: bool = False) -> Agent:  # type: ignore[no-untyped-def]

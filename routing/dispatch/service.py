@@ -2,23 +2,28 @@
 
 Each method is its own unit of work, because the order across the two stores matters: the database is
 the truth, the live state a cache of it, and an offer exists for an agent only once both agree.
+Matching happens whenever work arrives, an agent frees up, a ring opens or a gate opens (DESIGN §9).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.db.session import unit_of_work
+from routing.dispatch.eligibility import queues_for_agent
+from routing.dispatch.opening import OpenNow, always_open
 from routing.dispatch.presence import change_status
+from routing.dispatch.router import AgreementsCache, Routed, Router, gate_map
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.live.base import LiveState, Offer, QueueEntry
+from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of
 from routing.models import Enquiry
+from routing.policy.model import Decision, EnquiryFacts
 from tenants.catalogue import CatalogueCache
 from tenants.models import Agent
 
@@ -35,6 +40,17 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def facts_of(enquiry: Enquiry) -> EnquiryFacts:
+    return EnquiryFacts(
+        id=enquiry.id,
+        owner=enquiry.tenant_slug,
+        service_code=enquiry.service_code,
+        channel=enquiry.channel,
+        priority=enquiry.priority,
+        queued_at=enquiry.queued_at or enquiry.created_at,
+    )
+
+
 @dataclass
 class Dispatcher:
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -43,8 +59,20 @@ class Dispatcher:
     reservation_ttl_ms: int = 20_000
     missed_offers_limit: int = 3
     clock: Clock = utc_clock
+    open_now: OpenNow = always_open
+    text_capacity: int = 3  # web forms and emails an agent may hold at once (a call is always alone)
+    agreements: AgreementsCache = field(init=False)
+    router: Router = field(init=False)
 
-    async def place(self, entries: list[QueueEntry]) -> list[Offer]:
+    def __post_init__(self) -> None:
+        self.agreements = AgreementsCache(self.sessionmaker)
+        self.router = Router(self)
+
+    # -- placing work ----------------------------------------------------------------------------------
+
+    async def place(
+        self, entries: list[QueueEntry], rechecks: dict[int, datetime] | None = None
+    ) -> list[Offer]:
         """Put committed, queued enquiries into the live state; record the offers that makes at once."""
         now_ms = to_ms(self.clock())
         offers = []
@@ -52,26 +80,74 @@ class Dispatcher:
             offer = await self.live.enqueue(entry, now_ms=now_ms, ttl_ms=self.reservation_ttl_ms)
             if offer is not None:
                 offers.append(offer)
+            elif rechecks and entry.enquiry_id in rechecks:
+                await self.live.schedule_recheck(entry.enquiry_id, to_ms(rechecks[entry.enquiry_id]))
         await self.record_offers(offers)
         return offers
 
-    async def agent_ready(self, agent_id: str, tenant: str, skills: set[str]) -> Offer | None:
-        """An agent is free: give them the best waiting work they can take, or let them wait idle."""
+    async def route_new(
+        self, session: AsyncSession, refs: list[tuple[EnquiryRef, int]], now: datetime
+    ) -> tuple[list[Routed], list[NewEvent]]:
+        """Decide for enquiries just queued, in the caller's transaction.
+
+        Returns where each goes and the events of what the caller is offered (callback or voicemail), for the
+        caller to record after ``enquiry.queued`` (which carries the decision and its reasons).
+        """
+        facts = [
+            EnquiryFacts(ref.id, ref.owner, ref.service_code, ref.channel, priority, now)
+            for ref, priority in refs
+        ]
+        routed = await self.router.route(facts, now)
+        by_id = {ref.id: ref for ref, _ in refs}
+        events: list[NewEvent] = []
+        voicemail: list[int] = []
+        for item in routed:
+            ref, decision = by_id[item.entry.enquiry_id], item.decision
+            if decision.action == "offer_callback":
+                events.append(NewEvent(ref, "enquiry.callback_offered", now, data=_offer_data(decision)))
+            elif decision.action == "voicemail":
+                events.append(NewEvent(ref, "enquiry.voicemail", now, data=_offer_data(decision)))
+                voicemail.append(ref.id)
+        if voicemail:
+            await session.execute(
+                update(Enquiry).where(Enquiry.id.in_(voicemail)).values(follow_up="voicemail")
+            )
+        return routed, events
+
+    # -- agents ----------------------------------------------------------------------------------------
+
+    async def agent_queues(self, tenant: str, skills: set[str]) -> list[str]:
         catalogue = await self.catalogue.get()
-        queues = catalogue.queues_for_agent(tenant, skills)
+        return queues_for_agent(catalogue, await self.agreements.get(), tenant, skills)
+
+    async def agent_ready(self, agent_id: str, tenant: str, skills: set[str]) -> Offer | None:
+        """An agent is free (or has room for more text work): give them the best they may take, or pool them."""
+        queues = await self.agent_queues(tenant, skills)
         offer = await self.live.agent_ready(
-            agent_id, queues, now_ms=to_ms(self.clock()), ttl_ms=self.reservation_ttl_ms
+            agent_id,
+            queues,
+            now_ms=to_ms(self.clock()),
+            ttl_ms=self.reservation_ttl_ms,
+            text_capacity=self.text_capacity,
         )
         if offer is not None:
             await self.record_offers([offer])
         return offer
 
     async def record_offers(self, offers: list[Offer]) -> None:
-        """Write ``enquiry.offered`` for each reservation made; one whose enquiry moved on is released."""
+        """Write ``enquiry.offered`` for each reservation made (and ``enquiry.overflowed`` for a lender's).
+
+        One whose enquiry moved on in the meantime is released.
+        """
         if not offers:
             return
         now = self.clock()
         stale: list[Offer] = []
+        why: dict[tuple[str, str], dict[str, object]] = {}
+        for offer in offers:
+            if offer.agreement is not None and (offer.agreement, base_queue_of(offer.queue)) not in why:
+                key = (offer.agreement, base_queue_of(offer.queue))
+                why[key] = await self.router.gate_reasons(key[0], key[1], now)
         async with unit_of_work(self.sessionmaker) as session:
             events = []
             for offer in offers:
@@ -84,6 +160,7 @@ class Dispatcher:
                             state="offered",
                             agent_id=offer.agent_id,
                             handler_slug=agent.tenant_slug if agent else None,
+                            agreement_id=offer.agreement,
                         )
                         .returning(Enquiry)
                     )
@@ -91,9 +168,21 @@ class Dispatcher:
                 if enquiry is None or agent is None:
                     stale.append(offer)
                     continue
+                ref = EnquiryRef.of(enquiry)
+                if offer.agreement is not None:
+                    events.append(
+                        NewEvent(
+                            ref,
+                            "enquiry.overflowed",
+                            now,
+                            agent_id=offer.agent_id,
+                            handler=agent.tenant_slug,
+                            data={"queue": offer.queue, **why[(offer.agreement, base_queue_of(offer.queue))]},
+                        )
+                    )
                 events.append(
                     NewEvent(
-                        EnquiryRef.of(enquiry),
+                        ref,
                         "enquiry.offered",
                         now,
                         agent_id=offer.agent_id,
@@ -101,6 +190,7 @@ class Dispatcher:
                         data={
                             "expires_at": datetime.fromtimestamp(offer.expires_ms / 1000, UTC).isoformat(),
                             "queue": offer.queue,
+                            **({"agreement": offer.agreement} if offer.agreement else {}),
                         },
                     )
                 )
@@ -114,7 +204,8 @@ class Dispatcher:
     async def _ready_again(self, agent_id: str) -> None:
         async with self.sessionmaker() as session:
             agent = await session.get(Agent, agent_id)
-            if agent is None or agent.status != "available":
+            # Busy agents may still have room for another web form or email.
+            if agent is None or agent.status not in ("available", "busy"):
                 return
             tenant, skills = agent.tenant_slug, set(agent.skills)
         await self.agent_ready(agent_id, tenant, skills)
@@ -140,7 +231,7 @@ class Dispatcher:
                             Enquiry.state == "offered",
                             Enquiry.agent_id == offer.agent_id,
                         )
-                        .values(state="queued", agent_id=None, handler_slug=None)
+                        .values(state="queued", agent_id=None, handler_slug=None, agreement_id=None)
                         .returning(Enquiry)
                     )
                 ).scalar_one_or_none()
@@ -157,11 +248,78 @@ class Dispatcher:
                 if agent.missed_offers >= self.missed_offers_limit:
                     change_status(session, agent, "unavailable", at=now, reason="missed_offers")
                     agent.missed_offers = 0
+                    self.router.staff_changed()
                     log.info("agent.not_ready_after_missed_offers", agent_id=agent.id)
-                elif agent.status == "available":
+                elif agent.status in ("available", "busy"):
                     ready.append(agent.id)
             await record_events(session, events)
         await self.place(requeue)
         for agent_id in ready:
             await self._ready_again(agent_id)
         return len(expired)
+
+    # -- the clock: rings, gates and second looks ------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Open the rings that are due, refresh every gate (draining newly open ones), look again at waiters.
+
+        Returns the number of offers made. Cost: the rings due and the gates, never the queues' depth.
+        """
+        now = self.clock()
+        await self.router.configure_caps()
+        offers = await self.live.open_due(to_ms(now), self.reservation_ttl_ms)
+        gate_list = await self.router.gates_now(now)
+        if gate_list:
+            offers += await self.live.set_gates(
+                gate_map(gate_list), now_ms=to_ms(now), ttl_ms=self.reservation_ttl_ms
+            )
+        await self.record_offers(offers)
+        await self.recheck_waiting(now)
+        return len(offers)
+
+    async def recheck_waiting(self, now: datetime) -> None:
+        """Re-estimate the wait of callers due a second look; offer a callback once it runs past the threshold."""
+        due = await self.live.pop_rechecks(to_ms(now))
+        if not due:
+            return
+        async with unit_of_work(self.sessionmaker) as session:
+            enquiries = (
+                await session.scalars(
+                    select(Enquiry).where(
+                        Enquiry.id.in_(due), Enquiry.state == "queued", Enquiry.follow_up.is_(None)
+                    )
+                )
+            ).all()
+            events = []
+            again: dict[int, datetime] = {}
+            for enquiry in enquiries:
+                result = await self.router.redecide(facts_of(enquiry), now)
+                if result is None:
+                    continue
+                decision, recheck_at = result
+                if decision.action == "offer_callback":
+                    events.append(
+                        NewEvent(
+                            EnquiryRef.of(enquiry),
+                            "enquiry.callback_offered",
+                            now,
+                            data=_offer_data(decision),
+                        )
+                    )
+                elif recheck_at is not None:
+                    again[enquiry.id] = recheck_at
+            await record_events(session, events)
+        for enquiry_id, at in again.items():
+            await self.live.schedule_recheck(enquiry_id, to_ms(at))
+
+
+def _offer_data(decision: Decision) -> dict[str, object]:
+    return {
+        "predicted_wait_seconds": None
+        if decision.predicted_wait.seconds is None
+        else round(decision.predicted_wait.seconds, 1),
+        "prediction_method": decision.predicted_wait.method,
+        "reasons": [
+            r.as_dict() for r in decision.reasons if r.rule in ("callback", "out_of_hours", "agreement")
+        ],
+    }

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.session import unit_of_work
+from hub.metrics.definitions import definitions as figure_definitions
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
@@ -24,7 +25,7 @@ from routing.intake.contract import (
     claimed_tenant,
     parse,
 )
-from routing.live.base import Offer, QueueEntry, entry_for
+from routing.live.base import Offer, QueueEntry
 from routing.models import Enquiry, IntakeRejection, OutboxMessage
 from routing.references import new_reference
 from tenants.catalogue import Catalogue
@@ -103,18 +104,26 @@ class IntakeProcessor:
             inserted = await self._insert_enquiries(session, new)
             result.accepted = len(inserted)
             result.duplicates = len(new) - len(inserted)
+            # The routing policy decides where each goes (rings, callback, voicemail); its decision and
+            # reasons travel on `enquiry.queued`, in this same commit.
+            routed, follow_ups = await self.dispatcher.route_new(
+                session, [(ref, enquiry.priority) for ref, enquiry in inserted], now
+            )
+            decisions = {r.entry.enquiry_id: r.decision.as_dict() for r in routed}
             events = [
                 event
                 for ref, enquiry in inserted
                 for event in (
                     NewEvent(ref, "enquiry.received", now, data=_received_data(enquiry)),
-                    NewEvent(ref, "enquiry.queued", now),
+                    NewEvent(ref, "enquiry.queued", now, data={"routing": decisions.get(ref.id, {})}),
                 )
             ]
-            await record_events(session, events)
+            await record_events(session, events + follow_ups)
 
             withdrawals = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, Withdrawal)]
-            abandoned_ids, unknown = await self._apply_withdrawals(session, [w for _, w in withdrawals], now)
+            abandoned_ids, unknown, long_abandons = await self._apply_withdrawals(
+                session, [w for _, w in withdrawals], now
+            )
             result.withdrawn = len(abandoned_ids)
             rejections = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, Rejection)]
             rejections += [
@@ -134,18 +143,17 @@ class IntakeProcessor:
             result.rejections = [(m.message_id, r.code) for m, r in rejections]
             result.outcomes = await self._outcomes(session, messages, parsed, inserted, unknown)
 
-            queued_ms = to_ms(now)
-            to_place = [
-                entry_for(ref.id, ref.owner, ref.service_code, enquiry.priority, queued_ms)
-                for ref, enquiry in inserted
-                if ref.id not in abandoned_ids
-            ]
+            routed = [r for r in routed if r.entry.enquiry_id not in abandoned_ids]
+            to_place = [r.entry for r in routed]
+            rechecks = {r.entry.enquiry_id: r.recheck_at for r in routed if r.recheck_at is not None}
         # Committed: now the live state. A crash here loses nothing; the rebuild places what is queued.
         for enquiry_id in abandoned_ids:
             taken = await self.dispatcher.live.withdraw(enquiry_id)
             if not isinstance(taken, bool):
                 freed.append(taken)
-        await self.dispatcher.place(to_place)
+        for queue in long_abandons:
+            await self.dispatcher.live.record_stats(queue, to_ms(now), {"abandoned": 1})
+        await self.dispatcher.place(to_place, rechecks)
         for offer in freed:
             await self.dispatcher._ready_again(offer.agent_id)
         if result.rejected:
@@ -248,10 +256,13 @@ class IntakeProcessor:
 
     async def _apply_withdrawals(
         self, session: AsyncSession, withdrawals: list[Withdrawal], now: object
-    ) -> tuple[set[int], set[tuple[str, str]]]:
-        """Abandon what is still waiting; report the withdrawals that name no enquiry at all."""
+    ) -> tuple[set[int], set[tuple[str, str]], list[str]]:
+        """Abandon what is still waiting; report the withdrawals that name no enquiry at all.
+
+        Also returns the service queue of each abandon past the short-abandon limit (for the rolling figures).
+        """
         if not withdrawals:
-            return set(), set()
+            return set(), set(), []
         keys = {(w.tenant, w.enquiry_message_id) for w in withdrawals}
         found = {
             (e.tenant_slug, e.message_id): e
@@ -265,11 +276,16 @@ class IntakeProcessor:
         }
         abandoned: set[int] = set()
         events = []
+        long_abandons: list[str] = []
         for w in withdrawals:
             enquiry = found.get((w.tenant, w.enquiry_message_id))
             if enquiry is None or enquiry.state not in WAITING_STATES:
                 continue  # unknown (reported), or already answered, completed or abandoned: nothing to do
+            if enquiry.follow_up is not None and w.reason == "caller_hung_up":
+                continue  # a callback or a voicemail: the caller was meant to hang up; it keeps its place
             waited = (w.at - (enquiry.queued_at or enquiry.created_at)).total_seconds()
+            if waited >= figure_definitions().short_abandon_seconds:
+                long_abandons.append(f"{enquiry.tenant_slug}/{enquiry.service_code}")
             enquiry.state = "abandoned"
             agent_id, enquiry.agent_id, enquiry.handler_slug = enquiry.agent_id, None, None
             abandoned.add(enquiry.id)
@@ -284,7 +300,7 @@ class IntakeProcessor:
             )
         await session.flush()
         await record_events(session, events)
-        return abandoned, keys - set(found)
+        return abandoned, keys - set(found), long_abandons
 
     async def _record_rejections(
         self, session: AsyncSession, rejections: list[tuple[IncomingMessage, Rejection]], catalogue: Catalogue

@@ -1,76 +1,241 @@
 """The live-state contract. Both implementations pass one contract test suite.
 
-Each operation is atomic, so that several dispatchers can run at once. The invariant they keep:
-an agent idle in a queue's pool never coexists with work waiting in that queue.
+Each operation is atomic, so that several dispatchers can run at once. The invariant they keep: an agent idle
+in a queue's pool never coexists with work waiting in that queue, except in a lender's ring whose gate is
+closed or whose agreement is at its cap (the dispatcher's tick drains those when they reopen).
+
+Queues. An enquiry waits in its owner's queue, ``tenant/service`` for live channels (one at a time per agent)
+or ``tenant/service+text`` for web and email (several at once). Under an agreement it also joins a lender's
+ring, ``<owner queue>@<agreement>``, when that ring opens, with the same score: the caller keeps their place.
+Rings not yet open sit in one time-indexed set, so opening them costs the work done, never a queue scan.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 # Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
 PRIORITY_SPAN_MS = 10**13
+HOUR_MS = 3_600_000
+STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
+TEXT_SUFFIX = "+text"
+Kind = Literal["voice", "text"]
 
 
 def queue_score(priority: int, enqueued_ms: int) -> float:
     return float((9 - priority) * PRIORITY_SPAN_MS + enqueued_ms)
 
 
+def enqueued_ms_of(score: float) -> int:
+    return int(score) % PRIORITY_SPAN_MS
+
+
+def kind_of_channel(channel: str) -> Kind:
+    return "text" if channel in ("web", "email") else "voice"
+
+
+def queue_name(tenant: str, service_code: str, kind: Kind = "voice", agreement: str | None = None) -> str:
+    name = f"{tenant}/{service_code}{TEXT_SUFFIX if kind == 'text' else ''}"
+    return f"{name}@{agreement}" if agreement else name
+
+
+def owner_queue_of(queue: str) -> str:
+    return queue.split("@", 1)[0]
+
+
+def base_queue_of(queue: str) -> str:
+    """``tenant/service``: the queue's figures are kept per service, whatever the channel or ring."""
+    return owner_queue_of(queue).removesuffix(TEXT_SUFFIX)
+
+
+def agreement_of(queue: str) -> str | None:
+    return queue.split("@", 1)[1] if "@" in queue else None
+
+
+def kind_of(queue: str) -> Kind:
+    return "text" if owner_queue_of(queue).endswith(TEXT_SUFFIX) else "voice"
+
+
+@dataclass(frozen=True)
+class RingPlacement:
+    """A lender's ring for one enquiry: its queue, and when the enquiry joins it."""
+
+    queue: str
+    opens_ms: int
+
+
 @dataclass(frozen=True)
 class QueueEntry:
     enquiry_id: int
-    queue: str
+    queue: str  # the owner's queue
     score: float
+    rings: tuple[RingPlacement, ...] = ()
 
 
 def entry_for(
-    enquiry_id: int, tenant: str, service_code: str, priority: int, queued_at_ms: int
+    enquiry_id: int,
+    tenant: str,
+    service_code: str,
+    priority: int,
+    queued_at_ms: int,
+    *,
+    channel: str = "phone",
+    rings: tuple[RingPlacement, ...] = (),
 ) -> QueueEntry:
     """An enquiry's place: its owner's queue for the service, ranked by priority then time queued."""
-    return QueueEntry(enquiry_id, f"{tenant}/{service_code}", queue_score(priority, queued_at_ms))
+    return QueueEntry(
+        enquiry_id,
+        queue_name(tenant, service_code, kind_of_channel(channel)),
+        queue_score(priority, queued_at_ms),
+        rings,
+    )
 
 
 @dataclass(frozen=True)
 class Offer:
-    """An enquiry reserved for one agent until ``expires_ms``."""
+    """An enquiry reserved for one agent until ``expires_ms``, taken from ``queue`` (its owner's or a ring)."""
 
     enquiry_id: int
     agent_id: str
     queue: str
     score: float
     expires_ms: int
+    rings: tuple[RingPlacement, ...] = ()
 
     @property
     def entry(self) -> QueueEntry:
-        return QueueEntry(self.enquiry_id, self.queue, self.score)
+        """Back to where it was, at the same place, rings included."""
+        return QueueEntry(self.enquiry_id, owner_queue_of(self.queue), self.score, self.rings)
+
+    @property
+    def agreement(self) -> str | None:
+        return agreement_of(self.queue)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    waiting: int
+    head_score: float | None
+    idle_agents: int
+
+
+@dataclass(frozen=True)
+class Caps:
+    per_hour: int | None
+    concurrent: int | None
+
+
+@dataclass(frozen=True)
+class OverflowCount:
+    in_hand: int  # offered to or held by the lender's agents now
+    this_hour: int  # distinct enquiries offered under the agreement in this clock hour
+
+
+@dataclass
+class StatBucket:
+    """Counters for one service queue over the buckets asked for."""
+
+    arrivals: int = 0
+    handled: int = 0
+    handle_ms: float = 0.0
+    answered: int = 0
+    answered_within: int = 0
+    abandoned: int = 0  # after the short-abandon limit
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+STAT_FIELDS = ("arrivals", "handled", "handle_ms", "answered", "answered_within", "abandoned")
+
+
+def stats_since(buckets: dict[int, StatBucket], since_ms: int) -> StatBucket:
+    """Add up the buckets from the one holding ``since_ms`` on (one read serves several windows)."""
+    total = StatBucket()
+    first = since_ms - since_ms % STATS_BUCKET_MS
+    for start, bucket in buckets.items():
+        if start >= first:
+            for name in STAT_FIELDS:
+                setattr(total, name, getattr(total, name) + getattr(bucket, name))
+    return total
+
+
+def encode_rings(rings: tuple[RingPlacement, ...]) -> str:
+    return ",".join(f"{r.queue}={r.opens_ms}" for r in rings)
+
+
+def decode_rings(text: str | None) -> tuple[RingPlacement, ...]:
+    if not text:
+        return ()
+    out = []
+    for part in text.split(","):
+        queue, _, opens = part.rpartition("=")
+        out.append(RingPlacement(queue, int(float(opens))))
+    return tuple(out)
 
 
 class LiveState(Protocol):
     async def enqueue(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
-        """Offer to the longest-idle agent in the queue's pool, or wait in the queue."""
+        """Offer to the longest-idle agent of the owner, then of each open ring; or wait (rings scheduled)."""
 
     async def agent_ready(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int
+        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
     ) -> Offer | None:
-        """Take the best waiting entry across ``queues``, or join their pools as idle since now."""
+        """Take the best waiting entry the agent may take now, or join those queues' pools as idle since now.
+
+        An agent handling a live contact takes nothing else; one handling web forms or emails takes more of
+        them up to ``text_capacity``. Ring queues are taken from only while their gate is open and under caps.
+        """
 
     async def agent_away(self, agent_id: str) -> None:
-        """Leave every pool (the agent is busy, on a break or signed out)."""
+        """Leave every pool (the agent is on a break or signed out)."""
 
     async def offer_for(self, agent_id: str) -> Offer | None: ...
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
         """Turn the agent's reservation into work in hand; False if that offer is not theirs any more."""
 
+    async def finish(self, agent_id: str, enquiry_id: int) -> bool:
+        """Work in hand is done: capacity (and the agreement's concurrent cap) is freed."""
+
+    async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
+        """Rebuild: work in hand taken from ``queue`` (its kind and agreement count again)."""
+
     async def release(self, agent_id: str, enquiry_id: int) -> Offer | None:
         """Drop the agent's reservation of ``enquiry_id`` and return it, or None if it is not held."""
 
     async def withdraw(self, enquiry_id: int) -> Offer | bool:
-        """Take an entry out of its queue (True), or out of a reservation (that Offer); False if absent."""
+        """Take an entry out of its queues (True), or out of a reservation (that Offer); False if absent."""
 
     async def pop_expired(self, now_ms: int, limit: int = 500) -> list[Offer]:
         """Remove and return reservations whose time ran out."""
+
+    async def open_due(self, now_ms: int, ttl_ms: int, limit: int = 500) -> list[Offer]:
+        """Put entries whose ring opened by ``now_ms`` into that ring; offer to idle agents there."""
+
+    async def set_gates(self, gates: dict[str, bool], *, now_ms: int, ttl_ms: int) -> list[Offer]:
+        """Open or close rings for lenders, then match idle agents with waiting work in every open ring."""
+
+    async def configure_caps(self, caps: dict[str, Caps]) -> None:
+        """The caps of every agreement (an agreement missing here takes nothing)."""
+
+    async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]: ...
+
+    async def queue_states(self, queues: list[str]) -> dict[str, QueueState]: ...
+
+    async def position(self, enquiry_id: int) -> tuple[str, int] | None:
+        """The owner's queue an entry waits in and its 1-based place there."""
+
+    async def schedule_recheck(self, enquiry_id: int, at_ms: int) -> None: ...
+
+    async def pop_rechecks(self, now_ms: int, limit: int = 500) -> list[int]: ...
+
+    async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
+        """Add to the rolling figures of ``queue`` (its service) for the bucket holding ``now_ms``."""
+
+    async def read_stats(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
+        """Per queue, the buckets (by start ms) from the one holding ``since_ms`` to now; see ``stats_since``."""
 
     async def queue_depths(self) -> dict[str, int]: ...
 

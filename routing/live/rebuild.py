@@ -8,9 +8,9 @@ import structlog
 from sqlalchemy import select
 
 from hub.db.session import unit_of_work
-from routing.dispatch.service import Dispatcher, to_ms
+from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.live.base import entry_for
+from routing.live.base import QueueEntry, kind_of_channel, queue_name
 from routing.models import Enquiry
 from tenants.models import Agent
 
@@ -23,10 +23,12 @@ class RebuildResult:
     requeued_offers: int
     agents_ready: int
     offers: int
+    in_hand: int = 0
 
 
 async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
-    """Waiting enquiries back in their queues (keeping their place), free agents back in their pools.
+    """Waiting enquiries back in their queues and rings (keeping their place), work in hand back on each
+    agent's capacity and its agreement's cap, gates and caps set again, free agents back in their pools.
 
     Offers in flight cannot be trusted after a loss, so they go back to the queue at their old place.
     Returns None when another process holds the rebuild.
@@ -35,6 +37,9 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
     if not await live.claim_rebuild():
         return None
     await live.reset()
+    dispatcher.router.forget_caps()
+    await dispatcher.agreements.reload()
+    await dispatcher.router.configure_caps()
     now = dispatcher.clock()
     async with unit_of_work(dispatcher.sessionmaker) as session:
         offered = (
@@ -52,28 +57,41 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
                 )
             )
             enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
+            enquiry.agreement_id = None
         await session.flush()
         await record_events(session, events)
-        waiting = (
+        waiting = (await session.scalars(select(Enquiry).where(Enquiry.state == "queued"))).all()
+        held = (
             await session.execute(
                 select(
                     Enquiry.id,
+                    Enquiry.agent_id,
                     Enquiry.tenant_slug,
                     Enquiry.service_code,
-                    Enquiry.priority,
-                    Enquiry.queued_at,
-                    Enquiry.created_at,
-                ).where(Enquiry.state == "queued")
+                    Enquiry.channel,
+                    Enquiry.agreement_id,
+                ).where(Enquiry.state == "answered", Enquiry.agent_id.is_not(None))
             )
         ).all()
-        agents = (await session.scalars(select(Agent).where(Agent.status == "available"))).all()
+        agents = (await session.scalars(select(Agent).where(Agent.status.in_(("available", "busy"))))).all()
         ready = [(a.id, a.tenant_slug, set(a.skills)) for a in agents]
-    entries = [entry_for(i, t, s, p, to_ms(q or c)) for i, t, s, p, q, c in waiting]
+        facts = [facts_of(e) for e in waiting]
+    catalogue = await dispatcher.catalogue.get()
+    entries: list[QueueEntry] = []
+    for fact in facts:
+        entry = await dispatcher.router.rings_for(fact, now, catalogue)
+        if entry is not None:
+            entries.append(entry)
+    for enquiry_id, agent_id, tenant, code, channel, agreement in held:
+        assert agent_id is not None
+        queue = queue_name(tenant, code, kind_of_channel(channel), agreement)
+        await live.restore_hand(agent_id, enquiry_id, queue)
     offers = len(await dispatcher.place(entries))
     for agent_id, tenant, skills in ready:
         if await dispatcher.agent_ready(agent_id, tenant, skills) is not None:
             offers += 1
+    offers += await dispatcher.tick()
     await live.end_rebuild()
-    result = RebuildResult(len(entries), len(offered), len(ready), offers)
+    result = RebuildResult(len(entries), len(offered), len(ready), offers, len(held))
     log.info("live.rebuilt", **result.__dict__)
     return result

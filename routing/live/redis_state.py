@@ -1,4 +1,12 @@
-"""Live state in Redis: sorted sets for queues and idle pools, reservations with expiry, Lua for atomicity."""
+"""Live state in Redis: sorted sets for queues, rings and idle pools, reservations with expiry, Lua for atomicity.
+
+Keys (all under the prefix): ``q:<queue>`` waiting entries by score; ``pool:<queue>`` idle agents by idle-since;
+``e`` entry id -> "score;owner queue;rings"; ``due`` ring openings by time ("id|ring queue");
+``agent:<id>`` eligible queues, pools now, capacity and load; ``hand:<id>`` work in hand; ``res:<agent>``,
+``res_exp``, ``res_enq`` reservations; ``gate`` open rings; ``caps`` per agreement; ``capc:<agreement>`` in hand
+under it; ``caph:<agreement>:<hour>`` offered this hour; ``recheck`` re-decisions by time; ``st:<service queue>``
+rolling figures in five-minute buckets.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +15,54 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from routing.live.base import Offer, QueueEntry
+from routing.live.base import (
+    HOUR_MS,
+    STAT_FIELDS,
+    STATS_BUCKET_MS,
+    Caps,
+    Offer,
+    OverflowCount,
+    QueueEntry,
+    QueueState,
+    StatBucket,
+    base_queue_of,
+    decode_rings,
+    encode_rings,
+)
 
 _PRELUDE = (Path(__file__).parent / "live.lua").read_text()
 
 _ENQUEUE = """
--- ARGV: prefix, id, queue, score, expires
-return enqueue(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+-- ARGV: prefix, id, owner queue, score, rings, now, ttl
+return enqueue(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
 """
 
 _AGENT_READY = """
--- ARGV: prefix, agent, queues (comma separated), now, expires
-local agent = ARGV[2]
+-- ARGV: prefix, agent, queues (comma separated), now, ttl, text capacity
+local agent, now, ttl = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('HSET', P .. 'agent:' .. agent, 'queues', ARGV[3], 'cap', ARGV[6])
 if redis.call('EXISTS', P .. 'res:' .. agent) == 1 then return nil end
 unpool(agent)
+local loads = loads_of(agent)
+local allowed = {}
+for _, q in ipairs(split(ARGV[3], ',')) do
+  if may_take(loads, q) then table.insert(allowed, q) end
+end
 local best, best_score, best_queue = nil, nil, nil
-for q in string.gmatch(ARGV[3], '[^,]+') do
+for _, q in ipairs(allowed) do
   local head = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0, 'WITHSCORES')
-  if head[1] and (best_score == nil or tonumber(head[2]) < best_score) then
+  if head[1] and (best_score == nil or tonumber(head[2]) < best_score) and ring_ok(q, head[1], now) then
     best, best_score, best_queue = head[1], tonumber(head[2]), q
   end
 end
 if best then
-  redis.call('ZREM', P .. 'q:' .. best_queue, best)
-  redis.call('HDEL', P .. 'where', best)
-  return reserve(agent, best, best_queue, string.format('%.0f', best_score), ARGV[5])
+  local e = take_entry(best)
+  return reserve(agent, best, best_queue, e[1], e[3], now + ttl, now)
 end
-for q in string.gmatch(ARGV[3], '[^,]+') do
-  redis.call('ZADD', P .. 'pool:' .. q, ARGV[4], agent)
+for _, q in ipairs(allowed) do
+  redis.call('ZADD', P .. 'pool:' .. q, now, agent)
 end
-redis.call('HSET', P .. 'agent:' .. agent, 'pools', ARGV[3])
+redis.call('HSET', P .. 'agent:' .. agent, 'pooled', table.concat(allowed, ','))
 return nil
 """
 
@@ -45,23 +71,52 @@ unpool(ARGV[2])
 return 1
 """
 
+_ACCEPT = """
+-- ARGV: prefix, agent, id. The reservation becomes work in hand; the agreement's cap stays taken.
+local agent, id = ARGV[2], ARGV[3]
+if redis.call('HGET', P .. 'res:' .. agent, 'enquiry') ~= id then return 0 end
+local r = unreserve(agent, true)
+if redis.call('HSETNX', P .. 'hand:' .. agent, id, r[3]) == 1 then
+  redis.call('HINCRBY', P .. 'agent:' .. agent, is_text(r[3]) and 'text' or 'voice', 1)
+end
+return 1
+"""
+
+_FINISH = """
+-- ARGV: prefix, agent, id
+local agent, id = ARGV[2], ARGV[3]
+local q = redis.call('HGET', P .. 'hand:' .. agent, id)
+if not q then return 0 end
+redis.call('HDEL', P .. 'hand:' .. agent, id)
+redis.call('HINCRBY', P .. 'agent:' .. agent, is_text(q) and 'text' or 'voice', -1)
+local agreement = agreement_of(q)
+if agreement then redis.call('SREM', P .. 'capc:' .. agreement, id) end
+return 1
+"""
+
+_RESTORE_HAND = """
+-- ARGV: prefix, agent, id, queue
+local agent, id, q = ARGV[2], ARGV[3], ARGV[4]
+if redis.call('HSETNX', P .. 'hand:' .. agent, id, q) == 1 then
+  redis.call('HINCRBY', P .. 'agent:' .. agent, is_text(q) and 'text' or 'voice', 1)
+end
+local agreement = agreement_of(q)
+if agreement then redis.call('SADD', P .. 'capc:' .. agreement, id) end
+return 1
+"""
+
 _RELEASE = """
 -- ARGV: prefix, agent, id. Returns the released reservation, or nil when that offer is not the agent's.
 if redis.call('HGET', P .. 'res:' .. ARGV[2], 'enquiry') ~= ARGV[3] then return nil end
-return unreserve(ARGV[2])
+return unreserve(ARGV[2], false)
 """
 
 _WITHDRAW = """
--- ARGV: prefix, id. Returns 1 when taken from a queue, the reservation when it was offered, 0 when absent.
+-- ARGV: prefix, id. Returns 1 when taken from its queues, the reservation when it was offered, 0 when absent.
 local id = ARGV[2]
-local queue = redis.call('HGET', P .. 'where', id)
-if queue then
-  redis.call('ZREM', P .. 'q:' .. queue, id)
-  redis.call('HDEL', P .. 'where', id)
-  return 1
-end
+if take_entry(id) then return 1 end
 local agent = redis.call('HGET', P .. 'res_enq', id)
-if agent then return unreserve(agent) end
+if agent then return unreserve(agent, false) end
 return 0
 """
 
@@ -70,18 +125,122 @@ _POP_EXPIRED = """
 local agents = redis.call('ZRANGEBYSCORE', P .. 'res_exp', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, agent in ipairs(agents) do
-  local r = unreserve(agent)
+  local r = unreserve(agent, false)
   if r then table.insert(out, r) else redis.call('ZREM', P .. 'res_exp', agent) end
 end
 return out
 """
 
+_OPEN_DUE = """
+-- ARGV: prefix, now, ttl, limit. Entries join the rings that opened; then each such ring is drained.
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local due = redis.call('ZRANGEBYSCORE', P .. 'due', '-inf', now, 'LIMIT', 0, tonumber(ARGV[4]))
+local opened, order = {}, {}
+for _, member in ipairs(due) do
+  redis.call('ZREM', P .. 'due', member)
+  local id, q = string.match(member, '^([^|]*)|(.*)$')
+  local v = redis.call('HGET', P .. 'e', id)
+  if v then
+    local score = string.match(v, '^([^;]*);')
+    redis.call('ZADD', P .. 'q:' .. q, score, id)
+    if not opened[q] then opened[q] = true; table.insert(order, q) end
+  end
+end
+table.sort(order)
+local out = {}
+for _, q in ipairs(order) do
+  for _, offer in ipairs(drain(q, now, ttl, 1000)) do table.insert(out, offer) end
+end
+return out
+"""
+
+_SET_GATES = """
+-- ARGV: prefix, now, ttl, then pairs of ring queue and 1/0. Open rings are drained.
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local open = {}
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '1' then
+    redis.call('HSET', P .. 'gate', ARGV[i], '1')
+    table.insert(open, ARGV[i])
+  else
+    redis.call('HDEL', P .. 'gate', ARGV[i])
+  end
+end
+table.sort(open)
+local out = {}
+for _, q in ipairs(open) do
+  for _, offer in ipairs(drain(q, now, ttl, 1000)) do table.insert(out, offer) end
+end
+return out
+"""
+
+_CONFIGURE_CAPS = """
+-- ARGV: prefix, then pairs of agreement and "per_hour;concurrent" (-1: no cap). Replaces every cap.
+redis.call('DEL', P .. 'caps')
+for i = 2, #ARGV, 2 do redis.call('HSET', P .. 'caps', ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+_SCHEDULE_RECHECK = """
+-- ARGV: prefix, id, at. Only for an entry still waiting.
+if redis.call('HEXISTS', P .. 'e', ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', P .. 'recheck', ARGV[3], ARGV[2])
+return 1
+"""
+
+_POP_RECHECKS = """
+-- ARGV: prefix, now, limit
+local ids = redis.call('ZRANGEBYSCORE', P .. 'recheck', '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZREM', P .. 'recheck', id) end
+return ids
+"""
+
+_POSITION = """
+-- ARGV: prefix, id -> {owner queue, 0-based rank}
+local v = redis.call('HGET', P .. 'e', ARGV[2])
+if not v then return nil end
+local owner = string.match(v, '^[^;]*;([^;]*);')
+return {owner, redis.call('ZRANK', P .. 'q:' .. owner, ARGV[2])}
+"""
+
+_SCRIPTS = {
+    "enqueue": _ENQUEUE,
+    "agent_ready": _AGENT_READY,
+    "agent_away": _AGENT_AWAY,
+    "accept": _ACCEPT,
+    "finish": _FINISH,
+    "restore_hand": _RESTORE_HAND,
+    "release": _RELEASE,
+    "withdraw": _WITHDRAW,
+    "pop_expired": _POP_EXPIRED,
+    "open_due": _OPEN_DUE,
+    "set_gates": _SET_GATES,
+    "configure_caps": _CONFIGURE_CAPS,
+    "schedule_recheck": _SCHEDULE_RECHECK,
+    "pop_rechecks": _POP_RECHECKS,
+    "position": _POSITION,
+}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
 
 def _offer(raw: list[Any] | None) -> Offer | None:
     if not raw:
         return None
-    agent, enquiry_id, queue, score, expires = (x.decode() if isinstance(x, bytes) else x for x in raw)
-    return Offer(int(enquiry_id), str(agent), str(queue), float(score), int(float(expires)))
+    agent, enquiry_id, queue, score, expires, *rest = (_text(x) for x in raw)
+    rings = decode_rings(rest[0] if rest else "")
+    return Offer(int(enquiry_id), agent, queue, float(score), int(float(expires)), rings)
+
+
+def _score(score: float) -> str:
+    return f"{score:.0f}"
+
+
+def _member(enquiry_id: int) -> str:
+    """Zero-padded, so that Redis breaks a tie of scores (one batch, one millisecond) by id as memory does."""
+    return f"{enquiry_id:012d}"
 
 
 class RedisLiveState:
@@ -90,17 +249,7 @@ class RedisLiveState:
     def __init__(self, redis: Redis, prefix: str = "hub:") -> None:
         self.redis = redis
         self.prefix = prefix
-        self._scripts = {
-            name: redis.register_script(_PRELUDE + body)
-            for name, body in {
-                "enqueue": _ENQUEUE,
-                "agent_ready": _AGENT_READY,
-                "agent_away": _AGENT_AWAY,
-                "release": _RELEASE,
-                "withdraw": _WITHDRAW,
-                "pop_expired": _POP_EXPIRED,
-            }.items()
-        }
+        self._scripts = {name: redis.register_script(_PRELUDE + body) for name, body in _SCRIPTS.items()}
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "hub:") -> RedisLiveState:
@@ -111,31 +260,49 @@ class RedisLiveState:
 
     async def enqueue(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
         return _offer(
-            await self._run("enqueue", entry.enquiry_id, entry.queue, f"{entry.score:.0f}", now_ms + ttl_ms)
+            await self._run(
+                "enqueue",
+                _member(entry.enquiry_id),
+                entry.queue,
+                _score(entry.score),
+                encode_rings(entry.rings),
+                now_ms,
+                ttl_ms,
+            )
         )
 
     async def agent_ready(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int
+        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
     ) -> Offer | None:
-        return _offer(await self._run("agent_ready", agent_id, ",".join(queues), now_ms, now_ms + ttl_ms))
+        return _offer(
+            await self._run("agent_ready", agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity))
+        )
 
     async def agent_away(self, agent_id: str) -> None:
         await self._run("agent_away", agent_id)
 
     async def offer_for(self, agent_id: str) -> Offer | None:
-        raw = await self.redis.hmget(f"{self.prefix}res:{agent_id}", ["enquiry", "queue", "score", "expires"])
+        raw = await self.redis.hmget(
+            f"{self.prefix}res:{agent_id}", ["enquiry", "queue", "score", "expires", "rings"]
+        )
         if raw[0] is None:
             return None
-        return _offer([agent_id, *raw])
+        return _offer([agent_id, *[r if r is not None else b"" for r in raw]])
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
-        return await self.release(agent_id, enquiry_id) is not None
+        return bool(await self._run("accept", agent_id, _member(enquiry_id)))
+
+    async def finish(self, agent_id: str, enquiry_id: int) -> bool:
+        return bool(await self._run("finish", agent_id, _member(enquiry_id)))
+
+    async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
+        await self._run("restore_hand", agent_id, _member(enquiry_id), queue)
 
     async def release(self, agent_id: str, enquiry_id: int) -> Offer | None:
-        return _offer(await self._run("release", agent_id, enquiry_id))
+        return _offer(await self._run("release", agent_id, _member(enquiry_id)))
 
     async def withdraw(self, enquiry_id: int) -> Offer | bool:
-        raw = await self._run("withdraw", enquiry_id)
+        raw = await self._run("withdraw", _member(enquiry_id))
         if isinstance(raw, list):
             offer = _offer(raw)
             return offer if offer is not None else False
@@ -145,11 +312,108 @@ class RedisLiveState:
         raw = await self._run("pop_expired", now_ms, limit)
         return [offer for item in raw if (offer := _offer(item)) is not None]
 
+    async def open_due(self, now_ms: int, ttl_ms: int, limit: int = 500) -> list[Offer]:
+        raw = await self._run("open_due", now_ms, ttl_ms, limit)
+        return [offer for item in raw if (offer := _offer(item)) is not None]
+
+    async def set_gates(self, gates: dict[str, bool], *, now_ms: int, ttl_ms: int) -> list[Offer]:
+        pairs = [x for queue, is_open in sorted(gates.items()) for x in (queue, "1" if is_open else "0")]
+        raw = await self._run("set_gates", now_ms, ttl_ms, *pairs)
+        return [offer for item in raw if (offer := _offer(item)) is not None]
+
+    async def configure_caps(self, caps: dict[str, Caps]) -> None:
+        pairs = [
+            x
+            for agreement, c in sorted(caps.items())
+            for x in (
+                agreement,
+                f"{-1 if c.per_hour is None else c.per_hour};{-1 if c.concurrent is None else c.concurrent}",
+            )
+        ]
+        await self._run("configure_caps", *pairs)
+
+    async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
+        if not agreements:
+            return {}
+        hour = now_ms // HOUR_MS
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for a in agreements:
+                pipe.scard(f"{self.prefix}capc:{a}")
+                pipe.scard(f"{self.prefix}caph:{a}:{hour}")
+            raw = await pipe.execute()
+        return {a: OverflowCount(int(raw[2 * i]), int(raw[2 * i + 1])) for i, a in enumerate(agreements)}
+
+    async def queue_states(self, queues: list[str]) -> dict[str, QueueState]:
+        if not queues:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for q in queues:
+                pipe.zcard(f"{self.prefix}q:{q}")
+                pipe.zrange(f"{self.prefix}q:{q}", 0, 0, withscores=True)
+                pipe.zcard(f"{self.prefix}pool:{q}")
+            raw = await pipe.execute()
+        out = {}
+        for i, q in enumerate(queues):
+            head = raw[3 * i + 1]
+            out[q] = QueueState(int(raw[3 * i]), float(head[0][1]) if head else None, int(raw[3 * i + 2]))
+        return out
+
+    async def position(self, enquiry_id: int) -> tuple[str, int] | None:
+        raw = await self._run("position", _member(enquiry_id))
+        if not raw or raw[1] is None:
+            return None
+        return _text(raw[0]), int(raw[1]) + 1
+
+    async def schedule_recheck(self, enquiry_id: int, at_ms: int) -> None:
+        await self._run("schedule_recheck", _member(enquiry_id), at_ms)
+
+    async def pop_rechecks(self, now_ms: int, limit: int = 500) -> list[int]:
+        return [int(_text(x)) for x in await self._run("pop_rechecks", now_ms, limit)]
+
+    async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
+        # One hash per service queue, fields "<bucket>:<name>", so a snapshot reads a queue in one HMGET;
+        # the bucket an hour and a half old is dropped as each new one is written.
+        key = f"{self.prefix}st:{base_queue_of(queue)}"
+        bucket = now_ms // STATS_BUCKET_MS
+        stale = bucket - 18
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name, value in counts.items():
+                pipe.hincrbyfloat(key, f"{bucket}:{name}", value)
+            pipe.hdel(key, *(f"{stale}:{name}" for name in STAT_FIELDS))
+            pipe.pexpire(key, 4 * HOUR_MS)
+            await pipe.execute()
+
+    async def read_stats(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
+        buckets = list(range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1))
+        fields = [f"{b}:{name}" for b in buckets for name in STAT_FIELDS]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for q in queues:
+                pipe.hmget(f"{self.prefix}st:{base_queue_of(q)}", fields)
+            raw = await pipe.execute()
+        out: dict[str, dict[int, StatBucket]] = {}
+        width = len(STAT_FIELDS)
+        for q, values in zip(queues, raw, strict=True):
+            found: dict[int, StatBucket] = {}
+            for i, b in enumerate(buckets):
+                row = values[i * width : (i + 1) * width]
+                if any(v is not None for v in row):
+                    bucket = StatBucket()
+                    for name, value in zip(STAT_FIELDS, row, strict=True):
+                        if value is not None:
+                            setattr(bucket, name, type(getattr(bucket, name))(float(value)))
+                    found[b * STATS_BUCKET_MS] = bucket
+            out[q] = found
+        return out
+
     async def queue_depths(self) -> dict[str, int]:
         depths: dict[str, int] = {}
         async for key in self.redis.scan_iter(match=f"{self.prefix}q:*", count=1000):
-            name = key.decode() if isinstance(key, bytes) else key
-            depths[name[len(self.prefix) + 2 :]] = await self.redis.zcard(name)
+            name = _text(key)
+            queue = name[len(self.prefix) + 2 :]
+            if "@" not in queue:  # rings hold copies of entries already counted in their owner's queue
+                depths[queue] = await self.redis.zcard(name)
         return {q: n for q, n in depths.items() if n}
 
     async def is_built(self) -> bool:
@@ -164,8 +428,8 @@ class RedisLiveState:
     async def reset(self) -> None:
         batch: list[Any] = []
         async for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):
-            if key.endswith(b"rebuild_lock"):
-                continue
+            if key.endswith(b"rebuild_lock") or key.startswith(f"{self.prefix}st:".encode()):
+                continue  # the rolling figures are not rebuilt from the database: keep them
             batch.append(key)
             if len(batch) >= 500:
                 await self.redis.delete(*batch)

@@ -66,6 +66,7 @@ async def test_a_bad_file_loads_nothing_and_says_where(hub: Hub, settings: Setti
 
 def test_the_examples_folder_is_what_the_cli_loads() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == [
+        "agreements.yaml",
         "chorley.yaml",
         "hub.yaml",
         "lancashire.yaml",

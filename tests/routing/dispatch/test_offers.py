@@ -16,12 +16,12 @@ from tenants.models import Agent, AgentEvent
 
 
 async def publish_direct(
-    hub: Hub, tenant: str, service: str = "missed-bin", priority: int | None = None
+    hub: Hub, tenant: str, service: str = "missed-bin", priority: int | None = None, channel: str = "phone"
 ) -> int:
-    """Put one enquiry through the intake path (no broker) and return its id."""
+    """Put one enquiry through the intake path (no broker) and return its id (a phone call: one at a time)."""
     body = {
         "tenant": tenant,
-        "channel": "web",
+        "channel": channel,
         "received_at": datetime.now(UTC).isoformat(),
         "service_code": service,
     }
@@ -31,7 +31,7 @@ async def publish_direct(
     await hub.intake.process(
         [
             IncomingMessage(
-                routing_key=f"{tenant}.web",
+                routing_key=f"{tenant}.{channel}",
                 body=json.dumps(body).encode(),
                 message_id=message_id,
                 type="enquiry.v1",

@@ -1,7 +1,7 @@
 """agent events
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-21 21:39:27.425872
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hub.db.base
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,243 @@
+"""Routing seen from outside: an enquiry's trail and predicted wait, a callback accepted, a partner's queues."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from hub.auth.dependencies import check_tenant, require
+from hub.auth.service import Principal
+from hub.db.session import unit_of_work
+from routing.dispatch.router import terms_of_service
+from routing.dispatch.service import Dispatcher
+from routing.events import EnquiryRef, NewEvent, record_events
+from routing.models import Enquiry, EnquiryEvent
+from routing.policy import predict_wait
+
+router = APIRouter(prefix="/api/v1", tags=["routing"])
+
+
+class TrailStep(BaseModel):
+    event: str
+    at: datetime
+    agent_id: str | None
+    handler: str | None
+    data: dict[str, Any]
+
+
+class Trail(BaseModel):
+    enquiry_id: int
+    reference: str
+    owner: str
+    service_code: str
+    channel: str
+    state: str
+    handler: str | None
+    agreement: str | None
+    steps: list[TrailStep]
+
+
+class WaitOut(BaseModel):
+    enquiry_id: int
+    state: str
+    queue: str | None
+    position: int | None
+    predicted_wait_seconds: float | None
+    method: str
+    figures: dict[str, Any]
+    follow_up: str | None
+
+
+class QueueOut(BaseModel):
+    queue: str
+    service_code: str
+    waiting: int
+    head_wait_seconds: float
+    agents_staffed: int
+    agents_idle: int
+    arrivals_per_hour: float
+    aht_seconds: float | None
+    interval_service_level: float | None
+    predicted_wait_seconds: float | None
+    method: str
+
+
+class CallbackIn(BaseModel):
+    phone: str | None = None
+
+
+def _dispatcher(request: Request) -> Dispatcher:
+    dispatcher: Dispatcher = request.app.state.hub.dispatcher
+    return dispatcher
+
+
+async def _enquiry(request: Request, enquiry_id: int) -> Enquiry:
+    async with request.app.state.hub.sessionmaker() as session:
+        enquiry = await session.get(Enquiry, enquiry_id)
+    if enquiry is None:
+        raise HTTPException(404, f"no enquiry {enquiry_id}")
+    return enquiry
+
+
+def _may_see(principal: Principal, enquiry: Enquiry) -> None:
+    """The owner's staff see it; an agent sees what it handles; another partner's staff see nothing."""
+    if principal.role == "agent":
+        if enquiry.agent_id != principal.agent_id:
+            raise HTTPException(404, f"no enquiry {enquiry.id}")
+        return
+    if not principal.sees(enquiry.tenant_slug):
+        raise HTTPException(404, f"no enquiry {enquiry.id}")
+
+
+@router.get(
+    "/enquiries/{enquiry_id}/trail",
+    response_model=Trail,
+    summary="Every routing step of an enquiry, with the rules and figures behind each",
+)
+async def trail(
+    enquiry_id: int, request: Request, principal: Principal = Depends(require("supervisor", "agent"))
+) -> Trail:
+    enquiry = await _enquiry(request, enquiry_id)
+    _may_see(principal, enquiry)
+    async with request.app.state.hub.sessionmaker() as session:
+        events = (
+            await session.scalars(
+                select(EnquiryEvent).where(EnquiryEvent.enquiry_id == enquiry_id).order_by(EnquiryEvent.id)
+            )
+        ).all()
+    return Trail(
+        enquiry_id=enquiry.id,
+        reference=enquiry.reference,
+        owner=enquiry.tenant_slug,
+        service_code=enquiry.service_code,
+        channel=enquiry.channel,
+        state=enquiry.state,
+        handler=enquiry.handler_slug,
+        agreement=enquiry.agreement_id,
+        steps=[
+            TrailStep(event=e.event, at=e.at, agent_id=e.agent_id, handler=e.handler_slug, data=e.data)
+            for e in events
+        ],
+    )
+
+
+@router.get(
+    "/enquiries/{enquiry_id}/wait",
+    response_model=WaitOut,
+    summary="Where a waiting enquiry is and how long it is predicted to wait (estimated now)",
+)
+async def wait(
+    enquiry_id: int,
+    request: Request,
+    principal: Principal = Depends(require("supervisor", "partner")),
+) -> WaitOut:
+    enquiry = await _enquiry(request, enquiry_id)
+    _may_see(principal, enquiry)
+    dispatcher = _dispatcher(request)
+    position = await dispatcher.live.position(enquiry_id) if enquiry.state == "queued" else None
+    if position is None:
+        return WaitOut(
+            enquiry_id=enquiry_id,
+            state=enquiry.state,
+            queue=None,
+            position=None,
+            predicted_wait_seconds=0.0 if enquiry.state != "queued" else None,
+            method="not_waiting" if enquiry.state != "queued" else "unknown",
+            figures={},
+            follow_up=enquiry.follow_up,
+        )
+    catalogue = await dispatcher.catalogue.get()
+    info = catalogue.service(enquiry.tenant_slug, enquiry.service_code)
+    assert info is not None
+    base = f"{enquiry.tenant_slug}/{enquiry.service_code}"
+    snapshot = await dispatcher.router.snapshot({base}, dispatcher.clock())
+    prediction = predict_wait(
+        snapshot.figures(enquiry.tenant_slug, enquiry.service_code), terms_of_service(info), position[1]
+    )
+    return WaitOut(
+        enquiry_id=enquiry_id,
+        state=enquiry.state,
+        queue=position[0],
+        position=position[1],
+        predicted_wait_seconds=None if prediction.seconds is None else round(prediction.seconds, 1),
+        method=prediction.method,
+        figures=dict(prediction.figures),
+        follow_up=enquiry.follow_up,
+    )
+
+
+@router.post(
+    "/enquiries/{enquiry_id}/callback",
+    response_model=WaitOut,
+    summary="The caller took the callback: they may hang up and keep their place",
+)
+async def accept_callback(
+    enquiry_id: int,
+    body: CallbackIn,
+    request: Request,
+    principal: Principal = Depends(require("supervisor", "partner")),
+) -> WaitOut:
+    enquiry = await _enquiry(request, enquiry_id)
+    _may_see(principal, enquiry)
+    dispatcher = _dispatcher(request)
+    async with unit_of_work(dispatcher.sessionmaker) as session:
+        row = await session.get(Enquiry, enquiry_id, with_for_update=True)
+        assert row is not None
+        if row.state != "queued":
+            raise HTTPException(
+                409, f"that enquiry is {row.state}: a callback is only for a caller still waiting"
+            )
+        if row.follow_up != "callback":
+            row.follow_up = "callback"
+            data: dict[str, Any] = {"keeps_place": True}
+            if body.phone:
+                data["phone"] = body.phone
+            await session.flush()
+            await record_events(
+                session,
+                [NewEvent(EnquiryRef.of(row), "enquiry.callback_accepted", dispatcher.clock(), data=data)],
+            )
+    return await wait(enquiry_id, request, principal)
+
+
+@router.get(
+    "/tenants/{tenant}/queues",
+    response_model=list[QueueOut],
+    summary="A partner's queues now: waiting, agents, rolling figures and the predicted wait of the next caller",
+)
+async def queues(
+    tenant: str,
+    request: Request,
+    principal: Principal = Depends(require("supervisor", "committee", "partner")),
+) -> list[QueueOut]:
+    check_tenant(principal, tenant)
+    dispatcher = _dispatcher(request)
+    catalogue = await dispatcher.catalogue.get()
+    info = catalogue.tenants.get(tenant)
+    if info is None:
+        raise HTTPException(404, f"no tenant {tenant!r}")
+    snapshot = await dispatcher.router.snapshot({f"{tenant}/{c}" for c in info.services}, dispatcher.clock())
+    out = []
+    for code, service in sorted(info.services.items()):
+        figures = snapshot.figures(tenant, code)
+        prediction = predict_wait(figures, terms_of_service(service), figures.waiting + 1)
+        out.append(
+            QueueOut(
+                queue=f"{tenant}/{code}",
+                service_code=code,
+                waiting=figures.waiting,
+                head_wait_seconds=round(figures.head_wait_seconds, 1),
+                agents_staffed=figures.agents_staffed,
+                agents_idle=figures.agents_idle,
+                arrivals_per_hour=round(figures.arrivals_per_second * 3600, 1),
+                aht_seconds=None if figures.aht_seconds is None else round(figures.aht_seconds, 1),
+                interval_service_level=figures.interval_service_level,
+                predicted_wait_seconds=None if prediction.seconds is None else round(prediction.seconds, 1),
+                method=prediction.method,
+            )
+        )
+    return out

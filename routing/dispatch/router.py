@@ -1,0 +1,356 @@
+"""Routing in the live hub: snapshots read from the live state, the policy's decisions applied, gates kept.
+
+The policy (``routing.policy``) decides; this module only gathers its inputs and carries out its output.
+Every read here is per queue or per agreement, never per waiting entry.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from routing.live.base import (
+    Caps,
+    Kind,
+    QueueEntry,
+    RingPlacement,
+    enqueued_ms_of,
+    kind_of_channel,
+    queue_name,
+    queue_score,
+    stats_since,
+)
+from routing.policy import decide, gate_for, gates
+from routing.policy.model import (
+    Agreement,
+    Conditions,
+    Decision,
+    EnquiryFacts,
+    Gate,
+    QueueFigures,
+    ServiceTerms,
+    Snapshot,
+    Window,
+)
+from tenants.agreement_service import list_agreements
+from tenants.agreements import DAYS, AgreementDefinition
+from tenants.catalogue import Catalogue, ServiceInfo
+from tenants.models import Agent
+
+if TYPE_CHECKING:
+    from routing.dispatch.service import Dispatcher
+
+log = structlog.get_logger(__name__)
+
+ROLLING_SECONDS = 1800  # arrival rate and handle time over the last half hour
+INTERVAL_SECONDS = 1800  # the committee's reporting interval for "this interval's service level"
+RECHECK_SECONDS = 30  # a waiting caller's predicted wait is looked at again this often
+
+
+def terms_of_agreement(definition: AgreementDefinition) -> Agreement:
+    c = definition.conditions
+    return Agreement(
+        id=definition.id,
+        lender=definition.lender,
+        borrower=definition.borrower,
+        services=None if definition.services == "all" else frozenset(definition.services),
+        channels=None if definition.channels == "all" else frozenset(definition.channels),
+        windows=tuple(
+            Window(frozenset(DAYS.index(d) for d in h.days), h.from_, h.to) for h in definition.hours
+        ),
+        timezone=definition.timezone,
+        conditions=Conditions(
+            out_of_borrower_hours=c.out_of_borrower_hours,
+            queue_length_at_least=c.queue_length_at_least,
+            predicted_wait_at_least_seconds=c.predicted_wait_at_least_seconds,
+            waited_at_least_seconds=c.waited_at_least_seconds,
+            borrower_service_level_at_risk=c.borrower_service_level_at_risk,
+        ),
+        actions=frozenset(definition.actions),
+        max_per_hour=definition.caps.per_hour,
+        max_concurrent=definition.caps.concurrent,
+        lender_protection=definition.lender_protection,
+        unit_rate=definition.unit_rate,
+        visible_fields=tuple(definition.visible_fields),
+    )
+
+
+def terms_of_service(info: ServiceInfo) -> ServiceTerms:
+    return ServiceTerms(
+        tenant=info.tenant,
+        code=info.code,
+        skills=info.skills,
+        priority=info.priority,
+        sl_threshold_seconds=info.sl_threshold_seconds,
+        sl_target=info.sl_target,
+        callbacks=info.routing.callbacks,
+        callback_after_seconds=info.routing.callback_after_seconds,
+        default_aht_seconds=float(info.routing.expected_handle_seconds),
+    )
+
+
+class AgreementsCache:
+    """The stored agreements as policy terms; reloaded every ``max_age`` seconds, or when told."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_age_seconds: float = 30.0) -> None:
+        self._sessionmaker = sessionmaker
+        self._max_age = max_age_seconds
+        self._terms: list[Agreement] = []
+        self._loaded_at = -1e9
+
+    async def get(self) -> list[Agreement]:
+        if time.monotonic() - self._loaded_at > self._max_age:
+            await self.reload()
+        return self._terms
+
+    async def reload(self) -> list[Agreement]:
+        async with self._sessionmaker() as session:
+            self._terms = [terms_of_agreement(a) for a in await list_agreements(session)]
+        self._loaded_at = time.monotonic()
+        return self._terms
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A new enquiry, routed: where it goes in the live state, and the decision recorded on its trail."""
+
+    entry: QueueEntry
+    decision: Decision
+    recheck_at: datetime | None
+
+
+def to_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class Router:
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._staffed: list[tuple[str, frozenset[str]]] = []
+        self._staffed_at = -1e9
+        self._caps: dict[str, Caps] | None = None
+
+    # -- reading the snapshot --------------------------------------------------------------------------
+
+    def staff_changed(self) -> None:
+        """An agent signed in or out: count the team again before the next decision."""
+        self._staffed_at = -1e9
+
+    async def _staffed_agents(self) -> list[tuple[str, frozenset[str]]]:
+        if time.monotonic() - self._staffed_at > 2.0:
+            async with self.dispatcher.sessionmaker() as session:
+                agents = (
+                    await session.scalars(select(Agent).where(Agent.status.in_(("available", "busy"))))
+                ).all()
+                self._staffed = [(a.tenant_slug, frozenset(a.skills)) for a in agents]
+            self._staffed_at = time.monotonic()
+        return self._staffed
+
+    async def snapshot(self, base_queues: set[str], now: datetime) -> Snapshot:
+        """Figures for ``base_queues`` ("tenant/service") and for every lender that could take them."""
+        catalogue = await self.dispatcher.catalogue.get()
+        agreements = await self.dispatcher.agreements.get()
+        tenants = {q.split("/", 1)[0] for q in base_queues}
+        lenders = {a.lender for a in agreements if a.borrower in tenants}
+        for lender in lenders:
+            lender_info = catalogue.tenants.get(lender)
+            if lender_info is not None:
+                base_queues = base_queues | {f"{lender}/{code}" for code in lender_info.services}
+        services = {
+            q: terms_of_service(info)
+            for q in base_queues
+            if (info := catalogue.service(*q.split("/", 1))) is not None
+        }
+        keys = sorted(services)
+        live = self.dispatcher.live
+        now_ms = to_ms(now)
+        voice_and_text = [name for q in keys for name in (q, q + "+text")]
+        states = await live.queue_states(voice_and_text)
+        # One read: the interval so far lies within the rolling half hour.
+        buckets = await live.read_stats(keys, now_ms - ROLLING_SECONDS * 1000, now_ms)
+        interval_start = now_ms - now_ms % (INTERVAL_SECONDS * 1000)
+        staffed = await self._staffed_agents()
+        figures: dict[str, QueueFigures] = {}
+        for q in keys:
+            voice, text = states[q], states[q + "+text"]
+            heads = [s for s in (voice.head_score, text.head_score) if s is not None]
+            head_wait = (now_ms - enqueued_ms_of(min(heads))) / 1000 if heads else 0.0
+            stats = stats_since(buckets[q], now_ms - ROLLING_SECONDS * 1000)
+            this_interval = stats_since(buckets[q], interval_start)
+            judged = this_interval.answered + this_interval.abandoned
+            tenant, skills = services[q].tenant, services[q].skills
+            figures[q] = QueueFigures(
+                waiting=voice.waiting + text.waiting,
+                head_wait_seconds=max(0.0, head_wait),
+                arrivals_per_second=stats.arrivals / ROLLING_SECONDS,
+                aht_seconds=stats.handle_ms / stats.handled / 1000 if stats.handled else None,
+                agents_staffed=sum(1 for t, s in staffed if t == tenant and skills <= s),
+                agents_idle=voice.idle_agents,
+                interval_service_level=this_interval.answered_within / judged if judged else None,
+            )
+        agent_counts: dict[tuple[str, str], int] = {}
+        for tenant, skills in staffed:
+            for skill in skills:
+                agent_counts[(tenant, skill)] = agent_counts.get((tenant, skill), 0) + 1
+        counts = await live.overflow_counts([a.id for a in agreements], now_ms)
+        open_now = self.dispatcher.open_now
+        return Snapshot(
+            now=now,
+            queues=figures,
+            services=services,
+            open_now={t: open_now(t, "phone", now) for t in tenants | lenders},
+            agreements=tuple(agreements),
+            agents=agent_counts,
+            overflow_in_hand={a: c.in_hand for a, c in counts.items()},
+            overflow_this_hour={a: c.this_hour for a, c in counts.items()},
+        )
+
+    # -- deciding for new enquiries --------------------------------------------------------------------
+
+    async def route(self, facts: Sequence[EnquiryFacts], now: datetime) -> list[Routed]:
+        """The policy's decision for each new enquiry, and its place (with rings) in the live state."""
+        if not facts:
+            return []
+        catalogue = await self.dispatcher.catalogue.get()
+        snapshot = await self.snapshot({f"{f.owner}/{f.service_code}" for f in facts}, now)
+        out = []
+        for fact in facts:
+            info = catalogue.service(fact.owner, fact.service_code)
+            if info is None:
+                continue
+            terms = terms_of_service(info)
+            decision = decide(fact, terms, self._for_channel(snapshot, fact.channel))
+            out.append(
+                Routed(self.placement(fact, decision), decision, self._recheck(fact, terms, decision, now))
+            )
+        await self._count_arrivals([r.entry for r in out], now)
+        return out
+
+    def _for_channel(self, snapshot: Snapshot, channel: str) -> Snapshot:
+        if channel == "phone":
+            return snapshot
+        open_now = self.dispatcher.open_now
+        return replace(snapshot, open_now={t: open_now(t, channel, snapshot.now) for t in snapshot.open_now})
+
+    @staticmethod
+    def placement(fact: EnquiryFacts, decision: Decision) -> QueueEntry:
+        kind = kind_of_channel(fact.channel)
+        rings = tuple(
+            RingPlacement(queue_name(fact.owner, fact.service_code, kind, r.agreement), to_ms(r.opens_at))
+            for r in decision.rings
+            if r.agreement is not None
+        )
+        return QueueEntry(
+            fact.id,
+            queue_name(fact.owner, fact.service_code, kind),
+            queue_score(decision.priority, to_ms(fact.queued_at)),
+            rings,
+        )
+
+    @staticmethod
+    def _recheck(
+        fact: EnquiryFacts, terms: ServiceTerms, decision: Decision, now: datetime
+    ) -> datetime | None:
+        """Look again while it waits, for as long as a callback could still be offered."""
+        if decision.action != "queue" or not terms.callbacks or fact.channel not in ("phone", "face_to_face"):
+            return None
+        return now + timedelta(seconds=RECHECK_SECONDS)
+
+    async def _count_arrivals(self, entries: list[QueueEntry], now: datetime) -> None:
+        per_queue: dict[str, int] = {}
+        for entry in entries:
+            per_queue[entry.queue] = per_queue.get(entry.queue, 0) + 1
+        for queue, n in per_queue.items():
+            await self.dispatcher.live.record_stats(queue, to_ms(now), {"arrivals": n})
+
+    async def redecide(self, fact: EnquiryFacts, now: datetime) -> tuple[Decision, datetime | None] | None:
+        """A waiting enquiry looked at again, with its place in the queue now."""
+        catalogue = await self.dispatcher.catalogue.get()
+        info = catalogue.service(fact.owner, fact.service_code)
+        if info is None:
+            return None
+        position = await self.dispatcher.live.position(fact.id)
+        if position is None:
+            return None
+        fact = replace(fact, position=position[1])
+        snapshot = await self.snapshot({f"{fact.owner}/{fact.service_code}"}, now)
+        terms = terms_of_service(info)
+        decision = decide(fact, terms, self._for_channel(snapshot, fact.channel))
+        return decision, self._recheck(fact, terms, decision, now)
+
+    async def rings_for(self, fact: EnquiryFacts, now: datetime, catalogue: Catalogue) -> QueueEntry | None:
+        """The place of an enquiry already waiting (a rebuild): its rings from the agreements in force."""
+        info = catalogue.service(fact.owner, fact.service_code)
+        if info is None:
+            return None
+        snapshot = Snapshot(
+            now=now,
+            queues={},
+            services={},
+            open_now={},
+            agreements=tuple(await self.dispatcher.agreements.get()),
+        )
+        return self.placement(fact, decide(fact, terms_of_service(info), snapshot))
+
+    # -- gates and caps --------------------------------------------------------------------------------
+
+    async def gates_now(self, now: datetime) -> list[Gate]:
+        agreements = await self.dispatcher.agreements.get()
+        catalogue = await self.dispatcher.catalogue.get()
+        borrowers = {a.borrower for a in agreements if "widen" in a.actions}
+        queues = {
+            f"{t}/{code}" for t in borrowers if (info := catalogue.tenants.get(t)) for code in info.services
+        }
+        if not queues:
+            return []
+        return gates(await self.snapshot(queues, now))
+
+    async def gate_reasons(self, agreement_id: str, base_queue: str, now: datetime) -> dict[str, Any]:
+        """Why a lender's ring was open, at the moment of an overflow offer (for the enquiry's trail)."""
+        agreements = {a.id: a for a in await self.dispatcher.agreements.get()}
+        agreement = agreements.get(agreement_id)
+        catalogue = await self.dispatcher.catalogue.get()
+        info = catalogue.service(*base_queue.split("/", 1))
+        if agreement is None or info is None:
+            return {"agreement": agreement_id}
+        gate = gate_for(agreement, terms_of_service(info), await self.snapshot({base_queue}, now))
+        return {
+            "agreement": agreement.id,
+            "lender": agreement.lender,
+            "unit_rate": agreement.unit_rate,
+            "reasons": [r.as_dict() for r in gate.reasons],
+        }
+
+    async def configure_caps(self) -> None:
+        caps = {
+            a.id: Caps(a.max_per_hour, a.max_concurrent)
+            for a in await self.dispatcher.agreements.get()
+            if "widen" in a.actions
+        }
+        if caps != self._caps:
+            await self.dispatcher.live.configure_caps(caps)
+            self._caps = caps
+
+    def forget_caps(self) -> None:
+        """After a rebuild the live state has none: send them again."""
+        self._caps = None
+
+
+KINDS: tuple[Kind, ...] = ("voice", "text")
+
+
+def gate_map(gate_list: list[Gate]) -> dict[str, bool]:
+    """Each gate opens or closes the lender's live and text rings for the borrower's queue."""
+    out: dict[str, bool] = {}
+    for gate in gate_list:
+        tenant, code = gate.borrower_queue.split("/", 1)
+        for kind in KINDS:
+            out[queue_name(tenant, code, kind, gate.agreement)] = gate.open
+    return out

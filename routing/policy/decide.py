@@ -1,0 +1,380 @@
+"""The routing policy: where an enquiry may go, when, and what the caller is offered, with the reasons.
+
+Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database or Redis. Read top to bottom:
+``decide`` for one enquiry, ``gates`` for whether each lender's ring is open now, and the rules they share.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from routing.policy.erlang import asa as erlang_asa
+from routing.policy.erlang import offered_load, service_level
+from routing.policy.model import (
+    TEXT_CHANNELS,
+    VOICE_CHANNELS,
+    Action,
+    Agreement,
+    Decision,
+    EnquiryFacts,
+    Gate,
+    Prediction,
+    QueueFigures,
+    Reason,
+    Ring,
+    ServiceTerms,
+    Snapshot,
+)
+
+
+def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> Decision:
+    """Rings (own agents first, then lenders under agreements), the caller's action, and why."""
+    now = snapshot.now
+    figures = snapshot.figures(enquiry.owner, enquiry.service_code)
+    position = enquiry.position if enquiry.position is not None else figures.waiting + 1
+    prediction = predict_wait(figures, service, position)
+    reasons: list[Reason] = [
+        Reason("priority", f"priority {enquiry.priority}", {"priority": enquiry.priority}),
+        Reason(
+            "predicted_wait",
+            _prediction_text(prediction),
+            {"seconds": _round(prediction.seconds), "method": prediction.method, **prediction.figures},
+        ),
+        Reason(
+            "own_agents",
+            f"{enquiry.owner}'s agents with {', '.join(sorted(service.skills)) or 'no particular skill'}",
+            {"staffed": figures.agents_staffed, "idle": figures.agents_idle, "waiting": figures.waiting},
+        ),
+    ]
+    rings = [Ring(enquiry.owner, enquiry.queued_at)]
+    owner_open = snapshot.open_now.get(enquiry.owner, True)
+    lender_takes_now = False
+    agreement_action: tuple[Action, Agreement] | None = None
+
+    for agreement in snapshot.agreements:
+        if agreement.borrower != enquiry.owner or not agreement.covers(enquiry.service_code, enquiry.channel):
+            continue
+        if "widen" in agreement.actions:
+            gate = gate_for(agreement, service, snapshot)
+            opens_at = ring_opens_at(agreement, enquiry.queued_at, now)
+            rings.append(Ring(agreement.lender, opens_at, agreement.id))
+            if gate.open and opens_at <= now:
+                lender_takes_now = True
+            reasons.append(
+                Reason(
+                    "agreement",
+                    f"{agreement.lender}'s agents may take it from {opens_at.isoformat(timespec='seconds')} "
+                    f"under {agreement.id} ({'open' if gate.open else 'closed'} now)",
+                    {
+                        "agreement": agreement.id,
+                        "lender": agreement.lender,
+                        "opens_at": opens_at.isoformat(),
+                        "gate_open": gate.open,
+                        "because": [r.says for r in gate.reasons],
+                    },
+                )
+            )
+        other = agreement.actions & {"offer_callback", "voicemail"}
+        if other and agreement_action is None:
+            holds, why = agreement_applies_now(agreement, service, snapshot, waited=now - enquiry.queued_at)
+            if holds:
+                action: Action = "voicemail" if "voicemail" in other else "offer_callback"
+                agreement_action = (action, agreement)
+                reasons.append(
+                    Reason(
+                        "agreement",
+                        f"{action} under {agreement.id}",
+                        {"agreement": agreement.id, "because": why},
+                    )
+                )
+
+    action = _caller_action(
+        enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
+    )
+    return Decision(enquiry.priority, tuple(rings), action, prediction, tuple(reasons))
+
+
+def _caller_action(
+    enquiry: EnquiryFacts,
+    service: ServiceTerms,
+    prediction: Prediction,
+    owner_open: bool,
+    lender_takes_now: bool,
+    agreement_action: tuple[Action, Agreement] | None,
+    reasons: list[Reason],
+) -> Action:
+    live = enquiry.channel in VOICE_CHANNELS and enquiry.channel != "callback"
+    if not owner_open and not lender_takes_now:
+        if agreement_action is not None:
+            return agreement_action[0]
+        if not live:
+            reasons.append(Reason("out_of_hours", f"{enquiry.owner} is closed; it waits for the morning"))
+            return "queue"
+        action: Action = "offer_callback" if service.callbacks else "voicemail"
+        reasons.append(
+            Reason(
+                "out_of_hours",
+                f"{enquiry.owner} is closed and no agreement takes the call now: {action.replace('_', ' ')}",
+                {"callbacks_allowed": service.callbacks},
+            )
+        )
+        return action
+    if not owner_open:
+        reasons.append(Reason("out_of_hours", f"{enquiry.owner} is closed; a lender takes the call"))
+    if agreement_action is not None:
+        return agreement_action[0]
+    threshold = service.callback_after_seconds or service.sl_threshold_seconds
+    if live and service.callbacks and (prediction.seconds is None or prediction.seconds > threshold):
+        reasons.append(
+            Reason(
+                "callback",
+                f"predicted wait over {threshold} s: offer a callback (the caller keeps their place)",
+                {"threshold_seconds": threshold, "predicted_seconds": _round(prediction.seconds)},
+            )
+        )
+        return "offer_callback"
+    return "queue"
+
+
+# -- predicted wait ---------------------------------------------------------------------------------------
+
+
+def predict_wait(figures: QueueFigures, service: ServiceTerms, position: int) -> Prediction:
+    """Erlang C (rolling arrivals and handle time) in the steady state; position × AHT ÷ agents otherwise.
+
+    Erlang C describes a queue in balance. Once more are waiting than there are agents, or the load is at or
+    over capacity, the backlog ahead of the caller is what decides their wait, so the position estimate wins.
+    """
+    aht = figures.aht_seconds or service.default_aht_seconds
+    n = figures.agents_staffed
+    if n <= 0:
+        return Prediction(None, "no_agents", {"agents": 0, "position": position})
+    load = offered_load(figures.arrivals_per_second, aht)
+    common = {"agents": n, "aht_seconds": round(aht, 1), "position": position}
+    if figures.arrivals_per_second > 0 and load < n and position <= n:
+        return Prediction(
+            erlang_asa(n, load, aht),
+            "erlang_c",
+            {
+                **common,
+                "load_erlangs": round(load, 3),
+                "arrivals_per_hour": round(figures.arrivals_per_second * 3600, 1),
+            },
+        )
+    if position <= figures.agents_idle:
+        return Prediction(0.0, "position", common)
+    return Prediction(position * aht / n, "position", common)
+
+
+def predicted_service_level(figures: QueueFigures, service: ServiceTerms, agents: int) -> float | None:
+    """The service level the queue would reach with ``agents`` (None: no traffic to judge by)."""
+    if figures.arrivals_per_second <= 0 and figures.waiting == 0:
+        return None
+    aht = figures.aht_seconds or service.default_aht_seconds
+    if figures.waiting > agents:
+        return 0.0  # a backlog larger than the team: callers at the back will wait past any threshold
+    return service_level(
+        agents, offered_load(figures.arrivals_per_second, aht), aht, service.sl_threshold_seconds
+    )
+
+
+# -- agreements: when they apply, and the lender's ring ------------------------------------------------
+
+
+def gates(snapshot: Snapshot) -> list[Gate]:
+    """For every lending agreement and each borrower service it covers: may the lender take calls now?"""
+    out = []
+    for agreement in snapshot.agreements:
+        if "widen" not in agreement.actions:
+            continue
+        for _key, service in sorted(snapshot.services.items()):
+            if service.tenant == agreement.borrower and (
+                agreement.services is None or service.code in agreement.services
+            ):
+                out.append(gate_for(agreement, service, snapshot))
+    return out
+
+
+def gate_for(agreement: Agreement, service: ServiceTerms, snapshot: Snapshot) -> Gate:
+    """Open when the agreement's window and conditions hold and the lender keeps its own service level."""
+    holds, why = agreement_applies_now(agreement, service, snapshot, waited=None)
+    reasons = [Reason("agreement_conditions", s) for s in why]
+    protected, protection = lender_protection(agreement, snapshot)
+    reasons.append(protection)
+    caps = cap_reason(agreement, snapshot)
+    if caps is not None:
+        reasons.append(caps)
+    return Gate(
+        agreement.id,
+        f"{service.tenant}/{service.code}",
+        holds and protected and caps is None,
+        tuple(reasons),
+    )
+
+
+def agreement_applies_now(
+    agreement: Agreement, service: ServiceTerms, snapshot: Snapshot, *, waited: timedelta | None
+) -> tuple[bool, list[str]]:
+    """The agreement's window and every condition, each with the figure it compared (``waited`` None: skip)."""
+    c = agreement.conditions
+    figures = snapshot.figures(service.tenant, service.code)
+    why: list[str] = []
+    ok = True
+
+    def check(passed: bool, text: str) -> None:
+        nonlocal ok
+        ok = ok and passed
+        why.append(("" if passed else "not: ") + text)
+
+    if agreement.windows:
+        local = snapshot.now.astimezone(ZoneInfo(agreement.timezone))
+        check(
+            any(w.contains(local) for w in agreement.windows),
+            f"within the agreement's hours ({local.strftime('%a %H:%M')} {agreement.timezone})",
+        )
+    if c.out_of_borrower_hours:
+        check(not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed")
+    if c.queue_length_at_least is not None:
+        check(
+            figures.waiting >= c.queue_length_at_least,
+            f"{figures.waiting} waiting ≥ {c.queue_length_at_least}",
+        )
+    if c.predicted_wait_at_least_seconds is not None:
+        predicted = predict_wait(figures, service, figures.waiting + 1).seconds
+        shown = "no agents" if predicted is None else f"{predicted:.0f} s"
+        check(
+            predicted is None or predicted >= c.predicted_wait_at_least_seconds,
+            f"predicted wait {shown} ≥ {c.predicted_wait_at_least_seconds:g} s",
+        )
+    if c.borrower_service_level_at_risk:
+        at_risk, text = borrower_at_risk(figures, service)
+        check(at_risk, text)
+    if c.waited_at_least_seconds is not None and waited is not None:
+        check(
+            waited.total_seconds() >= c.waited_at_least_seconds,
+            f"waited {waited.total_seconds():.0f} s ≥ {c.waited_at_least_seconds:g} s",
+        )
+    return ok, why
+
+
+def borrower_at_risk(figures: QueueFigures, service: ServiceTerms) -> tuple[bool, str]:
+    """At risk: this interval is under target, the head waited past the threshold, or the forecast is short."""
+    target = service.sl_target
+    if figures.interval_service_level is not None and figures.interval_service_level < target:
+        return True, f"service level this interval {figures.interval_service_level:.0%} < target {target:.0%}"
+    if figures.waiting and figures.head_wait_seconds > service.sl_threshold_seconds:
+        return (
+            True,
+            f"the first caller has waited {figures.head_wait_seconds:.0f} s > {service.sl_threshold_seconds} s",
+        )
+    predicted = predicted_service_level(figures, service, figures.agents_staffed)
+    if predicted is not None and predicted < target:
+        return True, f"predicted service level {predicted:.0%} < target {target:.0%}"
+    return False, "service level on target"
+
+
+def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, Reason]:
+    """The lender lends only while each of its own queues would stay on target with one agent fewer.
+
+    Agents already busy with anyone's overflow are taken off its team first.
+    """
+    lender = agreement.lender
+    lent = sum(
+        n
+        for agreement_id, n in snapshot.overflow_in_hand.items()
+        if _lender_of(snapshot, agreement_id) == lender
+    )
+    worst: tuple[float, str, float] | None = None
+    for key, service in snapshot.services.items():
+        if service.tenant != lender:
+            continue
+        figures = snapshot.queues.get(key, QueueFigures())
+        threshold = (
+            agreement.lender_protection if agreement.lender_protection is not None else service.sl_target
+        )
+        agents = max(0, figures.agents_staffed - lent - 1)
+        predicted = predicted_service_level(figures, service, agents)
+        if predicted is not None and predicted < threshold and (worst is None or predicted < worst[0]):
+            worst = (predicted, key, threshold)
+    if worst is not None:
+        predicted, key, threshold = worst
+        return False, Reason(
+            "lender_protection",
+            f"not: {lender} would fall to {predicted:.0%} on {key} (needs {threshold:.0%})",
+            {
+                "lender": lender,
+                "queue": key,
+                "predicted_service_level": round(predicted, 3),
+                "threshold": threshold,
+                "lent_now": lent,
+            },
+        )
+    return True, Reason(
+        "lender_protection",
+        f"{lender} stays on target with one agent fewer",
+        {"lender": lender, "lent_now": lent},
+    )
+
+
+def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
+    """A reason when a cap is reached (the live state enforces caps atomically; this is for the trail)."""
+    in_hand = snapshot.overflow_in_hand.get(agreement.id, 0)
+    this_hour = snapshot.overflow_this_hour.get(agreement.id, 0)
+    if agreement.max_concurrent is not None and in_hand >= agreement.max_concurrent:
+        return Reason("cap", f"not: {in_hand} in hand = cap {agreement.max_concurrent}", {"in_hand": in_hand})
+    if agreement.max_per_hour is not None and this_hour >= agreement.max_per_hour:
+        return Reason(
+            "cap", f"not: {this_hour} this hour = cap {agreement.max_per_hour}", {"this_hour": this_hour}
+        )
+    return None
+
+
+def ring_opens_at(agreement: Agreement, queued_at: datetime, now: datetime) -> datetime:
+    """The waited-at-least condition, and the agreement's next window if it is closed now."""
+    opens = queued_at
+    if agreement.conditions.waited_at_least_seconds is not None:
+        opens = queued_at + timedelta(seconds=agreement.conditions.waited_at_least_seconds)
+    window = next_window_start(agreement, max(opens, now))
+    return max(opens, window) if window is not None else opens
+
+
+def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None:
+    """``moment`` if a window is open then, else the next window start within a week (None: no windows)."""
+    if not agreement.windows:
+        return None
+    zone = ZoneInfo(agreement.timezone)
+    local = moment.astimezone(zone)
+    if any(w.contains(local) for w in agreement.windows):
+        return moment
+    starts = []
+    for days_ahead in range(8):
+        day = (local + timedelta(days=days_ahead)).date()
+        for window in agreement.windows:
+            if day.weekday() in window.days:
+                start = datetime.combine(day, window.start, tzinfo=zone)
+                if start > local:
+                    starts.append(start)
+    return min(starts).astimezone(moment.tzinfo) if starts else None
+
+
+def ring_kind(channel: str) -> str:
+    """Voice (one at a time per agent) or text (several at once): the live state keeps them apart."""
+    return "text" if channel in TEXT_CHANNELS else "voice"
+
+
+def _lender_of(snapshot: Snapshot, agreement_id: str) -> str | None:
+    for agreement in snapshot.agreements:
+        if agreement.id == agreement_id:
+            return agreement.lender
+    return None
+
+
+def _prediction_text(prediction: Prediction) -> str:
+    if prediction.seconds is None:
+        return "nobody with the skills is signed in"
+    return f"about {prediction.seconds:.0f} s ({prediction.method.replace('_', ' ')})"
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

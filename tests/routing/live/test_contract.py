@@ -1,0 +1,157 @@
+"""The live-state contract: queues, pools, rings, gates, caps and capacity, the same on Redis and in memory."""
+
+from __future__ import annotations
+
+from routing.live.base import Caps, LiveState, RingPlacement, entry_for, queue_name, stats_since
+
+TTL = 20_000
+T0 = 1_800_000_000_000  # a fixed "now" in ms
+OWN = queue_name("chorley", "missed-bin")
+RING = queue_name("chorley", "missed-bin", agreement="sr-lends")
+OWN_TEXT = queue_name("chorley", "missed-bin", "text")
+
+
+def ring_entry(enquiry_id: int, queued_ms: int, *, opens_after_ms: int = 60_000, priority: int = 5):
+    return entry_for(
+        enquiry_id,
+        "chorley",
+        "missed-bin",
+        priority,
+        queued_ms,
+        rings=(RingPlacement(RING, queued_ms + opens_after_ms),),
+    )
+
+
+async def test_highest_priority_then_oldest_goes_to_the_longest_idle_agent(live: LiveState) -> None:
+    assert await live.enqueue(entry_for(1, "chorley", "missed-bin", 5, T0), now_ms=T0, ttl_ms=TTL) is None
+    assert await live.enqueue(entry_for(2, "chorley", "missed-bin", 5, T0 + 1), now_ms=T0, ttl_ms=TTL) is None
+    assert await live.enqueue(entry_for(3, "chorley", "missed-bin", 8, T0 + 2), now_ms=T0, ttl_ms=TTL) is None
+    assert await live.queue_depths() == {OWN: 3}
+    assert await live.position(2) == (OWN, 3)
+    first = await live.agent_ready("ann", [OWN], now_ms=T0 + 10, ttl_ms=TTL)
+    second = await live.agent_ready("raj", [OWN], now_ms=T0 + 10, ttl_ms=TTL)
+    assert first is not None and first.enquiry_id == 3  # priority 8 first
+    assert second is not None and second.enquiry_id == 1  # then the oldest
+    # Two idle agents: the one idle longest gets the next arrival.
+    offer = await live.agent_ready("lee", [OWN], now_ms=T0 + 20, ttl_ms=TTL)
+    assert offer is not None and offer.enquiry_id == 2
+    assert await live.agent_ready("kim", [OWN], now_ms=T0 + 30, ttl_ms=TTL) is None
+    assert await live.agent_ready("max", [OWN], now_ms=T0 + 40, ttl_ms=TTL) is None
+    offer = await live.enqueue(entry_for(4, "chorley", "missed-bin", 5, T0 + 50), now_ms=T0 + 50, ttl_ms=TTL)
+    assert offer is not None and offer.agent_id == "kim"
+
+
+async def test_a_ring_opens_on_time_and_the_caller_keeps_their_place(live: LiveState) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=None, concurrent=None)})
+    await live.set_gates({RING: True}, now_ms=T0, ttl_ms=TTL)
+    await live.enqueue(ring_entry(1, T0), now_ms=T0, ttl_ms=TTL)
+    await live.enqueue(ring_entry(2, T0 + 5_000), now_ms=T0 + 5_000, ttl_ms=TTL)
+    # The lender's agent is idle but the ring has not opened yet.
+    assert await live.agent_ready("sr-mo", [RING], now_ms=T0 + 10_000, ttl_ms=TTL) is None
+    assert await live.open_due(T0 + 59_999, TTL) == []
+    offers = await live.open_due(T0 + 60_000, TTL)
+    assert [(o.enquiry_id, o.agent_id, o.queue) for o in offers] == [(1, "sr-mo", RING)]
+    assert offers[0].score == ring_entry(1, T0).score  # same place in any ring
+    assert await live.queue_depths() == {OWN: 1}  # taken from the owner's queue too
+    # Rejected: back with its rings, at its place, ahead of number 2.
+    released = await live.release("sr-mo", 1)
+    assert released is not None and released.entry.queue == OWN and released.entry.rings
+    await live.enqueue(released.entry, now_ms=T0 + 61_000, ttl_ms=TTL)
+    offer = await live.agent_ready("chorley-ann", [OWN], now_ms=T0 + 61_000, ttl_ms=TTL)
+    assert offer is not None and offer.enquiry_id == 1
+
+
+async def test_a_closed_gate_keeps_lenders_out_until_it_opens(live: LiveState) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=None, concurrent=None)})
+    await live.enqueue(ring_entry(1, T0, opens_after_ms=0), now_ms=T0, ttl_ms=TTL)
+    assert await live.agent_ready("sr-mo", [RING], now_ms=T0, ttl_ms=TTL) is None
+    offers = await live.set_gates({RING: True}, now_ms=T0 + 1, ttl_ms=TTL)
+    assert [(o.enquiry_id, o.agent_id) for o in offers] == [(1, "sr-mo")]
+
+
+async def test_caps_per_agreement_concurrent_and_per_hour(live: LiveState) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=2, concurrent=1)})
+    await live.set_gates({RING: True}, now_ms=T0, ttl_ms=TTL)
+    for i in range(1, 5):
+        await live.enqueue(ring_entry(i, T0 + i, opens_after_ms=0), now_ms=T0 + i, ttl_ms=TTL)
+    first = await live.agent_ready("sr-mo", [RING], now_ms=T0 + 10, ttl_ms=TTL)
+    assert first is not None and first.enquiry_id == 1
+    assert await live.agent_ready("sr-tom", [RING], now_ms=T0 + 10, ttl_ms=TTL) is None  # concurrent cap
+    counts = await live.overflow_counts(["sr-lends"], T0 + 10)
+    assert (counts["sr-lends"].in_hand, counts["sr-lends"].this_hour) == (1, 1)
+    assert await live.accept("sr-mo", 1)
+    assert await live.finish("sr-mo", 1)
+    offers = await live.set_gates({RING: True}, now_ms=T0 + 20, ttl_ms=TTL)
+    assert [o.enquiry_id for o in offers] == [2]
+    assert await live.accept("sr-tom", 2) and await live.finish("sr-tom", 2)
+    # Two taken this hour: the hourly cap holds the rest back until the next hour.
+    assert await live.agent_ready("sr-mo", [RING], now_ms=T0 + 30, ttl_ms=TTL) is None
+    assert await live.set_gates({RING: True}, now_ms=T0 + 30, ttl_ms=TTL) == []
+    next_hour = (T0 // 3_600_000 + 1) * 3_600_000
+    offers = await live.set_gates({RING: True}, now_ms=next_hour, ttl_ms=TTL)
+    assert [o.enquiry_id for o in offers] == [3]
+
+
+async def test_capacity_one_call_or_several_text_contacts(live: LiveState) -> None:
+    queues = [OWN, OWN_TEXT]
+    for i in (1, 2, 3):
+        await live.enqueue(
+            entry_for(i, "chorley", "missed-bin", 5, T0 + i, channel="email"), now_ms=T0, ttl_ms=TTL
+        )
+    await live.enqueue(entry_for(9, "chorley", "missed-bin", 5, T0 + 9), now_ms=T0, ttl_ms=TTL)
+    offer = await live.agent_ready("ann", queues, now_ms=T0 + 10, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 1
+    assert await live.accept("ann", 1)
+    offer = await live.agent_ready("ann", queues, now_ms=T0 + 11, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 2  # a second email, never the call
+    assert await live.accept("ann", 2)
+    assert await live.agent_ready("ann", queues, now_ms=T0 + 12, ttl_ms=TTL, text_capacity=2) is None
+    assert await live.finish("ann", 1) and await live.finish("ann", 2)
+    offer = await live.agent_ready("ann", queues, now_ms=T0 + 13, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 3
+    # A call takes the whole agent.
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 14, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 9 and await live.accept("raj", 9)
+    await live.enqueue(
+        entry_for(10, "chorley", "missed-bin", 5, T0 + 15, channel="web"), now_ms=T0 + 15, ttl_ms=TTL
+    )
+    assert await live.agent_ready("raj", queues, now_ms=T0 + 16, ttl_ms=TTL, text_capacity=2) is None
+
+
+async def test_withdraw_takes_it_out_of_every_ring_and_schedule(live: LiveState) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=None, concurrent=None)})
+    await live.set_gates({RING: True}, now_ms=T0, ttl_ms=TTL)
+    await live.enqueue(ring_entry(1, T0), now_ms=T0, ttl_ms=TTL)
+    await live.schedule_recheck(1, T0 + 30_000)
+    assert await live.withdraw(1) is True
+    assert await live.withdraw(1) is False
+    assert await live.open_due(T0 + 120_000, TTL) == []
+    assert await live.pop_rechecks(T0 + 120_000) == []
+    assert await live.agent_ready("sr-mo", [RING], now_ms=T0 + 120_000, ttl_ms=TTL) is None
+    assert await live.queue_depths() == {}
+
+
+async def test_expired_offers_come_back_and_rechecks_fire_once(live: LiveState) -> None:
+    await live.agent_ready("ann", [OWN], now_ms=T0, ttl_ms=TTL)
+    offer = await live.enqueue(entry_for(1, "chorley", "missed-bin", 5, T0), now_ms=T0, ttl_ms=TTL)
+    assert offer is not None
+    assert await live.pop_expired(T0 + TTL - 1) == []
+    [expired] = await live.pop_expired(T0 + TTL)
+    assert expired.enquiry_id == 1 and expired.agent_id == "ann"
+    assert await live.offer_for("ann") is None
+    await live.enqueue(expired.entry, now_ms=T0 + TTL, ttl_ms=TTL)
+    await live.schedule_recheck(1, T0 + 30_000)
+    assert await live.pop_rechecks(T0 + 29_999) == []
+    assert await live.pop_rechecks(T0 + 30_000) == [1]
+    assert await live.pop_rechecks(T0 + 40_000) == []
+
+
+async def test_rolling_figures_per_service(live: LiveState) -> None:
+    await live.record_stats(OWN, T0, {"arrivals": 2, "handled": 1, "handle_ms": 180_000})
+    await live.record_stats(OWN_TEXT, T0 + 400_000, {"arrivals": 1})
+    buckets = (await live.read_stats([OWN], T0 - 1_800_000, T0 + 400_000))[OWN]
+    total = stats_since(buckets, T0 - 1_800_000)
+    assert (total.arrivals, total.handled, total.handle_ms) == (3, 1, 180_000)
+    assert stats_since(buckets, T0 + 400_000).arrivals == 1
+    states = await live.queue_states([OWN])
+    assert states[OWN].waiting == 0 and states[OWN].head_score is None

@@ -1,0 +1,24 @@
+"""Erlang C against the figures in DESIGN §7."""
+
+from __future__ import annotations
+
+import math
+
+from routing.policy.erlang import ErlangC, agents_for, asa, p_wait, service_level
+
+
+def test_the_design_example() -> None:
+    figures = ErlangC.of(agents=14, arrivals_per_second=100 / 1800, aht_seconds=180, within_seconds=20)
+    assert round(figures.load, 3) == 10.0
+    assert round(figures.p_wait, 3) == 0.174
+    assert round(figures.service_level * 100, 1) == 88.8
+    assert round(figures.asa_seconds, 1) == 7.8
+
+
+def test_edges_and_staffing() -> None:
+    assert p_wait(3, 3.0) == 1.0 and service_level(3, 3.5, 180, 20) == 0.0 and math.isinf(asa(2, 2.0, 180))
+    assert p_wait(5, 0.0) == 0.0
+    assert 0 < p_wait(500, 450.0) < 1  # large teams stay numerically stable
+    assert (
+        agents_for(arrivals_per_second=100 / 1800, aht_seconds=180, within_seconds=20, target=0.8) == 14
+    )  # 13 reach 79.6 %

@@ -1,0 +1,137 @@
+"""Agreements: the example file loads; bad ones are refused with a clear error and change nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hub.api.app import create_app
+from hub.auth.service import create_token
+from hub.db.session import unit_of_work
+from hub.runtime import Hub
+from tenants.agreement_loader import load_agreement_files
+from tenants.agreement_service import AgreementsInvalid, list_agreements, put_agreements
+from tenants.agreements import AgreementDefinition, check_agreements, parse_agreements
+from tenants.loader import load_definitions
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
+
+
+def test_the_examples_load_together() -> None:
+    partners = load_definitions(EXAMPLES)
+    agreements, labels = load_agreement_files(EXAMPLES)
+    assert {p.tenant.slug for p in partners} == {"chorley", "south-ribble", "lancashire", "hub"}
+    assert "hub-evenings-chorley" in {a.id for a in agreements} and len(labels) == len(agreements)
+    catalogue = {p.tenant.slug: {s.code for s in p.services} for p in partners}
+    assert check_agreements(agreements, catalogue) == []
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        (
+            "agreements:\n  - {id: a, lender: x, borrower: y, caps: {per_hour: -1}}\n",
+            "greater than or equal to 0",
+        ),
+        ("agreements:\n  - {id: a, lender: x, borrower: x}\n", "cannot lend to itself"),
+        (
+            "agreements:\n  - {id: a, lender: x, borrower: y, actions: [offer_callback, voicemail]}\n",
+            "contradict",
+        ),
+        ("agreements:\n  - {id: a, lender: x, borrower: y, surprise: 1}\n", "Extra inputs"),
+        (
+            "agreements:\n  - {id: a, lender: x, borrower: y, hours: [{days: [mon], from: '9:00', to: '9:00'}]}\n",
+            "empty",
+        ),
+    ],
+)
+def test_bad_fields_are_refused_with_their_path(yaml_text: str, expected: str) -> None:
+    agreements, problems = parse_agreements(yaml_text, "f.yaml")
+    assert agreements == [] and problems
+    assert any(expected in p.message for p in problems), problems
+
+
+def test_unknown_partners_services_and_overlaps() -> None:
+    catalogue = {"chorley": {"missed-bin"}, "hub": set()}
+
+    def make(**fields: object) -> AgreementDefinition:
+        return AgreementDefinition.model_validate(fields)
+
+    problems = check_agreements(
+        [
+            make(id="a", lender="nobody", borrower="chorley", services=["nope"]),
+            make(
+                id="b",
+                lender="hub",
+                borrower="chorley",
+                hours=[{"days": ["mon"], "from": "18:00", "to": "22:00"}],
+            ),
+            make(
+                id="c",
+                lender="hub",
+                borrower="chorley",
+                hours=[{"days": ["mon"], "from": "21:00", "to": "23:00"}],
+            ),
+            make(
+                id="d",
+                lender="hub",
+                borrower="chorley",
+                hours=[{"days": ["tue"], "from": "21:00", "to": "23:00"}],
+            ),
+        ],
+        catalogue,
+    )
+    messages = [f"{p.path}: {p.message}" for p in problems]
+    assert any("unknown partner 'nobody'" in m for m in messages)
+    assert any("has no service 'nope'" in m for m in messages)
+    assert any("'b' overlaps 'c'" in m for m in messages)
+    assert not any("'d'" in m for m in messages), "another day does not overlap"
+
+
+async def test_admin_api_stores_refuses_and_deletes(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    lender, borrower = await make_partner("south-ribble"), await make_partner("chorley")
+    async with unit_of_work(hub.sessionmaker) as session:
+        admin = await create_token(session, role="admin")
+        supervisor = await create_token(session, role="supervisor", tenant=borrower.slug)
+    body = {
+        "id": f"lend-{borrower.slug}",
+        "lender": lender.slug,
+        "borrower": borrower.slug,
+        "caps": {"concurrent": 2},
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
+    ) as api:
+        as_admin = {"Authorization": f"Bearer {admin}"}
+        r = await api.put(
+            f"/api/v1/admin/agreements/{body['id']}",
+            json=body,
+            headers={"Authorization": f"Bearer {supervisor}"},
+        )
+        assert r.status_code == 403
+        r = await api.put(f"/api/v1/admin/agreements/{body['id']}", json=body, headers=as_admin)
+        assert r.status_code == 200, r.text
+        bad = {**body, "id": f"bad-{borrower.slug}", "services": ["no-such-service"]}
+        r = await api.put(f"/api/v1/admin/agreements/{bad['id']}", json=bad, headers=as_admin)
+        assert r.status_code == 422 and "no service 'no-such-service'" in r.text
+        overlapping = {**body, "id": f"twice-{borrower.slug}"}
+        r = await api.put(f"/api/v1/admin/agreements/{overlapping['id']}", json=overlapping, headers=as_admin)
+        assert r.status_code == 422 and "overlaps" in r.text
+        r = await api.get("/api/v1/admin/agreements", headers=as_admin)
+        mine = [a for a in r.json() if a["borrower"] == borrower.slug]
+        assert [a["id"] for a in mine] == [body["id"]] and mine[0]["caps"]["concurrent"] == 2
+        assert (
+            await api.delete(f"/api/v1/admin/agreements/{body['id']}", headers=as_admin)
+        ).status_code == 204
+        assert (
+            await api.delete(f"/api/v1/admin/agreements/{body['id']}", headers=as_admin)
+        ).status_code == 404
+    async with unit_of_work(hub.sessionmaker) as session:
+        with pytest.raises(AgreementsInvalid):
+            await put_agreements(
+                session, agreements=[AgreementDefinition.model_validate({**body, "lender": "ghost"})]
+            )
+    async with hub.sessionmaker() as session:
+        assert borrower.slug not in {a.borrower for a in await list_agreements(session)}
