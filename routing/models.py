@@ -40,6 +40,8 @@ class Enquiry(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     call: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)
     correlation_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The owner's record of the person (routing/customers), matched at intake; NULL when anonymous.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
 
 
 class EnquiryEvent(Base):
@@ -49,6 +51,7 @@ class EnquiryEvent(Base):
     __table_args__ = (
         Index("ix_enquiry_events_enquiry", "enquiry_id"),
         Index("ix_enquiry_events_tenant_at", "tenant_slug", "at"),
+        Index("ix_enquiry_events_handler_at", "handler_slug", "at"),  # overflow received, per handler
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
