@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.session import unit_of_work
+from routing.customers.service import link_customers
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
@@ -142,6 +143,11 @@ class IntakeProcessor:
         if not unique:
             return []
         now = self.dispatcher.clock()
+        # One select and at most one insert for the whole batch, whatever its size.
+        customer_ids = await link_customers(
+            session,
+            [(item.tenant, item.body.customer.model_dump(exclude_none=True)) for item in unique.values()],
+        )
         rows = [
             {
                 "reference": new_reference(item.tenant),
@@ -160,8 +166,9 @@ class IntakeProcessor:
                 "attributes": item.body.attributes,
                 "call": item.body.call.model_dump(exclude_none=True) if item.body.call else None,
                 "correlation_id": item.correlation_id,
+                "customer_id": customer_id,
             }
-            for item in unique.values()
+            for item, customer_id in zip(unique.values(), customer_ids, strict=True)
         ]
         dialect_insert = _insert_ignoring_duplicates(session)
         statement = (
