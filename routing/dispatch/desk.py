@@ -21,7 +21,7 @@ from tenants.models import Agent
 log = structlog.get_logger(__name__)
 
 OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
-STATUSES = ("available", "unavailable", "offline")
+STATUSES = ("available", "unavailable", "break", "offline")
 
 
 class DeskError(Exception):
@@ -185,7 +185,10 @@ class AgentDesk:
             )
         await self.dispatcher.place([offer.entry])
 
-    async def complete(self, agent_id: str, enquiry_id: int, outcome: str, notes: str | None = None) -> None:
+    async def complete(
+        self, agent_id: str, enquiry_id: int, outcome: str, notes: str | None = None, *, wrap_up: bool = False
+    ) -> None:
+        """Done with an outcome; the agent is offered the next at once, or with ``wrap_up`` only once ready."""
         if outcome not in OUTCOMES:
             raise DeskError(422, "bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         _bind(agent_id, enquiry_id)
@@ -200,7 +203,7 @@ class AgentDesk:
             if enquiry.state != "answered":
                 raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
             enquiry.state, enquiry.outcome = "completed", outcome
-            change_status(session, agent, "available", at=now, reason="completed")
+            change_status(session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed")
             tenant, skills = agent.tenant_slug, set(agent.skills)
             await session.flush()
             await record_events(
@@ -217,7 +220,8 @@ class AgentDesk:
                 ],
             )
         log.info("enquiry.completed", outcome=outcome)
-        await self.dispatcher.agent_ready(agent_id, tenant, skills)
+        if not wrap_up:
+            await self.dispatcher.agent_ready(agent_id, tenant, skills)
 
 
 async def _agent(session, agent_id: str, *, lock: bool = False) -> Agent:  # type: ignore[no-untyped-def]
