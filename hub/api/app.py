@@ -15,6 +15,7 @@ from hub.api import health
 from hub.metrics import endpoints as metrics_endpoints
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
+from hub.web import install as install_web
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch.desk import DeskError
 
@@ -69,4 +70,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)
     app.include_router(metrics_endpoints.router)
+    install_web(app)  # the pages for people: sign-in, console, supervisors' floor
     return app
