@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 from hub.accounts.service import SESSION_LIFETIME, SignedIn, sign_in, sign_out
 from hub.db.session import unit_of_work
 from hub.web.deps import COOKIE, check_csrf, current_user, hub_of, page_context, safe_next
-from hub.web.templating import local_time, templates
+from hub.web.templating import local_time, render
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger(__name__)
@@ -29,7 +29,7 @@ async def home(user: SignedIn = Depends(current_user)) -> Response:
 
 @router.get("/sign-in")
 async def sign_in_page(request: Request) -> Response:
-    return templates.TemplateResponse(
+    return render(
         request, "sign_in.html", page_context(request, next=safe_next(request.query_params.get("next")))
     )
 
@@ -62,7 +62,7 @@ async def sign_in_submit(
         else:
             error = "That username and password do not match. After 5 failures in 15 minutes the account is locked."
             status = 401
-        return templates.TemplateResponse(
+        return render(
             request,
             "sign_in.html",
             page_context(request, error=error, username=username[:63], next=safe_next(next)),

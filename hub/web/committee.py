@@ -12,7 +12,7 @@ from hub.accounts.service import SignedIn
 from hub.metrics.service import tenant_figures
 from hub.web.deps import hub_of, page_context, role
 from hub.web.floor import start_of_day
-from hub.web.templating import templates
+from hub.web.templating import render
 from tenants.models import Tenant
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
@@ -35,4 +35,4 @@ async def committee_page(
                 session, tenant=tenant.slug, start=start, end=now + timedelta(seconds=1)
             )
             rows.append((tenant, figures))
-    return templates.TemplateResponse(request, "committee.html", page_context(request, rows=rows))
+    return render(request, "committee.html", page_context(request, rows=rows))

@@ -11,12 +11,13 @@ import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.service import SignedIn, resolve_session
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
-from hub.web.templating import OUTCOME_LABELS, templates
+from hub.web.templating import OUTCOME_LABELS, render
 from routing.customers.prompts import DEFAULT_RULES
 from routing.customers.view import CustomerView, may_open, view_customer
 from routing.dispatch.desk import DeskError
@@ -89,7 +90,7 @@ def _transfer_targets(catalogue: Catalogue, enquiry: Enquiry) -> list[tuple[str,
 
 
 async def _panel(
-    hub: Hub, user: SignedIn, agent: Agent, enquiry: Enquiry, session: Any, page: str
+    hub: Hub, user: SignedIn, agent: Agent, enquiry: Enquiry, session: AsyncSession, page: str
 ) -> dict[str, Any]:
     """Everything shown about an enquiry; reading the customer writes its audit row in this transaction."""
     catalogue = await hub.catalogue.get()
@@ -141,7 +142,7 @@ async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -
             panel = await _panel(hub, user, agent, in_hand, session, page="console")
     catalogue = await hub.catalogue.get()
     tenant = catalogue.tenants.get(view.tenant)
-    return templates.TemplateResponse(
+    return render(
         request,
         "console.html",
         page_context(
@@ -170,7 +171,7 @@ async def enquiry_page(enquiry_id: str, request: Request, user: SignedIn = Depen
         ):
             raise PageError(404, "There is no such enquiry for you to see.")
         panel = await _panel(hub, user, agent, enquiry, session, page="enquiry")
-    return templates.TemplateResponse(request, "enquiry.html", page_context(request, panel=panel))
+    return render(request, "enquiry.html", page_context(request, panel=panel))
 
 
 @router.post("/status")

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub.accounts.service import SignedIn, csrf_matches, csrf_token, resolve_session
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
-from hub.web.templating import templates
+from hub.web.templating import render
 
 COOKIE = "hub_session"
 
@@ -113,7 +113,7 @@ def install_error_pages(app: FastAPI) -> None:
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
-        return templates.TemplateResponse(
+        return render(
             request,
             "error.html",
             page_context(request, message=exc.message, status=exc.status),
@@ -124,7 +124,7 @@ def install_error_pages(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith(("/console", "/supervisor", "/committee", "/sign-")):
-            return templates.TemplateResponse(
+            return render(
                 request,
                 "error.html",
                 page_context(request, message=str(exc.detail), status=exc.status_code),

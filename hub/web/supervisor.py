@@ -13,7 +13,7 @@ from hub.audit.service import record
 from hub.db.session import unit_of_work
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
 from hub.web.floor import read_floor
-from hub.web.templating import templates
+from hub.web.templating import render
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_skills
 from routing.models import Enquiry, EnquiryEvent
@@ -56,7 +56,7 @@ async def supervisor_page(
     chosen = await _tenant(request, user, tenant)
     async with hub.sessionmaker() as session:
         floor = await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
-    return templates.TemplateResponse(
+    return render(
         request,
         "supervisor.html",
         page_context(request, floor=floor, partners=await _partners(request, user)),
@@ -72,7 +72,7 @@ async def floor_fragment(
     chosen = await _tenant(request, user, tenant)
     async with hub.sessionmaker() as session:
         floor = await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
-    return templates.TemplateResponse(request, "_floor.html", page_context(request, floor=floor))
+    return render(request, "_floor.html", page_context(request, floor=floor))
 
 
 async def _agent_for(request: Request, user: SignedIn, agent_id: str) -> Agent:
@@ -95,9 +95,7 @@ async def agent_page(agent_id: str, request: Request, user: SignedIn = Depends(s
             for skill in skills
         }
     known = sorted(catalogue_skills | set(agent.skills))
-    return templates.TemplateResponse(
-        request, "agent_skills.html", page_context(request, agent=agent, known=known)
-    )
+    return render(request, "agent_skills.html", page_context(request, agent=agent, known=known))
 
 
 @router.post("/agents/{agent_id}/skills")
@@ -156,9 +154,13 @@ def _may_see_trail(user: SignedIn, enquiry: Enquiry) -> bool:
 
 @router.get("/enquiries/{enquiry_id}")
 async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supervisor_user)) -> Response:
-    """Why a contact went where it went: its events in order, with the figures and reasons each recorded."""
+    """Why a contact went where it went: its events in order, with the figures and reasons each recorded.
+
+    Agents' notes may describe the customer, so only the owner's supervisors see them, and that is audited.
+    """
+    hub = hub_of(request)
     wanted = int(enquiry_id) if enquiry_id.isdigit() and len(enquiry_id) < 19 else None
-    async with hub_of(request).sessionmaker() as session:
+    async with unit_of_work(hub.sessionmaker) as session:
         enquiry = await session.get(Enquiry, wanted) if wanted is not None else None
         if enquiry is None or not _may_see_trail(user, enquiry):
             raise PageError(404, "There is no such enquiry for you to see.")
@@ -168,17 +170,41 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
             )
         ).all()
         service = await session.get(Service, enquiry.service_id)
-    rows: list[dict[str, Any]] = [
-        {
-            "at": e.at,
-            "event": e.event,
-            "agent_id": e.agent_id,
-            "handler": e.handler_slug,
-            "data": e.data or {},
-        }
-        for e in events
-    ]
-    return templates.TemplateResponse(
+        owner = user.sees(enquiry.tenant_slug)
+        rows: list[dict[str, Any]] = []
+        notes_shown = False
+        for e in events:
+            data = dict(e.data or {})
+            if "notes" in data:
+                if owner:
+                    notes_shown = True
+                else:
+                    data["notes"] = "(only the owner's supervisors see notes)"
+            rows.append(
+                {
+                    "at": e.at,
+                    "event": e.event,
+                    "agent_id": e.agent_id,
+                    "handler": e.handler_slug,
+                    "data": data,
+                }
+            )
+        if notes_shown:
+            await record(
+                session,
+                at=hub.dispatcher.clock(),
+                action="customer.viewed",
+                user_id=user.user_id,
+                username=user.username,
+                role=user.role,
+                actor_tenant=user.tenant,
+                enquiry_id=enquiry.id,
+                customer_id=enquiry.customer_id,
+                owner_tenant=enquiry.tenant_slug,
+                fields=["notes"],
+                detail={"page": "trail"},
+            )
+    return render(
         request,
         "trail.html",
         page_context(

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from fastapi import Request
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# Pages show personal data: no framing, no inline script, nothing cached, no referrer sent elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 LONDON = ZoneInfo("Europe/London")
 
 STATUS_LABELS = {
@@ -76,6 +88,10 @@ def duration(value: float | timedelta | None) -> str:
 
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status_code, headers=PAGE_HEADERS)
 
 
 templates.env.filters.update(

@@ -76,7 +76,11 @@ async def link_customers(
         new_ids = list(
             (
                 await session.scalars(
-                    insert(Customer).returning(Customer.id, sort_by_parameter_order=True), new_rows
+                    # render_nulls: otherwise the ORM splits the rows by which keys are None, one INSERT each.
+                    insert(Customer)
+                    .execution_options(render_nulls=True)
+                    .returning(Customer.id, sort_by_parameter_order=True),
+                    new_rows,
                 )
             ).all()
         )

@@ -1,6 +1,9 @@
 // The supervisors' floor: fetch the live part again every two seconds.
 (function () {
   "use strict";
+  document.querySelectorAll("select.submit-on-change").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
   var floor = document.getElementById("floor");
   if (!floor) return;
   var busy = false;

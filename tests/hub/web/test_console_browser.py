@@ -10,6 +10,7 @@ import re
 from playwright.async_api import expect
 from sqlalchemy import select, update
 
+from hub.accounts.models import User, WebSession
 from hub.audit.models import AuditEntry
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
@@ -112,6 +113,15 @@ async def test_an_agent_takes_a_call_published_over_amqp_while_the_supervisor_wa
             await session.scalars(select(EnquiryEvent.event).where(EnquiryEvent.enquiry_id == enquiry_id))
         ).all()
     assert events.count("enquiry.answered") == 1 and events.count("enquiry.completed") == 1
+
+    # The session ends on the server (signed out elsewhere, or expired): the console says so at once.
+    async with unit_of_work(hub.sessionmaker) as session:
+        user_id = await session.scalar(select(User.id).where(User.username == agent_login[0]))
+        await session.execute(
+            update(WebSession).where(WebSession.user_id == user_id).values(ended_at=hub.dispatcher.clock())
+        )
+    await expect(console).to_have_url(re.compile(r"/sign-in\?notice=session_expired"))
+    await expect(console.locator(".notice")).to_contain_text("Your session has expired")
 
 
 async def test_a_lenders_agent_sees_only_what_the_agreement_allows_and_the_view_is_audited(

@@ -19,6 +19,7 @@ from hub.audit.service import record
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from routing.models import Enquiry, EnquiryEvent
+from tenants.models import Service
 from tests.hub.web.conftest import customer_of, intake, make_user, sign_in_client
 
 
@@ -371,3 +372,68 @@ async def test_committee_and_home_pages(hub: Hub, make_partner, browserless: htt
     assert page.status_code == 200 and f'data-tenant="{partner.slug}"' in page.text
     assert (await browserless.get("/supervisor")).status_code == 403
     assert (await browserless.get("/console")).status_code == 403
+
+
+async def test_the_catalogue_script_and_prompts_of_a_service_reach_the_console(
+    hub: Hub, make_partner, browserless: httpx.AsyncClient
+) -> None:
+    partner = await make_partner(agents=1)
+    agent_id = partner.agents[0]
+    # The catalogue issue adds these fields to the YAML; the console reads them when they are there.
+    async with unit_of_work(hub.sessionmaker) as session:
+        service = await session.scalar(
+            select(Service).where(Service.tenant_slug == partner.slug, Service.code == "missed-bin")
+        )
+        assert service is not None
+        service.definition = {
+            **service.definition,
+            "script": ["Ask which bin: grey, blue or brown.", "Check the round for {partner} on the map."],
+            "prompts": [
+                {
+                    "id": "assisted",
+                    "when": {"fact": {"assisted_collection": True}},
+                    "say": "Assisted collection: tell the crew.",
+                }
+            ],
+        }
+    csrf = await sign_in_client(browserless, await make_user(hub, role="agent", agent_id=agent_id))
+    await hub.desk.set_status(agent_id, "available")
+    enquiry_id = await intake(
+        hub, partner.slug, customer=customer_of(), attributes={"assisted_collection": True}
+    )
+    await hub.desk.accept(agent_id, enquiry_id)
+    page = await browserless.get("/console")
+    assert "<li>Ask which bin: grey, blue or brown.</li>" in page.text
+    assert f"<li>Check the round for Test partner {partner.slug} on the map.</li>" in page.text
+    assert 'data-rule="assisted"' in page.text
+    assert (
+        page.headers["x-frame-options"] == "DENY"
+        and "default-src 'self'" in page.headers["content-security-policy"]
+    )
+    assert page.headers["cache-control"] == "no-store"
+
+    r = await browserless.post(
+        "/console/complete",
+        data={
+            "enquiry_id": enquiry_id,
+            "outcome": "passed_to_back_office",
+            "notes": "Pat at no. 4 is housebound",
+            "csrf": csrf,
+        },
+    )
+    assert notice(r) == "completed"
+    # The notes describe the customer: the owner's supervisor sees them on the trail, and that is audited.
+    await browserless.post("/sign-out", data={"csrf": csrf})
+    supervisor = await make_user(hub, role="supervisor", tenant=partner.slug)
+    await sign_in_client(browserless, supervisor)
+    trail = await browserless.get(f"/supervisor/enquiries/{enquiry_id}")
+    assert "housebound" in trail.text and "enquiry.completed" in trail.text
+    async with hub.sessionmaker() as session:
+        audit = (
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.enquiry_id == enquiry_id, AuditEntry.username == supervisor[0]
+                )
+            )
+        ).all()
+    assert [(a.fields, a.detail["page"]) for a in audit] == [(["notes"], "trail")]
