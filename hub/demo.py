@@ -261,14 +261,14 @@ async def run_demo(*, port: int, rate: float, seconds: float | None, examples: P
         f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
         f"{len(agents)} simulated agents, ~{rate:g} enquiries/s)"
     )
-    console.print(f"Sign in at [link={base}/]{base}/[/link] (passwords are new every run):")
+    console.print(f"Sign in at [link={base}/]{base}/[/link] (new passwords every run):")
+    hints = {
+        "agent": "press Available, take a live call",
+        "supervisor": "Chorley's live floor",
+        "committee": "today's figures",
+    }
     for username, role, _tenant, _agent in DEMO_USERS:
-        hint = {
-            "agent": "the console: press Available and take a live call",
-            "supervisor": "the live floor for Chorley",
-            "committee": "today's figures",
-        }[role]
-        console.print(f"  {role:<10} [bold]{username}[/]  password [cyan]{passwords[username]}[/]  ({hint})")
+        console.print(f"  [bold]{username:<19}[/] [cyan]{passwords[username]}[/]  {role}: {hints[role]}")
     console.print(f"Open [link={base}/docs]{base}/docs[/link] (the API; click Authorize and paste a token).")
     console.print(f"  supervisor (chorley): [cyan]{supervisor}[/]")
     for agent_id, token in agent_tokens.items():

@@ -31,7 +31,9 @@ def _sign_in(web: httpx.Client, username: str, password: str) -> str:
 
 def _take_a_call(base: str, header: str) -> None:
     """What the printed instructions promise: sign in as chorley-ann, go available, accept, wrap up."""
-    passwords = dict(re.findall(r"(chorley-ann|chorley-supervisor|committee)\s+password (\S+)", header))
+    passwords = dict(
+        re.findall(r"^\s+(chorley-ann|chorley-supervisor|committee)\s+(\S+)\s+\w+: ", header, re.MULTILINE)
+    )
     assert set(passwords) == {"chorley-ann", "chorley-supervisor", "committee"}, header
     token = re.search(r"agent chorley-ann:\s+(hub_\S+)", header)
     assert token, header

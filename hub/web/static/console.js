@@ -64,6 +64,11 @@
     // Changed elsewhere (missed offers, another tab): show the page as it now is.
     if (JSON.parse(e.data).status !== status) window.location.reload();
   });
+  events.onerror = function () {
+    // EventSource retries network errors by itself but gives up on an HTTP refusal (a session that
+    // ended between two streams): reloading lets the server say why.
+    if (events.readyState === EventSource.CLOSED) setTimeout(function () { window.location.reload(); }, 1000);
+  };
   events.addEventListener("signed_out", function () {
     events.close();
     window.location.href = "/sign-in?notice=session_expired&next=/console";
