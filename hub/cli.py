@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hub.accounts.cli import users_app
 from hub.logging import configure_logging
 from hub.settings import get_settings
 
@@ -19,6 +20,7 @@ live_app = typer.Typer(help="The live state (queues, idle agents, offers).", no_
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(token_app, name="token")
 app.add_typer(live_app, name="live")
+app.add_typer(users_app, name="users")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

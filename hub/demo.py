@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import random
+import secrets
 import socket
 import uuid
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from rich.live import Live
 from rich.text import Text
 from sqlalchemy import func, select
 
+from hub.accounts.service import create_user
 from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.bus.base import IncomingMessage
@@ -36,8 +38,49 @@ from tenants.service import apply_definitions
 
 log = structlog.get_logger(__name__)
 
-# Agents left for a person to drive from the API (and, later, the console); the rest are simulated.
+# Agents left for a person to drive from the console (or the API); the rest are simulated.
 HUMAN_AGENTS = ("chorley-ann",)
+# People who sign in to the web app: (username, role, partner, agent). Passwords are new every run.
+DEMO_USERS = (
+    ("chorley-ann", "agent", None, "chorley-ann"),
+    ("chorley-supervisor", "supervisor", "chorley", None),
+    ("committee", "committee", None, None),
+)
+# A few residents per partner who call again and again, so the console has a history to show.
+RESIDENTS: tuple[tuple[dict[str, str], dict[str, object]], ...] = (
+    (
+        {
+            "name": "Pat Resident",
+            "phone": "01257 515151",
+            "uprn": "100010380001",
+            "address": "1 Market Street",
+        },
+        {},
+    ),
+    (
+        {
+            "name": "Jo Citizen",
+            "email": "jo.citizen@example.org",
+            "uprn": "100010380003",
+            "address": "3 Fazakerley Street",
+        },
+        {"garden_waste_renewal": "unpaid"},
+    ),
+    (
+        {"name": "Sam Ratepayer", "phone": "07700 900123", "email": "sam@example.org"},
+        {"council_tax_arrears": True},
+    ),
+    (
+        {
+            "name": "Alex Tenant",
+            "phone": "07700 900456",
+            "uprn": "100010380007",
+            "address": "7 Chapel Street",
+        },
+        {},
+    ),
+    ({"name": "Ruth Walker", "phone": "+44 1772 625625", "address": "12 Station Road"}, {}),
+)
 SAMPLE_TEXTS = {
     "missed-bin": "My grey bin was not collected on Tuesday",
     "council-tax": "I have moved house and need to update my council tax",
@@ -82,6 +125,7 @@ def _answers(service: ServiceInfo) -> dict[str, object]:
 
 
 def _enquiry_message(tenant: str, service: ServiceInfo) -> IncomingMessage:
+    customer, attributes = random.choice(RESIDENTS)
     channel = random.choices(["phone", "web", "email"], weights=[6, 3, 1])[0]
     # One in four arrives as free text only, to be classified by the catalogue's keywords.
     classify = random.random() < 0.25
@@ -91,14 +135,12 @@ def _enquiry_message(tenant: str, service: ServiceInfo) -> IncomingMessage:
         "received_at": datetime.now(UTC).isoformat(),
         "service_code": None if classify else service.code,
         "text": SAMPLE_TEXTS.get(service.code, "An enquiry"),
-        "attributes": _answers(service),
-        "customer": {
-            "name": random.choice(["A. Resident", "B. Citizen", "C. Ratepayer"]),
-            "phone": "01257 515151",
-        },
+        "attributes": {**_answers(service), **attributes},
+        "customer": customer,
     }
     if channel == "phone":
-        body["call"] = {"call_id": uuid.uuid4().hex, "caller": "01257 515151", "dialled": "0300 123 4567"}
+        caller = customer.get("phone", "withheld")
+        body["call"] = {"call_id": uuid.uuid4().hex, "caller": caller, "dialled": "0300 123 4567"}
     return IncomingMessage(
         routing_key=f"{tenant}.{channel}",
         body=json.dumps(body).encode(),
@@ -231,6 +273,17 @@ async def run_demo(
         agent_tokens = {
             a: await create_token(session, role="agent", agent_id=a, label="demo") for a in HUMAN_AGENTS
         }
+        passwords = {}
+        for username, role, tenant, agent_id in DEMO_USERS:
+            passwords[username] = secrets.token_urlsafe(9)
+            await create_user(
+                session,
+                username=username,
+                password=passwords[username],
+                role=role,
+                tenant=tenant,
+                agent_id=agent_id,
+            )
     await hub.catalogue.reload()
 
     port = _free_port(port)
@@ -250,6 +303,14 @@ async def run_demo(
         f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
         f"{len(agents)} simulated agents, ~{rate:g} enquiries/s, {len(agreements)} overflow agreements)"
     )
+    console.print(f"Sign in at [link={base}/]{base}/[/link] (new passwords every run):")
+    hints = {
+        "agent": "press Available, take a live call",
+        "supervisor": "Chorley's live floor",
+        "committee": "today's figures",
+    }
+    for username, role, _tenant, _agent in DEMO_USERS:
+        console.print(f"  [bold]{username:<19}[/] [cyan]{passwords[username]}[/]  {role}: {hints[role]}")
     console.print(f"Open [link={base}/docs]{base}/docs[/link] (the API; click Authorize and paste a token).")
     console.print(f"  supervisor (chorley): [cyan]{supervisor}[/]")
     console.print(

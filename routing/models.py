@@ -47,6 +47,8 @@ class Enquiry(Base):
     catalogue_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # routed under this
     location: Mapped[dict[str, Any] | None] = mapped_column(JsonDoc, nullable=True)  # where the problem is
     media_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    # The owner's record of the person (routing/customers), matched at intake; NULL when anonymous.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
 
 
 class EnquiryEvent(Base):
@@ -56,6 +58,7 @@ class EnquiryEvent(Base):
     __table_args__ = (
         Index("ix_enquiry_events_enquiry", "enquiry_id"),
         Index("ix_enquiry_events_tenant_at", "tenant_slug", "at"),
+        Index("ix_enquiry_events_handler_at", "handler_slug", "at"),  # overflow received, per handler
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

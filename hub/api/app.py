@@ -17,6 +17,7 @@ from hub.metrics import public as public_metrics
 from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
+from hub.web import install as install_web
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch import enquiry_endpoints
 from routing.dispatch.desk import DeskError
@@ -79,4 +80,5 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.mount("/open311/v2", Open311Mount())
     app.include_router(enquiry_endpoints.router)
     app.include_router(agreement_endpoints.router)
+    install_web(app)  # the pages for people: sign-in, console, supervisors' floor
     return app

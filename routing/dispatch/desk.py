@@ -22,7 +22,7 @@ from tenants.models import Agent
 log = structlog.get_logger(__name__)
 
 OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
-STATUSES = ("available", "unavailable", "offline")
+STATUSES = ("available", "unavailable", "break", "offline")
 
 
 class DeskError(Exception):
@@ -214,7 +214,10 @@ class AgentDesk:
         outcome: str,
         notes: str | None = None,
         tags: list[str] | None = None,
+        *,
+        wrap_up: bool = False,
     ) -> None:
+        """Done with an outcome; the agent is offered the next at once, or with ``wrap_up`` only once ready."""
         if outcome not in OUTCOMES:
             raise DeskError(422, "bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
         _bind(agent_id, enquiry_id)
@@ -235,7 +238,10 @@ class AgentDesk:
                 .where(Enquiry.agent_id == agent_id, Enquiry.state == "answered", Enquiry.id != enquiry_id)
             )
             if not others:
-                change_status(session, agent, "available", at=now, reason="completed")
+                change_status(
+                    session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
+                )
+            wrapping_up = wrap_up and not others
             tenant, skills = agent.tenant_slug, set(agent.skills)
             answered_at = await session.scalar(
                 select(func.max(EnquiryEvent.at)).where(
@@ -288,7 +294,10 @@ class AgentDesk:
         if answered_at is not None:
             handled_ms = max(0.0, (now - _aware(answered_at)).total_seconds() * 1000)
             await self.live.record_stats(queue, to_ms(now), {"handled": 1, "handle_ms": handled_ms})
-        await self.dispatcher.agent_ready(agent_id, tenant, skills)
+        if wrapping_up:
+            await self.live.agent_away(agent_id)  # no new work until the agent says they are ready
+        else:
+            await self.dispatcher.agent_ready(agent_id, tenant, skills)
 
 
 def _aware(moment: datetime | str) -> datetime:

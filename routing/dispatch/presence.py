@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenants.models import Agent, AgentEvent
 
-STATUSES = ("available", "busy", "unavailable", "offline")
+# wrap_up: after completing, until the agent says they are ready; break: away, not signed out.
+STATUSES = ("available", "busy", "wrap_up", "break", "unavailable", "offline")
 
 
 def change_status(session: AsyncSession, agent: Agent, status: str, *, at: datetime, reason: str) -> bool:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    status: Literal["available", "unavailable", "offline"]
+    status: Literal["available", "unavailable", "break", "offline"]
 
 
 class OfferAction(BaseModel):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.session import unit_of_work
 from hub.metrics.definitions import definitions as figure_definitions
+from routing.customers.service import link_customers
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
@@ -215,6 +216,11 @@ class IntakeProcessor:
         if not unique:
             return []
         now = self.dispatcher.clock()
+        # One select and at most one insert for the whole batch, whatever its size.
+        customer_ids = await link_customers(
+            session,
+            [(item.tenant, item.body.customer.model_dump(exclude_none=True)) for item in unique.values()],
+        )
         rows = [
             {
                 "reference": new_reference(item.tenant),
@@ -236,8 +242,9 @@ class IntakeProcessor:
                 "catalogue_version": item.catalogue_version,
                 "location": item.body.location.model_dump(exclude_none=True) if item.body.location else None,
                 "media_url": item.body.media_url,
+                "customer_id": customer_id,
             }
-            for item in unique.values()
+            for item, customer_id in zip(unique.values(), customer_ids, strict=True)
         ]
         dialect_insert = _insert_ignoring_duplicates(session)
         statement = (

@@ -1,4 +1,5 @@
-"""`hub demo` on a bare machine: no service URLs, enquiries flowing within 30 s."""
+"""`hub demo` on a bare machine: no service URLs, enquiries flowing within 30 s, and a newcomer signs in
+with the printed credentials and takes a live call in the console while it runs."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 
 def _free_port() -> int:
@@ -16,21 +20,80 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_the_demo_runs_embedded_and_enquiries_flow(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {"COLUMNS": "200"}
+def _sign_in(web: httpx.Client, username: str, password: str) -> str:
+    r = web.post("/sign-in", data={"username": username, "password": password})
+    assert r.status_code == 303, r.text
+    page = web.get(r.headers["location"])
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def _take_a_call(base: str, header: str) -> None:
+    """What the printed instructions promise: sign in as chorley-ann, go available, accept, wrap up."""
+    passwords = dict(
+        re.findall(r"^\s+(chorley-ann|chorley-supervisor|committee)\s+(\S+)\s+\w+: ", header, re.MULTILINE)
+    )
+    assert set(passwords) == {"chorley-ann", "chorley-supervisor", "committee"}, header
+    token = re.search(r"agent chorley-ann:\s+(hub_\S+)", header)
+    assert token, header
+    with httpx.Client(base_url=base, timeout=10) as web, httpx.Client(base_url=base, timeout=10) as api:
+        csrf = _sign_in(web, "chorley-ann", passwords["chorley-ann"])
+        assert web.post("/console/status", data={"status": "available", "csrf": csrf}).status_code == 303
+        api.headers["Authorization"] = f"Bearer {token.group(1)}"
+        deadline = time.monotonic() + 20
+        taken = None
+        while taken is None and time.monotonic() < deadline:
+            offer = api.get("/api/v1/agents/me/offer").json()["offer"]
+            if offer is not None:
+                r = web.post("/console/offer/accept", data={"enquiry_id": offer["enquiry_id"], "csrf": csrf})
+                taken = offer["enquiry_id"] if "notice=" not in r.headers["location"] else None
+            time.sleep(0.3)
+        assert taken is not None, "chorley-ann was offered no call within 20 s"
+        page = web.get("/console").text
+        assert f'data-enquiry="{taken}"' in page and "Customer" in page and "Script" in page
+        r = web.post("/console/complete", data={"enquiry_id": taken, "outcome": "resolved", "csrf": csrf})
+        assert r.headers["location"] == "/console?notice=completed"
+
+        with httpx.Client(base_url=base, timeout=10) as supervisor:
+            _sign_in(supervisor, "chorley-supervisor", passwords["chorley-supervisor"])
+            floor = supervisor.get("/supervisor")
+            assert (
+                floor.status_code == 200 and "Chorley Council" in floor.text and 'id="waiting"' in floor.text
+            )
+
+
+def test_the_demo_runs_embedded_and_a_newcomer_takes_a_call(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {
+        "COLUMNS": "200",
+        "PYTHONUNBUFFERED": "1",
+    }
     port = _free_port()
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "demo", "--seconds", "25", "--rate", "2", "--port", str(port)],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=90,
     )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = result.stdout
+    try:
+        assert process.stdout is not None
+        header = ""
+        for line in process.stdout:
+            header += line
+            if line.startswith("Ctrl-C to stop."):
+                break
+        _take_a_call(f"http://127.0.0.1:{port}", header)
+        rest, errors = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors[-2000:]
+    out = header + rest
     assert f"http://127.0.0.1:{port}/docs" in out
-    assert re.search(r"agent chorley-ann:\s+hub_", out)
+    assert f"Sign in at http://127.0.0.1:{port}/" in out
     final = out.strip().splitlines()[-1]
     assert final.startswith("demo stopped:"), final
     counts = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", final)}

@@ -1,0 +1,345 @@
+"""The agents' console: status, the offer pushed live, the enquiry in hand with its customer, wrap-up, transfer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.accounts.service import SignedIn, resolve_session
+from hub.db.session import unit_of_work
+from hub.runtime import Hub
+from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
+from hub.web.templating import OUTCOME_LABELS, render
+from routing.customers.prompts import DEFAULT_RULES
+from routing.customers.view import CustomerView, may_open, view_customer
+from routing.dispatch.desk import DeskError
+from routing.dispatch.service import to_ms
+from routing.dispatch.transfer import transfer
+from routing.models import Enquiry
+from tenants.catalogue import Catalogue
+from tenants.models import Agent, Service
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+log = structlog.get_logger(__name__)
+
+CHOOSABLE_STATUSES = ("available", "break", "unavailable", "offline")
+WRAP_UP_OUTCOMES = ("resolved", "passed_to_back_office", "callback_booked", "no_action")
+GENERIC_SCRIPT = (
+    "Greet: “{partner}, you are through to {agent}. How can I help?”",
+    "Confirm who you are speaking to and, where it matters, the address.",
+    "Find out what they need about {service}: what happened, where and when.",
+    "Say what happens next, and give the reference {reference}.",
+)
+_OFFER_TICK = 0.5  # seconds between looks at the live state for an offer
+_STATUS_EVERY = 4  # ticks between looks at the database for status and session
+_STREAM_SECONDS = 25.0  # the browser reconnects by itself; bounded streams free server slots
+
+
+async def agent_user(user: SignedIn = Depends(role("agent"))) -> SignedIn:
+    if user.agent_id is None:
+        raise PageError(403, "Your user is not linked to an agent, so it has no console.")
+    return user
+
+
+def _to_int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None and len(value) < 20 else None
+    except ValueError:
+        return None
+
+
+def _back(notice: str | None = None) -> RedirectResponse:
+    return RedirectResponse("/console" + (f"?notice={notice}" if notice else ""), status_code=303)
+
+
+def _script(service: Service | None, values: dict[str, str]) -> list[str]:
+    """The catalogue's signposting script for the service if it has one, else a generic prompt."""
+    raw: Any = (service.definition or {}).get("script") if service else None
+    steps = [raw] if isinstance(raw, str) else [str(s) for s in raw] if isinstance(raw, list) else []
+    steps = [line.strip() for step in steps for line in step.splitlines() if line.strip()] or list(
+        GENERIC_SCRIPT
+    )
+
+    class _Blank(dict[str, str]):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+
+    return [step.format_map(_Blank(values)) for step in steps]
+
+
+def _service_names(catalogue: Catalogue, tenant: str) -> dict[str, str]:
+    info = catalogue.tenants.get(tenant)
+    return {code: s.name for code, s in info.services.items()} if info else {}
+
+
+def _transfer_targets(catalogue: Catalogue, enquiry: Enquiry) -> list[tuple[str, str]]:
+    targets = []
+    for tenant in sorted(catalogue.tenants.values(), key=lambda t: (t.slug != enquiry.tenant_slug, t.name)):
+        for service in sorted(tenant.services.values(), key=lambda s: s.name):
+            if (tenant.slug, service.code) != (enquiry.tenant_slug, enquiry.service_code):
+                targets.append((f"{tenant.slug}/{service.code}", f"{tenant.name} — {service.name}"))
+    return targets
+
+
+async def _panel(
+    hub: Hub, user: SignedIn, agent: Agent, enquiry: Enquiry, session: AsyncSession, page: str
+) -> dict[str, Any]:
+    """Everything shown about an enquiry; reading the customer writes its audit row in this transaction."""
+    catalogue = await hub.catalogue.get()
+    service = await session.get(Service, enquiry.service_id)
+    rules = [*DEFAULT_RULES, *((service.definition or {}).get("prompts") or [] if service else [])]
+    customer: CustomerView = await view_customer(
+        session,
+        viewer=user,
+        viewer_tenant=agent.tenant_slug,
+        enquiry=enquiry,
+        now=hub.dispatcher.clock(),
+        rules=[r for r in rules if isinstance(r, dict)],
+        service_names=_service_names(catalogue, enquiry.tenant_slug),
+        page=page,
+    )
+    owner = catalogue.tenants.get(enquiry.tenant_slug)
+    service_name = service.name if service else enquiry.service_code
+    values = {
+        "partner": owner.name if owner else enquiry.tenant_slug,
+        "agent": agent.name.split()[0] if agent.name else agent.id,
+        "service": service_name,
+        "reference": enquiry.reference,
+    }
+    return {
+        "enquiry": enquiry,
+        "owner_name": values["partner"],
+        "service_name": service_name,
+        "lgsl": service.lgsl_code if service else None,
+        "customer": customer,
+        "service_names": _service_names(catalogue, enquiry.tenant_slug),
+        "script": _script(service, values),
+        "targets": _transfer_targets(catalogue, enquiry),
+    }
+
+
+@router.get("")
+async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -> Response:
+    hub = hub_of(request)
+    assert user.agent_id is not None
+    view = await hub.desk.view(user.agent_id)
+    panel = None
+    async with unit_of_work(hub.sessionmaker) as session:
+        agent = await session.get(Agent, user.agent_id)
+        assert agent is not None
+        in_hand = await session.scalar(
+            select(Enquiry).where(Enquiry.agent_id == agent.id, Enquiry.state == "answered").limit(1)
+        )
+        if in_hand is not None:
+            panel = await _panel(hub, user, agent, in_hand, session, page="console")
+    catalogue = await hub.catalogue.get()
+    tenant = catalogue.tenants.get(view.tenant)
+    return render(
+        request,
+        "console.html",
+        page_context(
+            request,
+            agent=view,
+            tenant_name=tenant.name if tenant else view.tenant,
+            panel=panel,
+            statuses=CHOOSABLE_STATUSES,
+            outcomes=[(o, OUTCOME_LABELS[o]) for o in WRAP_UP_OUTCOMES],
+        ),
+    )
+
+
+@router.get("/enquiries/{enquiry_id}")
+async def enquiry_page(enquiry_id: str, request: Request, user: SignedIn = Depends(agent_user)) -> Response:
+    """A past or current enquiry: the owner's agents see their partner's; anyone else sees nothing (404)."""
+    hub = hub_of(request)
+    wanted = _to_int(enquiry_id)
+    async with unit_of_work(hub.sessionmaker) as session:
+        agent = await session.get(Agent, user.agent_id)
+        enquiry = await session.get(Enquiry, wanted) if wanted is not None else None
+        if (
+            agent is None
+            or enquiry is None
+            or not may_open(enquiry, viewer_tenant=agent.tenant_slug, agent_id=agent.id)
+        ):
+            raise PageError(404, "There is no such enquiry for you to see.")
+        panel = await _panel(hub, user, agent, enquiry, session, page="enquiry")
+    return render(request, "enquiry.html", page_context(request, panel=panel))
+
+
+@router.post("/status")
+async def set_status(
+    request: Request,
+    status: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(agent_user),
+) -> Response:
+    check_csrf(request, csrf)
+    if status not in CHOOSABLE_STATUSES:
+        return _back("bad_status")
+    assert user.agent_id is not None
+    try:
+        await hub_of(request).desk.set_status(user.agent_id, status)
+    except DeskError as exc:
+        return _back(exc.code)
+    return _back()
+
+
+@router.post("/offer/{action}")
+async def offer_action(
+    action: str,
+    request: Request,
+    enquiry_id: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(agent_user),
+) -> Response:
+    check_csrf(request, csrf)
+    wanted = _to_int(enquiry_id)
+    if action not in ("accept", "reject"):
+        raise PageError(404, "There is no such action.")
+    if wanted is None:
+        return _back("stale_offer")
+    assert user.agent_id is not None
+    desk = hub_of(request).desk
+    try:
+        if action == "accept":
+            await desk.accept(user.agent_id, wanted)
+            return _back()
+        await desk.reject(user.agent_id, wanted)
+        return _back("rejected")
+    except DeskError as exc:
+        return _back(exc.code)
+
+
+@router.post("/complete")
+async def complete(
+    request: Request,
+    enquiry_id: str | None = Form(None),
+    outcome: str | None = Form(None),
+    notes: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(agent_user),
+) -> Response:
+    check_csrf(request, csrf)
+    wanted = _to_int(enquiry_id)
+    if wanted is None:
+        return _back("not_yours")
+    if outcome not in WRAP_UP_OUTCOMES:
+        return _back("bad_outcome")
+    assert user.agent_id is not None
+    try:
+        await hub_of(request).desk.complete(
+            user.agent_id, wanted, outcome, (notes or "").strip()[:2000] or None, wrap_up=True
+        )
+    except DeskError as exc:
+        return _back(exc.code)
+    return _back("completed")
+
+
+@router.post("/transfer")
+async def transfer_enquiry(
+    request: Request,
+    enquiry_id: str | None = Form(None),
+    target: str | None = Form(None),
+    notes: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(agent_user),
+) -> Response:
+    check_csrf(request, csrf)
+    wanted = _to_int(enquiry_id)
+    tenant, _, service = (target or "").partition("/")
+    if wanted is None:
+        return _back("not_yours")
+    if not tenant or not service:
+        return _back("unknown_target")
+    assert user.agent_id is not None
+    try:
+        await transfer(
+            hub_of(request).dispatcher,
+            user.agent_id,
+            wanted,
+            to_tenant=tenant,
+            to_service=service,
+            notes=(notes or "").strip()[:2000] or None,
+        )
+    except DeskError as exc:
+        return _back(exc.code)
+    return _back("transferred")
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
+    offer = await hub.desk.current_offer(agent_id)
+    if offer is None:
+        return None
+    catalogue = await hub.catalogue.get()
+    owner = catalogue.tenants.get(offer.owner)
+    service = catalogue.service(offer.owner, offer.service_code)
+    now = hub.dispatcher.clock()
+    # No customer data in an offer: the agent sees the person only once they take the contact.
+    return {
+        "enquiry_id": offer.enquiry_id,
+        "reference": offer.reference,
+        "owner": offer.owner,
+        "owner_name": owner.name if owner else offer.owner,
+        "service": service.name if service else offer.service_code,
+        "channel": offer.channel,
+        "priority": offer.priority,
+        "waited_seconds": round((now - offer.queued_at).total_seconds()) if offer.queued_at else None,
+        "expires_at_ms": to_ms(offer.expires_at),
+        "server_now_ms": to_ms(now),
+    }
+
+
+@router.get("/events")
+async def events(request: Request, user: SignedIn = Depends(agent_user)) -> StreamingResponse:
+    """Server-sent events: ``offer`` and ``offer_gone`` as the live state changes, ``status`` when the
+    agent's status does, ``signed_out`` when the session ends."""
+    hub = hub_of(request)
+    agent_id = user.agent_id
+    assert agent_id is not None
+    token: str = request.state.session_token
+
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 1000\n\n"
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + _STREAM_SECONDS
+        shown: tuple[int, int] | None = None
+        tick = 0
+        while loop.time() < ends and not await request.is_disconnected():
+            if tick % _STATUS_EVERY == 0:
+                async with unit_of_work(hub.sessionmaker) as session:
+                    if await resolve_session(session, token, now=hub.dispatcher.clock()) is None:
+                        yield _sse("signed_out", {})
+                        return
+                    status = await session.scalar(select(Agent.status).where(Agent.id == agent_id))
+                yield _sse("status", {"status": status})
+            raw = await hub.live.offer_for(agent_id)
+            key = (raw.enquiry_id, raw.expires_ms) if raw else None
+            if key != shown:
+                payload = await _offer_payload(hub, agent_id) if raw else None
+                if payload is not None:
+                    yield _sse("offer", payload)
+                    shown = key
+                elif shown is not None:
+                    yield _sse("offer_gone", {})
+                    shown = None
+                # A reservation the database has not recorded yet is looked at again on the next tick.
+            tick += 1
+            await asyncio.sleep(_OFFER_TICK)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

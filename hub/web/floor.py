@@ -1,0 +1,147 @@
+"""The live floor for one partner, as a supervisor sees it: queues, agents, today's figures, overflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.metrics.definitions import Figures
+from hub.metrics.service import tenant_figures
+from routing.dispatch.presence import STATUSES
+from routing.models import Enquiry, EnquiryEvent
+from tenants.models import Agent, Tenant
+
+WAITING = ("queued", "offered")
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    id: str
+    name: str
+    status: str
+    since: datetime
+    skills: list[str]
+    enquiry_reference: str | None
+    enquiry_id: int | None
+
+
+@dataclass(frozen=True)
+class RecentEnquiry:
+    id: int
+    reference: str
+    service_code: str
+    channel: str
+    state: str
+    outcome: str | None
+    handler: str | None
+    agent_id: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Floor:
+    tenant: str
+    tenant_name: str
+    now: datetime
+    waiting: int
+    longest_wait_seconds: float | None
+    agents_by_state: dict[str, int]
+    agents: list[AgentRow]
+    today: Figures
+    overflow_in: int
+    overflow_out: int
+    recent: list[RecentEnquiry]
+
+
+def start_of_day(now: datetime, timezone: str) -> datetime:
+    """Midnight where the partner is, so "today" is the partner's day, BST or not."""
+    local = now.astimezone(ZoneInfo(timezone))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
+
+
+async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) -> Floor:
+    slug = tenant.slug
+    waiting, oldest = (
+        await session.execute(
+            select(func.count(), func.min(Enquiry.queued_at)).where(
+                Enquiry.tenant_slug == slug, Enquiry.state.in_(WAITING)
+            )
+        )
+    ).one()
+    if isinstance(oldest, str):  # SQLite aggregates lose the column type
+        oldest = datetime.fromisoformat(oldest)
+    if oldest is not None and oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=now.tzinfo)
+    agents = (
+        await session.scalars(select(Agent).where(Agent.tenant_slug == slug).order_by(Agent.name))
+    ).all()
+    in_hand = {
+        agent_id: (enquiry_id, reference)
+        for agent_id, enquiry_id, reference in (
+            await session.execute(
+                select(Enquiry.agent_id, Enquiry.id, Enquiry.reference).where(
+                    Enquiry.agent_id.in_([a.id for a in agents]), Enquiry.state.in_(("offered", "answered"))
+                )
+            )
+        ).all()
+    }
+    by_state = dict.fromkeys(STATUSES, 0)
+    for agent in agents:
+        by_state[agent.status] = by_state.get(agent.status, 0) + 1
+
+    today = start_of_day(now, tenant.timezone)
+    answered_today = select(func.count()).where(
+        EnquiryEvent.event == "enquiry.answered", EnquiryEvent.at >= today
+    )
+    overflow_out = await session.scalar(
+        answered_today.where(EnquiryEvent.tenant_slug == slug, EnquiryEvent.handler_slug != slug)
+    )
+    overflow_in = await session.scalar(
+        answered_today.where(EnquiryEvent.handler_slug == slug, EnquiryEvent.tenant_slug != slug)
+    )
+    recent = (
+        await session.scalars(
+            select(Enquiry).where(Enquiry.tenant_slug == slug).order_by(Enquiry.id.desc()).limit(15)
+        )
+    ).all()
+    return Floor(
+        tenant=slug,
+        tenant_name=tenant.name,
+        now=now,
+        waiting=waiting,
+        longest_wait_seconds=(now - oldest).total_seconds() if oldest else None,
+        agents_by_state=by_state,
+        agents=[
+            AgentRow(
+                a.id,
+                a.name,
+                a.status,
+                a.status_since,
+                a.skills,
+                in_hand.get(a.id, (None, None))[1],
+                in_hand.get(a.id, (None, None))[0],
+            )
+            for a in agents
+        ],
+        today=await tenant_figures(session, tenant=slug, start=today, end=now + timedelta(seconds=1)),
+        overflow_in=overflow_in or 0,
+        overflow_out=overflow_out or 0,
+        recent=[
+            RecentEnquiry(
+                e.id,
+                e.reference,
+                e.service_code,
+                e.channel,
+                e.state,
+                e.outcome,
+                e.handler_slug,
+                e.agent_id,
+                e.received_at,
+            )
+            for e in recent
+        ],
+    )

@@ -1,0 +1,216 @@
+"""The supervisors' live view of one partner: the floor, agents' skills changed live, routing trails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from hub.accounts.service import SignedIn
+from hub.audit.service import record
+from hub.db.session import unit_of_work
+from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
+from hub.web.floor import read_floor
+from hub.web.templating import render
+from routing.dispatch.desk import DeskError
+from routing.dispatch.skills import set_skills
+from routing.models import Enquiry, EnquiryEvent
+from tenants.models import Agent, Service, Tenant
+
+router = APIRouter(prefix="/supervisor", include_in_schema=False)
+supervisor_user = role("supervisor")
+
+
+async def _tenant(request: Request, user: SignedIn, wanted: str | None) -> Tenant:
+    """The partner on view: the user's own, or for hub staff the one asked for (or the first)."""
+    async with hub_of(request).sessionmaker() as session:
+        if user.tenant is not None:
+            if wanted not in (None, "", user.tenant):
+                raise PageError(404, "There is no such partner for you to see.")
+            tenant = await session.get(Tenant, user.tenant)
+        elif wanted:
+            tenant = await session.get(Tenant, wanted)
+        else:
+            tenant = await session.scalar(
+                select(Tenant).where(Tenant.kind == "partner").order_by(Tenant.slug).limit(1)
+            )
+    if tenant is None:
+        raise PageError(404, "There is no such partner for you to see.")
+    return tenant
+
+
+async def _partners(request: Request, user: SignedIn) -> list[Tenant]:
+    if user.tenant is not None:
+        return []
+    async with hub_of(request).sessionmaker() as session:
+        return list((await session.scalars(select(Tenant).order_by(Tenant.name))).all())
+
+
+@router.get("")
+async def supervisor_page(
+    request: Request, tenant: str | None = None, user: SignedIn = Depends(supervisor_user)
+) -> Response:
+    hub = hub_of(request)
+    chosen = await _tenant(request, user, tenant)
+    async with hub.sessionmaker() as session:
+        floor = await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
+    return render(
+        request,
+        "supervisor.html",
+        page_context(request, floor=floor, partners=await _partners(request, user)),
+    )
+
+
+@router.get("/floor")
+async def floor_fragment(
+    request: Request, tenant: str | None = None, user: SignedIn = Depends(supervisor_user)
+) -> Response:
+    """The live part of the page, fetched again every few seconds."""
+    hub = hub_of(request)
+    chosen = await _tenant(request, user, tenant)
+    async with hub.sessionmaker() as session:
+        floor = await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
+    return render(request, "_floor.html", page_context(request, floor=floor))
+
+
+async def _agent_for(request: Request, user: SignedIn, agent_id: str) -> Agent:
+    async with hub_of(request).sessionmaker() as session:
+        agent = await session.get(Agent, agent_id)
+    if agent is None or not user.sees(agent.tenant_slug):
+        raise PageError(404, "There is no such agent for you to see.")
+    return agent
+
+
+@router.get("/agents/{agent_id}")
+async def agent_page(agent_id: str, request: Request, user: SignedIn = Depends(supervisor_user)) -> Response:
+    agent = await _agent_for(request, user, agent_id)
+    async with hub_of(request).sessionmaker() as session:
+        catalogue_skills = {
+            skill
+            for skills in (
+                await session.scalars(select(Service.skills).where(Service.tenant_slug == agent.tenant_slug))
+            ).all()
+            for skill in skills
+        }
+    known = sorted(catalogue_skills | set(agent.skills))
+    return render(request, "agent_skills.html", page_context(request, agent=agent, known=known))
+
+
+@router.post("/agents/{agent_id}/skills")
+async def change_skills(
+    agent_id: str,
+    request: Request,
+    skills: list[str] = Form(default_factory=list),
+    extra: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(supervisor_user),
+) -> Response:
+    check_csrf(request, csrf)
+    agent = await _agent_for(request, user, agent_id)
+    wanted = [*skills[:100], *(extra or "").replace(",", " ").split()[:50]]
+    hub = hub_of(request)
+    try:
+        changed = await set_skills(hub.dispatcher, agent.id, wanted)
+    except DeskError as exc:
+        return RedirectResponse(f"/supervisor/agents/{agent.id}?notice={exc.code}", status_code=303)
+    async with unit_of_work(hub.sessionmaker) as session:
+        await record(
+            session,
+            at=hub.dispatcher.clock(),
+            action="agent.skills_changed",
+            user_id=user.user_id,
+            username=user.username,
+            role=user.role,
+            actor_tenant=user.tenant,
+            agent_id=agent.id,
+            owner_tenant=agent.tenant_slug,
+            detail={
+                "before": changed.before,
+                "after": changed.after,
+                "offered_enquiry": changed.offered_enquiry,
+            },
+        )
+    return RedirectResponse(f"/supervisor?tenant={agent.tenant_slug}&notice=skills_saved", status_code=303)
+
+
+@router.get("/find")
+async def find(request: Request, reference: str = "", user: SignedIn = Depends(supervisor_user)) -> Response:
+    async with hub_of(request).sessionmaker() as session:
+        enquiry = await session.scalar(
+            select(Enquiry).where(Enquiry.reference == reference.strip().upper()[:32])
+        )
+    if enquiry is None or not _may_see_trail(user, enquiry):
+        raise PageError(404, "There is no enquiry with that reference for you to see.")
+    return RedirectResponse(f"/supervisor/enquiries/{enquiry.id}", status_code=303)
+
+
+def _may_see_trail(user: SignedIn, enquiry: Enquiry) -> bool:
+    return user.sees(enquiry.tenant_slug) or (
+        enquiry.handler_slug is not None and user.sees(enquiry.handler_slug)
+    )
+
+
+@router.get("/enquiries/{enquiry_id}")
+async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supervisor_user)) -> Response:
+    """Why a contact went where it went: its events in order, with the figures and reasons each recorded.
+
+    Agents' notes may describe the customer, so only the owner's supervisors see them, and that is audited.
+    """
+    hub = hub_of(request)
+    wanted = int(enquiry_id) if enquiry_id.isdigit() and len(enquiry_id) < 19 else None
+    async with unit_of_work(hub.sessionmaker) as session:
+        enquiry = await session.get(Enquiry, wanted) if wanted is not None else None
+        if enquiry is None or not _may_see_trail(user, enquiry):
+            raise PageError(404, "There is no such enquiry for you to see.")
+        events = (
+            await session.scalars(
+                select(EnquiryEvent).where(EnquiryEvent.enquiry_id == enquiry.id).order_by(EnquiryEvent.id)
+            )
+        ).all()
+        service = await session.get(Service, enquiry.service_id)
+        owner = user.sees(enquiry.tenant_slug)
+        rows: list[dict[str, Any]] = []
+        notes_shown = False
+        for e in events:
+            data = dict(e.data or {})
+            if "notes" in data:
+                if owner:
+                    notes_shown = True
+                else:
+                    data["notes"] = "(only the owner's supervisors see notes)"
+            rows.append(
+                {
+                    "at": e.at,
+                    "event": e.event,
+                    "agent_id": e.agent_id,
+                    "handler": e.handler_slug,
+                    "data": data,
+                }
+            )
+        if notes_shown:
+            await record(
+                session,
+                at=hub.dispatcher.clock(),
+                action="customer.viewed",
+                user_id=user.user_id,
+                username=user.username,
+                role=user.role,
+                actor_tenant=user.tenant,
+                enquiry_id=enquiry.id,
+                customer_id=enquiry.customer_id,
+                owner_tenant=enquiry.tenant_slug,
+                fields=["notes"],
+                detail={"page": "trail"},
+            )
+    return render(
+        request,
+        "trail.html",
+        page_context(
+            request,
+            enquiry=enquiry,
+            service_name=service.name if service else enquiry.service_code,
+            events=rows,
+        ),
+    )

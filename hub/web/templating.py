@@ -1,0 +1,105 @@
+"""Jinja2 templates and the filters they share."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+# Pages show personal data: no framing, no inline script, nothing cached, no referrer sent elsewhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+LONDON = ZoneInfo("Europe/London")
+
+STATUS_LABELS = {
+    "available": "Available",
+    "busy": "On a call",
+    "wrap_up": "Wrap-up",
+    "break": "On a break",
+    "unavailable": "Not ready",
+    "offline": "Offline",
+}
+OUTCOME_LABELS = {
+    "resolved": "Resolved at first contact",
+    "passed_to_back_office": "Passed to back office",
+    "callback_booked": "Callback booked",
+    "transferred": "Transferred",
+    "no_action": "No action needed",
+}
+
+# Messages shown after a redirect, chosen by code so nothing a visitor types is ever echoed back.
+NOTICES = {
+    "signed_out": "You have signed out.",
+    "sign_in": "Sign in to carry on.",
+    "session_expired": "Your session has expired or was ended. Sign in again to carry on.",
+    "stale_offer": "That offer is no longer yours: it expired, was withdrawn or went to someone else. "
+    "Nothing was changed.",
+    "not_yours": "That enquiry is not in your hands. Nothing was changed.",
+    "not_answered": "Accept the enquiry before completing it.",
+    "offer_pending": "Accept or reject the offer first.",
+    "busy": "Complete the enquiry in hand before changing your status.",
+    "bad_outcome": "Choose an outcome from the list.",
+    "bad_status": "That is not a status you can choose.",
+    "unknown_target": "There is no such service to transfer to.",
+    "same_queue": "The enquiry is already for that service.",
+    "bad_skills": "Skills are short words of letters, digits and '-'.",
+    "completed": "Completed. You are in wrap-up until you press Ready for the next.",
+    "transferred": "Transferred: the caller is waiting in the new queue.",
+    "rejected": "Offer rejected: it went back to the queue at its place. You are now Not ready.",
+    "skills_saved": "Skills saved; assignment was re-run for the agent.",
+    "no_such_enquiry": "There is no enquiry with that reference for this partner.",
+}
+GOOD_NOTICES = {"signed_out", "completed", "transferred", "skills_saved", "rejected"}
+
+
+def local_time(value: datetime | None, fmt: str = "%H:%M:%S") -> str:
+    return value.astimezone(LONDON).strftime(fmt) if value else ""
+
+
+def local_datetime(value: datetime | None) -> str:
+    return local_time(value, "%d %b %Y %H:%M")
+
+
+def duration(value: float | timedelta | None) -> str:
+    if value is None:
+        return "–"
+    seconds = int(value.total_seconds() if isinstance(value, timedelta) else value)
+    seconds = max(seconds, 0)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    return templates.TemplateResponse(request, name, context, status_code=status_code, headers=PAGE_HEADERS)
+
+
+templates.env.filters.update(
+    local_time=local_time,
+    local_datetime=local_datetime,
+    duration=duration,
+    percent=percent,
+    status_label=lambda s: STATUS_LABELS.get(s, s),
+    outcome_label=lambda s: OUTCOME_LABELS.get(s, s or ""),
+)
+templates.env.globals.update(NOTICES=NOTICES, GOOD_NOTICES=GOOD_NOTICES)

@@ -1,0 +1,64 @@
+"""Data minimisation: which of a customer's fields an agent may see (DESIGN §8).
+
+An owner's agents see everything the owner holds. An agent of another partner sees a customer only
+while handling that customer's enquiry under an overflow agreement, and only the fields it allows.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenants.agreement_models import AgreementRow
+from tenants.models import Service
+
+# "history" covers past contacts and the proactive prompts drawn from them.
+CUSTOMER_FIELDS: frozenset[str] = frozenset(
+    {"name", "phone", "email", "uprn", "address", "attributes", "history"}
+)
+
+
+def visible_customer_fields(
+    owner: str, handler: str, allowed_by_agreement: set[str] | frozenset[str] | None
+) -> frozenset[str]:
+    """The fields an agent of ``handler`` may see of a customer of ``owner``.
+
+    ``allowed_by_agreement`` is None when no agreement covers the pair: then nothing at all.
+    """
+    if handler == owner:
+        return CUSTOMER_FIELDS
+    if allowed_by_agreement is None:
+        return frozenset()
+    return CUSTOMER_FIELDS & frozenset(allowed_by_agreement)
+
+
+async def fields_allowed_by_agreement(
+    session: AsyncSession, *, owner: str, handler: str, service_code: str, agreement_id: str | None
+) -> frozenset[str] | None:
+    """What the agreement under which ``handler`` took the enquiry lets its agents see (None: no agreement).
+
+    Both sides have a say: the agreement's ``visible_fields``, narrowed by the owner's catalogue entry for the
+    service (``shared_customer_fields``) when the owner lists any there.
+    """
+    if handler == owner or agreement_id is None:
+        return None
+    agreement = await session.get(AgreementRow, agreement_id)
+    if agreement is None or agreement.borrower_slug != owner or agreement.lender_slug != handler:
+        return None
+    allowed = frozenset(agreement.definition.get("visible_fields") or ())
+    service = await session.scalar(
+        select(Service).where(Service.tenant_slug == owner, Service.code == service_code)
+    )
+    shared = (
+        frozenset((service.definition or {}).get("shared_customer_fields") or ()) if service else frozenset()
+    )
+    return allowed & shared if shared else allowed
+
+
+async def partners_sharing_history(session: AsyncSession, *, owner: str) -> set[str]:
+    """Partners whose records of a person ``owner``'s agents may see beside the owner's own.
+
+    The seam for data-sharing agreements: none exist yet, so a single view never crosses partners.
+    """
+    del session
+    return {owner}

@@ -1,0 +1,135 @@
+"""Transfer the enquiry in hand to another service or another partner's queue.
+
+The contact in hand is completed as ``transferred`` and a new enquiry joins the target queue, in one
+transaction, so the caller is never in both queues nor in neither. Figures count each against its owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select
+
+from hub.db.session import unit_of_work
+from routing.customers.service import link_customers
+from routing.dispatch.desk import DeskError
+from routing.dispatch.presence import change_status
+from routing.dispatch.service import Dispatcher, to_ms
+from routing.events import EnquiryRef, NewEvent, record_events
+from routing.live.base import entry_for
+from routing.models import Enquiry
+from routing.references import new_reference
+from tenants.models import Agent
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Transferred:
+    from_enquiry: int
+    to_enquiry: int
+    to_reference: str
+    to_queue: str
+
+
+def _transfer_message_id(enquiry_id: int) -> str:
+    # Unique per target partner, so a repeated request finds the transfer it already made.
+    return f"transfer-of-{enquiry_id}"
+
+
+async def transfer(
+    dispatcher: Dispatcher,
+    agent_id: str,
+    enquiry_id: int,
+    *,
+    to_tenant: str,
+    to_service: str,
+    notes: str | None = None,
+) -> Transferred:
+    catalogue = await dispatcher.catalogue.get()
+    target = catalogue.service(to_tenant, to_service)
+    if target is None:
+        raise DeskError(422, "unknown_target", "there is no such service to transfer to")
+    now = dispatcher.clock()
+    async with unit_of_work(dispatcher.sessionmaker) as session:
+        # Agent before enquiry: the lock order of the desk and the dispatcher.
+        agent = await session.get(Agent, agent_id, with_for_update=True)
+        if agent is None:
+            raise DeskError(404, "unknown_agent", f"no agent {agent_id!r}")
+        enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+        if enquiry is None or enquiry.agent_id != agent_id:
+            raise DeskError(409, "not_yours", "that enquiry is not in your hands")
+        if enquiry.state == "completed" and enquiry.outcome == "transferred":
+            made = await session.scalar(
+                select(Enquiry).where(Enquiry.message_id == _transfer_message_id(enquiry.id))
+            )
+            if made is not None:  # a repeated click: the transfer is already made
+                return Transferred(
+                    enquiry.id, made.id, made.reference, f"{made.tenant_slug}/{made.service_code}"
+                )
+        if enquiry.state != "answered":
+            raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
+        if (to_tenant, to_service) == (enquiry.tenant_slug, enquiry.service_code):
+            raise DeskError(422, "same_queue", "the enquiry is already for that service")
+
+        (customer_id,) = await link_customers(session, [(to_tenant, enquiry.customer)])
+        moved = Enquiry(
+            reference=new_reference(to_tenant),
+            tenant_slug=to_tenant,
+            message_id=_transfer_message_id(enquiry.id),
+            channel=enquiry.channel,
+            service_id=target.id,
+            service_code=target.code,
+            priority=target.priority,
+            received_at=enquiry.received_at,
+            created_at=now,
+            queued_at=now,
+            state="queued",
+            text=enquiry.text,
+            customer=dict(enquiry.customer or {}),
+            attributes=dict(enquiry.attributes or {}),
+            call=enquiry.call,
+            correlation_id=enquiry.correlation_id,
+            customer_id=customer_id,
+        )
+        session.add(moved)
+        enquiry.state, enquiry.outcome = "completed", "transferred"
+        change_status(session, agent, "wrap_up", at=now, reason="transferred")
+        await session.flush()
+        into = {"to_enquiry_id": moved.id, "to_reference": moved.reference, "to_queue": target.queue}
+        came_from = {"transferred_from": enquiry.reference, "from_owner": enquiry.tenant_slug}
+        original, new = EnquiryRef.of(enquiry), EnquiryRef.of(moved)
+        await record_events(
+            session,
+            [
+                NewEvent(
+                    original,
+                    "enquiry.transferred",
+                    now,
+                    agent_id=agent_id,
+                    handler=agent.tenant_slug,
+                    data=into,
+                ),
+                NewEvent(
+                    original,
+                    "enquiry.completed",
+                    now,
+                    agent_id=agent_id,
+                    handler=agent.tenant_slug,
+                    data={"outcome": "transferred", **({"notes": notes} if notes else {})},
+                ),
+                NewEvent(
+                    new,
+                    "enquiry.received",
+                    now,
+                    data={"received_at": moved.received_at.isoformat(), **came_from},
+                ),
+                NewEvent(new, "enquiry.queued", now, data=came_from),
+            ],
+        )
+        result = Transferred(enquiry.id, moved.id, moved.reference, target.queue)
+        entry = entry_for(moved.id, to_tenant, target.code, moved.priority, to_ms(now))
+    log.info("enquiry.transferred", enquiry_id=enquiry_id, to=target.queue, to_enquiry_id=result.to_enquiry)
+    await dispatcher.place([entry])
+    return result
