@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,62}$"
@@ -17,6 +19,13 @@ class ServiceLevel(Strict):
     target: float = Field(default=0.8, gt=0, le=1)
 
 
+class AdapterSpec(Strict):
+    """The back-office adapter a service's cases go to; ``config`` is checked by the adapter itself."""
+
+    name: str = Field(min_length=1, max_length=63)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
 class ServiceDefinition(Strict):
     code: str = Field(pattern=CODE_PATTERN)
     name: str = Field(min_length=1, max_length=200)
@@ -25,6 +34,7 @@ class ServiceDefinition(Strict):
     priority: int = Field(default=5, ge=0, le=9)
     service_level: ServiceLevel = Field(default_factory=ServiceLevel)
     required_fields: list[str] = Field(default_factory=list)
+    adapter: AdapterSpec | None = None
 
 
 class AgentDefinition(Strict):
