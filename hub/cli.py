@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hub.backoffice.cli import adapters_app
 from hub.logging import configure_logging
 from hub.settings import get_settings
 
@@ -19,6 +20,7 @@ live_app = typer.Typer(help="The live state (queues, idle agents, offers).", no_
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(token_app, name="token")
 app.add_typer(live_app, name="live")
+app.add_typer(adapters_app, name="adapters")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

@@ -11,6 +11,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import select
 
+from hub.backoffice.outbox import enqueue_case
 from hub.db.session import unit_of_work
 from routing.dispatch.presence import change_status
 from routing.dispatch.service import Dispatcher
@@ -216,6 +217,17 @@ class AgentDesk:
                     )
                 ],
             )
+            if (
+                outcome == "passed_to_back_office"
+            ):  # in this transaction: the case leaves only if this commits
+                await enqueue_case(
+                    session,
+                    enquiry=enquiry,
+                    at=now,
+                    notes=notes,
+                    handler=agent.tenant_slug,
+                    agent_id=agent_id,
+                )
         log.info("enquiry.completed", outcome=outcome)
         await self.dispatcher.agent_ready(agent_id, tenant, skills)
 
