@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.backoffice.updates import StatusUpdate, apply_updates
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.session import unit_of_work
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
+    CaseStatusUpdate,
     ErrorCode,
     NewEnquiry,
     Parsed,
@@ -39,6 +42,7 @@ class BatchResult:
     accepted: int = 0
     duplicates: int = 0
     withdrawn: int = 0
+    updated: int = 0  # back-office status updates applied (repeats count as duplicates)
     rejected: int = 0
     rejections: list[tuple[str | None, str]] = field(default_factory=list)  # (message_id, code)
 
@@ -108,6 +112,7 @@ class IntakeProcessor:
                 for m, w in withdrawals
                 if (w.tenant, w.enquiry_message_id) in unknown
             ]
+            rejections += await self._apply_updates(session, messages, parsed, result, now)
             catalogue = await self.dispatcher.catalogue.get()
             await self._record_rejections(session, rejections, catalogue)
             result.rejected = len(rejections)
@@ -217,6 +222,43 @@ class IntakeProcessor:
         await session.flush()
         await record_events(session, events)
         return abandoned, keys - set(found)
+
+    async def _apply_updates(
+        self,
+        session: AsyncSession,
+        messages: list[IncomingMessage],
+        parsed: list[Parsed],
+        result: BatchResult,
+        now: datetime,
+    ) -> list[tuple[IncomingMessage, Rejection]]:
+        """Apply back-office status updates; a redelivered one is absorbed, a stale one is refused."""
+        updates = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, CaseStatusUpdate)]
+        if not updates:
+            return []
+        outcomes = await apply_updates(
+            session,
+            [
+                StatusUpdate(
+                    tenant=u.tenant,
+                    source="amqp",
+                    source_id=u.message_id,
+                    status=u.status,
+                    at=u.at,
+                    reference=u.reference,
+                    notes=u.notes,
+                    expected_date=u.expected_date,
+                )
+                for _, u in updates
+            ],
+            now=now,
+        )
+        result.updated += sum(o.result == "applied" for o in outcomes)
+        result.duplicates += sum(o.result == "duplicate" for o in outcomes)
+        return [
+            (m, Rejection(o.code or ErrorCode.INVALID_FIELD, o.detail or ""))
+            for (m, _), o in zip(updates, outcomes, strict=True)
+            if o.refused
+        ]
 
     async def _record_rejections(
         self, session: AsyncSession, rejections: list[tuple[IncomingMessage, Rejection]], catalogue: Catalogue
