@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api import health
+from hub.backoffice import endpoints as backoffice_endpoints
 from hub.metrics import endpoints as metrics_endpoints
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
+from hub.tracking import endpoints as tracking_endpoints
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch.desk import DeskError
 
@@ -69,4 +71,6 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)
     app.include_router(metrics_endpoints.router)
+    app.include_router(backoffice_endpoints.router)
+    app.include_router(tracking_endpoints.router)
     return app
