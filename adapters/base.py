@@ -49,7 +49,14 @@ class Delivery:
 
     def document(self) -> dict[str, Any]:
         """The JSON document every adapter sends in its own way."""
-        return {"type": self.kind, "idempotency_key": self.idempotency_key, "case": self.payload}
+        return {
+            "type": self.kind,
+            "idempotency_key": self.idempotency_key,
+            "reference": self.reference,
+            "tenant": self.tenant,
+            "service_code": self.service_code,
+            "case": self.payload,
+        }
 
 
 @dataclass(frozen=True)

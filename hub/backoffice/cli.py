@@ -25,6 +25,9 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 @adapters_app.command("run")
 def run(
     once: Annotated[bool, typer.Option(help="Deliver what is due now, then exit")] = False,
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Only this partner's deliveries (repeat for several)")
+    ] = None,
 ) -> None:
     """Deliver queued cases to back offices until stopped (run as many as you like: claims never overlap)."""
     from hub.backoffice.runner import DeliveryRunner
@@ -37,7 +40,10 @@ def run(
     async def main() -> None:
         hub = await Hub.start(settings)
         runner = DeliveryRunner(
-            hub.sessionmaker, policy=retry_policy(settings), batch_size=settings.adapter_batch_size
+            hub.sessionmaker,
+            policy=retry_policy(settings),
+            batch_size=settings.adapter_batch_size,
+            tenants=tenant or None,
         )
         try:
             if once:

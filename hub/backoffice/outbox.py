@@ -117,7 +117,12 @@ async def enqueue_case(
 
 
 async def claim_due(
-    sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime, limit: int, lease_seconds: float
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    tenants: Sequence[str] | None = None,
 ) -> list[Claimed]:
     """Claim up to ``limit`` due rows, each the oldest pending one of its enquiry, for ``lease_seconds``."""
     row = BackofficeDelivery
@@ -125,12 +130,13 @@ async def claim_due(
     waiting_behind = exists().where(
         earlier.enquiry_id == row.enquiry_id, earlier.id < row.id, earlier.status == PENDING
     )
+    query = select(row).where(row.status == PENDING, row.next_attempt_at <= now, ~waiting_behind)
+    if tenants is not None:
+        query = query.where(row.tenant_slug.in_(list(tenants)))
     async with unit_of_work(sessionmaker) as session:
         rows = (
             await session.scalars(
-                select(row)
-                .where(row.status == PENDING, row.next_attempt_at <= now, ~waiting_behind)
-                .order_by(row.next_attempt_at, row.id)
+                query.order_by(row.next_attempt_at, row.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True, of=row)
             )

@@ -50,12 +50,14 @@ class DeliveryRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         batch_size: int = 20,
         http: httpx.AsyncClient | None = None,
+        tenants: list[str] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.registry = registry or AdapterRegistry.from_entry_points()
         self.policy = policy or RetryPolicy()
         self.clock = clock
         self.batch_size = batch_size
+        self.tenants = tenants  # None: every partner's deliveries; else only these partners'
         self._own_http = http is None
         self.http = http or httpx.AsyncClient(follow_redirects=False)
         self.wake = asyncio.Event()  # set by whoever just queued a delivery in this process
@@ -97,6 +99,7 @@ class DeliveryRunner:
 
     async def run(self, stop: asyncio.Event, poll_seconds: float = 0.5) -> None:
         """Until ``stop``: a batch whenever there is work, otherwise a look every ``poll_seconds``."""
+        structlog.contextvars.clear_contextvars()  # a worker's lines carry only their own delivery's ids
         log.info("adapters.start", adapters=self.registry.names)
         failures = 0
         while not stop.is_set():
