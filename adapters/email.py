@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -53,10 +54,9 @@ class EmailAdapter(Adapter):
         message["From"] = self.config.from_address
         message["To"] = ", ".join(self.config.to)
         message["Subject"] = (
-            f"{self.config.subject_prefix} {case.get('service_name', delivery.service_code)} "
-            f"— {delivery.reference}"
+            f"{self.config.subject_prefix} {case.get('service_name', delivery.service_code)} ({delivery.reference})"
         ).strip()
-        message["Message-ID"] = f"<{delivery.idempotency_key}@contact-hub>"
+        message["Message-ID"] = message_id(delivery.idempotency_key)
         message["X-Hub-Idempotency-Key"] = delivery.idempotency_key
         message["X-Hub-Reference"] = delivery.reference
         message.set_content(_readable(delivery))
@@ -107,6 +107,11 @@ class EmailAdapter(Adapter):
             raise DeliveryError(error) from None
         except (smtplib.SMTPException, OSError) as exc:  # refused, disconnected, timed out
             raise DeliveryError(f"smtp {config.host}:{config.port}: {type(exc).__name__}: {exc}") from None
+
+
+def message_id(idempotency_key: str) -> str:
+    """A valid Message-ID (no colons in its left part) that is the same on every attempt."""
+    return f"<{re.sub(r'[^A-Za-z0-9.!#$%&*+/=?^_`{{|}}~-]', '.', idempotency_key)}@contact-hub>"
 
 
 def _readable(delivery: Delivery) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 from xml.etree import ElementTree
 
 import httpx
@@ -82,8 +83,12 @@ class Open311Adapter(Adapter):
         try:
             response = await self.context.http.post(
                 url,
-                data=self.form(delivery),  # type: ignore[arg-type]  # httpx takes a list of pairs too
-                headers={IDEMPOTENCY_HEADER: delivery.idempotency_key, "Accept": "application/json"},
+                content=urlencode(self.form(delivery)),  # pairs: attribute[x] may repeat for a list
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    IDEMPOTENCY_HEADER: delivery.idempotency_key,
+                    "Accept": "application/json",
+                },
                 timeout=self.config.timeout_seconds,
             )
         except httpx.HTTPError as exc:
