@@ -125,18 +125,28 @@ def resolve_env(raw: dict[str, Any], adapter: str) -> dict[str, Any]:
 class AdapterRegistry:
     """Adapter classes by name: the installed entry points, plus any registered by hand (tests, embedding)."""
 
-    def __init__(self, adapters: Mapping[str, type[Adapter]] | None = None) -> None:
+    def __init__(
+        self, adapters: Mapping[str, type[Adapter]] | None = None, broken: Mapping[str, str] | None = None
+    ) -> None:
         self._adapters: dict[str, type[Adapter]] = dict(adapters or {})
+        self.broken: dict[str, str] = dict(broken or {})  # name -> why it could not be loaded
 
     @classmethod
     def from_entry_points(cls) -> AdapterRegistry:
+        """Every installed plugin; one that fails to load only parks the deliveries that name it."""
         found: dict[str, type[Adapter]] = {}
+        broken: dict[str, str] = {}
         for point in entry_points(group=ENTRY_POINT_GROUP):
-            adapter = point.load()
-            if not (isinstance(adapter, type) and issubclass(adapter, Adapter)):
-                raise TypeError(f"entry point {point.name!r} ({point.value}) is not an Adapter subclass")
-            found[point.name] = adapter
-        return cls(found)
+            try:
+                adapter = point.load()
+            except Exception as exc:
+                broken[point.name] = f"{point.value} failed to load: {type(exc).__name__}: {exc}"
+                continue
+            if isinstance(adapter, type) and issubclass(adapter, Adapter):
+                found[point.name] = adapter
+            else:
+                broken[point.name] = f"{point.value} is not an Adapter subclass"
+        return cls(found, broken)
 
     def register(self, name: str, adapter: type[Adapter]) -> None:
         self._adapters[name] = adapter
@@ -151,6 +161,8 @@ class AdapterRegistry:
             raise AdapterConfigError(f"{where} names no back-office adapter")
         name = spec.get("name")
         config = spec.get("config") or {}
+        if isinstance(name, str) and name in self.broken:
+            raise AdapterConfigError(f"{where} names adapter {name!r}, which is broken: {self.broken[name]}")
         if not isinstance(name, str) or name not in self._adapters:
             raise AdapterConfigError(
                 f"{where} names adapter {name!r}, which is not installed "

@@ -12,7 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters.base import Adapter, AdapterContext, AdapterRegistry, Delivery, DeliveryError
+from adapters.base import (
+    Adapter,
+    AdapterConfigError,
+    AdapterContext,
+    AdapterRegistry,
+    Delivery,
+    DeliveryError,
+)
 from adapters.csv_drop import CsvDropAdapter
 from adapters.webhook import SignatureError, sign, verify_signature
 from hub.backoffice.models import DELIVERED, PARKED, Case
@@ -32,6 +39,14 @@ from tests.receivers import Open311Receiver, SmtpReceiver
 def test_the_four_adapters_are_installed_as_entry_points() -> None:
     registry = AdapterRegistry.from_entry_points()
     assert {"webhook", "open311", "email", "csv_drop"} <= set(registry.names)
+
+
+def test_a_plugin_that_fails_to_load_is_refused_by_name_only() -> None:
+    registry = AdapterRegistry(
+        {}, broken={"fax": "acme.fax:FaxAdapter failed to load: ImportError: no modem"}
+    )
+    with pytest.raises(AdapterConfigError, match=r"names adapter 'fax', which is broken: .*no modem"):
+        registry.build({"name": "fax"}, AdapterContext(http=httpx.AsyncClient()), where="service 'x'")
 
 
 def test_a_signature_is_checked_over_timestamp_and_body_within_the_replay_window() -> None:
