@@ -87,7 +87,6 @@ async def enqueue_case(
     at: datetime,
     notes: str | None = None,
     handler: str | None = None,
-    agent_id: str | None = None,
 ) -> BackofficeDelivery:
     """An enquiry passed to the back office: open its case and queue the case for the service's adapter."""
     service = await session.get(Service, enquiry.service_id)
@@ -106,7 +105,6 @@ async def enqueue_case(
         "customer": enquiry.customer,
         "attributes": enquiry.attributes,
         "handler": handler,
-        "agent_id": agent_id,
     }
     case = await session.get(Case, enquiry.id)
     if case is None:

@@ -217,17 +217,9 @@ class AgentDesk:
                     )
                 ],
             )
-            if (
-                outcome == "passed_to_back_office"
-            ):  # in this transaction: the case leaves only if this commits
-                await enqueue_case(
-                    session,
-                    enquiry=enquiry,
-                    at=now,
-                    notes=notes,
-                    handler=agent.tenant_slug,
-                    agent_id=agent_id,
-                )
+            if outcome == "passed_to_back_office":
+                # In this transaction: the case reaches the back office exactly when the completion commits.
+                await enqueue_case(session, enquiry=enquiry, at=now, notes=notes, handler=agent.tenant_slug)
         log.info("enquiry.completed", outcome=outcome)
         await self.dispatcher.agent_ready(agent_id, tenant, skills)
 
