@@ -35,7 +35,7 @@ class EmailConfig(AdapterConfig):
     from_address: str = Field(min_length=3, pattern=r".+@.+")
     to: list[str] = Field(min_length=1)
     subject_prefix: str = "[Contact centre]"
-    timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    timeout_seconds: float = Field(default=15.0, gt=0, le=60)
 
     @field_validator("to", mode="before")
     @classmethod

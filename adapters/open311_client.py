@@ -33,7 +33,7 @@ class Open311Config(AdapterConfig):
     jurisdiction_id: str | None = None
     service_code: str | None = None  # the back office's code; the hub's service code by default
     reference_attribute: str | None = None  # e.g. "hub_reference": send our reference as that attribute
-    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
 
 
 class Open311Adapter(Adapter):

@@ -78,7 +78,7 @@ def verify_signature(
 class WebhookConfig(AdapterConfig):
     url: HttpUrl
     secret: str = Field(min_length=16)
-    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Used to check status updates this back office posts back, if it signs them with another secret.
     update_secret: str | None = Field(default=None, min_length=16)
 
