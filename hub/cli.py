@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from hub.accounts.cli import users_app
+from hub.backoffice.cli import adapters_app
 from hub.logging import configure_logging
 from hub.settings import get_settings
 
@@ -21,6 +22,7 @@ app.add_typer(tenants_app, name="tenants")
 app.add_typer(token_app, name="token")
 app.add_typer(live_app, name="live")
 app.add_typer(users_app, name="users")
+app.add_typer(adapters_app, name="adapters")
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

@@ -9,7 +9,7 @@ import random
 import secrets
 import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -17,11 +17,14 @@ import uvicorn
 from rich.console import Console
 from rich.live import Live
 from rich.text import Text
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from hub.accounts.service import create_user
 from hub.api.app import create_app
 from hub.auth.service import create_token
+from hub.backoffice.models import DELIVERED, BackofficeDelivery, Case
+from hub.backoffice.outbox import RetryPolicy
+from hub.backoffice.runner import DeliveryRunner
 from hub.bus.base import IncomingMessage
 from hub.db.session import unit_of_work
 from hub.logging import configure_logging
@@ -34,6 +37,7 @@ from tenants.agreement_loader import load_agreement_files
 from tenants.agreement_service import put_agreements
 from tenants.catalogue import ServiceInfo
 from tenants.loader import load_definitions
+from tenants.schemas import AdapterSpec, PartnerDefinition
 from tenants.service import apply_definitions
 
 log = structlog.get_logger(__name__)
@@ -218,6 +222,93 @@ async def _simulated_agent(hub: Hub, agent_id: str) -> None:
             log.info("demo.agent_refused", agent_id=agent_id, error=exc.code)
 
 
+def _with_csv_back_offices(definitions: list[PartnerDefinition], folder: Path) -> list[PartnerDefinition]:
+    """Services with no adapter of their own drop their cases as CSV files, one folder per partner."""
+    out = []
+    for definition in definitions:
+        services = [
+            service
+            if service.adapter is not None
+            else service.model_copy(
+                update={
+                    "adapter": AdapterSpec(
+                        name="csv_drop",
+                        config={
+                            "folder": str((folder / definition.tenant.slug).resolve()),
+                            "create_folder": True,
+                        },
+                    )
+                }
+            )
+            for service in definition.services
+        ]
+        out.append(definition.model_copy(update={"services": services}))
+    return out
+
+
+# A back office works through its cases: each step is sent back as enquiry.update.v1, as a partner would.
+_NEXT_STATUS = {
+    None: "received",
+    "received": "in_progress",
+    "in_progress": "scheduled",
+    "scheduled": "resolved",
+}
+_NOTES = {
+    "received": "Thank you, we have your request.",
+    "in_progress": "An officer is looking into this.",
+    "scheduled": "A visit is booked.",
+    "resolved": "Done. Thank you for letting us know.",
+}
+
+
+async def _simulated_back_offices(hub: Hub, console: Console, base: str) -> None:
+    assert hub.memory_bus is not None
+    shown = False
+    while True:
+        await asyncio.sleep(2)
+        async with hub.sessionmaker() as session:
+            cases = (
+                await session.execute(
+                    select(Enquiry.reference, Enquiry.tenant_slug, Case.status)
+                    .join(Case, Case.enquiry_id == Enquiry.id)
+                    .join(BackofficeDelivery, BackofficeDelivery.enquiry_id == Enquiry.id)
+                    .where(
+                        BackofficeDelivery.status == DELIVERED,
+                        or_(Case.status.is_(None), Case.status != "resolved"),
+                    )
+                )
+            ).all()
+        for reference, tenant, status in cases:
+            if not shown:
+                console.print(
+                    f"A case passed to a back office: track it at [link]{base}/track/{reference}[/link]"
+                )
+                shown = True
+            if random.random() > 0.3:
+                continue
+            new = _NEXT_STATUS.get(status)
+            if new is None:
+                continue
+            body = {
+                "tenant": tenant,
+                "reference": reference,
+                "status": new,
+                "notes": _NOTES[new],
+                "at": datetime.now(UTC).isoformat(),
+            }
+            if new == "scheduled":
+                body["expected_date"] = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
+            await hub.memory_bus.intake.put(
+                IncomingMessage(
+                    routing_key=f"{tenant}.update",
+                    body=json.dumps(body).encode(),
+                    message_id=uuid.uuid4().hex,
+                    content_type="application/json",
+                    type="enquiry.update.v1",
+                )
+            )
+
+
 async def _counts(hub: Hub) -> Text:
     async with hub.sessionmaker() as session:
         by_state = dict(
@@ -226,6 +317,9 @@ async def _counts(hub: Hub) -> Text:
         rejected = await session.scalar(select(func.count()).select_from(IntakeRejection))
         overflowed = await session.scalar(
             select(func.count()).select_from(EnquiryEvent).where(EnquiryEvent.event == "enquiry.overflowed")
+        )
+        delivered = await session.scalar(
+            select(func.count()).select_from(BackofficeDelivery).where(BackofficeDelivery.status == DELIVERED)
         )
     depths = await hub.live.queue_depths()
     waiting = sum(depths.values())
@@ -239,6 +333,7 @@ async def _counts(hub: Hub) -> Text:
         ("abandoned", by_state.get("abandoned", 0), "red"),
         ("rejected", rejected or 0, "magenta"),
         ("overflowed", overflowed or 0, "blue"),
+        ("to back office", delivered or 0, "magenta"),
     ):
         line.append(f"{label} ", style="dim")
         line.append(f"{value:<4}", style=style)
@@ -252,7 +347,7 @@ async def run_demo(
     configure_logging("WARNING", json=False)
     data_dir = Path(".hub") / "demo"
     data_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in data_dir.glob("hub.sqlite3*"):
+    for leftover in [*data_dir.glob("hub.sqlite3*"), *data_dir.glob("backoffice/*/*.csv")]:
         leftover.unlink()  # every demo starts from the example partners, not yesterday's calls
     settings = Settings(
         database_url=None,
@@ -263,7 +358,7 @@ async def run_demo(
         ignore_opening_hours=not real_hours,
     )
     hub = await Hub.start(settings)
-    definitions = load_definitions(examples)
+    definitions = _with_csv_back_offices(load_definitions(examples), data_dir / "backoffice")
     agreements, labels = load_agreement_files(examples)
     async with unit_of_work(hub.sessionmaker) as session:
         await apply_definitions(session, definitions=definitions)
@@ -291,14 +386,18 @@ async def run_demo(
         uvicorn.Config(create_app(hub), host="127.0.0.1", port=port, log_level="warning", log_config=None)
     )
     worker = Worker(hub)
+    runner = DeliveryRunner(hub.sessionmaker, policy=RetryPolicy(base_seconds=1.0, cap_seconds=30.0))
+    runner_stop = asyncio.Event()
     agents = [a.id for d in definitions for a in d.agents if a.id not in HUMAN_AGENTS]
     tasks = [
         asyncio.create_task(server.serve()),
         asyncio.create_task(worker.run()),
+        asyncio.create_task(runner.run(runner_stop)),
         asyncio.create_task(_traffic(hub, rate)),
         *(asyncio.create_task(_simulated_agent(hub, a)) for a in agents),
     ]
     base = f"http://127.0.0.1:{port}"
+    tasks.append(asyncio.create_task(_simulated_back_offices(hub, console, base)))
     console.print(
         f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "
         f"{len(agents)} simulated agents, ~{rate:g} enquiries/s, {len(agreements)} overflow agreements)"
@@ -337,11 +436,13 @@ async def run_demo(
     finally:
         server.should_exit = True
         worker.stop.set()
-        for task in tasks[2:]:
+        runner_stop.set()
+        for task in tasks[3:]:
             task.cancel()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=5)
         final = await _counts(hub)
+        await runner.close()
         await hub.close()
         if not console.is_terminal:
             console.line()  # a live display off a terminal leaves its last line open

@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     reservation_timeout_seconds: float = Field(default=20.0, gt=0)
     missed_offers_before_not_ready: int = Field(default=3, ge=1)
 
+    # Back-office deliveries (hub adapters run) and the public tracking page.
+    adapter_max_attempts: int = Field(default=8, ge=1)
+    adapter_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    adapter_backoff_cap_seconds: float = Field(default=900.0, gt=0)
+    adapter_batch_size: int = Field(default=20, ge=1, le=500)
+    update_replay_window_seconds: int = Field(default=300, ge=1)
+    tracking_requests_per_minute: int = Field(default=30, ge=1)
+
     @property
     def embedded(self) -> bool:
         """True when no service URL is set: SQLite file, in-process bus, in-memory live state."""

@@ -146,6 +146,20 @@ class AttributeDefinition(Strict):
         return self
 
 
+class AdapterSpec(Strict):
+    """The back-office adapter a service's cases go to: a plugin name (``webhook``, ``open311``, ``email``,
+    ``csv_drop``) and its ``config``, checked by the adapter itself; ``system`` names the back office for people."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=ADAPTER_PATTERN)
+    config: dict[str, Any] = Field(default_factory=dict)
+    system: str = Field(default="", max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alone(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
 class ServiceDefinition(Strict):
     """One entry of a partner's catalogue."""
 
@@ -161,7 +175,7 @@ class ServiceDefinition(Strict):
     priority: int = Field(default=5, ge=0, le=9)
     service_level: ServiceLevel = Field(default_factory=ServiceLevel)
     resolution_working_days: int | None = Field(default=None, ge=0, le=365)
-    adapter: str | None = Field(default=None, pattern=ADAPTER_PATTERN)
+    adapter: AdapterSpec | None = None
     shared_customer_fields: list[CustomerField] = Field(default_factory=list)
     open311: bool = True
     service_notice: str = Field(default="", max_length=500)

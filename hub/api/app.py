@@ -12,11 +12,13 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api import health
+from hub.backoffice import endpoints as backoffice_endpoints
 from hub.metrics import endpoints as metrics_endpoints
 from hub.metrics import public as public_metrics
 from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub
 from hub.settings import Settings, get_settings
+from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch import enquiry_endpoints
@@ -77,8 +79,11 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(metrics_endpoints.router)
     app.include_router(public_metrics.router)
     app.include_router(admin_endpoints.router)
-    app.mount("/open311/v2", Open311Mount())
     app.include_router(enquiry_endpoints.router)
     app.include_router(agreement_endpoints.router)
+    # Before the Open311 mount: mySociety's POST servicerequestupdates lives with the back-office updates.
+    app.include_router(backoffice_endpoints.router)
+    app.include_router(tracking_endpoints.router)
     install_web(app)  # the pages for people: sign-in, console, supervisors' floor
+    app.mount("/open311/v2", Open311Mount())  # last: it answers every other path under it in Open311's form
     return app

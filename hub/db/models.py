@@ -3,6 +3,7 @@
 from hub.accounts.models import LoginAttempt, User, WebSession
 from hub.audit.models import AuditEntry
 from hub.auth.models import ApiToken
+from hub.backoffice.models import BackofficeDelivery, Case, CaseUpdate
 from hub.db.base import Base
 from hub.metrics.models import PublishedPeriod, SurveyInvite
 from routing.customers.models import Customer
@@ -17,7 +18,10 @@ __all__ = [
     "AgreementRow",
     "ApiToken",
     "AuditEntry",
+    "BackofficeDelivery",
     "Base",
+    "Case",
+    "CaseUpdate",
     "CatalogueVersion",
     "Customer",
     "Enquiry",

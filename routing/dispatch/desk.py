@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import func, select
 
+from hub.backoffice.outbox import enqueue_case
 from hub.db.session import unit_of_work
 from hub.metrics.satisfaction import SatisfactionSampler
 from routing.dispatch.presence import change_status
@@ -267,6 +268,9 @@ class AgentDesk:
                     )
                 ],
             )
+            if outcome == "passed_to_back_office":
+                # In this transaction: the case reaches the back office exactly when the completion commits.
+                await enqueue_case(session, enquiry=enquiry, at=now, notes=notes, handler=agent.tenant_slug)
             invite = await self.sampler.maybe_invite(
                 session,
                 enquiry_id=enquiry.id,

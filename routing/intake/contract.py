@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hub.backoffice.statuses import STATUSES, normalise_status
 from hub.bus.base import IncomingMessage
 from tenants.attributes import check_attributes
 from tenants.catalogue import Catalogue, ServiceInfo
@@ -20,6 +21,8 @@ from tenants.classify import Classification, classify
 CHANNELS = ("phone", "web", "email", "face_to_face", "callback")
 ENQUIRY_TYPE = "enquiry.v1"
 WITHDRAWN_TYPE = "enquiry.withdrawn.v1"
+UPDATE_TYPE = "enquiry.update.v1"  # a back office's status update, routing key <tenant>.update
+UPDATE_KEY = "update"
 GENERAL_SERVICE_CODE = "general"
 
 
@@ -40,6 +43,8 @@ class ErrorCode:
     UNKNOWN_SERVICE = "unknown_service"
     UNCLASSIFIABLE = "unclassifiable"
     UNKNOWN_ENQUIRY = "unknown_enquiry"
+    UNKNOWN_REFERENCE = "unknown_reference"
+    OUT_OF_ORDER_UPDATE = "out_of_order_update"
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,15 @@ class WithdrawnBody(_Body):
     at: AwareDatetime
 
 
+class UpdateBody(_Body):
+    tenant: str | None = Field(default=None, min_length=1, max_length=63)
+    reference: str = Field(min_length=1, max_length=32)
+    status: str = Field(min_length=1, max_length=40)
+    notes: str | None = Field(default=None, max_length=4000)
+    expected_date: date | None = None
+    at: AwareDatetime
+
+
 @dataclass(frozen=True)
 class NewEnquiry:
     tenant: str
@@ -126,7 +140,18 @@ class Withdrawal:
     at: datetime
 
 
-Parsed = NewEnquiry | Withdrawal | Rejection
+@dataclass(frozen=True)
+class CaseStatusUpdate:
+    tenant: str
+    message_id: str
+    reference: str
+    status: str  # normalised: received, in_progress, scheduled, resolved or closed
+    notes: str | None
+    expected_date: date | None
+    at: datetime
+
+
+Parsed = NewEnquiry | Withdrawal | CaseStatusUpdate | Rejection
 
 
 def _has_nul(value: Any) -> bool:
@@ -153,6 +178,22 @@ def _validation_rejection(exc: ValidationError) -> Rejection:
     return Rejection(ErrorCode.INVALID_FIELD, f"field {field!r}: {first['msg']}")
 
 
+def _parse_update(message_id: str, tenant: str, raw: dict[str, Any]) -> CaseStatusUpdate | Rejection:
+    try:
+        body = UpdateBody.model_validate(raw)
+    except ValidationError as exc:
+        return _validation_rejection(exc)
+    status = normalise_status(body.status)
+    if status is None:
+        return Rejection(
+            ErrorCode.INVALID_FIELD,
+            f"field 'status': must be one of {', '.join(STATUSES)}, not {body.status!r}",
+        )
+    return CaseStatusUpdate(
+        tenant, message_id, body.reference, status, body.notes, body.expected_date, body.at
+    )
+
+
 def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     """Check one delivery against contract v1 and the catalogue; the first problem found is reported."""
     if not message.message_id:
@@ -161,13 +202,20 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
         return Rejection(
             ErrorCode.BAD_CONTENT_TYPE, f"content_type must be application/json, not {message.content_type!r}"
         )
-    if message.type not in (ENQUIRY_TYPE, WITHDRAWN_TYPE):
+    if message.type not in (ENQUIRY_TYPE, WITHDRAWN_TYPE, UPDATE_TYPE):
         return Rejection(
-            ErrorCode.UNKNOWN_TYPE, f"type must be {ENQUIRY_TYPE} or {WITHDRAWN_TYPE}, not {message.type!r}"
+            ErrorCode.UNKNOWN_TYPE,
+            f"type must be {ENQUIRY_TYPE}, {WITHDRAWN_TYPE} or {UPDATE_TYPE}, not {message.type!r}",
         )
 
     parts = message.routing_key.split(".")
-    if len(parts) != 2 or not parts[0] or parts[1] not in CHANNELS:
+    if message.type == UPDATE_TYPE:
+        if len(parts) != 2 or not parts[0] or parts[1] != UPDATE_KEY:
+            return Rejection(
+                ErrorCode.BAD_ROUTING_KEY,
+                f"routing key of {UPDATE_TYPE} must be <tenant>.{UPDATE_KEY}; got {message.routing_key!r}",
+            )
+    elif len(parts) != 2 or not parts[0] or parts[1] not in CHANNELS:
         return Rejection(
             ErrorCode.BAD_ROUTING_KEY,
             f"routing key must be <tenant>.<channel> with channel one of {', '.join(CHANNELS)}; "
@@ -196,6 +244,9 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
             ErrorCode.TENANT_MISMATCH,
             f"body tenant {raw['tenant']!r} does not match routing key {key_tenant!r}",
         )
+
+    if message.type == UPDATE_TYPE:
+        return _parse_update(message.message_id, key_tenant, raw)
 
     if message.type == WITHDRAWN_TYPE:
         try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 from sqlalchemy import insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub.backoffice.updates import StatusUpdate, apply_updates
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.session import unit_of_work
 from hub.metrics.definitions import definitions as figure_definitions
@@ -18,6 +20,7 @@ from routing.customers.service import link_customers
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
+    CaseStatusUpdate,
     ErrorCode,
     NewEnquiry,
     Parsed,
@@ -38,7 +41,7 @@ WAITING_STATES = ("queued", "offered")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one message: ``accepted``, ``duplicate``, ``withdrawn`` or ``rejected``."""
+    """What became of one message: ``accepted``, ``duplicate``, ``withdrawn``, ``updated`` or ``rejected``."""
 
     message_id: str | None
     status: str
@@ -53,6 +56,7 @@ class BatchResult:
     accepted: int = 0
     duplicates: int = 0
     withdrawn: int = 0
+    updated: int = 0  # back-office status updates applied (repeats count as duplicates)
     rejected: int = 0
     rejections: list[tuple[str | None, str]] = field(default_factory=list)  # (message_id, code)
     outcomes: list[Outcome] = field(default_factory=list)  # one per message, in the order given
@@ -138,11 +142,15 @@ class IntakeProcessor:
                 for m, w in withdrawals
                 if (w.tenant, w.enquiry_message_id) in unknown
             ]
+            refused_updates = await self._apply_updates(session, messages, parsed, result, now)
+            rejections += refused_updates
             catalogue = await self.dispatcher.catalogue.get()
             await self._record_rejections(session, rejections, catalogue)
             result.rejected = len(rejections)
             result.rejections = [(m.message_id, r.code) for m, r in rejections]
-            result.outcomes = await self._outcomes(session, messages, parsed, inserted, unknown)
+            result.outcomes = await self._outcomes(
+                session, messages, parsed, inserted, unknown, {id(m): r for m, r in refused_updates}
+            )
 
             routed = [r for r in routed if r.entry.enquiry_id not in abandoned_ids]
             to_place = [r.entry for r in routed]
@@ -170,6 +178,7 @@ class IntakeProcessor:
         parsed: list[Parsed],
         inserted: list[tuple[EnquiryRef, NewEnquiry]],
         unknown: set[tuple[str, str]],
+        refused_updates: dict[int, Rejection],
     ) -> list[Outcome]:
         """Per-message results, for callers that answer someone (the Open311 POST) rather than ack."""
         refs = {(ref.owner, ref.message_id): ref for ref, _ in inserted}
@@ -203,6 +212,13 @@ class IntakeProcessor:
                     out.append(Outcome(message.message_id, "rejected", code=ErrorCode.UNKNOWN_ENQUIRY))
                 else:
                     out.append(Outcome(message.message_id, "withdrawn"))
+            elif isinstance(item, CaseStatusUpdate):
+                refused = refused_updates.get(id(message))
+                out.append(
+                    Outcome(message.message_id, "rejected", code=refused.code, detail=refused.detail)
+                    if refused
+                    else Outcome(message.message_id, "updated")
+                )
             else:
                 out.append(Outcome(message.message_id, "rejected", code=item.code, detail=item.detail))
         return out
@@ -308,6 +324,43 @@ class IntakeProcessor:
         await session.flush()
         await record_events(session, events)
         return abandoned, keys - set(found), long_abandons
+
+    async def _apply_updates(
+        self,
+        session: AsyncSession,
+        messages: list[IncomingMessage],
+        parsed: list[Parsed],
+        result: BatchResult,
+        now: datetime,
+    ) -> list[tuple[IncomingMessage, Rejection]]:
+        """Apply back-office status updates; a redelivered one is absorbed, a stale one is refused."""
+        updates = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, CaseStatusUpdate)]
+        if not updates:
+            return []
+        outcomes = await apply_updates(
+            session,
+            [
+                StatusUpdate(
+                    tenant=u.tenant,
+                    source="amqp",
+                    source_id=u.message_id,
+                    status=u.status,
+                    at=u.at,
+                    reference=u.reference,
+                    notes=u.notes,
+                    expected_date=u.expected_date,
+                )
+                for _, u in updates
+            ],
+            now=now,
+        )
+        result.updated += sum(o.result == "applied" for o in outcomes)
+        result.duplicates += sum(o.result == "duplicate" for o in outcomes)
+        return [
+            (m, Rejection(o.code or ErrorCode.INVALID_FIELD, o.detail or ""))
+            for (m, _), o in zip(updates, outcomes, strict=True)
+            if o.refused
+        ]
 
     async def _record_rejections(
         self, session: AsyncSession, rejections: list[tuple[IncomingMessage, Rejection]], catalogue: Catalogue

@@ -1,0 +1,1 @@
+"""Back-office integration: the delivery outbox, its workers, and the status updates that come back."""

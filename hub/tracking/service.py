@@ -1,0 +1,149 @@
+"""What the public may see about one enquiry, found by its unguessable reference.
+
+Only the service, the council, the channel and the dates, the status and the back office's notes: never the
+customer's name, phone, email, address or UPRN, nor the free text they gave (it may hold any of those).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.backoffice.models import Case, CaseUpdate
+from hub.backoffice.statuses import STATUS_LABELS
+from routing.models import Enquiry
+from tenants.models import Service, Tenant
+
+CHANNEL_LABELS = {
+    "phone": "by phone",
+    "web": "online",
+    "email": "by email",
+    "face_to_face": "in person",
+    "callback": "by callback request",
+}
+# Before a back office reports, the status comes from the contact centre's own progress.
+HUB_STATUS_LABELS = {
+    "waiting": "Waiting for an adviser",
+    "with_adviser": "With an adviser",
+    "withdrawn": "Withdrawn",
+    "passed_to_back_office": "Passed to the service team",
+    "callback_booked": "Callback booked",
+    "transferred": "Transferred",
+    "resolved": "Resolved",
+    "closed": "Closed",
+}
+_OUTCOME_STATUS = {
+    "resolved": "resolved",
+    "passed_to_back_office": "passed_to_back_office",
+    "callback_booked": "callback_booked",
+    "transferred": "transferred",
+    "no_action": "closed",
+}
+
+
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status) or HUB_STATUS_LABELS.get(status) or status.replace("_", " ").capitalize()
+
+
+@dataclass(frozen=True)
+class UpdateView:
+    at: datetime
+    status: str
+    status_label: str
+    notes: str | None
+    expected_date: date | None
+
+
+@dataclass(frozen=True)
+class TrackingView:
+    reference: str
+    council: str
+    service: str
+    channel: str
+    channel_label: str
+    received_at: datetime
+    status: str
+    status_label: str
+    expected_date: date | None
+    passed_to_back_office_at: datetime | None
+    updates: list[UpdateView] = field(default_factory=list)  # newest first
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "reference": self.reference,
+            "council": self.council,
+            "service": self.service,
+            "channel": self.channel,
+            "received_at": self.received_at.isoformat(),
+            "status": self.status,
+            "status_label": self.status_label,
+            "expected_date": self.expected_date.isoformat() if self.expected_date else None,
+            "passed_to_back_office_at": (
+                self.passed_to_back_office_at.isoformat() if self.passed_to_back_office_at else None
+            ),
+            "updates": [
+                {
+                    "at": u.at.isoformat(),
+                    "status": u.status,
+                    "status_label": u.status_label,
+                    "notes": u.notes,
+                    "expected_date": u.expected_date.isoformat() if u.expected_date else None,
+                }
+                for u in self.updates
+            ],
+        }
+
+
+def _hub_status(enquiry: Enquiry) -> str:
+    if enquiry.state in ("queued", "offered"):
+        return "waiting"
+    if enquiry.state == "answered":
+        return "with_adviser"
+    if enquiry.state == "abandoned":
+        return "withdrawn"
+    return _OUTCOME_STATUS.get(enquiry.outcome or "", "closed")
+
+
+async def track(session: AsyncSession, reference: str) -> TrackingView | None:
+    """The public view of the enquiry with this reference, or None (also for anything not a reference)."""
+    reference = reference.strip().upper()
+    if not reference or len(reference) > 32:
+        return None
+    row = (
+        await session.execute(
+            select(Enquiry, Service.name, Tenant.name)
+            .join(Service, Service.id == Enquiry.service_id)
+            .join(Tenant, Tenant.slug == Enquiry.tenant_slug)
+            .where(Enquiry.reference == reference)
+        )
+    ).first()
+    if row is None:
+        return None
+    enquiry, service_name, council = row
+    case = await session.get(Case, enquiry.id)
+    updates = (
+        await session.scalars(
+            select(CaseUpdate)
+            .where(CaseUpdate.enquiry_id == enquiry.id)
+            .order_by(CaseUpdate.at.desc(), CaseUpdate.id.desc())
+        )
+    ).all()
+    status = case.status if case is not None and case.status else _hub_status(enquiry)
+    return TrackingView(
+        reference=enquiry.reference,
+        council=council,
+        service=service_name,
+        channel=enquiry.channel,
+        channel_label=CHANNEL_LABELS.get(enquiry.channel, enquiry.channel),
+        received_at=enquiry.received_at,
+        status=status,
+        status_label=status_label(status),
+        expected_date=case.expected_date if case is not None else None,
+        passed_to_back_office_at=case.passed_at if case is not None else None,
+        updates=[
+            UpdateView(u.at, u.status, status_label(u.status), u.notes, u.expected_date) for u in updates
+        ],
+    )

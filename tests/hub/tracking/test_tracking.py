@@ -1,0 +1,129 @@
+"""The public tracking page: what was asked and where it has got to, no personal data, 404 and 429."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from hub.api.app import create_app
+from hub.backoffice.updates import StatusUpdate, apply_update
+from hub.db.session import unit_of_work
+from hub.runtime import Hub
+from hub.tracking.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from routing.live.redis_state import RedisLiveState
+from tests.backoffice_helpers import CUSTOMER, TEXT, make_backoffice_partner, pass_to_back_office
+
+
+@pytest.fixture
+def app(hub: Hub) -> FastAPI:
+    return create_app(hub)
+
+
+@pytest.fixture
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub") as client:
+        yield client
+
+
+async def test_the_page_shows_progress_and_nothing_personal(hub: Hub, api: httpx.AsyncClient) -> None:
+    partner = await make_backoffice_partner(hub, {"missed-bin": None})
+    enquiry = await pass_to_back_office(
+        hub, partner, "missed-bin", notes="Customer is Pat, call 01257 000000"
+    )
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_update(
+            session,
+            StatusUpdate(
+                tenant=partner.slug,
+                source="webhook",
+                source_id="u-1",
+                status="scheduled",
+                at=enquiry.received_at,
+                reference=enquiry.reference,
+                notes="Collection booked for Thursday",
+                expected_date=enquiry.received_at.date(),
+            ),
+            now=enquiry.received_at,
+        )
+
+    as_json = await api.get(f"/track/{enquiry.reference}.json")
+    negotiated = await api.get(f"/track/{enquiry.reference.lower()}", headers={"Accept": "application/json"})
+    page = await api.get(f"/track/{enquiry.reference}", headers={"Accept": "text/html,*/*"})
+    assert as_json.status_code == negotiated.status_code == page.status_code == 200
+    assert as_json.json() == negotiated.json()
+    body = as_json.json()
+    assert body["reference"] == enquiry.reference and body["council"] == f"Council {partner.slug}"
+    assert body["service"] == "Service missed-bin" and body["channel"] == "phone"
+    assert body["status"] == "scheduled" and body["status_label"] == "Scheduled"
+    assert body["expected_date"] == enquiry.received_at.date().isoformat()
+    assert body["passed_to_back_office_at"] is not None
+    assert [(u["status"], u["notes"]) for u in body["updates"]] == [
+        ("scheduled", "Collection booked for Thursday")
+    ]
+    assert page.headers["content-type"].startswith("text/html")
+    assert enquiry.reference in page.text and "Collection booked for Thursday" in page.text
+    assert "Service missed-bin" in page.text and "Scheduled" in page.text
+
+    for response in (as_json, page):
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        for secret in (*CUSTOMER.values(), TEXT, "01257", "Customer is Pat", partner.agent):
+            assert secret not in response.text, f"{secret!r} must not be on the public page"
+
+
+async def test_unknown_references_are_404_and_the_find_form_redirects(
+    hub: Hub, api: httpx.AsyncClient
+) -> None:
+    page = await api.get("/track/CHO-0000-0000-00")
+    assert page.status_code == 404 and "We cannot find that enquiry" in page.text
+    assert "CHO-0000-0000-00" in page.text
+    as_json = await api.get("/track/CHO-0000-0000-00.json")
+    assert as_json.status_code == 404 and as_json.json()["error"] == "unknown_reference"
+    odd = await api.get("/track/" + "<script>" * 10)
+    assert odd.status_code == 404 and "<script>" not in odd.text
+    form = await api.get("/track")
+    assert form.status_code == 200 and 'name="reference"' in form.text
+    found = await api.get("/track", params={"reference": " cho-1234-5678-9a "})
+    assert found.status_code == 303 and found.headers["location"] == "/track/CHO-1234-5678-9A"
+
+
+async def test_before_the_back_office_the_status_is_the_contact_centres(
+    hub: Hub, api: httpx.AsyncClient
+) -> None:
+    partner = await make_backoffice_partner(hub, {"missed-bin": None})
+    enquiry = await pass_to_back_office(hub, partner, "missed-bin")
+    body = (await api.get(f"/track/{enquiry.reference}.json")).json()
+    assert body["status"] == "passed_to_back_office" and body["status_label"] == "Passed to the service team"
+    assert body["updates"] == [] and body["expected_date"] is None
+
+
+async def test_too_many_requests_from_one_client_get_429_with_retry_after(
+    hub: Hub, app: FastAPI, api: httpx.AsyncClient
+) -> None:
+    app.state.tracking_limiter = MemoryRateLimiter(limit=3, window_seconds=60, clock=lambda: 999_970.0)
+    for _ in range(3):
+        assert (await api.get("/track/CHO-0000-0000-00.json")).status_code == 404
+    limited = await api.get("/track/CHO-0000-0000-00.json")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "50"
+    assert limited.json()["error"] == "rate_limited"
+    page = await api.get("/track/CHO-0000-0000-00")
+    assert page.status_code == 429 and page.headers["retry-after"] == "50"
+
+
+async def test_the_limit_is_kept_in_redis_when_the_hub_has_it(
+    hub: Hub, api: httpx.AsyncClient, app: FastAPI
+) -> None:
+    await api.get("/track/CHO-0000-0000-00.json")
+    assert isinstance(app.state.tracking_limiter, RedisRateLimiter)
+    assert isinstance(hub.live, RedisLiveState)
+    now = 2_000_000.0
+    limiter = RedisRateLimiter(
+        hub.live.redis, hub.settings.redis_prefix, limit=2, window_seconds=60, clock=lambda: now
+    )
+    assert await limiter.hit("track:10.0.0.1") is None
+    assert await limiter.hit("track:10.0.0.1") is None
+    assert await limiter.hit("track:10.0.0.1") == 40
+    assert await limiter.hit("track:10.0.0.2") is None  # another client has its own count
