@@ -223,13 +223,12 @@ async def _simulated_agent(hub: Hub, agent_id: str) -> None:
 
 
 def _with_csv_back_offices(definitions: list[PartnerDefinition], folder: Path) -> list[PartnerDefinition]:
-    """Services with no adapter of their own drop their cases as CSV files, one folder per partner."""
+    """Every service drops its cases as CSV files, one folder per partner: the demo has no real back offices
+    (the examples name webhooks, Open311 servers and mailboxes whose addresses come from the environment)."""
     out = []
     for definition in definitions:
         services = [
-            service
-            if service.adapter is not None
-            else service.model_copy(
+            service.model_copy(
                 update={
                     "adapter": AdapterSpec(
                         name="csv_drop",
