@@ -64,6 +64,7 @@ class Timeline:
     transferred: bool = False
     callback: bool = False
     avoidable: bool = False
+    agreement: str | None = None  # the overflow agreement it was answered under, if any
 
     @property
     def wait_seconds(self) -> float | None:
@@ -180,3 +181,42 @@ def overflow_matrix(timelines: Iterable[Timeline]) -> list[OverflowCell]:
         cell[0] += 1
         cell[1] += int(t.answered_within_threshold)
     return [OverflowCell(o, h, n, w) for (o, h), (n, w) in sorted(cells.items())]
+
+
+@dataclass(frozen=True)
+class AgreementTerms:
+    lender: str
+    borrower: str
+    unit_rate: float
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """What one agreement's work came to in a period: the lender charges the borrower per contact handled."""
+
+    agreement: str
+    lender: str
+    borrower: str
+    handled: int
+    answered_within_threshold: int
+    unit_rate: float
+    amount: float
+
+
+def ledger(timelines: Iterable[Timeline], terms: dict[str, AgreementTerms]) -> list[LedgerLine]:
+    """One line per agreement with work under it: contacts answered by the lender for the borrower × unit rate."""
+    counts: dict[str, list[int]] = {}
+    for t in timelines:
+        if t.answered_at is None or t.agreement is None or t.agreement not in terms:
+            continue
+        cell = counts.setdefault(t.agreement, [0, 0])
+        cell[0] += 1
+        cell[1] += int(t.answered_within_threshold)
+    lines = []
+    for agreement, (handled, within) in sorted(counts.items()):
+        term = terms[agreement]
+        amount = round(handled * term.unit_rate, 2)
+        lines.append(
+            LedgerLine(agreement, term.lender, term.borrower, handled, within, term.unit_rate, amount)
+        )
+    return lines

@@ -229,6 +229,36 @@ def render_pdf(pages: Sequence[PeriodFigures]) -> bytes:
             if overflow
             else Paragraph("None.", styles["Normal"])
         )
+        story.append(
+            Paragraph(
+                "Overflow ledger (the lender charges the borrower per contact handled)", styles["Heading2"]
+            )
+        )
+        ledger_rows = [
+            [
+                line["agreement"],
+                line["lender"],
+                line["borrower"],
+                line["handled"],
+                f"£{line['unit_rate']:.2f}",
+                f"£{line['amount']:,.2f}",
+            ]
+            for line in p.ledger
+        ]
+        story.append(
+            Table(
+                [["agreement", "lender", "borrower", "handled", "rate", "amount"], *ledger_rows], style=grid
+            )
+            if ledger_rows
+            else Paragraph("No work under an agreement in this period.", styles["Normal"])
+        )
+        recharge = p.recharge or {"owes": 0.0, "owed": 0.0, "net": 0.0}
+        story.append(
+            Paragraph(
+                f"Recharge statement: owes £{recharge['owes']:,.2f}, is owed £{recharge['owed']:,.2f}, net £{recharge['net']:+,.2f}.",
+                styles["Normal"],
+            )
+        )
         story.append(Paragraph(f"Definitions used ({p.definitions_version})", styles["Heading2"]))
         for name, text in definitions(p.definitions_version).description.items():
             story.append(Paragraph(f"<b>{name}</b>: {text}", styles["Normal"]))

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.metrics.definitions import CURRENT_VERSION, Figures, compute, definitions, occupancy, overflow_matrix
+from hub.metrics.definitions import (
+    CURRENT_VERSION,
+    AgreementTerms,
+    Figures,
+    LedgerLine,
+    Timeline,
+    compute,
+    definitions,
+    ledger,
+    occupancy,
+    overflow_matrix,
+)
 from hub.metrics.models import PublishedPeriod
 from hub.metrics.satisfaction import satisfaction_figures
 from hub.metrics.service import agent_spans, group_figures, tenant_zone, timelines
+from tenants.agreement_models import AgreementRow
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -49,6 +61,8 @@ class PeriodFigures:
     overflow: list[dict[str, Any]]
     occupancy: float | None
     satisfaction: dict[str, Any]
+    ledger: list[dict[str, Any]] = field(default_factory=list)  # lines where this partner lends or borrows
+    recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +96,9 @@ async def compute_period(
     for row in channel_daily:
         mix.setdefault(row.interval_start.date().isoformat(), {})[row.channel or ""] = row.figures.offered
     satisfaction = await satisfaction_figures(session, tenant=tenant, start=start, end=end)
+    lines = await ledger_lines(session, tenant=tenant, own=contacts, start=start, end=end)
+    owes = round(sum(line.amount for line in lines if line.borrower == tenant), 2)
+    owed = round(sum(line.amount for line in lines if line.lender == tenant), 2)
     return PeriodFigures(
         tenant=tenant,
         period=period,
@@ -101,7 +118,40 @@ async def compute_period(
         overflow=[asdict(c) for c in overflow_matrix(contacts)],
         occupancy=occupancy(await agent_spans(session, tenant=tenant, start=start, end=end)),
         satisfaction={**asdict(satisfaction), "net_score": satisfaction.net_score},
+        ledger=[asdict(line) for line in lines],
+        recharge={"owes": owes, "owed": owed, "net": round(owed - owes, 2)},
     )
+
+
+async def agreement_terms(session: AsyncSession, *, tenant: str) -> dict[str, AgreementTerms]:
+    """The agreements a partner lends or borrows under, with their unit rates."""
+    rows = (
+        await session.scalars(
+            select(AgreementRow).where(
+                or_(AgreementRow.lender_slug == tenant, AgreementRow.borrower_slug == tenant)
+            )
+        )
+    ).all()
+    return {
+        r.id: AgreementTerms(
+            r.lender_slug, r.borrower_slug, float((r.definition or {}).get("unit_rate") or 0.0)
+        )
+        for r in rows
+    }
+
+
+async def ledger_lines(
+    session: AsyncSession, *, tenant: str, own: list[Timeline], start: datetime, end: datetime
+) -> list[LedgerLine]:
+    """Both sides of a partner's recharge: its own contacts others handled, and others' it handled."""
+    terms = await agreement_terms(session, tenant=tenant)
+    lines = ledger(own, {k: t for k, t in terms.items() if t.borrower == tenant})
+    for borrower in sorted({t.borrower for t in terms.values() if t.lender == tenant}):
+        theirs = await timelines(session, tenant=borrower, start=start, end=end)
+        lines += ledger(
+            theirs, {k: t for k, t in terms.items() if t.lender == tenant and t.borrower == borrower}
+        )
+    return lines
 
 
 async def period_figures(session: AsyncSession, *, tenant: str, period: str) -> PeriodFigures:

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import func, select
 
+from hub.backoffice.models import PARKED, PENDING, BackofficeDelivery
 from hub.db.session import unit_of_work
 from hub.metrics.satisfaction import RATINGS, SurveyError, record_rating
 from routing.models import Enquiry, IntakeRejection
@@ -54,11 +55,21 @@ async def prometheus(request: Request) -> PlainTextResponse:
         ["tenant"],
         registry=registry,
     )
+    backlog = Gauge(
+        "hub_backoffice_backlog",
+        "Back-office deliveries waiting (pending) or parked",
+        ["tenant", "status"],
+        registry=registry,
+    )
     rejected = Gauge(
         "hub_intake_rejections_total", "Messages refused since the start", ["tenant"], registry=registry
     )
+    per_service: dict[tuple[str, str], int] = {}
     for queue, count in (await hub.live.queue_depths()).items():
         tenant, _, service = queue.partition("/")
+        key = (tenant, service.removesuffix("+text"))  # calls and text work wait apart; one service to watch
+        per_service[key] = per_service.get(key, 0) + count
+    for (tenant, service), count in per_service.items():
         depth.labels(tenant, service).set(count)
     now = datetime.now(UTC)
     async with hub.sessionmaker() as session:
@@ -90,4 +101,12 @@ async def prometheus(request: Request) -> PlainTextResponse:
             )
         ).all():
             rejected.labels(tenant or "unknown").set(count)
+        for tenant, status, count in (
+            await session.execute(
+                select(BackofficeDelivery.tenant_slug, BackofficeDelivery.status, func.count())
+                .where(BackofficeDelivery.status.in_((PENDING, PARKED)))
+                .group_by(BackofficeDelivery.tenant_slug, BackofficeDelivery.status)
+            )
+        ).all():
+            backlog.labels(tenant, status).set(count)
     return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)

@@ -19,6 +19,7 @@ from tenants.models import AgentEvent, Service, Tenant
 INTERVALS = ("15min", "hour", "day", "month")
 TIMELINE_EVENTS = (
     "enquiry.queued",
+    "enquiry.offered",
     "enquiry.answered",
     "enquiry.abandoned",
     "enquiry.completed",
@@ -77,8 +78,11 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
     for enquiry_id, events in by_enquiry.items():
         info = enquiries[enquiry_id]
         first: dict[str, Any] = {}
+        agreement: str | None = None
         for event in events:
             first.setdefault(event.event, event)
+            if event.event == "enquiry.offered" and "enquiry.answered" not in first:
+                agreement = (event.data or {}).get("agreement")  # the offer that was answered decides
         queued = first["enquiry.queued"]
         answered, abandoned, completed = (
             first.get(f"enquiry.{n}") for n in ("answered", "abandoned", "completed")
@@ -102,6 +106,7 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
                 transferred="enquiry.transferred" in first or outcome == "transferred",
                 callback="enquiry.callback_offered" in first or outcome == "callback_booked",
                 avoidable=bool(tags & {"avoidable"}) or any(t.startswith("avoidable:") for t in tags),
+                agreement=agreement if answered else None,
             )
         )
     return out

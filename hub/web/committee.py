@@ -1,38 +1,126 @@
-"""The committee's page: today's headline figures for each partner it may see (the full pack comes later)."""
+"""The committee's dashboard: per-partner tiles, trend charts, the overflow matrix, the ledger, period filters and
+the committee pack to download. Each partner's own figures only, unless the user is hub-wide."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.service import SignedIn
+from hub.metrics.pack import charts, tiles
+from hub.metrics.pack import render as render_pack
+from hub.metrics.periods import PERIOD, PeriodError, PeriodFigures, period_figures
 from hub.metrics.service import tenant_figures
-from hub.web.deps import hub_of, page_context, role
+from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
 from hub.web.templating import render
 from tenants.models import Tenant
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
+Viewer = Depends(role("committee", "supervisor"))
+CHART_NAMES = ("volumes", "service_level", "channels")
+_MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
+
+
+async def _partners(session: AsyncSession, user: SignedIn) -> list[Tenant]:
+    query = select(Tenant).where(Tenant.kind == "partner").order_by(Tenant.name)
+    if user.tenant is not None:
+        query = query.where(Tenant.slug == user.tenant)
+    return list((await session.scalars(query)).all())
+
+
+def _recent_months(this_month: str, count: int = 12) -> list[str]:
+    year, month = int(this_month[:4]), int(this_month[5:])
+    months = []
+    for _ in range(count):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
+    return months
+
+
+def _period_or_error(period: str) -> str:
+    if not PERIOD.match(period):
+        raise PageError(400, f"A period looks like 2026-10, not {period!r}.")
+    return period
+
+
+async def _figures(request: Request, user: SignedIn, period: str) -> list[tuple[Tenant, PeriodFigures]]:
+    hub = hub_of(request)
+    async with hub.sessionmaker() as session:
+        out = []
+        for tenant in await _partners(session, user):
+            try:
+                out.append((tenant, await period_figures(session, tenant=tenant.slug, period=period)))
+            except PeriodError as exc:
+                raise PageError(400, str(exc)) from None
+        return out
 
 
 @router.get("")
-async def committee_page(
-    request: Request, user: SignedIn = Depends(role("committee", "supervisor"))
-) -> Response:
+async def committee_page(request: Request, period: str | None = None, user: SignedIn = Viewer) -> Response:
     hub = hub_of(request)
     now = hub.dispatcher.clock()
-    rows = []
+    this_month = now.strftime("%Y-%m")
+    period = _period_or_error(period or this_month)
+    today = []
     async with hub.sessionmaker() as session:
-        query = select(Tenant).where(Tenant.kind == "partner").order_by(Tenant.name)
-        if user.tenant is not None:
-            query = query.where(Tenant.slug == user.tenant)
-        for tenant in (await session.scalars(query)).all():
+        for tenant in await _partners(session, user):
             start = start_of_day(now, tenant.timezone)
-            figures = await tenant_figures(
-                session, tenant=tenant.slug, start=start, end=now + timedelta(seconds=1)
+            today.append(
+                (
+                    tenant,
+                    await tenant_figures(
+                        session, tenant=tenant.slug, start=start, end=now + timedelta(seconds=1)
+                    ),
+                )
             )
-            rows.append((tenant, figures))
-    return render(request, "committee.html", page_context(request, rows=rows))
+    pages = [(tenant, p, tiles(p)) for tenant, p in await _figures(request, user, period)]
+    return render(
+        request,
+        "committee.html",
+        page_context(
+            request,
+            rows=today,
+            pages=pages,
+            period=period,
+            months=_recent_months(this_month),
+            charts=CHART_NAMES,
+        ),
+    )
+
+
+@router.get("/charts/{tenant}/{period}/{name}.png")
+async def chart(tenant: str, period: str, name: str, request: Request, user: SignedIn = Viewer) -> Response:
+    """Charts are separate images: the pages' content policy allows no inline data."""
+    if name not in CHART_NAMES:
+        raise PageError(404, "There is no such chart.")
+    if user.tenant is not None and user.tenant != tenant:
+        raise PageError(404, "There is no such chart.")
+    async with hub_of(request).sessionmaker() as session:
+        if await session.get(Tenant, tenant) is None:
+            raise PageError(404, "There is no such partner.")
+        try:
+            figures = await period_figures(session, tenant=tenant, period=_period_or_error(period))
+        except PeriodError as exc:
+            raise PageError(400, str(exc)) from None
+    return Response(charts(figures)[name], media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/pack/{period}.{fmt}")
+async def pack(
+    period: str, fmt: Literal["pdf", "html", "csv"], request: Request, user: SignedIn = Viewer
+) -> Response:
+    """The committee pack for every partner this user may see."""
+    figures = [p for _tenant, p in await _figures(request, user, _period_or_error(period))]
+    scope = re.sub(r"[^a-z0-9-]", "", user.tenant or "all-partners")
+    return Response(
+        render_pack(figures, fmt),
+        media_type=_MEDIA[fmt],
+        headers={"Content-Disposition": f'attachment; filename="committee-pack-{scope}-{period}.{fmt}"'},
+    )

@@ -28,6 +28,7 @@ from hub.metrics.satisfaction import (
 from hub.metrics.service import group_figures, tenant_figures, timelines
 from hub.runtime import Hub
 from routing.models import Enquiry, EnquiryEvent
+from tenants.agreement_models import AgreementRow
 from tenants.models import AgentEvent, Service
 from tests.conftest import Partner
 
@@ -72,7 +73,16 @@ async def write_log(hub: Hub, owner: Partner, other: Partner) -> dict[str, int]:
         ),
     }
     ids: dict[str, int] = {}
+    agreement_id = f"{other.slug}-lends-{owner.slug}"
     async with unit_of_work(hub.sessionmaker) as session:
+        session.add(
+            AgreementRow(
+                id=agreement_id,
+                lender_slug=other.slug,
+                borrower_slug=owner.slug,
+                definition={"unit_rate": 4.2},
+            )
+        )
         services = dict(
             (
                 await session.execute(
@@ -118,6 +128,8 @@ async def write_log(hub: Hub, owner: Partner, other: Partner) -> dict[str, int]:
                         "at": answered - timedelta(seconds=2),
                         "agent_id": agent,
                         "handler_slug": handler,
+                        # the dispatcher records the agreement an overflowed offer was made under
+                        "data": {"agreement": agreement_id} if agent == lender_agent else {},
                     }
                 )
                 rows.append(
@@ -240,6 +252,24 @@ async def test_period_occupancy_overflow_and_publication(
     assert october.overflow == [
         {"owner": owner.slug, "handler": other.slug, "handled": 1, "answered_within_threshold": 0}
     ]
+    # The ledger: one contact answered by the lender under the agreement at £4.20 a contact.
+    agreement = f"{other.slug}-lends-{owner.slug}"
+    assert october.ledger == [
+        {
+            "agreement": agreement,
+            "lender": other.slug,
+            "borrower": owner.slug,
+            "handled": 1,
+            "answered_within_threshold": 0,
+            "unit_rate": 4.2,
+            "amount": 4.2,
+        }
+    ]
+    assert october.recharge == {"owes": 4.2, "owed": 0.0, "net": -4.2}
+    async with hub.sessionmaker() as session:
+        lender_october = await compute_period(session, tenant=other.slug, period="2026-10")
+    assert lender_october.recharge == {"owes": 0.0, "owed": 4.2, "net": 4.2}
+    assert lender_october.totals["offered"] == 0  # the work counts against its owner
     assert october.totals["service_level"] == pytest.approx(0.6)
     assert october.definitions_version == "2026.1"
 
