@@ -152,11 +152,25 @@ def partner_definition(slug: str, agents: list[str], *, kind: str = "partner") -
             # Open round the clock, so that no test depends on the time of day it runs at.
             "opening_hours": {"default": "always"},
             "services": [
-                {"code": "general", "name": "General enquiries", "skills": ["general"], "priority": 3},
-                {"code": "missed-bin", "name": "Missed bin", "lgsl": 524, "skills": ["waste"], "priority": 5},
+                {
+                    "code": "general",
+                    "name": "General enquiries",
+                    "group": "Council",
+                    "skills": ["general"],
+                    "priority": 3,
+                },
+                {
+                    "code": "missed-bin",
+                    "name": "Missed bin",
+                    "group": "Waste and recycling",
+                    "lgsl": 524,
+                    "skills": ["waste"],
+                    "priority": 5,
+                },
                 {
                     "code": "council-tax",
                     "name": "Council tax",
+                    "group": "Revenues and benefits",
                     "lgsl": 58,
                     "skills": ["revenues"],
                     "priority": 7,

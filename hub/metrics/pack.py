@@ -204,6 +204,24 @@ def render_pdf(pages: Sequence[PeriodFigures]) -> bytes:
             story.append(Spacer(1, 3 * mm))
             story.append(Image(io.BytesIO(png), width=170 * mm, height=52 * mm))
         story.append(PageBreak())
+        story.append(Paragraph("By department", styles["Heading2"]))
+        departments = [
+            [
+                r["department"],
+                r["offered"],
+                r["answered"],
+                percent(r["service_level"]),
+                r["abandoned"],
+                r["avoidable"],
+            ]
+            for r in p.by_department
+        ]
+        story.append(
+            Table(
+                [["department", "offered", "answered", "SL", "abandoned", "avoidable"], *departments],
+                style=grid,
+            )
+        )
         story.append(Paragraph("By service", styles["Heading2"]))
         header = ["service", "offered", "answered", "SL", "abandoned", "ASA", "AHT", "FCR"]
         rows = [

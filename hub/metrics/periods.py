@@ -27,6 +27,7 @@ from hub.metrics.models import PublishedPeriod
 from hub.metrics.satisfaction import satisfaction_figures
 from hub.metrics.service import agent_spans, group_figures, tenant_zone, timelines
 from tenants.agreement_models import AgreementRow
+from tenants.models import Service
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -61,6 +62,7 @@ class PeriodFigures:
     overflow: list[dict[str, Any]]
     occupancy: float | None
     satisfaction: dict[str, Any]
+    by_department: list[dict[str, Any]] = field(default_factory=list)  # the catalogue's service groups
     ledger: list[dict[str, Any]] = field(default_factory=list)  # lines where this partner lends or borrows
     recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
 
@@ -97,6 +99,10 @@ async def compute_period(
         mix.setdefault(row.interval_start.date().isoformat(), {})[row.channel or ""] = row.figures.offered
     satisfaction = await satisfaction_figures(session, tenant=tenant, start=start, end=end)
     lines = await ledger_lines(session, tenant=tenant, own=contacts, start=start, end=end)
+    groups = await service_groups(session, tenant=tenant)
+    departments: dict[str, list[Timeline]] = {}
+    for contact in contacts:
+        departments.setdefault(groups.get(contact.service_code) or "Other", []).append(contact)
     owes = round(sum(line.amount for line in lines if line.borrower == tenant), 2)
     owed = round(sum(line.amount for line in lines if line.lender == tenant), 2)
     return PeriodFigures(
@@ -118,9 +124,21 @@ async def compute_period(
         overflow=[asdict(c) for c in overflow_matrix(contacts)],
         occupancy=occupancy(await agent_spans(session, tenant=tenant, start=start, end=end)),
         satisfaction={**asdict(satisfaction), "net_score": satisfaction.net_score},
+        by_department=[
+            {"department": name, **_figures(compute(items, version))}
+            for name, items in sorted(departments.items())
+        ],
         ledger=[asdict(line) for line in lines],
         recharge={"owes": owes, "owed": owed, "net": round(owed - owes, 2)},
     )
+
+
+async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str]:
+    """Service code to its catalogue group (the council department the committee reads by)."""
+    rows = (
+        await session.execute(select(Service.code, Service.definition).where(Service.tenant_slug == tenant))
+    ).all()
+    return {code: str((definition or {}).get("group") or "") for code, definition in rows}
 
 
 async def agreement_terms(session: AsyncSession, *, tenant: str) -> dict[str, AgreementTerms]:

@@ -152,6 +152,7 @@ async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -
             panel=panel,
             statuses=CHOOSABLE_STATUSES,
             outcomes=[(o, OUTCOME_LABELS[o]) for o in WRAP_UP_OUTCOMES],
+            avoidable_reasons=AVOIDABLE_REASONS,
         ),
     )
 
@@ -218,12 +219,22 @@ async def offer_action(
         return _back(exc.code)
 
 
+# Why a contact need not have happened (the committee counts these as avoidable contacts).
+AVOIDABLE_REASONS = (
+    ("chasing_progress", "Chasing progress"),
+    ("repeat_request", "Asking again for something already requested"),
+    ("could_use_online", "Could have done it online"),
+    ("wrong_organisation", "Not a council matter"),
+)
+
+
 @router.post("/complete")
 async def complete(
     request: Request,
     enquiry_id: str | None = Form(None),
     outcome: str | None = Form(None),
     notes: str | None = Form(None),
+    avoidable: str | None = Form(None),
     csrf: str | None = Form(None),
     user: SignedIn = Depends(agent_user),
 ) -> Response:
@@ -233,10 +244,17 @@ async def complete(
         return _back("not_yours")
     if outcome not in WRAP_UP_OUTCOMES:
         return _back("bad_outcome")
+    if avoidable and avoidable not in dict(AVOIDABLE_REASONS):
+        return _back("bad_outcome")
     assert user.agent_id is not None
     try:
         await hub_of(request).desk.complete(
-            user.agent_id, wanted, outcome, (notes or "").strip()[:2000] or None, wrap_up=True
+            user.agent_id,
+            wanted,
+            outcome,
+            (notes or "").strip()[:2000] or None,
+            [f"avoidable:{avoidable}"] if avoidable else None,
+            wrap_up=True,
         )
     except DeskError as exc:
         return _back(exc.code)

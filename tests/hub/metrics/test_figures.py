@@ -266,6 +266,11 @@ async def test_period_occupancy_overflow_and_publication(
         }
     ]
     assert october.recharge == {"owes": 4.2, "owed": 0.0, "net": -4.2}
+    # Contacts per department (the catalogue's service groups).
+    assert [(d["department"], d["offered"], d["answered"]) for d in october.by_department] == [
+        ("Revenues and benefits", 1, 1),
+        ("Waste and recycling", 5, 3),
+    ]
     async with hub.sessionmaker() as session:
         lender_october = await compute_period(session, tenant=other.slug, period="2026-10")
     assert lender_october.recharge == {"owes": 0.0, "owed": 4.2, "net": 4.2}
