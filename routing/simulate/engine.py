@@ -175,12 +175,20 @@ class Engine:
         self._keys = sorted(self.terms)
         self._state_names = [n for q in self._keys for n in (q, q + "+text")]
         self._rolling: dict[str, tuple[float, float | None, float | None]] = {}
-        self._rolling_ms = -(10**15)
+        self._rolling_at: dict[str, int] = {}
+        self._counts_at = -(10**15)
         self._owner_keys: dict[str, list[str]] = {}
         self._in_hand: dict[str, int] = {}
         self._this_hour: dict[str, int] = {}
         self._staffed: dict[str, int] = {}
         self.widening = any("widen" in a.actions for a in self.agreements)
+        self._gate_ms = int(spec.gate_seconds * 1000)
+        self._tick_pending = False
+        self._last_tick = -(10**15)
+        borrowers = {a.borrower for a in self.agreements if "widen" in a.actions}
+        self._borrower_queues = [
+            n for k in self._keys if self.terms[k].tenant in borrowers for n in (k, k + "+text")
+        ]
 
     # -- the clock ----------------------------------------------------------------------------------------
 
@@ -304,11 +312,14 @@ class Engine:
         """
         live = self.live
         abs_now = self.abs_ms(now_ms)
-        keys = self._keys
-        if now_ms - self._rolling_ms >= self.scenario.spec.snapshot_seconds * 1000:
-            buckets = run_sync(live.read_stats(keys, abs_now - ROLLING_SECONDS * 1000, abs_now))
+        # A decision for one owner reads only its own queues and its lenders' (``decide``, ``gate_for``).
+        wanted = self._keys if owner is None else self._keys_for(owner)
+        refresh_ms = self.scenario.spec.snapshot_seconds * 1000
+        stale = [q for q in wanted if now_ms - self._rolling_at.get(q, -(10**15)) >= refresh_ms]
+        if stale:
+            buckets = run_sync(live.read_stats(stale, abs_now - ROLLING_SECONDS * 1000, abs_now))
             interval_start = abs_now - abs_now % (INTERVAL_SECONDS * 1000)
-            for q in keys:
+            for q in stale:
                 stats = stats_since(buckets[q], abs_now - ROLLING_SECONDS * 1000)
                 this_interval = stats_since(buckets[q], interval_start)
                 judged = this_interval.answered + this_interval.abandoned
@@ -317,12 +328,13 @@ class Engine:
                     stats.handle_ms / stats.handled / 1000 if stats.handled else None,
                     this_interval.answered_within / judged if judged else None,
                 )
+                self._rolling_at[q] = now_ms
+        if self.agreements and now_ms - self._counts_at >= 1000:
+            # Caps are enforced by the live state itself; these counts only feed the reasons' figures.
             counts = run_sync(live.overflow_counts([a.id for a in self.agreements], abs_now))
             self._in_hand = {a: c.in_hand for a, c in counts.items()}
             self._this_hour = {a: c.this_hour for a, c in counts.items()}
-            self._rolling_ms = now_ms
-        # A decision for one owner reads only its own queues and its lenders' (``decide``, ``gate_for``).
-        wanted = keys if owner is None else self._keys_for(owner)
+            self._counts_at = now_ms
         states = run_sync(live.queue_states([n for q in wanted for n in (q, q + "+text")]))
         figures: dict[str, QueueFigures] = {}
         staffed = self._staffed
@@ -350,10 +362,17 @@ class Engine:
             overflow_this_hour=self._this_hour if self.agreements else {},
         )
 
+    _GATES = "*gates*"  # the key set the tick needs: every borrower's and lender's queues
+
     def _keys_for(self, owner: str) -> list[str]:
         keys = self._owner_keys.get(owner)
         if keys is None:
-            tenants = {owner} | {a.lender for a in self.agreements if a.borrower == owner}
+            widening = [a for a in self.agreements if "widen" in a.actions]
+            tenants = (
+                {t for a in widening for t in (a.lender, a.borrower)}
+                if owner == self._GATES
+                else {owner} | {a.lender for a in self.agreements if a.borrower == owner}
+            )
             keys = [k for k in self._keys if self.terms[k].tenant in tenants]
             self._owner_keys[owner] = keys
         return keys
@@ -384,8 +403,8 @@ class Engine:
             self.push(first.arrival_ms, ARRIVE, first)
         if self.widening:
             self.push(0, TICK, None)
+            self._tick_pending = True
         heap, pop = self.heap, heapq.heappop
-        gate_ms = int(self.scenario.spec.gate_seconds * 1000)
         events = 0
         report_every = 1 << 14
         while heap:
@@ -406,9 +425,10 @@ class Engine:
             elif kind == SHIFT:
                 self._shift(payload[0], payload[1], now)
             elif kind == TICK:
+                self._tick_pending = False
                 self._tick(now)
-                if now + gate_ms < self.end_ms and (len(heap) > 0):
-                    self.push(now + gate_ms, TICK, None)
+                if self._waiting_for_lenders():
+                    self._schedule_tick(now)
             if progress is not None and not events % report_every:
                 progress(len(self.contacts), min(now, self.end_ms))
         for agent in self.agents.values():
@@ -424,7 +444,20 @@ class Engine:
             self.scenario, self.start, self.contacts, agent_time, events, wall.perf_counter() - began
         )
 
+    def _schedule_tick(self, now: int) -> None:
+        if not self._tick_pending and now + self._gate_ms < self.end_ms:
+            self.push(now + self._gate_ms, TICK, None)
+            self._tick_pending = True
+
+    def _waiting_for_lenders(self) -> bool:
+        return any(self.live._queues.get(q) for q in self._borrower_queues)
+
     def _arrive(self, c: Contact, now: int) -> None:
+        # The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's caller
+        # waits, and catches up when a caller arrives after a quiet spell: the gates a caller meets are never
+        # older than ``gate_seconds``, as live, without ticking through idle nights.
+        if self.widening and not self._tick_pending and now - self._last_tick >= self._gate_ms:
+            self._tick(now)
         self.contacts.append(c)
         key = f"{c.owner}/{c.service}"
         terms = self.terms[key]
@@ -452,7 +485,9 @@ class Engine:
         for ring in entry.rings:
             if ring.opens_ms > abs_now:
                 self.push(ring.opens_ms - self.start_ms, RING, None)
-        if c.patience_ms is not NEVER and c.patience_ms != NEVER:
+        if self.widening:
+            self._schedule_tick(now)
+        if c.patience_ms != NEVER:
             self.push(now + int(c.patience_ms), ABANDON, c)
 
     def _start(self, offer: Offer, now: int) -> None:
@@ -516,8 +551,8 @@ class Engine:
 
     def _tick(self, now: int) -> None:
         """Lenders' gates, as the live dispatcher's tick refreshes them."""
-        self._rolling_ms = -(10**15)  # the gates judge on fresh figures, as the live tick does
-        gate_list = gates(self.snapshot(now))
+        self._last_tick = now
+        gate_list = gates(self.snapshot(now, owner=self._GATES))
         if gate_list:
             for offer in run_sync(
                 self.live.set_gates(gate_map(gate_list), now_ms=self.abs_ms(now), ttl_ms=TTL_MS)

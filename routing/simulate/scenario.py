@@ -148,7 +148,7 @@ class ScenarioFile(_Strict):
     patience: Distribution | None = None  # None: callers never hang up
     rotas: list[RotaShift] = Field(min_length=1)
     agreements: list[AgreementDefinition] = Field(default_factory=list)
-    snapshot_seconds: float = Field(default=60.0, gt=0)  # how often the rolling figures are re-read
+    snapshot_seconds: float = Field(default=300.0, gt=0)  # rolling figures re-read (live buckets are 5 min)
     gate_seconds: float = Field(default=15.0, gt=0)  # how often lenders' gates are looked at (the tick)
 
     @model_validator(mode="after")
