@@ -185,9 +185,14 @@ class Engine:
         self._gate_ms = int(spec.gate_seconds * 1000)
         self._tick_pending = False
         self._last_tick = -(10**15)
-        borrowers = {a.borrower for a in self.agreements if "widen" in a.actions}
-        self._borrower_queues = [
-            n for k in self._keys if self.terms[k].tenant in borrowers for n in (k, k + "+text")
+        # A gate matters only to callers already in a lender's ring (and to arrivals, which catch up).
+        self._ring_queues = [
+            f"{n}@{a.id}"
+            for a in self.agreements
+            if "widen" in a.actions
+            for k in self._keys
+            if self.terms[k].tenant == a.borrower
+            for n in (k, k + "+text")
         ]
 
     # -- the clock ----------------------------------------------------------------------------------------
@@ -444,13 +449,14 @@ class Engine:
             self.scenario, self.start, self.contacts, agent_time, events, wall.perf_counter() - began
         )
 
-    def _schedule_tick(self, now: int) -> None:
-        if not self._tick_pending and now + self._gate_ms < self.end_ms:
-            self.push(now + self._gate_ms, TICK, None)
+    def _schedule_tick(self, after: int) -> None:
+        if not self._tick_pending and after + self._gate_ms < self.end_ms:
+            self.push(after + self._gate_ms, TICK, None)
             self._tick_pending = True
 
     def _waiting_for_lenders(self) -> bool:
-        return any(self.live._queues.get(q) for q in self._borrower_queues)
+        states = run_sync(self.live.queue_states(self._ring_queues))
+        return any(state.waiting for state in states.values())
 
     def _arrive(self, c: Contact, now: int) -> None:
         # The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's caller
@@ -485,8 +491,8 @@ class Engine:
         for ring in entry.rings:
             if ring.opens_ms > abs_now:
                 self.push(ring.opens_ms - self.start_ms, RING, None)
-        if self.widening:
-            self._schedule_tick(now)
+        if entry.rings:
+            self._schedule_tick(min(max(now, r.opens_ms - self.start_ms) for r in entry.rings))
         if c.patience_ms != NEVER:
             self.push(now + int(c.patience_ms), ABANDON, c)
 
