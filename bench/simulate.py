@@ -102,7 +102,7 @@ def main() -> None:
         )
     print(f"median: {statistics.median(times):.1f} s for {args.contacts:,} contacts")
     if args.profile:
-        small = scenario_for(min(args.contacts, 200_000))
+        small = scenario_for(min(args.contacts, 50_000))
         profiler = cProfile.Profile()
         profiler.enable()
         build_report(Engine(small).run(), seed=1)

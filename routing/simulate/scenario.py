@@ -261,7 +261,14 @@ def load_scenario(path: Path) -> Scenario:
     return parse_scenario(text, str(path), base=path.parent)
 
 
-def parse_scenario(text: str, file: str = "<scenario>", *, base: Path | None = None) -> Scenario:
+def parse_scenario(
+    text: str,
+    file: str = "<scenario>",
+    *,
+    base: Path | None = None,
+    known: dict[str, Service] | None = None,
+) -> Scenario:
+    """``known``: the hub's own catalogue, for scenarios sent over the web, which may not read server files."""
     data, lines = _compose(text, file)
     if not isinstance(data, dict):
         raise ScenarioInvalid([f"{file}, line 1: expected a mapping (period:, arrivals:, rotas: …)"])
@@ -273,7 +280,11 @@ def parse_scenario(text: str, file: str = "<scenario>", *, base: Path | None = N
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
             problems.append(f"{_where(file, lines, loc)}: {e['msg']}")
         raise ScenarioInvalid(problems) from None
-    services = _services(spec, file, lines, base)
+    if known is not None and spec.partners_from:
+        where = _where(file, lines, ("partners_from",))
+        raise ScenarioInvalid([f"{where}: not here: the hub's own partners are used"])
+    services = dict(known or {})
+    services.update(_services(spec, file, lines, base))
     problems = _check_names(spec, services, file, lines)
     if problems:
         raise ScenarioInvalid(problems)
