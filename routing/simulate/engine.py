@@ -309,6 +309,7 @@ class Engine:
     # -- the policy's inputs ------------------------------------------------------------------------------
 
     def snapshot(self, now_ms: int, owner: str | None = None, moment: datetime | None = None) -> Snapshot:
+        # ``owner``: a "tenant/service" queue being decided for, or ``_GATES`` for the tick.
         """Figures as the live router builds them (``Router.snapshot``), from this engine's live state.
 
         Queue depths and idle agents are read at every decision; the rolling figures (arrival rate, handle
@@ -373,12 +374,14 @@ class Engine:
         keys = self._owner_keys.get(owner)
         if keys is None:
             widening = [a for a in self.agreements if "widen" in a.actions]
-            tenants = (
-                {t for a in widening for t in (a.lender, a.borrower)}
-                if owner == self._GATES
-                else {owner} | {a.lender for a in self.agreements if a.borrower == owner}
-            )
-            keys = [k for k in self._keys if self.terms[k].tenant in tenants]
+            if owner == self._GATES:
+                tenants = {t for a in widening for t in (a.lender, a.borrower)}
+                keys = [k for k in self._keys if self.terms[k].tenant in tenants]
+            else:
+                # ``decide`` reads its own queue's figures, and every lender's queues for lender protection.
+                tenant = self.terms[owner].tenant
+                lenders = {a.lender for a in self.agreements if a.borrower == tenant}
+                keys = [k for k in self._keys if k == owner or self.terms[k].tenant in lenders]
             self._owner_keys[owner] = keys
         return keys
 
@@ -470,7 +473,7 @@ class Engine:
         abs_now = self.abs_ms(now)
         moment = self.when(now)
         facts = EnquiryFacts(c.id, c.owner, c.service, c.channel, terms.priority, moment)
-        decision = decide(facts, terms, self.snapshot(now, c.owner, moment))
+        decision = decide(facts, terms, self.snapshot(now, key, moment))
         live = self.live
         run_sync(live.record_stats(key, abs_now, {"arrivals": 1}))
         if decision.action == "voicemail":
