@@ -477,9 +477,8 @@ class Engine:
         live = self.live
         run_sync(live.record_stats(key, abs_now, {"arrivals": 1}))
         if decision.action == "voicemail":
-            c.voicemail = (
-                True  # a message left for later: never queued for an agent, counted as a short abandon
-            )
+            # A message left for later: never queued for an agent, so it counts as a short abandon.
+            c.voicemail = True
             c.abandoned_ms = now
             return
         if decision.action == "offer_callback":
