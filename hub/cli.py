@@ -13,6 +13,7 @@ from hub.accounts.cli import users_app
 from hub.backoffice.cli import adapters_app
 from hub.logging import configure_logging
 from hub.settings import get_settings
+from routing.simulate.cli import erlang_command, simulate_command
 
 app = typer.Typer(help="Shared contact-centre hub.", no_args_is_help=True, pretty_exceptions_enable=False)
 tenants_app = typer.Typer(help="Partners: definitions and keys.", no_args_is_help=True)
@@ -23,6 +24,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(live_app, name="live")
 app.add_typer(users_app, name="users")
 app.add_typer(adapters_app, name="adapters")
+app.command("simulate")(simulate_command)
+app.command("erlang")(erlang_command)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 

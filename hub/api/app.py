@@ -23,6 +23,7 @@ from hub.web import install as install_web
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch import enquiry_endpoints
 from routing.dispatch.desk import DeskError
+from routing.simulate import endpoints as whatif_endpoints
 from tenants import agreement_endpoints
 from tenants import endpoints as admin_endpoints
 
@@ -81,6 +82,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(admin_endpoints.router)
     app.include_router(enquiry_endpoints.router)
     app.include_router(agreement_endpoints.router)
+    app.include_router(whatif_endpoints.router)
     # Before the Open311 mount: mySociety's POST servicerequestupdates lives with the back-office updates.
     app.include_router(backoffice_endpoints.router)
     app.include_router(tracking_endpoints.router)

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from hub.web import auth, committee, console, supervisor
+from hub.web import auth, committee, console, supervisor, whatif
 from hub.web.deps import install_error_pages
 
 STATIC = Path(__file__).parent / "static"
@@ -21,5 +21,5 @@ def install(app: FastAPI) -> None:
     """Add the pages, their static files and their error pages to the app."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)
-    for module in (auth, console, supervisor, committee):
+    for module in (auth, console, supervisor, whatif, committee):
         app.include_router(module.router)

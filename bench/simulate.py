@@ -1,0 +1,116 @@
+"""Benchmark: one million simulated contacts through the live policy and the in-memory live state.
+
+    python bench/simulate.py [--contacts 1000000] [--runs 1] [--profile]
+
+The scenario is the example partners (deploy/examples) with Chorley, South Ribble and the hub's pool, every
+day round the clock, the evening and daytime overflow agreements in force, so every arrival goes through
+``decide`` and the lenders' gates are ticked. Prints the wall time per run (median when several) and, with
+``--profile``, the top functions by own time (cProfile). Figures are recorded in docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import platform
+import pstats
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from routing.simulate.engine import Engine  # noqa: E402
+from routing.simulate.report import build_report  # noqa: E402
+from routing.simulate.scenario import parse_scenario  # noqa: E402
+
+# Calls per half hour per stream; 9 streams at 25 → 225 per half hour, 10,800 a day.
+SCENARIO = """
+name: bench
+seed: 11
+period: {{start: 2026-01-05T00:00:00Z, end: {end}}}
+partners_from: {examples}
+handle_time: {{distribution: exponential, mean_seconds: 240}}
+patience: {{distribution: exponential, mean_seconds: 300}}
+arrivals:
+  - {{partner: chorley, service: general, per_interval: 25}}
+  - {{partner: chorley, service: missed-bin, per_interval: 25}}
+  - {{partner: chorley, service: council-tax, per_interval: 25}}
+  - {{partner: chorley, service: flytipping, per_interval: 25}}
+  - {{partner: south-ribble, service: general, per_interval: 25}}
+  - {{partner: south-ribble, service: missed-bin, per_interval: 25}}
+  - {{partner: south-ribble, service: housing-benefit, per_interval: 25}}
+  - {{partner: south-ribble, service: parking-permit, per_interval: 25}}
+  - {{partner: lancashire, service: pothole, per_interval: 25}}
+rotas:
+  - {{partner: chorley, agents: 24, skills: [general, waste, revenues, environment]}}
+  - {{partner: south-ribble, agents: 24, skills: [general, waste, benefits, parking, environment]}}
+  - {{partner: lancashire, agents: 6, skills: [general, highways]}}
+  - {{partner: hub, agents: 4, skills: [general, waste, revenues, benefits, highways, parking, environment]}}
+agreements:
+  - {{id: south-ribble-lends-chorley, lender: south-ribble, borrower: chorley, services: [general, missed-bin],
+     conditions: {{waited_at_least_seconds: 60}}, caps: {{per_hour: 30, concurrent: 2}}, lender_protection: 0.8}}
+  - {{id: hub-evenings-chorley, lender: hub, borrower: chorley, channels: [phone],
+     hours: [{{days: [mon, tue, wed, thu, fri, sat, sun], from: "18:00", to: "22:00"}}], caps: {{concurrent: 2}}}}
+  - {{id: hub-backs-up-lancashire, lender: hub, borrower: lancashire, conditions: {{waited_at_least_seconds: 10}},
+     caps: {{per_hour: 120, concurrent: 2}}}}
+"""
+
+
+def scenario_for(contacts: int):  # type: ignore[no-untyped-def]
+    from datetime import datetime, timedelta
+
+    days = contacts / (9 * 25 * 48)
+    end = datetime(2026, 1, 5, tzinfo=__import__("datetime").UTC) + timedelta(days=days)
+    text = SCENARIO.format(end=end.isoformat(), examples=ROOT / "deploy" / "examples")
+    return parse_scenario(text, "bench")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    scenario = scenario_for(args.contacts)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(f"machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}")
+    times = []
+    for i in range(args.runs):
+        began = time.perf_counter()
+        outcome = Engine(scenario).run()
+        simulated = time.perf_counter() - began
+        report = build_report(outcome, seed=scenario.spec.seed)
+        total = time.perf_counter() - began
+        times.append(total)
+        sl = {p: r.figures.service_level for p, r in report.partners.items()}
+        print(
+            f"run {i + 1}: {len(outcome.contacts):,} contacts, {outcome.events:,} events: "
+            f"simulation {simulated:.1f} s + figures {total - simulated:.1f} s = {total:.1f} s "
+            f"({len(outcome.contacts) / total:,.0f} contacts/s); SL {', '.join(f'{p} {v:.1%}' for p, v in sl.items() if v is not None)}"
+        )
+    print(f"median: {statistics.median(times):.1f} s for {args.contacts:,} contacts")
+    if args.profile:
+        small = scenario_for(min(args.contacts, 50_000))
+        profiler = cProfile.Profile()
+        profiler.enable()
+        build_report(Engine(small).run(), seed=1)
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The committee's what-if page: edit a scenario (a past period replayed, rotas, agreements), compare two."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import Response
+
+from hub.accounts.service import SignedIn
+from hub.web.deps import check_csrf, hub_of, page_context, role
+from hub.web.templating import render
+from routing.simulate.report import ROWS, Report, chart_png, comparison_rows
+from routing.simulate.scenario import ScenarioInvalid
+from routing.simulate.service import run_inline, starting_point
+
+router = APIRouter(prefix="/committee/whatif", include_in_schema=False)
+Committee = Depends(role("committee", "supervisor"))
+
+
+@router.get("")
+async def whatif_page(request: Request, user: SignedIn = Committee) -> Response:
+    hub = hub_of(request)
+    catalogue = await hub.catalogue.get()
+    async with hub.sessionmaker() as session:
+        start = await starting_point(session, catalogue, hub.dispatcher.clock())
+    edited = start.replace("name: yesterday as it was", "name: with my changes", 1)
+    return render(request, "whatif.html", page_context(request, a=start, b=edited, seed=1))
+
+
+@router.post("")
+async def whatif_run(
+    request: Request,
+    user: SignedIn = Committee,
+    a: str = Form(...),
+    b: str = Form(""),
+    seed: int = Form(1),
+    csrf: str | None = Form(None),
+) -> Response:
+    check_csrf(request, csrf)
+    hub = hub_of(request)
+    texts = [a] + ([b] if b.strip() else [])
+    try:
+        reports = await run_inline(
+            texts, catalogue=await hub.catalogue.get(), sessionmaker=hub.sessionmaker, seed=seed
+        )
+    except (ScenarioInvalid, ValueError) as exc:
+        problems = exc.problems if isinstance(exc, ScenarioInvalid) else [str(exc)]
+        context = page_context(request, a=a, b=b, seed=seed, problems=problems)
+        return render(request, "whatif.html", context, status_code=400)
+    return render(
+        request,
+        "whatif.html",
+        page_context(
+            request,
+            a=a,
+            b=b,
+            seed=seed,
+            reports=reports,
+            rows=comparison_rows(reports),
+            chart=base64.b64encode(chart_png(reports)).decode("ascii"),
+            summary=[_summary(r) for r in reports],
+            figures=ROWS,
+        ),
+    )
+
+
+def _summary(r: Report) -> str:
+    return f"{r.name}: {r.contacts:,} contacts simulated in {r.seconds:.1f} s (seed {r.seed})"
