@@ -28,7 +28,8 @@ from hub.metrics.satisfaction import (
 from hub.metrics.service import group_figures, tenant_figures, timelines
 from hub.runtime import Hub
 from routing.models import Enquiry, EnquiryEvent
-from tenants.agreement_models import AgreementRow
+from tenants.agreement_service import put_agreements
+from tenants.agreements import AgreementDefinition
 from tenants.models import AgentEvent, Service
 from tests.conftest import Partner
 
@@ -75,13 +76,20 @@ async def write_log(hub: Hub, owner: Partner, other: Partner) -> dict[str, int]:
     ids: dict[str, int] = {}
     agreement_id = f"{other.slug}-lends-{owner.slug}"
     async with unit_of_work(hub.sessionmaker) as session:
-        session.add(
-            AgreementRow(
-                id=agreement_id,
-                lender_slug=other.slug,
-                borrower_slug=owner.slug,
-                definition={"unit_rate": 4.2},
-            )
+        await put_agreements(
+            session,
+            agreements=[
+                AgreementDefinition.model_validate(
+                    {
+                        "id": agreement_id,
+                        "lender": other.slug,
+                        "borrower": owner.slug,
+                        "services": "all",
+                        "conditions": {"waited_at_least_seconds": 60},
+                        "unit_rate": 4.2,
+                    }
+                )
+            ],
         )
         services = dict(
             (
