@@ -18,6 +18,7 @@ import pika.exceptions
 import pytest
 
 from hub.bus.amqp import AmqpConnection, declare_topology
+from hub.bus.base import OutgoingMessage
 from hub.settings import Settings
 from tests.conftest import AMQP_HOST, RUN_ID
 
@@ -82,6 +83,12 @@ async def test_the_workers_declare_is_idempotent_against_the_definitions(loaded:
         await declare_topology(channel, delivery_limit=Settings().intake_delivery_limit)
         await declare_topology(channel, delivery_limit=Settings().intake_delivery_limit)
         assert not channel.closed.done()
+        # An event is routable with no partner listening (the events log stream is bound), so the
+        # outbox relay, which publishes with `mandatory`, never stalls on it.
+        await channel.enable_confirms()
+        await channel.publish_many(
+            [OutgoingMessage("hub.events", "chorley.enquiry.queued", b"{}", "evt-1", "enquiry.queued")]
+        )
     finally:
         await connection.close()
 

@@ -29,6 +29,7 @@ COMPOSE = DEPLOY / "compose.yaml"
 DEFINITIONS = DEPLOY / "rabbitmq" / "definitions.json"
 NAMESPACE = "contact-hub"
 HUB_SERVICES = ("migrate", "api", "worker", "adapters")
+EVENTS_LOG = "hub.events.log"
 
 
 # -- what the code offers ------------------------------------------------------------------------------
@@ -223,13 +224,20 @@ def test_definitions_declare_the_topology_exactly_as_the_worker_does() -> None:
     }
     assert all(e["durable"] and not e["auto_delete"] and e["vhost"] == vhost for e in exchanges.values())
     queues = {q["name"]: q for q in data["queues"]}
-    assert set(queues) == {INTAKE_QUEUE, REJECTED_QUEUE}
+    assert set(queues) == {INTAKE_QUEUE, REJECTED_QUEUE, EVENTS_LOG}
     assert all(q["durable"] and not q["auto_delete"] and q["vhost"] == vhost for q in queues.values())
     # The same arguments as declare_topology, or the worker's declare would fail with PRECONDITION_FAILED.
     assert queues[INTAKE_QUEUE]["arguments"] == intake_queue_arguments(Settings().intake_delivery_limit)
     assert queues[REJECTED_QUEUE]["arguments"] == REJECTED_QUEUE_ARGUMENTS
+    # Every event is routable even when no partner listens (the outbox publishes with `mandatory` and retries
+    # an unroutable event), and kept a week for a partner to replay: a stream, which nobody needs to drain.
+    assert queues[EVENTS_LOG]["arguments"] == {"x-queue-type": "stream", "x-max-age": "7D"}
     bindings = {(b["source"], b["destination"], b["routing_key"]) for b in data["bindings"]}
-    assert bindings == {(INTAKE_EXCHANGE, INTAKE_QUEUE, "#"), (REJECTED_EXCHANGE, REJECTED_QUEUE, "#")}
+    assert bindings == {
+        (INTAKE_EXCHANGE, INTAKE_QUEUE, "#"),
+        (REJECTED_EXCHANGE, REJECTED_QUEUE, "#"),
+        (EVENTS_EXCHANGE, EVENTS_LOG, "#"),
+    }
 
 
 def test_definitions_give_each_partner_a_user_that_may_only_publish_its_own_keys_to_intake() -> None:
@@ -258,7 +266,7 @@ def test_definitions_give_each_partner_a_user_that_may_only_publish_its_own_keys
             assert not re.search(perm["write"], other), (slug, other)
         for name in (INTAKE_EXCHANGE, INTAKE_QUEUE, EVENTS_EXCHANGE, REJECTED_EXCHANGE, REJECTED_QUEUE):
             assert not re.search(perm["configure"], name), (slug, name)
-        for name in (INTAKE_QUEUE, REJECTED_QUEUE):
+        for name in (INTAKE_QUEUE, REJECTED_QUEUE, EVENTS_LOG):  # the log holds every partner's events
             assert not re.search(perm["read"], name), (slug, name)
         # Topic permissions: routing keys only under its own prefix, on intake (write) and events (read).
         intake = topic[(slug, INTAKE_EXCHANGE)]
