@@ -448,3 +448,26 @@ def test_configuration_names_only_real_settings_and_existing_secrets(manifests: 
             ] == "Job"
     job_env = {v["name"] for v in pod_containers(by_kind(manifests, "Job")["hub-migrate"])[0]["env"]}
     assert "HUB_DATABASE_URL" in job_env
+
+
+# -- the operations guide ------------------------------------------------------------------------------
+
+
+def guide_commands() -> list[list[str]]:
+    """Every `hub …` command the guide tells an operator to run (in backticks or in shell blocks)."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    found = re.findall(r"`hub ([^`]+)`", text)
+    found += re.findall(r"^\s*hub ([^\n#]+)", text, flags=re.MULTILINE)
+    commands = []
+    for command in found:
+        words = shlex.split(command.replace("…", "x"))
+        if words and not words[0].startswith("-") and words[0] != "x":  # "`hub …`" means any command
+            commands.append(words)
+    return commands
+
+
+def test_every_command_in_the_operations_guide_exists() -> None:
+    commands = guide_commands()
+    assert len(commands) >= 15
+    for words in commands:
+        hub_command(words)
