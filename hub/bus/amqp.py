@@ -201,6 +201,22 @@ class AmqpConnection:
                 await asyncio.wait_for(asyncio.shield(self.lost), timeout=5)
 
 
+REJECTED_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+
+
+def intake_queue_arguments(delivery_limit: int = 5) -> dict[str, Any]:
+    """The intake queue's arguments; ``deploy/rabbitmq/definitions.json`` declares the same (a test checks)."""
+    return {
+        "x-queue-type": "quorum",
+        # Poison messages (a crash on every try) leave after this many deliveries, not forever.
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": REJECTED_EXCHANGE,
+        # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ docs).
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
+
+
 async def declare_topology(channel: AmqpChannel, *, delivery_limit: int = 5) -> None:
     """Exchanges and quorum queues of contract v1 (idempotent; run by every worker at start)."""
     raw = channel.raw
@@ -208,25 +224,11 @@ async def declare_topology(channel: AmqpChannel, *, delivery_limit: int = 5) -> 
     await channel.call(raw.exchange_declare, exchange=EVENTS_EXCHANGE, exchange_type="topic", durable=True)
     await channel.call(raw.exchange_declare, exchange=REJECTED_EXCHANGE, exchange_type="fanout", durable=True)
     await channel.call(
-        raw.queue_declare,
-        queue=REJECTED_QUEUE,
-        durable=True,
-        arguments={"x-queue-type": "quorum"},
+        raw.queue_declare, queue=REJECTED_QUEUE, durable=True, arguments=dict(REJECTED_QUEUE_ARGUMENTS)
     )
     await channel.call(raw.queue_bind, queue=REJECTED_QUEUE, exchange=REJECTED_EXCHANGE, routing_key="#")
     await channel.call(
-        raw.queue_declare,
-        queue=INTAKE_QUEUE,
-        durable=True,
-        arguments={
-            "x-queue-type": "quorum",
-            # Poison messages (a crash on every try) leave after this many deliveries, not forever.
-            "x-delivery-limit": delivery_limit,
-            "x-dead-letter-exchange": REJECTED_EXCHANGE,
-            # At-least-once dead-lettering needs reject-publish overflow (RabbitMQ docs).
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        },
+        raw.queue_declare, queue=INTAKE_QUEUE, durable=True, arguments=intake_queue_arguments(delivery_limit)
     )
     # '#' and not '*.*': a malformed routing key must reach us to be rejected, not vanish.
     await channel.call(raw.queue_bind, queue=INTAKE_QUEUE, exchange=INTAKE_EXCHANGE, routing_key="#")
