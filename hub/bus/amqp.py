@@ -202,6 +202,10 @@ class AmqpConnection:
 
 
 REJECTED_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+# Every event is also kept a week in a stream: events are published `mandatory`, so with no partner listening
+# they would be unroutable and the outbox would stall retrying them; the log also lets a partner catch up.
+EVENTS_LOG_QUEUE = "hub.events.log"
+EVENTS_LOG_ARGUMENTS: dict[str, Any] = {"x-queue-type": "stream", "x-max-age": "7D"}
 
 
 def intake_queue_arguments(delivery_limit: int = 5) -> dict[str, Any]:
@@ -232,6 +236,10 @@ async def declare_topology(channel: AmqpChannel, *, delivery_limit: int = 5) -> 
     )
     # '#' and not '*.*': a malformed routing key must reach us to be rejected, not vanish.
     await channel.call(raw.queue_bind, queue=INTAKE_QUEUE, exchange=INTAKE_EXCHANGE, routing_key="#")
+    await channel.call(
+        raw.queue_declare, queue=EVENTS_LOG_QUEUE, durable=True, arguments=dict(EVENTS_LOG_ARGUMENTS)
+    )
+    await channel.call(raw.queue_bind, queue=EVENTS_LOG_QUEUE, exchange=EVENTS_EXCHANGE, routing_key="#")
 
 
 def incoming(method: Basic.Deliver, props: BasicProperties, body: bytes) -> IncomingMessage:

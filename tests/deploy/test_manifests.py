@@ -17,7 +17,12 @@ import yaml
 from typer.testing import CliRunner
 
 from hub.api.app import create_app
-from hub.bus.amqp import REJECTED_QUEUE_ARGUMENTS, intake_queue_arguments
+from hub.bus.amqp import (
+    EVENTS_LOG_ARGUMENTS,
+    EVENTS_LOG_QUEUE,
+    REJECTED_QUEUE_ARGUMENTS,
+    intake_queue_arguments,
+)
 from hub.bus.base import EVENTS_EXCHANGE, INTAKE_EXCHANGE, INTAKE_QUEUE, REJECTED_EXCHANGE, REJECTED_QUEUE
 from hub.cli import app as cli_app
 from hub.settings import Settings
@@ -29,7 +34,7 @@ COMPOSE = DEPLOY / "compose.yaml"
 DEFINITIONS = DEPLOY / "rabbitmq" / "definitions.json"
 NAMESPACE = "contact-hub"
 HUB_SERVICES = ("migrate", "api", "worker", "adapters")
-EVENTS_LOG = "hub.events.log"
+EVENTS_LOG = EVENTS_LOG_QUEUE
 
 
 # -- what the code offers ------------------------------------------------------------------------------
@@ -231,7 +236,7 @@ def test_definitions_declare_the_topology_exactly_as_the_worker_does() -> None:
     assert queues[REJECTED_QUEUE]["arguments"] == REJECTED_QUEUE_ARGUMENTS
     # Every event is routable even when no partner listens (the outbox publishes with `mandatory` and retries
     # an unroutable event), and kept a week for a partner to replay: a stream, which nobody needs to drain.
-    assert queues[EVENTS_LOG]["arguments"] == {"x-queue-type": "stream", "x-max-age": "7D"}
+    assert queues[EVENTS_LOG]["arguments"] == EVENTS_LOG_ARGUMENTS
     bindings = {(b["source"], b["destination"], b["routing_key"]) for b in data["bindings"]}
     assert bindings == {
         (INTAKE_EXCHANGE, INTAKE_QUEUE, "#"),
