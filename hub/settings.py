@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
 
     database_url: str | None = None
+    # The owner's URL for `hub migrate` (the application's own role, HUB_DATABASE_URL, owns nothing: see
+    # docs/guarantees.md); empty: migrate with HUB_DATABASE_URL.
+    migrate_database_url: str | None = None
     redis_url: str | None = None
     amqp_url: str | None = None
 
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+    @property
+    def effective_migrate_url(self) -> str:
+        if self.migrate_database_url:
+            return normalise_database_url(self.migrate_database_url)
+        return self.effective_database_url
 
 
 def normalise_database_url(url: str) -> str:
