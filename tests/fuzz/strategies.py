@@ -105,7 +105,9 @@ def deliveries(draw: st.DrawFn, tenants: list[str]) -> dict[str, Any]:
     return {
         "routing_key": key,
         "body": draw(bodies(tenant, channel)),
-        "message_id": draw(st.one_of(st.uuids().map(str), st.just(""), st.text(max_size=40))),
+        "message_id": draw(
+            st.one_of(st.uuids().map(str), st.sampled_from(["", "x" * 201, "a\x00b"]), st.text(max_size=40))
+        ),
         "type": draw(
             st.one_of(
                 st.sampled_from([ENQUIRY_TYPE, ENQUIRY_TYPE, WITHDRAWN_TYPE, UPDATE_TYPE]),
