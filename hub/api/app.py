@@ -6,9 +6,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api import health
@@ -48,6 +50,17 @@ class RequestContext:
             await self.app(scope, receive, send)
 
 
+def _is_data_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, asyncpg.exceptions.DataError) or type(seen).__name__ == "DataError":
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:
     """The app; given a running ``hub`` (tests, demo) it uses it, otherwise it starts its own."""
 
@@ -77,6 +90,18 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     @app.exception_handler(DeskError)
     async def _desk_error(_request: Request, exc: DeskError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(DBAPIError)
+    async def _data_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # A value the database cannot take (a number beyond its column's range, a NUL in text) is the caller's
+        # mistake: 422, never a 500. Anything else is re-raised as the server error it is.
+        if not _is_data_error(exc):
+            raise exc
+        log.info("request.bad_value", error=str(exc.orig)[:200])
+        return JSONResponse(
+            {"error": "invalid_value", "detail": "a value in the request is out of range or not storable"},
+            status_code=422,
+        )
 
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)
