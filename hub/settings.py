@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     adapter_batch_size: int = Field(default=20, ge=1, le=500)
     update_replay_window_seconds: int = Field(default=300, ge=1)
     tracking_requests_per_minute: int = Field(default=30, ge=1)
+    # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
+    open311_posts_per_minute: int = Field(default=60, ge=1)
+    sign_in_attempts_per_minute: int = Field(default=20, ge=1)
 
     @property
     def embedded(self) -> bool:

@@ -124,6 +124,9 @@ def settings(database_url: str, amqp_url: str, redis_prefix: str) -> Settings:
         amqp_url=amqp_url,
         redis_prefix=redis_prefix,
         intake_batch_wait_ms=2,
+        # Tests post far more than a person would: the public limits have their own test (tests/hub/security).
+        open311_posts_per_minute=100_000,
+        sign_in_attempts_per_minute=100_000,
         reservation_timeout_seconds=20,
     )
 
