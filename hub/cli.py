@@ -27,6 +27,15 @@ app.add_typer(adapters_app, name="adapters")
 app.command("simulate")(simulate_command)
 app.command("erlang")(erlang_command)
 
+
+@app.callback()
+def _operator_scope() -> None:
+    """Operator commands are trusted hub-wide code: every partner's rows (row-level security scope ``*``)."""
+    from hub.db.scope import ALL_PARTNERS, set_scope
+
+    set_scope(ALL_PARTNERS)
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "deploy" / "examples"
 
 
@@ -43,7 +52,7 @@ def migrate() -> None:
     settings = get_settings()
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_database_url)
+    upgrade(settings.effective_migrate_url)
     typer.echo("database is up to date")
 
 

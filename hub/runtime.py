@@ -42,7 +42,7 @@ class Hub:
         if settings.embedded:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate if migrate is not None else settings.embedded:
-            await upgrade_async(url)
+            await upgrade_async(settings.effective_migrate_url)
         engine = create_engine(url)
         sessionmaker = create_sessionmaker(engine)
         live: LiveState = (

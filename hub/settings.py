@@ -13,6 +13,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
 
     database_url: str | None = None
+    # The owner's URL for `hub migrate` (the application's own role, HUB_DATABASE_URL, owns nothing: see
+    # docs/guarantees.md); empty: migrate with HUB_DATABASE_URL.
+    migrate_database_url: str | None = None
     redis_url: str | None = None
     amqp_url: str | None = None
 
@@ -40,6 +43,9 @@ class Settings(BaseSettings):
     adapter_batch_size: int = Field(default=20, ge=1, le=500)
     update_replay_window_seconds: int = Field(default=300, ge=1)
     tracking_requests_per_minute: int = Field(default=30, ge=1)
+    # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
+    open311_posts_per_minute: int = Field(default=60, ge=1)
+    sign_in_attempts_per_minute: int = Field(default=20, ge=1)
 
     @property
     def embedded(self) -> bool:
@@ -51,6 +57,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalise_database_url(self.database_url)
         return f"sqlite+aiosqlite:///{(self.data_dir / 'hub.sqlite3').resolve()}"
+
+    @property
+    def effective_migrate_url(self) -> str:
+        if self.migrate_database_url:
+            return normalise_database_url(self.migrate_database_url)
+        return self.effective_database_url
 
 
 def normalise_database_url(url: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from hub.bus.amqp import AmqpChannel, AmqpConnection, ConnectionLost, declare_topology, incoming
 from hub.bus.base import INTAKE_QUEUE, IncomingMessage, Publisher
 from hub.bus.outbox import relay_all
+from hub.db.scope import ALL_PARTNERS, set_scope
 from hub.runtime import Hub
 from routing.live.rebuild import rebuild_live_state
 
@@ -47,6 +48,8 @@ class Worker:
     async def run(self) -> None:
         """Run until ``stop`` is set: intake, relay and housekeeping side by side."""
         log.info("worker.start", embedded=self.hub.settings.embedded)
+        # Trusted hub-wide work (batch intake, dispatcher, relay, rebuild): every partner, said explicitly.
+        set_scope(ALL_PARTNERS)
         tasks = [asyncio.create_task(self._housekeeping(), name="housekeeping")]
         if self.hub.settings.amqp_url:
             tasks.append(asyncio.create_task(self._amqp_loop(), name="amqp"))

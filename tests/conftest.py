@@ -23,6 +23,7 @@ import pytest
 import redis as redis_sync
 
 from hub.db.migrate import upgrade
+from hub.db.scope import ALL_PARTNERS, set_scope
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.settings import Settings
@@ -35,6 +36,10 @@ REDIS_URL = os.environ.get("HUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
 AMQP_HOST = os.environ.get("HUB_TEST_AMQP_HOST", "127.0.0.1")
 
 RUN_ID = uuid.uuid4().hex[:8]
+APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
+
+# Test set-up code (fixtures making partners, checks reading rows) is trusted hub-wide code, like the CLI.
+set_scope(ALL_PARTNERS)
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -104,14 +109,24 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
+def app_database_url(database_url: str) -> str:
+    """The same database as the application role (owns nothing, no BYPASSRLS): what the hub connects as."""
+    scheme, rest = database_url.split("://", 1)
+    return f"{scheme}://{APP_ROLE}@{rest.split('@', 1)[1]}"
+
+
 @pytest.fixture
 def settings(database_url: str, amqp_url: str, redis_prefix: str) -> Settings:
     return Settings(
-        database_url=database_url,
+        database_url=app_database_url(database_url),
+        migrate_database_url=database_url,
         redis_url=REDIS_URL,
         amqp_url=amqp_url,
         redis_prefix=redis_prefix,
         intake_batch_wait_ms=2,
+        # Tests post far more than a person would: the public limits have their own test (tests/hub/security).
+        open311_posts_per_minute=100_000,
+        sign_in_attempts_per_minute=100_000,
         reservation_timeout_seconds=20,
     )
 

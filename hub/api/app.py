@@ -6,13 +6,16 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api import health
 from hub.backoffice import endpoints as backoffice_endpoints
+from hub.db.scope import ALL_PARTNERS, tenant_scope
 from hub.metrics import endpoints as metrics_endpoints
 from hub.metrics import public as public_metrics
 from hub.open311.endpoints import Open311Mount
@@ -42,7 +45,21 @@ class RequestContext:
             return
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12], path=scope["path"])
-        await self.app(scope, receive, send)
+        # Authentication lookups and the endpoints' own partner checks run in the hub-wide scope; see
+        # docs/guarantees.md for what row-level security adds (and what it does not, yet, narrow per request).
+        with tenant_scope(ALL_PARTNERS):
+            await self.app(scope, receive, send)
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, asyncpg.exceptions.DataError) or type(seen).__name__ == "DataError":
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:
@@ -74,6 +91,18 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     @app.exception_handler(DeskError)
     async def _desk_error(_request: Request, exc: DeskError) -> JSONResponse:
         return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(DBAPIError)
+    async def _data_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        # A value the database cannot take (a number beyond its column's range, a NUL in text) is the caller's
+        # mistake: 422, never a 500. Anything else is re-raised as the server error it is.
+        if not _is_data_error(exc):
+            raise exc
+        log.info("request.bad_value", error=str(exc.orig)[:200])
+        return JSONResponse(
+            {"error": "invalid_value", "detail": "a value in the request is out of range or not storable"},
+            status_code=422,
+        )
 
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from hub.backoffice.models import PARKED, BackofficeDelivery
 from hub.backoffice.outbox import RedriveError, list_deliveries, redrive
 from hub.backoffice.statuses import STATUSES, normalise_status
 from hub.backoffice.updates import StatusUpdate, UpdateOutcome, apply_update
+from hub.db.base import MAX_ROW_ID
 from hub.db.session import unit_of_work
 from routing.models import Enquiry
 from tenants.models import Service, Tenant
@@ -113,7 +114,10 @@ async def get_deliveries(
     summary="Send a parked delivery again, with a fresh set of tries",
 )
 async def post_redrive(
-    tenant: str, delivery_id: int, request: Request, principal: Principal = Supervisor
+    tenant: str,
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+    request: Request,
+    principal: Principal = Supervisor,
 ) -> DeliveryOut | JSONResponse:
     check_tenant(principal, tenant)
     try:

@@ -52,3 +52,8 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# The largest id a BIGINT column holds: request parameters naming a row are bounded by it (a bigger number is a 422,
+# not a database error).
+MAX_ROW_ID = 2**63 - 1

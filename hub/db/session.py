@@ -6,8 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
+
+from hub.db.scope import current_scope
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
@@ -30,8 +34,20 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(url, **kwargs)
 
 
+class TenantScopedSession(Session):
+    """A session whose every transaction first sets ``hub.tenant`` (transaction-local) for row-level security."""
+
+
+@event.listens_for(TenantScopedSession, "after_begin")
+def _set_tenant_scope(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT set_config('hub.tenant', :scope, true)"), {"scope": current_scope()})
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantScopedSession
+    )
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ from hub.open311 import service
 from hub.open311.render import errors_document, render
 from hub.open311.service import Open311Error
 from hub.runtime import Hub
+from hub.tracking.ratelimit import client_wait
 
 log = structlog.get_logger(__name__)
 
@@ -172,6 +173,10 @@ def create_open311_app() -> FastAPI:
     async def post_request(request: Request) -> Response:
         params = await _post_params(request)
         hub = _hub(request)
+        client = request.client.host if request.client else "unknown"
+        wait = await client_wait(hub, "open311-post", client, hub.settings.open311_posts_per_minute)
+        if wait is not None:
+            raise service.Open311Error(429, f"too many requests: try again in {int(wait)} seconds")
         tenant = await service.jurisdiction(hub, params)
         assert tenant is not None
         await service.require_api_key(hub, params, tenant)

@@ -62,3 +62,29 @@ class RedisRateLimiter:
         if int(count) <= self.limit:
             return None
         return max(1.0, math.ceil((window + 1) * self.window - now))
+
+
+# (id of the hub, bucket, limit) -> (the hub, held so that its id is never reused while cached; its limiter)
+_limiters: dict[tuple[int, str, int], tuple[object, RateLimiter]] = {}
+
+
+async def client_wait(hub: object, bucket: str, client: str, per_minute: int) -> float | None:
+    """Count one request of ``client`` against the public endpoint ``bucket`` (Open311 POST, sign-in): None if
+    allowed, else the seconds to wait (answer 429). A limiter that fails lets the request through."""
+    from routing.live.redis_state import RedisLiveState
+
+    key = (id(hub), bucket, per_minute)
+    cached = _limiters.get(key)
+    limiter = cached[1] if cached is not None else None
+    if limiter is None:
+        live = getattr(hub, "live", None)
+        settings = getattr(hub, "settings", None)
+        if isinstance(live, RedisLiveState) and settings is not None:
+            limiter = RedisRateLimiter(live.redis, f"{settings.redis_prefix}{bucket}:", per_minute)
+        else:
+            limiter = MemoryRateLimiter(per_minute)
+        _limiters[key] = (hub, limiter)
+    try:
+        return await limiter.hit(client)
+    except Exception:  # a guard, not a dependency: Redis down must not shut the door
+        return None

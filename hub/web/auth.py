@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import structlog
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.accounts.service import SESSION_LIFETIME, SignedIn, sign_in, sign_out
 from hub.db.session import unit_of_work
+from hub.tracking.ratelimit import client_wait
 from hub.web.deps import COOKIE, check_csrf, current_user, hub_of, page_context, safe_next
 from hub.web.templating import local_time, render
 
@@ -43,6 +44,15 @@ async def sign_in_submit(
 ) -> Response:
     hub = hub_of(request)
     remote = request.client.host if request.client else None
+    wait = await client_wait(hub, "sign-in", remote or "unknown", hub.settings.sign_in_attempts_per_minute)
+    if wait is not None:
+        log.info("sign_in.rate_limited", remote=remote)
+        return HTMLResponse(
+            f"<!doctype html><title>Too many requests</title><p>Too many sign-in attempts from here: try again "
+            f"in {int(wait)} seconds.</p>",
+            429,
+            headers={"Retry-After": str(int(wait))},
+        )
     async with unit_of_work(hub.sessionmaker) as session:
         result = await sign_in(
             session,

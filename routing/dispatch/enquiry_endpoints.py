@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from hub.auth.dependencies import check_tenant, require
 from hub.auth.service import Principal
+from hub.db.base import MAX_ROW_ID
 from hub.db.session import unit_of_work
 from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
@@ -27,6 +28,9 @@ class TrailStep(BaseModel):
     agent_id: str | None
     handler: str | None
     data: dict[str, Any]
+
+
+EnquiryId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class Trail(BaseModel):
@@ -99,7 +103,7 @@ def _may_see(principal: Principal, enquiry: Enquiry) -> None:
     summary="Every routing step of an enquiry, with the rules and figures behind each",
 )
 async def trail(
-    enquiry_id: int, request: Request, principal: Principal = Depends(require("supervisor", "agent"))
+    enquiry_id: EnquiryId, request: Request, principal: Principal = Depends(require("supervisor", "agent"))
 ) -> Trail:
     enquiry = await _enquiry(request, enquiry_id)
     _may_see(principal, enquiry)
@@ -131,7 +135,7 @@ async def trail(
     summary="Where a waiting enquiry is and how long it is predicted to wait (estimated now)",
 )
 async def wait(
-    enquiry_id: int,
+    enquiry_id: EnquiryId,
     request: Request,
     principal: Principal = Depends(require("supervisor", "partner")),
 ) -> WaitOut:
@@ -176,7 +180,7 @@ async def wait(
     summary="The caller took the callback: they may hang up and keep their place",
 )
 async def accept_callback(
-    enquiry_id: int,
+    enquiry_id: EnquiryId,
     body: CallbackIn,
     request: Request,
     principal: Principal = Depends(require("supervisor", "partner")),

@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.db.base import MAX_ROW_ID
+
 
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -15,12 +17,12 @@ class StatusChange(BaseModel):
 
 class OfferAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enquiry_id: int = Field(gt=0)
+    enquiry_id: int = Field(gt=0, le=MAX_ROW_ID)
 
 
 class Completion(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enquiry_id: int = Field(gt=0)
+    enquiry_id: int = Field(gt=0, le=MAX_ROW_ID)
     outcome: Literal["resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action"]
     notes: str | None = Field(default=None, max_length=4000)
     tags: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_:-]{0,39}$")]] = Field(

@@ -198,6 +198,8 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
     """Check one delivery against contract v1 and the catalogue; the first problem found is reported."""
     if not message.message_id:
         return Rejection(ErrorCode.MISSING_MESSAGE_ID, "the message_id property is required")
+    if len(message.message_id) > 200 or "\x00" in message.message_id:
+        return Rejection(ErrorCode.INVALID_FIELD, "message_id must be at most 200 characters, without NUL")
     if message.content_type not in (None, "", "application/json"):
         return Rejection(
             ErrorCode.BAD_CONTENT_TYPE, f"content_type must be application/json, not {message.content_type!r}"

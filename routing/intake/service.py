@@ -377,11 +377,11 @@ class IntakeProcessor:
                 dedupe,
                 {
                     "dedupe_key": dedupe,
-                    "routing_key": message.routing_key[:255],
-                    "message_id": (message.message_id or "")[:200] or None,
-                    "claimed_tenant": (claimed or "")[:63] or None,
+                    "routing_key": _storable(message.routing_key, 255),
+                    "message_id": _storable(message.message_id or "", 200) or None,
+                    "claimed_tenant": _storable(claimed or "", 63) or None,
                     "code": rejection.code,
-                    "detail": rejection.detail,
+                    "detail": _storable(rejection.detail, 10_000),
                     "at": self.dispatcher.clock(),
                     "_message": message,
                 },
@@ -400,18 +400,19 @@ class IntakeProcessor:
             row = rows[dedupe]
             original: IncomingMessage = row["_message"]  # type: ignore[assignment]
             owner = row["claimed_tenant"] if row["claimed_tenant"] in catalogue.tenants else "unknown"
-            message_id = original.message_id or f"rej-{rejection_id}"
+            # Whatever a partner put in the properties is made storable (no NUL, within the column sizes).
+            message_id = row["message_id"] or f"rej-{rejection_id}"
             outbox.append(
                 {
                     "exchange": REJECTED_EXCHANGE,
-                    "routing_key": original.routing_key,
+                    "routing_key": row["routing_key"],
                     "message_id": message_id,
-                    "message_type": original.type or "unknown",
-                    "content_type": original.content_type or "application/octet-stream",
+                    "message_type": _storable(original.type or "", 64) or "unknown",
+                    "content_type": _storable(original.content_type or "", 100) or "application/octet-stream",
                     "headers": {
                         "x-hub-error": row["code"],
                         "x-hub-error-detail": row["detail"],
-                        "x-hub-routing-key": original.routing_key,
+                        "x-hub-routing-key": row["routing_key"],
                         "x-hub-rejection-id": rejection_id,
                     },
                     "body": original.body,
@@ -421,10 +422,10 @@ class IntakeProcessor:
                 "event": "enquiry.rejected",
                 "at": row["at"].isoformat(),  # type: ignore[attr-defined]
                 "owner": owner,
-                "message_id": original.message_id,
+                "message_id": row["message_id"],
                 "code": row["code"],
                 "detail": row["detail"],
-                "routing_key": original.routing_key,
+                "routing_key": row["routing_key"],
             }
             outbox.append(
                 {
@@ -439,3 +440,8 @@ class IntakeProcessor:
             )
         if outbox:
             await session.execute(insert(OutboxMessage), outbox)
+
+
+def _storable(value: str, limit: int) -> str:
+    """A partner's string as PostgreSQL can keep it: no NUL (U+0000), at most ``limit`` characters."""
+    return value.replace("\x00", "\ufffd")[:limit]

@@ -1,0 +1,220 @@
+"""Soak: 100,000 enquiries through hub.intake at a steady rate; the memory (RSS) of each hub process sampled.
+
+    .venv/bin/python -m bench.soak                          # 100,000 at 400/s, writes docs/soak.md
+    .venv/bin/python -m bench.soak --count 20000 --rate 300 # a shorter run
+
+It makes a scratch PostgreSQL database (migrated by its owner; the hub connects as the application role), a
+RabbitMQ vhost and a Redis prefix, loads deploy/examples, starts a ``hub worker`` and a ``hub serve`` process, publishes
+with publisher confirms, waits until every enquiry is stored, and removes the scratch services at the end. Memory is
+called flat when the RSS after warm-up (the first fifth of the run) grows by less than 10 % to the end.
+Not part of ./scripts/test (it takes several minutes); run it by hand or in a nightly job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pika
+import pika.exceptions
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = os.environ.get("HUB_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HUB_BENCH_REDIS", "redis://127.0.0.1:6379/0")
+APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
+PARTNERS = ["chorley", "south-ribble", "lancashire"]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def psql(sql: str) -> str:
+    return subprocess.run(
+        ["psql", PG_ADMIN, "-Atqc", sql], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=400.0, help="enquiries per second")
+    parser.add_argument("--sample-seconds", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "soak.md")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    database, vhost, prefix = f"hub_soak_{run}", f"hub_soak_{run}", f"hubsoak:{run}:"
+    owner_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+    scheme, rest = owner_url.split("://", 1)
+    app_url = f"{scheme}://{APP_ROLE}@{rest.split('@', 1)[1]}"
+    amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    hub_bin = str(Path(sys.executable).parent / "hub")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
+        "HUB_DATABASE_URL": app_url,
+        "HUB_MIGRATE_DATABASE_URL": owner_url,
+        "HUB_REDIS_URL": REDIS_URL,
+        "HUB_AMQP_URL": amqp_url,
+        "HUB_REDIS_PREFIX": prefix,
+        "HUB_LOG_LEVEL": "WARNING",
+    }
+    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    processes: dict[str, subprocess.Popen[bytes]] = {}
+    psql(f"CREATE DATABASE {database}")
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
+    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
+    try:
+        subprocess.run([hub_bin, "migrate"], env=env, check=True, capture_output=True)
+        owner_env = {**env, "HUB_DATABASE_URL": owner_url}
+        subprocess.run(
+            [hub_bin, "tenants", "load", str(ROOT / "deploy" / "examples")],
+            env=owner_env,
+            check=True,
+            capture_output=True,
+        )
+        processes["worker"] = subprocess.Popen([hub_bin, "worker"], env=env, stdout=subprocess.DEVNULL)
+        processes["serve"] = subprocess.Popen(
+            [hub_bin, "serve", "--port", "0"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+        for _ in range(120):  # until the worker has declared its topology
+            if processes["worker"].poll() is not None:
+                raise SystemExit("the worker exited; run `hub worker` with the same settings to see why")
+            channel = connection.channel()
+            try:
+                channel.exchange_declare("hub.intake", "topic", durable=True, passive=True)
+                break
+            except pika.exceptions.ChannelClosedByBroker:
+                time.sleep(1)
+        channel = connection.channel()
+        # A partner reading hub.events (kept short: the soak measures the hub, not this queue).
+        channel.queue_declare(
+            "soak.events", durable=True, arguments={"x-max-length": 1000, "x-overflow": "drop-head"}
+        )
+        channel.queue_bind("soak.events", "hub.events", routing_key="#")
+        channel.confirm_delivery()
+        samples: list[tuple[float, dict[str, int]]] = []
+        start = time.monotonic()
+        next_sample = start
+        for i in range(args.count):
+            partner = PARTNERS[i % len(PARTNERS)]
+            body = {
+                "tenant": partner,
+                "channel": "web",
+                "received_at": datetime.now(UTC).isoformat(),
+                "service_code": "general",
+                "text": "soak",
+                "customer": {"name": f"Resident {i}"},
+            }
+            channel.basic_publish(
+                "hub.intake",
+                f"{partner}.web",
+                json.dumps(body).encode(),
+                pika.BasicProperties(
+                    message_id=f"soak-{run}-{i}",
+                    content_type="application/json",
+                    type="enquiry.v1",
+                    delivery_mode=2,
+                ),
+            )
+            now = time.monotonic()
+            if now >= next_sample:
+                samples.append((now - start, {n: rss_kib(p.pid) for n, p in processes.items()}))
+                next_sample = now + args.sample_seconds
+            delay = start + (i + 1) / args.rate - now
+            if delay > 0:
+                time.sleep(delay)
+        published_seconds = time.monotonic() - start
+        connection.close()
+        stored = 0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            stored = _count(owner_url)
+            samples.append((time.monotonic() - start, {n: rss_kib(p.pid) for n, p in processes.items()}))
+            if stored >= args.count:
+                break
+            time.sleep(args.sample_seconds)
+        total_seconds = time.monotonic() - start
+        write_report(args, samples, stored, published_seconds, total_seconds)
+    finally:
+        for process in processes.values():
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
+        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def _count(owner_url: str) -> int:
+    out = subprocess.run(
+        ["psql", owner_url, "-Atqc", "SELECT count(*) FROM enquiries"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip())
+
+
+def write_report(
+    args: argparse.Namespace,
+    samples: list[tuple[float, dict[str, int]]],
+    stored: int,
+    published_seconds: float,
+    total_seconds: float,
+) -> None:
+    warm = [s for s in samples if s[0] >= total_seconds / 5] or samples
+    lines = [
+        "# Soak",
+        "",
+        f"Written by `python -m bench.soak --count {args.count} --rate {args.rate:g}` on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (2 shared cores; other engineers' runs on the same servers).",
+        "",
+        f"- published: {args.count:,} enquiries in {published_seconds:.0f} s "
+        f"({args.count / published_seconds:.0f}/s); stored: {stored:,} after {total_seconds:.0f} s",
+        f"- RSS sampled every {args.sample_seconds:g} s; warm-up: the first fifth of the run",
+        "",
+        "| process | RSS after warm-up (MiB) | RSS at the end (MiB) | peak (MiB) | growth after warm-up | flat? |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    flat_all = True
+    for name in samples[0][1]:
+        first = warm[0][1][name] / 1024
+        last = warm[-1][1][name] / 1024
+        peak = max(s[1][name] for s in samples) / 1024
+        growth = (last - first) / first if first else 0.0
+        flat = growth < 0.10
+        flat_all &= flat
+        lines.append(
+            f"| hub {name} | {first:.1f} | {last:.1f} | {peak:.1f} | {growth * 100:+.1f} % | {'yes' if flat else 'NO'} |"
+        )
+    lines += [
+        "",
+        f"Every enquiry stored: {'yes' if stored >= args.count else 'NO'}. Memory flat: "
+        f"{'yes' if flat_all else 'NO'}.",
+        "",
+    ]
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
