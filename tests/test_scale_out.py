@@ -225,7 +225,7 @@ def _publish_steady(url: str, slug: str, rate: float, stop: threading.Event, sen
 
 
 async def _count(hub: Hub, slug: str, ids: list[str] | None = None) -> int:
-    async with hub.engine.connect() as conn:
+    async with hub.sessionmaker() as conn:  # a session: it carries the row-level security scope
         if ids is None:
             sql = "SELECT count(*) FROM enquiries WHERE tenant_slug = :slug"
             return int((await conn.execute(text(sql), {"slug": slug})).scalar_one())
@@ -242,7 +242,7 @@ async def _intake_rate(hub: Hub, url: str, slug: str, processes: Processes) -> t
         processes.check_alive()
         assert time.monotonic() < deadline, "the burst was not taken in within 60 s"
         await asyncio.sleep(0.1)
-    async with hub.engine.connect() as conn:
+    async with hub.sessionmaker() as conn:  # a session: it carries the row-level security scope
         last = (
             await conn.execute(
                 text(
@@ -404,7 +404,7 @@ async def test_three_workers_and_two_apis_lose_nothing_duplicate_nothing_and_tak
         await asyncio.sleep(0.2)
     processes.check_alive()
 
-    async with hub.engine.connect() as conn:
+    async with hub.sessionmaker() as conn:  # a session: it carries the row-level security scope
         rows = (
             await conn.execute(
                 text("SELECT id, message_id FROM enquiries WHERE tenant_slug = :slug"), {"slug": partner.slug}

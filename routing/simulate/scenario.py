@@ -200,8 +200,10 @@ class Scenario:
 
 def _compose(text: str, file: str) -> tuple[Any, dict[tuple[int | str, ...], int]]:
     """The document and, for every path inside it, the line it starts on (1-based)."""
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        # Inside the try: the loader checks the characters of the whole text as it is made.
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
         if node is None:
             raise ScenarioInvalid([f"{file}: the file is empty"])
@@ -228,7 +230,8 @@ def _compose(text: str, file: str) -> tuple[Any, dict[tuple[int | str, ...], int
     except (yaml.YAMLError, ValueError) as exc:
         raise ScenarioInvalid([f"{file}: not valid YAML: {exc}"]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 

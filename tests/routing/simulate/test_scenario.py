@@ -79,6 +79,11 @@ def test_broken_yaml_names_its_line() -> None:
     assert any("whatif.yaml, line" in p and "not valid YAML" in p for p in found), found
 
 
+def test_characters_yaml_cannot_carry_are_refused_not_raised() -> None:
+    found = problems("\x8a" + GOOD)  # schemathesis found this one: a control character in a what-if body
+    assert any("not valid YAML" in p for p in found), found
+
+
 def test_the_examples_load_with_the_partner_definitions() -> None:
     for name in ("baseline.yaml", "with-evening-agreement.yaml"):
         scenario = load_scenario(EXAMPLES / name)
