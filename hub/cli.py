@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -273,14 +274,33 @@ def worker() -> None:
         hub = await Hub.start(get_settings())
         work = Worker(hub)
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            work.stop.set()
+            # A last resort so that an orchestrator's stop always works: nothing is acked before its commit,
+            # so leaving hard loses nothing (unacked deliveries are redelivered).
+            loop.call_later(STOP_GRACE_SECONDS, _exit_now)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, work.stop.set)
+            loop.add_signal_handler(sig, stop)
         try:
             await work.run()
         finally:
-            await hub.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(hub.close(), timeout=3)
 
     asyncio.run(run())
+
+
+STOP_GRACE_SECONDS = 12.0
+
+
+def _exit_now() -> None:
+    import logging
+    import os
+
+    logging.getLogger("hub.worker").warning("worker did not stop within %ss; exiting now", STOP_GRACE_SECONDS)
+    os._exit(0)
 
 
 @app.command()

@@ -65,9 +65,11 @@ class Worker:
         finally:
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # Bounded: a task stuck in I/O must not keep the process from stopping (nothing is lost by
+            # leaving: deliveries are acked only after their commit, so unacked ones come back).
+            _done, pending = await asyncio.wait(tasks, timeout=5)
+            if pending:
+                log.warning("worker.stop_slow", tasks=sorted(t.get_name() for t in pending))
             log.info("worker.stop", processed=self.processed)
 
     # -- intake ---------------------------------------------------------------------------------------
