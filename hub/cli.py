@@ -76,19 +76,15 @@ def tenants_load(
 
     async def store() -> list[Applied]:
         from hub.db.session import unit_of_work
-        from hub.runtime import Hub
+        from hub.runtime import running_hub
         from tenants.agreement_service import put_agreements
         from tenants.service import apply_definitions
 
-        hub = await Hub.start(get_settings())
-        try:
-            async with unit_of_work(hub.sessionmaker) as session:
-                applied = await apply_definitions(session, definitions=definitions, source=str(path))
-                if agreements:
-                    await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
-                return applied
-        finally:
-            await hub.close()
+        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
+            applied = await apply_definitions(session, definitions=definitions, source=str(path))
+            if agreements:
+                await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
+            return applied
 
     from tenants.service import Applied
 
@@ -116,15 +112,11 @@ def tenants_api_key(
     """Print a new Open311 api_key for a partner, once; only its hash is stored."""
     from hub.auth.service import TokenError, create_token
     from hub.db.session import unit_of_work
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
 
     async def make() -> str:
-        hub = await Hub.start(get_settings())
-        try:
-            async with unit_of_work(hub.sessionmaker) as session:
-                return await create_token(session, role="open311", tenant=tenant, label=label)
-        finally:
-            await hub.close()
+        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
+            return await create_token(session, role="open311", tenant=tenant, label=label)
 
     try:
         typer.echo(asyncio.run(make()))
@@ -145,15 +137,11 @@ def token_create(
     """Print a new bearer token (only its hash is stored)."""
     from hub.auth.service import TokenError, create_token
     from hub.db.session import unit_of_work
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
 
     async def make() -> str:
-        hub = await Hub.start(get_settings())
-        try:
-            async with unit_of_work(hub.sessionmaker) as session:
-                return await create_token(session, role=role, tenant=tenant, agent_id=agent, label=label)
-        finally:
-            await hub.close()
+        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
+            return await create_token(session, role=role, tenant=tenant, agent_id=agent, label=label)
 
     try:
         typer.echo(asyncio.run(make()))
@@ -165,15 +153,12 @@ def token_create(
 @live_app.command("rebuild")
 def live_rebuild() -> None:
     """Rebuild queues, idle agents and offers in Redis from the database."""
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
     from routing.live.rebuild import rebuild_live_state
 
     async def run() -> None:
-        hub = await Hub.start(get_settings())
-        try:
+        async with running_hub(get_settings()) as hub:
             result = await rebuild_live_state(hub.dispatcher)
-        finally:
-            await hub.close()
         if result is None:
             typer.echo("another process is rebuilding right now; try again in a minute", err=True)
             raise typer.Exit(1)
@@ -205,7 +190,7 @@ def report(
     from hub.db.session import unit_of_work
     from hub.metrics.pack import FORMATS, render
     from hub.metrics.periods import PeriodError, period_figures, publish_period
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
     from tenants.models import Tenant
 
     if format not in FORMATS:
@@ -215,8 +200,7 @@ def report(
     async def build() -> bytes:
         from sqlalchemy import select
 
-        hub = await Hub.start(get_settings())
-        try:
+        async with running_hub(get_settings()) as hub:
             async with unit_of_work(hub.sessionmaker) as session:
                 known = list(
                     (
@@ -235,8 +219,6 @@ def report(
                         await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
                     pages.append(await period_figures(session, tenant=slug, period=period))
             return render(pages, format)
-        finally:
-            await hub.close()
 
     try:
         content = asyncio.run(build())

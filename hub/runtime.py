@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
@@ -74,3 +76,13 @@ class Hub:
     async def close(self) -> None:
         await self.live.close()
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def running_hub(settings: Settings) -> AsyncIterator[Hub]:
+    """A hub for one command: started, then closed whatever happens (the CLI's unit of lifetime)."""
+    hub = await Hub.start(settings)
+    try:
+        yield hub
+    finally:
+        await hub.close()

@@ -29,7 +29,7 @@ def users_create(
     """Create a user; the password is asked for (or read from stdin) and only its argon2 hash is stored."""
     from hub.accounts.service import AccountError, create_user
     from hub.db.session import unit_of_work
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
     from hub.settings import get_settings
 
     if password_stdin:
@@ -38,21 +38,19 @@ def users_create(
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def make() -> str:
-        hub = await Hub.start(get_settings())
-        try:
-            async with unit_of_work(hub.sessionmaker) as session:
-                user = await create_user(
-                    session,
-                    username=username,
-                    password=password,
-                    role=role,
-                    tenant=tenant,
-                    agent_id=agent,
-                    name=name,
-                )
-                return f"created {user.username} ({user.role}{', ' + user.tenant_slug if user.tenant_slug else ''})"
-        finally:
-            await hub.close()
+        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
+            user = await create_user(
+                session,
+                username=username,
+                password=password,
+                role=role,
+                tenant=tenant,
+                agent_id=agent,
+                name=name,
+            )
+            return (
+                f"created {user.username} ({user.role}{', ' + user.tenant_slug if user.tenant_slug else ''})"
+            )
 
     try:
         typer.echo(asyncio.run(make()))

@@ -110,15 +110,11 @@ def parked(
 ) -> None:
     """Deliveries parked after their last try, with the error that parked them."""
     from hub.backoffice.outbox import list_deliveries
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
 
     async def main() -> None:
-        hub = await Hub.start(get_settings())
-        try:
-            async with hub.sessionmaker() as session:
-                rows = await list_deliveries(session, tenant=tenant)
-        finally:
-            await hub.close()
+        async with running_hub(get_settings()) as hub, hub.sessionmaker() as session:
+            rows = await list_deliveries(session, tenant=tenant)
         if not rows:
             typer.echo("nothing parked")
         for row, reference in rows:
@@ -139,16 +135,12 @@ def redrive_command(
 
     from hub.backoffice.outbox import RedriveError, redrive
     from hub.db.session import unit_of_work
-    from hub.runtime import Hub
+    from hub.runtime import running_hub
 
     async def main() -> str:
-        hub = await Hub.start(get_settings())
-        try:
-            async with unit_of_work(hub.sessionmaker) as session:
-                row = await redrive(session, delivery_id=delivery_id, now=datetime.now(UTC))
-                return f"delivery {row.id} ({row.tenant_slug}/{row.service_code}) queued again"
-        finally:
-            await hub.close()
+        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
+            row = await redrive(session, delivery_id=delivery_id, now=datetime.now(UTC))
+            return f"delivery {row.id} ({row.tenant_slug}/{row.service_code}) queued again"
 
     try:
         typer.echo(asyncio.run(main()))
