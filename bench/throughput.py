@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,7 +125,20 @@ def bare_ceiling(scratch: Scratch, count: int) -> float:
     return count / (done.value - started.value)
 
 
-def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> tuple[float, int]:
+@dataclass(frozen=True)
+class HubRun:
+    rate: float  # enquiries per second, first publish to last enquiry.queued
+    stored: int  # enquiries found in PostgreSQL afterwards
+    worker_cpu_us: float  # the workers' CPU time per enquiry, microseconds
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> HubRun:
     env = scratch.env()
     procs = [
         subprocess.Popen([sys.executable, "-m", "hub.cli", "worker"], env=env, stderr=subprocess.DEVNULL)
@@ -136,6 +150,7 @@ def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> tuple[floa
         counter = mp.Process(target=_event_counter, args=(scratch.amqp_url, count, ready, done))
         counter.start()
         ready.wait(30)
+        cpu_before = sum(cpu_seconds(proc.pid) for proc in procs)
         run_id = uuid.uuid4().hex[:6]
         publisher = mp.Process(
             target=_publisher, args=(scratch.amqp_url, "hub.intake", f"{PARTNER}.web", count, run_id, started)
@@ -146,8 +161,9 @@ def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> tuple[floa
         if counter.is_alive():
             counter.kill()
             raise RuntimeError("the hub did not queue every enquiry within 15 minutes")
+        cpu = sum(cpu_seconds(proc.pid) for proc in procs) - cpu_before
         stored = _count_enquiries(scratch, run_id)
-        return count / (done.value - started.value), stored
+        return HubRun(count / (done.value - started.value), stored, cpu / count * 1e6)
     finally:
         for proc in procs:
             proc.terminate()
@@ -218,11 +234,12 @@ def main() -> None:
         prepare(scratch)
         for run in range(args.runs):
             bare.append(bare_ceiling(scratch, args.messages))
-            rate, stored = hub_throughput(scratch, args.messages, args.workers)
-            hub.append(rate)
-            lost += args.messages - stored
+            result = hub_throughput(scratch, args.messages, args.workers)
+            hub.append(result.rate)
+            lost += args.messages - result.stored
             print(
-                f"run {run + 1}: bare {bare[-1]:,.0f}/s, hub {hub[-1]:,.0f}/s, stored {stored:,}/{args.messages:,}",
+                f"run {run + 1}: bare {bare[-1]:,.0f}/s, hub {result.rate:,.0f}/s, "
+                f"stored {result.stored:,}/{args.messages:,}, worker CPU {result.worker_cpu_us:,.0f} µs/enquiry",
                 flush=True,
             )
     bare_median, hub_median = statistics.median(bare), statistics.median(hub)

@@ -11,6 +11,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.base import EVENTS_EXCHANGE
+from hub.db.base import table_of
 from routing.models import Enquiry, EnquiryEvent, OutboxMessage
 
 
@@ -84,13 +85,15 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         }
         for e in events
     ]
+    # Core inserts (the tables, not the ORM classes): the ORM's bulk path adds per-row work we do not need.
+    events_table, outbox_table = table_of(EnquiryEvent), table_of(OutboxMessage)
     ids = (
         await session.scalars(
-            insert(EnquiryEvent).returning(EnquiryEvent.id, sort_by_parameter_order=True), rows
+            insert(events_table).returning(events_table.c.id, sort_by_parameter_order=True), rows
         )
     ).all()
     await session.execute(
-        insert(OutboxMessage),
+        insert(outbox_table),
         [
             {
                 "exchange": EVENTS_EXCHANGE,

@@ -6,6 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.base import OutgoingMessage, Publisher
+from hub.db.base import table_of
 from hub.db.session import unit_of_work
 from routing.models import OutboxMessage
 
@@ -18,13 +19,12 @@ async def relay_once(
     Rows are locked with SKIP LOCKED so several relays share the work; a crash after the publish and
     before the delete publishes those rows again, so consumers dedupe on ``message_id``.
     """
+    outbox = table_of(OutboxMessage)
     async with unit_of_work(sessionmaker) as session:
+        # Plain rows, not ORM objects: the relay only reads them once and deletes them.
         rows = (
-            await session.scalars(
-                select(OutboxMessage)
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+            await session.execute(
+                select(outbox).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
             )
         ).all()
         if not rows:
@@ -43,7 +43,7 @@ async def relay_once(
                 for row in rows
             ]
         )
-        await session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([row.id for row in rows])))
+        await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
         return len(rows)
 
 

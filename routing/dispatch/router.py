@@ -220,13 +220,14 @@ class Router:
             return []
         catalogue = await self.dispatcher.catalogue.get()
         snapshot = await self.snapshot({f"{f.owner}/{f.service_code}" for f in facts}, now)
+        by_channel = {channel: self._for_channel(snapshot, channel) for channel in {f.channel for f in facts}}
         out = []
         for fact in facts:
             info = catalogue.service(fact.owner, fact.service_code)
             if info is None:
                 continue
             terms = terms_of_service(info)
-            decision = decide(fact, terms, self._for_channel(snapshot, fact.channel))
+            decision = decide(fact, terms, by_channel[fact.channel])
             out.append(
                 Routed(self.placement(fact, decision), decision, self._recheck(fact, terms, decision, now))
             )

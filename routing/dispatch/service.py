@@ -74,14 +74,16 @@ class Dispatcher:
         self, entries: list[QueueEntry], rechecks: dict[int, datetime] | None = None
     ) -> list[Offer]:
         """Put committed, queued enquiries into the live state; record the offers that makes at once."""
-        now_ms = to_ms(self.clock())
-        offers = []
-        for entry in entries:
-            offer = await self.live.enqueue(entry, now_ms=now_ms, ttl_ms=self.reservation_ttl_ms)
-            if offer is not None:
-                offers.append(offer)
-            elif rechecks and entry.enquiry_id in rechecks:
-                await self.live.schedule_recheck(entry.enquiry_id, to_ms(rechecks[entry.enquiry_id]))
+        rechecks = rechecks or {}
+        results = await self.live.enqueue_many(
+            [
+                (entry, to_ms(rechecks[entry.enquiry_id]) if entry.enquiry_id in rechecks else None)
+                for entry in entries
+            ],
+            now_ms=to_ms(self.clock()),
+            ttl_ms=self.reservation_ttl_ms,
+        )
+        offers = [offer for offer in results if offer is not None]
         await self.record_offers(offers)
         return offers
 

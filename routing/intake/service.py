@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.backoffice.updates import StatusUpdate, apply_updates
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
+from hub.db.base import table_of
 from hub.db.session import unit_of_work
 from hub.metrics.definitions import definitions as figure_definitions
 from routing.customers.service import link_customers
@@ -263,13 +264,15 @@ class IntakeProcessor:
             for item, customer_id in zip(unique.values(), customer_ids, strict=True)
         ]
         dialect_insert = _insert_ignoring_duplicates(session)
+        # Parameters passed separately (not `.values(rows)`): the statement then compiles once and is cached,
+        # and the driver sends the rows as a few multi-row INSERTs ("insertmanyvalues").
+        table = table_of(Enquiry)
         statement = (
-            dialect_insert(Enquiry)
-            .values(rows)
+            dialect_insert(table)
             .on_conflict_do_nothing(index_elements=["tenant_slug", "message_id"])
-            .returning(Enquiry.id, Enquiry.tenant_slug, Enquiry.message_id, Enquiry.reference)
+            .returning(table.c.id, table.c.tenant_slug, table.c.message_id, table.c.reference)
         )
-        inserted = (await session.execute(statement)).all()
+        inserted = (await session.execute(statement, rows)).all()
         out = []
         for enquiry_id, tenant, message_id, reference in inserted:
             item = unique[(tenant, message_id)]

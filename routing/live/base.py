@@ -12,6 +12,7 @@ Rings not yet open sit in one time-indexed set, so opening them costs the work d
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -176,6 +177,14 @@ def decode_rings(text: str | None) -> tuple[RingPlacement, ...]:
 class LiveState(Protocol):
     async def enqueue(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
         """Offer to the longest-idle agent of the owner, then of each open ring; or wait (rings scheduled)."""
+
+    async def enqueue_many(
+        self, entries: Sequence[tuple[QueueEntry, int | None]], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        """``enqueue`` for each (entry, recheck at ms or None) in one round trip; one result per entry.
+
+        An entry left waiting with a recheck time is scheduled for a re-decision (``schedule_recheck``).
+        """
 
     async def agent_ready(
         self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1

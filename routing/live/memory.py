@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sortedcontainers import SortedList
@@ -164,6 +165,17 @@ class MemoryLiveState:
             else:
                 self._due.add((ring.opens_ms, entry.enquiry_id, ring.queue))
         return None
+
+    async def enqueue_many(
+        self, entries: Sequence[tuple[QueueEntry, int | None]], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        out = []
+        for entry, recheck_ms in entries:
+            offer = await self.enqueue(entry, now_ms=now_ms, ttl_ms=ttl_ms)
+            if offer is None and recheck_ms is not None:
+                await self.schedule_recheck(entry.enquiry_id, recheck_ms)
+            out.append(offer)
+        return out
 
     async def agent_ready(
         self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1

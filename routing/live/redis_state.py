@@ -10,6 +10,7 @@ rolling figures in five-minute buckets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,25 @@ _PRELUDE = (Path(__file__).parent / "live.lua").read_text()
 _ENQUEUE = """
 -- ARGV: prefix, id, owner queue, score, rings, now, ttl
 return enqueue(ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]))
+"""
+
+_ENQUEUE_MANY = """
+-- ARGV: prefix, now, ttl, then per entry: id, owner queue, score, rings, recheck at ('' for none).
+-- Returns one item per entry: the offer made at once, or 0; an entry left waiting gets its recheck.
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV, 5 do
+  local offer = enqueue(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
+  if offer then
+    table.insert(out, offer)
+  else
+    if ARGV[i + 4] ~= '' and redis.call('HEXISTS', P .. 'e', ARGV[i]) == 1 then
+      redis.call('ZADD', P .. 'recheck', ARGV[i + 4], ARGV[i])
+    end
+    table.insert(out, 0)
+  end
+end
+return out
 """
 
 _AGENT_READY = """
@@ -205,6 +225,7 @@ return {owner, redis.call('ZRANK', P .. 'q:' .. owner, ARGV[2])}
 
 _SCRIPTS = {
     "enqueue": _ENQUEUE,
+    "enqueue_many": _ENQUEUE_MANY,
     "agent_ready": _AGENT_READY,
     "agent_away": _AGENT_AWAY,
     "accept": _ACCEPT,
@@ -270,6 +291,22 @@ class RedisLiveState:
                 ttl_ms,
             )
         )
+
+    async def enqueue_many(
+        self, entries: Sequence[tuple[QueueEntry, int | None]], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        args: list[Any] = [now_ms, ttl_ms]
+        for entry, recheck_ms in entries:
+            args += [
+                _member(entry.enquiry_id),
+                entry.queue,
+                _score(entry.score),
+                encode_rings(entry.rings),
+                "" if recheck_ms is None else recheck_ms,
+            ]
+        if not entries:
+            return []
+        return [_offer(raw) if raw else None for raw in await self._run("enqueue_many", *args)]
 
     async def agent_ready(
         self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1

@@ -155,3 +155,35 @@ async def test_rolling_figures_per_service(live: LiveState) -> None:
     assert stats_since(buckets, T0 + 400_000).arrivals == 1
     states = await live.queue_states([OWN])
     assert states[OWN].waiting == 0 and states[OWN].head_score is None
+
+
+async def test_enqueue_many_places_a_batch_as_one_at_a_time_would_and_schedules_rechecks(
+    live: LiveState,
+) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=None, concurrent=None)})
+    await live.set_gates({RING: True}, now_ms=T0, ttl_ms=TTL)
+    assert await live.agent_ready("ann", [OWN], now_ms=T0, ttl_ms=TTL) is None
+    assert await live.agent_ready("sr-mo", [RING], now_ms=T0 + 1, ttl_ms=TTL) is None
+    results = await live.enqueue_many(
+        [
+            (entry_for(1, "chorley", "missed-bin", 5, T0), T0 + 30_000),  # ann takes it: no recheck
+            (ring_entry(2, T0 + 1, opens_after_ms=0), None),  # the ring is open: the lender's agent
+            (entry_for(3, "chorley", "missed-bin", 5, T0 + 2), T0 + 30_000),  # waits, rechecked later
+            (entry_for(4, "chorley", "missed-bin", 5, T0 + 3), None),  # waits
+            (entry_for(1, "chorley", "missed-bin", 5, T0), None),  # already placed: nothing
+        ],
+        now_ms=T0 + 10,
+        ttl_ms=TTL,
+    )
+    assert [(r.enquiry_id, r.agent_id, r.queue) if r else None for r in results] == [
+        (1, "ann", OWN),
+        (2, "sr-mo", RING),
+        None,
+        None,
+        None,
+    ]
+    assert await live.queue_depths() == {OWN: 2}
+    assert await live.position(4) == (OWN, 2)
+    assert await live.pop_rechecks(T0 + 29_999) == []
+    assert await live.pop_rechecks(T0 + 30_000) == [3]
+    assert await live.enqueue_many([], now_ms=T0, ttl_ms=TTL) == []
