@@ -4,27 +4,39 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 PG_ADMIN = os.environ.get("HUB_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HUB_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 
 
+APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
+
+
 @dataclass(frozen=True)
 class Scratch:
-    database_url: str
+    database_url: str  # the owner's: migrations and loading partners
     amqp_url: str
     redis_url: str
     redis_prefix: str
     vhost: str
 
-    def env(self) -> dict[str, str]:
+    @property
+    def app_database_url(self) -> str:
+        """As the application role, as in production: row-level security applies to what is measured."""
+        scheme, rest = self.database_url.split("://", 1)
+        return f"{scheme}://{APP_ROLE}@{rest.split('@', 1)[1]}"
+
+    def env(self, *, owner: bool = False) -> dict[str, str]:
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
-            "HUB_DATABASE_URL": self.database_url,
+            "HUB_DATABASE_URL": self.database_url if owner else self.app_database_url,
+            "HUB_MIGRATE_DATABASE_URL": self.database_url,
             "HUB_AMQP_URL": self.amqp_url,
             "HUB_REDIS_URL": self.redis_url,
             "HUB_REDIS_PREFIX": self.redis_prefix,
@@ -63,3 +75,45 @@ def scratch_services(label: str) -> Iterator[Scratch]:
         keys = list(client.scan_iter(match=f"{run}:*", count=5000))
         for i in range(0, len(keys), 5000):
             client.delete(*keys[i : i + 5000])
+
+
+def machine() -> str:
+    """The machine and versions, for the docs next to each figure."""
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+
+    def version(command: list[str], marker: str) -> str:
+        try:
+            out = subprocess.run(command, capture_output=True, text=True, check=False, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+        lines = [
+            ln.split(marker, 1)[1].strip() if marker else ln.strip()
+            for ln in out.splitlines()
+            if marker in ln
+        ]
+        return lines[0] if lines else "?"
+
+    return (
+        f"{os.cpu_count()} cores (`nproc`), {model}, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') >> 30} GiB, "
+        f"Python {platform.python_version()}, PostgreSQL {version(['psql', '--version'], '(PostgreSQL)')}, "
+        f"Redis {version(['redis-cli', 'info', 'server'], 'redis_version:')}, "
+        f"RabbitMQ {version(['rabbitmqctl', 'version'], '')}"
+    )
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -19,9 +19,7 @@ import argparse
 import asyncio
 import gc
 import os
-import platform
 import statistics
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -31,6 +29,7 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
+from bench._services import machine
 from routing.live.base import (
     Caps,
     LiveState,
@@ -287,25 +286,6 @@ def table(rows: list[Row]) -> str:
             + f" | {ratio:.2f} |"
         )
     return "\n".join(lines)
-
-
-def machine() -> str:
-    model = "unknown"
-    try:
-        for line in subprocess.run(
-            ["lscpu"], capture_output=True, text=True, check=False
-        ).stdout.splitlines():
-            if line.startswith("Model name"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    redis_version = subprocess.run(
-        ["redis-cli", "info", "server"], capture_output=True, text=True, check=False
-    ).stdout
-    version = next(
-        (ln.split(":")[1].strip() for ln in redis_version.splitlines() if ln.startswith("redis_version")), "?"
-    )
-    return f"{os.cpu_count()} cores (`nproc`), {model} (`lscpu`), Python {platform.python_version()}, Redis {version}"
 
 
 def main() -> None:

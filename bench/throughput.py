@@ -15,8 +15,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import pika
 
-from bench._services import Scratch, scratch_services
+from bench._services import Scratch, cpu_seconds, machine, rss_mib, scratch_services
 
 PARTNER = "benchshire"
 PARTNER_YAML = f"""
@@ -130,12 +128,7 @@ class HubRun:
     rate: float  # enquiries per second, first publish to last enquiry.queued
     stored: int  # enquiries found in PostgreSQL afterwards
     worker_cpu_us: float  # the workers' CPU time per enquiry, microseconds
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    worker_rss_mib: float  # the (first) worker's resident memory at the end
 
 
 def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> HubRun:
@@ -145,7 +138,7 @@ def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> HubRun:
         for _ in range(workers)
     ]
     try:
-        _wait_for_queue(scratch.amqp_url)
+        wait_for_intake(scratch.amqp_url)
         ready, started, done = mp.Event(), mp.Value("d", 0.0), mp.Value("d", 0.0)
         counter = mp.Process(target=_event_counter, args=(scratch.amqp_url, count, ready, done))
         counter.start()
@@ -163,7 +156,8 @@ def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> HubRun:
             raise RuntimeError("the hub did not queue every enquiry within 15 minutes")
         cpu = sum(cpu_seconds(proc.pid) for proc in procs) - cpu_before
         stored = _count_enquiries(scratch, run_id)
-        return HubRun(count / (done.value - started.value), stored, cpu / count * 1e6)
+        rss = rss_mib(procs[0].pid)
+        return HubRun(count / (done.value - started.value), stored, cpu / count * 1e6, rss)
     finally:
         for proc in procs:
             proc.terminate()
@@ -171,7 +165,7 @@ def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> HubRun:
             proc.wait(timeout=30)
 
 
-def _wait_for_queue(url: str) -> None:
+def wait_for_intake(url: str) -> None:
     deadline = time.time() + 60
     while time.time() < deadline:
         connection = pika.BlockingConnection(pika.URLParameters(url))
@@ -197,27 +191,18 @@ def _count_enquiries(scratch: Scratch, run_id: str) -> int:
     return int(out.stdout.strip())
 
 
-def prepare(scratch: Scratch) -> None:
-    env = scratch.env()
+def prepare(scratch: Scratch, partner_yaml: str = PARTNER_YAML) -> None:
+    """Migrate the scratch database and load the benchmark's partner (as the owner)."""
+    env = scratch.env(owner=True)
     subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, capture_output=True)
     path = Path(f"/tmp/{scratch.vhost}.yaml")
-    path.write_text(PARTNER_YAML)
+    path.write_text(partner_yaml)
     subprocess.run(
         [sys.executable, "-m", "hub.cli", "tenants", "load", str(path)],
         env=env,
         check=True,
         capture_output=True,
     )
-
-
-def machine() -> str:
-    model = ""
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model or platform.processor()}, Python {platform.python_version()}"
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.api import health
+from hub.auth.service import PrincipalCache
 from hub.backoffice import endpoints as backoffice_endpoints
 from hub.db.scope import ALL_PARTNERS, tenant_scope
 from hub.metrics import endpoints as metrics_endpoints
@@ -86,6 +87,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     )
     if hub is not None:
         app.state.hub = hub
+    app.state.principals = PrincipalCache()
     app.add_middleware(RequestContext)
 
     @app.exception_handler(DeskError)

@@ -9,7 +9,7 @@ import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from hub.auth.service import Principal, authenticate
+from hub.auth.service import Principal, PrincipalCache, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `hub token create`.")
 
@@ -19,10 +19,14 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-    async with request.app.state.hub.sessionmaker() as session:
-        principal = await authenticate(session, credentials.credentials)
+    cache: PrincipalCache = request.app.state.principals
+    principal = cache.get(credentials.credentials)
     if principal is None:
-        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        async with request.app.state.hub.sessionmaker() as session:
+            principal = await authenticate(session, credentials.credentials)
+        if principal is None:
+            raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        cache.put(credentials.credentials, principal)
     structlog.contextvars.bind_contextvars(
         role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id
     )

@@ -17,6 +17,7 @@ from hub.metrics.satisfaction import SatisfactionSampler
 from routing.dispatch.presence import change_status
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
+from routing.live.base import kind_of_channel
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent
 
@@ -156,6 +157,7 @@ class AgentDesk:
                 agent.tenant_slug,
                 set(agent.skills),
             )
+            on_a_call = kind_of_channel(enquiry.channel) == "voice"
             await session.flush()
             await record_events(
                 session,
@@ -173,8 +175,9 @@ class AgentDesk:
             log.info("enquiry.answered", tenant=enquiry.tenant_slug, waited_seconds=round(waited, 3))
             answered_id = enquiry.id
         await self._count_answer(queue, waited, now)
-        # An agent holding a web form or an email may have room for one more.
-        await self.dispatcher.agent_ready(agent_id, tenant, skills)
+        # An agent holding a web form or an email may have room for one more (a call is always alone).
+        if not on_a_call:
+            await self.dispatcher.agent_ready(agent_id, tenant, skills)
         return answered_id
 
     async def _count_answer(self, queue: str, waited: float, now: datetime) -> None:

@@ -151,25 +151,34 @@ class Dispatcher:
                 key = (offer.agreement, base_queue_of(offer.queue))
                 why[key] = await self.router.gate_reasons(key[0], key[1], now)
         async with unit_of_work(self.sessionmaker) as session:
+            # Two reads and one batched update for the lot, whatever its size; rows locked in id order
+            # (agents, then enquiries, as the desk does) so concurrent moves cannot deadlock.
+            agents = {
+                a.id: a
+                for a in await session.scalars(
+                    select(Agent)
+                    .where(Agent.id.in_({o.agent_id for o in offers}))
+                    .order_by(Agent.id)
+                    .with_for_update()
+                )
+            }
+            enquiries = {
+                e.id: e
+                for e in await session.scalars(
+                    select(Enquiry)
+                    .where(Enquiry.id.in_({o.enquiry_id for o in offers}))
+                    .order_by(Enquiry.id)
+                    .with_for_update()
+                )
+            }
             events = []
             for offer in offers:
-                agent = await session.get(Agent, offer.agent_id, with_for_update=True)
-                enquiry = (
-                    await session.execute(
-                        update(Enquiry)
-                        .where(Enquiry.id == offer.enquiry_id, Enquiry.state == "queued")
-                        .values(
-                            state="offered",
-                            agent_id=offer.agent_id,
-                            handler_slug=agent.tenant_slug if agent else None,
-                            agreement_id=offer.agreement,
-                        )
-                        .returning(Enquiry)
-                    )
-                ).scalar_one_or_none()
-                if enquiry is None or agent is None:
+                agent, enquiry = agents.get(offer.agent_id), enquiries.get(offer.enquiry_id)
+                if enquiry is None or agent is None or enquiry.state != "queued":
                     stale.append(offer)
                     continue
+                enquiry.state, enquiry.agent_id = "offered", offer.agent_id
+                enquiry.handler_slug, enquiry.agreement_id = agent.tenant_slug, offer.agreement
                 ref = EnquiryRef.of(enquiry)
                 if offer.agreement is not None:
                     events.append(
@@ -196,6 +205,7 @@ class Dispatcher:
                         },
                     )
                 )
+            await session.flush()
             await record_events(session, events)
         for offer in stale:
             # Withdrawn (or gone) between the match and now: free the agent again.

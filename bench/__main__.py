@@ -1,0 +1,179 @@
+"""Every benchmark of issue 10 in one command, printed as one table and written to a file.
+
+    .venv/bin/python -m bench                # the full set (about 10 minutes)
+    .venv/bin/python -m bench --quick        # smaller and fewer runs (about 3 minutes), for a first look
+
+Runs on the local PostgreSQL, Redis and RabbitMQ (scratch database, vhost and key prefix, removed afterwards):
+throughput against the bare broker, latency at a steady rate with agents answering over the API, the agent
+API's accept and complete under that load, routing cost against queue depth and partners, Redis memory per
+waiting enquiry, and each hub process's resident memory. Figures are medians over the runs; the ratio is
+measured in the same runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import latency, memory, routing_cost, throughput
+from bench._services import machine, scratch_services
+
+
+@dataclass(frozen=True)
+class Line:
+    measure: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    def row(self) -> str:
+        verdict = "" if self.met is None else ("yes" if self.met else "**no**")
+        return f"| {self.measure} | {self.value} | {self.target} | {verdict} |"
+
+
+def _throughput(messages: int, runs: int) -> list[Line]:
+    bare, hub, cpu, rss, lost = [], [], [], [], 0
+    with scratch_services("tp") as scratch:
+        throughput.prepare(scratch)
+        for run in range(runs):
+            bare.append(throughput.bare_ceiling(scratch, messages))
+            result = throughput.hub_throughput(scratch, messages)
+            hub.append(result.rate)
+            cpu.append(result.worker_cpu_us)
+            rss.append(result.worker_rss_mib)
+            lost += messages - result.stored
+            print(f"throughput run {run + 1}: bare {bare[-1]:,.0f}/s, hub {hub[-1]:,.0f}/s", flush=True)
+    ratios = [h / b for h, b in zip(hub, bare, strict=True)]
+    return [
+        Line(
+            "bare ceiling: publisher → quorum queue → bare pika consumer, msg/s",
+            f"{statistics.median(bare):,.0f}",
+        ),
+        Line(
+            "hub end to end: publish → `enquiry.queued` (1 worker), enquiries/s",
+            f"{statistics.median(hub):,.0f}",
+        ),
+        Line(
+            "ratio hub ÷ bare (each run's own ratio, median)",
+            f"{statistics.median(ratios):.2f}",
+            "≥ 0.5",
+            statistics.median(ratios) >= 0.5,
+        ),
+        Line("enquiries lost", f"{lost} of {messages * runs:,}", "0", lost == 0),
+        Line("worker CPU per enquiry (intake, routing, relay)", f"{statistics.median(cpu):,.0f} µs"),
+        Line("`hub worker` resident memory after a throughput run", f"{statistics.median(rss):,.0f} MiB"),
+    ]
+
+
+def _latency(rate: float, seconds: float, agents: int, runs: int) -> list[Line]:
+    with scratch_services("lat") as scratch:
+        throughput.prepare(scratch, latency.partner_yaml(agents))
+        measured = latency.measure(
+            scratch, rate=rate, seconds=seconds, agents=agents, runs=runs, handle_seconds=0.2
+        )
+    f = latency.summary(measured.runs)
+    return [
+        Line(
+            f"publish → `enquiry.offered` at {rate:.0f}/s, p50 / p99",
+            f"{f['latency_p50_ms']:.1f} / {f['latency_p99_ms']:.1f} ms",
+            "p99 ≤ 50 ms",
+            f["latency_p99_ms"] <= 50,
+        ),
+        Line(
+            f"agent API accept with {agents} agents signed in, p50 / p99",
+            f"{f['accept_p50_ms']:.1f} / {f['accept_p99_ms']:.1f} ms",
+            "p99 ≤ 20 ms",
+            f["accept_p99_ms"] <= 20,
+        ),
+        Line(
+            f"agent API complete with {agents} agents signed in, p50 / p99",
+            f"{f['complete_p50_ms']:.1f} / {f['complete_p99_ms']:.1f} ms",
+            "p99 ≤ 20 ms",
+            f["complete_p99_ms"] <= 20,
+        ),
+        Line(
+            "enquiries not offered by the end of a run / API errors",
+            f"{f['lost']:.0f} / {f['errors']:.0f}",
+            "0 / 0",
+            f["lost"] == 0 and f["errors"] == 0,
+        ),
+        *(
+            Line(f"`{name}` resident memory after the latency runs", f"{mib:,.0f} MiB")
+            for name, mib in measured.rss_mib.items()
+        ),
+    ]
+
+
+def _routing_cost(samples: int, max_depth: int) -> list[Line]:
+    depths = tuple(d for d in (100, 10_000, 1_000_000) if d <= max_depth)
+    rows = asyncio.run(routing_cost.run(samples, depths))
+    lines = []
+    for state in ("redis", "memory"):
+        worst = max(
+            (
+                next(
+                    r for r in rows if (r.state, r.partners, r.op, r.depth) == (state, p, op, depths[-1])
+                ).p99_us
+                / next(
+                    r for r in rows if (r.state, r.partners, r.op, r.depth) == (state, p, op, depths[0])
+                ).p99_us
+            )
+            for p in routing_cost.PARTNERS
+            for op in ("decision", "match")
+        )
+        decision = max(
+            r.median_us for r in rows if r.state == state and r.op == "decision" and r.depth == depths[-1]
+        )
+        lines.append(
+            Line(
+                f"routing cost ({state}): worst p99 at {depths[-1]:,} waiting ÷ p99 at {depths[0]:,}, "
+                f"over {', '.join(map(str, routing_cost.PARTNERS))} partners",
+                f"{worst:.2f} (decision median {decision:,.0f} µs at {depths[-1]:,})",
+                "≤ 1.5",
+                worst <= 1.5,
+            )
+        )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a first look")
+    parser.add_argument("--runs", type=int, help="runs per measure (default 3, quick 1)")
+    parser.add_argument("--rate", type=float, default=500.0, help="latency run: enquiries per second")
+    parser.add_argument("--agents", type=int, default=500, help="latency run: agents signed in")
+    parser.add_argument("--output", type=Path, default=Path("bench/results/summary.md"))
+    args = parser.parse_args()
+    runs = args.runs or (1 if args.quick else 3)
+    started = datetime.now(UTC)
+    lines = _throughput(5_000 if args.quick else 20_000, runs)
+    lines += _latency(args.rate, 5.0 if args.quick else 20.0, args.agents, runs)
+    lines += _routing_cost(200 if args.quick else 2000, 10_000 if args.quick else 1_000_000)
+    per_waiting = asyncio.run(memory.bytes_per_waiting(20_000 if args.quick else 100_000))
+    lines.append(
+        Line("Redis memory per waiting enquiry (owner queue + one ring)", f"{per_waiting:,.0f} bytes")
+    )
+    table = "\n".join(
+        [
+            f"Benchmarks, {started:%Y-%m-%d %H:%M} UTC, {'quick' if args.quick else 'full'} run, "
+            f"medians of {runs} run(s). Machine: {machine()}.",
+            "",
+            "| measure | value | target | met |",
+            "| --- | --- | --- | --- |",
+            *(line.row() for line in lines),
+        ]
+    )
+    print("\n" + table)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(table + "\n")
+    print(f"\nwritten to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,365 @@
+"""Latency at a steady rate, and the agent API under load (issue 10, items 3 and 4).
+
+    .venv/bin/python -m bench.latency [--rate 500] [--seconds 20] [--agents 500] [--runs 3]
+
+On scratch services a `hub worker` and a `hub serve` run as the application role. N agents, each with its own
+bearer token, go available over the API. A separate publisher process sends enquiries to ``hub.intake`` at a
+steady rate with publisher confirms; each message_id carries its publish time. This process reads
+``enquiry.offered`` from ``hub.events`` — publish → offered is the latency a telephony adapter would see — and
+plays the agent named in each offer, as a person at the console would: ``POST …/offer/accept``, a short
+handle time, then ``POST …/complete``, each request timed client side. So the agents stay free, the offers
+keep coming, and accept and complete are measured with every agent signed in at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from bench._services import Scratch, cpu_seconds, machine, rss_mib, scratch_services
+from bench.throughput import PARTNER, prepare, wait_for_intake
+
+WARM_UP_SHARE = 0.1  # the first tenth of each run is not counted (connections and caches warming)
+
+
+def partner_yaml(agents: int) -> str:
+    lines = [
+        f"tenant: {{slug: {PARTNER}, name: Benchshire Council}}",
+        "opening_hours: {default: always}",
+        "services:",
+        "  - {code: general, name: General enquiries, skills: [general]}",
+        "  - {code: missed-bin, name: Missed bin, lgsl: 524, skills: [waste]}",
+        "agents:",
+    ]
+    lines += [f"  - {{id: {agent_id(i)}, name: Agent {i}, skills: [waste]}}" for i in range(agents)]
+    return "\n".join(lines) + "\n"
+
+
+def agent_id(i: int) -> str:
+    return f"bench-agent-{i:04d}"
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+@dataclass
+class RunFigures:
+    sent: int = 0
+    latency_ms: list[float] = field(default_factory=list)
+    accept_ms: list[float] = field(default_factory=list)
+    complete_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    offered: int = 0
+    answered: int = 0
+
+
+def _steady_publisher(url: str, run_id: str, rate: float, count: int) -> None:
+    """Publish ``count`` enquiries at ``rate`` per second; confirms are awaited in the background."""
+    from hub.bus.amqp import AmqpConnection
+    from hub.bus.base import OutgoingMessage
+
+    async def run() -> None:
+        connection = await AmqpConnection.open(url, name="bench-steady-publisher")
+        channel = await connection.channel()
+        await channel.enable_confirms()
+        pending: list[asyncio.Future[None]] = []
+        start = time.monotonic()
+        for i in range(count):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = {
+                "tenant": PARTNER,
+                "channel": "phone",
+                "received_at": datetime.now(UTC).isoformat(),
+                "service_code": "missed-bin",
+            }
+            message_id = f"{run_id}-{i}-{time.time_ns()}"
+            pending.append(
+                channel.publish(
+                    OutgoingMessage(
+                        "hub.intake", f"{PARTNER}.phone", json.dumps(body).encode(), message_id, "enquiry.v1"
+                    )
+                )
+            )
+            if len(pending) >= 200:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+        await connection.close()
+
+    asyncio.run(run())
+
+
+async def _tokens(scratch: Scratch, agents: int) -> dict[str, str]:
+    """One bearer token per agent, made as an operator would (`hub token create`), in one transaction."""
+    from hub.auth.service import create_token
+    from hub.db.scope import tenant_scope
+    from hub.db.session import create_engine, create_sessionmaker, unit_of_work
+
+    engine = create_engine(scratch.database_url)
+    try:
+        with tenant_scope("*"):
+            async with unit_of_work(create_sessionmaker(engine)) as session:
+                return {
+                    agent_id(i): await create_token(session, role="agent", agent_id=agent_id(i))
+                    for i in range(agents)
+                }
+    finally:
+        await engine.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _wait_for_http(client: httpx.AsyncClient) -> None:
+    for _ in range(300):
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("hub serve did not answer /healthz within 30 s")
+
+
+async def _one_run(
+    scratch: Scratch,
+    client: httpx.AsyncClient,
+    tokens: dict[str, str],
+    *,
+    rate: float,
+    seconds: float,
+    handle_seconds: float,
+) -> RunFigures:
+    from hub.bus.amqp import AmqpConnection
+
+    figures = RunFigures(sent=int(rate * seconds))
+    run_id = uuid.uuid4().hex[:6]
+    connection = await AmqpConnection.open(scratch.amqp_url, name="bench-agents")
+    channel = await connection.channel()
+    raw = channel.raw
+    declared: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    raw.queue_declare("", exclusive=True, callback=lambda frame: declared.set_result(frame.method.queue))
+    queue = await declared
+    bound: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    raw.queue_bind(
+        queue, "hub.events", f"{PARTNER}.enquiry.offered", callback=lambda _f: bound.set_result(None)
+    )
+    await bound
+    offers: asyncio.Queue[tuple[float, dict[str, object]]] = asyncio.Queue()
+    raw.basic_consume(
+        queue,
+        lambda _ch, _method, _props, body: offers.put_nowait((time.time_ns() / 1e6, json.loads(body))),
+        auto_ack=True,
+    )
+    publisher = mp.Process(target=_steady_publisher, args=(scratch.amqp_url, run_id, rate, figures.sent))
+    publisher.start()
+    agents_busy: set[asyncio.Task[None]] = set()
+    counted_from = int(figures.sent * WARM_UP_SHARE)
+
+    async def post(path: str, body: dict[str, object], headers: dict[str, str]) -> tuple[float, int, str]:
+        """One request, timed; a kept-alive connection the server has just closed is retried once."""
+        for attempt in range(2):
+            started = time.perf_counter()
+            try:
+                response = await client.post(path, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                if attempt:
+                    return (time.perf_counter() - started) * 1000, 0, repr(exc)
+                continue
+            return (time.perf_counter() - started) * 1000, response.status_code, response.text[:120]
+        raise AssertionError("unreachable")
+
+    async def play(agent: str, enquiry_id: int, counted: bool) -> None:
+        headers = {"Authorization": f"Bearer {tokens[agent]}"}
+        accept_ms, status, text = await post(
+            f"/api/v1/agents/{agent}/offer/accept", {"enquiry_id": enquiry_id}, headers
+        )
+        if status != 200:
+            figures.errors.append(f"accept {status} {text}")
+            return
+        figures.answered += 1
+        await asyncio.sleep(handle_seconds)
+        complete_ms, status, text = await post(
+            f"/api/v1/agents/{agent}/complete", {"enquiry_id": enquiry_id, "outcome": "resolved"}, headers
+        )
+        if status != 200:
+            figures.errors.append(f"complete {status} {text}")
+            return
+        if counted:
+            figures.accept_ms.append(accept_ms)
+            figures.complete_ms.append(complete_ms)
+
+    deadline = time.monotonic() + seconds + 60
+    while figures.offered < figures.sent and time.monotonic() < deadline:
+        try:
+            received_ms, event = await asyncio.wait_for(offers.get(), timeout=1.0)
+        except TimeoutError:
+            continue
+        run, index, published_ns = str(event["message_id"]).split("-")
+        if run != run_id:
+            continue
+        figures.offered += 1
+        counted = int(index) >= counted_from
+        if counted:
+            figures.latency_ms.append(received_ms - int(published_ns) / 1e6)
+        task = asyncio.create_task(play(str(event["agent_id"]), int(str(event["enquiry_id"])), counted))
+        agents_busy.add(task)
+        task.add_done_callback(agents_busy.discard)
+    publisher.join()
+    if agents_busy:
+        await asyncio.wait(agents_busy, timeout=60)
+    await connection.close()
+    return figures
+
+
+@dataclass
+class Measured:
+    runs: list[RunFigures]
+    rss_mib: dict[str, float]  # each hub process's resident memory at the end
+    cpu_us: dict[
+        str, float
+    ]  # each hub process's CPU time per enquiry offered (the serve's: accept + complete)
+
+
+def measure(
+    scratch: Scratch, *, rate: float, seconds: float, agents: int, runs: int, handle_seconds: float
+) -> Measured:
+    """Start a worker and an API server on the scratch services and run the load ``runs`` times."""
+    env = scratch.env()
+    port = _free_port()
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "hub.cli", "worker"], env=env, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        wait_for_intake(scratch.amqp_url)
+        cpu_before = [cpu_seconds(p.pid) for p in processes]
+        results = asyncio.run(
+            _measure(
+                scratch, port, rate=rate, seconds=seconds, agents=agents, runs=runs, handle=handle_seconds
+            )
+        )
+        rss = {"hub worker": rss_mib(processes[0].pid), "hub serve": rss_mib(processes[1].pid)}
+        offered = sum(r.offered for r in results) or 1
+        cpu = {
+            name: (cpu_seconds(p.pid) - before) / offered * 1e6
+            for name, p, before in zip(("hub worker", "hub serve"), processes, cpu_before, strict=True)
+        }
+        return Measured(results, rss, cpu)
+    finally:
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.wait(timeout=30)
+
+
+async def _measure(
+    scratch: Scratch, port: int, *, rate: float, seconds: float, agents: int, runs: int, handle: float
+) -> list[RunFigures]:
+    tokens = await _tokens(scratch, agents)
+    limits = httpx.Limits(max_connections=agents, max_keepalive_connections=agents)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
+        await _wait_for_http(client)
+        for agent, token in tokens.items():
+            response = await client.put(
+                f"/api/v1/agents/{agent}/status",
+                json={"status": "available"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            response.raise_for_status()
+        results = []
+        for run in range(runs):
+            figures = await _one_run(
+                scratch, client, tokens, rate=rate, seconds=seconds, handle_seconds=handle
+            )
+            results.append(figures)
+            print(
+                f"run {run + 1}: {figures.offered:,}/{figures.sent:,} offered, "
+                f"publish→offered p50 {percentile(figures.latency_ms, 0.5):.1f} ms "
+                f"p99 {percentile(figures.latency_ms, 0.99):.1f} ms; "
+                f"accept p99 {percentile(figures.accept_ms, 0.99):.1f} ms, "
+                f"complete p99 {percentile(figures.complete_ms, 0.99):.1f} ms; "
+                f"{len(figures.errors)} errors",
+                flush=True,
+            )
+            for error in figures.errors[:5]:
+                print(f"  {error}", flush=True)
+        return results
+
+
+def summary(results: list[RunFigures]) -> dict[str, float]:
+    """Medians over the runs of each run's percentiles."""
+
+    def median_of(values: str, share: float) -> float:
+        return statistics.median(percentile(getattr(r, values), share) for r in results)
+
+    return {
+        "latency_p50_ms": median_of("latency_ms", 0.5),
+        "latency_p99_ms": median_of("latency_ms", 0.99),
+        "accept_p50_ms": median_of("accept_ms", 0.5),
+        "accept_p99_ms": median_of("accept_ms", 0.99),
+        "complete_p50_ms": median_of("complete_ms", 0.5),
+        "complete_p99_ms": median_of("complete_ms", 0.99),
+        "lost": sum(r.sent - r.offered for r in results),
+        "errors": sum(len(r.errors) for r in results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rate", type=float, default=500.0, help="enquiries per second")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
+    parser.add_argument("--agents", type=int, default=500)
+    parser.add_argument("--handle-seconds", type=float, default=0.2)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with scratch_services("lat") as scratch:
+        prepare(scratch, partner_yaml(args.agents))
+        measured = measure(
+            scratch,
+            rate=args.rate,
+            seconds=args.seconds,
+            agents=args.agents,
+            runs=args.runs,
+            handle_seconds=args.handle_seconds,
+        )
+    figures = summary(measured.runs)
+    print(
+        f"\nmedian of {args.runs} runs at {args.rate:.0f}/s with {args.agents} agents: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in figures.items())
+        + f"\nresident memory: {', '.join(f'{k} {v:.0f} MiB' for k, v in measured.rss_mib.items())}"
+        + f"\nCPU per enquiry: {', '.join(f'{k} {v:,.0f} µs' for k, v in measured.cpu_us.items())}"
+        + f"\nmachine: {machine()}"
+    )
+
+
+if __name__ == "__main__":
+    main()
