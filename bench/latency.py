@@ -149,14 +149,18 @@ async def _one_run(
     *,
     rate: float,
     seconds: float,
-    handle_seconds: float,
+    handle_seconds: float | None,
 ) -> RunFigures:
+    """One run. ``handle_seconds`` None: no one answers, each caller hangs up as it rings (frees the agent)."""
     from hub.bus.amqp import AmqpConnection
+    from hub.bus.base import OutgoingMessage
 
     figures = RunFigures(sent=int(rate * seconds))
     run_id = uuid.uuid4().hex[:6]
     connection = await AmqpConnection.open(scratch.amqp_url, name="bench-agents")
     channel = await connection.channel()
+    await channel.enable_confirms()
+    hang_ups: list[asyncio.Future[None]] = []
     raw = channel.raw
     declared: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     raw.queue_declare("", exclusive=True, callback=lambda frame: declared.set_result(frame.method.queue))
@@ -190,7 +194,28 @@ async def _one_run(
             return (time.perf_counter() - started) * 1000, response.status_code, response.text[:120]
         raise AssertionError("unreachable")
 
+    def hang_up(message_id: str) -> None:
+        """The caller hangs up while it rings: ``enquiry.withdrawn.v1`` frees the agent through intake."""
+        body = {
+            "tenant": PARTNER,
+            "message_id": message_id,
+            "reason": "caller_hung_up",
+            "at": datetime.now(UTC).isoformat(),
+        }
+        hang_ups.append(
+            channel.publish(
+                OutgoingMessage(
+                    "hub.intake",
+                    f"{PARTNER}.phone",
+                    json.dumps(body).encode(),
+                    f"hang-up-{message_id}",
+                    "enquiry.withdrawn.v1",
+                )
+            )
+        )
+
     async def play(agent: str, enquiry_id: int, counted: bool) -> None:
+        assert handle_seconds is not None
         headers = {"Authorization": f"Bearer {tokens[agent]}"}
         accept_ms, status, text = await post(
             f"/api/v1/agents/{agent}/offer/accept", {"enquiry_id": enquiry_id}, headers
@@ -223,12 +248,16 @@ async def _one_run(
         counted = int(index) >= counted_from
         if counted:
             figures.latency_ms.append(received_ms - int(published_ns) / 1e6)
+        if handle_seconds is None:
+            hang_up(str(event["message_id"]))
+            continue
         task = asyncio.create_task(play(str(event["agent_id"]), int(str(event["enquiry_id"])), counted))
         agents_busy.add(task)
         task.add_done_callback(agents_busy.discard)
     publisher.join()
     if agents_busy:
         await asyncio.wait(agents_busy, timeout=60)
+    await asyncio.gather(*hang_ups)
     await connection.close()
     return figures
 
@@ -237,13 +266,12 @@ async def _one_run(
 class Measured:
     runs: list[RunFigures]
     rss_mib: dict[str, float]  # each hub process's resident memory at the end
-    cpu_us: dict[
-        str, float
-    ]  # each hub process's CPU time per enquiry offered (the serve's: accept + complete)
+    # Each hub process's CPU time per enquiry offered (the serve's: its accept and complete).
+    cpu_us: dict[str, float]
 
 
 def measure(
-    scratch: Scratch, *, rate: float, seconds: float, agents: int, runs: int, handle_seconds: float
+    scratch: Scratch, *, rate: float, seconds: float, agents: int, runs: int, handle_seconds: float | None
 ) -> Measured:
     """Start a worker and an API server on the scratch services and run the load ``runs`` times."""
     env = scratch.env()
@@ -280,7 +308,7 @@ def measure(
 
 
 async def _measure(
-    scratch: Scratch, port: int, *, rate: float, seconds: float, agents: int, runs: int, handle: float
+    scratch: Scratch, port: int, *, rate: float, seconds: float, agents: int, runs: int, handle: float | None
 ) -> list[RunFigures]:
     tokens = await _tokens(scratch, agents)
     limits = httpx.Limits(max_connections=agents, max_keepalive_connections=agents)
@@ -338,7 +366,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="enquiries per second")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
     parser.add_argument("--agents", type=int, default=500)
-    parser.add_argument("--handle-seconds", type=float, default=0.2)
+    parser.add_argument(
+        "--handle-seconds",
+        type=float,
+        default=0.2,
+        help="agents accept over the API, hold each call this long, then complete it",
+    )
+    parser.add_argument(
+        "--hang-up",
+        action="store_true",
+        help="no one answers: each caller hangs up as it rings (frees the agent)",
+    )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with scratch_services("lat") as scratch:
@@ -349,7 +387,7 @@ def main() -> None:
             seconds=args.seconds,
             agents=args.agents,
             runs=args.runs,
-            handle_seconds=args.handle_seconds,
+            handle_seconds=None if args.hang_up else args.handle_seconds,
         )
     figures = summary(measured.runs)
     print(

@@ -7,7 +7,7 @@ Matching happens whenever work arrives, an agent frees up, a ring opens or a gat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -124,17 +124,20 @@ class Dispatcher:
 
     async def agent_ready(self, agent_id: str, tenant: str, skills: set[str]) -> Offer | None:
         """An agent is free (or has room for more text work): give them the best they may take, or pool them."""
-        queues = await self.agent_queues(tenant, skills)
-        offer = await self.live.agent_ready(
+        offer = await self._match(agent_id, tenant, skills)
+        if offer is not None:
+            await self.record_offers([offer])
+        return offer
+
+    async def _match(self, agent_id: str, tenant: str, skills: set[str]) -> Offer | None:
+        """The live state's side of ``agent_ready``: reserve the best waiting entry, or join the idle pools."""
+        return await self.live.agent_ready(
             agent_id,
-            queues,
+            await self.agent_queues(tenant, skills),
             now_ms=to_ms(self.clock()),
             ttl_ms=self.reservation_ttl_ms,
             text_capacity=self.text_capacity,
         )
-        if offer is not None:
-            await self.record_offers([offer])
-        return offer
 
     async def record_offers(self, offers: list[Offer]) -> None:
         """Write ``enquiry.offered`` for each reservation made (and ``enquiry.overflowed`` for a lender's).
@@ -211,16 +214,24 @@ class Dispatcher:
             # Withdrawn (or gone) between the match and now: free the agent again.
             log.info("offer.stale", enquiry_id=offer.enquiry_id, agent_id=offer.agent_id)
             await self.live.release(offer.agent_id, offer.enquiry_id)
-            await self._ready_again(offer.agent_id)
+        await self.ready_again([offer.agent_id for offer in stale])
 
-    async def _ready_again(self, agent_id: str) -> None:
+    async def ready_again(self, agent_ids: Sequence[str]) -> list[Offer]:
+        """Agents freed (an offer withdrawn, timed out or gone stale): the best each may take, or its pools.
+
+        One read for all of them and one write for the offers that makes, whatever their number.
+        """
+        if not agent_ids:
+            return []
         async with self.sessionmaker() as session:
-            agent = await session.get(Agent, agent_id)
+            agents = (await session.scalars(select(Agent).where(Agent.id.in_(set(agent_ids))))).all()
             # Busy agents may still have room for another web form or email.
-            if agent is None or agent.status not in ("available", "busy"):
-                return
-            tenant, skills = agent.tenant_slug, set(agent.skills)
-        await self.agent_ready(agent_id, tenant, skills)
+            ready = [
+                (a.id, a.tenant_slug, set(a.skills)) for a in agents if a.status in ("available", "busy")
+            ]
+        offers = [offer for args in ready if (offer := await self._match(*args)) is not None]
+        await self.record_offers(offers)
+        return offers
 
     async def expire_offers(self) -> int:
         """Return timed-out offers to their queue (keeping their place) and count a miss for the agent."""
@@ -266,8 +277,7 @@ class Dispatcher:
                     ready.append(agent.id)
             await record_events(session, events)
         await self.place(requeue)
-        for agent_id in ready:
-            await self._ready_again(agent_id)
+        await self.ready_again(ready)
         return len(expired)
 
     # -- the clock: rings, gates and second looks ------------------------------------------------------

@@ -164,8 +164,7 @@ class IntakeProcessor:
         for queue in long_abandons:
             await self.dispatcher.live.record_stats(queue, to_ms(now), {"abandoned": 1})
         await self.dispatcher.place(to_place, rechecks)
-        for offer in freed:
-            await self.dispatcher._ready_again(offer.agent_id)
+        await self.dispatcher.ready_again([offer.agent_id for offer in freed])
         if result.rejected:
             log.info(
                 "intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections})
