@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -157,12 +158,11 @@ class IntakeProcessor:
             to_place = [r.entry for r in routed]
             rechecks = {r.entry.enquiry_id: r.recheck_at for r in routed if r.recheck_at is not None}
         # Committed: now the live state. A crash here loses nothing; the rebuild places what is queued.
-        for enquiry_id in abandoned_ids:
-            taken = await self.dispatcher.live.withdraw(enquiry_id)
+        for taken in await self.dispatcher.live.withdraw_many(sorted(abandoned_ids)):
             if not isinstance(taken, bool):
                 freed.append(taken)
-        for queue in long_abandons:
-            await self.dispatcher.live.record_stats(queue, to_ms(now), {"abandoned": 1})
+        for queue, count in Counter(long_abandons).items():
+            await self.dispatcher.live.record_stats(queue, to_ms(now), {"abandoned": count})
         await self.dispatcher.place(to_place, rechecks)
         await self.dispatcher.ready_again([offer.agent_id for offer in freed])
         if result.rejected:

@@ -215,6 +215,9 @@ class LiveState(Protocol):
     async def withdraw(self, enquiry_id: int) -> Offer | bool:
         """Take an entry out of its queues (True), or out of a reservation (that Offer); False if absent."""
 
+    async def withdraw_many(self, enquiry_ids: Sequence[int]) -> list[Offer | bool]:
+        """``withdraw`` for each, in one round trip; one result per id."""
+
     async def pop_expired(self, now_ms: int, limit: int = 500) -> list[Offer]:
         """Remove and return reservations whose time ran out."""
 

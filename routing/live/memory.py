@@ -261,6 +261,9 @@ class MemoryLiveState:
             return offer if offer is not None else False
         return False
 
+    async def withdraw_many(self, enquiry_ids: Sequence[int]) -> list[Offer | bool]:
+        return [await self.withdraw(enquiry_id) for enquiry_id in enquiry_ids]
+
     async def pop_expired(self, now_ms: int, limit: int = 500) -> list[Offer]:
         expired: list[Offer] = []
         while self._expiries and len(expired) < limit and self._expiries[0][0] <= now_ms:

@@ -345,6 +345,15 @@ class RedisLiveState:
             return offer if offer is not None else False
         return bool(raw)
 
+    async def withdraw_many(self, enquiry_ids: Sequence[int]) -> list[Offer | bool]:
+        if not enquiry_ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for enquiry_id in enquiry_ids:
+                await self._scripts["withdraw"](keys=[], args=[self.prefix, _member(enquiry_id)], client=pipe)
+            raws = await pipe.execute()
+        return [(_offer(raw) or False) if isinstance(raw, list) else bool(raw) for raw in raws]
+
     async def pop_expired(self, now_ms: int, limit: int = 500) -> list[Offer]:
         raw = await self._run("pop_expired", now_ms, limit)
         return [offer for item in raw if (offer := _offer(item)) is not None]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from routing.live.base import Caps, LiveState, RingPlacement, entry_for, queue_name, stats_since
+from routing.live.base import Caps, LiveState, Offer, RingPlacement, entry_for, queue_name, stats_since
 
 TTL = 20_000
 T0 = 1_800_000_000_000  # a fixed "now" in ms
@@ -187,3 +187,15 @@ async def test_enqueue_many_places_a_batch_as_one_at_a_time_would_and_schedules_
     assert await live.pop_rechecks(T0 + 29_999) == []
     assert await live.pop_rechecks(T0 + 30_000) == [3]
     assert await live.enqueue_many([], now_ms=T0, ttl_ms=TTL) == []
+
+
+async def test_withdraw_many_answers_for_each_as_withdraw_would(live: LiveState) -> None:
+    await live.enqueue(entry_for(1, "chorley", "missed-bin", 5, T0), now_ms=T0, ttl_ms=TTL)
+    await live.enqueue(entry_for(2, "chorley", "missed-bin", 5, T0 + 1), now_ms=T0, ttl_ms=TTL)
+    offer = await live.agent_ready("ann", [OWN], now_ms=T0 + 5, ttl_ms=TTL)
+    assert offer is not None and offer.enquiry_id == 1
+    results = await live.withdraw_many([1, 2, 3])
+    assert isinstance(results[0], Offer) and results[0].agent_id == "ann" and results[0].enquiry_id == 1
+    assert results[1:] == [True, False]  # taken from its queue; never there
+    assert await live.queue_depths() == {}
+    assert await live.withdraw_many([]) == []
