@@ -287,17 +287,23 @@ def measure(
     ]
     try:
         wait_for_intake(scratch.amqp_url)
-        cpu_before = [cpu_seconds(p.pid) for p in processes]
-        results = asyncio.run(
+        results, cpu_seconds_used = asyncio.run(
             _measure(
-                scratch, port, rate=rate, seconds=seconds, agents=agents, runs=runs, handle=handle_seconds
+                scratch,
+                port,
+                rate=rate,
+                seconds=seconds,
+                agents=agents,
+                runs=runs,
+                handle=handle_seconds,
+                pids=[p.pid for p in processes],
             )
         )
         rss = {"hub worker": rss_mib(processes[0].pid), "hub serve": rss_mib(processes[1].pid)}
         offered = sum(r.offered for r in results) or 1
         cpu = {
-            name: (cpu_seconds(p.pid) - before) / offered * 1e6
-            for name, p, before in zip(("hub worker", "hub serve"), processes, cpu_before, strict=True)
+            name: used / offered * 1e6
+            for name, used in zip(("hub worker", "hub serve"), cpu_seconds_used, strict=True)
         }
         return Measured(results, rss, cpu)
     finally:
@@ -308,8 +314,17 @@ def measure(
 
 
 async def _measure(
-    scratch: Scratch, port: int, *, rate: float, seconds: float, agents: int, runs: int, handle: float | None
-) -> list[RunFigures]:
+    scratch: Scratch,
+    port: int,
+    *,
+    rate: float,
+    seconds: float,
+    agents: int,
+    runs: int,
+    handle: float | None,
+    pids: list[int],
+) -> tuple[list[RunFigures], list[float]]:
+    """The runs, and each process's CPU seconds during them (sign-in and set-up left out)."""
     tokens = await _tokens(scratch, agents)
     limits = httpx.Limits(max_connections=agents, max_keepalive_connections=agents)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
@@ -322,6 +337,7 @@ async def _measure(
             )
             response.raise_for_status()
         results = []
+        cpu_before = [cpu_seconds(pid) for pid in pids]
         for run in range(runs):
             figures = await _one_run(
                 scratch, client, tokens, rate=rate, seconds=seconds, handle_seconds=handle
@@ -338,7 +354,7 @@ async def _measure(
             )
             for error in figures.errors[:5]:
                 print(f"  {error}", flush=True)
-        return results
+        return results, [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
 
 
 def summary(results: list[RunFigures]) -> dict[str, float]:
