@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import raiseload
 
 from hub.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
@@ -162,7 +162,7 @@ class Dispatcher:
                 for a in await session.scalars(
                     select(Agent)
                     .where(Agent.id.in_({o.agent_id for o in offers}))
-                    .options(noload(Agent.skill_rows))  # not needed here: one statement fewer
+                    .options(raiseload(Agent.skill_rows))  # not needed here: one statement fewer
                     .order_by(Agent.id)
                     .with_for_update()
                 )
