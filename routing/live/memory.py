@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from heapq import heapify, heappop, heappush
 
 from sortedcontainers import SortedList
 
@@ -29,6 +30,7 @@ class _Agent:
     queues: list[str] = field(default_factory=list)  # every queue the agent may serve
     pooled: list[str] = field(default_factory=list)  # the pools it is idle in now
     idle_since: int = 0
+    pool_mark: int = 0  # which of its pool entries are live (0: it is in no pool)
     capacity: int = 1
     voice: int = 0
     text: int = 0
@@ -36,7 +38,15 @@ class _Agent:
 
 
 class MemoryLiveState:
-    """Same contract as the Redis state; operations never await, so each is atomic on the event loop."""
+    """Same contract as the Redis state; operations never await, so each is atomic on the event loop.
+
+    Idle agents: an agent ready for twenty queues is idle in all twenty, and leaves them all at its next offer,
+    so each pool is a heap of ``(idle_since_ms, agent_id, mark)`` that nothing is taken out of in the middle.
+    Leaving the pools changes the agent's mark, which makes its entries stale at once; stale entries are dropped
+    when they reach a heap's top, when its pool empties, or all together when a heap holds more stale entries
+    than live ones. The counts of live entries are kept beside the heaps. The order is the Redis pools' (idle
+    since, then agent id).
+    """
 
     def __init__(self) -> None:
         self.reset_sync()
@@ -44,7 +54,9 @@ class MemoryLiveState:
     def reset_sync(self) -> None:
         self._queues: dict[str, SortedList] = defaultdict(SortedList)  # (score, enquiry_id)
         self._entries: dict[int, QueueEntry] = {}
-        self._pools: dict[str, SortedList] = defaultdict(SortedList)  # (idle_since_ms, agent_id)
+        self._pools: dict[str, list[tuple[int, str, int]]] = {}  # heaps of (idle_since_ms, agent_id, mark)
+        self._idle: dict[str, int] = {}  # queue -> agents idle in its pool (its heap's live entries)
+        self._marks = 0
         self._agents: dict[str, _Agent] = {}
         self._reservations: dict[str, Offer] = {}
         self._reserved_enquiries: dict[int, str] = {}
@@ -66,11 +78,45 @@ class MemoryLiveState:
 
     def _unpool(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
-        if agent is None:
+        if agent is None or not agent.pooled:
             return
+        idle = self._idle
         for queue in agent.pooled:
-            self._pools[queue].discard((agent.idle_since, agent_id))
+            idle[queue] -= 1
+            if not idle[queue]:
+                self._pools[queue].clear()
         agent.pooled = []
+        agent.pool_mark = 0  # its heap entries are stale from now on
+
+    def _pool(self, agent_id: str, agent: _Agent, queues: list[str], now_ms: int) -> None:
+        self._marks += 1
+        item = (now_ms, agent_id, self._marks)
+        agent.pooled, agent.idle_since, agent.pool_mark = queues, now_ms, self._marks
+        pools, idle = self._pools, self._idle
+        for queue in queues:
+            heap = pools.get(queue)
+            if heap is None:
+                heap = pools[queue] = []
+            heappush(heap, item)
+            count = idle[queue] = idle.get(queue, 0) + 1
+            if len(heap) > 2 * count + 32:
+                self._compact(heap)
+
+    def _compact(self, heap: list[tuple[int, str, int]]) -> None:
+        agents = self._agents
+        heap[:] = [item for item in heap if agents[item[1]].pool_mark == item[2]]
+        heapify(heap)
+
+    def _longest_idle(self, queue: str) -> str | None:
+        """The agent idle longest in ``queue``'s pool (ties: the lowest id), or None when the pool is empty."""
+        if not self._idle.get(queue):
+            return None
+        heap, agents = self._pools[queue], self._agents
+        while True:
+            _idle, agent_id, mark = heap[0]
+            if agents[agent_id].pool_mark == mark:
+                return agent_id
+            heappop(heap)
 
     def _may_take(self, agent: _Agent, queue: str) -> bool:
         if agent.voice > 0:
@@ -134,12 +180,13 @@ class MemoryLiveState:
     def _drain(self, queue: str, now_ms: int, ttl_ms: int, limit: int = 1000) -> list[Offer]:
         """Match the longest-idle agents of ``queue`` with its best entries while both exist and rules allow."""
         offers: list[Offer] = []
-        waiting, pool = self._queues.get(queue), self._pools.get(queue)
-        while waiting and pool and len(offers) < limit:
+        waiting = self._queues.get(queue)
+        while waiting and self._idle.get(queue) and len(offers) < limit:
             _score, enquiry_id = waiting[0]
             if not self._ring_ok(queue, enquiry_id, now_ms):
                 break
-            _idle, agent_id = pool[0]
+            agent_id = self._longest_idle(queue)
+            assert agent_id is not None
             entry = self._take_entry(enquiry_id)
             assert entry is not None
             offers.append(self._reserve(agent_id, entry, queue, now_ms + ttl_ms, now_ms))
@@ -152,9 +199,9 @@ class MemoryLiveState:
             return None  # already placed: idempotent
         candidates = [entry.queue] + [r.queue for r in entry.rings if r.opens_ms <= now_ms]
         for queue in candidates:
-            pool = self._pools.get(queue)
-            if pool and self._ring_ok(queue, entry.enquiry_id, now_ms):
-                _idle, agent_id = pool[0]
+            if self._idle.get(queue) and self._ring_ok(queue, entry.enquiry_id, now_ms):
+                agent_id = self._longest_idle(queue)
+                assert agent_id is not None
                 return self._reserve(agent_id, entry, queue, now_ms + ttl_ms, now_ms)
         self._entries[entry.enquiry_id] = entry
         self._queues[entry.queue].add((entry.score, entry.enquiry_id))
@@ -185,9 +232,7 @@ class MemoryLiveState:
             entry = self._take_entry(best[1])
             assert entry is not None
             return self._reserve(agent_id, entry, best[2], now_ms + ttl_ms, now_ms)
-        for queue in allowed:
-            self._pools[queue].add((now_ms, agent_id))
-        agent.pooled, agent.idle_since = allowed, now_ms
+        self._pool(agent_id, agent, allowed, now_ms)
         return None
 
     async def agent_away(self, agent_id: str) -> None:
@@ -296,9 +341,9 @@ class MemoryLiveState:
     async def queue_states(self, queues: list[str]) -> dict[str, QueueState]:
         out = {}
         for queue in queues:
-            waiting, pool = self._queues.get(queue), self._pools.get(queue)
+            waiting = self._queues.get(queue)
             out[queue] = QueueState(
-                len(waiting) if waiting else 0, waiting[0][0] if waiting else None, len(pool) if pool else 0
+                len(waiting) if waiting else 0, waiting[0][0] if waiting else None, self._idle.get(queue, 0)
             )
         return out
 
