@@ -194,7 +194,13 @@ class MemoryLiveState:
 
     # -- the contract -------------------------------------------------------------------------------------
 
+    # Each operation is a plain method (``*_sync``) with the contract's coroutine around it: the simulator calls
+    # the plain ones, hundreds of thousands of times, without a coroutine each time.
+
     async def enqueue(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
+        return self.enqueue_sync(entry, now_ms=now_ms, ttl_ms=ttl_ms)
+
+    def enqueue_sync(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
         if entry.enquiry_id in self._entries or entry.enquiry_id in self._reserved_enquiries:
             return None  # already placed: idempotent
         candidates = [entry.queue] + [r.queue for r in entry.rings if r.opens_ms <= now_ms]
@@ -215,12 +221,22 @@ class MemoryLiveState:
     async def agent_ready(
         self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
     ) -> Offer | None:
+        return self.agent_ready_sync(
+            agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity
+        )
+
+    def agent_ready_sync(
+        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+    ) -> Offer | None:
         agent = self._agent(agent_id)
         agent.queues, agent.capacity = list(queues), max(1, text_capacity)
         if agent_id in self._reservations:
             return None
         self._unpool(agent_id)
-        allowed = [q for q in queues if self._may_take(agent, q)]
+        if agent.voice == 0 and agent.text == 0:
+            allowed = agent.queues  # empty-handed: every queue (``_may_take``'s answer, without asking it)
+        else:
+            allowed = [q for q in queues if self._may_take(agent, q)]
         best: tuple[float, int, str] | None = None
         for queue in allowed:
             waiting = self._queues.get(queue)
@@ -238,10 +254,16 @@ class MemoryLiveState:
     async def agent_away(self, agent_id: str) -> None:
         self._unpool(agent_id)
 
+    def agent_away_sync(self, agent_id: str) -> None:
+        self._unpool(agent_id)
+
     async def offer_for(self, agent_id: str) -> Offer | None:
         return self._reservations.get(agent_id)
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
+        return self.accept_sync(agent_id, enquiry_id)
+
+    def accept_sync(self, agent_id: str, enquiry_id: int) -> bool:
         offer = self._reservations.get(agent_id)
         if offer is None or offer.enquiry_id != enquiry_id:
             return False
@@ -260,6 +282,9 @@ class MemoryLiveState:
             agent.text += 1
 
     async def finish(self, agent_id: str, enquiry_id: int) -> bool:
+        return self.finish_sync(agent_id, enquiry_id)
+
+    def finish_sync(self, agent_id: str, enquiry_id: int) -> bool:
         agent = self._agents.get(agent_id)
         if agent is None or enquiry_id not in agent.hand:
             return False
@@ -286,6 +311,9 @@ class MemoryLiveState:
         return self._unreserve(agent_id)
 
     async def withdraw(self, enquiry_id: int) -> Offer | bool:
+        return self.withdraw_sync(enquiry_id)
+
+    def withdraw_sync(self, enquiry_id: int) -> Offer | bool:
         if self._take_entry(enquiry_id) is not None:
             return True
         agent_id = self._reserved_enquiries.get(enquiry_id)
@@ -304,6 +332,9 @@ class MemoryLiveState:
         return expired
 
     async def open_due(self, now_ms: int, ttl_ms: int, limit: int = 500) -> list[Offer]:
+        return self.open_due_sync(now_ms, ttl_ms, limit)
+
+    def open_due_sync(self, now_ms: int, ttl_ms: int, limit: int = 500) -> list[Offer]:
         opened: set[str] = set()
         count = 0
         while self._due and count < limit and self._due[0][0] <= now_ms:
@@ -319,6 +350,9 @@ class MemoryLiveState:
         return offers
 
     async def set_gates(self, gates: dict[str, bool], *, now_ms: int, ttl_ms: int) -> list[Offer]:
+        return self.set_gates_sync(gates, now_ms=now_ms, ttl_ms=ttl_ms)
+
+    def set_gates_sync(self, gates: dict[str, bool], *, now_ms: int, ttl_ms: int) -> list[Offer]:
         for queue, is_open in gates.items():
             if is_open:
                 self._gates.add(queue)
@@ -330,22 +364,33 @@ class MemoryLiveState:
         return offers
 
     async def configure_caps(self, caps: dict[str, Caps]) -> None:
+        self.configure_caps_sync(caps)
+
+    def configure_caps_sync(self, caps: dict[str, Caps]) -> None:
         self._caps = dict(caps)
 
     async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
+        return self.overflow_counts_sync(agreements, now_ms)
+
+    def overflow_counts_sync(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
         return {
             a: OverflowCount(len(self._in_hand.get(a, ())), len(self._hourly.get((a, now_ms // HOUR_MS), ())))
             for a in agreements
         }
 
     async def queue_states(self, queues: list[str]) -> dict[str, QueueState]:
-        out = {}
-        for queue in queues:
-            waiting = self._queues.get(queue)
-            out[queue] = QueueState(
-                len(waiting) if waiting else 0, waiting[0][0] if waiting else None, self._idle.get(queue, 0)
-            )
-        return out
+        return {queue: QueueState(*self.queue_state_sync(queue)) for queue in queues}
+
+    def queue_state_sync(self, queue: str) -> tuple[int, float | None, int]:
+        """``QueueState``'s figures as a plain tuple: waiting, the head's score (None: empty), idle agents."""
+        waiting = self._queues.get(queue)
+        if waiting:
+            return len(waiting), waiting[0][0], self._idle.get(queue, 0)
+        return 0, None, self._idle.get(queue, 0)
+
+    def waiting_sync(self, queue: str) -> int:
+        waiting = self._queues.get(queue)
+        return len(waiting) if waiting else 0
 
     async def position(self, enquiry_id: int) -> tuple[str, int] | None:
         entry = self._entries.get(enquiry_id)
@@ -371,11 +416,19 @@ class MemoryLiveState:
         return out
 
     async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
+        self.record_stats_sync(queue, now_ms, counts)
+
+    def record_stats_sync(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
         bucket = self._stats[(base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
         for name, value in counts.items():
             bucket[name] += value
 
     async def read_stats(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
+        return self.read_stats_sync(queues, since_ms, now_ms)
+
+    def read_stats_sync(
         self, queues: list[str], since_ms: int, now_ms: int
     ) -> dict[str, dict[int, StatBucket]]:
         out: dict[str, dict[int, StatBucket]] = {}
