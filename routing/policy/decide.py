@@ -185,23 +185,33 @@ def predicted_service_level(figures: QueueFigures, service: ServiceTerms, agents
 def gates(snapshot: Snapshot) -> list[Gate]:
     """For every lending agreement and each borrower service it covers: may the lender take calls now?"""
     out = []
+    services = sorted(snapshot.services.items())
     for agreement in snapshot.agreements:
         if "widen" not in agreement.actions:
             continue
-        for _key, service in sorted(snapshot.services.items()):
+        protection: tuple[bool, Reason] | None = None  # the lender's, whichever borrower service: once
+        for _key, service in services:
             if service.tenant == agreement.borrower and (
                 agreement.services is None or service.code in agreement.services
             ):
-                out.append(gate_for(agreement, service, snapshot))
+                if protection is None:
+                    protection = lender_protection(agreement, snapshot)
+                out.append(_gate(agreement, service, snapshot, protection))
     return out
 
 
 def gate_for(agreement: Agreement, service: ServiceTerms, snapshot: Snapshot) -> Gate:
     """Open when the agreement's window and conditions hold and the lender keeps its own service level."""
+    return _gate(agreement, service, snapshot, lender_protection(agreement, snapshot))
+
+
+def _gate(
+    agreement: Agreement, service: ServiceTerms, snapshot: Snapshot, protection: tuple[bool, Reason]
+) -> Gate:
     holds, why = agreement_applies_now(agreement, service, snapshot, waited=None)
     reasons = [Reason("agreement_conditions", s) for s in why]
-    protected, protection = lender_protection(agreement, snapshot)
-    reasons.append(protection)
+    protected, reason = protection
+    reasons.append(reason)
     caps = cap_reason(agreement, snapshot)
     if caps is not None:
         reasons.append(caps)
@@ -280,11 +290,15 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
     Agents already busy with anyone's overflow are taken off its team first.
     """
     lender = agreement.lender
-    lent = sum(
-        n
-        for agreement_id, n in snapshot.overflow_in_hand.items()
-        if _lender_of(snapshot, agreement_id) == lender
-    )
+    if snapshot.overflow_in_hand:
+        lenders: dict[str, str] = {}
+        for a in snapshot.agreements:
+            lenders.setdefault(a.id, a.lender)  # an id given twice: its first agreement
+        lent = sum(
+            n for agreement_id, n in snapshot.overflow_in_hand.items() if lenders.get(agreement_id) == lender
+        )
+    else:
+        lent = 0
     worst: tuple[float, str, float] | None = None
     for key, service in snapshot.services.items():
         if service.tenant != lender:
@@ -361,13 +375,6 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
 def ring_kind(channel: str) -> str:
     """Voice (one at a time per agent) or text (several at once): the live state keeps them apart."""
     return "text" if channel in TEXT_CHANNELS else "voice"
-
-
-def _lender_of(snapshot: Snapshot, agreement_id: str) -> str | None:
-    for agreement in snapshot.agreements:
-        if agreement.id == agreement_id:
-            return agreement.lender
-    return None
 
 
 def _prediction_text(prediction: Prediction) -> str:
