@@ -74,7 +74,10 @@ class MemoryLiveState:
     # -- shared steps (the Lua prelude's functions) -----------------------------------------------------
 
     def _agent(self, agent_id: str) -> _Agent:
-        return self._agents.setdefault(agent_id, _Agent())
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self._agents[agent_id] = _Agent()
+        return agent
 
     def _unpool(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)

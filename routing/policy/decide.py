@@ -7,11 +7,13 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from routing.policy.erlang import asa as erlang_asa
 from routing.policy.erlang import offered_load, service_level
 from routing.policy.model import (
+    NO_FIGURES,
     TEXT_CHANNELS,
     VOICE_CHANNELS,
     Action,
@@ -25,6 +27,7 @@ from routing.policy.model import (
     Ring,
     ServiceTerms,
     Snapshot,
+    Window,
 )
 
 
@@ -238,11 +241,8 @@ def agreement_applies_now(
         why.append(("" if passed else "not: ") + text)
 
     if agreement.windows:
-        local = snapshot.now.astimezone(ZoneInfo(agreement.timezone))
-        check(
-            any(w.contains(local) for w in agreement.windows),
-            f"within the agreement's hours ({local.strftime('%a %H:%M')} {agreement.timezone})",
-        )
+        inside, _local, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
+        check(inside, f"within the agreement's hours ({label} {agreement.timezone})")
     if c.out_of_borrower_hours:
         check(not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed")
     if c.queue_length_at_least is not None:
@@ -303,7 +303,7 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
     for key, service in snapshot.services.items():
         if service.tenant != lender:
             continue
-        figures = snapshot.queues.get(key, QueueFigures())
+        figures = snapshot.queues.get(key, NO_FIGURES)
         threshold = (
             agreement.lender_protection if agreement.lender_protection is not None else service.sl_target
         )
@@ -358,8 +358,8 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
     if not agreement.windows:
         return None
     zone = ZoneInfo(agreement.timezone)
-    local = moment.astimezone(zone)
-    if any(w.contains(local) for w in agreement.windows):
+    inside, local, _label = _windows_at(agreement.windows, agreement.timezone, moment.timestamp())
+    if inside:
         return moment
     starts = []
     for days_ahead in range(8):
@@ -370,6 +370,13 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
                 if start > local:
                     starts.append(start)
     return min(starts).astimezone(moment.tzinfo) if starts else None
+
+
+@lru_cache(maxsize=1024)  # asked for every gate and arrival at one moment: worked out once
+def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) -> tuple[bool, datetime, str]:
+    """Whether any window is open at that instant, the local time then, and that time as the reasons show it."""
+    local = datetime.fromtimestamp(timestamp, ZoneInfo(timezone))
+    return any(w.contains(local) for w in windows), local, local.strftime("%a %H:%M")
 
 
 def ring_kind(channel: str) -> str:

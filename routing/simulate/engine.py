@@ -209,6 +209,7 @@ class Engine:
         self._figure_cache: dict[str, tuple[tuple[Any, ...], QueueFigures]] = {}
         self._text_of = {q: q + "+text" for q in self._keys}
         self._agreements = tuple(self.agreements)
+        self._rates: dict[tuple[int, int], float] = {}  # (stream, interval) -> arrivals per ms
         self._counts_at = -(10**15)
         self._owner_keys: dict[str | None, tuple[list[str], frozenset[str]]] = {}
         self._in_hand: dict[str, int] = {}
@@ -325,6 +326,13 @@ class Engine:
         return None
 
     def _rate(self, a: Any, k: int, interval_ms: int) -> float:
+        key = (id(a), k)
+        rate = self._rates.get(key)
+        if rate is None:
+            rate = self._rates[key] = self._rate_now(a, k, interval_ms)
+        return rate
+
+    def _rate_now(self, a: Any, k: int, interval_ms: int) -> float:
         local = self.when(k * interval_ms).astimezone(self.zone)
         if DAYS[local.weekday()] not in a.days:
             return 0.0
