@@ -10,7 +10,6 @@ from sortedcontainers import SortedList
 
 from routing.live.base import (
     HOUR_MS,
-    STAT_FIELDS,
     STATS_BUCKET_MS,
     Caps,
     Offer,
@@ -376,10 +375,13 @@ class MemoryLiveState:
         return self.overflow_counts_sync(agreements, now_ms)
 
     def overflow_counts_sync(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
-        return {
-            a: OverflowCount(len(self._in_hand.get(a, ())), len(self._hourly.get((a, now_ms // HOUR_MS), ())))
-            for a in agreements
-        }
+        return {a: OverflowCount(*self.overflow_count_sync(a, now_ms)) for a in agreements}
+
+    def overflow_count_sync(self, agreement: str, now_ms: int) -> tuple[int, int]:
+        """``OverflowCount``'s figures for one agreement as a plain tuple: in hand now, taken this hour."""
+        return len(self._in_hand.get(agreement, ())), len(
+            self._hourly.get((agreement, now_ms // HOUR_MS), ())
+        )
 
     async def queue_states(self, queues: list[str]) -> dict[str, QueueState]:
         return {queue: QueueState(*self.queue_state_sync(queue)) for queue in queues}
@@ -440,10 +442,15 @@ class MemoryLiveState:
             for b in range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1):
                 counts = self._stats.get((base_queue_of(queue), b))
                 if counts:
-                    bucket = StatBucket()
-                    for name in STAT_FIELDS:
-                        setattr(bucket, name, type(getattr(bucket, name))(counts[name]))
-                    buckets[b * STATS_BUCKET_MS] = bucket
+                    # STAT_FIELDS, each as StatBucket types it (counts are ints, handle_ms a float)
+                    buckets[b * STATS_BUCKET_MS] = StatBucket(
+                        int(counts["arrivals"]),
+                        int(counts["handled"]),
+                        float(counts["handle_ms"]),
+                        int(counts["answered"]),
+                        int(counts["answered_within"]),
+                        int(counts["abandoned"]),
+                    )
             out[queue] = buckets
         return out
 

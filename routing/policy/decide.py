@@ -6,7 +6,7 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
         ),
         Reason(
             "own_agents",
-            f"{enquiry.owner}'s agents with {', '.join(sorted(service.skills)) or 'no particular skill'}",
+            f"{enquiry.owner}'s agents with {_skills_text(service.skills)}",
             {"staffed": figures.agents_staffed, "idle": figures.agents_idle, "waiting": figures.waiting},
         ),
     ]
@@ -357,19 +357,29 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
     """``moment`` if a window is open then, else the next window start within a week (None: no windows)."""
     if not agreement.windows:
         return None
-    zone = ZoneInfo(agreement.timezone)
     inside, local, _label = _windows_at(agreement.windows, agreement.timezone, moment.timestamp())
     if inside:
         return moment
+    starts = [s for s in _window_starts(agreement.windows, agreement.timezone, local.date()) if s > local]
+    return min(starts).astimezone(moment.tzinfo) if starts else None
+
+
+@lru_cache(maxsize=256)  # the same for every arrival of a day
+def _window_starts(windows: tuple[Window, ...], timezone: str, first_day: date) -> tuple[datetime, ...]:
+    """Every window start on ``first_day`` and the seven days after it, local."""
+    zone = ZoneInfo(timezone)
     starts = []
     for days_ahead in range(8):
-        day = (local + timedelta(days=days_ahead)).date()
-        for window in agreement.windows:
+        day = first_day + timedelta(days=days_ahead)
+        for window in windows:
             if day.weekday() in window.days:
-                start = datetime.combine(day, window.start, tzinfo=zone)
-                if start > local:
-                    starts.append(start)
-    return min(starts).astimezone(moment.tzinfo) if starts else None
+                starts.append(datetime.combine(day, window.start, tzinfo=zone))
+    return tuple(starts)
+
+
+@lru_cache(maxsize=256)
+def _skills_text(skills: frozenset[str]) -> str:
+    return ", ".join(sorted(skills)) or "no particular skill"
 
 
 @lru_cache(maxsize=1024)  # asked for every gate and arrival at one moment: worked out once

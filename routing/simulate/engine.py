@@ -385,9 +385,9 @@ class Engine:
             self._refresh_due[owner] = min(self._rolling_at[q] for q in wanted) + refresh_ms
         if self.agreements and now_ms - self._counts_at >= 1000:
             # Caps are enforced by the live state itself; these counts only feed the reasons' figures.
-            counts = live.overflow_counts_sync([a.id for a in self.agreements], abs_now)
-            self._in_hand = {a: c.in_hand for a, c in counts.items()}
-            self._this_hour = {a: c.this_hour for a, c in counts.items()}
+            counts = {a.id: live.overflow_count_sync(a.id, abs_now) for a in self.agreements}
+            self._in_hand = {a: in_hand for a, (in_hand, _hour) in counts.items()}
+            self._this_hour = {a: this_hour for a, (_hand, this_hour) in counts.items()}
             self._counts_at = now_ms
         return Snapshot(
             now=moment or self.when(now_ms),
