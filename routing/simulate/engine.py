@@ -486,8 +486,11 @@ class Engine:
             elif kind == ABANDON:
                 self._abandon(payload, now)
             elif kind == RING:
+                self._catch_up_gates(now)  # ``open_due`` reads the gates of the rings it opens
                 for offer in live.open_due_sync(self.abs_ms(now), TTL_MS):
                     self._start(offer, now)
+                if self._waiting_for_lenders():
+                    self._schedule_tick(now)
             elif kind == SHIFT:
                 self._shift(payload[0], payload[1], now)
             elif kind == TICK:
@@ -519,12 +522,15 @@ class Engine:
         waiting = self.live.waiting_sync
         return any(waiting(q) for q in self._ring_queues)
 
-    def _arrive(self, c: Contact, now: int) -> None:
-        # The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's caller
-        # waits, and catches up when a caller arrives after a quiet spell: the gates a caller meets are never
-        # older than ``gate_seconds``, as live, without ticking through idle nights.
-        if self.widening and not self._tick_pending and now - self._last_tick >= self._gate_ms:
+    def _catch_up_gates(self, now: int) -> None:
+        """The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's
+        caller waits in a lender's ring, and catches up just before the live state is next asked about a gate
+        (an arrival whose ring is open at once, a ring opening): the gates a caller meets are never older than
+        ``gate_seconds``, as live, without ticking through the hours when no gate is looked at."""
+        if now - self._last_tick >= self._gate_ms:
             self._tick(now)
+
+    def _arrive(self, c: Contact, now: int) -> None:
         self.contacts.append(c)
         key = f"{c.owner}/{c.service}"
         terms = self.terms[key]
@@ -543,6 +549,8 @@ class Engine:
             c.callback = True  # the caller keeps their place but no longer hangs up
             c.patience_ms = NEVER
         entry = Router.placement(facts, decision)
+        if entry.rings and any(r.opens_ms <= abs_now for r in entry.rings):
+            self._catch_up_gates(now)  # ``enqueue`` reads the gate of a ring open now
         # The live router works in epoch milliseconds; so does this engine's live state.
         offer = live.enqueue_sync(entry, now_ms=abs_now, ttl_ms=TTL_MS)
         if offer is not None:
