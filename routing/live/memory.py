@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from heapq import heapify, heappop, heappush
 
 from sortedcontainers import SortedList
@@ -22,6 +23,11 @@ from routing.live.base import (
     base_queue_of,
     kind_of,
 )
+
+# A queue's name says its kind, agreement and service: read once per name (a hub has a few hundred queues).
+_kind_of = lru_cache(maxsize=4096)(kind_of)
+_agreement_of = lru_cache(maxsize=4096)(agreement_of)
+_base_queue_of = lru_cache(maxsize=4096)(base_queue_of)
 
 
 @dataclass
@@ -59,7 +65,7 @@ class MemoryLiveState:
         self._agents: dict[str, _Agent] = {}
         self._reservations: dict[str, Offer] = {}
         self._reserved_enquiries: dict[int, str] = {}
-        self._expiries: SortedList = SortedList()  # (expires_ms, agent_id)
+        self._expiries: list[tuple[int, str]] = []  # a heap of (expires_ms, agent_id), stale ones left in
         self._due: SortedList = SortedList()  # (opens_ms, enquiry_id, ring queue)
         self._gates: set[str] = set()
         self._caps: dict[str, Caps] = {}
@@ -123,12 +129,12 @@ class MemoryLiveState:
     def _may_take(self, agent: _Agent, queue: str) -> bool:
         if agent.voice > 0:
             return False
-        if kind_of(queue) == "voice":
+        if _kind_of(queue) == "voice":
             return agent.text == 0
         return agent.text < agent.capacity
 
     def _ring_ok(self, queue: str, enquiry_id: int, now_ms: int) -> bool:
-        agreement = agreement_of(queue)
+        agreement = _agreement_of(queue)
         if agreement is None:
             return True
         if queue not in self._gates:
@@ -162,8 +168,12 @@ class MemoryLiveState:
         offer = Offer(entry.enquiry_id, agent_id, queue, entry.score, expires_ms, entry.rings)
         self._reservations[agent_id] = offer
         self._reserved_enquiries[entry.enquiry_id] = agent_id
-        self._expiries.add((expires_ms, agent_id))
-        agreement = agreement_of(queue)
+        expiries = self._expiries
+        heappush(expiries, (expires_ms, agent_id))
+        if len(expiries) > 2 * len(self._reservations) + 32:
+            self._expiries = [e for e in expiries if self._expiry_holds(*e)]
+            heapify(self._expiries)
+        agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].add(entry.enquiry_id)
             self._hourly[(agreement, now_ms // HOUR_MS)].add(entry.enquiry_id)
@@ -172,12 +182,16 @@ class MemoryLiveState:
     def _unreserve(self, agent_id: str, *, keep_cap: bool = False) -> Offer | None:
         offer = self._reservations.pop(agent_id, None)
         if offer is not None:
-            self._reserved_enquiries.pop(offer.enquiry_id, None)
-            self._expiries.discard((offer.expires_ms, agent_id))
-            agreement = offer.agreement
+            self._reserved_enquiries.pop(offer.enquiry_id, None)  # its expiry goes stale
+            agreement = _agreement_of(offer.queue)
             if agreement is not None and not keep_cap:
                 self._in_hand[agreement].discard(offer.enquiry_id)
         return offer
+
+    def _expiry_holds(self, expires_ms: int, agent_id: str) -> bool:
+        """An entry of ``_expiries`` is the agent's reservation now (else it was accepted, released, withdrawn)."""
+        offer = self._reservations.get(agent_id)
+        return offer is not None and offer.expires_ms == expires_ms
 
     def _drain(self, queue: str, now_ms: int, ttl_ms: int, limit: int = 1000) -> list[Offer]:
         """Match the longest-idle agents of ``queue`` with its best entries while both exist and rules allow."""
@@ -278,7 +292,7 @@ class MemoryLiveState:
         if enquiry_id in agent.hand:
             return
         agent.hand[enquiry_id] = queue
-        if kind_of(queue) == "voice":
+        if _kind_of(queue) == "voice":
             agent.voice += 1
         else:
             agent.text += 1
@@ -291,18 +305,18 @@ class MemoryLiveState:
         if agent is None or enquiry_id not in agent.hand:
             return False
         queue = agent.hand.pop(enquiry_id)
-        if kind_of(queue) == "voice":
+        if _kind_of(queue) == "voice":
             agent.voice -= 1
         else:
             agent.text -= 1
-        agreement = agreement_of(queue)
+        agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].discard(enquiry_id)
         return True
 
     async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
         self._hold(agent_id, enquiry_id, queue)
-        agreement = agreement_of(queue)
+        agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].add(enquiry_id)
 
@@ -326,10 +340,12 @@ class MemoryLiveState:
 
     async def pop_expired(self, now_ms: int, limit: int = 500) -> list[Offer]:
         expired: list[Offer] = []
-        while self._expiries and len(expired) < limit and self._expiries[0][0] <= now_ms:
-            _expires, agent_id = self._expiries.pop(0)
-            offer = self._unreserve(agent_id)
-            if offer is not None:
+        expiries = self._expiries
+        while expiries and len(expired) < limit and expiries[0][0] <= now_ms:
+            expires_ms, agent_id = heappop(expiries)
+            if self._expiry_holds(expires_ms, agent_id):
+                offer = self._unreserve(agent_id)
+                assert offer is not None
                 expired.append(offer)
         return expired
 
@@ -424,7 +440,7 @@ class MemoryLiveState:
         self.record_stats_sync(queue, now_ms, counts)
 
     def record_stats_sync(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
-        bucket = self._stats[(base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
+        bucket = self._stats[(_base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
         for name, value in counts.items():
             bucket[name] += value
 
@@ -440,7 +456,7 @@ class MemoryLiveState:
         for queue in queues:
             buckets: dict[int, StatBucket] = {}
             for b in range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1):
-                counts = self._stats.get((base_queue_of(queue), b))
+                counts = self._stats.get((_base_queue_of(queue), b))
                 if counts:
                     # STAT_FIELDS, each as StatBucket types it (counts are ints, handle_ms a float)
                     buckets[b * STATS_BUCKET_MS] = StatBucket(
