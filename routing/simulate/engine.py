@@ -211,7 +211,7 @@ class Engine:
         self._agreements = tuple(self.agreements)
         self._rates: dict[tuple[int, int], float] = {}  # (stream, interval) -> arrivals per ms
         self._counts_at = -(10**15)
-        self._owner_keys: dict[str | None, tuple[list[str], frozenset[str]]] = {}
+        self._owner_keys: dict[str | None, tuple[list[str], frozenset[str], dict[str, ServiceTerms]]] = {}
         self._in_hand: dict[str, int] = {}
         self._this_hour: dict[str, int] = {}
         self._staffed: dict[str, int] = {}
@@ -363,7 +363,7 @@ class Engine:
         live = self.live
         abs_now = self.abs_ms(now_ms)
         # A decision for one owner reads only its own queues and its lenders' (``decide``, ``gate_for``).
-        wanted, wanted_set = self._keys_for(owner)
+        wanted, wanted_set, services = self._keys_for(owner)
         if now_ms >= self._refresh_due.get(owner, -NEVER):
             refresh_ms = self.scenario.spec.snapshot_seconds * 1000
             stale = [q for q in wanted if now_ms - self._rolling_at.get(q, -(10**15)) >= refresh_ms]
@@ -392,7 +392,7 @@ class Engine:
         return Snapshot(
             now=moment or self.when(now_ms),
             queues=_LiveFigures(self._figures, wanted, wanted_set, abs_now),
-            services=self.terms,
+            services=services,
             open_now={},  # opening hours are not modelled: the rotas say who is there
             agreements=self._agreements,
             overflow_in_hand=self._in_hand if self.agreements else {},
@@ -427,7 +427,9 @@ class Engine:
 
     _GATES = "*gates*"  # the key set the tick needs: every borrower's and lender's queues
 
-    def _keys_for(self, owner: str | None) -> tuple[list[str], frozenset[str]]:
+    def _keys_for(self, owner: str | None) -> tuple[list[str], frozenset[str], dict[str, ServiceTerms]]:
+        """The queues (and their services' terms) a decision for ``owner`` reads: the policy looks at no others,
+        so a snapshot need not list them (``lender_protection`` walks the services it is given)."""
         found = self._owner_keys.get(owner)
         if found is None:
             widening = [a for a in self.agreements if "widen" in a.actions]
@@ -441,7 +443,7 @@ class Engine:
                 tenant = self.terms[owner].tenant
                 lenders = {a.lender for a in self.agreements if a.borrower == tenant}
                 keys = [k for k in self._keys if k == owner or self.terms[k].tenant in lenders]
-            found = self._owner_keys[owner] = (keys, frozenset(keys))
+            found = self._owner_keys[owner] = (keys, frozenset(keys), {k: self.terms[k] for k in keys})
         return found
 
     def _staff_keys(self, agent: _Agent) -> list[str]:
