@@ -33,24 +33,32 @@ _base_queue_of = lru_cache(maxsize=4096)(base_queue_of)
 @dataclass
 class _Agent:
     queues: list[str] = field(default_factory=list)  # every queue the agent may serve
-    pooled: list[str] = field(default_factory=list)  # the pools it is idle in now
-    idle_since: int = 0
-    pool_mark: int = 0  # which of its pool entries are live (0: it is in no pool)
+    pool: _Pool | None = None  # the pool it is idle in now
+    pool_mark: int = 0  # which of its pool entries is live (0: it is in no pool)
     capacity: int = 1
     voice: int = 0
     text: int = 0
     hand: dict[int, str] = field(default_factory=dict)  # enquiry -> queue it came from
 
 
+@dataclass(eq=False)
+class _Pool:
+    """The agents idle now for one list of queues: a heap of ``(idle_since_ms, agent_id, mark)``."""
+
+    queues: tuple[str, ...]
+    heap: list[tuple[int, str, int]] = field(default_factory=list)
+    count: int = 0  # its live entries
+
+
 class MemoryLiveState:
     """Same contract as the Redis state; operations never await, so each is atomic on the event loop.
 
-    Idle agents: an agent ready for twenty queues is idle in all twenty, and leaves them all at its next offer,
-    so each pool is a heap of ``(idle_since_ms, agent_id, mark)`` that nothing is taken out of in the middle.
-    Leaving the pools changes the agent's mark, which makes its entries stale at once; stale entries are dropped
-    when they reach a heap's top, when its pool empties, or all together when a heap holds more stale entries
-    than live ones. The counts of live entries are kept beside the heaps. The order is the Redis pools' (idle
-    since, then agent id).
+    Idle agents: an agent ready for twenty queues is idle in all twenty, and leaves them all at its next offer.
+    Agents ready for the same queues (a partner's team, a lender's) share one pool, so joining or leaving is one
+    step whatever the number of queues; a queue's idle agents are those of the pools that list it. A pool is a
+    heap that nothing is taken out of in the middle: leaving changes the agent's mark, which makes its entry
+    stale at once; stale entries are dropped when they reach the top, when the pool empties, or all together
+    when they outnumber the live ones. The order is the Redis pools' (idle since, then agent id).
     """
 
     def __init__(self) -> None:
@@ -59,8 +67,8 @@ class MemoryLiveState:
     def reset_sync(self) -> None:
         self._queues: dict[str, SortedList] = defaultdict(SortedList)  # (score, enquiry_id)
         self._entries: dict[int, QueueEntry] = {}
-        self._pools: dict[str, list[tuple[int, str, int]]] = {}  # heaps of (idle_since_ms, agent_id, mark)
-        self._idle: dict[str, int] = {}  # queue -> agents idle in its pool (its heap's live entries)
+        self._pools: dict[tuple[str, ...], _Pool] = {}  # by the queues its agents are idle for
+        self._pools_of: dict[str, list[_Pool]] = {}  # queue -> the pools that list it
         self._marks = 0
         self._agents: dict[str, _Agent] = {}
         self._reservations: dict[str, Offer] = {}
@@ -86,45 +94,49 @@ class MemoryLiveState:
 
     def _unpool(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
-        if agent is None or not agent.pooled:
+        if agent is None or agent.pool is None:
             return
-        idle = self._idle
-        for queue in agent.pooled:
-            idle[queue] -= 1
-            if not idle[queue]:
-                self._pools[queue].clear()
-        agent.pooled = []
-        agent.pool_mark = 0  # its heap entries are stale from now on
+        pool = agent.pool
+        pool.count -= 1
+        if not pool.count:
+            pool.heap.clear()
+        agent.pool = None
+        agent.pool_mark = 0  # its heap entry is stale from now on
 
     def _pool(self, agent_id: str, agent: _Agent, queues: list[str], now_ms: int) -> None:
+        if not queues:
+            return
+        key = tuple(queues)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool(key)
+            for queue in dict.fromkeys(key):
+                self._pools_of.setdefault(queue, []).append(pool)
         self._marks += 1
-        item = (now_ms, agent_id, self._marks)
-        agent.pooled, agent.idle_since, agent.pool_mark = queues, now_ms, self._marks
-        pools, idle = self._pools, self._idle
-        for queue in queues:
-            heap = pools.get(queue)
-            if heap is None:
-                heap = pools[queue] = []
-            heappush(heap, item)
-            count = idle[queue] = idle.get(queue, 0) + 1
-            if len(heap) > 2 * count + 32:
-                self._compact(heap)
+        agent.pool, agent.pool_mark = pool, self._marks
+        heappush(pool.heap, (now_ms, agent_id, self._marks))
+        pool.count += 1
+        if len(pool.heap) > 2 * pool.count + 32:
+            agents = self._agents
+            pool.heap = [item for item in pool.heap if agents[item[1]].pool_mark == item[2]]
+            heapify(pool.heap)
 
-    def _compact(self, heap: list[tuple[int, str, int]]) -> None:
-        agents = self._agents
-        heap[:] = [item for item in heap if agents[item[1]].pool_mark == item[2]]
-        heapify(heap)
+    def _idle_count(self, queue: str) -> int:
+        return sum(pool.count for pool in self._pools_of.get(queue, ()))
 
     def _longest_idle(self, queue: str) -> str | None:
-        """The agent idle longest in ``queue``'s pool (ties: the lowest id), or None when the pool is empty."""
-        if not self._idle.get(queue):
-            return None
-        heap, agents = self._pools[queue], self._agents
-        while True:
-            _idle, agent_id, mark = heap[0]
-            if agents[agent_id].pool_mark == mark:
-                return agent_id
-            heappop(heap)
+        """The agent idle longest in ``queue``'s pools (ties: the lowest id), or None when there is none."""
+        best: tuple[int, str, int] | None = None
+        agents = self._agents
+        for pool in self._pools_of.get(queue, ()):
+            if not pool.count:
+                continue
+            heap = pool.heap
+            while agents[heap[0][1]].pool_mark != heap[0][2]:
+                heappop(heap)
+            if best is None or heap[0] < best:
+                best = heap[0]
+        return None if best is None else best[1]
 
     def _may_take(self, agent: _Agent, queue: str) -> bool:
         if agent.voice > 0:
@@ -154,14 +166,22 @@ class MemoryLiveState:
         entry = self._entries.pop(enquiry_id, None)
         if entry is None:
             return None
-        self._queues[entry.queue].discard((entry.score, enquiry_id))
+        self._unqueue(entry.queue, entry.score, enquiry_id)
         for ring in entry.rings:
-            self._queues[ring.queue].discard((entry.score, enquiry_id))
+            self._unqueue(ring.queue, entry.score, enquiry_id)
             self._due.discard((ring.opens_ms, enquiry_id, ring.queue))
         at = self._recheck_at.pop(enquiry_id, None)
         if at is not None:
             self._rechecks.discard((at, enquiry_id))
         return entry
+
+    def _unqueue(self, queue: str, score: float, enquiry_id: int) -> None:
+        """Out of one queue; an emptied queue is dropped, so that looking for work passes over it quickly."""
+        waiting = self._queues.get(queue)
+        if waiting is not None:
+            waiting.discard((score, enquiry_id))
+            if not waiting:
+                del self._queues[queue]
 
     def _reserve(self, agent_id: str, entry: QueueEntry, queue: str, expires_ms: int, now_ms: int) -> Offer:
         self._unpool(agent_id)
@@ -197,7 +217,7 @@ class MemoryLiveState:
         """Match the longest-idle agents of ``queue`` with its best entries while both exist and rules allow."""
         offers: list[Offer] = []
         waiting = self._queues.get(queue)
-        while waiting and self._idle.get(queue) and len(offers) < limit:
+        while waiting and self._idle_count(queue) and len(offers) < limit:
             _score, enquiry_id = waiting[0]
             if not self._ring_ok(queue, enquiry_id, now_ms):
                 break
@@ -221,7 +241,7 @@ class MemoryLiveState:
             return None  # already placed: idempotent
         candidates = [entry.queue] + [r.queue for r in entry.rings if r.opens_ms <= now_ms]
         for queue in candidates:
-            if self._idle.get(queue) and self._ring_ok(queue, entry.enquiry_id, now_ms):
+            if self._idle_count(queue) and self._ring_ok(queue, entry.enquiry_id, now_ms):
                 agent_id = self._longest_idle(queue)
                 assert agent_id is not None
                 return self._reserve(agent_id, entry, queue, now_ms + ttl_ms, now_ms)
@@ -406,8 +426,8 @@ class MemoryLiveState:
         """``QueueState``'s figures as a plain tuple: waiting, the head's score (None: empty), idle agents."""
         waiting = self._queues.get(queue)
         if waiting:
-            return len(waiting), waiting[0][0], self._idle.get(queue, 0)
-        return 0, None, self._idle.get(queue, 0)
+            return len(waiting), waiting[0][0], self._idle_count(queue)
+        return 0, None, self._idle_count(queue)
 
     def waiting_sync(self, queue: str) -> int:
         waiting = self._queues.get(queue)

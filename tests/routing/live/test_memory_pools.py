@@ -1,4 +1,4 @@
-"""The in-memory state's idle pools (lazy heaps): longest idle first, counts right, no growth under churn."""
+"""The in-memory state's idle pools (shared lazy heaps): longest idle first, counts right, no growth under churn."""
 
 from __future__ import annotations
 
@@ -47,5 +47,5 @@ async def test_pools_match_a_plain_model_and_stay_small_under_churn() -> None:
         states = await live.queue_states(QUEUES)
         for q in QUEUES:
             assert states[q].idle_agents == sum(q in qs for _since, qs in idle.values())
-    # Stale entries are dropped as they go: no heap holds many more entries than there are agents.
-    assert max(len(heap) for heap in live._pools.values()) <= 2 * len(agents) + 32
+    # Stale entries are dropped as they go: no pool's heap holds many more entries than there are agents.
+    assert max(len(pool.heap) for pool in live._pools.values()) <= 2 * len(agents) + 32
