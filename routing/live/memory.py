@@ -122,7 +122,10 @@ class MemoryLiveState:
             heapify(pool.heap)
 
     def _idle_count(self, queue: str) -> int:
-        return sum(pool.count for pool in self._pools_of.get(queue, ()))
+        count = 0
+        for pool in self._pools_of.get(queue, ()):
+            count += pool.count
+        return count
 
     def _longest_idle(self, queue: str) -> str | None:
         """The agent idle longest in ``queue``'s pools (ties: the lowest id), or None when there is none."""
@@ -473,10 +476,12 @@ class MemoryLiveState:
         self, queues: list[str], since_ms: int, now_ms: int
     ) -> dict[str, dict[int, StatBucket]]:
         out: dict[str, dict[int, StatBucket]] = {}
+        stats = self._stats
         for queue in queues:
             buckets: dict[int, StatBucket] = {}
+            base = _base_queue_of(queue)
             for b in range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1):
-                counts = self._stats.get((_base_queue_of(queue), b))
+                counts = stats.get((base, b))
                 if counts:
                     # STAT_FIELDS, each as StatBucket types it (counts are ints, handle_ms a float)
                     buckets[b * STATS_BUCKET_MS] = StatBucket(

@@ -211,6 +211,7 @@ class Engine:
         self._agreements = tuple(self.agreements)
         self._rates: dict[tuple[int, int], float] = {}  # (stream, interval) -> arrivals per ms
         self._counts_at = -(10**15)
+        self._counts: list[tuple[int, int]] = []
         self._owner_keys: dict[str | None, tuple[list[str], frozenset[str], dict[str, ServiceTerms]]] = {}
         self._in_hand: dict[str, int] = {}
         self._this_hour: dict[str, int] = {}
@@ -385,9 +386,11 @@ class Engine:
             self._refresh_due[owner] = min(self._rolling_at[q] for q in wanted) + refresh_ms
         if self.agreements and now_ms - self._counts_at >= 1000:
             # Caps are enforced by the live state itself; these counts only feed the reasons' figures.
-            counts = {a.id: live.overflow_count_sync(a.id, abs_now) for a in self.agreements}
-            self._in_hand = {a: in_hand for a, (in_hand, _hour) in counts.items()}
-            self._this_hour = {a: this_hour for a, (_hand, this_hour) in counts.items()}
+            counts = [live.overflow_count_sync(a.id, abs_now) for a in self.agreements]
+            if counts != self._counts:  # mostly they are as they were a second ago
+                self._counts = counts
+                self._in_hand = {a.id: n for a, (n, _hour) in zip(self.agreements, counts, strict=True)}
+                self._this_hour = {a.id: n for a, (_hand, n) in zip(self.agreements, counts, strict=True)}
             self._counts_at = now_ms
         return Snapshot(
             now=moment or self.when(now_ms),
