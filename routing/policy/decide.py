@@ -226,12 +226,21 @@ def _gate(
     )
 
 
+_UNREAD = QueueFigures()  # stands for figures no condition reads
+
+
 def agreement_applies_now(
     agreement: Agreement, service: ServiceTerms, snapshot: Snapshot, *, waited: timedelta | None
 ) -> tuple[bool, list[str]]:
     """The agreement's window and every condition, each with the figure it compared (``waited`` None: skip)."""
     c = agreement.conditions
-    figures = snapshot.figures(service.tenant, service.code)
+    # Only three conditions look at the borrower's queue: an agreement of hours or waits alone reads no figures.
+    reads_queue = (
+        c.queue_length_at_least is not None
+        or c.predicted_wait_at_least_seconds is not None
+        or c.borrower_service_level_at_risk
+    )
+    figures = snapshot.figures(service.tenant, service.code) if reads_queue else _UNREAD
     why: list[str] = []
     ok = True
 
