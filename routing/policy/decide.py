@@ -226,9 +226,6 @@ def _gate(
     )
 
 
-_UNREAD = QueueFigures()  # stands for figures no condition reads
-
-
 def agreement_applies_now(
     agreement: Agreement, service: ServiceTerms, snapshot: Snapshot, *, waited: timedelta | None
 ) -> tuple[bool, list[str]]:
@@ -240,7 +237,7 @@ def agreement_applies_now(
         or c.predicted_wait_at_least_seconds is not None
         or c.borrower_service_level_at_risk
     )
-    figures = snapshot.figures(service.tenant, service.code) if reads_queue else _UNREAD
+    figures = snapshot.figures(service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
     why: list[str] = []
     ok = True
 
