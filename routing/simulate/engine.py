@@ -203,9 +203,8 @@ class Engine:
         self._state_names = [n for q in self._keys for n in (q, q + "+text")]
         self._rolling: dict[str, tuple[float, float | None, float | None]] = {}
         self._rolling_at: dict[str, int] = {}
-        self._refresh_due: dict[
-            str | None, float
-        ] = {}  # owner -> when any of its rolling figures may be stale
+        # owner -> the earliest moment any of its queues' rolling figures may be stale
+        self._refresh_due: dict[str | None, float] = {}
         self._figure_cache: dict[str, tuple[tuple[Any, ...], QueueFigures]] = {}
         self._text_of = {q: q + "+text" for q in self._keys}
         self._agreements = tuple(self.agreements)
@@ -312,12 +311,11 @@ class Engine:
                 heapq.heappush(heads, (n, i))
 
     def _next_arrival(self, stream: int, after: float, interval_ms: int) -> float | None:
-        a = self.scenario.spec.arrivals[stream]
         t = after
         while t < self.end_ms:
             k = int(t // interval_ms)
             edge = (k + 1) * interval_ms
-            rate = self._rate(a, k, interval_ms)  # arrivals per ms
+            rate = self._rate(stream, k, interval_ms)  # arrivals per ms
             if rate > 0:
                 t += self.rng.expovariate(rate)
                 if t < edge:
@@ -326,11 +324,11 @@ class Engine:
             t = float(edge)
         return None
 
-    def _rate(self, a: Any, k: int, interval_ms: int) -> float:
-        key = (id(a), k)
-        rate = self._rates.get(key)
+    def _rate(self, stream: int, k: int, interval_ms: int) -> float:
+        rate = self._rates.get((stream, k))
         if rate is None:
-            rate = self._rates[key] = self._rate_now(a, k, interval_ms)
+            a = self.scenario.spec.arrivals[stream]
+            rate = self._rates[(stream, k)] = self._rate_now(a, k, interval_ms)
         return rate
 
     def _rate_now(self, a: Any, k: int, interval_ms: int) -> float:
