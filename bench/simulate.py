@@ -4,7 +4,8 @@
 
 The scenario is the example partners (deploy/examples) with Chorley, South Ribble and the hub's pool, every
 day round the clock, the evening and daytime overflow agreements in force, so every arrival goes through
-``decide`` and the lenders' gates are ticked. Prints the wall time per run (median when several) and, with
+``decide`` and the lenders' gates are ticked. Prints the wall time per run (median when several), the CPU time
+and the machine's load average beside it (the machine is shared: wall time depends on what else runs) and, with
 ``--profile``, the top functions by own time (cProfile). Figures are recorded in docs/simulator.md.
 """
 
@@ -26,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from routing.simulate.engine import Engine  # noqa: E402
 from routing.simulate.report import build_report  # noqa: E402
+from routing.simulate.run import collector_paused  # noqa: E402
 from routing.simulate.scenario import parse_scenario  # noqa: E402
 
 # Calls per half hour per stream; 9 streams at 25 → 225 per half hour, 10,800 a day.
@@ -88,17 +90,21 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}")
     times = []
     for i in range(args.runs):
-        began = time.perf_counter()
-        outcome = Engine(scenario).run()
-        simulated = time.perf_counter() - began
-        report = build_report(outcome, seed=scenario.spec.seed)
-        total = time.perf_counter() - began
+        load_before = os.getloadavg()[0]
+        began, cpu_began = time.perf_counter(), time.process_time()
+        with collector_paused():  # as ``hub simulate`` runs it
+            outcome = Engine(scenario).run()
+            simulated = time.perf_counter() - began
+            report = build_report(outcome, seed=scenario.spec.seed)
+        total, cpu = time.perf_counter() - began, time.process_time() - cpu_began
         times.append(total)
         sl = {p: r.figures.service_level for p, r in report.partners.items()}
         print(
             f"run {i + 1}: {len(outcome.contacts):,} contacts, {outcome.events:,} events: "
             f"simulation {simulated:.1f} s + figures {total - simulated:.1f} s = {total:.1f} s "
-            f"({len(outcome.contacts) / total:,.0f} contacts/s); SL {', '.join(f'{p} {v:.1%}' for p, v in sl.items() if v is not None)}"
+            f"({len(outcome.contacts) / total:,.0f} contacts/s; CPU {cpu:.1f} s; "
+            f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after); "
+            f"SL {', '.join(f'{p} {v:.1%}' for p, v in sl.items() if v is not None)}"
         )
     print(f"median: {statistics.median(times):.1f} s for {args.contacts:,} contacts")
     if args.profile:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from heapq import heapify, heappop, heappush
 
 from sortedcontainers import SortedList
 
 from routing.live.base import (
     HOUR_MS,
-    STAT_FIELDS,
     STATS_BUCKET_MS,
     Caps,
     Offer,
@@ -24,20 +25,42 @@ from routing.live.base import (
     kind_of,
 )
 
+# A queue's name says its kind, agreement and service: read once per name (a hub has a few hundred queues).
+_kind_of = lru_cache(maxsize=4096)(kind_of)
+_agreement_of = lru_cache(maxsize=4096)(agreement_of)
+_base_queue_of = lru_cache(maxsize=4096)(base_queue_of)
+
 
 @dataclass
 class _Agent:
     queues: list[str] = field(default_factory=list)  # every queue the agent may serve
-    pooled: list[str] = field(default_factory=list)  # the pools it is idle in now
-    idle_since: int = 0
+    pool: _Pool | None = None  # the pool it is idle in now
+    pool_mark: int = 0  # which of its pool entries is live (0: it is in no pool)
     capacity: int = 1
     voice: int = 0
     text: int = 0
     hand: dict[int, str] = field(default_factory=dict)  # enquiry -> queue it came from
 
 
+@dataclass(eq=False)
+class _Pool:
+    """The agents idle now for one list of queues: a heap of ``(idle_since_ms, agent_id, mark)``."""
+
+    queues: tuple[str, ...]
+    heap: list[tuple[int, str, int]] = field(default_factory=list)
+    count: int = 0  # its live entries
+
+
 class MemoryLiveState:
-    """Same contract as the Redis state; operations never await, so each is atomic on the event loop."""
+    """Same contract as the Redis state; operations never await, so each is atomic on the event loop.
+
+    Idle agents: an agent ready for twenty queues is idle in all twenty, and leaves them all at its next offer.
+    Agents ready for the same queues (a partner's team, a lender's) share one pool, so joining or leaving is one
+    step whatever the number of queues; a queue's idle agents are those of the pools that list it. A pool is a
+    heap that nothing is taken out of in the middle: leaving changes the agent's mark, which makes its entry
+    stale at once; stale entries are dropped when they reach the top, when the pool empties, or all together
+    when they outnumber the live ones. The order is the Redis pools' (idle since, then agent id).
+    """
 
     def __init__(self) -> None:
         self.reset_sync()
@@ -45,11 +68,13 @@ class MemoryLiveState:
     def reset_sync(self) -> None:
         self._queues: dict[str, SortedList] = defaultdict(SortedList)  # (score, enquiry_id)
         self._entries: dict[int, QueueEntry] = {}
-        self._pools: dict[str, SortedList] = defaultdict(SortedList)  # (idle_since_ms, agent_id)
+        self._pools: dict[tuple[str, ...], _Pool] = {}  # by the queues its agents are idle for
+        self._pools_of: dict[str, list[_Pool]] = {}  # queue -> the pools that list it
+        self._marks = 0
         self._agents: dict[str, _Agent] = {}
         self._reservations: dict[str, Offer] = {}
         self._reserved_enquiries: dict[int, str] = {}
-        self._expiries: SortedList = SortedList()  # (expires_ms, agent_id)
+        self._expiries: list[tuple[int, str]] = []  # a heap of (expires_ms, agent_id), stale ones left in
         self._due: SortedList = SortedList()  # (opens_ms, enquiry_id, ring queue)
         self._gates: set[str] = set()
         self._caps: dict[str, Caps] = {}
@@ -63,25 +88,69 @@ class MemoryLiveState:
     # -- shared steps (the Lua prelude's functions) -----------------------------------------------------
 
     def _agent(self, agent_id: str) -> _Agent:
-        return self._agents.setdefault(agent_id, _Agent())
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            agent = self._agents[agent_id] = _Agent()
+        return agent
 
     def _unpool(self, agent_id: str) -> None:
         agent = self._agents.get(agent_id)
-        if agent is None:
+        if agent is None or agent.pool is None:
             return
-        for queue in agent.pooled:
-            self._pools[queue].discard((agent.idle_since, agent_id))
-        agent.pooled = []
+        pool = agent.pool
+        pool.count -= 1
+        if not pool.count:
+            pool.heap.clear()
+        agent.pool = None
+        agent.pool_mark = 0  # its heap entry is stale from now on
+
+    def _pool(self, agent_id: str, agent: _Agent, queues: list[str], now_ms: int) -> None:
+        if not queues:
+            return
+        key = tuple(queues)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = _Pool(key)
+            for queue in dict.fromkeys(key):
+                self._pools_of.setdefault(queue, []).append(pool)
+        self._marks += 1
+        agent.pool, agent.pool_mark = pool, self._marks
+        heappush(pool.heap, (now_ms, agent_id, self._marks))
+        pool.count += 1
+        if len(pool.heap) > 2 * pool.count + 32:
+            agents = self._agents
+            pool.heap = [item for item in pool.heap if agents[item[1]].pool_mark == item[2]]
+            heapify(pool.heap)
+
+    def _idle_count(self, queue: str) -> int:
+        count = 0
+        for pool in self._pools_of.get(queue, ()):
+            count += pool.count
+        return count
+
+    def _longest_idle(self, queue: str) -> str | None:
+        """The agent idle longest in ``queue``'s pools (ties: the lowest id), or None when there is none."""
+        best: tuple[int, str, int] | None = None
+        agents = self._agents
+        for pool in self._pools_of.get(queue, ()):
+            if not pool.count:
+                continue
+            heap = pool.heap
+            while agents[heap[0][1]].pool_mark != heap[0][2]:
+                heappop(heap)
+            if best is None or heap[0] < best:
+                best = heap[0]
+        return None if best is None else best[1]
 
     def _may_take(self, agent: _Agent, queue: str) -> bool:
         if agent.voice > 0:
             return False
-        if kind_of(queue) == "voice":
+        if _kind_of(queue) == "voice":
             return agent.text == 0
         return agent.text < agent.capacity
 
     def _ring_ok(self, queue: str, enquiry_id: int, now_ms: int) -> bool:
-        agreement = agreement_of(queue)
+        agreement = _agreement_of(queue)
         if agreement is None:
             return True
         if queue not in self._gates:
@@ -101,22 +170,34 @@ class MemoryLiveState:
         entry = self._entries.pop(enquiry_id, None)
         if entry is None:
             return None
-        self._queues[entry.queue].discard((entry.score, enquiry_id))
+        self._unqueue(entry.queue, entry.score, enquiry_id)
         for ring in entry.rings:
-            self._queues[ring.queue].discard((entry.score, enquiry_id))
+            self._unqueue(ring.queue, entry.score, enquiry_id)
             self._due.discard((ring.opens_ms, enquiry_id, ring.queue))
         at = self._recheck_at.pop(enquiry_id, None)
         if at is not None:
             self._rechecks.discard((at, enquiry_id))
         return entry
 
+    def _unqueue(self, queue: str, score: float, enquiry_id: int) -> None:
+        """Out of one queue; an emptied queue is dropped, so that looking for work passes over it quickly."""
+        waiting = self._queues.get(queue)
+        if waiting is not None:
+            waiting.discard((score, enquiry_id))
+            if not waiting:
+                del self._queues[queue]
+
     def _reserve(self, agent_id: str, entry: QueueEntry, queue: str, expires_ms: int, now_ms: int) -> Offer:
         self._unpool(agent_id)
         offer = Offer(entry.enquiry_id, agent_id, queue, entry.score, expires_ms, entry.rings)
         self._reservations[agent_id] = offer
         self._reserved_enquiries[entry.enquiry_id] = agent_id
-        self._expiries.add((expires_ms, agent_id))
-        agreement = agreement_of(queue)
+        expiries = self._expiries
+        heappush(expiries, (expires_ms, agent_id))
+        if len(expiries) > 2 * len(self._reservations) + 32:
+            self._expiries = [e for e in expiries if self._expiry_holds(*e)]
+            heapify(self._expiries)
+        agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].add(entry.enquiry_id)
             self._hourly[(agreement, now_ms // HOUR_MS)].add(entry.enquiry_id)
@@ -125,22 +206,27 @@ class MemoryLiveState:
     def _unreserve(self, agent_id: str, *, keep_cap: bool = False) -> Offer | None:
         offer = self._reservations.pop(agent_id, None)
         if offer is not None:
-            self._reserved_enquiries.pop(offer.enquiry_id, None)
-            self._expiries.discard((offer.expires_ms, agent_id))
-            agreement = offer.agreement
+            self._reserved_enquiries.pop(offer.enquiry_id, None)  # its expiry goes stale
+            agreement = _agreement_of(offer.queue)
             if agreement is not None and not keep_cap:
                 self._in_hand[agreement].discard(offer.enquiry_id)
         return offer
 
+    def _expiry_holds(self, expires_ms: int, agent_id: str) -> bool:
+        """An entry of ``_expiries`` is the agent's reservation now (else it was accepted, released, withdrawn)."""
+        offer = self._reservations.get(agent_id)
+        return offer is not None and offer.expires_ms == expires_ms
+
     def _drain(self, queue: str, now_ms: int, ttl_ms: int, limit: int = 1000) -> list[Offer]:
         """Match the longest-idle agents of ``queue`` with its best entries while both exist and rules allow."""
         offers: list[Offer] = []
-        waiting, pool = self._queues.get(queue), self._pools.get(queue)
-        while waiting and pool and len(offers) < limit:
+        waiting = self._queues.get(queue)
+        while waiting and self._idle_count(queue) and len(offers) < limit:
             _score, enquiry_id = waiting[0]
             if not self._ring_ok(queue, enquiry_id, now_ms):
                 break
-            _idle, agent_id = pool[0]
+            agent_id = self._longest_idle(queue)
+            assert agent_id is not None
             entry = self._take_entry(enquiry_id)
             assert entry is not None
             offers.append(self._reserve(agent_id, entry, queue, now_ms + ttl_ms, now_ms))
@@ -148,14 +234,20 @@ class MemoryLiveState:
 
     # -- the contract -------------------------------------------------------------------------------------
 
+    # Each operation is a plain method (``*_sync``) with the contract's coroutine around it: the simulator calls
+    # the plain ones, hundreds of thousands of times, without a coroutine each time.
+
     async def enqueue(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
+        return self.enqueue_sync(entry, now_ms=now_ms, ttl_ms=ttl_ms)
+
+    def enqueue_sync(self, entry: QueueEntry, *, now_ms: int, ttl_ms: int) -> Offer | None:
         if entry.enquiry_id in self._entries or entry.enquiry_id in self._reserved_enquiries:
             return None  # already placed: idempotent
         candidates = [entry.queue] + [r.queue for r in entry.rings if r.opens_ms <= now_ms]
         for queue in candidates:
-            pool = self._pools.get(queue)
-            if pool and self._ring_ok(queue, entry.enquiry_id, now_ms):
-                _idle, agent_id = pool[0]
+            if self._idle_count(queue) and self._ring_ok(queue, entry.enquiry_id, now_ms):
+                agent_id = self._longest_idle(queue)
+                assert agent_id is not None
                 return self._reserve(agent_id, entry, queue, now_ms + ttl_ms, now_ms)
         self._entries[entry.enquiry_id] = entry
         self._queues[entry.queue].add((entry.score, entry.enquiry_id))
@@ -180,12 +272,22 @@ class MemoryLiveState:
     async def agent_ready(
         self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
     ) -> Offer | None:
+        return self.agent_ready_sync(
+            agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity
+        )
+
+    def agent_ready_sync(
+        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+    ) -> Offer | None:
         agent = self._agent(agent_id)
         agent.queues, agent.capacity = list(queues), max(1, text_capacity)
         if agent_id in self._reservations:
             return None
         self._unpool(agent_id)
-        allowed = [q for q in queues if self._may_take(agent, q)]
+        if agent.voice == 0 and agent.text == 0:
+            allowed = agent.queues  # empty-handed: every queue (``_may_take``'s answer, without asking it)
+        else:
+            allowed = [q for q in queues if self._may_take(agent, q)]
         best: tuple[float, int, str] | None = None
         for queue in allowed:
             waiting = self._queues.get(queue)
@@ -197,18 +299,22 @@ class MemoryLiveState:
             entry = self._take_entry(best[1])
             assert entry is not None
             return self._reserve(agent_id, entry, best[2], now_ms + ttl_ms, now_ms)
-        for queue in allowed:
-            self._pools[queue].add((now_ms, agent_id))
-        agent.pooled, agent.idle_since = allowed, now_ms
+        self._pool(agent_id, agent, allowed, now_ms)
         return None
 
     async def agent_away(self, agent_id: str) -> None:
+        self._unpool(agent_id)
+
+    def agent_away_sync(self, agent_id: str) -> None:
         self._unpool(agent_id)
 
     async def offer_for(self, agent_id: str) -> Offer | None:
         return self._reservations.get(agent_id)
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
+        return self.accept_sync(agent_id, enquiry_id)
+
+    def accept_sync(self, agent_id: str, enquiry_id: int) -> bool:
         offer = self._reservations.get(agent_id)
         if offer is None or offer.enquiry_id != enquiry_id:
             return False
@@ -221,28 +327,31 @@ class MemoryLiveState:
         if enquiry_id in agent.hand:
             return
         agent.hand[enquiry_id] = queue
-        if kind_of(queue) == "voice":
+        if _kind_of(queue) == "voice":
             agent.voice += 1
         else:
             agent.text += 1
 
     async def finish(self, agent_id: str, enquiry_id: int) -> bool:
+        return self.finish_sync(agent_id, enquiry_id)
+
+    def finish_sync(self, agent_id: str, enquiry_id: int) -> bool:
         agent = self._agents.get(agent_id)
         if agent is None or enquiry_id not in agent.hand:
             return False
         queue = agent.hand.pop(enquiry_id)
-        if kind_of(queue) == "voice":
+        if _kind_of(queue) == "voice":
             agent.voice -= 1
         else:
             agent.text -= 1
-        agreement = agreement_of(queue)
+        agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].discard(enquiry_id)
         return True
 
     async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
         self._hold(agent_id, enquiry_id, queue)
-        agreement = agreement_of(queue)
+        agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].add(enquiry_id)
 
@@ -253,6 +362,9 @@ class MemoryLiveState:
         return self._unreserve(agent_id)
 
     async def withdraw(self, enquiry_id: int) -> Offer | bool:
+        return self.withdraw_sync(enquiry_id)
+
+    def withdraw_sync(self, enquiry_id: int) -> Offer | bool:
         if self._take_entry(enquiry_id) is not None:
             return True
         agent_id = self._reserved_enquiries.get(enquiry_id)
@@ -266,14 +378,19 @@ class MemoryLiveState:
 
     async def pop_expired(self, now_ms: int, limit: int = 500) -> list[Offer]:
         expired: list[Offer] = []
-        while self._expiries and len(expired) < limit and self._expiries[0][0] <= now_ms:
-            _expires, agent_id = self._expiries.pop(0)
-            offer = self._unreserve(agent_id)
-            if offer is not None:
+        expiries = self._expiries
+        while expiries and len(expired) < limit and expiries[0][0] <= now_ms:
+            expires_ms, agent_id = heappop(expiries)
+            if self._expiry_holds(expires_ms, agent_id):
+                offer = self._unreserve(agent_id)
+                assert offer is not None
                 expired.append(offer)
         return expired
 
     async def open_due(self, now_ms: int, ttl_ms: int, limit: int = 500) -> list[Offer]:
+        return self.open_due_sync(now_ms, ttl_ms, limit)
+
+    def open_due_sync(self, now_ms: int, ttl_ms: int, limit: int = 500) -> list[Offer]:
         opened: set[str] = set()
         count = 0
         while self._due and count < limit and self._due[0][0] <= now_ms:
@@ -289,6 +406,9 @@ class MemoryLiveState:
         return offers
 
     async def set_gates(self, gates: dict[str, bool], *, now_ms: int, ttl_ms: int) -> list[Offer]:
+        return self.set_gates_sync(gates, now_ms=now_ms, ttl_ms=ttl_ms)
+
+    def set_gates_sync(self, gates: dict[str, bool], *, now_ms: int, ttl_ms: int) -> list[Offer]:
         for queue, is_open in gates.items():
             if is_open:
                 self._gates.add(queue)
@@ -300,22 +420,36 @@ class MemoryLiveState:
         return offers
 
     async def configure_caps(self, caps: dict[str, Caps]) -> None:
+        self.configure_caps_sync(caps)
+
+    def configure_caps_sync(self, caps: dict[str, Caps]) -> None:
         self._caps = dict(caps)
 
     async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
-        return {
-            a: OverflowCount(len(self._in_hand.get(a, ())), len(self._hourly.get((a, now_ms // HOUR_MS), ())))
-            for a in agreements
-        }
+        return self.overflow_counts_sync(agreements, now_ms)
+
+    def overflow_counts_sync(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
+        return {a: OverflowCount(*self.overflow_count_sync(a, now_ms)) for a in agreements}
+
+    def overflow_count_sync(self, agreement: str, now_ms: int) -> tuple[int, int]:
+        """``OverflowCount``'s figures for one agreement as a plain tuple: in hand now, taken this hour."""
+        return len(self._in_hand.get(agreement, ())), len(
+            self._hourly.get((agreement, now_ms // HOUR_MS), ())
+        )
 
     async def queue_states(self, queues: list[str]) -> dict[str, QueueState]:
-        out = {}
-        for queue in queues:
-            waiting, pool = self._queues.get(queue), self._pools.get(queue)
-            out[queue] = QueueState(
-                len(waiting) if waiting else 0, waiting[0][0] if waiting else None, len(pool) if pool else 0
-            )
-        return out
+        return {queue: QueueState(*self.queue_state_sync(queue)) for queue in queues}
+
+    def queue_state_sync(self, queue: str) -> tuple[int, float | None, int]:
+        """``QueueState``'s figures as a plain tuple: waiting, the head's score (None: empty), idle agents."""
+        waiting = self._queues.get(queue)
+        if waiting:
+            return len(waiting), waiting[0][0], self._idle_count(queue)
+        return 0, None, self._idle_count(queue)
+
+    def waiting_sync(self, queue: str) -> int:
+        waiting = self._queues.get(queue)
+        return len(waiting) if waiting else 0
 
     async def position(self, enquiry_id: int) -> tuple[str, int] | None:
         entry = self._entries.get(enquiry_id)
@@ -341,23 +475,38 @@ class MemoryLiveState:
         return out
 
     async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
-        bucket = self._stats[(base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
+        self.record_stats_sync(queue, now_ms, counts)
+
+    def record_stats_sync(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
+        bucket = self._stats[(_base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
         for name, value in counts.items():
             bucket[name] += value
 
     async def read_stats(
         self, queues: list[str], since_ms: int, now_ms: int
     ) -> dict[str, dict[int, StatBucket]]:
+        return self.read_stats_sync(queues, since_ms, now_ms)
+
+    def read_stats_sync(
+        self, queues: list[str], since_ms: int, now_ms: int
+    ) -> dict[str, dict[int, StatBucket]]:
         out: dict[str, dict[int, StatBucket]] = {}
+        stats = self._stats
         for queue in queues:
             buckets: dict[int, StatBucket] = {}
+            base = _base_queue_of(queue)
             for b in range(since_ms // STATS_BUCKET_MS, now_ms // STATS_BUCKET_MS + 1):
-                counts = self._stats.get((base_queue_of(queue), b))
+                counts = stats.get((base, b))
                 if counts:
-                    bucket = StatBucket()
-                    for name in STAT_FIELDS:
-                        setattr(bucket, name, type(getattr(bucket, name))(counts[name]))
-                    buckets[b * STATS_BUCKET_MS] = bucket
+                    # STAT_FIELDS, each as StatBucket types it (counts are ints, handle_ms a float)
+                    buckets[b * STATS_BUCKET_MS] = StatBucket(
+                        int(counts["arrivals"]),
+                        int(counts["handled"]),
+                        float(counts["handle_ms"]),
+                        int(counts["answered"]),
+                        int(counts["answered_within"]),
+                        int(counts["abandoned"]),
+                    )
             out[queue] = buckets
         return out
 

@@ -6,12 +6,14 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from routing.policy.erlang import asa as erlang_asa
 from routing.policy.erlang import offered_load, service_level
 from routing.policy.model import (
+    NO_FIGURES,
     TEXT_CHANNELS,
     VOICE_CHANNELS,
     Action,
@@ -25,6 +27,7 @@ from routing.policy.model import (
     Ring,
     ServiceTerms,
     Snapshot,
+    Window,
 )
 
 
@@ -43,7 +46,7 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
         ),
         Reason(
             "own_agents",
-            f"{enquiry.owner}'s agents with {', '.join(sorted(service.skills)) or 'no particular skill'}",
+            f"{enquiry.owner}'s agents with {_skills_text(service.skills)}",
             {"staffed": figures.agents_staffed, "idle": figures.agents_idle, "waiting": figures.waiting},
         ),
     ]
@@ -185,23 +188,33 @@ def predicted_service_level(figures: QueueFigures, service: ServiceTerms, agents
 def gates(snapshot: Snapshot) -> list[Gate]:
     """For every lending agreement and each borrower service it covers: may the lender take calls now?"""
     out = []
+    services = sorted(snapshot.services.items())
     for agreement in snapshot.agreements:
         if "widen" not in agreement.actions:
             continue
-        for _key, service in sorted(snapshot.services.items()):
+        protection: tuple[bool, Reason] | None = None  # the lender's, whichever borrower service: once
+        for _key, service in services:
             if service.tenant == agreement.borrower and (
                 agreement.services is None or service.code in agreement.services
             ):
-                out.append(gate_for(agreement, service, snapshot))
+                if protection is None:
+                    protection = lender_protection(agreement, snapshot)
+                out.append(_gate(agreement, service, snapshot, protection))
     return out
 
 
 def gate_for(agreement: Agreement, service: ServiceTerms, snapshot: Snapshot) -> Gate:
     """Open when the agreement's window and conditions hold and the lender keeps its own service level."""
+    return _gate(agreement, service, snapshot, lender_protection(agreement, snapshot))
+
+
+def _gate(
+    agreement: Agreement, service: ServiceTerms, snapshot: Snapshot, protection: tuple[bool, Reason]
+) -> Gate:
     holds, why = agreement_applies_now(agreement, service, snapshot, waited=None)
     reasons = [Reason("agreement_conditions", s) for s in why]
-    protected, protection = lender_protection(agreement, snapshot)
-    reasons.append(protection)
+    protected, reason = protection
+    reasons.append(reason)
     caps = cap_reason(agreement, snapshot)
     if caps is not None:
         reasons.append(caps)
@@ -218,7 +231,13 @@ def agreement_applies_now(
 ) -> tuple[bool, list[str]]:
     """The agreement's window and every condition, each with the figure it compared (``waited`` None: skip)."""
     c = agreement.conditions
-    figures = snapshot.figures(service.tenant, service.code)
+    # Only three conditions look at the borrower's queue: an agreement of hours or waits alone reads no figures.
+    reads_queue = (
+        c.queue_length_at_least is not None
+        or c.predicted_wait_at_least_seconds is not None
+        or c.borrower_service_level_at_risk
+    )
+    figures = snapshot.figures(service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
     why: list[str] = []
     ok = True
 
@@ -228,11 +247,8 @@ def agreement_applies_now(
         why.append(("" if passed else "not: ") + text)
 
     if agreement.windows:
-        local = snapshot.now.astimezone(ZoneInfo(agreement.timezone))
-        check(
-            any(w.contains(local) for w in agreement.windows),
-            f"within the agreement's hours ({local.strftime('%a %H:%M')} {agreement.timezone})",
-        )
+        inside, _local, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
+        check(inside, f"within the agreement's hours ({label} {agreement.timezone})")
     if c.out_of_borrower_hours:
         check(not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed")
     if c.queue_length_at_least is not None:
@@ -280,16 +296,20 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
     Agents already busy with anyone's overflow are taken off its team first.
     """
     lender = agreement.lender
-    lent = sum(
-        n
-        for agreement_id, n in snapshot.overflow_in_hand.items()
-        if _lender_of(snapshot, agreement_id) == lender
-    )
+    if snapshot.overflow_in_hand:
+        lenders: dict[str, str] = {}
+        for a in snapshot.agreements:
+            lenders.setdefault(a.id, a.lender)  # an id given twice: its first agreement
+        lent = sum(
+            n for agreement_id, n in snapshot.overflow_in_hand.items() if lenders.get(agreement_id) == lender
+        )
+    else:
+        lent = 0
     worst: tuple[float, str, float] | None = None
     for key, service in snapshot.services.items():
         if service.tenant != lender:
             continue
-        figures = snapshot.queues.get(key, QueueFigures())
+        figures = snapshot.queues.get(key, NO_FIGURES)
         threshold = (
             agreement.lender_protection if agreement.lender_protection is not None else service.sl_target
         )
@@ -343,31 +363,41 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
     """``moment`` if a window is open then, else the next window start within a week (None: no windows)."""
     if not agreement.windows:
         return None
-    zone = ZoneInfo(agreement.timezone)
-    local = moment.astimezone(zone)
-    if any(w.contains(local) for w in agreement.windows):
+    inside, local, _label = _windows_at(agreement.windows, agreement.timezone, moment.timestamp())
+    if inside:
         return moment
+    starts = [s for s in _window_starts(agreement.windows, agreement.timezone, local.date()) if s > local]
+    return min(starts).astimezone(moment.tzinfo) if starts else None
+
+
+@lru_cache(maxsize=256)  # the same for every arrival of a day
+def _window_starts(windows: tuple[Window, ...], timezone: str, first_day: date) -> tuple[datetime, ...]:
+    """Every window start on ``first_day`` and the seven days after it, local."""
+    zone = ZoneInfo(timezone)
     starts = []
     for days_ahead in range(8):
-        day = (local + timedelta(days=days_ahead)).date()
-        for window in agreement.windows:
+        day = first_day + timedelta(days=days_ahead)
+        for window in windows:
             if day.weekday() in window.days:
-                start = datetime.combine(day, window.start, tzinfo=zone)
-                if start > local:
-                    starts.append(start)
-    return min(starts).astimezone(moment.tzinfo) if starts else None
+                starts.append(datetime.combine(day, window.start, tzinfo=zone))
+    return tuple(starts)
+
+
+@lru_cache(maxsize=256)
+def _skills_text(skills: frozenset[str]) -> str:
+    return ", ".join(sorted(skills)) or "no particular skill"
+
+
+@lru_cache(maxsize=1024)  # asked for every gate and arrival at one moment: worked out once
+def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) -> tuple[bool, datetime, str]:
+    """Whether any window is open at that instant, the local time then, and that time as the reasons show it."""
+    local = datetime.fromtimestamp(timestamp, ZoneInfo(timezone))
+    return any(w.contains(local) for w in windows), local, local.strftime("%a %H:%M")
 
 
 def ring_kind(channel: str) -> str:
     """Voice (one at a time per agent) or text (several at once): the live state keeps them apart."""
     return "text" if channel in TEXT_CHANNELS else "voice"
-
-
-def _lender_of(snapshot: Snapshot, agreement_id: str) -> str | None:
-    for agreement in snapshot.agreements:
-        if agreement.id == agreement_id:
-            return agreement.lender
-    return None
 
 
 def _prediction_text(prediction: Prediction) -> str:

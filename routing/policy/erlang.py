@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 def offered_load(arrivals_per_second: float, aht_seconds: float) -> float:
     return arrivals_per_second * aht_seconds
 
 
+@lru_cache(maxsize=8192)  # pure, and asked the same again and again (the router's figures change slowly)
 def p_wait(agents: int, load: float) -> float:
     """Probability that an arrival waits; 1.0 when the load is at or over capacity (the queue grows)."""
     if agents <= 0 or load >= agents:

@@ -109,6 +109,9 @@ class QueueFigures:
     interval_service_level: float | None = None  # this interval so far
 
 
+NO_FIGURES = QueueFigures()  # a queue nothing is known of (frozen: one will do for all)
+
+
 @dataclass(frozen=True)
 class Snapshot:
     now: datetime
@@ -121,7 +124,7 @@ class Snapshot:
     overflow_this_hour: Mapping[str, int] = field(default_factory=dict)  # agreement -> taken this hour
 
     def figures(self, tenant: str, service: str) -> QueueFigures:
-        return self.queues.get(f"{tenant}/{service}", QueueFigures())
+        return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
 @dataclass(frozen=True)

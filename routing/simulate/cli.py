@@ -34,7 +34,7 @@ def simulate_command(
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     from routing.simulate.report import Report, chart_png, rich_table
-    from routing.simulate.run import simulate
+    from routing.simulate.run import collector_paused, simulate
     from routing.simulate.scenario import ScenarioInvalid, load_scenario
 
     console = Console(stderr=True)
@@ -65,7 +65,8 @@ def simulate_command(
             def advance(contacts: int, ms: int, task: TaskID = task) -> None:
                 bar.update(task, completed=ms, contacts=contacts)
 
-            report = simulate(s, seed=seed, arrivals=arrivals, progress=advance)
+            with collector_paused():
+                report = simulate(s, seed=seed, arrivals=arrivals, progress=advance)
         reports.append(report)
 
     if as_json:

@@ -5,8 +5,8 @@ live router's own ``placement``; agents are matched by ``MemoryLiveState`` (the 
 passes the same contract suite as Redis); lenders' gates come from ``routing.policy.gates`` on a tick, as in
 the live dispatcher. The engine only keeps the clock, draws the random numbers and writes down what happened.
 
-The live state's operations are coroutines that never await, so they are driven with ``send(None)`` rather
-than an event loop: an asyncio round trip per event would cost more than the routing itself.
+The live state's operations are coroutines that never await; the engine calls the plain methods inside them
+(``MemoryLiveState.*_sync``), as neither an event loop nor a coroutine per operation is needed here.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from routing.dispatch.eligibility import queues_for_agent
@@ -38,23 +38,12 @@ from tenants.agreements import DAYS
 from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
 from tenants.service_routing import ServiceRouting
 
-T = TypeVar("T")
 TTL_MS = 10**12  # offers are accepted at once in the simulation: they never expire
 NEVER = math.inf
 
 # Event kinds, in the order they run when they fall on the same millisecond: agents free up and shifts
 # change before new callers arrive, so a caller never waits behind an agent who is about to be idle.
 FINISH, SHIFT, RING, TICK, ABANDON, ARRIVE = range(6)
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never suspends (the memory live state's operations) without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise RuntimeError("a live-state operation suspended: the simulator needs the in-memory state")
 
 
 @dataclass(slots=True)
@@ -85,6 +74,7 @@ class _Agent:
     on_shift: bool = False
     busy_with: int | None = None
     on_ms: int = 0  # when the current shift stretch started
+    staffs: list[str] = field(default_factory=list)  # the services it counts as staffed for while on shift
     shift_ms: int = 0  # time on shift so far
     busy_ms: int = 0  # time handling so far
 
@@ -150,6 +140,43 @@ def catalogue_of(scenario: Scenario) -> Catalogue:
 ArrivalSource = Iterator[Contact]
 
 
+class _LiveFigures(Mapping[str, QueueFigures]):
+    """``Snapshot.queues`` for one decision: each of ``keys``' figures is read when first asked for."""
+
+    __slots__ = ("_abs_now", "_key_set", "_keys", "_read", "_read_already")
+
+    def __init__(
+        self, read: Callable[[str, int], QueueFigures], keys: list[str], key_set: frozenset[str], abs_now: int
+    ) -> None:
+        self._read, self._keys, self._key_set, self._abs_now = read, keys, key_set, abs_now
+        self._read_already: dict[str, QueueFigures] = {}
+
+    def __getitem__(self, key: str) -> QueueFigures:
+        figures = self._read_already.get(key)
+        if figures is None:
+            if key not in self._key_set:
+                raise KeyError(key)
+            figures = self._read_already[key] = self._read(key, self._abs_now)
+        return figures
+
+    def get(self, key: str, default: Any = None) -> Any:
+        figures = self._read_already.get(key)
+        if figures is None:
+            if key not in self._key_set:
+                return default
+            figures = self._read_already[key] = self._read(key, self._abs_now)
+        return figures
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_set
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class Engine:
     def __init__(self, scenario: Scenario, *, seed: int | None = None) -> None:
         self.scenario = scenario
@@ -176,8 +203,15 @@ class Engine:
         self._state_names = [n for q in self._keys for n in (q, q + "+text")]
         self._rolling: dict[str, tuple[float, float | None, float | None]] = {}
         self._rolling_at: dict[str, int] = {}
+        # owner -> the earliest moment any of its queues' rolling figures may be stale
+        self._refresh_due: dict[str | None, float] = {}
+        self._figure_cache: dict[str, tuple[tuple[Any, ...], QueueFigures]] = {}
+        self._text_of = {q: q + "+text" for q in self._keys}
+        self._agreements = tuple(self.agreements)
+        self._rates: dict[tuple[int, int], float] = {}  # (stream, interval) -> arrivals per ms
         self._counts_at = -(10**15)
-        self._owner_keys: dict[str, list[str]] = {}
+        self._counts: list[tuple[int, int]] = []
+        self._owner_keys: dict[str | None, tuple[list[str], frozenset[str], dict[str, ServiceTerms]]] = {}
         self._in_hand: dict[str, int] = {}
         self._this_hour: dict[str, int] = {}
         self._staffed: dict[str, int] = {}
@@ -228,12 +262,13 @@ class Engine:
                     agent_id = f"{shift.partner}~{i}~{seat}"
                     if agent_id not in self.agents:
                         skills = frozenset(shift.skills)
-                        self.agents[agent_id] = _Agent(
+                        agent = self.agents[agent_id] = _Agent(
                             agent_id,
                             shift.partner,
                             skills,
                             queues_for_agent(self.catalogue, self.agreements, shift.partner, skills),
                         )
+                        agent.staffs = self._staff_keys(agent)
                     self.push(on_ms, SHIFT, (agent_id, True))
                     self.push(off_ms, SHIFT, (agent_id, False))
             day += timedelta(days=1)
@@ -276,12 +311,11 @@ class Engine:
                 heapq.heappush(heads, (n, i))
 
     def _next_arrival(self, stream: int, after: float, interval_ms: int) -> float | None:
-        a = self.scenario.spec.arrivals[stream]
         t = after
         while t < self.end_ms:
             k = int(t // interval_ms)
             edge = (k + 1) * interval_ms
-            rate = self._rate(a, k, interval_ms)  # arrivals per ms
+            rate = self._rate(stream, k, interval_ms)  # arrivals per ms
             if rate > 0:
                 t += self.rng.expovariate(rate)
                 if t < edge:
@@ -290,7 +324,14 @@ class Engine:
             t = float(edge)
         return None
 
-    def _rate(self, a: Any, k: int, interval_ms: int) -> float:
+    def _rate(self, stream: int, k: int, interval_ms: int) -> float:
+        rate = self._rates.get((stream, k))
+        if rate is None:
+            a = self.scenario.spec.arrivals[stream]
+            rate = self._rates[(stream, k)] = self._rate_now(a, k, interval_ms)
+        return rate
+
+    def _rate_now(self, a: Any, k: int, interval_ms: int) -> float:
         local = self.when(k * interval_ms).astimezone(self.zone)
         if DAYS[local.weekday()] not in a.days:
             return 0.0
@@ -315,66 +356,87 @@ class Engine:
         Queue depths and idle agents are read at every decision; the rolling figures (arrival rate, handle
         time, this interval's service level) are half-hour aggregates, so they are re-read only every
         ``snapshot_seconds`` of simulated time: re-reading them per arrival was most of the run time.
+        A queue's figures are read when the policy first asks for them (``_LiveFigures``): the live state
+        does not change while it decides, so that is what it would have read up front.
         """
         live = self.live
         abs_now = self.abs_ms(now_ms)
         # A decision for one owner reads only its own queues and its lenders' (``decide``, ``gate_for``).
-        wanted = self._keys if owner is None else self._keys_for(owner)
-        refresh_ms = self.scenario.spec.snapshot_seconds * 1000
-        stale = [q for q in wanted if now_ms - self._rolling_at.get(q, -(10**15)) >= refresh_ms]
-        if stale:
-            buckets = run_sync(live.read_stats(stale, abs_now - ROLLING_SECONDS * 1000, abs_now))
-            interval_start = abs_now - abs_now % (INTERVAL_SECONDS * 1000)
-            for q in stale:
-                stats = stats_since(buckets[q], abs_now - ROLLING_SECONDS * 1000)
-                this_interval = stats_since(buckets[q], interval_start)
-                judged = this_interval.answered + this_interval.abandoned
-                self._rolling[q] = (
-                    stats.arrivals / ROLLING_SECONDS,
-                    stats.handle_ms / stats.handled / 1000 if stats.handled else None,
-                    this_interval.answered_within / judged if judged else None,
-                )
-                self._rolling_at[q] = now_ms
+        wanted, wanted_set, services = self._keys_for(owner)
+        if now_ms >= self._refresh_due.get(owner, -NEVER):
+            refresh_ms = self.scenario.spec.snapshot_seconds * 1000
+            stale = [q for q in wanted if now_ms - self._rolling_at.get(q, -(10**15)) >= refresh_ms]
+            if stale:
+                buckets = live.read_stats_sync(stale, abs_now - ROLLING_SECONDS * 1000, abs_now)
+                interval_start = abs_now - abs_now % (INTERVAL_SECONDS * 1000)
+                for q in stale:
+                    stats = stats_since(buckets[q], abs_now - ROLLING_SECONDS * 1000)
+                    this_interval = stats_since(buckets[q], interval_start)
+                    judged = this_interval.answered + this_interval.abandoned
+                    self._rolling[q] = (
+                        stats.arrivals / ROLLING_SECONDS,
+                        stats.handle_ms / stats.handled / 1000 if stats.handled else None,
+                        this_interval.answered_within / judged if judged else None,
+                    )
+                    self._rolling_at[q] = now_ms
+            # Nothing of these goes stale before the oldest of them is ``refresh_ms`` old (re-reads by other
+            # owners' decisions only make that later).
+            self._refresh_due[owner] = min(self._rolling_at[q] for q in wanted) + refresh_ms
         if self.agreements and now_ms - self._counts_at >= 1000:
             # Caps are enforced by the live state itself; these counts only feed the reasons' figures.
-            counts = run_sync(live.overflow_counts([a.id for a in self.agreements], abs_now))
-            self._in_hand = {a: c.in_hand for a, c in counts.items()}
-            self._this_hour = {a: c.this_hour for a, c in counts.items()}
+            counts = [live.overflow_count_sync(a.id, abs_now) for a in self.agreements]
+            if counts != self._counts:  # mostly they are as they were a second ago
+                self._counts = counts
+                self._in_hand = {a.id: n for a, (n, _hour) in zip(self.agreements, counts, strict=True)}
+                self._this_hour = {a.id: n for a, (_hand, n) in zip(self.agreements, counts, strict=True)}
             self._counts_at = now_ms
-        states = run_sync(live.queue_states([n for q in wanted for n in (q, q + "+text")]))
-        figures: dict[str, QueueFigures] = {}
-        staffed = self._staffed
-        for q in wanted:
-            voice, text = states[q], states[q + "+text"]
-            heads = [s for s in (voice.head_score, text.head_score) if s is not None]
-            head_wait = (abs_now - enqueued_ms_of(min(heads))) / 1000 if heads else 0.0
-            rate, aht, interval_sl = self._rolling[q]
-            figures[q] = QueueFigures(
-                waiting=voice.waiting + text.waiting,
-                head_wait_seconds=max(0.0, head_wait),
-                arrivals_per_second=rate,
-                aht_seconds=aht,
-                agents_staffed=staffed.get(q, 0),
-                agents_idle=voice.idle_agents,
-                interval_service_level=interval_sl,
-            )
         return Snapshot(
             now=moment or self.when(now_ms),
-            queues=figures,
-            services=self.terms,
+            queues=_LiveFigures(self._figures, wanted, wanted_set, abs_now),
+            services=services,
             open_now={},  # opening hours are not modelled: the rotas say who is there
-            agreements=tuple(self.agreements),
+            agreements=self._agreements,
             overflow_in_hand=self._in_hand if self.agreements else {},
             overflow_this_hour=self._this_hour if self.agreements else {},
         )
 
+    def _figures(self, q: str, abs_now: int) -> QueueFigures:
+        """One queue's figures now, as ``Router.snapshot`` makes them (the same object while nothing changed)."""
+        voice_waiting, voice_head, idle = self.live.queue_state_sync(q)
+        text_waiting, text_head, _idle = self.live.queue_state_sync(self._text_of[q])
+        if voice_head is None:
+            head = text_head
+        else:
+            head = voice_head if text_head is None else min(voice_head, text_head)
+        head_wait = max(0.0, (abs_now - enqueued_ms_of(head)) / 1000) if head is not None else 0.0
+        rolling = self._rolling[q]
+        key = (voice_waiting + text_waiting, head_wait, idle, rolling, self._staffed.get(q, 0))
+        cached = self._figure_cache.get(q)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        figures = QueueFigures(
+            waiting=key[0],
+            head_wait_seconds=head_wait,
+            arrivals_per_second=rolling[0],
+            aht_seconds=rolling[1],
+            agents_staffed=key[4],
+            agents_idle=idle,
+            interval_service_level=rolling[2],
+        )
+        self._figure_cache[q] = (key, figures)
+        return figures
+
     _GATES = "*gates*"  # the key set the tick needs: every borrower's and lender's queues
 
-    def _keys_for(self, owner: str) -> list[str]:
-        keys = self._owner_keys.get(owner)
-        if keys is None:
+    def _keys_for(self, owner: str | None) -> tuple[list[str], frozenset[str], dict[str, ServiceTerms]]:
+        """The queues (and their services' terms) a decision for ``owner`` reads: the policy looks at no others,
+        so a snapshot need not list them (``lender_protection`` walks the services it is given)."""
+        found = self._owner_keys.get(owner)
+        if found is None:
             widening = [a for a in self.agreements if "widen" in a.actions]
-            if owner == self._GATES:
+            if owner is None:
+                keys = self._keys
+            elif owner == self._GATES:
                 tenants = {t for a in widening for t in (a.lender, a.borrower)}
                 keys = [k for k in self._keys if self.terms[k].tenant in tenants]
             else:
@@ -382,17 +444,16 @@ class Engine:
                 tenant = self.terms[owner].tenant
                 lenders = {a.lender for a in self.agreements if a.borrower == tenant}
                 keys = [k for k in self._keys if k == owner or self.terms[k].tenant in lenders]
-            self._owner_keys[owner] = keys
-        return keys
+            found = self._owner_keys[owner] = (keys, frozenset(keys), {k: self.terms[k] for k in keys})
+        return found
 
-    def _count_staffed(self) -> None:
-        staffed: dict[str, int] = {}
-        for agent in self.agents.values():
-            if agent.on_shift:
-                for key, terms in self.terms.items():
-                    if terms.tenant == agent.tenant and terms.skills <= agent.skills:
-                        staffed[key] = staffed.get(key, 0) + 1
-        self._staffed = staffed
+    def _staff_keys(self, agent: _Agent) -> list[str]:
+        """The services an agent counts as staffed for: its partner's, with every skill they need."""
+        return [
+            key
+            for key, terms in self.terms.items()
+            if terms.tenant == agent.tenant and terms.skills <= agent.skills
+        ]
 
     # -- running ------------------------------------------------------------------------------------------
 
@@ -403,7 +464,7 @@ class Engine:
 
         began = wall.perf_counter()
         live = self.live
-        run_sync(live.configure_caps({a.id: Caps(a.max_per_hour, a.max_concurrent) for a in self.agreements}))
+        live.configure_caps_sync({a.id: Caps(a.max_per_hour, a.max_concurrent) for a in self.agreements})
         self._plan_shifts()
         source = arrivals if arrivals is not None else self.poisson()
         first = next(source, None)
@@ -428,8 +489,11 @@ class Engine:
             elif kind == ABANDON:
                 self._abandon(payload, now)
             elif kind == RING:
-                for offer in run_sync(live.open_due(self.abs_ms(now), TTL_MS)):
+                self._catch_up_gates(now)  # ``open_due`` reads the gates of the rings it opens
+                for offer in live.open_due_sync(self.abs_ms(now), TTL_MS):
                     self._start(offer, now)
+                if self._waiting_for_lenders():
+                    self._schedule_tick(now)
             elif kind == SHIFT:
                 self._shift(payload[0], payload[1], now)
             elif kind == TICK:
@@ -458,15 +522,18 @@ class Engine:
             self._tick_pending = True
 
     def _waiting_for_lenders(self) -> bool:
-        states = run_sync(self.live.queue_states(self._ring_queues))
-        return any(state.waiting for state in states.values())
+        waiting = self.live.waiting_sync
+        return any(waiting(q) for q in self._ring_queues)
+
+    def _catch_up_gates(self, now: int) -> None:
+        """The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's
+        caller waits in a lender's ring, and catches up just before the live state is next asked about a gate
+        (an arrival whose ring is open at once, a ring opening): the gates a caller meets are never older than
+        ``gate_seconds``, as live, without ticking through the hours when no gate is looked at."""
+        if now - self._last_tick >= self._gate_ms:
+            self._tick(now)
 
     def _arrive(self, c: Contact, now: int) -> None:
-        # The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's caller
-        # waits, and catches up when a caller arrives after a quiet spell: the gates a caller meets are never
-        # older than ``gate_seconds``, as live, without ticking through idle nights.
-        if self.widening and not self._tick_pending and now - self._last_tick >= self._gate_ms:
-            self._tick(now)
         self.contacts.append(c)
         key = f"{c.owner}/{c.service}"
         terms = self.terms[key]
@@ -475,7 +542,7 @@ class Engine:
         facts = EnquiryFacts(c.id, c.owner, c.service, c.channel, terms.priority, moment)
         decision = decide(facts, terms, self.snapshot(now, key, moment))
         live = self.live
-        run_sync(live.record_stats(key, abs_now, {"arrivals": 1}))
+        live.record_stats_sync(key, abs_now, {"arrivals": 1})
         if decision.action == "voicemail":
             # A message left for later: never queued for an agent, so it counts as a short abandon.
             c.voicemail = True
@@ -485,8 +552,10 @@ class Engine:
             c.callback = True  # the caller keeps their place but no longer hangs up
             c.patience_ms = NEVER
         entry = Router.placement(facts, decision)
+        if entry.rings and any(r.opens_ms <= abs_now for r in entry.rings):
+            self._catch_up_gates(now)  # ``enqueue`` reads the gate of a ring open now
         # The live router works in epoch milliseconds; so does this engine's live state.
-        offer = run_sync(live.enqueue(entry, now_ms=abs_now, ttl_ms=TTL_MS))
+        offer = live.enqueue_sync(entry, now_ms=abs_now, ttl_ms=TTL_MS)
         if offer is not None:
             self._start(offer, now)
             return
@@ -501,45 +570,41 @@ class Engine:
     def _start(self, offer: Offer, now: int) -> None:
         """The offer is accepted at once: the agent starts handling."""
         live = self.live
-        run_sync(live.accept(offer.agent_id, offer.enquiry_id))
+        live.accept_sync(offer.agent_id, offer.enquiry_id)
         c = self.contacts[offer.enquiry_id - 1]
         agent = self.agents[offer.agent_id]
         agent.busy_with = c.id
         c.answered_ms, c.handler = now, agent.tenant
         key = base_queue_of(offer.queue)
         within = now - c.arrival_ms <= self.terms[key].sl_threshold_seconds * 1000
-        run_sync(live.record_stats(key, self.abs_ms(now), {"answered": 1, "answered_within": int(within)}))
+        live.record_stats_sync(key, self.abs_ms(now), {"answered": 1, "answered_within": int(within)})
         self.push(now + c.handle_ms, FINISH, (agent, c))
 
     def _finish(self, payload: tuple[_Agent, Contact], now: int) -> None:
         agent, c = payload
         live = self.live
-        run_sync(live.finish(agent.id, c.id))
+        live.finish_sync(agent.id, c.id)
         c.completed_ms = now
         agent.busy_with = None
         agent.busy_ms += c.handle_ms
-        run_sync(
-            live.record_stats(
-                f"{c.owner}/{c.service}", self.abs_ms(now), {"handled": 1, "handle_ms": c.handle_ms}
-            )
+        live.record_stats_sync(
+            f"{c.owner}/{c.service}", self.abs_ms(now), {"handled": 1, "handle_ms": c.handle_ms}
         )
         if agent.on_shift:
             self._ready(agent, now)
 
     def _ready(self, agent: _Agent, now: int) -> None:
-        offer = run_sync(
-            self.live.agent_ready(agent.id, agent.queues, now_ms=self.abs_ms(now), ttl_ms=TTL_MS)
-        )
+        offer = self.live.agent_ready_sync(agent.id, agent.queues, now_ms=self.abs_ms(now), ttl_ms=TTL_MS)
         if offer is not None:
             self._start(offer, now)
 
     def _abandon(self, c: Contact, now: int) -> None:
         if c.answered_ms is not None:
             return
-        if run_sync(self.live.withdraw(c.id)) is True:
+        if self.live.withdraw_sync(c.id) is True:
             c.abandoned_ms = now
             if now - c.arrival_ms >= 5000:
-                run_sync(self.live.record_stats(f"{c.owner}/{c.service}", self.abs_ms(now), {"abandoned": 1}))
+                self.live.record_stats_sync(f"{c.owner}/{c.service}", self.abs_ms(now), {"abandoned": 1})
 
     def _shift(self, agent_id: str, on: bool, now: int) -> None:
         agent = self.agents[agent_id]
@@ -548,21 +613,23 @@ class Engine:
         agent.on_shift = on
         if on:
             agent.on_ms = now
-            self._count_staffed()
+            for key in agent.staffs:
+                self._staffed[key] = self._staffed.get(key, 0) + 1
             if agent.busy_with is None:
                 self._ready(agent, now)
         else:
             agent.shift_ms += now - agent.on_ms
-            self._count_staffed()
+            for key in agent.staffs:
+                self._staffed[key] -= 1
             # A busy agent finishes the contact in hand, then goes (``_finish`` does not ready them again).
-            run_sync(self.live.agent_away(agent_id))
+            self.live.agent_away_sync(agent_id)
 
     def _tick(self, now: int) -> None:
         """Lenders' gates, as the live dispatcher's tick refreshes them."""
         self._last_tick = now
         gate_list = gates(self.snapshot(now, owner=self._GATES))
         if gate_list:
-            for offer in run_sync(
-                self.live.set_gates(gate_map(gate_list), now_ms=self.abs_ms(now), ttl_ms=TTL_MS)
+            for offer in self.live.set_gates_sync(
+                gate_map(gate_list), now_ms=self.abs_ms(now), ttl_ms=TTL_MS
             ):
                 self._start(offer, now)

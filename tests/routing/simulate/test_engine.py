@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from routing.policy.erlang import ErlangC
-from routing.simulate.run import simulate
+from routing.simulate.run import collector_paused, simulate
 from routing.simulate.scenario import parse_scenario
 
 
@@ -105,3 +107,11 @@ def test_an_overflow_agreement_raises_the_borrower_without_taking_the_lender_und
     lender = with_it.partners["lender"].figures
     assert lender.service_level is not None and lender.service_level >= 0.8, lender
     assert without.partners["borrower"].overflow_given == 0
+
+
+def test_the_collector_pause_is_undone_even_when_the_run_fails() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a run that fails")
+    assert gc.isenabled()
