@@ -62,8 +62,8 @@ async def test_an_enquiry_flows_from_partner_to_agent_and_into_the_figures(
 
     client = PartnerClient(amqp_url)
     try:
-        # The worker declares the topology; publish once the intake queue exists.
-        await eventually(lambda: _queue_exists(client), timeout=20)
+        # The worker declares the topology; publish once it is consuming.
+        await eventually(lambda: _worker_consuming(client), timeout=20)
         started = datetime.now(UTC)
         message_id = client.publish(f"{partner.slug}.phone", enquiry(partner.slug))
 
@@ -138,11 +138,15 @@ async def test_an_enquiry_flows_from_partner_to_agent_and_into_the_figures(
     assert worker_process.poll() is None, "the worker is still running"
 
 
-def _queue_exists(client: PartnerClient) -> bool:
+def _worker_consuming(client: PartnerClient) -> bool:
+    """The worker has declared and bound everything and is reading ``hub.intake``.
+
+    (The queue alone exists a moment before its binding: a publish then would be unroutable.)
+    """
     probe = client.connection.channel()
     try:
-        probe.queue_declare("hub.intake", passive=True)
+        consumers: int = probe.queue_declare("hub.intake", passive=True).method.consumer_count
     except pika.exceptions.ChannelClosedByBroker:
         return False  # the broker closed only the probe channel
     probe.close()
-    return True
+    return consumers > 0
