@@ -9,6 +9,7 @@ import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.auth.scope import narrow_request_scope
 from hub.auth.service import Principal, authenticate
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `hub token create`.")
@@ -26,6 +27,8 @@ async def current_principal(
     structlog.contextvars.bind_contextvars(
         role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id
     )
+    # From here on, row-level security shows only the caller's partner and its agreement partners.
+    await narrow_request_scope(request.app.state.hub.sessionmaker, principal.tenant)
     return principal
 
 
