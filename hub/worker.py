@@ -229,12 +229,16 @@ class Worker:
 
     async def _housekeeping(self) -> None:
         """Expire offers, open rings and gates (routing's clock), and rebuild the live state when lost."""
+        rounds = 0
         while True:
+            rounds += 1
             try:
                 if not await self.hub.live.is_built():
                     await rebuild_live_state(self.hub.dispatcher)
                 while await self.hub.dispatcher.expire_offers():
                     pass
+                if rounds % 25 == 0:  # every 5 s: offers the live state lost through a failure
+                    await self.hub.dispatcher.recover_lost_offers()
                 await self.hub.dispatcher.tick()
             except asyncio.CancelledError:
                 raise
