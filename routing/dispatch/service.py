@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.db.scope import all_partners
 from hub.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.opening import OpenNow, always_open
@@ -141,13 +142,19 @@ class Dispatcher:
         """
         if not offers:
             return
+        # Routing is hub-wide work even when an agent's request sets it off (a reject, a completion): the
+        # offer may go to another lender's agent, outside the caller's row-level security scope.
+        with all_partners():
+            await self._record_offers(offers)
+
+    async def _record_offers(self, offers: list[Offer]) -> None:
         now = self.clock()
-        stale: list[Offer] = []
         why: dict[tuple[str, str], dict[str, object]] = {}
         for offer in offers:
             if offer.agreement is not None and (offer.agreement, base_queue_of(offer.queue)) not in why:
                 key = (offer.agreement, base_queue_of(offer.queue))
                 why[key] = await self.router.gate_reasons(key[0], key[1], now)
+        stale: list[Offer] = []
         async with unit_of_work(self.sessionmaker) as session:
             events = []
             for offer in offers:
@@ -202,6 +209,10 @@ class Dispatcher:
             await self._ready_again(offer.agent_id)
 
     async def _ready_again(self, agent_id: str) -> None:
+        with all_partners():
+            await self._ready_again_scoped(agent_id)
+
+    async def _ready_again_scoped(self, agent_id: str) -> None:
         async with self.sessionmaker() as session:
             agent = await session.get(Agent, agent_id)
             # Busy agents may still have room for another web form or email.

@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from hub.api.app import create_app
 from hub.auth.dependencies import current_principal
 from hub.auth.service import Principal, create_token
+from hub.db.scope import tenant_scope
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.deps import current_user
@@ -108,3 +109,31 @@ async def test_each_request_sees_only_its_callers_partner_and_agreement_partners
     # Unauthenticated requests never reach a narrowed scope's data: the probe refuses them first.
     probed.cookies.clear()
     assert (await probed.get("/test-probe/api")).status_code == 401
+
+
+async def test_the_shared_caches_load_every_partner_even_when_a_narrowed_request_reloads_them(
+    hub: Hub, make_partner
+) -> None:
+    """The catalogue and agreements caches are the process's, not the request's: a reload set off inside one
+    partner's request (a catalogue a minute old, a partner added) must still read every partner's rows."""
+    mine, lender, borrower = (
+        await make_partner("mine"),
+        await make_partner("lender"),
+        await make_partner("borrower"),
+    )
+    theirs = unique_slug("agr")  # between two other partners: outside mine's scope
+    async with unit_of_work(hub.sessionmaker) as session:
+        await put_agreements(
+            session,
+            agreements=[
+                AgreementDefinition.model_validate(
+                    {"id": theirs, "lender": lender.slug, "borrower": borrower.slug}
+                )
+            ],
+        )
+    with tenant_scope({mine.slug}):
+        catalogue = await hub.catalogue.reload()
+        agreements = await hub.dispatcher.agreements.reload()
+    assert {mine.slug, lender.slug, borrower.slug} <= set(catalogue.tenants)
+    assert catalogue.service(lender.slug, "missed-bin") is not None  # services have RLS; tenants do not
+    assert theirs in {a.id for a in agreements}
