@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
 from hub.worker import Worker
-from routing.models import Enquiry
+from routing.models import Enquiry, OutboxMessage
 from tests.conftest import eventually
 from tests.helpers_amqp import PartnerClient, close_connections, enquiry
 from tests.routing.intake.test_amqp_intake import _enquiries
@@ -47,6 +47,15 @@ async def test_the_worker_reconnects_after_the_broker_closes_its_connection(
         await eventually(announced)  # the relay's channel came back too
     finally:
         client.close()
+
+
+async def _announced(hub: Hub, slug: str) -> bool:
+    """Nothing of this partner is left in the outbox (the relay published it all)."""
+    async with hub.sessionmaker() as session:
+        left = await session.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.routing_key.like(f"{slug}.%"))
+        )
+    return left == 0
 
 
 def test_closing_a_vhosts_connections_leaves_other_vhosts_alone(amqp_vhost: str) -> None:
@@ -116,7 +125,12 @@ async def test_a_connection_lost_while_a_batch_commits_is_a_reconnect_not_a_fail
                     count = await session.scalar(
                         select(func.count()).select_from(Enquiry).where(Enquiry.message_id == marker)
                     )
-                return count == 1 and len(batches) >= 2 and work.amqp_ready.is_set()
+                return (
+                    count == 1
+                    and len(batches) >= 2
+                    and work.amqp_ready.is_set()
+                    and await _announced(hub, partner.slug)
+                )
 
             await eventually(stored_once_and_reconnected, timeout=30, interval=0.2)
         finally:
@@ -175,9 +189,10 @@ async def test_the_worker_stops_when_told_even_with_a_backlog(
                 count = await session.scalar(
                     select(func.count()).select_from(Enquiry).where(Enquiry.tenant_slug == partner.slug)
                 )
-            return count == 1000
+            return count == 1000 and await _announced(hub, partner.slug)
 
-        await eventually(all_stored, timeout=60, interval=0.2)
+        # Stored and announced: events left in the outbox would reach the next tests' event queues.
+        await eventually(all_stored, timeout=90, interval=0.2)
     finally:
         rest.stop.set()
         await asyncio.wait_for(task, timeout=15)
