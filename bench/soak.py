@@ -17,9 +17,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +57,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=400.0, help="enquiries per second")
     parser.add_argument("--sample-seconds", type=float, default=5.0)
+    parser.add_argument("--http-rate", type=float, default=20.0, help="HTTP reads per second at hub serve")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "soak.md")
     parser.add_argument(
         "--logs", type=Path, default=ROOT / ".hub" / "soak", help="the processes' logs go here"
@@ -93,7 +98,11 @@ def main() -> None:
             capture_output=True,
         )
         args.logs.mkdir(parents=True, exist_ok=True)
-        for name, command in (("worker", [hub_bin, "worker"]), ("serve", [hub_bin, "serve", "--port", "0"])):
+        port = _free_port()
+        for name, command in (
+            ("worker", [hub_bin, "worker"]),
+            ("serve", [hub_bin, "serve", "--port", str(port)]),
+        ):
             log_file = (args.logs / f"{name}.log").open("wb")
             processes[name] = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
@@ -113,6 +122,10 @@ def main() -> None:
         )
         channel.queue_bind("soak.events", "hub.events", routing_key="#")
         channel.confirm_delivery()
+        # The API process under a steady trickle of reads all along (probes, Prometheus, Open311, tracking),
+        # so that its memory is measured at work, not idle.
+        readers = HttpReaders(f"http://127.0.0.1:{port}", args.http_rate)
+        readers.start()
         samples: list[tuple[float, dict[str, int]]] = []
         start = time.monotonic()
         next_sample = start
@@ -147,6 +160,8 @@ def main() -> None:
                 time.sleep(delay)
         published_seconds = time.monotonic() - start
         connection.close()
+        readers.stop.set()
+        readers.join(10)
         stored, rows = 0, 0
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -162,7 +177,8 @@ def main() -> None:
             "connects": log_text.count('"amqp.connected"'),
             "errors": log_text.count('"level": "error"'),
         }
-        write_report(args, samples, (stored, rows), published_seconds, total_seconds, stops, worker_log)
+        http = {"requests": readers.requests, "failed": readers.failed}
+        write_report(args, samples, (stored, rows), published_seconds, total_seconds, stops, worker_log, http)
     finally:
         for process in processes.values():
             process.terminate()
@@ -196,6 +212,48 @@ def _count(owner_url: str, id_prefix: str) -> tuple[int, int]:
     return int(distinct), int(total)
 
 
+class HttpReaders(threading.Thread):
+    PATHS = (
+        "/readyz",
+        "/metrics",
+        "/open311/v2/services.json?jurisdiction_id=chorley",
+        "/open311/v2/requests.json?jurisdiction_id=south-ribble",
+    )
+
+    def __init__(self, base: str, rate: float) -> None:
+        super().__init__(daemon=True)
+        self.base, self.rate = base, rate
+        self.stop = threading.Event()
+        self.requests = 0
+        self.failed = 0
+
+    def run(self) -> None:
+        for _ in range(300):  # until the API listens
+            try:
+                urllib.request.urlopen(self.base + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        i = 0
+        while not self.stop.wait(1 / self.rate):
+            path = self.PATHS[i % len(self.PATHS)]
+            i += 1
+            self.requests += 1
+            try:
+                urllib.request.urlopen(self.base + path, timeout=10).read()
+            except urllib.error.HTTPError as exc:
+                if exc.code != 404:
+                    self.failed += 1
+            except OSError:
+                self.failed += 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def _interrupted(signum: int, _frame: object) -> None:
     raise SystemExit(f"interrupted by signal {signum}")
 
@@ -220,6 +278,7 @@ def write_report(
     total_seconds: float,
     stops: dict[str, float],
     worker_log: dict[str, int],
+    http: dict[str, int],
 ) -> None:
     stored, rows = counts
     warm = [s for s in samples if s[0] >= total_seconds / 5] or samples
@@ -234,6 +293,8 @@ def write_report(
         f"enquiries after {total_seconds:.0f} s",
         f"- worker: {worker_log['connects']} broker connection(s) made (1 = never reconnected), "
         f"{worker_log['errors']} error line(s) in its log",
+        f"- API: {http['requests']:,} HTTP reads while publishing (`/readyz`, `/metrics`, Open311 services and "
+        f"requests), {http['failed']} not answered 2xx/404",
         "- stopped with SIGTERM at the end: "
         + ", ".join(f"hub {name} exited after {seconds:.1f} s" for name, seconds in stops.items()),
         f"- RSS sampled every {args.sample_seconds:g} s; warm-up: the first fifth of the run",
@@ -251,6 +312,20 @@ def write_report(
         flat_all &= flat
         lines.append(
             f"| hub {name} | {first:.1f} | {last:.1f} | {peak:.1f} | {growth * 100:+.1f} % | {'yes' if flat else 'NO'} |"
+        )
+    # The shape, not only the ends: RSS at each tenth of the run (a leak climbs steadily; a cache levels off).
+    lines += [
+        "",
+        "RSS (MiB) through the run:",
+        "",
+        "| at | " + " | ".join(f"hub {n}" for n in samples[0][1]) + " |",
+    ]
+    lines.append("| --- |" + " --- |" * len(samples[0][1]))
+    for tenth in range(1, 11):
+        moment = total_seconds * tenth / 10
+        sample = min(samples, key=lambda s: abs(s[0] - moment))
+        lines.append(
+            f"| {sample[0]:.0f} s | " + " | ".join(f"{v / 1024:.1f}" for v in sample[1].values()) + " |"
         )
     lines += [
         "",
