@@ -68,8 +68,15 @@ class Worker:
             # Bounded: a task stuck in I/O must not keep the process from stopping (nothing is lost by
             # leaving: deliveries are acked only after their commit, so unacked ones come back).
             _done, pending = await asyncio.wait(tasks, timeout=5)
-            if pending:
+            for _ in range(3):
+                if not pending:
+                    break
+                # A task still running after its cancellation swallowed it (a library catching CancelledError):
+                # cancel again rather than leave it running in the loop after the worker has "stopped".
                 log.warning("worker.stop_slow", tasks=sorted(t.get_name() for t in pending))
+                for task in pending:
+                    task.cancel()
+                _done, pending = await asyncio.wait(pending, timeout=1)
             log.info("worker.stop", processed=self.processed)
 
     # -- intake ---------------------------------------------------------------------------------------
