@@ -68,8 +68,15 @@ class Worker:
             # Bounded: a task stuck in I/O must not keep the process from stopping (nothing is lost by
             # leaving: deliveries are acked only after their commit, so unacked ones come back).
             _done, pending = await asyncio.wait(tasks, timeout=5)
-            if pending:
+            for _ in range(3):
+                if not pending:
+                    break
+                # A task still running after its cancellation swallowed it (a library catching CancelledError):
+                # cancel again rather than leave it running in the loop after the worker has "stopped".
                 log.warning("worker.stop_slow", tasks=sorted(t.get_name() for t in pending))
+                for task in pending:
+                    task.cancel()
+                _done, pending = await asyncio.wait(pending, timeout=1)
             log.info("worker.stop", processed=self.processed)
 
     # -- intake ---------------------------------------------------------------------------------------
@@ -113,7 +120,8 @@ class Worker:
                 attempt = 0
                 relay = asyncio.create_task(self._relay_loop(publisher))
                 log.info("amqp.connected")
-                await self._consume(connection, consumer)
+                # The relay's channel is watched too: without it the events would silently stop flowing.
+                await self._consume(connection, consumer, also_closing=publisher.closed)
             except (TimeoutError, ConnectionLost, OSError) as exc:
                 attempt += 1
                 log.warning("amqp.disconnected", error=str(exc)[:200], attempt=attempt)
@@ -130,9 +138,15 @@ class Worker:
                         await connection.close()
             if not self.stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), timeout=_backoff(attempt))
+                    async with asyncio.timeout(_backoff(attempt)):
+                        await self.stop.wait()
 
-    async def _consume(self, connection: AmqpConnection, channel: AmqpChannel) -> None:
+    async def _consume(
+        self,
+        connection: AmqpConnection,
+        channel: AmqpChannel,
+        also_closing: asyncio.Future[BaseException] | None = None,
+    ) -> None:
         deliveries: asyncio.Queue[IncomingMessage] = asyncio.Queue()
         channel.raw.basic_consume(
             INTAKE_QUEUE,
@@ -148,36 +162,45 @@ class Worker:
             while True:
                 getter = asyncio.create_task(deliveries.get())
                 waits: set[asyncio.Future[Any]] = {getter, stop_wait, connection.lost, channel.closed}
+                if also_closing is not None:
+                    waits.add(also_closing)
                 done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
+                # Stop wins even when deliveries are waiting: under a backlog there always are, and a stop
+                # that only took effect on an empty queue would never take effect (what is not acked here
+                # is redelivered once the connection closes).
+                if stop_wait in done or getter not in done:
                     getter.cancel()
                     if stop_wait in done:
                         return
                     raise ConnectionLost("broker connection or channel closed")
                 batch = [getter.result()]
-                deadline = asyncio.get_running_loop().time() + settings.intake_batch_wait_ms / 1000
-                while len(batch) < settings.intake_batch_size:
-                    if deliveries.empty():
-                        remaining = deadline - asyncio.get_running_loop().time()
-                        if remaining <= 0:
-                            break
-                        try:
-                            batch.append(await asyncio.wait_for(deliveries.get(), remaining))
-                        except TimeoutError:
-                            break
-                    else:
-                        batch.append(deliveries.get_nowait())
+                loop = asyncio.get_running_loop()
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancellation that arrives
+                # just as the awaited item does, and this loop runs thousands of times a second under load.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(loop.time() + settings.intake_batch_wait_ms / 1000):
+                        while len(batch) < settings.intake_batch_size:
+                            batch.append(
+                                deliveries.get_nowait() if deliveries.qsize() else await deliveries.get()
+                            )
                 await self._settle(channel, batch)
         finally:
             self.amqp_ready.clear()
             stop_wait.cancel()
 
     async def _settle(self, channel: AmqpChannel, batch: list[IncomingMessage]) -> None:
-        """Ack after commit. A batch that fails for its content is retried one message at a time."""
+        """Ack after commit. A batch that fails for its content is retried one message at a time.
+
+        A channel that closed meanwhile (the broker or the network dropped the connection) is not a fault of the
+        batch: its delivery tags died with it and the broker redelivers the messages, so ``ConnectionLost``
+        goes straight up to reconnect; re-processing the batch message by message would only ack dead tags.
+        """
         try:
             await self._process_with_retry(batch)
-            channel.raw.basic_ack(batch[-1].delivery_tag, multiple=True)
+            channel.ack(batch[-1].delivery_tag, multiple=True)
             return
+        except ConnectionLost:
+            raise
         except Exception:
             if self.stop.is_set():
                 raise
@@ -185,13 +208,14 @@ class Worker:
         for message in batch:
             try:
                 await self._process_with_retry([message])
-                channel.raw.basic_ack(message.delivery_tag)
             except Exception:
                 # Redelivered up to the queue's delivery limit, then dead-lettered: a poison message.
                 log.exception(
                     "intake.message_failed", message_id=message.message_id, redelivered=message.redelivered
                 )
-                channel.raw.basic_nack(message.delivery_tag, requeue=True)
+                channel.nack(message.delivery_tag, requeue=True)
+            else:
+                channel.ack(message.delivery_tag)
 
     # -- publishing and housekeeping ------------------------------------------------------------------
 
@@ -199,7 +223,8 @@ class Worker:
         """Publish the outbox soon after each commit, and sweep every 100 ms for rows other processes wrote."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.outbox_dirty.wait(), timeout=0.1)
+                async with asyncio.timeout(0.1):  # not wait_for: see _consume
+                    await self.outbox_dirty.wait()
             self.outbox_dirty.clear()
             try:
                 await relay_all(self.hub.sessionmaker, publisher)
@@ -211,12 +236,16 @@ class Worker:
 
     async def _housekeeping(self) -> None:
         """Expire offers, open rings and gates (routing's clock), and rebuild the live state when lost."""
+        rounds = 0
         while True:
+            rounds += 1
             try:
                 if not await self.hub.live.is_built():
                     await rebuild_live_state(self.hub.dispatcher)
                 while await self.hub.dispatcher.expire_offers():
                     pass
+                if rounds % 25 == 0:  # every 5 s: offers the live state lost through a failure
+                    await self.hub.dispatcher.recover_lost_offers()
                 await self.hub.dispatcher.tick()
             except asyncio.CancelledError:
                 raise

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.db.scope import all_partners
 from tenants.hours import OpeningHours
 from tenants.models import Service, Tenant
 from tenants.schemas import ServiceDefinition, opening_hours_from_settings
@@ -154,8 +155,11 @@ class CatalogueCache:
         return self._catalogue
 
     async def reload(self) -> Catalogue:
-        async with self._sessionmaker() as session:
-            self._catalogue = await read_catalogue(session)
+        # Every partner's services, whatever the scope of the request or task that happens to trigger the
+        # reload: the cache is shared by the whole process (a narrowed request must not shrink it for everyone).
+        with all_partners():
+            async with self._sessionmaker() as session:
+                self._catalogue = await read_catalogue(session)
         return self._catalogue
 
     async def get_fresh_if_missing(self, tenant: str, code: str | None = None) -> Catalogue:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -113,3 +115,30 @@ def wait_for(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
             return result
         time.sleep(0.05)
     raise AssertionError(f"not within {timeout}s")
+
+
+def close_connections(vhost: str, reason: str, *, client_name: str | None = None) -> int:
+    """Have the broker close this vhost's connections (only those named ``client_name``, if given).
+
+    ``rabbitmqctl list_connections`` ignores ``-p``: it lists every vhost's connections. Filtering on the vhost
+    column here is what keeps a test from closing other runs' connections on a shared broker (it once closed
+    every ``hub worker`` on the machine, soaks and benchmarks included).
+    """
+    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    listed = subprocess.run(
+        [ctl, "-s", "list_connections", "pid", "vhost", "client_properties"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    closed = 0
+    for line in listed.stdout.splitlines():
+        pid, _, rest = line.partition("\t")
+        their_vhost, _, properties = rest.partition("\t")
+        if their_vhost != vhost:
+            continue
+        if client_name is not None and f'"{client_name}"' not in properties:
+            continue
+        subprocess.run([ctl, "-q", "close_connection", pid, reason], check=False, capture_output=True)
+        closed += 1
+    return closed

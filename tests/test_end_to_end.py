@@ -98,7 +98,7 @@ async def test_an_enquiry_flows_from_partner_to_agent_and_into_the_figures(
 
         async def all_events() -> bool:
             events.extend(e.json() for e in client.events())
-            # Other tests' enquiries share the vhost: wait for this one's completion.
+            # Ours: other tests' events still leaving their outbox may come through this vhost too.
             return any(
                 e["event"] == "enquiry.completed" and e.get("message_id") == message_id for e in events
             )

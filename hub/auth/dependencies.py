@@ -9,7 +9,9 @@ import structlog
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from hub.auth.scope import partners_seen_by
 from hub.auth.service import Principal, PrincipalCache, authenticate
+from hub.db.scope import ALL_PARTNERS, set_scope
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `hub token create`.")
 
@@ -20,16 +22,21 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     cache: PrincipalCache = request.app.state.principals
-    principal = cache.get(credentials.credentials)
-    if principal is None:
-        async with request.app.state.hub.sessionmaker() as session:
+    caller = cache.get(credentials.credentials)
+    if caller is None:
+        sessionmaker = request.app.state.hub.sessionmaker
+        async with sessionmaker() as session:
             principal = await authenticate(session, credentials.credentials)
         if principal is None:
             raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
-        cache.put(credentials.credentials, principal)
+        caller = (principal, await partners_seen_by(sessionmaker, principal.tenant))
+        cache.put(credentials.credentials, caller)
+    principal, partners = caller
     structlog.contextvars.bind_contextvars(
         role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id
     )
+    # From here on, row-level security shows only the caller's partner and its agreement partners.
+    set_scope(ALL_PARTNERS if partners is None else partners)
     return principal
 
 

@@ -34,28 +34,32 @@ class Principal:
         return self.tenant is None or self.tenant == tenant
 
 
-class PrincipalCache:
-    """Tokens checked in the last few seconds, so an agent's every click does not look its token up again.
+# Who a token is, and the partners its requests may see (None: every partner).
+Caller = tuple["Principal", set[str] | None]
 
-    Only tokens found are kept; a token revoked or deleted in the database stops working within
-    ``max_age_seconds``.
+
+class PrincipalCache:
+    """Tokens checked in the last seconds, so an agent's every click does not look its token up again.
+
+    Only tokens found are kept. A token revoked or deleted in the database stops working, and an agreement
+    signed or ended changes what its requests may see, within ``max_age_seconds``.
     """
 
     def __init__(self, max_age_seconds: float = 30.0, max_entries: int = 10_000) -> None:
         self.max_age_seconds = max_age_seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, tuple[float, Caller]] = {}
 
-    def get(self, token: str) -> Principal | None:
+    def get(self, token: str) -> Caller | None:
         entry = self._entries.get(hash_token(token))  # kept by hash: no secret lives on in memory
         if entry is None or time.monotonic() - entry[0] > self.max_age_seconds:
             return None
         return entry[1]
 
-    def put(self, token: str, principal: Principal) -> None:
+    def put(self, token: str, caller: Caller) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # rare (that many distinct callers in a few seconds): start again
-        self._entries[hash_token(token)] = (time.monotonic(), principal)
+        self._entries[hash_token(token)] = (time.monotonic(), caller)
 
 
 def hash_token(token: str) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pika
+import pika.exceptions
 from pika.adapters.asyncio_connection import AsyncioConnection
 from pika.channel import Channel
 from pika.spec import Basic, BasicProperties
@@ -115,6 +116,23 @@ class AmqpChannel:
         future = self._future()
         method(*args, callback=lambda frame: _settle(future, frame), **kwargs)
         return await future
+
+    def ack(self, delivery_tag: int, *, multiple: bool = False) -> None:
+        """Acknowledge on this channel; a closed channel is a lost connection (its tags died with it)."""
+        self._settle_delivery(self._channel.basic_ack, delivery_tag, multiple=multiple)
+
+    def nack(self, delivery_tag: int, *, requeue: bool = True) -> None:
+        self._settle_delivery(self._channel.basic_nack, delivery_tag, requeue=requeue)
+
+    def _settle_delivery(self, method: Callable[..., Any], delivery_tag: int, **kwargs: Any) -> None:
+        # A delivery tag is only valid on the channel that delivered it: once that channel is closed the
+        # broker has already requeued the delivery, so there is nothing to settle and nothing to retry here.
+        if self.closed.done() or not self._channel.is_open:
+            raise ConnectionLost("channel closed before the ack: its deliveries are redelivered")
+        try:
+            method(delivery_tag, **kwargs)
+        except (pika.exceptions.ChannelWrongStateError, pika.exceptions.ConnectionWrongStateError) as exc:
+            raise ConnectionLost(f"channel closed while acking: {exc}") from exc
 
     async def enable_confirms(self) -> None:
         future = self._future()

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.service import SignedIn, resolve_session
+from hub.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
@@ -278,15 +279,20 @@ async def transfer_enquiry(
     if not tenant or not service:
         return _back("unknown_target")
     assert user.agent_id is not None
+    # A transfer hands the caller to another partner: the hub writes that partner's enquiry and customer for
+    # the agent, so the request's row-level security scope widens by the target partner, and by nothing else.
+    scope = current_scope()
+    widened = ALL_PARTNERS if scope == ALL_PARTNERS else {*filter(None, scope.split(",")), tenant}
     try:
-        await transfer(
-            hub_of(request).dispatcher,
-            user.agent_id,
-            wanted,
-            to_tenant=tenant,
-            to_service=service,
-            notes=(notes or "").strip()[:2000] or None,
-        )
+        with tenant_scope(widened):
+            await transfer(
+                hub_of(request).dispatcher,
+                user.agent_id,
+                wanted,
+                to_tenant=tenant,
+                to_service=service,
+                notes=(notes or "").strip()[:2000] or None,
+            )
     except DeskError as exc:
         return _back(exc.code)
     return _back("transferred")

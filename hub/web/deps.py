@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.accounts.service import SignedIn, csrf_matches, csrf_token, resolve_session
+from hub.auth.scope import narrow_request_scope
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.templating import render
@@ -51,6 +52,8 @@ async def current_user(request: Request) -> SignedIn:
     request.state.session_token = token
     request.state.user = user
     structlog.contextvars.bind_contextvars(user=user.username, role=user.role, tenant=user.tenant)
+    # From here on, row-level security shows only the user's partner and its agreement partners.
+    await narrow_request_scope(hub.sessionmaker, user.tenant)
     return user
 
 

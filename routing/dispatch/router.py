@@ -16,6 +16,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.db.scope import all_partners
 from routing.live.base import (
     Caps,
     Kind,
@@ -111,8 +112,9 @@ class AgreementsCache:
         return self._terms
 
     async def reload(self) -> list[Agreement]:
-        async with self._sessionmaker() as session:
-            self._terms = [terms_of_agreement(a) for a in await list_agreements(session)]
+        with all_partners():  # shared by the process: never only the partners of the request that reloads
+            async with self._sessionmaker() as session:
+                self._terms = [terms_of_agreement(a) for a in await list_agreements(session)]
         self._loaded_at = time.monotonic()
         return self._terms
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import raiseload
 
+from hub.db.scope import all_partners
 from hub.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.opening import OpenNow, always_open
@@ -23,7 +24,7 @@ from routing.dispatch.presence import change_status
 from routing.dispatch.router import AgreementsCache, Routed, Router, gate_map
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of
-from routing.models import Enquiry
+from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
 from tenants.catalogue import CatalogueCache
 from tenants.models import Agent
@@ -147,13 +148,19 @@ class Dispatcher:
         """
         if not offers:
             return
+        # Routing is hub-wide work even when an agent's request sets it off (a reject, a completion): the
+        # offer may go to another lender's agent, outside the caller's row-level security scope.
+        with all_partners():
+            await self._record_offers(offers)
+
+    async def _record_offers(self, offers: list[Offer]) -> None:
         now = self.clock()
-        stale: list[Offer] = []
         why: dict[tuple[str, str], dict[str, object]] = {}
         for offer in offers:
             if offer.agreement is not None and (offer.agreement, base_queue_of(offer.queue)) not in why:
                 key = (offer.agreement, base_queue_of(offer.queue))
                 why[key] = await self.router.gate_reasons(key[0], key[1], now)
+        stale: list[Offer] = []
         async with unit_of_work(self.sessionmaker) as session:
             # Two reads and one batched update for the lot, whatever its size; rows locked in id order
             # (agents, then enquiries, as the desk does) so concurrent moves cannot deadlock.
@@ -221,10 +228,15 @@ class Dispatcher:
     async def ready_again(self, agent_ids: Sequence[str]) -> list[Offer]:
         """Agents freed (an offer withdrawn, timed out or gone stale): the best each may take, or its pools.
 
-        One read for all of them and one write for the offers that makes, whatever their number.
+        One read for all of them and one write for the offers that makes, whatever their number. Hub-wide
+        work even when an agent's request sets it off (the agent may serve another partner's ring).
         """
         if not agent_ids:
             return []
+        with all_partners():
+            return await self._ready_again(agent_ids)
+
+    async def _ready_again(self, agent_ids: Sequence[str]) -> list[Offer]:
         async with self.sessionmaker() as session:
             agents = (await session.scalars(select(Agent).where(Agent.id.in_(set(agent_ids))))).all()
             # Busy agents may still have room for another web form or email.
@@ -267,6 +279,13 @@ class Dispatcher:
                             EnquiryRef.of(enquiry), "enquiry.offer_timed_out", now, agent_id=offer.agent_id
                         )
                     )
+                elif (
+                    await session.scalar(select(Enquiry.state).where(Enquiry.id == offer.enquiry_id))
+                    == "queued"
+                ):
+                    # Reserved in Redis, but the offer never reached the database (its commit failed: the
+                    # database restarting, a worker killed): back to its queue, not dropped from the live state.
+                    requeue.append(offer.entry)
                 if agent is None:
                     continue
                 agent.missed_offers += 1
@@ -281,6 +300,68 @@ class Dispatcher:
         await self.place(requeue)
         await self.ready_again(ready)
         return len(expired)
+
+    async def recover_lost_offers(self, grace_ms: int = 10_000) -> int:
+        """Offers the database holds but the live state no longer does, well past their expiry, back to the queue.
+
+        ``expire_offers`` takes an offer out of Redis before it writes the database; if that write fails (the
+        database restarting), or Redis lost its offers while a rebuild could not run, the enquiry would stay
+        'offered' for ever. Cheap: there are never more offers than agents.
+        """
+        now = self.clock()
+        async with self.sessionmaker() as session:
+            offered = (
+                await session.execute(select(Enquiry.id, Enquiry.agent_id).where(Enquiry.state == "offered"))
+            ).all()
+        suspects = []
+        for enquiry_id, agent_id in offered:
+            offer = await self.live.offer_for(agent_id) if agent_id else None
+            if offer is None or offer.enquiry_id != enquiry_id:
+                suspects.append((enquiry_id, agent_id))
+        if not suspects:
+            return 0
+        cutoff = datetime.fromtimestamp((to_ms(now) - self.reservation_ttl_ms - grace_ms) / 1000, UTC)
+        entries: list[QueueEntry] = []
+        catalogue = await self.catalogue.get()
+        async with unit_of_work(self.sessionmaker) as session:
+            events = []
+            for enquiry_id, agent_id in suspects:
+                last_offered = await session.scalar(
+                    select(func.max(EnquiryEvent.at)).where(
+                        EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == "enquiry.offered"
+                    )
+                )
+                if last_offered is not None and last_offered > cutoff:
+                    continue  # young: the live state may simply not have caught up
+                enquiry = (
+                    await session.execute(
+                        update(Enquiry)
+                        .where(
+                            Enquiry.id == enquiry_id, Enquiry.state == "offered", Enquiry.agent_id == agent_id
+                        )
+                        .values(state="queued", agent_id=None, handler_slug=None, agreement_id=None)
+                        .returning(Enquiry)
+                    )
+                ).scalar_one_or_none()
+                if enquiry is None:
+                    continue
+                events.append(
+                    NewEvent(
+                        EnquiryRef.of(enquiry),
+                        "enquiry.offer_withdrawn",
+                        now,
+                        agent_id=agent_id,
+                        data={"reason": "offer_lost"},
+                    )
+                )
+                entry = await self.router.rings_for(facts_of(enquiry), now, catalogue)
+                if entry is not None:
+                    entries.append(entry)
+            await record_events(session, events)
+        if events:
+            log.warning("dispatch.lost_offers_requeued", count=len(events))
+        await self.place(entries)
+        return len(events)
 
     # -- the clock: rings, gates and second looks ------------------------------------------------------
 

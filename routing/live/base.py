@@ -267,4 +267,7 @@ class LiveState(Protocol):
     async def reset(self) -> None:
         """Forget everything and mark the state as built (called at the start of a rebuild)."""
 
+    async def mark_unbuilt(self) -> None:
+        """A rebuild failed part way: ``is_built`` is False again, so that the next attempt starts over."""
+
     async def close(self) -> None: ...

@@ -522,6 +522,9 @@ class MemoryLiveState:
     async def end_rebuild(self) -> None:
         return None
 
+    async def mark_unbuilt(self) -> None:
+        self._built = False
+
     async def reset(self) -> None:
         stats = self._stats  # the rolling figures are not rebuilt from the database: keep them
         self.reset_sync()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import structlog
@@ -36,61 +37,74 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
     live = dispatcher.live
     if not await live.claim_rebuild():
         return None
-    await live.reset()
-    dispatcher.router.forget_caps()
-    await dispatcher.agreements.reload()
-    await dispatcher.router.configure_caps()
-    now = dispatcher.clock()
-    async with unit_of_work(dispatcher.sessionmaker) as session:
-        offered = (
-            await session.scalars(select(Enquiry).where(Enquiry.state == "offered").with_for_update())
-        ).all()
-        events = []
-        for enquiry in offered:
-            events.append(
-                NewEvent(
-                    EnquiryRef.of(enquiry),
-                    "enquiry.offer_withdrawn",
-                    now,
-                    agent_id=enquiry.agent_id,
-                    data={"reason": "live_state_rebuilt"},
+    # ``reset`` marks the state built at once (so that other processes stop waiting for it); if anything below
+    # fails (the database restarting under a rebuild that a Redis loss started, say), the state must not stay
+    # marked built with only part of the queues in it: waiting enquiries would never be offered and offers
+    # lost with Redis would stay 'offered' in the database for ever. So: unbuilt again, and the next
+    # housekeeping round starts over.
+    try:
+        await live.reset()
+        dispatcher.router.forget_caps()
+        await dispatcher.agreements.reload()
+        await dispatcher.router.configure_caps()
+        now = dispatcher.clock()
+        async with unit_of_work(dispatcher.sessionmaker) as session:
+            offered = (
+                await session.scalars(select(Enquiry).where(Enquiry.state == "offered").with_for_update())
+            ).all()
+            events = []
+            for enquiry in offered:
+                events.append(
+                    NewEvent(
+                        EnquiryRef.of(enquiry),
+                        "enquiry.offer_withdrawn",
+                        now,
+                        agent_id=enquiry.agent_id,
+                        data={"reason": "live_state_rebuilt"},
+                    )
                 )
-            )
-            enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
-            enquiry.agreement_id = None
-        await session.flush()
-        await record_events(session, events)
-        waiting = (await session.scalars(select(Enquiry).where(Enquiry.state == "queued"))).all()
-        held = (
-            await session.execute(
-                select(
-                    Enquiry.id,
-                    Enquiry.agent_id,
-                    Enquiry.tenant_slug,
-                    Enquiry.service_code,
-                    Enquiry.channel,
-                    Enquiry.agreement_id,
-                ).where(Enquiry.state == "answered", Enquiry.agent_id.is_not(None))
-            )
-        ).all()
-        agents = (await session.scalars(select(Agent).where(Agent.status.in_(("available", "busy"))))).all()
-        ready = [(a.id, a.tenant_slug, set(a.skills)) for a in agents]
-        facts = [facts_of(e) for e in waiting]
-    catalogue = await dispatcher.catalogue.get()
-    entries: list[QueueEntry] = []
-    for fact in facts:
-        entry = await dispatcher.router.rings_for(fact, now, catalogue)
-        if entry is not None:
-            entries.append(entry)
-    for enquiry_id, agent_id, tenant, code, channel, agreement in held:
-        assert agent_id is not None
-        queue = queue_name(tenant, code, kind_of_channel(channel), agreement)
-        await live.restore_hand(agent_id, enquiry_id, queue)
-    offers = len(await dispatcher.place(entries))
-    for agent_id, tenant, skills in ready:
-        if await dispatcher.agent_ready(agent_id, tenant, skills) is not None:
-            offers += 1
-    offers += await dispatcher.tick()
+                enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
+                enquiry.agreement_id = None
+            await session.flush()
+            await record_events(session, events)
+            waiting = (await session.scalars(select(Enquiry).where(Enquiry.state == "queued"))).all()
+            held = (
+                await session.execute(
+                    select(
+                        Enquiry.id,
+                        Enquiry.agent_id,
+                        Enquiry.tenant_slug,
+                        Enquiry.service_code,
+                        Enquiry.channel,
+                        Enquiry.agreement_id,
+                    ).where(Enquiry.state == "answered", Enquiry.agent_id.is_not(None))
+                )
+            ).all()
+            agents = (
+                await session.scalars(select(Agent).where(Agent.status.in_(("available", "busy"))))
+            ).all()
+            ready = [(a.id, a.tenant_slug, set(a.skills)) for a in agents]
+            facts = [facts_of(e) for e in waiting]
+        catalogue = await dispatcher.catalogue.get()
+        entries: list[QueueEntry] = []
+        for fact in facts:
+            entry = await dispatcher.router.rings_for(fact, now, catalogue)
+            if entry is not None:
+                entries.append(entry)
+        for enquiry_id, agent_id, tenant, code, channel, agreement in held:
+            assert agent_id is not None
+            queue = queue_name(tenant, code, kind_of_channel(channel), agreement)
+            await live.restore_hand(agent_id, enquiry_id, queue)
+        offers = len(await dispatcher.place(entries))
+        for agent_id, tenant, skills in ready:
+            if await dispatcher.agent_ready(agent_id, tenant, skills) is not None:
+                offers += 1
+        offers += await dispatcher.tick()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await live.mark_unbuilt()
+            await live.end_rebuild()
+        raise
     await live.end_rebuild()
     result = RebuildResult(len(entries), len(offered), len(ready), offers, len(held))
     log.info("live.rebuilt", **result.__dict__)

@@ -471,6 +471,9 @@ class RedisLiveState:
     async def end_rebuild(self) -> None:
         await self.redis.delete(f"{self.prefix}rebuild_lock")
 
+    async def mark_unbuilt(self) -> None:
+        await self.redis.delete(f"{self.prefix}built")
+
     async def reset(self) -> None:
         batch: list[Any] = []
         async for key in self.redis.scan_iter(match=f"{self.prefix}*", count=1000):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from routing.live.base import queue_name
 from routing.live.rebuild import rebuild_live_state
 from tests.routing.scenarios.conftest import World
@@ -34,3 +36,37 @@ async def test_rebuild_keeps_places_rings_and_work_in_hand(world: World) -> None
     assert await world.offers([mo]) == {mo: waiting[0]}
     counts = await world.live.overflow_counts([agreement], int(world.clock.now.timestamp() * 1000))
     assert counts[agreement].in_hand == 1
+
+
+async def test_a_rebuild_that_fails_part_way_is_started_again_not_left_half_built(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (found by the faults group): Redis flushed, then PostgreSQL restarted while the worker was
+    rebuilding. ``reset`` had already marked the state built, so the failed rebuild was never tried again:
+    waiting enquiries were never offered, and offers lost with Redis stayed 'offered' in the database."""
+    chorley, [ann] = await world.partner("chorley", 1)
+    await world.desk.set_status(ann, "available")
+    [offered] = await world.arrive(chorley)
+    assert await world.offers([ann]) == {ann: offered}
+    waiting = await world.arrive(chorley, 2)
+
+    await world.live.reset()  # Redis lost everything
+    real_reload = world.dispatcher.agreements.reload
+
+    async def database_restarting() -> None:
+        raise ConnectionRefusedError("test: the database is restarting")
+
+    monkeypatch.setattr(world.dispatcher.agreements, "reload", database_restarting)
+    with pytest.raises(ConnectionRefusedError):
+        await rebuild_live_state(world.dispatcher)
+    assert not await world.live.is_built(), "a failed rebuild must be tried again"
+
+    monkeypatch.setattr(world.dispatcher.agreements, "reload", real_reload)
+    assert await rebuild_live_state(world.dispatcher) is not None  # at once: the claim was released
+    assert await world.live.is_built()
+    queue = queue_name(chorley, "missed-bin")
+    # The lost offer is back at the head of its queue (or offered again to ann); the others keep their places.
+    assert await world.live.position(waiting[1]) is not None
+    places = {e: await world.live.position(e) for e in [offered, *waiting]}
+    in_queue = [e for e, p in places.items() if p is not None and p[0] == queue]
+    assert set(in_queue) | set((await world.offers([ann])).values()) == {offered, *waiting}
