@@ -19,7 +19,7 @@ from hub.db.base import table_of
 from hub.db.session import unit_of_work
 from hub.metrics.definitions import definitions as figure_definitions
 from routing.customers.service import link_customers
-from routing.dispatch.service import Dispatcher, to_ms
+from routing.dispatch.service import Dispatcher, facts_of, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
     CaseStatusUpdate,
@@ -33,6 +33,7 @@ from routing.intake.contract import (
 )
 from routing.live.base import Offer, QueueEntry
 from routing.models import Enquiry, IntakeRejection, OutboxMessage
+from routing.policy.model import EnquiryFacts
 from routing.references import new_reference
 from tenants.catalogue import Catalogue
 
@@ -157,7 +158,12 @@ class IntakeProcessor:
             routed = [r for r in routed if r.entry.enquiry_id not in abandoned_ids]
             to_place = [r.entry for r in routed]
             rechecks = {r.entry.enquiry_id: r.recheck_at for r in routed if r.recheck_at is not None}
-        # Committed: now the live state. A crash here loses nothing; the rebuild places what is queued.
+            repeats_waiting = await self._repeats_still_waiting(session, new, inserted, abandoned_ids)
+        # Committed: now the live state. A crash here loses nothing: nothing is acked yet, so the messages
+        # come again, and their enquiries, repeats now, are placed again below (placing is idempotent).
+        for fact in repeats_waiting:
+            if (entry := await self.dispatcher.router.rings_for(fact, now, catalogue)) is not None:
+                to_place.append(entry)
         for taken in await self.dispatcher.live.withdraw_many(sorted(abandoned_ids)):
             if not isinstance(taken, bool):
                 freed.append(taken)
@@ -170,6 +176,29 @@ class IntakeProcessor:
                 "intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections})
             )
         return result
+
+    async def _repeats_still_waiting(
+        self,
+        session: AsyncSession,
+        new: list[NewEnquiry],
+        inserted: list[tuple[EnquiryRef, NewEnquiry]],
+        abandoned_ids: set[int],
+    ) -> list[EnquiryFacts]:
+        """Enquiries of repeated messages that still wait: a redelivery after a crash between commit and placing.
+
+        Costs a read only when a batch holds repeats (rare: redeliveries and partners' retries).
+        """
+        first_time = {(ref.owner, ref.message_id) for ref, _ in inserted}
+        repeats = {(p.tenant, p.message_id) for p in new} - first_time
+        if not repeats:
+            return []
+        waiting = await session.scalars(
+            select(Enquiry).where(
+                tuple_(Enquiry.tenant_slug, Enquiry.message_id).in_(sorted(repeats)),
+                Enquiry.state == "queued",
+            )
+        )
+        return [facts_of(e) for e in waiting if e.id not in abandoned_ids]
 
     async def _outcomes(
         self,
