@@ -396,6 +396,12 @@ async def run_demo(
         *(asyncio.create_task(_simulated_agent(hub, a)) for a in agents),
     ]
     base = f"http://127.0.0.1:{port}"
+    # The address is printed once it answers: someone opening it at once must not be refused.
+    while not server.started:
+        if tasks[0].done():
+            tasks[0].result()  # the server could not start (its error says why)
+            raise RuntimeError(f"the web server stopped before it listened on port {port}")
+        await asyncio.sleep(0.05)
     tasks.append(asyncio.create_task(_simulated_back_offices(hub, console, base)))
     console.print(
         f"[bold]Shared contact-centre hub[/] — demo on the embedded default ({len(definitions)} partners, "

@@ -181,12 +181,20 @@ class AgentDesk:
         return answered_id
 
     async def _count_answer(self, queue: str, waited: float, now: datetime) -> None:
+        """Count the answer in the rolling figures routing reads; best effort, after the commit.
+
+        The answer is committed by then: a live state away (Redis restarting) must not turn it into an error
+        the agent would read as "not accepted". The committee's figures come from the events, not from these.
+        """
         catalogue = await self.dispatcher.catalogue.get()
         service = catalogue.service(*queue.split("/", 1))
         threshold = service.sl_threshold_seconds if service else 20
-        await self.live.record_stats(
-            queue, to_ms(now), {"answered": 1, "answered_within": 1 if waited <= threshold else 0}
-        )
+        try:
+            await self.live.record_stats(
+                queue, to_ms(now), {"answered": 1, "answered_within": 1 if waited <= threshold else 0}
+            )
+        except Exception as exc:  # whatever the live state raised: it is only a cache of the figures
+            log.warning("stats.answer_not_counted", queue=queue, error=str(exc)[:200])
 
     async def reject(self, agent_id: str, enquiry_id: int) -> None:
         """Back to the queue at the same place; the agent goes unavailable until they say otherwise."""

@@ -214,9 +214,13 @@ async def _agent(client: httpx.AsyncClient, token: str, stop: asyncio.Event, rec
             continue
         idle_since = time.monotonic()
         enquiry_id = offer["enquiry_id"]
-        accepted = await call("POST", "/offer/accept", {"enquiry_id": enquiry_id})
+        for _ in range(20):  # an outage's error may come after the accept committed: ask again (idempotent)
+            accepted = await call("POST", "/offer/accept", {"enquiry_id": enquiry_id})
+            if accepted is not None:
+                break
+            await asyncio.sleep(0.3)
         if accepted is None or accepted.status_code != 200:
-            continue  # stale (expired meanwhile) or an outage: the offer goes back to the queue
+            continue  # stale (expired meanwhile): the offer went back to the queue
         for _ in range(100):  # the work is in hand: complete it, through outages too
             done = await call("POST", "/complete", {"enquiry_id": enquiry_id, "outcome": "resolved"})
             if done is not None and done.status_code in (200, 409):
