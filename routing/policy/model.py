@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any, Literal
 
+from hub.frozen import quick_init
+
 VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS = frozenset({"web", "email"})
 Action = Literal["queue", "offer_callback", "voicemail"]
@@ -85,6 +87,7 @@ class ServiceTerms:
     default_aht_seconds: float = 240.0
 
 
+@quick_init
 @dataclass(frozen=True)
 class EnquiryFacts:
     id: int
@@ -96,6 +99,7 @@ class EnquiryFacts:
     position: int | None = None  # 1 at the head; None before it is queued
 
 
+@quick_init
 @dataclass(frozen=True)
 class QueueFigures:
     """One queue (a tenant's service), live and rolling."""
@@ -112,6 +116,7 @@ class QueueFigures:
 NO_FIGURES = QueueFigures()  # a queue nothing is known of (frozen: one will do for all)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Snapshot:
     now: datetime
@@ -127,6 +132,7 @@ class Snapshot:
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Reason:
     """One rule that shaped a decision, with the figures it looked at."""
@@ -139,6 +145,7 @@ class Reason:
         return {"rule": self.rule, "says": self.says, "figures": dict(self.figures)}
 
 
+@quick_init
 @dataclass(frozen=True)
 class Ring:
     """A pool of agents that may take the enquiry from ``opens_at`` on (the caller keeps their place)."""
@@ -148,6 +155,7 @@ class Ring:
     agreement: str | None = None  # None: the owner's own agents
 
 
+@quick_init
 @dataclass(frozen=True)
 class Prediction:
     seconds: float | None  # None: nobody is signed in to answer
@@ -155,6 +163,7 @@ class Prediction:
     figures: Mapping[str, Any] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     priority: int
@@ -177,6 +186,7 @@ class Decision:
         }
 
 
+@quick_init
 @dataclass(frozen=True)
 class Gate:
     """Whether a lender's agents may take a borrower's queue now, and why."""
