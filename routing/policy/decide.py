@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from routing.policy.erlang import asa as erlang_asa
@@ -37,18 +38,11 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
     figures = snapshot.figures(enquiry.owner, enquiry.service_code)
     position = enquiry.position if enquiry.position is not None else figures.waiting + 1
     prediction = predict_wait(figures, service, position)
+    # Reasons' texts and figures are worked out when read (``Reason.later``): the simulator reads none.
     reasons: list[Reason] = [
-        Reason("priority", f"priority {enquiry.priority}", {"priority": enquiry.priority}),
-        Reason(
-            "predicted_wait",
-            _prediction_text(prediction),
-            {"seconds": _round(prediction.seconds), "method": prediction.method, **prediction.figures},
-        ),
-        Reason(
-            "own_agents",
-            f"{enquiry.owner}'s agents with {_skills_text(service.skills)}",
-            {"staffed": figures.agents_staffed, "idle": figures.agents_idle, "waiting": figures.waiting},
-        ),
+        Reason.later("priority", _priority_reason, enquiry.priority),
+        Reason.later("predicted_wait", _prediction_reason, prediction),
+        Reason.later("own_agents", _own_agents_reason, enquiry.owner, service, figures),
     ]
     rings = [Ring(enquiry.owner, enquiry.queued_at)]
     owner_open = snapshot.open_now.get(enquiry.owner, True)
@@ -64,20 +58,7 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
             rings.append(Ring(agreement.lender, opens_at, agreement.id))
             if gate.open and opens_at <= now:
                 lender_takes_now = True
-            reasons.append(
-                Reason(
-                    "agreement",
-                    f"{agreement.lender}'s agents may take it from {opens_at.isoformat(timespec='seconds')} "
-                    f"under {agreement.id} ({'open' if gate.open else 'closed'} now)",
-                    {
-                        "agreement": agreement.id,
-                        "lender": agreement.lender,
-                        "opens_at": opens_at.isoformat(),
-                        "gate_open": gate.open,
-                        "because": [r.says for r in gate.reasons],
-                    },
-                )
-            )
+            reasons.append(Reason.later("agreement", _ring_reason, agreement, opens_at, gate))
         other = agreement.actions & {"offer_callback", "voicemail"}
         if other and agreement_action is None:
             holds, why = agreement_applies_now(agreement, service, snapshot, waited=now - enquiry.queued_at)
@@ -96,6 +77,42 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
         enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
     )
     return Decision(enquiry.priority, tuple(rings), action, prediction, tuple(reasons))
+
+
+def _priority_reason(priority: int) -> tuple[str, dict[str, Any]]:
+    return f"priority {priority}", {"priority": priority}
+
+
+def _prediction_reason(prediction: Prediction) -> tuple[str, dict[str, Any]]:
+    return _prediction_text(prediction), {
+        "seconds": _round(prediction.seconds),
+        "method": prediction.method,
+        **prediction.figures,
+    }
+
+
+def _own_agents_reason(
+    owner: str, service: ServiceTerms, figures: QueueFigures
+) -> tuple[str, dict[str, Any]]:
+    return f"{owner}'s agents with {_skills_text(service.skills)}", {
+        "staffed": figures.agents_staffed,
+        "idle": figures.agents_idle,
+        "waiting": figures.waiting,
+    }
+
+
+def _ring_reason(agreement: Agreement, opens_at: datetime, gate: Gate) -> tuple[str, dict[str, Any]]:
+    return (
+        f"{agreement.lender}'s agents may take it from {opens_at.isoformat(timespec='seconds')} "
+        f"under {agreement.id} ({'open' if gate.open else 'closed'} now)",
+        {
+            "agreement": agreement.id,
+            "lender": agreement.lender,
+            "opens_at": opens_at.isoformat(),
+            "gate_open": gate.open,
+            "because": [r.says for r in gate.reasons],
+        },
+    )
 
 
 def _caller_action(
@@ -129,15 +146,16 @@ def _caller_action(
         return agreement_action[0]
     threshold = service.callback_after_seconds or service.sl_threshold_seconds
     if live and service.callbacks and (prediction.seconds is None or prediction.seconds > threshold):
-        reasons.append(
-            Reason(
-                "callback",
-                f"predicted wait over {threshold} s: offer a callback (the caller keeps their place)",
-                {"threshold_seconds": threshold, "predicted_seconds": _round(prediction.seconds)},
-            )
-        )
+        reasons.append(Reason.later("callback", _callback_reason, threshold, prediction))
         return "offer_callback"
     return "queue"
+
+
+def _callback_reason(threshold: int, prediction: Prediction) -> tuple[str, dict[str, Any]]:
+    return (
+        f"predicted wait over {threshold} s: offer a callback (the caller keeps their place)",
+        {"threshold_seconds": threshold, "predicted_seconds": _round(prediction.seconds)},
+    )
 
 
 # -- predicted wait ---------------------------------------------------------------------------------------
@@ -318,23 +336,24 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
         if predicted is not None and predicted < threshold and (worst is None or predicted < worst[0]):
             worst = (predicted, key, threshold)
     if worst is not None:
-        predicted, key, threshold = worst
-        return False, Reason(
-            "lender_protection",
-            f"not: {lender} would fall to {predicted:.0%} on {key} (needs {threshold:.0%})",
-            {
-                "lender": lender,
-                "queue": key,
-                "predicted_service_level": round(predicted, 3),
-                "threshold": threshold,
-                "lent_now": lent,
-            },
-        )
-    return True, Reason(
-        "lender_protection",
-        f"{lender} stays on target with one agent fewer",
-        {"lender": lender, "lent_now": lent},
-    )
+        return False, Reason.later("lender_protection", _lender_falls_reason, lender, lent, *worst)
+    return True, Reason.later("lender_protection", _lender_stays_reason, lender, lent)
+
+
+def _lender_falls_reason(
+    lender: str, lent: int, predicted: float, key: str, threshold: float
+) -> tuple[str, dict[str, Any]]:
+    return f"not: {lender} would fall to {predicted:.0%} on {key} (needs {threshold:.0%})", {
+        "lender": lender,
+        "queue": key,
+        "predicted_service_level": round(predicted, 3),
+        "threshold": threshold,
+        "lent_now": lent,
+    }
+
+
+def _lender_stays_reason(lender: str, lent: int) -> tuple[str, dict[str, Any]]:
+    return f"{lender} stays on target with one agent fewer", {"lender": lender, "lent_now": lent}
 
 
 def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
@@ -342,12 +361,14 @@ def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
     in_hand = snapshot.overflow_in_hand.get(agreement.id, 0)
     this_hour = snapshot.overflow_this_hour.get(agreement.id, 0)
     if agreement.max_concurrent is not None and in_hand >= agreement.max_concurrent:
-        return Reason("cap", f"not: {in_hand} in hand = cap {agreement.max_concurrent}", {"in_hand": in_hand})
+        return Reason.later("cap", _cap_reason, in_hand, agreement.max_concurrent, "in hand", "in_hand")
     if agreement.max_per_hour is not None and this_hour >= agreement.max_per_hour:
-        return Reason(
-            "cap", f"not: {this_hour} this hour = cap {agreement.max_per_hour}", {"this_hour": this_hour}
-        )
+        return Reason.later("cap", _cap_reason, this_hour, agreement.max_per_hour, "this hour", "this_hour")
     return None
+
+
+def _cap_reason(count: int, cap: int, what: str, figure: str) -> tuple[str, dict[str, Any]]:
+    return f"not: {count} {what} = cap {cap}", {figure: count}
 
 
 def ring_opens_at(agreement: Agreement, queued_at: datetime, now: datetime) -> datetime:

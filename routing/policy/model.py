@@ -6,10 +6,10 @@ its own model. Both call the same ``decide`` and ``gates``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hub.frozen import quick_init
 
@@ -143,6 +143,30 @@ class Reason:
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "says": self.says, "figures": dict(self.figures)}
+
+    @classmethod
+    def later(cls, rule: str, make: Callable[..., tuple[str, Mapping[str, Any]]], *args: Any) -> Reason:
+        """A reason whose text and figures are ``make(*args)``, worked out when first read (``says``,
+        ``figures``, ``as_dict``, equality, ``repr``): the same reason as if built at once, for the price of
+        a tuple when nobody reads it (the simulator reads none of its millions). ``args`` must not change."""
+        reason = cls.__new__(cls)
+        fields_ = reason.__dict__
+        fields_["rule"] = rule
+        fields_["_later"] = (make, args)
+        return reason
+
+    if not TYPE_CHECKING:  # to the type checker, ``says`` and ``figures`` are plain fields
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for an attribute the instance lacks: a later reason's text and figures, unread so far.
+            fields_ = self.__dict__
+            later = fields_.get("_later")
+            if later is None or name not in ("says", "figures"):
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            make, args = later
+            fields_["says"], fields_["figures"] = make(*args)
+            del fields_["_later"]
+            return fields_[name]
 
 
 @quick_init
