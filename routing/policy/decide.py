@@ -6,6 +6,7 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -314,15 +315,12 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
     Agents already busy with anyone's overflow are taken off its team first.
     """
     lender = agreement.lender
+    lent = 0
     if snapshot.overflow_in_hand:
-        lenders: dict[str, str] = {}
-        for a in snapshot.agreements:
-            lenders.setdefault(a.id, a.lender)  # an id given twice: its first agreement
-        lent = sum(
-            n for agreement_id, n in snapshot.overflow_in_hand.items() if lenders.get(agreement_id) == lender
-        )
-    else:
-        lent = 0
+        lenders = _lenders_of(snapshot.agreements)
+        for agreement_id, n in snapshot.overflow_in_hand.items():
+            if lenders.get(agreement_id) == lender:
+                lent += n
     worst: tuple[float, str, float] | None = None
     for key, service in snapshot.services.items():
         if service.tenant != lender:
@@ -354,6 +352,24 @@ def _lender_falls_reason(
 
 def _lender_stays_reason(lender: str, lent: int) -> tuple[str, dict[str, Any]]:
     return f"{lender} stays on target with one agent fewer", {"lender": lender, "lent_now": lent}
+
+
+def _lenders_of(agreements: Sequence[Agreement]) -> dict[str, str]:
+    """Agreement id -> its lender (an id given twice: its first agreement). The last answer for a tuple is kept:
+    the simulator passes the same tuple with every snapshot (the caller must not change the dict)."""
+    global _last_lenders
+    last = _last_lenders
+    if last is not None and last[0] is agreements:
+        return last[1]
+    lenders: dict[str, str] = {}
+    for a in agreements:
+        lenders.setdefault(a.id, a.lender)
+    if type(agreements) is tuple:  # only a tuple of frozen agreements cannot change under the kept answer
+        _last_lenders = (agreements, lenders)  # one assignment: safe with a what-if in another thread
+    return lenders
+
+
+_last_lenders: tuple[Sequence[Agreement], dict[str, str]] | None = None
 
 
 def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
