@@ -173,20 +173,33 @@ def predict_wait(figures: QueueFigures, service: ServiceTerms, position: int) ->
     if n <= 0:
         return Prediction(None, "no_agents", {"agents": 0, "position": position})
     load = offered_load(figures.arrivals_per_second, aht)
-    common = {"agents": n, "aht_seconds": round(aht, 1), "position": position}
+    # The figures behind the prediction are worked out when read (``Prediction.later``): the simulator reads none.
     if figures.arrivals_per_second > 0 and load < n and position <= n:
-        return Prediction(
+        return Prediction.later(
             erlang_asa(n, load, aht),
             "erlang_c",
-            {
-                **common,
-                "load_erlangs": round(load, 3),
-                "arrivals_per_hour": round(figures.arrivals_per_second * 3600, 1),
-            },
+            _erlang_figures,
+            n,
+            aht,
+            position,
+            load,
+            figures.arrivals_per_second,
         )
     if position <= figures.agents_idle:
-        return Prediction(0.0, "position", common)
-    return Prediction(position * aht / n, "position", common)
+        return Prediction.later(0.0, "position", _position_figures, n, aht, position)
+    return Prediction.later(position * aht / n, "position", _position_figures, n, aht, position)
+
+
+def _position_figures(agents: int, aht: float, position: int) -> dict[str, Any]:
+    return {"agents": agents, "aht_seconds": round(aht, 1), "position": position}
+
+
+def _erlang_figures(agents: int, aht: float, position: int, load: float, per_second: float) -> dict[str, Any]:
+    return {
+        **_position_figures(agents, aht, position),
+        "load_erlangs": round(load, 3),
+        "arrivals_per_hour": round(per_second * 3600, 1),
+    }
 
 
 def predicted_service_level(figures: QueueFigures, service: ServiceTerms, agents: int) -> float | None:

@@ -132,9 +132,34 @@ class Snapshot:
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
+class _Later:
+    """Fields of a frozen dataclass worked out when first read: ``_later`` in the instance's ``__dict__`` holds
+    (their names, a function, its arguments); the function returns their values (one name: the value)."""
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:  # to the type checker they are plain fields
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for an attribute the instance lacks: a later field, unread so far.
+            fields_ = self.__dict__
+            later = fields_.get("_later")
+            if later is None or name not in later[0]:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            names, make, args = later
+            values = make(*args)
+            if len(names) == 1:
+                fields_[names[0]] = values
+            else:
+                for field_name, value in zip(names, values, strict=True):
+                    fields_[field_name] = value
+            fields_.pop("_later", None)
+            return fields_[name]
+
+
 @quick_init
 @dataclass(frozen=True)
-class Reason:
+class Reason(_Later):
     """One rule that shaped a decision, with the figures it looked at."""
 
     rule: str
@@ -152,21 +177,8 @@ class Reason:
         reason = cls.__new__(cls)
         fields_ = reason.__dict__
         fields_["rule"] = rule
-        fields_["_later"] = (make, args)
+        fields_["_later"] = (("says", "figures"), make, args)
         return reason
-
-    if not TYPE_CHECKING:  # to the type checker, ``says`` and ``figures`` are plain fields
-
-        def __getattr__(self, name: str) -> Any:
-            # Only called for an attribute the instance lacks: a later reason's text and figures, unread so far.
-            fields_ = self.__dict__
-            later = fields_.get("_later")
-            if later is None or name not in ("says", "figures"):
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            make, args = later
-            fields_["says"], fields_["figures"] = make(*args)
-            del fields_["_later"]
-            return fields_[name]
 
 
 @quick_init
@@ -181,10 +193,21 @@ class Ring:
 
 @quick_init
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(_Later):
     seconds: float | None  # None: nobody is signed in to answer
     method: str  # "erlang_c", "position" or "no_agents"
     figures: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def later(
+        cls, seconds: float | None, method: str, make: Callable[..., Mapping[str, Any]], *args: Any
+    ) -> Prediction:
+        """A prediction whose figures are ``make(*args)``, worked out when first read (as ``Reason.later``)."""
+        prediction = cls.__new__(cls)
+        fields_ = prediction.__dict__
+        fields_["seconds"], fields_["method"] = seconds, method
+        fields_["_later"] = (("figures",), make, args)
+        return prediction
 
 
 @quick_init

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from routing.policy.model import Reason
+from routing.policy.model import Prediction, Reason
 
 calls: list[int] = []
 
@@ -43,3 +43,16 @@ def test_same_as_built_at_once() -> None:
         Reason.later("cap", make, 3, 2).says = "other"  # type: ignore[misc]
     with pytest.raises(AttributeError):
         Reason.later("cap", make, 3, 2).nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_a_later_prediction_is_the_same_prediction() -> None:
+    def figures(agents: int, position: int) -> dict[str, Any]:
+        return {"agents": agents, "position": position}
+
+    later = Prediction.later(12.0, "position", figures, 3, 2)
+    assert later.seconds == 12.0 and later.method == "position"
+    assert later == Prediction(12.0, "position", {"agents": 3, "position": 2})
+    assert later.figures == {"agents": 3, "position": 2}
+    assert repr(Prediction.later(1.0, "erlang_c", figures, 1, 1)) == repr(
+        Prediction(1.0, "erlang_c", {"agents": 1, "position": 1})
+    )
