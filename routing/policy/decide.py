@@ -60,7 +60,7 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
             if gate.open and opens_at <= now:
                 lender_takes_now = True
             reasons.append(Reason.later("agreement", _ring_reason, agreement, opens_at, gate))
-        other = agreement.actions & {"offer_callback", "voicemail"}
+        other = agreement.actions & _CALLER_ACTIONS
         if other and agreement_action is None:
             holds, why = agreement_applies_now(agreement, service, snapshot, waited=now - enquiry.queued_at)
             if holds:
@@ -114,6 +114,9 @@ def _ring_reason(agreement: Agreement, opens_at: datetime, gate: Gate) -> tuple[
             "because": [r.says for r in gate.reasons],
         },
     )
+
+
+_CALLER_ACTIONS = frozenset({"offer_callback", "voicemail"})  # an agreement's actions other than widening
 
 
 def _caller_action(
