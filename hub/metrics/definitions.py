@@ -11,8 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from hub.frozen import quick_init
-
 
 @dataclass(frozen=True)
 class DefinitionSet:
@@ -47,7 +45,6 @@ def definitions(version: str | None = None) -> DefinitionSet:
     return DEFINITIONS[version or CURRENT_VERSION]
 
 
-@quick_init
 @dataclass(frozen=True)
 class Timeline:
     """One queued contact: its owner, where its wait ended, and how it was handled."""
