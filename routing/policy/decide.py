@@ -275,38 +275,46 @@ def agreement_applies_now(
     figures = snapshot.figures(service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
     why: list[str] = []
     ok = True
-
-    def check(passed: bool, text: str) -> None:
-        nonlocal ok
-        ok = ok and passed
-        why.append(("" if passed else "not: ") + text)
-
+    # Each check: ``ok = _check(why, ok, passed, text)`` (a module function, not a closure made per call).
     if agreement.windows:
         inside, _local, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
-        check(inside, f"within the agreement's hours ({label} {agreement.timezone})")
+        ok = _check(why, ok, inside, f"within the agreement's hours ({label} {agreement.timezone})")
     if c.out_of_borrower_hours:
-        check(not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed")
+        ok = _check(
+            why, ok, not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed"
+        )
     if c.queue_length_at_least is not None:
-        check(
+        ok = _check(
+            why,
+            ok,
             figures.waiting >= c.queue_length_at_least,
             f"{figures.waiting} waiting ≥ {c.queue_length_at_least}",
         )
     if c.predicted_wait_at_least_seconds is not None:
         predicted = predict_wait(figures, service, figures.waiting + 1).seconds
         shown = "no agents" if predicted is None else f"{predicted:.0f} s"
-        check(
+        ok = _check(
+            why,
+            ok,
             predicted is None or predicted >= c.predicted_wait_at_least_seconds,
             f"predicted wait {shown} ≥ {c.predicted_wait_at_least_seconds:g} s",
         )
     if c.borrower_service_level_at_risk:
         at_risk, text = borrower_at_risk(figures, service)
-        check(at_risk, text)
+        ok = _check(why, ok, at_risk, text)
     if c.waited_at_least_seconds is not None and waited is not None:
-        check(
+        ok = _check(
+            why,
+            ok,
             waited.total_seconds() >= c.waited_at_least_seconds,
             f"waited {waited.total_seconds():.0f} s ≥ {c.waited_at_least_seconds:g} s",
         )
     return ok, why
+
+
+def _check(why: list[str], ok: bool, passed: bool, text: str) -> bool:
+    why.append(("" if passed else "not: ") + text)
+    return ok and passed
 
 
 def borrower_at_risk(figures: QueueFigures, service: ServiceTerms) -> tuple[bool, str]:
