@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from hub.frozen import quick_init
+
 # Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
 PRIORITY_SPAN_MS = 10**13
 HOUR_MS = 3_600_000
@@ -58,6 +60,7 @@ def kind_of(queue: str) -> Kind:
     return "text" if owner_queue_of(queue).endswith(TEXT_SUFFIX) else "voice"
 
 
+@quick_init
 @dataclass(frozen=True)
 class RingPlacement:
     """A lender's ring for one enquiry: its queue, and when the enquiry joins it."""
@@ -66,6 +69,7 @@ class RingPlacement:
     opens_ms: int
 
 
+@quick_init
 @dataclass(frozen=True)
 class QueueEntry:
     enquiry_id: int
@@ -93,6 +97,7 @@ def entry_for(
     )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Offer:
     """An enquiry reserved for one agent until ``expires_ms``, taken from ``queue`` (its owner's or a ring)."""

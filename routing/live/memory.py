@@ -447,6 +447,13 @@ class MemoryLiveState:
             return len(waiting), waiting[0][0], self._idle_count(queue)
         return 0, None, self._idle_count(queue)
 
+    def queue_head_sync(self, queue: str) -> tuple[int, float | None]:
+        """``queue_state_sync`` without the idle agents: waiting, the head's score (None: empty)."""
+        waiting = self._queues.get(queue)
+        if waiting:
+            return len(waiting), waiting[0][0]
+        return 0, None
+
     def waiting_sync(self, queue: str) -> int:
         waiting = self._queues.get(queue)
         return len(waiting) if waiting else 0

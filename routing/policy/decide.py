@@ -6,8 +6,10 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from routing.policy.erlang import asa as erlang_asa
@@ -37,18 +39,11 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
     figures = snapshot.figures(enquiry.owner, enquiry.service_code)
     position = enquiry.position if enquiry.position is not None else figures.waiting + 1
     prediction = predict_wait(figures, service, position)
+    # Reasons' texts and figures are worked out when read (``Reason.later``): the simulator reads none.
     reasons: list[Reason] = [
-        Reason("priority", f"priority {enquiry.priority}", {"priority": enquiry.priority}),
-        Reason(
-            "predicted_wait",
-            _prediction_text(prediction),
-            {"seconds": _round(prediction.seconds), "method": prediction.method, **prediction.figures},
-        ),
-        Reason(
-            "own_agents",
-            f"{enquiry.owner}'s agents with {_skills_text(service.skills)}",
-            {"staffed": figures.agents_staffed, "idle": figures.agents_idle, "waiting": figures.waiting},
-        ),
+        Reason.later("priority", _priority_reason, enquiry.priority),
+        Reason.later("predicted_wait", _prediction_reason, prediction),
+        Reason.later("own_agents", _own_agents_reason, enquiry.owner, service, figures),
     ]
     rings = [Ring(enquiry.owner, enquiry.queued_at)]
     owner_open = snapshot.open_now.get(enquiry.owner, True)
@@ -64,21 +59,8 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
             rings.append(Ring(agreement.lender, opens_at, agreement.id))
             if gate.open and opens_at <= now:
                 lender_takes_now = True
-            reasons.append(
-                Reason(
-                    "agreement",
-                    f"{agreement.lender}'s agents may take it from {opens_at.isoformat(timespec='seconds')} "
-                    f"under {agreement.id} ({'open' if gate.open else 'closed'} now)",
-                    {
-                        "agreement": agreement.id,
-                        "lender": agreement.lender,
-                        "opens_at": opens_at.isoformat(),
-                        "gate_open": gate.open,
-                        "because": [r.says for r in gate.reasons],
-                    },
-                )
-            )
-        other = agreement.actions & {"offer_callback", "voicemail"}
+            reasons.append(Reason.later("agreement", _ring_reason, agreement, opens_at, gate))
+        other = agreement.actions & _CALLER_ACTIONS
         if other and agreement_action is None:
             holds, why = agreement_applies_now(agreement, service, snapshot, waited=now - enquiry.queued_at)
             if holds:
@@ -96,6 +78,45 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
         enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
     )
     return Decision(enquiry.priority, tuple(rings), action, prediction, tuple(reasons))
+
+
+def _priority_reason(priority: int) -> tuple[str, dict[str, Any]]:
+    return f"priority {priority}", {"priority": priority}
+
+
+def _prediction_reason(prediction: Prediction) -> tuple[str, dict[str, Any]]:
+    return _prediction_text(prediction), {
+        "seconds": _round(prediction.seconds),
+        "method": prediction.method,
+        **prediction.figures,
+    }
+
+
+def _own_agents_reason(
+    owner: str, service: ServiceTerms, figures: QueueFigures
+) -> tuple[str, dict[str, Any]]:
+    return f"{owner}'s agents with {_skills_text(service.skills)}", {
+        "staffed": figures.agents_staffed,
+        "idle": figures.agents_idle,
+        "waiting": figures.waiting,
+    }
+
+
+def _ring_reason(agreement: Agreement, opens_at: datetime, gate: Gate) -> tuple[str, dict[str, Any]]:
+    return (
+        f"{agreement.lender}'s agents may take it from {opens_at.isoformat(timespec='seconds')} "
+        f"under {agreement.id} ({'open' if gate.open else 'closed'} now)",
+        {
+            "agreement": agreement.id,
+            "lender": agreement.lender,
+            "opens_at": opens_at.isoformat(),
+            "gate_open": gate.open,
+            "because": [r.says for r in gate.reasons],
+        },
+    )
+
+
+_CALLER_ACTIONS = frozenset({"offer_callback", "voicemail"})  # an agreement's actions other than widening
 
 
 def _caller_action(
@@ -129,15 +150,16 @@ def _caller_action(
         return agreement_action[0]
     threshold = service.callback_after_seconds or service.sl_threshold_seconds
     if live and service.callbacks and (prediction.seconds is None or prediction.seconds > threshold):
-        reasons.append(
-            Reason(
-                "callback",
-                f"predicted wait over {threshold} s: offer a callback (the caller keeps their place)",
-                {"threshold_seconds": threshold, "predicted_seconds": _round(prediction.seconds)},
-            )
-        )
+        reasons.append(Reason.later("callback", _callback_reason, threshold, prediction))
         return "offer_callback"
     return "queue"
+
+
+def _callback_reason(threshold: int, prediction: Prediction) -> tuple[str, dict[str, Any]]:
+    return (
+        f"predicted wait over {threshold} s: offer a callback (the caller keeps their place)",
+        {"threshold_seconds": threshold, "predicted_seconds": _round(prediction.seconds)},
+    )
 
 
 # -- predicted wait ---------------------------------------------------------------------------------------
@@ -154,20 +176,33 @@ def predict_wait(figures: QueueFigures, service: ServiceTerms, position: int) ->
     if n <= 0:
         return Prediction(None, "no_agents", {"agents": 0, "position": position})
     load = offered_load(figures.arrivals_per_second, aht)
-    common = {"agents": n, "aht_seconds": round(aht, 1), "position": position}
+    # The figures behind the prediction are worked out when read (``Prediction.later``): the simulator reads none.
     if figures.arrivals_per_second > 0 and load < n and position <= n:
-        return Prediction(
+        return Prediction.later(
             erlang_asa(n, load, aht),
             "erlang_c",
-            {
-                **common,
-                "load_erlangs": round(load, 3),
-                "arrivals_per_hour": round(figures.arrivals_per_second * 3600, 1),
-            },
+            _erlang_figures,
+            n,
+            aht,
+            position,
+            load,
+            figures.arrivals_per_second,
         )
     if position <= figures.agents_idle:
-        return Prediction(0.0, "position", common)
-    return Prediction(position * aht / n, "position", common)
+        return Prediction.later(0.0, "position", _position_figures, n, aht, position)
+    return Prediction.later(position * aht / n, "position", _position_figures, n, aht, position)
+
+
+def _position_figures(agents: int, aht: float, position: int) -> dict[str, Any]:
+    return {"agents": agents, "aht_seconds": round(aht, 1), "position": position}
+
+
+def _erlang_figures(agents: int, aht: float, position: int, load: float, per_second: float) -> dict[str, Any]:
+    return {
+        **_position_figures(agents, aht, position),
+        "load_erlangs": round(load, 3),
+        "arrivals_per_hour": round(per_second * 3600, 1),
+    }
 
 
 def predicted_service_level(figures: QueueFigures, service: ServiceTerms, agents: int) -> float | None:
@@ -240,38 +275,46 @@ def agreement_applies_now(
     figures = snapshot.figures(service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
     why: list[str] = []
     ok = True
-
-    def check(passed: bool, text: str) -> None:
-        nonlocal ok
-        ok = ok and passed
-        why.append(("" if passed else "not: ") + text)
-
+    # Each check: ``ok = _check(why, ok, passed, text)`` (a module function, not a closure made per call).
     if agreement.windows:
         inside, _local, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
-        check(inside, f"within the agreement's hours ({label} {agreement.timezone})")
+        ok = _check(why, ok, inside, f"within the agreement's hours ({label} {agreement.timezone})")
     if c.out_of_borrower_hours:
-        check(not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed")
+        ok = _check(
+            why, ok, not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed"
+        )
     if c.queue_length_at_least is not None:
-        check(
+        ok = _check(
+            why,
+            ok,
             figures.waiting >= c.queue_length_at_least,
             f"{figures.waiting} waiting ≥ {c.queue_length_at_least}",
         )
     if c.predicted_wait_at_least_seconds is not None:
         predicted = predict_wait(figures, service, figures.waiting + 1).seconds
         shown = "no agents" if predicted is None else f"{predicted:.0f} s"
-        check(
+        ok = _check(
+            why,
+            ok,
             predicted is None or predicted >= c.predicted_wait_at_least_seconds,
             f"predicted wait {shown} ≥ {c.predicted_wait_at_least_seconds:g} s",
         )
     if c.borrower_service_level_at_risk:
         at_risk, text = borrower_at_risk(figures, service)
-        check(at_risk, text)
+        ok = _check(why, ok, at_risk, text)
     if c.waited_at_least_seconds is not None and waited is not None:
-        check(
+        ok = _check(
+            why,
+            ok,
             waited.total_seconds() >= c.waited_at_least_seconds,
             f"waited {waited.total_seconds():.0f} s ≥ {c.waited_at_least_seconds:g} s",
         )
     return ok, why
+
+
+def _check(why: list[str], ok: bool, passed: bool, text: str) -> bool:
+    why.append(("" if passed else "not: ") + text)
+    return ok and passed
 
 
 def borrower_at_risk(figures: QueueFigures, service: ServiceTerms) -> tuple[bool, str]:
@@ -296,15 +339,12 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
     Agents already busy with anyone's overflow are taken off its team first.
     """
     lender = agreement.lender
+    lent = 0
     if snapshot.overflow_in_hand:
-        lenders: dict[str, str] = {}
-        for a in snapshot.agreements:
-            lenders.setdefault(a.id, a.lender)  # an id given twice: its first agreement
-        lent = sum(
-            n for agreement_id, n in snapshot.overflow_in_hand.items() if lenders.get(agreement_id) == lender
-        )
-    else:
-        lent = 0
+        lenders = _lenders_of(snapshot.agreements)
+        for agreement_id, n in snapshot.overflow_in_hand.items():
+            if lenders.get(agreement_id) == lender:
+                lent += n
     worst: tuple[float, str, float] | None = None
     for key, service in snapshot.services.items():
         if service.tenant != lender:
@@ -318,23 +358,42 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
         if predicted is not None and predicted < threshold and (worst is None or predicted < worst[0]):
             worst = (predicted, key, threshold)
     if worst is not None:
-        predicted, key, threshold = worst
-        return False, Reason(
-            "lender_protection",
-            f"not: {lender} would fall to {predicted:.0%} on {key} (needs {threshold:.0%})",
-            {
-                "lender": lender,
-                "queue": key,
-                "predicted_service_level": round(predicted, 3),
-                "threshold": threshold,
-                "lent_now": lent,
-            },
-        )
-    return True, Reason(
-        "lender_protection",
-        f"{lender} stays on target with one agent fewer",
-        {"lender": lender, "lent_now": lent},
-    )
+        return False, Reason.later("lender_protection", _lender_falls_reason, lender, lent, *worst)
+    return True, Reason.later("lender_protection", _lender_stays_reason, lender, lent)
+
+
+def _lender_falls_reason(
+    lender: str, lent: int, predicted: float, key: str, threshold: float
+) -> tuple[str, dict[str, Any]]:
+    return f"not: {lender} would fall to {predicted:.0%} on {key} (needs {threshold:.0%})", {
+        "lender": lender,
+        "queue": key,
+        "predicted_service_level": round(predicted, 3),
+        "threshold": threshold,
+        "lent_now": lent,
+    }
+
+
+def _lender_stays_reason(lender: str, lent: int) -> tuple[str, dict[str, Any]]:
+    return f"{lender} stays on target with one agent fewer", {"lender": lender, "lent_now": lent}
+
+
+def _lenders_of(agreements: Sequence[Agreement]) -> dict[str, str]:
+    """Agreement id -> its lender (an id given twice: its first agreement). The last answer for a tuple is kept:
+    the simulator passes the same tuple with every snapshot (the caller must not change the dict)."""
+    global _last_lenders
+    last = _last_lenders
+    if last is not None and last[0] is agreements:
+        return last[1]
+    lenders: dict[str, str] = {}
+    for a in agreements:
+        lenders.setdefault(a.id, a.lender)
+    if type(agreements) is tuple:  # only a tuple of frozen agreements cannot change under the kept answer
+        _last_lenders = (agreements, lenders)  # one assignment: safe with a what-if in another thread
+    return lenders
+
+
+_last_lenders: tuple[Sequence[Agreement], dict[str, str]] | None = None
 
 
 def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
@@ -342,12 +401,14 @@ def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
     in_hand = snapshot.overflow_in_hand.get(agreement.id, 0)
     this_hour = snapshot.overflow_this_hour.get(agreement.id, 0)
     if agreement.max_concurrent is not None and in_hand >= agreement.max_concurrent:
-        return Reason("cap", f"not: {in_hand} in hand = cap {agreement.max_concurrent}", {"in_hand": in_hand})
+        return Reason.later("cap", _cap_reason, in_hand, agreement.max_concurrent, "in hand", "in_hand")
     if agreement.max_per_hour is not None and this_hour >= agreement.max_per_hour:
-        return Reason(
-            "cap", f"not: {this_hour} this hour = cap {agreement.max_per_hour}", {"this_hour": this_hour}
-        )
+        return Reason.later("cap", _cap_reason, this_hour, agreement.max_per_hour, "this hour", "this_hour")
     return None
+
+
+def _cap_reason(count: int, cap: int, what: str, figure: str) -> tuple[str, dict[str, Any]]:
+    return f"not: {count} {what} = cap {cap}", {figure: count}
 
 
 def ring_opens_at(agreement: Agreement, queued_at: datetime, now: datetime) -> datetime:
@@ -392,7 +453,14 @@ def _skills_text(skills: frozenset[str]) -> str:
 def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) -> tuple[bool, datetime, str]:
     """Whether any window is open at that instant, the local time then, and that time as the reasons show it."""
     local = datetime.fromtimestamp(timestamp, ZoneInfo(timezone))
-    return any(w.contains(local) for w in windows), local, local.strftime("%a %H:%M")
+    minute = (local.weekday(), local.hour, local.minute)
+    label = _MINUTE_LABELS.get(minute)
+    if label is None:  # ``strftime`` is most of the cost, and there are only 10,080 minutes in a week
+        label = _MINUTE_LABELS[minute] = local.strftime("%a %H:%M")
+    return any(w.contains(local) for w in windows), local, label
+
+
+_MINUTE_LABELS: dict[tuple[int, int, int], str] = {}  # (weekday, hour, minute) -> "Mon 18:05"
 
 
 def ring_kind(channel: str) -> str:

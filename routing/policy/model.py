@@ -6,10 +6,12 @@ its own model. Both call the same ``decide`` and ``gates``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from hub.frozen import quick_init
 
 VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS = frozenset({"web", "email"})
@@ -85,6 +87,7 @@ class ServiceTerms:
     default_aht_seconds: float = 240.0
 
 
+@quick_init
 @dataclass(frozen=True)
 class EnquiryFacts:
     id: int
@@ -96,6 +99,7 @@ class EnquiryFacts:
     position: int | None = None  # 1 at the head; None before it is queued
 
 
+@quick_init
 @dataclass(frozen=True)
 class QueueFigures:
     """One queue (a tenant's service), live and rolling."""
@@ -112,6 +116,7 @@ class QueueFigures:
 NO_FIGURES = QueueFigures()  # a queue nothing is known of (frozen: one will do for all)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Snapshot:
     now: datetime
@@ -127,8 +132,34 @@ class Snapshot:
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
+class _Later:
+    """Fields of a frozen dataclass worked out when first read: ``_later`` in the instance's ``__dict__`` holds
+    (their names, a function, its arguments); the function returns their values (one name: the value)."""
+
+    __slots__ = ()
+
+    if not TYPE_CHECKING:  # to the type checker they are plain fields
+
+        def __getattr__(self, name: str) -> Any:
+            # Only called for an attribute the instance lacks: a later field, unread so far.
+            fields_ = self.__dict__
+            later = fields_.get("_later")
+            if later is None or name not in later[0]:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            names, make, args = later
+            values = make(*args)
+            if len(names) == 1:
+                fields_[names[0]] = values
+            else:
+                for field_name, value in zip(names, values, strict=True):
+                    fields_[field_name] = value
+            fields_.pop("_later", None)
+            return fields_[name]
+
+
+@quick_init
 @dataclass(frozen=True)
-class Reason:
+class Reason(_Later):
     """One rule that shaped a decision, with the figures it looked at."""
 
     rule: str
@@ -138,7 +169,19 @@ class Reason:
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "says": self.says, "figures": dict(self.figures)}
 
+    @classmethod
+    def later(cls, rule: str, make: Callable[..., tuple[str, Mapping[str, Any]]], *args: Any) -> Reason:
+        """A reason whose text and figures are ``make(*args)``, worked out when first read (``says``,
+        ``figures``, ``as_dict``, equality, ``repr``): the same reason as if built at once, for the price of
+        a tuple when nobody reads it (the simulator reads none of its millions). ``args`` must not change."""
+        reason = cls.__new__(cls)
+        fields_ = reason.__dict__
+        fields_["rule"] = rule
+        fields_["_later"] = (("says", "figures"), make, args)
+        return reason
 
+
+@quick_init
 @dataclass(frozen=True)
 class Ring:
     """A pool of agents that may take the enquiry from ``opens_at`` on (the caller keeps their place)."""
@@ -148,13 +191,26 @@ class Ring:
     agreement: str | None = None  # None: the owner's own agents
 
 
+@quick_init
 @dataclass(frozen=True)
-class Prediction:
+class Prediction(_Later):
     seconds: float | None  # None: nobody is signed in to answer
     method: str  # "erlang_c", "position" or "no_agents"
     figures: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def later(
+        cls, seconds: float | None, method: str, make: Callable[..., Mapping[str, Any]], *args: Any
+    ) -> Prediction:
+        """A prediction whose figures are ``make(*args)``, worked out when first read (as ``Reason.later``)."""
+        prediction = cls.__new__(cls)
+        fields_ = prediction.__dict__
+        fields_["seconds"], fields_["method"] = seconds, method
+        fields_["_later"] = (("figures",), make, args)
+        return prediction
 
+
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     priority: int
@@ -177,6 +233,7 @@ class Decision:
         }
 
 
+@quick_init
 @dataclass(frozen=True)
 class Gate:
     """Whether a lender's agents may take a borrower's queue now, and why."""

@@ -403,7 +403,7 @@ class Engine:
     def _figures(self, q: str, abs_now: int) -> QueueFigures:
         """One queue's figures now, as ``Router.snapshot`` makes them (the same object while nothing changed)."""
         voice_waiting, voice_head, idle = self.live.queue_state_sync(q)
-        text_waiting, text_head, _idle = self.live.queue_state_sync(self._text_of[q])
+        text_waiting, text_head = self.live.queue_head_sync(self._text_of[q])  # (its idle agents: not read)
         if voice_head is None:
             head = text_head
         else:

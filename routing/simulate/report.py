@@ -100,22 +100,32 @@ def timelines(outcome: Outcome) -> list[Timeline]:
     services = outcome.scenario.services
     start = outcome.start
     ms = timedelta(milliseconds=1)
-    out = []
+    thresholds: dict[tuple[str, str], int] = {}
+    out: list[Timeline] = []
+    append = out.append
     for c in outcome.contacts:
-        out.append(
-            Timeline(
-                enquiry_id=c.id,
-                queued_at=start + c.arrival_ms * ms,
-                answered_at=None if c.answered_ms is None else start + c.answered_ms * ms,
-                abandoned_at=None if c.abandoned_ms is None else start + c.abandoned_ms * ms,
-                threshold_seconds=services[f"{c.owner}/{c.service}"].threshold_seconds,
-                owner=c.owner,
-                handler=c.handler,
-                service_code=c.service,
-                channel=c.channel,
-                completed_at=None if c.completed_ms is None else start + c.completed_ms * ms,
-                outcome="resolved" if c.completed_ms is not None else None,
-                callback=c.callback,
+        threshold = thresholds.get((c.owner, c.service))
+        if threshold is None:
+            threshold = thresholds[(c.owner, c.service)] = services[
+                f"{c.owner}/{c.service}"
+            ].threshold_seconds
+        completed = c.completed_ms
+        append(
+            Timeline(  # positionally (a million of them): the fields in Timeline's order, up to ``callback``
+                c.id,  # enquiry_id
+                start + c.arrival_ms * ms,  # queued_at
+                None if c.answered_ms is None else start + c.answered_ms * ms,  # answered_at
+                None if c.abandoned_ms is None else start + c.abandoned_ms * ms,  # abandoned_at
+                threshold,  # threshold_seconds
+                c.owner,  # owner
+                c.handler,  # handler
+                c.service,  # service_code
+                c.channel,  # channel
+                None if completed is None else start + completed * ms,  # completed_at
+                "resolved" if completed is not None else None,  # outcome
+                0.0,  # wrap_seconds
+                False,  # transferred
+                c.callback,  # callback
             )
         )
     return out
