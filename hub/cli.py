@@ -247,13 +247,14 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the AMQP intake consumer, the outbox relay and the dispatcher."""
-    from hub.runtime import Hub
+    from hub.runtime import Hub, settle_heap
     from hub.worker import Worker
 
     _setup_logging()
 
     async def run() -> None:
         hub = await Hub.start(get_settings())
+        settle_heap()
         work = Worker(hub)
         loop = asyncio.get_running_loop()
 

@@ -20,7 +20,7 @@ from hub.db.scope import ALL_PARTNERS, tenant_scope
 from hub.metrics import endpoints as metrics_endpoints
 from hub.metrics import public as public_metrics
 from hub.open311.endpoints import Open311Mount
-from hub.runtime import Hub
+from hub.runtime import Hub, settle_heap
 from hub.settings import Settings, get_settings
 from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
@@ -74,6 +74,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             return
         own = await Hub.start(settings or get_settings())
         app.state.hub = own
+        settle_heap()
         try:
             yield
         finally:
