@@ -19,9 +19,11 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 import redis as redis_sync
 
+from hub.api.app import create_app
 from hub.db.migrate import upgrade
 from hub.db.scope import ALL_PARTNERS, set_scope
 from hub.db.session import unit_of_work
@@ -137,6 +139,15 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
     await running.live.reset()
     yield running
     await running.close()
+
+
+@pytest.fixture
+async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
+    """The hub's HTTP app on the test's hub, in process."""
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
+    ) as client:
+        yield client
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pika
 import pytest
 
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
@@ -40,14 +39,6 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
     except subprocess.TimeoutExpired:
         process.kill()
         raise
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def test_an_enquiry_flows_from_partner_to_agent_and_into_the_figures(

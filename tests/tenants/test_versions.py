@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from hub.api.app import create_app
 from hub.bus.base import IncomingMessage
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
@@ -22,14 +19,6 @@ from tenants.schemas import PartnerDefinition
 from tenants.service import apply_definitions
 from tests.conftest import unique_slug
 from tests.helpers_examples import example_definition, example_raw
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def _apply(hub: Hub, definition: PartnerDefinition) -> tuple[int, bool]:

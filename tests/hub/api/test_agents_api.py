@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from tests.conftest import eventually
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def token(hub: Hub, **kwargs: str) -> dict[str, str]:

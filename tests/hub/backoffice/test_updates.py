@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select, update
 
 from adapters.webhook import sign
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.backoffice.models import Case, CaseUpdate
 from hub.db.session import unit_of_work
@@ -35,14 +34,6 @@ def partner_client(amqp_url: str) -> Iterator[PartnerClient]:
     client = PartnerClient(amqp_url)
     yield client
     client.close()
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def partner_with_case(hub: Hub) -> tuple[BackofficePartner, Enquiry]:

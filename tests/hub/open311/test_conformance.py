@@ -6,7 +6,6 @@ back; every bad input gets the standard's error form and status, and creates not
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -15,7 +14,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.db.session import unit_of_work
 from hub.open311.render import ITEM_TAGS
@@ -72,14 +70,6 @@ def flag(value: Any) -> bool:
 def parse_time(value: str) -> datetime:
     assert value.endswith("Z"), f"{value!r} should be UTC with its zone"
     return datetime.fromisoformat(value)
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def _key(hub: Hub, slug: str) -> str:

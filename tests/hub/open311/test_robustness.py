@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
@@ -60,14 +57,6 @@ FIELDS = [
     "status",
     "service_request_id",
 ]
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def test_malformed_requests_get_4xx_in_the_standard_form(hub: Hub, api: httpx.AsyncClient) -> None:

@@ -8,11 +8,9 @@ A's own identifiers succeed for the right role, so the refusals are not an accid
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from hub.api.app import create_app
@@ -37,14 +35,6 @@ COUNTED = (
     "cases",
     "case_updates",
 )
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def bearer(hub: Hub, **kwargs: Any) -> dict[str, str]:

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from tests.conftest import PG_ADMIN_URL
 from tests.hub.web.conftest import make_user
-
-
-@pytest.fixture
-async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
-    ) as client:
-        yield client
 
 
 async def test_api_keys_tokens_and_passwords_are_stored_only_as_hashes(
