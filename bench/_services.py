@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -105,12 +106,23 @@ def machine() -> str:
     )
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process (Linux /proc), MiB."""
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+            return int(line.split()[1])
+    return 0
+
+
+def rss_mib(pid: int) -> float:
+    return rss_kib(pid) / 1024
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (for a `hub serve` the bench starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

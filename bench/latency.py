@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from bench._services import Scratch, cpu_seconds, machine, rss_mib, scratch_services
+from bench._services import Scratch, cpu_seconds, free_port, machine, rss_mib, scratch_services
 from bench.throughput import PARTNER, prepare, wait_for_intake
 
 WARM_UP_SHARE = 0.1  # the first tenth of each run is not counted (connections and caches warming)
@@ -122,13 +121,6 @@ async def _tokens(scratch: Scratch, agents: int) -> dict[str, str]:
                 }
     finally:
         await engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _wait_for_http(client: httpx.AsyncClient) -> None:
@@ -275,7 +267,7 @@ def measure(
 ) -> Measured:
     """Start a worker and an API server on the scratch services and run the load ``runs`` times."""
     env = scratch.env()
-    port = _free_port()
+    port = free_port()
     processes = [
         subprocess.Popen([sys.executable, "-m", "hub.cli", "worker"], env=env, stderr=subprocess.DEVNULL),
         subprocess.Popen(

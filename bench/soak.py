@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,26 +27,11 @@ from pathlib import Path
 
 import pika
 import pika.exceptions
-import redis
+
+from bench._services import Scratch, free_port, rss_kib, scratch_services
 
 ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = os.environ.get("HUB_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("HUB_BENCH_REDIS", "redis://127.0.0.1:6379/0")
-APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
 PARTNERS = ["chorley", "south-ribble", "lancashire"]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def psql(sql: str) -> str:
-    return subprocess.run(
-        ["psql", PG_ADMIN, "-Atqc", sql], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 def main() -> None:
@@ -67,38 +49,27 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
 
+    with scratch_services("soak") as scratch:
+        soak(args, scratch)
+
+
+def soak(args: argparse.Namespace, scratch: Scratch) -> None:
     run = uuid.uuid4().hex[:8]
-    database, vhost, prefix = f"hub_soak_{run}", f"hub_soak_{run}", f"hubsoak:{run}:"
-    owner_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
-    scheme, rest = owner_url.split("://", 1)
-    app_url = f"{scheme}://{APP_ROLE}@{rest.split('@', 1)[1]}"
-    amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    owner_url = scratch.database_url.replace("postgresql+asyncpg://", "postgresql://")
+    amqp_url = scratch.amqp_url
     hub_bin = str(Path(sys.executable).parent / "hub")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
-        "HUB_DATABASE_URL": app_url,
-        "HUB_MIGRATE_DATABASE_URL": owner_url,
-        "HUB_REDIS_URL": REDIS_URL,
-        "HUB_AMQP_URL": amqp_url,
-        "HUB_REDIS_PREFIX": prefix,
-        "HUB_LOG_LEVEL": "INFO",
-    }
-    ctl = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    env = {**scratch.env(), "HUB_LOG_LEVEL": "INFO"}
     processes: dict[str, subprocess.Popen[bytes]] = {}
-    psql(f"CREATE DATABASE {database}")
-    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True)
-    subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True)
     try:
         subprocess.run([hub_bin, "migrate"], env=env, check=True, capture_output=True)
-        owner_env = {**env, "HUB_DATABASE_URL": owner_url}
         subprocess.run(
             [hub_bin, "tenants", "load", str(ROOT / "deploy" / "examples")],
-            env=owner_env,
+            env=scratch.env(owner=True),
             check=True,
             capture_output=True,
         )
         args.logs.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = free_port()
         for name, command in (
             ("worker", [hub_bin, "worker"]),
             ("serve", [hub_bin, "serve", "--port", str(port)]),
@@ -186,12 +157,6 @@ def main() -> None:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False)
-        psql(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
 
 
 def _count(owner_url: str, id_prefix: str) -> tuple[int, int]:
@@ -246,12 +211,6 @@ class HttpReaders(threading.Thread):
                     self.failed += 1
             except OSError:
                 self.failed += 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _interrupted(signum: int, _frame: object) -> None:
