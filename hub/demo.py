@@ -311,7 +311,9 @@ async def _simulated_back_offices(hub: Hub, console: Console, base: str) -> None
 async def _counts(hub: Hub) -> Text:
     async with hub.sessionmaker() as session:
         by_state = dict(
-            (await session.execute(select(Enquiry.state, func.count()).group_by(Enquiry.state))).all()
+            (await session.execute(select(Enquiry.state, func.count()).group_by(Enquiry.state)))
+            .tuples()
+            .all()
         )
         rejected = await session.scalar(select(func.count()).select_from(IntakeRejection))
         overflowed = await session.scalar(

@@ -144,7 +144,9 @@ async def claim_due(
                 await session.execute(
                     select(Enquiry.id, Enquiry.reference).where(Enquiry.id.in_([r.enquiry_id for r in rows]))
                 )
-            ).all()
+            )
+            .tuples()
+            .all()
         )
         claimed = []
         for r in rows:

@@ -427,7 +427,9 @@ async def _records(
                 .where(EnquiryEvent.enquiry_id.in_([e.id for e in enquiries]))
                 .group_by(EnquiryEvent.enquiry_id)
             )
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     documents = await _version_documents(
         session, {(e.tenant_slug, e.catalogue_version) for e in enquiries if e.catalogue_version is not None}
