@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -147,11 +148,11 @@ class AmqpChannel:
     def _on_confirm(self, frame: Any) -> None:
         method = frame.method
         ok = isinstance(method, Basic.Ack)
-        tags = (
-            [t for t in self._confirms if t <= method.delivery_tag]
-            if method.multiple
-            else [method.delivery_tag]
-        )
+        if method.multiple:
+            # Tags are kept in the order published: take from the front (not a scan of every pending one).
+            tags = list(itertools.takewhile(lambda tag: tag <= method.delivery_tag, self._confirms))
+        else:
+            tags = [method.delivery_tag]
         for tag in tags:
             future = self._confirms.pop(tag, None)
             if future is not None and not future.done():

@@ -204,6 +204,11 @@ class LiveState(Protocol):
         them up to ``text_capacity``. Ring queues are taken from only while their gate is open and under caps.
         """
 
+    async def agent_ready_many(
+        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+    ) -> list[Offer | None]:
+        """``agent_ready`` for each (agent, queues) in turn, in one round trip; one result per agent."""
+
     async def agent_away(self, agent_id: str) -> None:
         """Leave every pool (the agent is on a break or signed out)."""
 

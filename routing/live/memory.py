@@ -276,6 +276,14 @@ class MemoryLiveState:
             agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity
         )
 
+    async def agent_ready_many(
+        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+    ) -> list[Offer | None]:
+        return [
+            self.agent_ready_sync(agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity)
+            for agent_id, queues in agents
+        ]
+
     def agent_ready_sync(
         self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
     ) -> Offer | None:

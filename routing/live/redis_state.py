@@ -315,6 +315,22 @@ class RedisLiveState:
             await self._run("agent_ready", agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity))
         )
 
+    async def agent_ready_many(
+        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+    ) -> list[Offer | None]:
+        if not agents:
+            return []
+        # A pipeline, not one script for all: Redis runs the scripts one after another, as separate calls would.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for agent_id, queues in agents:
+                await self._scripts["agent_ready"](
+                    keys=[],
+                    args=[self.prefix, agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity)],
+                    client=pipe,
+                )
+            raws = await pipe.execute()
+        return [_offer(raw) for raw in raws]
+
     async def agent_away(self, agent_id: str) -> None:
         await self._run("agent_away", agent_id)
 
