@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.base import EVENTS_EXCHANGE
@@ -35,6 +35,19 @@ class EnquiryRef:
             enquiry.message_id,
             enquiry.service_code,
             enquiry.channel,
+        )
+
+    @staticmethod
+    def columns() -> tuple[ColumnElement[Any], ...]:
+        """The enquiry columns a ref is made of, in order: select them, then ``EnquiryRef(*row[:6])``."""
+        enquiries = table_of(Enquiry)
+        return (
+            enquiries.c.id,
+            enquiries.c.reference,
+            enquiries.c.tenant_slug,
+            enquiries.c.message_id,
+            enquiries.c.service_code,
+            enquiries.c.channel,
         )
 
 

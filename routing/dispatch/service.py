@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import raiseload
 
+from hub.db.base import table_of
 from hub.db.scope import all_partners
 from hub.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
@@ -27,7 +27,7 @@ from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
 from tenants.catalogue import CatalogueCache
-from tenants.models import Agent
+from tenants.models import Agent, AgentSkill
 
 log = structlog.get_logger(__name__)
 
@@ -161,37 +161,50 @@ class Dispatcher:
                 key = (offer.agreement, base_queue_of(offer.queue))
                 why[key] = await self.router.gate_reasons(key[0], key[1], now)
         stale: list[Offer] = []
+        agents, enquiries = table_of(Agent), table_of(Enquiry)
         async with unit_of_work(self.sessionmaker) as session:
             # Two reads and one batched update for the lot, whatever its size; rows locked in id order
-            # (agents, then enquiries, as the desk does) so concurrent moves cannot deadlock.
-            agents = {
-                a.id: a
-                for a in await session.scalars(
-                    select(Agent)
-                    .where(Agent.id.in_({o.agent_id for o in offers}))
-                    .options(raiseload(Agent.skill_rows))  # not needed here: one statement fewer
-                    .order_by(Agent.id)
+            # (agents, then enquiries, as the desk does) so concurrent moves cannot deadlock. Plain rows, not
+            # ORM objects: only a few columns matter, and this runs for every offer made.
+            handler_of: dict[str, str] = dict(
+                (
+                    await session.execute(
+                        select(agents.c.id, agents.c.tenant_slug)
+                        .where(agents.c.id.in_({o.agent_id for o in offers}))
+                        .order_by(agents.c.id)
+                        .with_for_update()
+                    )
+                )
+                .tuples()
+                .all()
+            )
+            waiting = {
+                row[0]: (EnquiryRef(*row[:6]), row[6])
+                for row in await session.execute(
+                    select(*EnquiryRef.columns(), enquiries.c.state)
+                    .where(enquiries.c.id.in_({o.enquiry_id for o in offers}))
+                    .order_by(enquiries.c.id)
                     .with_for_update()
                 )
             }
-            enquiries = {
-                e.id: e
-                for e in await session.scalars(
-                    select(Enquiry)
-                    .where(Enquiry.id.in_({o.enquiry_id for o in offers}))
-                    .order_by(Enquiry.id)
-                    .with_for_update()
-                )
-            }
-            events = []
+            events, changes = [], []
             for offer in offers:
-                agent, enquiry = agents.get(offer.agent_id), enquiries.get(offer.enquiry_id)
-                if enquiry is None or agent is None or enquiry.state != "queued":
+                handler, (ref, state) = (
+                    handler_of.get(offer.agent_id),
+                    waiting.get(offer.enquiry_id, (None, None)),
+                )
+                if ref is None or handler is None or state != "queued":
                     stale.append(offer)
                     continue
-                enquiry.state, enquiry.agent_id = "offered", offer.agent_id
-                enquiry.handler_slug, enquiry.agreement_id = agent.tenant_slug, offer.agreement
-                ref = EnquiryRef.of(enquiry)
+                waiting[offer.enquiry_id] = (ref, "offered")  # a second offer of it in this batch is stale
+                changes.append(
+                    {
+                        "b_id": ref.id,
+                        "b_agent": offer.agent_id,
+                        "b_handler": handler,
+                        "b_agreement": offer.agreement,
+                    }
+                )
                 if offer.agreement is not None:
                     events.append(
                         NewEvent(
@@ -199,7 +212,7 @@ class Dispatcher:
                             "enquiry.overflowed",
                             now,
                             agent_id=offer.agent_id,
-                            handler=agent.tenant_slug,
+                            handler=handler,
                             data={"queue": offer.queue, **why[(offer.agreement, base_queue_of(offer.queue))]},
                         )
                     )
@@ -209,7 +222,7 @@ class Dispatcher:
                         "enquiry.offered",
                         now,
                         agent_id=offer.agent_id,
-                        handler=agent.tenant_slug,
+                        handler=handler,
                         data={
                             "expires_at": datetime.fromtimestamp(offer.expires_ms / 1000, UTC).isoformat(),
                             "queue": offer.queue,
@@ -217,7 +230,18 @@ class Dispatcher:
                         },
                     )
                 )
-            await session.flush()
+            if changes:
+                await session.execute(
+                    update(enquiries)
+                    .where(enquiries.c.id == bindparam("b_id"))
+                    .values(
+                        state="offered",
+                        agent_id=bindparam("b_agent"),
+                        handler_slug=bindparam("b_handler"),
+                        agreement_id=bindparam("b_agreement"),
+                    ),
+                    changes,
+                )
             await record_events(session, events)
         for offer in stale:
             # Withdrawn (or gone) between the match and now: free the agent again.
@@ -237,13 +261,42 @@ class Dispatcher:
             return await self._ready_again(agent_ids)
 
     async def _ready_again(self, agent_ids: Sequence[str]) -> list[Offer]:
+        wanted = set(agent_ids)
+        agents, skills = table_of(Agent), table_of(AgentSkill)
         async with self.sessionmaker() as session:
-            agents = (await session.scalars(select(Agent).where(Agent.id.in_(set(agent_ids))))).all()
+            # Plain rows, not ORM objects: this runs for every freed agent, and only three columns matter.
+            rows = (
+                await session.execute(
+                    select(agents.c.id, agents.c.tenant_slug).where(
+                        agents.c.id.in_(wanted), agents.c.status.in_(("available", "busy"))
+                    )
+                )
+            ).all()
             # Busy agents may still have room for another web form or email.
-            ready = [
-                (a.id, a.tenant_slug, set(a.skills)) for a in agents if a.status in ("available", "busy")
-            ]
-        offers = [offer for args in ready if (offer := await self._match(*args)) is not None]
+            skills_of: dict[str, set[str]] = {agent_id: set() for agent_id, _ in rows}
+            if rows:
+                for agent_id, skill in await session.execute(
+                    select(skills.c.agent_id, skills.c.skill).where(skills.c.agent_id.in_(skills_of))
+                ):
+                    skills_of[agent_id].add(skill)
+        if not rows:
+            return []
+        catalogue, agreements = await self.catalogue.get(), await self.agreements.get()
+        # In the order given (the longest-waiting freed agent first), as separate calls would have gone.
+        position: dict[str, int] = {}
+        for i, agent_id in enumerate(agent_ids):
+            position.setdefault(agent_id, i)
+        ready = sorted(rows, key=lambda row: position[row[0]])
+        results = await self.live.agent_ready_many(
+            [
+                (agent_id, queues_for_agent(catalogue, agreements, tenant, skills_of[agent_id]))
+                for agent_id, tenant in ready
+            ],
+            now_ms=to_ms(self.clock()),
+            ttl_ms=self.reservation_ttl_ms,
+            text_capacity=self.text_capacity,
+        )
+        offers = [offer for offer in results if offer is not None]
         await self.record_offers(offers)
         return offers
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -318,41 +318,52 @@ class IntakeProcessor:
         if not withdrawals:
             return set(), set(), []
         keys = {(w.tenant, w.enquiry_message_id) for w in withdrawals}
+        enquiries = table_of(Enquiry)
+        # Plain rows, not ORM objects: a withdrawal needs a few columns, and one UPDATE abandons them all.
         found = {
-            (e.tenant_slug, e.message_id): e
-            for e in (
-                await session.scalars(
-                    select(Enquiry)
-                    .where(tuple_(Enquiry.tenant_slug, Enquiry.message_id).in_(list(keys)))
-                    .with_for_update()
+            (row.tenant_slug, row.message_id): row
+            for row in await session.execute(
+                select(
+                    *EnquiryRef.columns(),
+                    enquiries.c.state,
+                    enquiries.c.follow_up,
+                    enquiries.c.queued_at,
+                    enquiries.c.created_at,
+                    enquiries.c.agent_id,
                 )
-            ).all()
+                .where(tuple_(enquiries.c.tenant_slug, enquiries.c.message_id).in_(list(keys)))
+                .order_by(enquiries.c.id)
+                .with_for_update()
+            )
         }
         abandoned: set[int] = set()
         events = []
         long_abandons: list[str] = []
         for w in withdrawals:
             enquiry = found.get((w.tenant, w.enquiry_message_id))
-            if enquiry is None or enquiry.state not in WAITING_STATES:
+            if enquiry is None or enquiry.state not in WAITING_STATES or enquiry.id in abandoned:
                 continue  # unknown (reported), or already answered, completed or abandoned: nothing to do
             if enquiry.follow_up is not None and w.reason == "caller_hung_up":
                 continue  # a callback or a voicemail: the caller was meant to hang up; it keeps its place
             waited = (w.at - (enquiry.queued_at or enquiry.created_at)).total_seconds()
             if waited >= figure_definitions().short_abandon_seconds:
                 long_abandons.append(f"{enquiry.tenant_slug}/{enquiry.service_code}")
-            enquiry.state = "abandoned"
-            agent_id, enquiry.agent_id, enquiry.handler_slug = enquiry.agent_id, None, None
             abandoned.add(enquiry.id)
             events.append(
                 NewEvent(
-                    EnquiryRef.of(enquiry),
+                    EnquiryRef(*enquiry[:6]),
                     "enquiry.abandoned",
                     w.at,
-                    agent_id=agent_id,
+                    agent_id=enquiry.agent_id,
                     data={"reason": w.reason, "waited_seconds": round(max(waited, 0.0), 3)},
                 )
             )
-        await session.flush()
+        if abandoned:
+            await session.execute(
+                update(enquiries)
+                .where(enquiries.c.id.in_(sorted(abandoned)))
+                .values(state="abandoned", agent_id=None, handler_slug=None)
+            )
         await record_events(session, events)
         return abandoned, keys - set(found), long_abandons
 
