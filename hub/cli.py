@@ -253,7 +253,7 @@ def worker() -> None:
     _setup_logging()
 
     async def run() -> None:
-        hub = await Hub.start(get_settings())
+        hub = await Hub.start(get_settings(), pre_ping=False)
         settle_heap()
         work = Worker(hub)
         loop = asyncio.get_running_loop()

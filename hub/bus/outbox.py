@@ -21,12 +21,13 @@ async def relay_once(
     """
     outbox = table_of(OutboxMessage)
     async with unit_of_work(sessionmaker) as session:
-        # Plain rows, not ORM objects: the relay only reads them once and deletes them.
-        rows = (
-            await session.execute(
-                select(outbox).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
-            )
-        ).all()
+        # Taken and deleted in one statement; the delete stands only if the publish is confirmed (the
+        # transaction commits after it), so a failed publish leaves the rows for the next round.
+        oldest = select(outbox.c.id).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
+        rows = sorted(
+            (await session.execute(delete(outbox).where(outbox.c.id.in_(oldest)).returning(*outbox.c))).all(),
+            key=lambda row: row.id,
+        )
         if not rows:
             return 0
         await publisher.publish_many(
@@ -43,7 +44,6 @@ async def relay_once(
                 for row in rows
             ]
         )
-        await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
         return len(rows)
 
 
