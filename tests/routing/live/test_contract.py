@@ -199,3 +199,22 @@ async def test_withdraw_many_answers_for_each_as_withdraw_would(live: LiveState)
     assert results[1:] == [True, False]  # taken from its queue; never there
     assert await live.queue_depths() == {}
     assert await live.withdraw_many([]) == []
+
+
+async def test_agent_ready_many_matches_in_turn_as_separate_calls_would(live: LiveState) -> None:
+    await live.enqueue(entry_for(1, "chorley", "missed-bin", 5, T0), now_ms=T0, ttl_ms=TTL)
+    await live.enqueue(entry_for(2, "chorley", "missed-bin", 8, T0 + 1), now_ms=T0, ttl_ms=TTL)
+    results = await live.agent_ready_many(
+        [("ann", [OWN]), ("raj", [OWN]), ("lee", [OWN]), ("kim", [OWN_TEXT])], now_ms=T0 + 10, ttl_ms=TTL
+    )
+    # In the order given: the first agent takes the best (priority 8), the second the next, the rest wait.
+    assert [(o.agent_id, o.enquiry_id) if o else None for o in results] == [
+        ("ann", 2),
+        ("raj", 1),
+        None,
+        None,
+    ]
+    # Those left waiting joined their pools, idle since now: the next arrival goes to the first of them.
+    offer = await live.enqueue(entry_for(3, "chorley", "missed-bin", 5, T0 + 20), now_ms=T0 + 20, ttl_ms=TTL)
+    assert offer is not None and offer.agent_id == "lee"
+    assert await live.agent_ready_many([], now_ms=T0, ttl_ms=TTL) == []
