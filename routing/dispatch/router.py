@@ -7,7 +7,8 @@ Every read here is per queue or per agreement, never per waiting entry.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hub.db.base import table_of
 from hub.db.scope import all_partners
 from routing.live.base import (
     Caps,
@@ -43,7 +45,7 @@ from routing.policy.model import (
 from tenants.agreement_service import list_agreements
 from tenants.agreements import DAYS, AgreementDefinition
 from tenants.catalogue import Catalogue, ServiceInfo
-from tenants.models import Agent
+from tenants.models import Agent, AgentSkill
 
 if TYPE_CHECKING:
     from routing.dispatch.service import Dispatcher
@@ -132,10 +134,31 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+@dataclass(frozen=True)
+class Staffing:
+    """Agents signed in (available or busy), counted by partner and skill set: a few groups, however many agents."""
+
+    teams: dict[tuple[str, frozenset[str]], int]  # (partner, skills) -> agents
+    by_skill: dict[tuple[str, str], int]  # (partner, skill) -> agents with that skill
+
+    @classmethod
+    def of(cls, agents: Iterable[tuple[str, set[str]]]) -> Staffing:
+        teams = Counter((tenant, frozenset(skills)) for tenant, skills in agents)
+        by_skill: Counter[tuple[str, str]] = Counter()
+        for (tenant, skills), count in teams.items():
+            for skill in skills:
+                by_skill[(tenant, skill)] += count
+        return cls(dict(teams), dict(by_skill))
+
+    def with_skills(self, tenant: str, skills: frozenset[str]) -> int:
+        """Agents of ``tenant`` who have every one of ``skills``."""
+        return sum(count for (t, s), count in self.teams.items() if t == tenant and skills <= s)
+
+
 class Router:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
-        self._staffed: list[tuple[str, frozenset[str]]] = []
+        self._staffed = Staffing.of([])
         self._staffed_at = -1e9
         self._caps: dict[str, Caps] | None = None
 
@@ -145,13 +168,21 @@ class Router:
         """An agent signed in or out: count the team again before the next decision."""
         self._staffed_at = -1e9
 
-    async def _staffed_agents(self) -> list[tuple[str, frozenset[str]]]:
+    async def _staffed_agents(self) -> Staffing:
         if time.monotonic() - self._staffed_at > 2.0:
+            agents, skills = table_of(Agent), table_of(AgentSkill)
             async with self.dispatcher.sessionmaker() as session:
-                agents = (
-                    await session.scalars(select(Agent).where(Agent.status.in_(("available", "busy"))))
-                ).all()
-                self._staffed = [(a.tenant_slug, frozenset(a.skills)) for a in agents]
+                rows = await session.execute(
+                    select(agents.c.id, agents.c.tenant_slug, skills.c.skill)
+                    .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
+                    .where(agents.c.status.in_(("available", "busy")))
+                )
+                teams: dict[str, tuple[str, set[str]]] = {}
+                for agent_id, tenant, skill in rows:
+                    team = teams.setdefault(agent_id, (tenant, set()))
+                    if skill is not None:
+                        team[1].add(skill)
+            self._staffed = Staffing.of(teams.values())
             self._staffed_at = time.monotonic()
         return self._staffed
 
@@ -193,14 +224,10 @@ class Router:
                 head_wait_seconds=max(0.0, head_wait),
                 arrivals_per_second=stats.arrivals / ROLLING_SECONDS,
                 aht_seconds=stats.handle_ms / stats.handled / 1000 if stats.handled else None,
-                agents_staffed=sum(1 for t, s in staffed if t == tenant and skills <= s),
+                agents_staffed=staffed.with_skills(tenant, skills),
                 agents_idle=voice.idle_agents,
                 interval_service_level=this_interval.answered_within / judged if judged else None,
             )
-        agent_counts: dict[tuple[str, str], int] = {}
-        for tenant, skills in staffed:
-            for skill in skills:
-                agent_counts[(tenant, skill)] = agent_counts.get((tenant, skill), 0) + 1
         counts = await live.overflow_counts([a.id for a in agreements], now_ms)
         open_now = self.dispatcher.open_now
         return Snapshot(
@@ -209,7 +236,7 @@ class Router:
             services=services,
             open_now={t: open_now(t, "phone", now) for t in tenants | lenders},
             agreements=tuple(agreements),
-            agents=agent_counts,
+            agents=staffed.by_skill,
             overflow_in_hand={a: c.in_hand for a, c in counts.items()},
             overflow_this_hour={a: c.this_hour for a, c in counts.items()},
         )
