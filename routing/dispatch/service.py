@@ -265,6 +265,7 @@ class Dispatcher:
         agents, skills = table_of(Agent), table_of(AgentSkill)
         async with self.sessionmaker() as session:
             # Plain rows, not ORM objects: this runs for every freed agent, and only three columns matter.
+            # Busy agents too: they may still have room for another web form or email.
             rows = (
                 await session.execute(
                     select(agents.c.id, agents.c.tenant_slug).where(
@@ -272,25 +273,32 @@ class Dispatcher:
                     )
                 )
             ).all()
-            # Busy agents may still have room for another web form or email.
             skills_of: dict[str, set[str]] = {agent_id: set() for agent_id, _ in rows}
             if rows:
                 for agent_id, skill in await session.execute(
                     select(skills.c.agent_id, skills.c.skill).where(skills.c.agent_id.in_(skills_of))
                 ):
                     skills_of[agent_id].add(skill)
-        if not rows:
-            return []
-        catalogue, agreements = await self.catalogue.get(), await self.agreements.get()
-        # In the order given (the longest-waiting freed agent first), as separate calls would have gone.
         position: dict[str, int] = {}
         for i, agent_id in enumerate(agent_ids):
             position.setdefault(agent_id, i)
-        ready = sorted(rows, key=lambda row: position[row[0]])
+        # In the order given (the longest-waiting freed agent first), as separate calls would have gone.
+        return await self.agents_ready(
+            [
+                (agent_id, tenant, skills_of[agent_id])
+                for agent_id, tenant in sorted(rows, key=lambda r: position[r[0]])
+            ]
+        )
+
+    async def agents_ready(self, agents: Sequence[tuple[str, str, set[str]]]) -> list[Offer]:
+        """``agent_ready`` for each (agent, tenant, skills) in turn: one live-state round trip and one write."""
+        if not agents:
+            return []
+        catalogue, agreements = await self.catalogue.get(), await self.agreements.get()
         results = await self.live.agent_ready_many(
             [
-                (agent_id, queues_for_agent(catalogue, agreements, tenant, skills_of[agent_id]))
-                for agent_id, tenant in ready
+                (agent_id, queues_for_agent(catalogue, agreements, tenant, skills))
+                for agent_id, tenant, skills in agents
             ],
             now_ms=to_ms(self.clock()),
             ttl_ms=self.reservation_ttl_ms,
@@ -359,18 +367,20 @@ class Dispatcher:
 
         ``expire_offers`` takes an offer out of Redis before it writes the database; if that write fails (the
         database restarting), or Redis lost its offers while a rebuild could not run, the enquiry would stay
-        'offered' for ever. Cheap: there are never more offers than agents.
+        'offered' for ever. Cheap: there are never more offers than agents, and they are looked up in one round trip.
         """
         now = self.clock()
         async with self.sessionmaker() as session:
             offered = (
                 await session.execute(select(Enquiry.id, Enquiry.agent_id).where(Enquiry.state == "offered"))
             ).all()
-        suspects = []
-        for enquiry_id, agent_id in offered:
-            offer = await self.live.offer_for(agent_id) if agent_id else None
-            if offer is None or offer.enquiry_id != enquiry_id:
-                suspects.append((enquiry_id, agent_id))
+        # One round trip for all of them: one each, every 5 s, grew with the number of agents signed in.
+        held = await self.live.offers_for([agent_id or "" for _, agent_id in offered])
+        suspects = [
+            (enquiry_id, agent_id)
+            for (enquiry_id, agent_id), offer in zip(offered, held, strict=True)
+            if not agent_id or offer is None or offer.enquiry_id != enquiry_id
+        ]
         if not suspects:
             return 0
         cutoff = datetime.fromtimestamp((to_ms(now) - self.reservation_ttl_ms - grace_ms) / 1000, UTC)

@@ -319,6 +319,9 @@ class MemoryLiveState:
     async def offer_for(self, agent_id: str) -> Offer | None:
         return self._reservations.get(agent_id)
 
+    async def offers_for(self, agent_ids: Sequence[str]) -> list[Offer | None]:
+        return [self._reservations.get(agent_id) for agent_id in agent_ids]
+
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
         return self.accept_sync(agent_id, enquiry_id)
 

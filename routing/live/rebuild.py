@@ -17,6 +17,8 @@ from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
 
+REBUILD_CHUNK = 1000  # agents made ready per live-state round trip (and per offers transaction)
+
 
 @dataclass(frozen=True)
 class RebuildResult:
@@ -96,9 +98,8 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
             queue = queue_name(tenant, code, kind_of_channel(channel), agreement)
             await live.restore_hand(agent_id, enquiry_id, queue)
         offers = len(await dispatcher.place(entries))
-        for agent_id, tenant, skills in ready:
-            if await dispatcher.agent_ready(agent_id, tenant, skills) is not None:
-                offers += 1
+        for start in range(0, len(ready), REBUILD_CHUNK):
+            offers += len(await dispatcher.agents_ready(ready[start : start + REBUILD_CHUNK]))
         offers += await dispatcher.tick()
     except BaseException:
         with contextlib.suppress(Exception):
