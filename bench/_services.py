@@ -33,7 +33,8 @@ class Scratch:
         scheme, rest = self.database_url.split("://", 1)
         return f"{scheme}://{APP_ROLE}@{rest.split('@', 1)[1]}"
 
-    def env(self, *, owner: bool = False) -> dict[str, str]:
+    def env(self, *, owner: bool = False, **settings: str) -> dict[str, str]:
+        """The environment of a hub process on these services; ``settings`` add HUB_<NAME> overrides."""
         return {
             **{k: v for k, v in os.environ.items() if not k.startswith("HUB_")},
             "HUB_DATABASE_URL": self.database_url if owner else self.app_database_url,
@@ -42,7 +43,29 @@ class Scratch:
             "HUB_REDIS_URL": self.redis_url,
             "HUB_REDIS_PREFIX": self.redis_prefix,
             "HUB_LOG_LEVEL": "WARNING",
+            **{f"HUB_{name.upper()}": value for name, value in settings.items()},
         }
+
+    def psql(self, sql: str) -> str:
+        """Run SQL as the database owner (bench set-up and checks); returns what psql printed."""
+        url = self.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        return subprocess.run(
+            ["psql", url, "-tAc", sql], check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def drop_live_state(self) -> None:
+        """Delete this run's Redis keys: the next `hub worker` rebuilds the live state from PostgreSQL."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis_url)
+        keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=5000))
+        for i in range(0, len(keys), 5000):
+            client.delete(*keys[i : i + 5000])
+
+    def live_state_built(self) -> bool:
+        import redis
+
+        return bool(redis.Redis.from_url(self.redis_url).exists(f"{self.redis_prefix}built"))
 
 
 @contextlib.contextmanager
@@ -70,12 +93,7 @@ def scratch_services(label: str) -> Iterator[Scratch]:
         subprocess.run(
             ["psql", PG_ADMIN, "-qc", f"DROP DATABASE IF EXISTS {run} WITH (FORCE)"], capture_output=True
         )
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=f"{run}:*", count=5000))
-        for i in range(0, len(keys), 5000):
-            client.delete(*keys[i : i + 5000])
+        scratch.drop_live_state()
 
 
 def machine() -> str:

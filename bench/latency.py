@@ -1,6 +1,6 @@
 """Latency at a steady rate, and the agent API under load (issue 10, items 3 and 4).
 
-    .venv/bin/python -m bench.latency [--rate 500] [--seconds 20] [--agents 500] [--runs 3]
+    .venv/bin/python -m bench.latency [--rate 500] [--seconds 20] [--agents 500] [--runs 3] [--hang-up | --free-pool]
 
 On scratch services a `hub worker` and a `hub serve` run as the application role. N agents, each with its own
 bearer token, go available over the API. A separate publisher process sends enquiries to ``hub.intake`` at a
@@ -9,6 +9,10 @@ steady rate with publisher confirms; each message_id carries its publish time. T
 plays the agent named in each offer, as a person at the console would: ``POST …/offer/accept``, a short
 handle time, then ``POST …/complete``, each request timed client side. So the agents stay free, the offers
 keep coming, and accept and complete are measured with every agent signed in at once.
+
+``--hang-up``: no one answers; each caller hangs up as it rings, which frees the agent through intake (twice
+the intake messages). ``--free-pool``: no one answers and no one hangs up; enough agents are signed in that an
+idle one is always there, so what is timed is the routing path alone at the given rate.
 """
 
 from __future__ import annotations
@@ -136,14 +140,17 @@ async def _wait_for_http(client: httpx.AsyncClient) -> None:
 
 async def _one_run(
     scratch: Scratch,
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient | None,
     tokens: dict[str, str],
     *,
     rate: float,
     seconds: float,
     handle_seconds: float | None,
+    hang_up: bool = True,
 ) -> RunFigures:
-    """One run. ``handle_seconds`` None: no one answers, each caller hangs up as it rings (frees the agent)."""
+    """One run. ``handle_seconds`` None: no one answers; with ``hang_up`` each caller hangs up as it rings (which
+    frees the agent), without it the offer simply stands (enough agents are signed in that none is needed twice).
+    """
     from hub.bus.amqp import AmqpConnection
     from hub.bus.base import OutgoingMessage
 
@@ -175,6 +182,7 @@ async def _one_run(
 
     async def post(path: str, body: dict[str, object], headers: dict[str, str]) -> tuple[float, int, str]:
         """One request, timed; a kept-alive connection the server has just closed is retried once."""
+        assert client is not None
         for attempt in range(2):
             started = time.perf_counter()
             try:
@@ -186,7 +194,7 @@ async def _one_run(
             return (time.perf_counter() - started) * 1000, response.status_code, response.text[:120]
         raise AssertionError("unreachable")
 
-    def hang_up(message_id: str) -> None:
+    def hang_up_call(message_id: str) -> None:
         """The caller hangs up while it rings: ``enquiry.withdrawn.v1`` frees the agent through intake."""
         body = {
             "tenant": PARTNER,
@@ -207,7 +215,7 @@ async def _one_run(
         )
 
     async def play(agent: str, enquiry_id: int, counted: bool) -> None:
-        assert handle_seconds is not None
+        assert handle_seconds is not None and client is not None
         headers = {"Authorization": f"Bearer {tokens[agent]}"}
         accept_ms, status, text = await post(
             f"/api/v1/agents/{agent}/offer/accept", {"enquiry_id": enquiry_id}, headers
@@ -241,7 +249,8 @@ async def _one_run(
         if counted:
             figures.latency_ms.append(received_ms - int(published_ns) / 1e6)
         if handle_seconds is None:
-            hang_up(str(event["message_id"]))
+            if hang_up:
+                hang_up_call(str(event["message_id"]))
             continue
         task = asyncio.create_task(play(str(event["agent_id"]), int(str(event["enquiry_id"])), counted))
         agents_busy.add(task)
@@ -303,6 +312,57 @@ def measure(
             proc.terminate()
         for proc in processes:
             proc.wait(timeout=30)
+
+
+def free_pool_agents(rate: float, seconds: float) -> int:
+    """Agents enough that each run's every offer finds one idle (none is offered twice in a run)."""
+    return int(rate * seconds * 1.1) + 100
+
+
+def measure_free_pool(scratch: Scratch, *, rate: float, seconds: float, runs: int) -> Measured:
+    """Publish → offered with an idle agent always there: the routing path alone, nothing to free agents.
+
+    Before each run every agent is made available and the waiting work closed, straight in PostgreSQL, and the
+    live state dropped; the run's `hub worker` rebuilds it at start (every agent idle in its pools). Offers are
+    held for 10 minutes, so none times out during a run.
+    """
+    results: list[RunFigures] = []
+    cpu: list[float] = []
+    rss: dict[str, float] = {}
+    for run in range(runs):
+        scratch.psql(
+            "UPDATE agents SET status = 'available', missed_offers = 0;"
+            " UPDATE enquiries SET state = 'abandoned', agent_id = NULL, handler_slug = NULL"
+            " WHERE state IN ('queued', 'offered')"
+        )
+        scratch.drop_live_state()
+        env = scratch.env(reservation_timeout_seconds="600")
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "hub.cli", "worker"], env=env, stderr=subprocess.DEVNULL
+        )
+        try:
+            wait_for_intake(scratch.amqp_url)
+            deadline = time.monotonic() + 120
+            while not scratch.live_state_built():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the worker did not rebuild the live state within 2 minutes")
+                time.sleep(0.2)
+            before = cpu_seconds(worker.pid)
+            figures = asyncio.run(
+                _one_run(scratch, None, {}, rate=rate, seconds=seconds, handle_seconds=None, hang_up=False)
+            )
+            cpu.append((cpu_seconds(worker.pid) - before) / max(figures.offered, 1) * 1e6)
+            rss = {"hub worker": rss_mib(worker.pid)}
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
+        results.append(figures)
+        print(
+            f"run {run + 1}: {figures.offered:,}/{figures.sent:,} offered, publish→offered "
+            f"p50 {percentile(figures.latency_ms, 0.5):.1f} ms p99 {percentile(figures.latency_ms, 0.99):.1f} ms",
+            flush=True,
+        )
+    return Measured(results, rss, {"hub worker": statistics.median(cpu)})
 
 
 async def _measure(
@@ -380,26 +440,36 @@ def main() -> None:
         default=0.2,
         help="agents accept over the API, hold each call this long, then complete it",
     )
-    parser.add_argument(
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
         "--hang-up",
         action="store_true",
         help="no one answers: each caller hangs up as it rings (frees the agent)",
     )
+    mode.add_argument(
+        "--free-pool",
+        action="store_true",
+        help="no one answers and no one hangs up: enough agents signed in that one is always idle",
+    )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    agents = free_pool_agents(args.rate, args.seconds) if args.free_pool else args.agents
     with scratch_services("lat") as scratch:
-        prepare(scratch, partner_yaml(args.agents))
-        measured = measure(
-            scratch,
-            rate=args.rate,
-            seconds=args.seconds,
-            agents=args.agents,
-            runs=args.runs,
-            handle_seconds=None if args.hang_up else args.handle_seconds,
-        )
+        prepare(scratch, partner_yaml(agents))
+        if args.free_pool:
+            measured = measure_free_pool(scratch, rate=args.rate, seconds=args.seconds, runs=args.runs)
+        else:
+            measured = measure(
+                scratch,
+                rate=args.rate,
+                seconds=args.seconds,
+                agents=agents,
+                runs=args.runs,
+                handle_seconds=None if args.hang_up else args.handle_seconds,
+            )
     figures = summary(measured.runs)
     print(
-        f"\nmedian of {args.runs} runs at {args.rate:.0f}/s with {args.agents} agents: "
+        f"\nmedian of {args.runs} runs at {args.rate:.0f}/s with {agents} agents: "
         + ", ".join(f"{k} {v:.1f}" for k, v in figures.items())
         + f"\nresident memory: {', '.join(f'{k} {v:.0f} MiB' for k, v in measured.rss_mib.items())}"
         + f"\nCPU per enquiry: {', '.join(f'{k} {v:,.0f} µs' for k, v in measured.cpu_us.items())}"

@@ -181,14 +181,7 @@ def wait_for_intake(url: str) -> None:
 
 
 def _count_enquiries(scratch: Scratch, run_id: str) -> int:
-    url = scratch.database_url.replace("postgresql+asyncpg://", "postgresql://")
-    out = subprocess.run(
-        ["psql", url, "-tAc", f"SELECT count(*) FROM enquiries WHERE message_id LIKE '{run_id}-%'"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(out.stdout.strip())
+    return int(scratch.psql(f"SELECT count(*) FROM enquiries WHERE message_id LIKE '{run_id}-%'"))
 
 
 def prepare(scratch: Scratch, partner_yaml: str = PARTNER_YAML) -> None:
