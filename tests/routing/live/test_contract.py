@@ -218,3 +218,14 @@ async def test_agent_ready_many_matches_in_turn_as_separate_calls_would(live: Li
     offer = await live.enqueue(entry_for(3, "chorley", "missed-bin", 5, T0 + 20), now_ms=T0 + 20, ttl_ms=TTL)
     assert offer is not None and offer.agent_id == "lee"
     assert await live.agent_ready_many([], now_ms=T0, ttl_ms=TTL) == []
+
+
+async def test_offers_for_answers_for_each_agent_as_offer_for_would(live: LiveState) -> None:
+    await live.enqueue(entry_for(1, "chorley", "missed-bin", 5, T0), now_ms=T0, ttl_ms=TTL)
+    await live.agent_ready("ann", [OWN], now_ms=T0 + 5, ttl_ms=TTL)
+    await live.agent_ready("raj", [OWN], now_ms=T0 + 5, ttl_ms=TTL)
+    held = await live.offers_for(["raj", "ann", "nobody"])
+    assert held[0] is None and held[2] is None  # idle; never signed in
+    assert held[1] is not None and (held[1].agent_id, held[1].enquiry_id) == ("ann", 1)
+    assert held[1] == await live.offer_for("ann")
+    assert await live.offers_for([]) == []
