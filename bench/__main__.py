@@ -1,7 +1,7 @@
 """Every benchmark of issue 10 in one command, printed as one table and written to a file.
 
-    .venv/bin/python -m bench                # the full set (about 13 minutes)
-    .venv/bin/python -m bench --quick        # smaller and fewer runs (about 4 minutes), for a first look
+    .venv/bin/python -m bench                # the full set (about 7 minutes)
+    .venv/bin/python -m bench --quick        # smaller and fewer runs (about 3 minutes), for a first look
 
 Runs on the local PostgreSQL, Redis and RabbitMQ (scratch database, vhost and key prefix, removed afterwards):
 throughput against the bare broker, latency at a steady rate with an idle agent always there (and again with
