@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -193,12 +194,13 @@ class IntakeProcessor:
         if not repeats:
             return []
         waiting = await session.scalars(
-            select(Enquiry).where(
-                tuple_(Enquiry.tenant_slug, Enquiry.message_id).in_(sorted(repeats)),
-                Enquiry.state == "queued",
-            )
+            select(Enquiry).where(_by_message(table_of(Enquiry), repeats), Enquiry.state == "queued")
         )
-        return [facts_of(e) for e in waiting if e.id not in abandoned_ids]
+        return [
+            facts_of(e)
+            for e in waiting
+            if e.id not in abandoned_ids and (e.tenant_slug, e.message_id) in repeats
+        ]
 
     async def _outcomes(
         self,
@@ -220,7 +222,7 @@ class IntakeProcessor:
         if repeats:
             rows = await session.execute(
                 select(Enquiry.tenant_slug, Enquiry.message_id, Enquiry.id, Enquiry.reference).where(
-                    tuple_(Enquiry.tenant_slug, Enquiry.message_id).in_(repeats)
+                    _by_message(table_of(Enquiry), repeats)
                 )
             )
             earlier = {(t, m): (i, r) for t, m, i, r in rows.all()}
@@ -331,10 +333,11 @@ class IntakeProcessor:
                     enquiries.c.created_at,
                     enquiries.c.agent_id,
                 )
-                .where(tuple_(enquiries.c.tenant_slug, enquiries.c.message_id).in_(list(keys)))
+                .where(_by_message(enquiries, keys))
                 .order_by(enquiries.c.id)
                 .with_for_update()
             )
+            if (row.tenant_slug, row.message_id) in keys
         }
         abandoned: set[int] = set()
         events = []
@@ -482,6 +485,19 @@ class IntakeProcessor:
             )
         if outbox:
             await session.execute(insert(OutboxMessage), outbox)
+
+
+def _by_message(enquiries: Table, keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
+    """Enquiries by (tenant, message_id), as two IN lists: PostgreSQL then seeks its unique index on both.
+
+    A row-value ``(tenant_slug, message_id) IN (...)`` is planned as a scan of every enquiry of the tenant, filtered:
+    a cost that grew with the table. Two lists may also match a stray pair across tenants; callers drop those.
+    """
+    pairs = list(keys)
+    return and_(
+        enquiries.c.tenant_slug.in_(sorted({tenant for tenant, _ in pairs})),
+        enquiries.c.message_id.in_(sorted({message_id for _, message_id in pairs})),
+    )
 
 
 def _storable(value: str, limit: int) -> str:
