@@ -330,6 +330,7 @@ def measure_free_pool(scratch: Scratch, *, rate: float, seconds: float, runs: in
     cpu: list[float] = []
     rss: dict[str, float] = {}
     for run in range(runs):
+        scratch.vacuum_if_no_autovacuum()
         scratch.psql(
             "UPDATE agents SET status = 'available', missed_offers = 0;"
             " UPDATE enquiries SET state = 'abandoned', agent_id = NULL, handler_slug = NULL"
@@ -391,6 +392,7 @@ async def _measure(
         results = []
         cpu_before = [cpu_seconds(pid) for pid in pids]
         for run in range(runs):
+            scratch.vacuum_if_no_autovacuum()
             figures = await _one_run(
                 scratch, client, tokens, rate=rate, seconds=seconds, handle_seconds=handle
             )

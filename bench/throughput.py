@@ -132,6 +132,7 @@ class HubRun:
 
 
 def hub_throughput(scratch: Scratch, count: int, workers: int = 1) -> HubRun:
+    scratch.vacuum_if_no_autovacuum()
     env = scratch.env()
     procs = [
         subprocess.Popen([sys.executable, "-m", "hub.cli", "worker"], env=env, stderr=subprocess.DEVNULL)
