@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +15,7 @@ from routing.customers.prompts import DEFAULT_RULES, facts_from, proactive_promp
 from routing.customers.service import PastContact
 from routing.customers.visibility import CUSTOMER_FIELDS, visible_customer_fields
 from routing.models import Enquiry
+from tests.helpers_intake import delivery
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -125,13 +124,7 @@ def _message(tenant: str, customer: dict[str, Any]) -> IncomingMessage:
         "service_code": "general",
         "customer": customer,
     }
-    return IncomingMessage(
-        routing_key=f"{tenant}.web",
-        body=json.dumps(body).encode(),
-        message_id=uuid.uuid4().hex,
-        content_type="application/json",
-        type="enquiry.v1",
-    )
+    return delivery(f"{tenant}.web", body)
 
 
 async def test_intake_links_a_batch_to_customers_with_one_select_and_one_insert(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,17 +11,12 @@ from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
 from routing.models import Enquiry, EnquiryEvent
 from tests.helpers_examples import load_example
+from tests.helpers_intake import delivery
 
 
 def _message(slug: str, message_id: str | None = None, **body: Any) -> IncomingMessage:
     content = {"tenant": slug, "channel": "email", "received_at": datetime.now(UTC).isoformat(), **body}
-    return IncomingMessage(
-        routing_key=f"{slug}.email",
-        body=json.dumps(content).encode(),
-        message_id=message_id or uuid.uuid4().hex,
-        content_type="application/json",
-        type="enquiry.v1",
-    )
+    return delivery(f"{slug}.email", content, message_id=message_id)
 
 
 async def _received(hub: Hub, reference: str) -> tuple[Enquiry, dict[str, Any]]:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import uuid
 from dataclasses import replace
 
 from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
 from tests.helpers_amqp import enquiry
+from tests.helpers_intake import delivery
 
 
 def _message(tenant: str) -> IncomingMessage:
-    return IncomingMessage(
-        f"{tenant}.phone",
-        json.dumps(enquiry(tenant)).encode(),
-        message_id=uuid.uuid4().hex,
-        content_type="application/json",
-        type="enquiry.v1",
-    )
+    return delivery(f"{tenant}.phone", enquiry(tenant))
 
 
 async def test_a_redelivery_after_a_crash_before_placing_puts_the_enquiry_in_its_queue(

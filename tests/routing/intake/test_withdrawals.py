@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -13,16 +12,11 @@ from hub.db.scope import all_partners
 from hub.runtime import Hub
 from routing.models import Enquiry
 from tests.helpers_amqp import enquiry
+from tests.helpers_intake import delivery
 
 
 def _enquiry(tenant: str, message_id: str) -> IncomingMessage:
-    return IncomingMessage(
-        f"{tenant}.phone",
-        json.dumps(enquiry(tenant)).encode(),
-        message_id=message_id,
-        content_type="application/json",
-        type="enquiry.v1",
-    )
+    return delivery(f"{tenant}.phone", enquiry(tenant), message_id=message_id)
 
 
 def _withdrawal(tenant: str, message_id: str) -> IncomingMessage:
@@ -32,13 +26,7 @@ def _withdrawal(tenant: str, message_id: str) -> IncomingMessage:
         "reason": "caller_hung_up",
         "at": datetime.now(UTC).isoformat(),
     }
-    return IncomingMessage(
-        f"{tenant}.phone",
-        json.dumps(body).encode(),
-        message_id=f"w-{uuid.uuid4().hex}",
-        content_type="application/json",
-        type="enquiry.withdrawn.v1",
-    )
+    return delivery(f"{tenant}.phone", body, type="enquiry.withdrawn.v1")
 
 
 async def test_two_partners_withdrawals_in_one_batch_take_only_their_own_enquiries(
