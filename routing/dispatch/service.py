@@ -282,7 +282,7 @@ class Dispatcher:
         position: dict[str, int] = {}
         for i, agent_id in enumerate(agent_ids):
             position.setdefault(agent_id, i)
-        # In the order given (the longest-waiting freed agent first), as separate calls would have gone.
+        # In the order given, as separate calls one after another would have gone.
         return await self.agents_ready(
             [
                 (agent_id, tenant, skills_of[agent_id])
