@@ -143,9 +143,9 @@ async def hub(settings: Settings) -> AsyncIterator[Hub]:
 
 @pytest.fixture
 async def api(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    """The hub's HTTP app on the test's hub, in process."""
+    """The hub's HTTP app on the test's hub, in process (a dotted host, so cookies set for it are kept)."""
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub"
+        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub.test"
     ) as client:
         yield client
 

@@ -4,7 +4,6 @@ repeated actions, form tokens, bad input — a clear message, nothing changed tw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -13,7 +12,6 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub.accounts.models import WebSession
-from hub.api.app import create_app
 from hub.audit.models import AuditEntry
 from hub.audit.service import record
 from hub.db.session import unit_of_work
@@ -23,31 +21,23 @@ from tenants.models import Service
 from tests.hub.web.conftest import customer_of, intake, make_user, sign_in_client
 
 
-@pytest.fixture
-async def browserless(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub.test"
-    ) as client:
-        yield client
-
-
 def notice(response: httpx.Response) -> str | None:
     location = response.headers.get("location", "")
     return location.split("notice=", 1)[1].split("&")[0] if "notice=" in location else None
 
 
 async def test_five_failures_lock_the_account_for_fifteen_minutes_known_or_not(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     partner = await make_partner(agents=1)
     username, password = await make_user(hub, role="agent", agent_id=partner.agents[0])
     for attempt in range(4):
-        r = await browserless.post("/sign-in", data={"username": username, "password": f"wrong-{attempt}"})
+        r = await api.post("/sign-in", data={"username": username, "password": f"wrong-{attempt}"})
         assert r.status_code == 401 and "do not match" in r.text
-    r = await browserless.post("/sign-in", data={"username": username, "password": "wrong-5"})
+    r = await api.post("/sign-in", data={"username": username, "password": "wrong-5"})
     assert r.status_code == 423 and "locked until" in r.text
     # Locked: even the right password is refused, with the same clear message, and no session made.
-    r = await browserless.post("/sign-in", data={"username": username.upper(), "password": password})
+    r = await api.post("/sign-in", data={"username": username.upper(), "password": password})
     assert (
         r.status_code == 423
         and "locked until" in r.text
@@ -55,13 +45,13 @@ async def test_five_failures_lock_the_account_for_fifteen_minutes_known_or_not(
     )
     # An unknown username locks the same way, so lockout tells nobody which usernames exist.
     for _ in range(5):
-        r = await browserless.post("/sign-in", data={"username": "nobody-" + username, "password": "x"})
+        r = await api.post("/sign-in", data={"username": "nobody-" + username, "password": "x"})
     assert r.status_code == 423
 
     real_clock = hub.dispatcher.clock
     hub.dispatcher.clock = lambda: real_clock() + timedelta(minutes=16)
     try:
-        r = await browserless.post("/sign-in", data={"username": username, "password": password})
+        r = await api.post("/sign-in", data={"username": username, "password": password})
         assert r.status_code == 303 and r.headers["location"] == "/console"
         assert (
             "httponly" in r.headers["set-cookie"].lower()
@@ -72,50 +62,50 @@ async def test_five_failures_lock_the_account_for_fifteen_minutes_known_or_not(
 
 
 async def test_an_expired_or_ended_session_is_sent_to_sign_in_and_changes_nothing(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     partner = await make_partner(agents=1)
     agent_id = partner.agents[0]
     login = await make_user(hub, role="agent", agent_id=agent_id)
-    assert (await browserless.get("/console")).headers["location"].startswith("/sign-in?notice=sign_in")
+    assert (await api.get("/console")).headers["location"].startswith("/sign-in?notice=sign_in")
 
-    csrf = await sign_in_client(browserless, login)
-    assert (await browserless.get("/console")).status_code == 200
+    csrf = await sign_in_client(api, login)
+    assert (await api.get("/console")).status_code == 200
     async with unit_of_work(hub.sessionmaker) as session:
         await session.execute(
             update(WebSession).values(expires_at=hub.dispatcher.clock() - timedelta(seconds=1))
         )
 
-    r = await browserless.post("/console/status", data={"status": "available", "csrf": csrf})
+    r = await api.post("/console/status", data={"status": "available", "csrf": csrf})
     assert r.status_code == 303 and notice(r) == "session_expired"
-    assert "hub_session" not in browserless.cookies  # the dead cookie is cleared
+    assert "hub_session" not in api.cookies  # the dead cookie is cleared
     assert (await hub.desk.view(agent_id)).status == "offline"
-    page = await browserless.get("/sign-in?notice=session_expired")
+    page = await api.get("/sign-in?notice=session_expired")
     assert "Your session has expired" in page.text
     # Live streams and fetches get a 401 to act on rather than a page.
-    r = await browserless.get("/supervisor/floor", headers={"X-Hub-Fetch": "1"})
+    r = await api.get("/supervisor/floor", headers={"X-Hub-Fetch": "1"})
     assert r.status_code == 401
 
     # Signing out ends the session on the server, not just in the browser.
-    csrf = await sign_in_client(browserless, login)
-    cookie = browserless.cookies.get("hub_session")
-    r = await browserless.post("/sign-out", data={"csrf": csrf})
+    csrf = await sign_in_client(api, login)
+    cookie = api.cookies.get("hub_session")
+    r = await api.post("/sign-out", data={"csrf": csrf})
     assert r.status_code == 303 and notice(r) == "signed_out"
-    browserless.cookies.set("hub_session", cookie or "", domain="hub.test")
-    assert notice(await browserless.get("/console")) == "session_expired"
+    api.cookies.set("hub_session", cookie or "", domain="hub.test")
+    assert notice(await api.get("/console")) == "session_expired"
 
     # An idle hour ends a session too.
-    await sign_in_client(browserless, login)
+    await sign_in_client(api, login)
     real_clock = hub.dispatcher.clock
     hub.dispatcher.clock = lambda: real_clock() + timedelta(hours=1, minutes=1)
     try:
-        assert notice(await browserless.get("/console")) == "session_expired"
+        assert notice(await api.get("/console")) == "session_expired"
     finally:
         hub.dispatcher.clock = real_clock
 
 
 async def test_another_partners_enquiry_agent_or_floor_is_not_found_and_nothing_leaks(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     mine, theirs = await make_partner(agents=1), await make_partner(agents=1)
     secret_name = "Quentin Elsewhere"
@@ -123,23 +113,21 @@ async def test_another_partners_enquiry_agent_or_floor_is_not_found_and_nothing_
     my_enquiry = await intake(hub, mine.slug, customer=customer_of("Mine Resident"))
 
     agent = await make_user(hub, role="agent", agent_id=mine.agents[0])
-    csrf = await sign_in_client(browserless, agent)
-    r = await browserless.get(f"/console/enquiries/{their_enquiry}")
+    csrf = await sign_in_client(api, agent)
+    r = await api.get(f"/console/enquiries/{their_enquiry}")
     assert r.status_code == 404 and secret_name not in r.text
     for bad in ("abc", "-1", "99999999999999999999999", "0"):
-        assert (await browserless.get(f"/console/enquiries/{bad}")).status_code == 404
-    r = await browserless.get(f"/console/enquiries/{my_enquiry}")
+        assert (await api.get(f"/console/enquiries/{bad}")).status_code == 404
+    r = await api.get(f"/console/enquiries/{my_enquiry}")
     assert r.status_code == 200 and "Mine Resident" in r.text
     for action in ("accept", "reject"):
-        r = await browserless.post(
-            f"/console/offer/{action}", data={"enquiry_id": their_enquiry, "csrf": csrf}
-        )
+        r = await api.post(f"/console/offer/{action}", data={"enquiry_id": their_enquiry, "csrf": csrf})
         assert r.status_code == 303 and notice(r) == "stale_offer"
-    r = await browserless.post(
+    r = await api.post(
         "/console/complete", data={"enquiry_id": their_enquiry, "outcome": "resolved", "csrf": csrf}
     )
     assert notice(r) == "not_yours"
-    r = await browserless.post(
+    r = await api.post(
         "/console/transfer",
         data={"enquiry_id": their_enquiry, "target": f"{mine.slug}/general", "csrf": csrf},
     )
@@ -153,42 +141,42 @@ async def test_another_partners_enquiry_agent_or_floor_is_not_found_and_nothing_
             == 0
         )
     # An agent has no floor.
-    assert (await browserless.get("/supervisor")).status_code == 403
+    assert (await api.get("/supervisor")).status_code == 403
 
-    await browserless.post("/sign-out", data={"csrf": csrf})
+    await api.post("/sign-out", data={"csrf": csrf})
     supervisor = await make_user(hub, role="supervisor", tenant=mine.slug)
-    csrf = await sign_in_client(browserless, supervisor)
-    assert (await browserless.get("/supervisor")).status_code == 200
-    assert (await browserless.get(f"/supervisor?tenant={theirs.slug}")).status_code == 404
-    assert (await browserless.get(f"/supervisor/enquiries/{their_enquiry}")).status_code == 404
-    assert (await browserless.get(f"/supervisor/agents/{theirs.agents[0]}")).status_code == 404
-    r = await browserless.post(
+    csrf = await sign_in_client(api, supervisor)
+    assert (await api.get("/supervisor")).status_code == 200
+    assert (await api.get(f"/supervisor?tenant={theirs.slug}")).status_code == 404
+    assert (await api.get(f"/supervisor/enquiries/{their_enquiry}")).status_code == 404
+    assert (await api.get(f"/supervisor/agents/{theirs.agents[0]}")).status_code == 404
+    r = await api.post(
         f"/supervisor/agents/{theirs.agents[0]}/skills", data={"skills": ["general"], "csrf": csrf}
     )
     assert r.status_code == 404
     async with hub.sessionmaker() as session:
         reference = (await session.get(Enquiry, their_enquiry)).reference  # type: ignore[union-attr]
-    assert (await browserless.get(f"/supervisor/find?reference={reference}")).status_code == 404
-    trail = await browserless.get(f"/supervisor/enquiries/{my_enquiry}")
+    assert (await api.get(f"/supervisor/find?reference={reference}")).status_code == 404
+    trail = await api.get(f"/supervisor/enquiries/{my_enquiry}")
     assert trail.status_code == 200 and "enquiry.queued" in trail.text and "Mine Resident" not in trail.text
-    assert (await browserless.get("/console")).status_code == 403  # a supervisor has no console
+    assert (await api.get("/console")).status_code == 403  # a supervisor has no console
 
 
 async def test_stale_and_double_clicked_offers_change_nothing_twice(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     partner = await make_partner(agents=1)
     agent_id = partner.agents[0]
-    csrf = await sign_in_client(browserless, await make_user(hub, role="agent", agent_id=agent_id))
-    r = await browserless.post("/console/status", data={"status": "available", "csrf": csrf})
+    csrf = await sign_in_client(api, await make_user(hub, role="agent", agent_id=agent_id))
+    r = await api.post("/console/status", data={"status": "available", "csrf": csrf})
     assert r.status_code == 303 and notice(r) is None
     enquiry_id = await intake(hub, partner.slug, customer=customer_of())
     assert (await hub.desk.current_offer(agent_id)) is not None
 
     # Two clicks at once on Accept: one answer, and neither click is told off.
     first, second = await asyncio.gather(
-        browserless.post("/console/offer/accept", data={"enquiry_id": enquiry_id, "csrf": csrf}),
-        browserless.post("/console/offer/accept", data={"enquiry_id": enquiry_id, "csrf": csrf}),
+        api.post("/console/offer/accept", data={"enquiry_id": enquiry_id, "csrf": csrf}),
+        api.post("/console/offer/accept", data={"enquiry_id": enquiry_id, "csrf": csrf}),
     )
     assert (first.status_code, notice(first), second.status_code, notice(second)) == (303, None, 303, None)
     async with hub.sessionmaker() as session:
@@ -199,10 +187,10 @@ async def test_stale_and_double_clicked_offers_change_nothing_twice(
         )
     assert answered == 1
     # Rejecting what is already accepted is stale; completing twice completes once.
-    r = await browserless.post("/console/offer/reject", data={"enquiry_id": enquiry_id, "csrf": csrf})
+    r = await api.post("/console/offer/reject", data={"enquiry_id": enquiry_id, "csrf": csrf})
     assert notice(r) == "stale_offer"
     for _ in range(2):
-        r = await browserless.post(
+        r = await api.post(
             "/console/complete", data={"enquiry_id": enquiry_id, "outcome": "callback_booked", "csrf": csrf}
         )
         assert r.status_code == 303
@@ -217,20 +205,20 @@ async def test_stale_and_double_clicked_offers_change_nothing_twice(
     # In wrap-up nothing is offered, even with work waiting; Ready takes the next.
     waiting = await intake(hub, partner.slug)
     assert await hub.desk.current_offer(agent_id) is None
-    await browserless.post("/console/status", data={"status": "available", "csrf": csrf})
+    await api.post("/console/status", data={"status": "available", "csrf": csrf})
     offer = await hub.desk.current_offer(agent_id)
     assert offer is not None and offer.enquiry_id == waiting
 
 
 async def test_forms_without_their_token_or_with_bad_fields_are_refused_without_a_500(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     partner = await make_partner(agents=1)
     agent_id = partner.agents[0]
-    csrf = await sign_in_client(browserless, await make_user(hub, role="agent", agent_id=agent_id))
-    r = await browserless.post("/console/status", data={"status": "available"})
+    csrf = await sign_in_client(api, await make_user(hub, role="agent", agent_id=agent_id))
+    r = await api.post("/console/status", data={"status": "available"})
     assert r.status_code == 403 and "form had expired" in r.text
-    r = await browserless.post("/console/status", data={"status": "available", "csrf": "0" * 32})
+    r = await api.post("/console/status", data={"status": "available", "csrf": "0" * 32})
     assert r.status_code == 403
     assert (await hub.desk.view(agent_id)).status == "offline"
 
@@ -244,45 +232,37 @@ async def test_forms_without_their_token_or_with_bad_fields_are_refused_without_
         ("/console/transfer", {"enquiry_id": "1", "target": "nowhere"}, "unknown_target"),
     ]
     for path, data, expected in cases:
-        r = await browserless.post(path, data={**data, "csrf": csrf})
+        r = await api.post(path, data={**data, "csrf": csrf})
         assert r.status_code == 303 and notice(r) == expected, (path, data, r.status_code, r.text[:200])
     for path in ("/console/offer/steal", "/console/nope", "/supervisor/enquiries/1"):
-        r = (
-            await browserless.post(path, data={"csrf": csrf})
-            if "offer" in path
-            else await browserless.get(path)
-        )
+        r = await api.post(path, data={"csrf": csrf}) if "offer" in path else await api.get(path)
         assert 400 <= r.status_code < 500, (path, r.status_code)
-    r = await browserless.get("/sign-in?next=//evil.example/&notice=<script>")
+    r = await api.get("/sign-in?next=//evil.example/&notice=<script>")
     assert r.status_code == 200 and "<script>" not in r.text and "evil.example" not in r.text
-    r = await browserless.post("/sign-in", data={"username": "x" * 500, "password": "y" * 5000})
+    r = await api.post("/sign-in", data={"username": "x" * 500, "password": "y" * 5000})
     assert r.status_code == 401
 
 
 async def test_a_supervisor_changes_skills_live_and_the_agent_is_offered_waiting_work(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     partner = await make_partner(agents=1)
     agent_id = partner.agents[0]
     supervisor = await make_user(hub, role="supervisor", tenant=partner.slug)
-    csrf = await sign_in_client(browserless, supervisor)
-    r = await browserless.post(
-        f"/supervisor/agents/{agent_id}/skills", data={"skills": ["general"], "csrf": csrf}
-    )
+    csrf = await sign_in_client(api, supervisor)
+    r = await api.post(f"/supervisor/agents/{agent_id}/skills", data={"skills": ["general"], "csrf": csrf})
     assert r.status_code == 303 and notice(r) == "skills_saved"
     await hub.desk.set_status(agent_id, "available")
     missed_bin = await intake(hub, partner.slug, service="missed-bin")  # needs "waste", which they lack now
     assert await hub.desk.current_offer(agent_id) is None
 
-    r = await browserless.post(
+    r = await api.post(
         f"/supervisor/agents/{agent_id}/skills", data={"skills": ["general"], "extra": "waste", "csrf": csrf}
     )
     assert notice(r) == "skills_saved"
     offer = await hub.desk.current_offer(agent_id)
     assert offer is not None and offer.enquiry_id == missed_bin
-    r = await browserless.post(
-        f"/supervisor/agents/{agent_id}/skills", data={"extra": "no spaces!", "csrf": csrf}
-    )
+    r = await api.post(f"/supervisor/agents/{agent_id}/skills", data={"extra": "no spaces!", "csrf": csrf})
     assert notice(r) == "bad_skills"
     async with hub.sessionmaker() as session:
         audit = (
@@ -295,27 +275,27 @@ async def test_a_supervisor_changes_skills_live_and_the_agent_is_offered_waiting
     assert [a.detail["after"] for a in audit] == [["general"], ["general", "waste"]]
     assert audit[1].detail["offered_enquiry"] == missed_bin and audit[1].username == supervisor[0]
 
-    page = await browserless.get(f"/supervisor/agents/{agent_id}")
+    page = await api.get(f"/supervisor/agents/{agent_id}")
     assert page.status_code == 200 and 'value="waste" checked' in page.text
-    trail = await browserless.get(f"/supervisor/enquiries/{missed_bin}")
+    trail = await api.get(f"/supervisor/enquiries/{missed_bin}")
     assert trail.status_code == 200
     assert [e for e in ("enquiry.received", "enquiry.queued", "enquiry.offered") if e not in trail.text] == []
 
 
 async def test_a_transfer_queues_the_caller_for_another_partner_once(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     here, there = await make_partner(agents=1), await make_partner(agents=0)
     agent_id = here.agents[0]
-    csrf = await sign_in_client(browserless, await make_user(hub, role="agent", agent_id=agent_id))
+    csrf = await sign_in_client(api, await make_user(hub, role="agent", agent_id=agent_id))
     await hub.desk.set_status(agent_id, "available")
     enquiry_id = await intake(hub, here.slug, customer=customer_of("Terry Transfer"))
     await hub.desk.accept(agent_id, enquiry_id)
-    page = await browserless.get("/console")
+    page = await api.get("/console")
     assert f'value="{there.slug}/council-tax"' in page.text
 
     for _ in range(2):  # a double click makes one transfer
-        r = await browserless.post(
+        r = await api.post(
             "/console/transfer",
             data={
                 "enquiry_id": enquiry_id,
@@ -362,20 +342,20 @@ async def test_the_audit_log_refuses_changes_in_the_database_itself(hub: Hub, ma
     assert [r.username for r in rows] == ["t"]
 
 
-async def test_committee_and_home_pages(hub: Hub, make_partner, browserless: httpx.AsyncClient) -> None:
+async def test_committee_and_home_pages(hub: Hub, make_partner, api: httpx.AsyncClient) -> None:
     partner = await make_partner(agents=1)
     await intake(hub, partner.slug)
     committee = await make_user(hub, role="committee", tenant=partner.slug)
-    await sign_in_client(browserless, committee)
-    assert (await browserless.get("/")).headers["location"] == "/committee"
-    page = await browserless.get("/committee")
+    await sign_in_client(api, committee)
+    assert (await api.get("/")).headers["location"] == "/committee"
+    page = await api.get("/committee")
     assert page.status_code == 200 and f'data-tenant="{partner.slug}"' in page.text
-    assert (await browserless.get("/supervisor")).status_code == 403
-    assert (await browserless.get("/console")).status_code == 403
+    assert (await api.get("/supervisor")).status_code == 403
+    assert (await api.get("/console")).status_code == 403
 
 
 async def test_the_catalogue_script_and_prompts_of_a_service_reach_the_console(
-    hub: Hub, make_partner, browserless: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     partner = await make_partner(agents=1)
     agent_id = partner.agents[0]
@@ -396,13 +376,13 @@ async def test_the_catalogue_script_and_prompts_of_a_service_reach_the_console(
                 }
             ],
         }
-    csrf = await sign_in_client(browserless, await make_user(hub, role="agent", agent_id=agent_id))
+    csrf = await sign_in_client(api, await make_user(hub, role="agent", agent_id=agent_id))
     await hub.desk.set_status(agent_id, "available")
     enquiry_id = await intake(
         hub, partner.slug, customer=customer_of(), attributes={"assisted_collection": True}
     )
     await hub.desk.accept(agent_id, enquiry_id)
-    page = await browserless.get("/console")
+    page = await api.get("/console")
     assert "<li>Ask which bin: grey, blue or brown.</li>" in page.text
     assert f"<li>Check the round for Test partner {partner.slug} on the map.</li>" in page.text
     assert 'data-rule="assisted"' in page.text
@@ -412,7 +392,7 @@ async def test_the_catalogue_script_and_prompts_of_a_service_reach_the_console(
     )
     assert page.headers["cache-control"] == "no-store"
 
-    r = await browserless.post(
+    r = await api.post(
         "/console/complete",
         data={
             "enquiry_id": enquiry_id,
@@ -423,10 +403,10 @@ async def test_the_catalogue_script_and_prompts_of_a_service_reach_the_console(
     )
     assert notice(r) == "completed"
     # The notes describe the customer: the owner's supervisor sees them on the trail, and that is audited.
-    await browserless.post("/sign-out", data={"csrf": csrf})
+    await api.post("/sign-out", data={"csrf": csrf})
     supervisor = await make_user(hub, role="supervisor", tenant=partner.slug)
-    await sign_in_client(browserless, supervisor)
-    trail = await browserless.get(f"/supervisor/enquiries/{enquiry_id}")
+    await sign_in_client(api, supervisor)
+    trail = await api.get(f"/supervisor/enquiries/{enquiry_id}")
     assert "housebound" in trail.text and "enquiry.completed" in trail.text
     async with hub.sessionmaker() as session:
         audit = (

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import insert, select
 
-from hub.api.app import create_app
 from hub.auth.service import create_token
 from hub.db.session import unit_of_work
 from hub.metrics.definitions import compute
@@ -160,25 +158,17 @@ rotas:
 """
 
 
-@pytest.fixture
-async def client(hub: Hub) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://hub.test"
-    ) as c:
-        yield c
-
-
 async def test_the_committee_compares_two_rotas_on_the_page(
-    hub: Hub, make_partner, client: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:  # type: ignore[no-untyped-def]
     partner = await make_partner(agents=2)
     committee = await make_user(hub, role="committee")
-    csrf = await sign_in_client(client, committee)
-    assert 'href="/committee/whatif"' in (await client.get("/committee")).text
-    page = await client.get("/committee/whatif")
+    csrf = await sign_in_client(api, committee)
+    assert 'href="/committee/whatif"' in (await api.get("/committee")).text
+    page = await api.get("/committee/whatif")
     assert page.status_code == 200 and "replay:" in page.text and partner.slug in page.text
 
-    ran = await client.post(
+    ran = await api.post(
         "/committee/whatif",
         data={"a": poisson(partner, 4, "four"), "b": poisson(partner, 6, "six"), "seed": "3", "csrf": csrf},
     )
@@ -191,7 +181,7 @@ async def test_the_committee_compares_two_rotas_on_the_page(
     assert row, ran.text
     assert float(row.group(2)) > float(row.group(1))
 
-    bad = await client.post(
+    bad = await api.post(
         "/committee/whatif",
         data={"a": poisson(partner, 4, "four").replace("missed-bin", "bins"), "b": "", "csrf": csrf},
     )
@@ -200,24 +190,24 @@ async def test_the_committee_compares_two_rotas_on_the_page(
 
 
 async def test_the_api_runs_a_what_if_for_the_committee_only(
-    hub: Hub, make_partner, client: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:  # type: ignore[no-untyped-def]
     partner = await make_partner(agents=1)
     async with unit_of_work(hub.sessionmaker) as session:
         committee = await create_token(session, role="committee")
         agent = await create_token(session, role="agent", agent_id=partner.agents[0])
     body = {"scenario": poisson(partner, 4, "four"), "compare": poisson(partner, 6, "six"), "seed": 2}
-    r = await client.post(
+    r = await api.post(
         "/api/v1/committee/whatif", json=body, headers={"authorization": f"Bearer {committee}"}
     )
     assert r.status_code == 200, r.text
     four, six = r.json()["reports"]
     assert six["partners"][partner.slug]["service_level"] > four["partners"][partner.slug]["service_level"]
-    refused = await client.post(
+    refused = await api.post(
         "/api/v1/committee/whatif", json=body, headers={"authorization": f"Bearer {agent}"}
     )
     assert refused.status_code == 403
-    bad = await client.post(
+    bad = await api.post(
         "/api/v1/committee/whatif",
         json={"scenario": body["scenario"].replace("per_interval: 40", "per_interval: -1")},
         headers={"authorization": f"Bearer {committee}"},
