@@ -10,7 +10,6 @@ import pytest
 
 from hub.db.migrate import upgrade
 from hub.settings import Settings
-from tests.conftest import app_database_url
 from tests.faults.servers import PrivateServers
 
 
@@ -51,17 +50,8 @@ def redis_prefix() -> str:
 
 
 @pytest.fixture
-def settings(
-    database_url: str, amqp_url: str, redis_prefix: str, private_servers: PrivateServers
-) -> Settings:
-    return Settings(
-        database_url=app_database_url(database_url),
-        migrate_database_url=database_url,
-        redis_url=private_servers.redis.url,
-        amqp_url=amqp_url,
-        redis_prefix=redis_prefix,
-        intake_batch_wait_ms=2,
-        open311_posts_per_minute=100_000,
-        sign_in_attempts_per_minute=100_000,
-        reservation_timeout_seconds=5,
+def settings(settings: Settings, private_servers: PrivateServers) -> Settings:
+    """The suite's settings, on the private Redis and with offers that time out after 5 s."""
+    return settings.model_copy(
+        update={"redis_url": private_servers.redis.url, "reservation_timeout_seconds": 5}
     )
