@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.db.base import table_of
 from hub.db.scope import all_partners
+from routing.dispatch.presence import agents_taking_work
 from routing.live.base import (
     Caps,
     Kind,
@@ -45,7 +44,6 @@ from routing.policy.model import (
 from tenants.agreement_service import list_agreements
 from tenants.agreements import DAYS, AgreementDefinition
 from tenants.catalogue import Catalogue, ServiceInfo
-from tenants.models import Agent, AgentSkill
 
 if TYPE_CHECKING:
     from routing.dispatch.service import Dispatcher
@@ -170,19 +168,9 @@ class Router:
 
     async def _staffed_agents(self) -> Staffing:
         if time.monotonic() - self._staffed_at > 2.0:
-            agents, skills = table_of(Agent), table_of(AgentSkill)
             async with self.dispatcher.sessionmaker() as session:
-                rows = await session.execute(
-                    select(agents.c.id, agents.c.tenant_slug, skills.c.skill)
-                    .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
-                    .where(agents.c.status.in_(("available", "busy")))
-                )
-                teams: dict[str, tuple[str, set[str]]] = {}
-                for agent_id, tenant, skill in rows:
-                    team = teams.setdefault(agent_id, (tenant, set()))
-                    if skill is not None:
-                        team[1].add(skill)
-            self._staffed = Staffing.of(teams.values())
+                agents = await agents_taking_work(session)
+            self._staffed = Staffing.of((tenant, skills) for _, tenant, skills in agents)
             self._staffed_at = time.monotonic()
         return self._staffed
 

@@ -20,14 +20,14 @@ from hub.db.scope import all_partners
 from hub.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.opening import OpenNow, always_open
-from routing.dispatch.presence import change_status
+from routing.dispatch.presence import agents_taking_work, change_status
 from routing.dispatch.router import AgreementsCache, Routed, Router, gate_map
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
 from tenants.catalogue import CatalogueCache
-from tenants.models import Agent, AgentSkill
+from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
 
@@ -120,26 +120,10 @@ class Dispatcher:
 
     # -- agents ----------------------------------------------------------------------------------------
 
-    async def agent_queues(self, tenant: str, skills: set[str]) -> list[str]:
-        catalogue = await self.catalogue.get()
-        return queues_for_agent(catalogue, await self.agreements.get(), tenant, skills)
-
     async def agent_ready(self, agent_id: str, tenant: str, skills: set[str]) -> Offer | None:
         """An agent is free (or has room for more text work): give them the best they may take, or pool them."""
-        offer = await self._match(agent_id, tenant, skills)
-        if offer is not None:
-            await self.record_offers([offer])
-        return offer
-
-    async def _match(self, agent_id: str, tenant: str, skills: set[str]) -> Offer | None:
-        """The live state's side of ``agent_ready``: reserve the best waiting entry, or join the idle pools."""
-        return await self.live.agent_ready(
-            agent_id,
-            await self.agent_queues(tenant, skills),
-            now_ms=to_ms(self.clock()),
-            ttl_ms=self.reservation_ttl_ms,
-            text_capacity=self.text_capacity,
-        )
+        offers = await self.agents_ready([(agent_id, tenant, skills)])
+        return offers[0] if offers else None
 
     async def record_offers(self, offers: list[Offer]) -> None:
         """Write ``enquiry.offered`` for each reservation made (and ``enquiry.overflowed`` for a lender's).
@@ -261,34 +245,13 @@ class Dispatcher:
             return await self._ready_again(agent_ids)
 
     async def _ready_again(self, agent_ids: Sequence[str]) -> list[Offer]:
-        wanted = set(agent_ids)
-        agents, skills = table_of(Agent), table_of(AgentSkill)
         async with self.sessionmaker() as session:
-            # Plain rows, not ORM objects: this runs for every freed agent, and only three columns matter.
-            # Busy agents too: they may still have room for another web form or email.
-            rows = (
-                await session.execute(
-                    select(agents.c.id, agents.c.tenant_slug).where(
-                        agents.c.id.in_(wanted), agents.c.status.in_(("available", "busy"))
-                    )
-                )
-            ).all()
-            skills_of: dict[str, set[str]] = {agent_id: set() for agent_id, _ in rows}
-            if rows:
-                for agent_id, skill in await session.execute(
-                    select(skills.c.agent_id, skills.c.skill).where(skills.c.agent_id.in_(skills_of))
-                ):
-                    skills_of[agent_id].add(skill)
+            ready = await agents_taking_work(session, agent_ids)
         position: dict[str, int] = {}
         for i, agent_id in enumerate(agent_ids):
             position.setdefault(agent_id, i)
         # In the order given, as separate calls one after another would have gone.
-        return await self.agents_ready(
-            [
-                (agent_id, tenant, skills_of[agent_id])
-                for agent_id, tenant in sorted(rows, key=lambda r: position[r[0]])
-            ]
-        )
+        return await self.agents_ready(sorted(ready, key=lambda agent: position[agent[0]]))
 
     async def agents_ready(self, agents: Sequence[tuple[str, str, set[str]]]) -> list[Offer]:
         """``agent_ready`` for each (agent, tenant, skills) in turn: one live-state round trip and one write."""

@@ -9,11 +9,11 @@ import structlog
 from sqlalchemy import select
 
 from hub.db.session import unit_of_work
+from routing.dispatch.presence import agents_taking_work
 from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import QueueEntry, kind_of_channel, queue_name
 from routing.models import Enquiry
-from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
 
@@ -82,10 +82,7 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
                     ).where(Enquiry.state == "answered", Enquiry.agent_id.is_not(None))
                 )
             ).all()
-            agents = (
-                await session.scalars(select(Agent).where(Agent.status.in_(("available", "busy"))))
-            ).all()
-            ready = [(a.id, a.tenant_slug, set(a.skills)) for a in agents]
+            ready = await agents_taking_work(session)
             facts = [facts_of(e) for e in waiting]
         catalogue = await dispatcher.catalogue.get()
         entries: list[QueueEntry] = []

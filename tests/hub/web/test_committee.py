@@ -7,19 +7,18 @@ import httpx
 from hub.runtime import Hub
 from tests.hub.metrics.test_figures import write_log
 from tests.hub.web.conftest import make_user, sign_in_client
-from tests.hub.web.test_pages import browserless  # noqa: F401  (the fixture)
 
 
 async def test_the_dashboard_shows_a_partners_month_and_nothing_of_another(
     hub: Hub,
     make_partner,
-    browserless: httpx.AsyncClient,  # noqa: F811
+    api: httpx.AsyncClient,
 ) -> None:
     owner, lender = await make_partner("owner", agents=2), await make_partner("lender", agents=1)
     await write_log(hub, owner, lender)
-    await sign_in_client(browserless, await make_user(hub, role="committee", tenant=owner.slug))
+    await sign_in_client(api, await make_user(hub, role="committee", tenant=owner.slug))
 
-    page = await browserless.get("/committee", params={"period": "2026-10"})
+    page = await api.get("/committee", params={"period": "2026-10"})
     assert page.status_code == 200, page.text
     html = page.text
     assert f'data-tenant="{owner.slug}"' in html and f'data-tenant="{lender.slug}"' not in html
@@ -32,22 +31,22 @@ async def test_the_dashboard_shows_a_partners_month_and_nothing_of_another(
         assert shown in html, shown
     assert f"/committee/charts/{owner.slug}/2026-10/service_level.png" in html
 
-    chart = await browserless.get(f"/committee/charts/{owner.slug}/2026-10/service_level.png")
+    chart = await api.get(f"/committee/charts/{owner.slug}/2026-10/service_level.png")
     assert (
         chart.status_code == 200
         and chart.headers["content-type"] == "image/png"
         and chart.content[:4] == b"\x89PNG"
     )
-    assert (await browserless.get(f"/committee/charts/{lender.slug}/2026-10/volumes.png")).status_code == 404
-    assert (await browserless.get(f"/committee/charts/{owner.slug}/2026-10/nonsense.png")).status_code == 404
+    assert (await api.get(f"/committee/charts/{lender.slug}/2026-10/volumes.png")).status_code == 404
+    assert (await api.get(f"/committee/charts/{owner.slug}/2026-10/nonsense.png")).status_code == 404
 
-    pdf = await browserless.get("/committee/pack/2026-10.pdf")
+    pdf = await api.get("/committee/pack/2026-10.pdf")
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     assert owner.slug in pdf.headers["content-disposition"]
-    csv_pack = await browserless.get("/committee/pack/2026-10.csv")
+    csv_pack = await api.get("/committee/pack/2026-10.csv")
     assert owner.slug in csv_pack.text and lender.slug not in csv_pack.text
 
-    bad = await browserless.get("/committee", params={"period": "October"})
+    bad = await api.get("/committee", params={"period": "October"})
     assert bad.status_code == 400 and "2026-10" in bad.text
-    empty = await browserless.get("/committee", params={"period": "2026-09"})  # a period with no data
+    empty = await api.get("/committee", params={"period": "2026-09"})  # a period with no data
     assert empty.status_code == 200 and "No contacts in this period." in empty.text
