@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.backoffice.outbox import enqueue_case
+from hub.db.base import table_of
 from hub.db.session import unit_of_work
 from hub.metrics.satisfaction import SatisfactionSampler
-from routing.dispatch.presence import change_status
+from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import kind_of_channel
@@ -92,17 +95,17 @@ class AgentDesk:
             raise DeskError(422, "bad_status", f"status must be one of {', '.join(STATUSES)}")
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
-            agent = await _agent(session, agent_id, lock=True)
+            agent = await _lock_agent(session, agent_id)
             if agent.status == "busy":
                 raise DeskError(409, "busy", "complete the enquiry in hand before changing status")
             if status != "available":
                 offer = await self.live.offer_for(agent_id)
                 if offer is not None:
                     raise DeskError(409, "offer_pending", "accept or reject the offer first")
-            changed = change_status(session, agent, status, at=now, reason="agent")
-            if changed:
-                agent.missed_offers = 0
-            tenant, skills = agent.tenant_slug, set(agent.skills)
+            changed = await set_agent_status(
+                session, agent, status, at=now, reason="agent", reset_missed_offers=status != agent.status
+            )
+            tenant, skills = agent.tenant, set(agent.skills)
         if changed:
             self.dispatcher.router.staff_changed()
         if status == "available":
@@ -135,50 +138,46 @@ class AgentDesk:
     async def accept(self, agent_id: str, enquiry_id: int) -> int:
         _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
+        # Plain rows and Core statements: this is the agent API's hottest path (ORM loads and flushes cost
+        # several times as much CPU per request).
         async with unit_of_work(self.sessionmaker) as session:
-            agent = await _agent(session, agent_id, lock=True)
-            enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+            agent = await _lock_agent(session, agent_id)
+            enquiry = await _lock_enquiry(session, enquiry_id)
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(
                     409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
                 )
             if enquiry.state == "answered":
-                return enquiry.id  # a double-click: already accepted, nothing changes twice
+                return enquiry_id  # a double-click: already accepted, nothing changes twice
             if enquiry.state != "offered":
                 raise DeskError(409, "stale_offer", f"that enquiry is {enquiry.state}, not offered to you")
             if not await self.live.accept(agent_id, enquiry_id):
                 raise DeskError(409, "stale_offer", "the offer has just expired")
-            enquiry.state = "answered"
-            change_status(session, agent, "busy", at=now, reason="accepted")
-            agent.missed_offers = 0
-            waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
-            queue, tenant, skills = (
-                f"{enquiry.tenant_slug}/{enquiry.service_code}",
-                agent.tenant_slug,
-                set(agent.skills),
+            await _set_enquiry(session, enquiry_id, state="answered")
+            await set_agent_status(
+                session, agent, "busy", at=now, reason="accepted", reset_missed_offers=True
             )
-            on_a_call = kind_of_channel(enquiry.channel) == "voice"
-            await session.flush()
+            waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
+            ref = EnquiryRef(*enquiry[:6])
             await record_events(
                 session,
                 [
                     NewEvent(
-                        EnquiryRef.of(enquiry),
+                        ref,
                         "enquiry.answered",
                         now,
                         agent_id=agent_id,
-                        handler=agent.tenant_slug,
+                        handler=agent.tenant,
                         data={"waited_seconds": round(waited, 3)},
                     )
                 ],
             )
-            log.info("enquiry.answered", tenant=enquiry.tenant_slug, waited_seconds=round(waited, 3))
-            answered_id = enquiry.id
-        await self._count_answer(queue, waited, now)
+            log.info("enquiry.answered", tenant=ref.owner, waited_seconds=round(waited, 3))
+        await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
         # An agent holding a web form or an email may have room for one more (a call is always alone).
-        if not on_a_call:
-            await self.dispatcher.agent_ready(agent_id, tenant, skills)
-        return answered_id
+        if kind_of_channel(ref.channel) != "voice":
+            await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+        return enquiry_id
 
     async def _count_answer(self, queue: str, waited: float, now: datetime) -> None:
         """Count the answer in the rolling figures routing reads; best effort, after the commit.
@@ -201,8 +200,8 @@ class AgentDesk:
         _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
-            agent = await _agent(session, agent_id, lock=True)
-            enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+            agent = await _lock_agent(session, agent_id)
+            enquiry = await _lock_enquiry(session, enquiry_id)
             if enquiry is None or enquiry.agent_id != agent_id or enquiry.state != "offered":
                 raise DeskError(
                     409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
@@ -210,12 +209,13 @@ class AgentDesk:
             offer = await self.live.release(agent_id, enquiry_id)
             if offer is None:
                 raise DeskError(409, "stale_offer", "the offer has just expired")
-            enquiry.state, enquiry.agent_id, enquiry.handler_slug = "queued", None, None
-            enquiry.agreement_id = None
-            change_status(session, agent, "unavailable", at=now, reason="rejected_offer")
-            await session.flush()
+            await _set_enquiry(
+                session, enquiry_id, state="queued", agent_id=None, handler_slug=None, agreement_id=None
+            )
+            await set_agent_status(session, agent, "unavailable", at=now, reason="rejected_offer")
             await record_events(
-                session, [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)]
+                session,
+                [NewEvent(EnquiryRef(*enquiry[:6]), "enquiry.offer_rejected", now, agent_id=agent_id)],
             )
         await self.dispatcher.place([offer.entry])
 
@@ -235,42 +235,50 @@ class AgentDesk:
         _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
-            agent = await _agent(session, agent_id, lock=True)
-            enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
+            agent = await _lock_agent(session, agent_id)
+            enquiry = await _lock_enquiry(session, enquiry_id)
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(409, "not_yours", "that enquiry is not in your hands")
             if enquiry.state == "completed":
                 return  # repeated request: already done
             if enquiry.state != "answered":
                 raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
-            enquiry.state, enquiry.outcome = "completed", outcome
-            others = await session.scalar(
-                select(func.count())
-                .select_from(Enquiry)
-                .where(Enquiry.agent_id == agent_id, Enquiry.state == "answered", Enquiry.id != enquiry_id)
-            )
+            await _set_enquiry(session, enquiry_id, state="completed", outcome=outcome)
+            enquiries, events = table_of(Enquiry), table_of(EnquiryEvent)
+            # One round trip for both: other work in hand (web forms, emails), and when this was answered.
+            others, answered_at = (
+                await session.execute(
+                    select(
+                        select(func.count())
+                        .select_from(enquiries)
+                        .where(
+                            enquiries.c.agent_id == agent_id,
+                            enquiries.c.state == "answered",
+                            enquiries.c.id != enquiry_id,
+                        )
+                        .scalar_subquery(),
+                        select(func.max(events.c.at))
+                        .where(events.c.enquiry_id == enquiry_id, events.c.event == "enquiry.answered")
+                        .scalar_subquery(),
+                    )
+                )
+            ).one()
             if not others:
-                change_status(
+                await set_agent_status(
                     session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
                 )
             wrapping_up = wrap_up and not others
-            tenant, skills = agent.tenant_slug, set(agent.skills)
-            answered_at = await session.scalar(
-                select(func.max(EnquiryEvent.at)).where(
-                    EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == "enquiry.answered"
-                )
-            )
-            queue = f"{enquiry.tenant_slug}/{enquiry.service_code}"
-            await session.flush()
+            ref = EnquiryRef(*enquiry[:6])
+            queue = f"{ref.owner}/{ref.service_code}"
             await record_events(
                 session,
                 [
                     NewEvent(
-                        EnquiryRef.of(enquiry),
+                        ref,
                         "enquiry.completed",
                         now,
                         agent_id=agent_id,
-                        handler=agent.tenant_slug,
+                        handler=agent.tenant,
                         data={
                             "outcome": outcome,
                             **({"notes": notes} if notes else {}),
@@ -281,20 +289,18 @@ class AgentDesk:
             )
             if outcome == "passed_to_back_office":
                 # In this transaction: the case reaches the back office exactly when the completion commits.
-                await enqueue_case(session, enquiry=enquiry, at=now, notes=notes, handler=agent.tenant_slug)
+                whole = await session.get(Enquiry, enquiry_id)
+                assert whole is not None  # locked above
+                await enqueue_case(session, enquiry=whole, at=now, notes=notes, handler=agent.tenant)
             invite = await self.sampler.maybe_invite(
-                session,
-                enquiry_id=enquiry.id,
-                tenant=enquiry.tenant_slug,
-                reference=enquiry.reference,
-                now=now,
+                session, enquiry_id=enquiry_id, tenant=ref.owner, reference=ref.reference, now=now
             )
             if invite is not None:
                 await record_events(
                     session,
                     [
                         NewEvent(
-                            EnquiryRef.of(enquiry),
+                            ref,
                             "enquiry.survey_invited",
                             now,
                             data={
@@ -312,7 +318,7 @@ class AgentDesk:
         if wrapping_up:
             await self.live.agent_away(agent_id)  # no new work until the agent says they are ready
         else:
-            await self.dispatcher.agent_ready(agent_id, tenant, skills)
+            await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
 
 
 def _aware(moment: datetime | str) -> datetime:
@@ -321,8 +327,38 @@ def _aware(moment: datetime | str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-async def _agent(session, agent_id: str, *, lock: bool = False) -> Agent:  # type: ignore[no-untyped-def]
-    agent = await session.get(Agent, agent_id, with_for_update=lock)
+async def _agent(session: AsyncSession, agent_id: str) -> Agent:
+    agent = await session.get(Agent, agent_id)
     if agent is None:
         raise DeskError(404, "unknown_agent", f"no agent {agent_id!r}")
     return agent
+
+
+async def _lock_agent(session: AsyncSession, agent_id: str) -> DeskAgent:
+    agent = await lock_agent(session, agent_id)
+    if agent is None:
+        raise DeskError(404, "unknown_agent", f"no agent {agent_id!r}")
+    return agent
+
+
+async def _lock_enquiry(session: AsyncSession, enquiry_id: int) -> Row[Any] | None:
+    """The enquiry's ref columns (``EnquiryRef(*row[:6])``), state, agent and queue times, locked for update."""
+    enquiries = table_of(Enquiry)
+    return (
+        await session.execute(
+            select(
+                *EnquiryRef.columns(),
+                enquiries.c.state,
+                enquiries.c.agent_id,
+                enquiries.c.queued_at,
+                enquiries.c.created_at,
+            )
+            .where(enquiries.c.id == enquiry_id)
+            .with_for_update()
+        )
+    ).first()
+
+
+async def _set_enquiry(session: AsyncSession, enquiry_id: int, **values: Any) -> None:
+    enquiries = table_of(Enquiry)
+    await session.execute(update(enquiries).where(enquiries.c.id == enquiry_id).values(**values))

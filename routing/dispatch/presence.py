@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db.base import table_of
@@ -41,21 +43,78 @@ async def agents_taking_work(
     return list(found.values())
 
 
+@dataclass(frozen=True)
+class DeskAgent:
+    """An agent's row as the desk needs it, read under a row lock: plain values, not an ORM object."""
+
+    id: str
+    tenant: str
+    status: str
+    skills: frozenset[str]
+
+
+async def lock_agent(session: AsyncSession, agent_id: str) -> DeskAgent | None:
+    """The agent, locked until the transaction ends (``FOR UPDATE`` of its row), with its skills: one statement."""
+    agents, skills = table_of(Agent), table_of(AgentSkill)
+    rows = (
+        await session.execute(
+            select(agents.c.tenant_slug, agents.c.status, skills.c.skill)
+            .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
+            .where(agents.c.id == agent_id)
+            .with_for_update(of=agents)
+        )
+    ).all()
+    if not rows:
+        return None
+    tenant, status, _ = rows[0]
+    return DeskAgent(agent_id, tenant, status, frozenset(skill for _, _, skill in rows if skill is not None))
+
+
+async def set_agent_status(
+    session: AsyncSession,
+    agent: DeskAgent,
+    status: str,
+    *,
+    at: datetime,
+    reason: str,
+    reset_missed_offers: bool = False,
+) -> bool:
+    """``change_status`` for a ``DeskAgent``, as Core statements; returns False (logs nothing) when unchanged."""
+    changed = _status_event(agent.id, agent.tenant, agent.status, status, at=at, reason=reason)
+    values: dict[str, Any] = {"status": status, "status_since": at} if changed else {}
+    if reset_missed_offers:
+        values["missed_offers"] = 0
+    if values:
+        agents = table_of(Agent)
+        await session.execute(update(agents).where(agents.c.id == agent.id).values(**values))
+    if changed:
+        await session.execute(insert(table_of(AgentEvent)).values(**changed))
+    return bool(changed)
+
+
 def change_status(session: AsyncSession, agent: Agent, status: str, *, at: datetime, reason: str) -> bool:
     """Set ``agent.status`` and log the change; returns False (and logs nothing) when it is unchanged."""
-    if status not in STATUSES:
-        raise ValueError(f"unknown agent status {status!r}")
-    if agent.status == status:
+    changed = _status_event(agent.id, agent.tenant_slug, agent.status, status, at=at, reason=reason)
+    if not changed:
         return False
-    session.add(
-        AgentEvent(
-            agent_id=agent.id,
-            tenant_slug=agent.tenant_slug,
-            status=status,
-            previous=agent.status,
-            at=at,
-            reason=reason,
-        )
-    )
+    session.add(AgentEvent(**changed))
     agent.status, agent.status_since = status, at
     return True
+
+
+def _status_event(
+    agent_id: str, tenant: str, previous: str, status: str, *, at: datetime, reason: str
+) -> dict[str, Any]:
+    """The ``agent_events`` row of a change of status; empty when the status is unchanged."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown agent status {status!r}")
+    if status == previous:
+        return {}
+    return {
+        "agent_id": agent_id,
+        "tenant_slug": tenant,
+        "status": status,
+        "previous": previous,
+        "at": at,
+        "reason": reason,
+    }
