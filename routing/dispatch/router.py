@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.db.scope import all_partners
-from routing.dispatch.presence import agents_taking_work
+from routing.dispatch.presence import teams_taking_work
 from routing.live.base import (
     Caps,
     Kind,
@@ -141,7 +141,10 @@ class Staffing:
 
     @classmethod
     def of(cls, agents: Iterable[tuple[str, set[str]]]) -> Staffing:
-        teams = Counter((tenant, frozenset(skills)) for tenant, skills in agents)
+        return cls.of_teams(Counter((tenant, frozenset(skills)) for tenant, skills in agents))
+
+    @classmethod
+    def of_teams(cls, teams: Mapping[tuple[str, frozenset[str]], int]) -> Staffing:
         by_skill: Counter[tuple[str, str]] = Counter()
         for (tenant, skills), count in teams.items():
             for skill in skills:
@@ -169,8 +172,7 @@ class Router:
     async def _staffed_agents(self) -> Staffing:
         if time.monotonic() - self._staffed_at > 2.0:
             async with self.dispatcher.sessionmaker() as session:
-                agents = await agents_taking_work(session)
-            self._staffed = Staffing.of((tenant, skills) for _, tenant, skills in agents)
+                self._staffed = Staffing.of_teams(await teams_taking_work(session))
             self._staffed_at = time.monotonic()
         return self._staffed
 

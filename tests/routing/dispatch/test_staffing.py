@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import delete, update
+
+from hub.db.base import table_of
+from hub.db.session import unit_of_work
+from hub.runtime import Hub
+from routing.dispatch.presence import teams_taking_work
 from routing.dispatch.router import Staffing
+from tenants.models import Agent, AgentSkill
 
 
 def test_staffing_counts_agents_with_every_skill_a_service_needs() -> None:
@@ -27,3 +34,23 @@ def test_staffing_counts_agents_with_every_skill_a_service_needs() -> None:
     }
     # Three agents with the same skills are one group, however many there are.
     assert len(staffing.teams) == 4
+
+
+async def test_the_database_counts_agents_taking_work_by_partner_and_skill_set(
+    hub: Hub, make_partner
+) -> None:
+    partner = await make_partner("staffing", agents=4)
+    available, busy, no_skills, _offline = partner.agents
+    agents, skills = table_of(Agent), table_of(AgentSkill)
+    async with unit_of_work(hub.sessionmaker) as session:
+        for agent_id, status in [(available, "available"), (busy, "busy"), (no_skills, "available")]:
+            await session.execute(update(agents).where(agents.c.id == agent_id).values(status=status))
+        await session.execute(delete(skills).where(skills.c.agent_id == no_skills))
+    async with hub.sessionmaker() as session:
+        teams = await teams_taking_work(session)
+    ours = {key: count for key, count in teams.items() if key[0] == partner.slug}
+    # Offline agents are not counted; the two with every skill are one team however the database joined them.
+    assert ours == {
+        (partner.slug, frozenset({"general", "waste", "revenues"})): 2,
+        (partner.slug, frozenset()): 1,
+    }
