@@ -38,10 +38,13 @@ class TenantScopedSession(Session):
     """A session whose every transaction first sets ``hub.tenant`` (transaction-local) for row-level security."""
 
 
+_SET_SCOPE = text("SELECT set_config('hub.tenant', :scope, true)")  # built once: this runs every transaction
+
+
 @event.listens_for(TenantScopedSession, "after_begin")
 def _set_tenant_scope(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT set_config('hub.tenant', :scope, true)"), {"scope": current_scope()})
+        connection.execute(_SET_SCOPE, {"scope": current_scope()})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

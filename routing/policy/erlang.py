@@ -27,6 +27,10 @@ def p_wait(agents: int, load: float) -> float:
     b = 1.0
     for k in range(1, agents + 1):
         b = load * b / (k + load * b)
+        if b == 0.0:
+            # Underflowed (far more agents than load): it stays 0 to the end, so P(wait) is 0. Stopping here
+            # keeps the cost near the load, not the agents signed in (thousands, every routing decision).
+            return 0.0
     return agents * b / (agents - load * (1 - b))
 
 

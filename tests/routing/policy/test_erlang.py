@@ -22,3 +22,14 @@ def test_edges_and_staffing() -> None:
     assert (
         agents_for(arrivals_per_second=100 / 1800, aht_seconds=180, within_seconds=20, target=0.8) == 14
     )  # 13 reach 79.6 %
+
+
+def test_p_wait_for_a_large_team_is_the_full_recurrence_stopped_early() -> None:
+    def full_recurrence(agents: int, load: float) -> float:
+        b = 1.0
+        for k in range(1, agents + 1):
+            b = load * b / (k + load * b)
+        return agents * b / (agents - load * (1 - b))
+
+    for agents, load in [(11_100, 50.0), (11_100, 10_900.0), (2_000, 1_500.0), (40, 39.5), (300, 12.25)]:
+        assert p_wait(agents, load) == full_recurrence(agents, load)
