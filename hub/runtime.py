@@ -63,7 +63,12 @@ class Hub:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate if migrate is not None else settings.embedded:
             await upgrade_async(settings.effective_migrate_url)
-        engine = create_engine(url) if pre_ping else create_engine(url, pool_pre_ping=False)
+        pool = (
+            {"pool_size": settings.database_pool_size, "max_overflow": settings.database_max_overflow}
+            if not settings.embedded
+            else {}
+        )
+        engine = create_engine(url, pool_pre_ping=pre_ping, **pool)
         sessionmaker = create_sessionmaker(engine)
         live: LiveState = (
             RedisLiveState.from_url(settings.redis_url, settings.redis_prefix)

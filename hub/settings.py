@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Connections each process keeps open to PostgreSQL, and how many more it may open in a burst (closed again
+    # after). Too few and a busy `hub serve` opens and closes connections per request, each costing a handshake
+    # and its prepared statements; mind PostgreSQL's max_connections across every process.
+    database_pool_size: int = Field(default=20, ge=1, le=500)
+    database_max_overflow: int = Field(default=10, ge=0, le=500)
+
     # AMQP consumer tuning (DESIGN §9: prefetch 100–300, batched commits).
     amqp_prefetch: int = Field(default=200, ge=1, le=5000)
     intake_batch_size: int = Field(default=200, ge=1, le=5000)

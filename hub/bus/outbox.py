@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.bus.base import OutgoingMessage, Publisher
 from hub.db.base import table_of
 from hub.db.session import unit_of_work
 from routing.models import OutboxMessage
+
+_OUTBOX = table_of(OutboxMessage)
+# Built once (bound parameters, not values): the relay runs after every commit and sweeps ten times a second.
+_OLDEST_UNLOCKED = (
+    select(_OUTBOX).order_by(_OUTBOX.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True)
+)
+_DELETE_SENT = delete(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)))
 
 
 async def relay_once(
@@ -19,16 +26,11 @@ async def relay_once(
     Rows are locked with SKIP LOCKED so several relays share the work; a crash after the publish and
     before the delete publishes those rows again, so consumers dedupe on ``message_id``.
     """
-    outbox = table_of(OutboxMessage)
     async with unit_of_work(sessionmaker) as session:
         # Plain rows, not ORM objects: the relay only reads them once and deletes them. Two statements, not
         # one DELETE ... WHERE id IN (SELECT ...) RETURNING: PostgreSQL plans that as a hash join over a
         # sequential scan of the table, which grows with the dead rows of a busy outbox until vacuum.
-        rows = (
-            await session.execute(
-                select(outbox).order_by(outbox.c.id).limit(limit).with_for_update(skip_locked=True)
-            )
-        ).all()
+        rows = (await session.execute(_OLDEST_UNLOCKED, {"limit": limit})).all()
         if not rows:
             return 0
         await publisher.publish_many(
@@ -45,7 +47,7 @@ async def relay_once(
                 for row in rows
             ]
         )
-        await session.execute(delete(outbox).where(outbox.c.id.in_([row.id for row in rows])))
+        await session.execute(_DELETE_SENT, {"ids": [row.id for row in rows]})
         return len(rows)
 
 

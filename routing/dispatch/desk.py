@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.backoffice.outbox import enqueue_case
@@ -341,22 +341,27 @@ async def _lock_agent(session: AsyncSession, agent_id: str) -> DeskAgent:
     return agent
 
 
-async def _lock_enquiry(session: AsyncSession, enquiry_id: int) -> Row[Any] | None:
-    """The enquiry's ref columns (``EnquiryRef(*row[:6])``), state, agent and queue times, locked for update."""
+def _enquiry_locked() -> Select[Any]:
     enquiries = table_of(Enquiry)
     return (
-        await session.execute(
-            select(
-                *EnquiryRef.columns(),
-                enquiries.c.state,
-                enquiries.c.agent_id,
-                enquiries.c.queued_at,
-                enquiries.c.created_at,
-            )
-            .where(enquiries.c.id == enquiry_id)
-            .with_for_update()
+        select(
+            *EnquiryRef.columns(),
+            enquiries.c.state,
+            enquiries.c.agent_id,
+            enquiries.c.queued_at,
+            enquiries.c.created_at,
         )
-    ).first()
+        .where(enquiries.c.id == bindparam("enquiry_id"))
+        .with_for_update()
+    )
+
+
+_ENQUIRY_LOCKED = _enquiry_locked()  # built once, like presence's agent lock
+
+
+async def _lock_enquiry(session: AsyncSession, enquiry_id: int) -> Row[Any] | None:
+    """The enquiry's ref columns (``EnquiryRef(*row[:6])``), state, agent and queue times, locked for update."""
+    return (await session.execute(_ENQUIRY_LOCKED, {"enquiry_id": enquiry_id})).first()
 
 
 async def _set_enquiry(session: AsyncSession, enquiry_id: int, **values: Any) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db.base import table_of
@@ -54,17 +54,23 @@ class DeskAgent:
     skills: frozenset[str]
 
 
+def _agent_locked() -> Select[tuple[str, str, str | None]]:
+    agents, skills = table_of(Agent), table_of(AgentSkill)
+    return (
+        select(agents.c.tenant_slug, agents.c.status, skills.c.skill)
+        .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
+        .where(agents.c.id == bindparam("agent_id"))
+        .with_for_update(of=agents)
+    )
+
+
+# Built once (a bound parameter, not a value): building a statement costs as much CPU as running it.
+_AGENT_LOCKED = _agent_locked()
+
+
 async def lock_agent(session: AsyncSession, agent_id: str) -> DeskAgent | None:
     """The agent, locked until the transaction ends (``FOR UPDATE`` of its row), with its skills: one statement."""
-    agents, skills = table_of(Agent), table_of(AgentSkill)
-    rows = (
-        await session.execute(
-            select(agents.c.tenant_slug, agents.c.status, skills.c.skill)
-            .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
-            .where(agents.c.id == agent_id)
-            .with_for_update(of=agents)
-        )
-    ).all()
+    rows = (await session.execute(_AGENT_LOCKED, {"agent_id": agent_id})).all()
     if not rows:
         return None
     tenant, status, _ = rows[0]
@@ -89,7 +95,8 @@ async def set_agent_status(
         agents = table_of(Agent)
         await session.execute(update(agents).where(agents.c.id == agent.id).values(**values))
     if changed:
-        await session.execute(insert(table_of(AgentEvent)).values(**changed))
+        # As a list of one: no RETURNING of the new id, which nothing reads.
+        await session.execute(insert(table_of(AgentEvent)), [changed])
     return bool(changed)
 
 
