@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.db.base import table_of
@@ -51,6 +52,30 @@ def facts_of(enquiry: Enquiry) -> EnquiryFacts:
         priority=enquiry.priority,
         queued_at=enquiry.queued_at or enquiry.created_at,
     )
+
+
+def _offered_agents() -> Select[tuple[str, str]]:
+    agents = table_of(Agent)
+    return (
+        select(agents.c.id, agents.c.tenant_slug)
+        .where(agents.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(agents.c.id)
+        .with_for_update()
+    )
+
+
+def _offered_enquiries() -> Select[Any]:
+    enquiries = table_of(Enquiry)
+    return (
+        select(*EnquiryRef.columns(), enquiries.c.state)
+        .where(enquiries.c.id.in_(bindparam("ids", expanding=True)))
+        .order_by(enquiries.c.id)
+        .with_for_update()
+    )
+
+
+# The offer's two row locks, built once (bound parameters): they run for every batch of offers made.
+_OFFERED_AGENTS, _OFFERED_ENQUIRIES = _offered_agents(), _offered_enquiries()
 
 
 @dataclass
@@ -145,30 +170,20 @@ class Dispatcher:
                 key = (offer.agreement, base_queue_of(offer.queue))
                 why[key] = await self.router.gate_reasons(key[0], key[1], now)
         stale: list[Offer] = []
-        agents, enquiries = table_of(Agent), table_of(Enquiry)
+        enquiries = table_of(Enquiry)
         async with unit_of_work(self.sessionmaker) as session:
             # Two reads and one batched update for the lot, whatever its size; rows locked in id order
             # (agents, then enquiries, as the desk does) so concurrent moves cannot deadlock. Plain rows, not
             # ORM objects: only a few columns matter, and this runs for every offer made.
             handler_of: dict[str, str] = dict(
-                (
-                    await session.execute(
-                        select(agents.c.id, agents.c.tenant_slug)
-                        .where(agents.c.id.in_({o.agent_id for o in offers}))
-                        .order_by(agents.c.id)
-                        .with_for_update()
-                    )
-                )
+                (await session.execute(_OFFERED_AGENTS, {"ids": list({o.agent_id for o in offers})}))
                 .tuples()
                 .all()
             )
             waiting = {
                 row[0]: (EnquiryRef(*row[:6]), row[6])
                 for row in await session.execute(
-                    select(*EnquiryRef.columns(), enquiries.c.state)
-                    .where(enquiries.c.id.in_({o.enquiry_id for o in offers}))
-                    .order_by(enquiries.c.id)
-                    .with_for_update()
+                    _OFFERED_ENQUIRIES, {"ids": list({o.enquiry_id for o in offers})}
                 )
             }
             events, changes = [], []
