@@ -69,7 +69,9 @@ def _throughput(messages: int, runs: int) -> list[Line]:
     ]
 
 
-def _latency(rate: float, api_rate: float, seconds: float, agents: int, runs: int) -> list[Line]:
+def _latency(
+    rate: float, api_rate: float, light_api_rate: float, seconds: float, agents: int, runs: int
+) -> list[Line]:
     """Routing latency with agents free (an idle one always there; then callers hanging up), then the agent API."""
     pool = latency.free_pool_agents(rate, seconds)
     with scratch_services("free") as scratch:
@@ -85,7 +87,13 @@ def _latency(rate: float, api_rate: float, seconds: float, agents: int, runs: in
         answering = latency.measure(
             scratch, rate=api_rate, seconds=seconds, agents=agents, runs=runs, handle_seconds=0.2
         )
+    with scratch_services("api-light") as scratch:
+        throughput.prepare(scratch, latency.partner_yaml(agents))
+        light = latency.measure(
+            scratch, rate=light_api_rate, seconds=seconds, agents=agents, runs=runs, handle_seconds=0.2
+        )
     f, r, a = latency.summary(free.runs), latency.summary(routing.runs), latency.summary(answering.runs)
+    lt = latency.summary(light.runs)
     return [
         Line(
             f"publish → `enquiry.offered` at {rate:.0f}/s, an idle agent always there ({pool:,} signed in), "
@@ -119,6 +127,15 @@ def _latency(rate: float, api_rate: float, seconds: float, agents: int, runs: in
             "p99 ≤ 20 ms",
             a["complete_p99_ms"] <= 20,
         ),
+        *(
+            Line(
+                f"agent API {step}, {agents} agents signed in answering {light_api_rate:.0f} calls/s, p50 / p99",
+                f"{lt[step + '_p50_ms']:.1f} / {lt[step + '_p99_ms']:.1f} ms",
+                "p99 ≤ 20 ms",
+                lt[step + "_p99_ms"] <= 20,
+            )
+            for step in ("accept", "complete")
+        ),
         Line(
             f"publish → `enquiry.offered` while agents answer at {api_rate:.0f}/s, p50 / p99",
             f"{a['latency_p50_ms']:.1f} / {a['latency_p99_ms']:.1f} ms",
@@ -129,9 +146,9 @@ def _latency(rate: float, api_rate: float, seconds: float, agents: int, runs: in
         ),
         Line(
             "enquiries not offered by the end of a run / API errors",
-            f"{f['lost'] + r['lost'] + a['lost']:.0f} / {a['errors']:.0f}",
+            f"{f['lost'] + r['lost'] + a['lost'] + lt['lost']:.0f} / {a['errors'] + lt['errors']:.0f}",
             "0 / 0",
-            f["lost"] + r["lost"] + a["lost"] == 0 and a["errors"] == 0,
+            f["lost"] + r["lost"] + a["lost"] + lt["lost"] == 0 and a["errors"] + lt["errors"] == 0,
         ),
         *(
             Line(f"`{name}` resident memory after the answering runs", f"{mib:,.0f} MiB")
@@ -182,13 +199,21 @@ def main() -> None:
     parser.add_argument(
         "--api-rate", type=float, default=50.0, help="agent API run: calls answered per second"
     )
+    parser.add_argument(
+        "--light-api-rate",
+        type=float,
+        default=10.0,
+        help="second agent API run, lighter: calls answered per second",
+    )
     parser.add_argument("--agents", type=int, default=500, help="latency run: agents signed in")
     parser.add_argument("--output", type=Path, default=Path("bench/results/summary.md"))
     args = parser.parse_args()
     runs = args.runs or (1 if args.quick else 3)
     started = datetime.now(UTC)
     lines = _throughput(5_000 if args.quick else 20_000, runs)
-    lines += _latency(args.rate, args.api_rate, 5.0 if args.quick else 20.0, args.agents, runs)
+    lines += _latency(
+        args.rate, args.api_rate, args.light_api_rate, 5.0 if args.quick else 20.0, args.agents, runs
+    )
     lines += _routing_cost(200 if args.quick else 2000, 10_000 if args.quick else 1_000_000)
     per_waiting = asyncio.run(memory.bytes_per_waiting(20_000 if args.quick else 100_000))
     lines.append(
