@@ -87,7 +87,7 @@ def _latency(
         answering = latency.measure(
             scratch, rate=api_rate, seconds=seconds, agents=agents, runs=runs, handle_seconds=0.2
         )
-    with scratch_services("api-light") as scratch:
+    with scratch_services("apilight") as scratch:
         throughput.prepare(scratch, latency.partner_yaml(agents))
         light = latency.measure(
             scratch, rate=light_api_rate, seconds=seconds, agents=agents, runs=runs, handle_seconds=0.2
