@@ -6,6 +6,7 @@ Every read here is per queue or per agreement, never per waiting entry.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -160,21 +161,45 @@ class Router:
     def __init__(self, dispatcher: Dispatcher) -> None:
         self.dispatcher = dispatcher
         self._staffed = Staffing.of([])
-        self._staffed_at = -1e9
+        self._staffed_at: float | None = None  # None: count before the next decision
+        self._staff_changes = 0
+        self._recount: asyncio.Task[None] | None = None
         self._caps: dict[str, Caps] | None = None
 
     # -- reading the snapshot --------------------------------------------------------------------------
 
     def staff_changed(self) -> None:
-        """An agent signed in or out: count the team again before the next decision."""
-        self._staffed_at = -1e9
+        """An agent signed in or out here: count the team again before the next decision."""
+        self._staffed_at = None
+        self._staff_changes += 1
 
     async def _staffed_agents(self) -> Staffing:
-        if time.monotonic() - self._staffed_at > 2.0:
+        if self._staffed_at is None:
+            await self._count_staff()
+        elif time.monotonic() - self._staffed_at > 2.0 and self._recount is None:
+            # Sign-ins on other processes (`hub serve`) show here within seconds: counted again in the
+            # background, so no decision waits for it (with thousands signed in the count takes the database
+            # tens of milliseconds, and every batch behind it waited).
+            self._recount = asyncio.create_task(self._count_staff_in_background())
+        return self._staffed
+
+    async def _count_staff(self) -> None:
+        started, changes = time.monotonic(), self._staff_changes
+        with all_partners():  # staffing is hub-wide, whatever the scope of the request that asks
             async with self.dispatcher.sessionmaker() as session:
                 self._staffed = Staffing.of_teams(await teams_taking_work(session))
-            self._staffed_at = time.monotonic()
-        return self._staffed
+        if changes == self._staff_changes:  # else a change came during the count: count again next time
+            self._staffed_at = started
+
+    async def _count_staff_in_background(self) -> None:
+        try:
+            await self._count_staff()
+        except Exception as exc:  # the database away: keep the last count, try again in two seconds
+            log.warning("staffing.count_failed", error=str(exc)[:200])
+            if self._staffed_at is not None:
+                self._staffed_at = time.monotonic()
+        finally:
+            self._recount = None
 
     async def snapshot(self, base_queues: set[str], now: datetime) -> Snapshot:
         """Figures for ``base_queues`` ("tenant/service") and for every lender that could take them."""

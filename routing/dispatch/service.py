@@ -340,6 +340,8 @@ class Dispatcher:
         await self.ready_again(ready)
         return len(expired)
 
+    LOST_OFFER_CHUNK = 500  # offers checked per round trip by ``recover_lost_offers``
+
     async def recover_lost_offers(self, grace_ms: int = 10_000) -> int:
         """Offers the database holds but the live state no longer does, well past their expiry, back to the queue.
 
@@ -348,17 +350,31 @@ class Dispatcher:
         'offered' for ever. Cheap: there are never more offers than agents, and they are looked up in one round trip.
         """
         now = self.clock()
-        async with self.sessionmaker() as session:
-            offered = (
-                await session.execute(select(Enquiry.id, Enquiry.agent_id).where(Enquiry.state == "offered"))
-            ).all()
-        # One round trip for all of them: one each, every 5 s, grew with the number of agents signed in.
-        held = await self.live.offers_for([agent_id or "" for _, agent_id in offered])
-        suspects = [
-            (enquiry_id, agent_id)
-            for (enquiry_id, agent_id), offer in zip(offered, held, strict=True)
-            if not agent_id or offer is None or offer.enquiry_id != enquiry_id
-        ]
+        suspects = []
+        enquiries = table_of(Enquiry)
+        after = 0
+        while True:
+            # A chunk at a time, each chunk's offers looked up in one round trip: with thousands of agents
+            # holding offers, one pass over all of them held the event loop for ~100 ms, and every intake batch
+            # waiting behind it.
+            async with self.sessionmaker() as session:
+                offered = (
+                    await session.execute(
+                        select(enquiries.c.id, enquiries.c.agent_id)
+                        .where(enquiries.c.state == "offered", enquiries.c.id > after)
+                        .order_by(enquiries.c.id)
+                        .limit(self.LOST_OFFER_CHUNK)
+                    )
+                ).all()
+            if not offered:
+                break
+            held = await self.live.offers_for([agent_id or "" for _, agent_id in offered])
+            suspects += [
+                (enquiry_id, agent_id)
+                for (enquiry_id, agent_id), offer in zip(offered, held, strict=True)
+                if not agent_id or offer is None or offer.enquiry_id != enquiry_id
+            ]
+            after = offered[-1][0]
         if not suspects:
             return 0
         cutoff = datetime.fromtimestamp((to_ms(now) - self.reservation_ttl_ms - grace_ms) / 1000, UTC)

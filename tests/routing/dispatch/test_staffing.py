@@ -54,3 +54,23 @@ async def test_the_database_counts_agents_taking_work_by_partner_and_skill_set(
         (partner.slug, frozenset({"general", "waste", "revenues"})): 2,
         (partner.slug, frozenset()): 1,
     }
+
+
+async def test_a_sign_in_elsewhere_is_counted_in_the_background_without_holding_a_decision(
+    hub: Hub, make_partner
+) -> None:
+    partner = await make_partner("recount", agents=1)
+    [agent] = partner.agents
+    router = hub.dispatcher.router
+    team = (partner.slug, frozenset({"general", "waste", "revenues"}))
+    assert team not in (await router._staffed_agents()).teams  # counted now: nobody of theirs signed in
+    agents = table_of(Agent)
+    async with unit_of_work(hub.sessionmaker) as session:  # as `hub serve` would, another process
+        await session.execute(update(agents).where(agents.c.id == agent).values(status="available"))
+
+    assert router._staffed_at is not None
+    router._staffed_at -= 3.0  # the count is older than two seconds
+    assert team not in (await router._staffed_agents()).teams  # this decision does not wait for the count
+    assert router._recount is not None
+    await router._recount
+    assert (await router._staffed_agents()).teams[team] == 1

@@ -64,3 +64,25 @@ async def test_an_offer_the_live_state_lost_is_put_back_in_its_queue(world: Worl
     assert [e.event for e in await world.events(enquiry)][-1] == "enquiry.offer_withdrawn"
     await world.dispatcher.recover_lost_offers()
     assert [e.event for e in await world.events(enquiry)][-1] == "enquiry.offer_withdrawn"  # once
+
+
+async def test_lost_offers_are_found_chunk_by_chunk_with_live_offers_left_alone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(world.dispatcher, "LOST_OFFER_CHUNK", 1)  # every offer its own chunk
+    chorley, agents = await world.partner("chorley", 3)
+    for agent in agents:
+        await world.desk.set_status(agent, "available")
+    enquiries = await world.arrive(chorley, 3)
+    offers = await world.offers(agents)
+    assert sorted(offers.values()) == sorted(enquiries)
+    lost_agent, *kept_agents = agents
+    # Its offer gone from the live state (taken back, not queued again), still 'offered' in the database.
+    assert await world.live.release(lost_agent, offers[lost_agent]) is not None
+    assert await world.live.offer_for(lost_agent) is None
+
+    world.clock.advance(world.dispatcher.reservation_ttl_ms / 1000 + 11)
+    assert await world.dispatcher.recover_lost_offers() >= 1
+    assert (await world.enquiry(offers[lost_agent])).state == "queued"
+    for agent in kept_agents:
+        assert (await world.enquiry(offers[agent])).state == "offered"
