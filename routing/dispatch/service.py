@@ -340,7 +340,7 @@ class Dispatcher:
         await self.ready_again(ready)
         return len(expired)
 
-    LOST_OFFER_CHUNK = 500  # offers checked per round trip by ``recover_lost_offers``
+    LOST_OFFER_CHUNK = 200  # offers checked per round trip by ``recover_lost_offers``
 
     async def recover_lost_offers(self, grace_ms: int = 10_000) -> int:
         """Offers the database holds but the live state no longer does, well past their expiry, back to the queue.
@@ -356,7 +356,7 @@ class Dispatcher:
         while True:
             # A chunk at a time, each chunk's offers looked up in one round trip: with thousands of agents
             # holding offers, one pass over all of them held the event loop for ~100 ms, and every intake batch
-            # waiting behind it.
+            # waited behind it; small chunks let the batches run in between.
             async with self.sessionmaker() as session:
                 offered = (
                     await session.execute(
@@ -368,11 +368,11 @@ class Dispatcher:
                 ).all()
             if not offered:
                 break
-            held = await self.live.offers_for([agent_id or "" for _, agent_id in offered])
+            held = await self.live.offered_enquiries([agent_id or "" for _, agent_id in offered])
             suspects += [
                 (enquiry_id, agent_id)
-                for (enquiry_id, agent_id), offer in zip(offered, held, strict=True)
-                if not agent_id or offer is None or offer.enquiry_id != enquiry_id
+                for (enquiry_id, agent_id), offered_to_them in zip(offered, held, strict=True)
+                if not agent_id or offered_to_them != enquiry_id
             ]
             after = offered[-1][0]
         if not suspects:

@@ -349,6 +349,13 @@ class RedisLiveState:
             for agent_id, raw in zip(agent_ids, raws, strict=True)
         ]
 
+    async def offered_enquiries(self, agent_ids: Sequence[str]) -> list[int | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for agent_id in agent_ids:
+                pipe.hget(f"{self.prefix}res:{agent_id}", "enquiry")
+            raws = await pipe.execute()
+        return [None if raw is None else int(raw) for raw in raws]
+
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
         return bool(await self._run("accept", agent_id, _member(enquiry_id)))
 

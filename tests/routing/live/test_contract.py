@@ -229,3 +229,5 @@ async def test_offers_for_answers_for_each_agent_as_offer_for_would(live: LiveSt
     assert held[1] is not None and (held[1].agent_id, held[1].enquiry_id) == ("ann", 1)
     assert held[1] == await live.offer_for("ann")
     assert await live.offers_for([]) == []
+    assert await live.offered_enquiries(["raj", "ann", "nobody"]) == [None, 1, None]
+    assert await live.offered_enquiries([]) == []
