@@ -352,29 +352,22 @@ class Dispatcher:
         now = self.clock()
         suspects = []
         enquiries = table_of(Enquiry)
-        after = 0
-        while True:
-            # A chunk at a time, each chunk's offers looked up in one round trip: with thousands of agents
-            # holding offers, one pass over all of them held the event loop for ~100 ms, and every intake batch
-            # waited behind it; small chunks let the batches run in between.
-            async with self.sessionmaker() as session:
-                offered = (
-                    await session.execute(
-                        select(enquiries.c.id, enquiries.c.agent_id)
-                        .where(enquiries.c.state == "offered", enquiries.c.id > after)
-                        .order_by(enquiries.c.id)
-                        .limit(self.LOST_OFFER_CHUNK)
-                    )
-                ).all()
-            if not offered:
-                break
-            held = await self.live.offered_enquiries([agent_id or "" for _, agent_id in offered])
-            suspects += [
-                (enquiry_id, agent_id)
-                for (enquiry_id, agent_id), offered_to_them in zip(offered, held, strict=True)
-                if not agent_id or offered_to_them != enquiry_id
-            ]
-            after = offered[-1][0]
+        async with self.sessionmaker() as session:
+            # Read through a cursor, a chunk at a time, each chunk's offers looked up in one round trip: with
+            # thousands of agents holding offers, one pass over all of them held the event loop for ~100 ms,
+            # and every intake batch waited behind it; in chunks, the batches run in between.
+            offered = await session.stream(
+                select(enquiries.c.id, enquiries.c.agent_id)
+                .where(enquiries.c.state == "offered")
+                .execution_options(yield_per=self.LOST_OFFER_CHUNK)
+            )
+            async for chunk in offered.partitions():
+                held = await self.live.offered_enquiries([agent_id or "" for _, agent_id in chunk])
+                suspects += [
+                    (enquiry_id, agent_id)
+                    for (enquiry_id, agent_id), offered_to_them in zip(chunk, held, strict=True)
+                    if not agent_id or offered_to_them != enquiry_id
+                ]
         if not suspects:
             return 0
         cutoff = datetime.fromtimestamp((to_ms(now) - self.reservation_ttl_ms - grace_ms) / 1000, UTC)
