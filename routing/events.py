@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,7 +115,7 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
                 "message_type": e.event,
                 "content_type": "application/json",
                 "headers": {},
-                "body": json.dumps(event_body(e, event_id), separators=(",", ":")).encode(),
+                "body": orjson.dumps(event_body(e, event_id), option=orjson.OPT_NON_STR_KEYS),
             }
             for e, event_id in zip(events, ids, strict=True)
         ],
