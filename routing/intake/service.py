@@ -8,16 +8,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Table, and_, insert, select, update
+from sqlalchemy import ColumnElement, Table, and_, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.backoffice.updates import StatusUpdate, apply_updates
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.base import table_of
-from hub.db.session import unit_of_work
+from hub.db.session import dump_json, unit_of_work
 from hub.metrics.definitions import definitions as figure_definitions
 from routing.customers.service import link_customers
 from routing.dispatch.service import Dispatcher, facts_of, to_ms
@@ -293,16 +294,16 @@ class IntakeProcessor:
             }
             for item, customer_id in zip(unique.values(), customer_ids, strict=True)
         ]
-        dialect_insert = _insert_ignoring_duplicates(session)
-        # Parameters passed separately (not `.values(rows)`): the statement then compiles once and is cached,
-        # and the driver sends the rows as a few multi-row INSERTs ("insertmanyvalues").
-        table = table_of(Enquiry)
-        statement = (
-            dialect_insert(table)
-            .on_conflict_do_nothing(index_elements=["tenant_slug", "message_id"])
-            .returning(table.c.id, table.c.tenant_slug, table.c.message_id, table.c.reference)
-        )
-        inserted = (await session.execute(statement, rows)).all()
+        if session.get_bind().dialect.name == "postgresql":
+            inserted = (await session.execute(_INSERT_NEW_ENQUIRIES, _as_arrays(rows))).all()
+        else:  # the embedded SQLite: the dialect's own insert (never cached, but no one measures a demo)
+            table = table_of(Enquiry)
+            statement = (
+                sqlite.insert(table)
+                .on_conflict_do_nothing(index_elements=["tenant_slug", "message_id"])
+                .returning(table.c.id, table.c.tenant_slug, table.c.message_id, table.c.reference)
+            )
+            inserted = (await session.execute(statement, rows)).all()
         out = []
         for enquiry_id, tenant, message_id, reference in inserted:
             item = unique[(tenant, message_id)]
@@ -485,6 +486,54 @@ class IntakeProcessor:
             )
         if outbox:
             await session.execute(insert(OutboxMessage), outbox)
+
+
+# New enquiries on PostgreSQL: one statement whatever the batch, each column sent as one array. SQLAlchemy never
+# caches its dialects' INSERT ... ON CONFLICT (`inherit_cache = False`): compiled for every batch, and every row's
+# twenty parameters processed one by one, it was a fifth of an intake batch's CPU.
+_NEW_ENQUIRY_COLUMNS = {
+    "reference": "text",
+    "tenant_slug": "text",
+    "message_id": "text",
+    "channel": "text",
+    "service_id": "bigint",
+    "service_code": "text",
+    "priority": "integer",
+    "received_at": "timestamptz",
+    "created_at": "timestamptz",
+    "queued_at": "timestamptz",
+    "state": "text",
+    "text": "text",
+    "customer": "jsonb",
+    "attributes": "jsonb",
+    "call": "jsonb",
+    "correlation_id": "text",
+    "catalogue_version": "integer",
+    "location": "jsonb",
+    "media_url": "text",
+    "customer_id": "bigint",
+}
+_INSERT_NEW_ENQUIRIES = text(
+    f"INSERT INTO enquiries ({', '.join(_NEW_ENQUIRY_COLUMNS)}) "
+    f"SELECT {', '.join(f'{name}::{kind}' for name, kind in _NEW_ENQUIRY_COLUMNS.items())} "
+    # JSON goes as text and is cast in the SELECT: the driver's jsonb codec wants one document, not an array.
+    "FROM unnest("
+    + ", ".join(
+        f"CAST(:{name} AS {'text' if kind == 'jsonb' else kind}[])"
+        for name, kind in _NEW_ENQUIRY_COLUMNS.items()
+    )
+    + f") AS new({', '.join(_NEW_ENQUIRY_COLUMNS)}) "
+    "ON CONFLICT (tenant_slug, message_id) DO NOTHING "
+    "RETURNING id, tenant_slug, message_id, reference"
+)
+
+
+def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The rows as one list per column; JSON columns as documents (None as JSON null, as the ORM stores it)."""
+    return {
+        name: [dump_json(row[name]) for row in rows] if kind == "jsonb" else [row[name] for row in rows]
+        for name, kind in _NEW_ENQUIRY_COLUMNS.items()
+    }
 
 
 def _by_message(enquiries: Table, keys: Iterable[tuple[str, str]]) -> ColumnElement[bool]:
