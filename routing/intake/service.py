@@ -265,9 +265,10 @@ class IntakeProcessor:
             return []
         now = self.dispatcher.clock()
         # One select and at most one insert for the whole batch, whatever its size.
+        customers = [item.body.customer.model_dump(exclude_none=True) for item in unique.values()]
         customer_ids = await link_customers(
             session,
-            [(item.tenant, item.body.customer.model_dump(exclude_none=True)) for item in unique.values()],
+            [(item.tenant, customer) for item, customer in zip(unique.values(), customers, strict=True)],
         )
         rows = [
             {
@@ -283,7 +284,7 @@ class IntakeProcessor:
                 "queued_at": now,
                 "state": "queued",
                 "text": item.body.text,
-                "customer": item.body.customer.model_dump(exclude_none=True),
+                "customer": customer,
                 "attributes": item.body.attributes,
                 "call": item.body.call.model_dump(exclude_none=True) if item.body.call else None,
                 "correlation_id": item.correlation_id,
@@ -292,7 +293,7 @@ class IntakeProcessor:
                 "media_url": item.body.media_url,
                 "customer_id": customer_id,
             }
-            for item, customer_id in zip(unique.values(), customer_ids, strict=True)
+            for item, customer, customer_id in zip(unique.values(), customers, customer_ids, strict=True)
         ]
         if session.get_bind().dialect.name == "postgresql":
             inserted = (await session.execute(_INSERT_NEW_ENQUIRIES, _as_arrays(rows))).all()
