@@ -7,6 +7,7 @@ Matching happens whenever work arrives, an agent frees up, a ring opens or a gat
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -340,7 +341,10 @@ class Dispatcher:
         await self.ready_again(ready)
         return len(expired)
 
-    LOST_OFFER_CHUNK = 200  # offers checked per round trip by ``recover_lost_offers``
+    # ``recover_lost_offers`` checks this many offers per round trip, then leaves the event loop to intake for
+    # this long: a background sweep, it must not hold up the batches (with 10,000 offers held it is 100 chunks).
+    LOST_OFFER_CHUNK = 100
+    LOST_OFFER_PAUSE_SECONDS = 0.005
 
     async def recover_lost_offers(self, grace_ms: int = 10_000) -> int:
         """Offers the database holds but the live state no longer does, well past their expiry, back to the queue.
@@ -368,6 +372,7 @@ class Dispatcher:
                     for (enquiry_id, agent_id), offered_to_them in zip(chunk, held, strict=True)
                     if not agent_id or offered_to_them != enquiry_id
                 ]
+                await asyncio.sleep(self.LOST_OFFER_PAUSE_SECONDS)
         if not suspects:
             return 0
         cutoff = datetime.fromtimestamp((to_ms(now) - self.reservation_ttl_ms - grace_ms) / 1000, UTC)
