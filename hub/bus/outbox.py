@@ -51,8 +51,17 @@ async def relay_once(
         return len(rows)
 
 
-async def relay_all(sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher) -> int:
+async def relay_all(
+    sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher, *, limit: int = 1000
+) -> int:
+    """Relay until a round finds fewer than ``limit`` rows: the outbox was then empty of unlocked rows.
+
+    Rows committed meanwhile are the next nudge's (or sweep's): not one more empty round, a transaction of its
+    own, after every batch.
+    """
     total = 0
-    while sent := await relay_once(sessionmaker, publisher):
+    while True:
+        sent = await relay_once(sessionmaker, publisher, limit=limit)
         total += sent
-    return total
+        if sent < limit:
+            return total
