@@ -351,7 +351,7 @@ class Dispatcher:
 
         ``expire_offers`` takes an offer out of Redis before it writes the database; if that write fails (the
         database restarting), or Redis lost its offers while a rebuild could not run, the enquiry would stay
-        'offered' for ever. Cheap: there are never more offers than agents, and they are looked up in one round trip.
+        'offered' for ever. Cheap: there are never more offers than agents, looked up a chunk per round trip.
         """
         now = self.clock()
         suspects = []
