@@ -15,12 +15,14 @@ from sqlalchemy import insert, select
 
 import hub.metrics.definitions as defs
 from hub.db.session import unit_of_work
+from hub.metrics.definitions import compute
 from hub.metrics.pack import CSV_COLUMNS, render
 from hub.metrics.periods import PeriodError, compute_period, period_figures, publish_period
 from hub.metrics.satisfaction import (
     SamplingPolicy,
     SatisfactionSampler,
     SurveyError,
+    abandonment_rate,
     record_rating,
     sampled,
     satisfaction_figures,
@@ -337,6 +339,26 @@ async def test_the_pack_renders_in_every_format(hub: Hub, log: tuple[Partner, Pa
     assert {r["service_code"] for r in rows[1:]} == {"missed-bin", "council-tax"}
 
 
+async def test_the_samplers_abandonment_rate_is_the_figures_own(
+    hub: Hub, log: tuple[Partner, Partner]
+) -> None:
+    owner, other = log
+    async with hub.sessionmaker() as session:
+        for tenant, start, end in [
+            (owner.slug, at(-54), at(6)),  # the hour the sampler looks at, at 10:06
+            (owner.slug, at(0), at(2)),
+            (owner.slug, at(3), at(60)),
+            (other.slug, at(-60), at(60)),  # contacts of its own or none: None when there are none
+            (owner.slug, at(100), at(160)),
+        ]:
+            expected = compute(await timelines(session, tenant=tenant, start=start, end=end)).abandonment_rate
+            assert await abandonment_rate(session, tenant=tenant, start=start, end=end) == expected
+        # 1 long abandon in the 5 contacts queued in that hour: over the sampler's threshold.
+        assert await abandonment_rate(session, tenant=owner.slug, start=at(-54), end=at(6)) == pytest.approx(
+            0.2
+        )
+
+
 async def test_satisfaction_sampling_rises_with_abandonment(hub: Hub, log: tuple[Partner, Partner]) -> None:
     policy = SamplingPolicy(base_rate=0.1, raised_rate=0.5, abandonment_threshold=0.1)
     assert policy.rate(None) == 0.1 and policy.rate(0.05) == 0.1 and policy.rate(0.2) == 0.5
@@ -345,7 +367,7 @@ async def test_satisfaction_sampling_rises_with_abandonment(hub: Hub, log: tuple
     owner, _ = log
     sampler = SatisfactionSampler(policy)
     async with hub.sessionmaker() as session:
-        # 1 long abandon in 6 offered (16.7 %) in the hour before 10:06 UTC: over the threshold, so raised.
+        # 1 long abandon in the 5 contacts queued in the hour before 10:06 UTC (20 %): over the threshold, raised.
         assert await sampler.current_rate(session, owner.slug, at(6)) == 0.5
         calm = SatisfactionSampler(policy)
         assert await calm.current_rate(session, owner.slug, at(200)) == 0.1
