@@ -5,8 +5,8 @@
 
 Runs on the local PostgreSQL, Redis and RabbitMQ (scratch database, vhost and key prefix, removed afterwards):
 throughput against the bare broker, latency at a steady rate with an idle agent always there (and again with
-callers hanging up to free the agents), the agent API's accept and complete with agents answering, routing cost against queue depth and partners, Redis memory per
-waiting enquiry, and each hub process's resident memory. Figures are medians over the runs; the ratio is
+callers hanging up to free the agents), the agent API's accept and complete with agents answering (at two
+rates), routing cost against queue depth and partners, Redis memory per waiting enquiry, and each hub process's resident memory. Figures are medians over the runs; the ratio is
 measured in the same runs.
 """
 

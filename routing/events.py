@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.bus.base import EVENTS_EXCHANGE
 from hub.db.base import table_of
-from hub.db.bulk import as_arrays, unnest_insert
+from hub.db.bulk import as_arrays, on_postgresql, unnest_insert
 from routing.models import Enquiry, EnquiryEvent, OutboxMessage
 
 
@@ -124,9 +124,9 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         }
         for e in events
     ]
-    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    postgres = on_postgresql(session)
     events_table, outbox_table = table_of(EnquiryEvent), table_of(OutboxMessage)
-    if on_postgresql:
+    if postgres:
         ids = sorted((await session.scalars(_INSERT_EVENTS, as_arrays(rows, _EVENT_COLUMNS))).all())
     else:  # the embedded SQLite: Core inserts (the tables, not the ORM classes)
         ids = list(
@@ -150,7 +150,7 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         }
         for e, event_id in zip(events, ids, strict=True)
     ]
-    if on_postgresql:
+    if postgres:
         await session.execute(_INSERT_OUTBOX, as_arrays(messages, _OUTBOX_COLUMNS))
     else:
         await session.execute(insert(outbox_table), messages)

@@ -11,8 +11,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import TextClause, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db.session import dump_json
+
+
+def on_postgresql(session: AsyncSession) -> bool:
+    """Whether these statements apply (the embedded SQLite demo keeps SQLAlchemy's own inserts)."""
+    return session.get_bind().dialect.name == "postgresql"
 
 
 def unnest_insert(

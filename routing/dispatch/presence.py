@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Join, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.db.base import table_of
@@ -18,6 +18,13 @@ from tenants.models import Agent, AgentEvent, AgentSkill
 STATUSES = ("available", "busy", "wrap_up", "break", "unavailable", "offline")
 # Signed in and able to take work: busy agents too, who may have room for another web form or email.
 TAKING_WORK = ("available", "busy")
+_SKILL_SEPARATOR = "\x1f"  # the ASCII unit separator: no skill name holds it
+
+
+def _agents_with_skills() -> Join:
+    """Every agent beside each of its skills (one row with no skill for an agent that has none)."""
+    agents, skills = table_of(Agent), table_of(AgentSkill)
+    return agents.outerjoin(skills, skills.c.agent_id == agents.c.id)
 
 
 async def agents_taking_work(
@@ -30,7 +37,7 @@ async def agents_taking_work(
     agents, skills = table_of(Agent), table_of(AgentSkill)
     query = (
         select(agents.c.id, agents.c.tenant_slug, skills.c.skill)
-        .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
+        .select_from(_agents_with_skills())
         .where(agents.c.status.in_(TAKING_WORK))
         .order_by(agents.c.id)
     )
@@ -58,7 +65,7 @@ def _agent_locked() -> Select[tuple[str, str, str | None]]:
     agents, skills = table_of(Agent), table_of(AgentSkill)
     return (
         select(agents.c.tenant_slug, agents.c.status, skills.c.skill)
-        .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
+        .select_from(_agents_with_skills())
         .where(agents.c.id == bindparam("agent_id"))
         .with_for_update(of=agents)
     )
@@ -110,7 +117,7 @@ async def teams_taking_work(session: AsyncSession) -> Counter[tuple[str, frozens
             agents.c.tenant_slug.label("tenant"),
             func.aggregate_strings(skills.c.skill, _SKILL_SEPARATOR).label("skills"),
         )
-        .select_from(agents.outerjoin(skills, skills.c.agent_id == agents.c.id))
+        .select_from(_agents_with_skills())
         .where(agents.c.status.in_(TAKING_WORK))
         .group_by(agents.c.id, agents.c.tenant_slug)
         .subquery()
@@ -124,9 +131,6 @@ async def teams_taking_work(session: AsyncSession) -> Counter[tuple[str, frozens
         # The skills come joined in no set order: the same set may come as two rows, counted together here.
         teams[(tenant, frozenset(joined.split(_SKILL_SEPARATOR)) if joined else frozenset())] += count
     return teams
-
-
-_SKILL_SEPARATOR = "\x1f"  # the ASCII unit separator: no skill name holds it
 
 
 def change_status(session: AsyncSession, agent: Agent, status: str, *, at: datetime, reason: str) -> bool:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.backoffice.updates import StatusUpdate, apply_updates
 from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
 from hub.db.base import table_of
-from hub.db.bulk import as_arrays, unnest_insert
+from hub.db.bulk import as_arrays, on_postgresql, unnest_insert
 from hub.db.session import unit_of_work
 from hub.metrics.definitions import definitions as figure_definitions
 from routing.customers.service import link_customers
@@ -77,7 +77,7 @@ def _received_data(enquiry: NewEnquiry) -> dict[str, object]:
 
 
 def _insert_ignoring_duplicates(session: AsyncSession):  # type: ignore[no-untyped-def]
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if on_postgresql(session) else sqlite.insert
 
 
 class IntakeProcessor:
@@ -295,7 +295,7 @@ class IntakeProcessor:
             }
             for item, customer, customer_id in zip(unique.values(), customers, customer_ids, strict=True)
         ]
-        if session.get_bind().dialect.name == "postgresql":
+        if on_postgresql(session):
             inserted = (
                 await session.execute(_INSERT_NEW_ENQUIRIES, as_arrays(rows, _NEW_ENQUIRY_COLUMNS))
             ).all()

@@ -214,11 +214,8 @@ class LiveState(Protocol):
 
     async def offer_for(self, agent_id: str) -> Offer | None: ...
 
-    async def offers_for(self, agent_ids: Sequence[str]) -> list[Offer | None]:
-        """``offer_for`` each agent, in one round trip; one result per agent."""
-
     async def offered_enquiries(self, agent_ids: Sequence[str]) -> list[int | None]:
-        """The enquiry offered to each agent (None: no offer), in one round trip; lighter than ``offers_for``."""
+        """The enquiry offered to each agent (None: no offer), in one round trip; one result per agent."""
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
         """Turn the agent's reservation into work in hand; False if that offer is not theirs any more."""

@@ -319,11 +319,8 @@ class MemoryLiveState:
     async def offer_for(self, agent_id: str) -> Offer | None:
         return self._reservations.get(agent_id)
 
-    async def offers_for(self, agent_ids: Sequence[str]) -> list[Offer | None]:
-        return [self._reservations.get(agent_id) for agent_id in agent_ids]
-
     async def offered_enquiries(self, agent_ids: Sequence[str]) -> list[int | None]:
-        return [offer.enquiry_id if offer else None for offer in await self.offers_for(agent_ids)]
+        return [offer.enquiry_id if (offer := self._reservations.get(a)) else None for a in agent_ids]
 
     async def accept(self, agent_id: str, enquiry_id: int) -> bool:
         return self.accept_sync(agent_id, enquiry_id)

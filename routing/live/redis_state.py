@@ -335,19 +335,12 @@ class RedisLiveState:
         await self._run("agent_away", agent_id)
 
     async def offer_for(self, agent_id: str) -> Offer | None:
-        return (await self.offers_for([agent_id]))[0]
-
-    async def offers_for(self, agent_ids: Sequence[str]) -> list[Offer | None]:
-        if not agent_ids:
-            return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for agent_id in agent_ids:
-                pipe.hmget(f"{self.prefix}res:{agent_id}", ["enquiry", "queue", "score", "expires", "rings"])
-            raws = await pipe.execute()
-        return [
-            None if raw[0] is None else _offer([agent_id, *[r if r is not None else b"" for r in raw]])
-            for agent_id, raw in zip(agent_ids, raws, strict=True)
-        ]
+        raw = await self.redis.hmget(
+            f"{self.prefix}res:{agent_id}", ["enquiry", "queue", "score", "expires", "rings"]
+        )
+        if raw[0] is None:
+            return None
+        return _offer([agent_id, *[r if r is not None else b"" for r in raw]])
 
     async def offered_enquiries(self, agent_ids: Sequence[str]) -> list[int | None]:
         async with self.redis.pipeline(transaction=False) as pipe:

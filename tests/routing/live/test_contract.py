@@ -220,14 +220,13 @@ async def test_agent_ready_many_matches_in_turn_as_separate_calls_would(live: Li
     assert await live.agent_ready_many([], now_ms=T0, ttl_ms=TTL) == []
 
 
-async def test_offers_for_answers_for_each_agent_as_offer_for_would(live: LiveState) -> None:
+async def test_offered_enquiries_answer_for_each_agent_as_offer_for_would(live: LiveState) -> None:
     await live.enqueue(entry_for(1, "chorley", "missed-bin", 5, T0), now_ms=T0, ttl_ms=TTL)
     await live.agent_ready("ann", [OWN], now_ms=T0 + 5, ttl_ms=TTL)
     await live.agent_ready("raj", [OWN], now_ms=T0 + 5, ttl_ms=TTL)
-    held = await live.offers_for(["raj", "ann", "nobody"])
-    assert held[0] is None and held[2] is None  # idle; never signed in
-    assert held[1] is not None and (held[1].agent_id, held[1].enquiry_id) == ("ann", 1)
-    assert held[1] == await live.offer_for("ann")
-    assert await live.offers_for([]) == []
+    held = await live.offer_for("ann")
+    assert held is not None and (held.agent_id, held.enquiry_id) == ("ann", 1)
+    # raj idle, nobody never signed in
+    assert await live.offer_for("raj") is None and await live.offer_for("nobody") is None
     assert await live.offered_enquiries(["raj", "ann", "nobody"]) == [None, 1, None]
     assert await live.offered_enquiries([]) == []
