@@ -74,8 +74,8 @@ class RunFigures:
 
 def _steady_publisher(url: str, run_id: str, rate: float, count: int) -> None:
     """Publish ``count`` enquiries at ``rate`` per second; confirms are awaited in the background."""
-    from hub.bus.amqp import AmqpConnection
-    from hub.bus.base import OutgoingMessage
+    from plumbing.bus.amqp import AmqpConnection
+    from plumbing.bus.base import OutgoingMessage
 
     async def run() -> None:
         connection = await AmqpConnection.open(url, name="bench-steady-publisher")
@@ -115,9 +115,9 @@ def _steady_publisher(url: str, run_id: str, rate: float, count: int) -> None:
 
 async def _tokens(scratch: Scratch, agents: int) -> dict[str, str]:
     """One bearer token per agent, made as an operator would (`hub token create`), in one transaction."""
-    from hub.auth.service import create_token
-    from hub.db.scope import tenant_scope
-    from hub.db.session import create_engine, create_sessionmaker, unit_of_work
+    from plumbing.db.scope import tenant_scope
+    from plumbing.db.session import create_engine, create_sessionmaker, unit_of_work
+    from tenants.tokens import create_token
 
     engine = create_engine(scratch.database_url)
     try:
@@ -155,8 +155,8 @@ async def _one_run(
     """One run. ``handle_seconds`` None: no one answers; with ``hang_up`` each caller hangs up as it rings (which
     frees the agent), without it the offer simply stands (enough agents are signed in that none is needed twice).
     """
-    from hub.bus.amqp import AmqpConnection
-    from hub.bus.base import OutgoingMessage
+    from plumbing.bus.amqp import AmqpConnection
+    from plumbing.bus.base import OutgoingMessage
 
     figures = RunFigures(sent=int(rate * seconds))
     run_id = uuid.uuid4().hex[:6]

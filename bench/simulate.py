@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from routing.simulate.engine import Engine  # noqa: E402
-from routing.simulate.report import build_report  # noqa: E402
-from routing.simulate.run import collector_paused  # noqa: E402
-from routing.simulate.scenario import parse_scenario  # noqa: E402
+from whatif.engine import Engine  # noqa: E402
+from whatif.report import build_report  # noqa: E402
+from whatif.run import collector_paused  # noqa: E402
+from whatif.scenario import parse_scenario  # noqa: E402
 
 # Calls per half hour per stream; 9 streams at 25 → 225 per half hour, 10,800 a day.
 SCENARIO = """

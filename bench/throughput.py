@@ -40,8 +40,8 @@ services:
 
 def _publisher(url: str, exchange: str, routing_key: str, count: int, kind: str, started: mp.Value) -> None:  # type: ignore[type-arg]
     """Publish ``count`` messages, keeping up to 1,000 unconfirmed at a time (confirms as a stream)."""
-    from hub.bus.amqp import AmqpConnection
-    from hub.bus.base import OutgoingMessage
+    from plumbing.bus.amqp import AmqpConnection
+    from plumbing.bus.base import OutgoingMessage
 
     async def run() -> None:
         connection = await AmqpConnection.open(url, name="bench-publisher")

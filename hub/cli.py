@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 
 from hub.accounts.cli import users_app
-from hub.backoffice.cli import adapters_app
-from hub.logging import configure_logging
-from hub.settings import get_settings
-from routing.simulate.cli import erlang_command, simulate_command
+from hub.backoffice_cli import adapters_app
+from plumbing.logging import configure_logging
+from plumbing.settings import get_settings
+from whatif.cli import erlang_command, simulate_command
 
 app = typer.Typer(help="Shared contact-centre hub.", no_args_is_help=True, pretty_exceptions_enable=False)
 tenants_app = typer.Typer(help="Partners: definitions and keys.", no_args_is_help=True)
@@ -32,7 +32,7 @@ app.command("erlang")(erlang_command)
 @app.callback()
 def _operator_scope() -> None:
     """Operator commands are trusted hub-wide code: every partner's rows (row-level security scope ``*``)."""
-    from hub.db.scope import ALL_PARTNERS, set_scope
+    from plumbing.db.scope import ALL_PARTNERS, set_scope
 
     set_scope(ALL_PARTNERS)
 
@@ -48,7 +48,7 @@ def _setup_logging() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations to HUB_DATABASE_URL (or the embedded SQLite file)."""
-    from hub.db.migrate import upgrade
+    from hub.migrate import upgrade
 
     settings = get_settings()
     if settings.embedded:
@@ -62,8 +62,8 @@ def tenants_load(
     path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")],
 ) -> None:
     """Validate every definition (partners and agreements), then store them all in one transaction."""
-    from tenants.agreement_loader import load_agreement_files
-    from tenants.agreement_service import AgreementsInvalid
+    from tenants.agreements.loader import load_agreement_files
+    from tenants.agreements.service import AgreementsInvalid
     from tenants.loader import DefinitionsInvalid, load_definitions
 
     try:
@@ -75,9 +75,9 @@ def tenants_load(
         raise typer.Exit(2) from None
 
     async def store() -> list[Applied]:
-        from hub.db.session import unit_of_work
         from hub.runtime import running_hub
-        from tenants.agreement_service import put_agreements
+        from plumbing.db.session import unit_of_work
+        from tenants.agreements.service import put_agreements
         from tenants.service import apply_definitions
 
         async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
@@ -110,9 +110,10 @@ def tenants_api_key(
     label: Annotated[str, typer.Option(help="Who the key is for, to recognise it by")] = "open311",
 ) -> None:
     """Print a new Open311 api_key for a partner, once; only its hash is stored."""
-    from hub.auth.service import TokenError, create_token
-    from hub.db.session import unit_of_work
     from hub.runtime import running_hub
+    from plumbing.auth.service import TokenError
+    from plumbing.db.session import unit_of_work
+    from tenants.tokens import create_token
 
     async def make() -> str:
         async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
@@ -135,9 +136,10 @@ def token_create(
     label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
 ) -> None:
     """Print a new bearer token (only its hash is stored)."""
-    from hub.auth.service import TokenError, create_token
-    from hub.db.session import unit_of_work
     from hub.runtime import running_hub
+    from plumbing.auth.service import TokenError
+    from plumbing.db.session import unit_of_work
+    from tenants.tokens import create_token
 
     async def make() -> str:
         async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
@@ -154,7 +156,7 @@ def token_create(
 def live_rebuild() -> None:
     """Rebuild queues, idle agents and offers in Redis from the database."""
     from hub.runtime import running_hub
-    from routing.live.rebuild import rebuild_live_state
+    from routing.dispatch.rebuild import rebuild_live_state
 
     async def run() -> None:
         async with running_hub(get_settings()) as hub:
@@ -187,10 +189,10 @@ def report(
     """The committee pack: per-partner pages with charts, tables and the definitions used."""
     from datetime import UTC, datetime
 
-    from hub.db.session import unit_of_work
-    from hub.metrics.pack import FORMATS, render
-    from hub.metrics.periods import PeriodError, period_figures, publish_period
+    from figures.pack import FORMATS, render
+    from figures.periods import PeriodError, period_figures, publish_period
     from hub.runtime import running_hub
+    from plumbing.db.session import unit_of_work
     from tenants.models import Tenant
 
     if format not in FORMATS:

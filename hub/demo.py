@@ -19,26 +19,26 @@ from rich.live import Live
 from rich.text import Text
 from sqlalchemy import func, or_, select
 
+from backoffice.models import DELIVERED, BackofficeDelivery, Case
+from backoffice.outbox import RetryPolicy
+from backoffice.runner import DeliveryRunner
 from hub.accounts.service import create_user
 from hub.api.app import create_app
-from hub.auth.service import create_token
-from hub.backoffice.models import DELIVERED, BackofficeDelivery, Case
-from hub.backoffice.outbox import RetryPolicy
-from hub.backoffice.runner import DeliveryRunner
-from hub.bus.base import IncomingMessage
-from hub.db.session import unit_of_work
-from hub.logging import configure_logging
 from hub.runtime import Hub
-from hub.settings import Settings
 from hub.worker import Worker
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.session import unit_of_work
+from plumbing.logging import configure_logging
+from plumbing.settings import Settings
 from routing.dispatch.desk import DeskError
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
-from tenants.agreement_loader import load_agreement_files
-from tenants.agreement_service import put_agreements
+from tenants.agreements.loader import load_agreement_files
+from tenants.agreements.service import put_agreements
 from tenants.catalogue import ServiceInfo
 from tenants.loader import load_definitions
 from tenants.schemas import AdapterSpec, PartnerDefinition
 from tenants.service import apply_definitions
+from tenants.tokens import create_token
 
 log = structlog.get_logger(__name__)
 

@@ -6,14 +6,19 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from hub.bus.memory import MemoryBus
-from hub.db.migrate import upgrade_async
-from hub.db.session import create_engine, create_sessionmaker
-from hub.settings import Settings
+from backoffice.outbox import enqueue_case
+from backoffice.updates import apply_updates
+from figures.definitions import definitions
+from figures.satisfaction import SatisfactionSampler, SurveyInvite
+from hub.migrate import upgrade_async
+from plumbing.bus.memory import MemoryBus
+from plumbing.db.session import create_engine, create_sessionmaker
+from plumbing.settings import Settings
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.opening import always_open, partner_hours
 from routing.dispatch.service import Dispatcher
@@ -21,6 +26,7 @@ from routing.intake.service import IntakeProcessor
 from routing.live.base import LiveState
 from routing.live.memory import MemoryLiveState
 from routing.live.redis_state import RedisLiveState
+from routing.models import Enquiry
 from tenants.catalogue import CatalogueCache
 
 log = structlog.get_logger(__name__)
@@ -37,6 +43,39 @@ def settle_heap() -> None:
     # Fewer young collections: a request or a batch makes thousands of short-lived objects, nearly all freed by
     # reference counting; the default (700) ran a collection every few statements.
     gc.set_threshold(10_000, 20, 20)
+
+
+class Completion:
+    """The desk's completion hooks, from the floors above routing: the back office's case and the survey sample."""
+
+    def __init__(self, sampler: SatisfactionSampler | None = None) -> None:
+        self.sampler = sampler or SatisfactionSampler()
+
+    async def pass_to_back_office(
+        self, session: AsyncSession, *, enquiry: Enquiry, at: datetime, notes: str | None, handler: str
+    ) -> None:
+        await enqueue_case(session, enquiry=enquiry, at=at, notes=notes, handler=handler)
+
+    async def maybe_invite(
+        self, session: AsyncSession, *, enquiry_id: int, tenant: str, reference: str, now: datetime
+    ) -> SurveyInvite | None:
+        return await self.sampler.maybe_invite(
+            session, enquiry_id=enquiry_id, tenant=tenant, reference=reference, now=now
+        )
+
+
+def desk_for(dispatcher: Dispatcher) -> AgentDesk:
+    """The agent desk with what completing an enquiry also does."""
+    return AgentDesk(dispatcher, Completion())
+
+
+def intake_for(dispatcher: Dispatcher) -> IntakeProcessor:
+    """The intake with the back office's status updates and the figures' short-abandon threshold."""
+    return IntakeProcessor(
+        dispatcher,
+        apply_status_updates=apply_updates,
+        short_abandon_seconds=definitions().short_abandon_seconds,
+    )
 
 
 @dataclass
@@ -91,8 +130,8 @@ class Hub:
             live=live,
             catalogue=catalogue,
             dispatcher=dispatcher,
-            intake=IntakeProcessor(dispatcher),
-            desk=AgentDesk(dispatcher),
+            intake=intake_for(dispatcher),
+            desk=desk_for(dispatcher),
             memory_bus=MemoryBus() if not settings.amqp_url else None,
         )
 

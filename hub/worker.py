@@ -14,12 +14,12 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from hub.bus.amqp import AmqpChannel, AmqpConnection, ConnectionLost, declare_topology, incoming
-from hub.bus.base import INTAKE_QUEUE, IncomingMessage, Publisher
-from hub.bus.outbox import relay_all
-from hub.db.scope import ALL_PARTNERS, set_scope
 from hub.runtime import Hub
-from routing.live.rebuild import rebuild_live_state
+from plumbing.bus.amqp import AmqpChannel, AmqpConnection, ConnectionLost, declare_topology, incoming
+from plumbing.bus.base import INTAKE_QUEUE, IncomingMessage, Publisher
+from plumbing.bus.outbox import relay_all
+from plumbing.db.scope import ALL_PARTNERS, set_scope
+from routing.dispatch.rebuild import rebuild_live_state
 
 log = structlog.get_logger(__name__)
 

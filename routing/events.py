@@ -10,10 +10,11 @@ import orjson
 from sqlalchemy import ColumnElement, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.bus.base import EVENTS_EXCHANGE
-from hub.db.base import table_of
-from hub.db.bulk import as_arrays, on_postgresql, unnest_insert
-from routing.models import Enquiry, EnquiryEvent, OutboxMessage
+from plumbing.bus.base import EVENTS_EXCHANGE
+from plumbing.bus.models import OutboxMessage
+from plumbing.db.base import table_of
+from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
+from routing.models import Enquiry, EnquiryEvent
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ _OUTBOX_COLUMNS = {
     "body": "bytea",
     "created_at": "timestamptz",
 }
-# On PostgreSQL: one cached statement each, whatever the batch (hub.db.bulk). The events' ids come back in
+# On PostgreSQL: one cached statement each, whatever the batch (plumbing.db.bulk). The events' ids come back in
 # ascending order, the order their rows went in (drawn from one sequence, one row after the other).
 _INSERT_EVENTS = unnest_insert("enquiry_events", _EVENT_COLUMNS, returning="id")
 _INSERT_OUTBOX = unnest_insert("outbox", _OUTBOX_COLUMNS)

@@ -1,14 +1,14 @@
-"""Enquiries, their append-only event log, intake rejections and the publishing outbox."""
+"""Enquiries, their append-only event log and intake rejections."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
+from plumbing.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
 
 
 class Enquiry(Base):
@@ -84,19 +84,3 @@ class IntakeRejection(Base):
     code: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class OutboxMessage(Base):
-    """A message to publish once the transaction that wrote it has committed; deleted after its confirm."""
-
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    exchange: Mapped[str] = mapped_column(String(255))
-    routing_key: Mapped[str] = mapped_column(String(255))
-    message_id: Mapped[str] = mapped_column(String(200))
-    message_type: Mapped[str] = mapped_column(String(64))
-    content_type: Mapped[str] = mapped_column(String(100), default="application/json")
-    headers: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    body: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.db.scope import all_partners
+from plumbing.db.scope import all_partners
 from tenants.hours import OpeningHours
 from tenants.models import Service, Tenant
 from tenants.schemas import ServiceDefinition, opening_hours_from_settings

@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from hub.auth.dependencies import require
-from hub.auth.service import Principal, create_token
-from hub.db.session import unit_of_work
+from plumbing.auth.dependencies import require
+from plumbing.auth.service import Principal
+from plumbing.db.session import unit_of_work
 from tenants.lgsl import lgsl_entry
 from tenants.loader import DefinitionsInvalid, validate_definition
 from tenants.models import Agent, Service, Tenant
 from tenants.service import apply_definitions, catalogue_version, list_versions
+from tenants.tokens import create_token
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 Admin = Depends(require("admin"))

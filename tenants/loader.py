@@ -9,7 +9,6 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from tenants.agreements import is_agreements_text
 from tenants.schemas import PartnerDefinition
 
 
@@ -28,6 +27,18 @@ class DefinitionsInvalid(Exception):
     def __init__(self, errors: list[DefinitionError]) -> None:
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+
+def is_agreements_document(raw: object) -> bool:
+    """A YAML document whose top-level key is ``agreements`` (partner files start with ``tenant``)."""
+    return isinstance(raw, dict) and "agreements" in raw
+
+
+def is_agreements_text(text: str) -> bool:
+    try:
+        return is_agreements_document(yaml.safe_load(text))
+    except (yaml.YAMLError, ValueError):  # PyYAML raises a bare ValueError for 2026-02-30
+        return False
 
 
 def definition_files(path: Path) -> list[Path]:
@@ -86,7 +97,7 @@ def load_definitions(path: Path) -> list[PartnerDefinition]:
     for file in files:
         text = file.read_text(encoding="utf-8")
         if is_agreements_text(text):
-            continue  # overflow agreements: tenants.agreement_loader reads those
+            continue  # overflow agreements: tenants.agreements.loader reads those
         try:
             definitions.append(parse_definition(text, str(file)))
         except DefinitionsInvalid as exc:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from hub.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
+from plumbing.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
 
 
 class Tenant(Base):

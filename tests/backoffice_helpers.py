@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.backoffice.models import BackofficeDelivery
-from hub.backoffice.outbox import RetryPolicy
-from hub.backoffice.runner import DeliveryRunner
-from hub.bus.base import IncomingMessage
-from hub.db.session import unit_of_work
+from backoffice.models import BackofficeDelivery
+from backoffice.outbox import RetryPolicy
+from backoffice.runner import DeliveryRunner
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
 from tenants.schemas import PartnerDefinition
 from tenants.service import apply_definitions

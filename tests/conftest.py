@@ -24,12 +24,12 @@ import pytest
 import redis as redis_sync
 
 from hub.api.app import create_app
-from hub.db.migrate import upgrade
-from hub.db.scope import ALL_PARTNERS, set_scope
-from hub.db.session import unit_of_work
+from hub.migrate import upgrade
 from hub.runtime import Hub
-from hub.settings import Settings
 from hub.worker import Worker
+from plumbing.db.scope import ALL_PARTNERS, set_scope
+from plumbing.db.session import unit_of_work
+from plumbing.settings import Settings
 from tenants.schemas import PartnerDefinition
 from tenants.service import apply_definitions
 

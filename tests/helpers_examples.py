@@ -9,8 +9,8 @@ from typing import Any
 
 import yaml
 
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
 from tenants.schemas import PartnerDefinition
 from tenants.service import apply_definitions
 from tests.conftest import unique_slug

@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from hub.bus.base import IncomingMessage
+from plumbing.bus.base import IncomingMessage
 
 
 def delivery(

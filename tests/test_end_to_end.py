@@ -13,10 +13,10 @@ import httpx
 import pika
 import pytest
 
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
-from hub.settings import Settings
+from plumbing.db.session import unit_of_work
+from plumbing.settings import Settings
+from tenants.tokens import create_token
 from tests.conftest import eventually
 from tests.helpers_amqp import PartnerClient, enquiry
 

@@ -34,12 +34,12 @@ import pika.exceptions
 import pytest
 from sqlalchemy import text
 
-from hub.auth.service import create_token
-from hub.bus.amqp import AmqpConnection
-from hub.bus.base import OutgoingMessage
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
-from hub.settings import Settings
+from plumbing.bus.amqp import AmqpConnection
+from plumbing.bus.base import OutgoingMessage
+from plumbing.db.session import unit_of_work
+from plumbing.settings import Settings
+from tenants.tokens import create_token
 from tests.conftest import AMQP_HOST, RUN_ID
 from tests.helpers_amqp import enquiry
 

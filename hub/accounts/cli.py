@@ -28,9 +28,9 @@ def users_create(
 ) -> None:
     """Create a user; the password is asked for (or read from stdin) and only its argon2 hash is stored."""
     from hub.accounts.service import AccountError, create_user
-    from hub.db.session import unit_of_work
     from hub.runtime import running_hub
-    from hub.settings import get_settings
+    from plumbing.db.session import unit_of_work
+    from plumbing.settings import get_settings
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.models import LoginAttempt, User, WebSession
-from hub.auth.service import Principal
+from plumbing.auth.service import Principal
 from tenants.models import Agent, Tenant
 
 ROLES = ("agent", "supervisor", "committee", "admin")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import asyncpg
 import structlog
@@ -13,23 +14,24 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backoffice import endpoints as backoffice_endpoints
+from figures import endpoints as metrics_endpoints
 from hub.api import health
-from hub.auth.service import PrincipalCache
-from hub.backoffice import endpoints as backoffice_endpoints
-from hub.db.scope import ALL_PARTNERS, tenant_scope
-from hub.metrics import endpoints as metrics_endpoints
-from hub.metrics import public as public_metrics
+from hub.api import prometheus as public_metrics
 from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub, settle_heap
-from hub.settings import Settings, get_settings
 from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
+from plumbing.auth.service import Authenticator
+from plumbing.db.scope import ALL_PARTNERS, tenant_scope
+from plumbing.settings import Settings, get_settings
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch import enquiry_endpoints
 from routing.dispatch.desk import DeskError
-from routing.simulate import endpoints as whatif_endpoints
-from tenants import agreement_endpoints
 from tenants import endpoints as admin_endpoints
+from tenants.access import partners_seen_by
+from tenants.agreements import endpoints as agreement_endpoints
+from whatif import endpoints as whatif_endpoints
 
 log = structlog.get_logger(__name__)
 
@@ -63,17 +65,22 @@ def _is_data_error(exc: BaseException) -> bool:
     return False
 
 
+def _install(app: FastAPI, hub: Hub) -> None:
+    """The running hub, and the token check with the partner-scope rule handed down to it."""
+    app.state.hub = hub
+    app.state.authenticator = Authenticator(hub.sessionmaker, partial(partners_seen_by, hub.sessionmaker))
+
+
 def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:
     """The app; given a running ``hub`` (tests, demo) it uses it, otherwise it starts its own."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if hub is not None:
-            app.state.hub = hub
             yield
             return
         own = await Hub.start(settings or get_settings())
-        app.state.hub = own
+        _install(app, own)
         settle_heap()
         try:
             yield
@@ -87,8 +94,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         lifespan=lifespan,
     )
     if hub is not None:
-        app.state.hub = hub
-    app.state.principals = PrincipalCache()
+        _install(app, hub)
     app.add_middleware(RequestContext)
 
     @app.exception_handler(DeskError)

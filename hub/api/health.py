@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from hub.bus.amqp import AmqpConnection
+from plumbing.bus.amqp import AmqpConnection
 from routing.live.redis_state import RedisLiveState
 
 router = APIRouter(tags=["health"])

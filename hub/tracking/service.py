@@ -12,8 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.backoffice.models import Case, CaseUpdate
-from hub.backoffice.statuses import STATUS_LABELS
+from backoffice.models import Case, CaseUpdate
+from routing.case_status import STATUS_LABELS
 from routing.models import Enquiry
 from tenants.models import Service, Tenant
 

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.accounts.service import SESSION_LIFETIME, SignedIn, sign_in, sign_out
-from hub.db.session import unit_of_work
 from hub.tracking.ratelimit import client_wait
 from hub.web.deps import COOKIE, check_csrf, current_user, hub_of, page_context, safe_next
 from hub.web.templating import local_time, render
+from plumbing.db.session import unit_of_work
 
 router = APIRouter(include_in_schema=False)
 log = structlog.get_logger(__name__)

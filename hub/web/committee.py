@@ -12,11 +12,11 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from figures.pack import charts, tiles
+from figures.pack import render as render_pack
+from figures.periods import PERIOD, PeriodError, PeriodFigures, period_figures
+from figures.service import tenant_figures
 from hub.accounts.service import SignedIn
-from hub.metrics.pack import charts, tiles
-from hub.metrics.pack import render as render_pack
-from hub.metrics.periods import PERIOD, PeriodError, PeriodFigures, period_figures
-from hub.metrics.service import tenant_figures
 from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
 from hub.web.templating import render

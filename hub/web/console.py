@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.service import SignedIn, resolve_session
-from hub.db.scope import ALL_PARTNERS, current_scope, tenant_scope
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
 from hub.web.templating import OUTCOME_LABELS, render
+from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
+from plumbing.db.session import unit_of_work
 from routing.customers.prompts import DEFAULT_RULES
 from routing.customers.view import CustomerView, may_open, view_customer
 from routing.dispatch.desk import DeskError

@@ -13,10 +13,10 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.accounts.service import SignedIn, csrf_matches, csrf_token, resolve_session
-from hub.auth.scope import narrow_request_scope
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.templating import render
+from plumbing.db.session import unit_of_work
+from tenants.access import narrow_request_scope
 
 COOKIE = "hub_session"
 

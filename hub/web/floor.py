@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.metrics.definitions import Figures
-from hub.metrics.service import tenant_figures
+from figures.definitions import Figures
+from figures.service import tenant_figures
 from routing.dispatch.presence import STATUSES
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent, Tenant

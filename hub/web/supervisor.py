@@ -9,11 +9,11 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from hub.accounts.service import SignedIn
-from hub.audit.service import record
-from hub.db.session import unit_of_work
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
 from hub.web.floor import read_floor
 from hub.web.templating import render
+from plumbing.audit.service import record
+from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_skills
 from routing.models import Enquiry, EnquiryEvent

@@ -10,9 +10,9 @@ from fastapi.responses import Response
 from hub.accounts.service import SignedIn
 from hub.web.deps import check_csrf, hub_of, page_context, role
 from hub.web.templating import render
-from routing.simulate.report import ROWS, Report, chart_png, comparison_rows
-from routing.simulate.scenario import ScenarioInvalid
-from routing.simulate.service import run_inline, starting_point
+from whatif.report import ROWS, Report, chart_png, comparison_rows
+from whatif.scenario import ScenarioInvalid
+from whatif.service import run_inline, starting_point
 
 router = APIRouter(prefix="/committee/whatif", include_in_schema=False)
 Committee = Depends(role("committee", "supervisor"))

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db.base import Base, BigId, UTCDateTime, utcnow
+from plumbing.db.base import Base, BigId, UTCDateTime, utcnow
 
 
 class Customer(Base):

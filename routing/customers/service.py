@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db.base import utcnow
+from plumbing.db.base import utcnow
 from routing.customers.keys import CustomerKeys, keys_of
 from routing.customers.models import Customer
 from routing.models import Enquiry

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.audit.service import record
+from plumbing.audit.service import record
 from routing.customers.prompts import Prompt, facts_from, proactive_prompts
 from routing.customers.service import PastContact, history
 from routing.customers.visibility import (

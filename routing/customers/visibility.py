@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenants.agreement_models import AgreementRow
+from tenants.agreements.models import AgreementRow
 from tenants.models import Service
 
 # "history" covers past contacts and the proactive prompts drawn from them.

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.backoffice.outbox import enqueue_case
-from hub.db.base import table_of
-from hub.db.session import unit_of_work
-from hub.metrics.satisfaction import SatisfactionSampler
+from plumbing.db.base import table_of
+from plumbing.db.session import unit_of_work
 from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status
 from routing.dispatch.service import Dispatcher, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
@@ -28,6 +26,30 @@ log = structlog.get_logger(__name__)
 
 OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
 STATUSES = ("available", "unavailable", "break", "offline")
+
+
+class SurveyInvitation(Protocol):
+    """A completed contact invited to rate the service."""
+
+    @property
+    def token(self) -> str: ...
+    @property
+    def sample_rate(self) -> float: ...
+
+
+class CompletionHooks(Protocol):
+    """What else happens in the transaction that completes an enquiry; the floors above hand it in.
+
+    Both run in the completion's own unit of work, so a case or an invitation exists exactly when it commits.
+    """
+
+    async def pass_to_back_office(
+        self, session: AsyncSession, *, enquiry: Enquiry, at: datetime, notes: str | None, handler: str
+    ) -> None: ...
+
+    async def maybe_invite(
+        self, session: AsyncSession, *, enquiry_id: int, tenant: str, reference: str, now: datetime
+    ) -> SurveyInvitation | None: ...
 
 
 class DeskError(Exception):
@@ -65,9 +87,9 @@ def _bind(agent_id: str, enquiry_id: int | None = None) -> None:
 
 
 class AgentDesk:
-    def __init__(self, dispatcher: Dispatcher, sampler: SatisfactionSampler | None = None) -> None:
+    def __init__(self, dispatcher: Dispatcher, hooks: CompletionHooks) -> None:
         self.dispatcher = dispatcher
-        self.sampler = sampler or SatisfactionSampler()
+        self.hooks = hooks
         self.sessionmaker = dispatcher.sessionmaker
         self.live = dispatcher.live
 
@@ -291,8 +313,10 @@ class AgentDesk:
                 # In this transaction: the case reaches the back office exactly when the completion commits.
                 whole = await session.get(Enquiry, enquiry_id)
                 assert whole is not None  # locked above
-                await enqueue_case(session, enquiry=whole, at=now, notes=notes, handler=agent.tenant)
-            invite = await self.sampler.maybe_invite(
+                await self.hooks.pass_to_back_office(
+                    session, enquiry=whole, at=now, notes=notes, handler=agent.tenant
+                )
+            invite = await self.hooks.maybe_invite(
                 session, enquiry_id=enquiry_id, tenant=ref.owner, reference=ref.reference, now=now
             )
             if invite is not None:

@@ -7,8 +7,8 @@ from dataclasses import asdict
 import structlog
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from hub.auth.dependencies import require
-from hub.auth.service import Principal
+from plumbing.auth.dependencies import require
+from plumbing.auth.service import Principal
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.schemas import (
     AgentOut,

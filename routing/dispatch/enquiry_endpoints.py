@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from hub.auth.dependencies import check_tenant, require
-from hub.auth.service import Principal
-from hub.db.base import MAX_ROW_ID
-from hub.db.session import unit_of_work
+from plumbing.auth.dependencies import check_tenant, require
+from plumbing.auth.service import Principal
+from plumbing.db.base import MAX_ROW_ID
+from plumbing.db.session import unit_of_work
 from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Join, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.db.base import table_of
+from plumbing.db.base import table_of
 from tenants.models import Agent, AgentEvent, AgentSkill
 
 # wrap_up: after completing, until the agent says they are ready; break: away, not signed out.

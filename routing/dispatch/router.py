@@ -10,18 +10,21 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
+from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.db.scope import all_partners
+from plumbing.db.scope import all_partners
+from routing.dispatch.opening import OpenNow
 from routing.dispatch.presence import teams_taking_work
 from routing.live.base import (
     Caps,
     Kind,
+    LiveState,
     QueueEntry,
     RingPlacement,
     enqueued_ms_of,
@@ -42,12 +45,9 @@ from routing.policy.model import (
     Snapshot,
     Window,
 )
-from tenants.agreement_service import list_agreements
-from tenants.agreements import DAYS, AgreementDefinition
-from tenants.catalogue import Catalogue, ServiceInfo
-
-if TYPE_CHECKING:
-    from routing.dispatch.service import Dispatcher
+from tenants.agreements.service import list_agreements
+from tenants.agreements.terms import DAYS, AgreementDefinition
+from tenants.catalogue import Catalogue, CatalogueCache, ServiceInfo
 
 log = structlog.get_logger(__name__)
 
@@ -158,8 +158,21 @@ class Staffing:
 
 
 class Router:
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
+    """Builds the policy's snapshot and asks it where work goes; handed what it reads, owning none of it."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        live: LiveState,
+        catalogue: CatalogueCache,
+        agreements: AgreementsCache,
+        open_now: OpenNow,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.live = live
+        self.catalogue = catalogue
+        self.agreements = agreements
+        self.open_now = open_now
         self._staffed = Staffing.of([])
         self._staffed_at: float | None = None  # None: count before the next decision
         self._staff_changes = 0
@@ -186,7 +199,7 @@ class Router:
     async def _count_staff(self) -> None:
         started, changes = time.monotonic(), self._staff_changes
         with all_partners():  # staffing is hub-wide, whatever the scope of the request that asks
-            async with self.dispatcher.sessionmaker() as session:
+            async with self.sessionmaker() as session:
                 self._staffed = Staffing.of_teams(await teams_taking_work(session))
         if changes == self._staff_changes:  # else a change came during the count: count again next time
             self._staffed_at = started
@@ -203,8 +216,8 @@ class Router:
 
     async def snapshot(self, base_queues: set[str], now: datetime) -> Snapshot:
         """Figures for ``base_queues`` ("tenant/service") and for every lender that could take them."""
-        catalogue = await self.dispatcher.catalogue.get()
-        agreements = await self.dispatcher.agreements.get()
+        catalogue = await self.catalogue.get()
+        agreements = await self.agreements.get()
         tenants = {q.split("/", 1)[0] for q in base_queues}
         lenders = {a.lender for a in agreements if a.borrower in tenants}
         for lender in lenders:
@@ -217,7 +230,7 @@ class Router:
             if (info := catalogue.service(*q.split("/", 1))) is not None
         }
         keys = sorted(services)
-        live = self.dispatcher.live
+        live = self.live
         now_ms = to_ms(now)
         voice_and_text = [name for q in keys for name in (q, q + "+text")]
         states = await live.queue_states(voice_and_text)
@@ -244,7 +257,7 @@ class Router:
                 interval_service_level=this_interval.answered_within / judged if judged else None,
             )
         counts = await live.overflow_counts([a.id for a in agreements], now_ms)
-        open_now = self.dispatcher.open_now
+        open_now = self.open_now
         return Snapshot(
             now=now,
             queues=figures,
@@ -262,7 +275,7 @@ class Router:
         """The policy's decision for each new enquiry, and its place (with rings) in the live state."""
         if not facts:
             return []
-        catalogue = await self.dispatcher.catalogue.get()
+        catalogue = await self.catalogue.get()
         snapshot = await self.snapshot({f"{f.owner}/{f.service_code}" for f in facts}, now)
         by_channel = {channel: self._for_channel(snapshot, channel) for channel in {f.channel for f in facts}}
         out = []
@@ -281,7 +294,7 @@ class Router:
     def _for_channel(self, snapshot: Snapshot, channel: str) -> Snapshot:
         if channel == "phone":
             return snapshot
-        open_now = self.dispatcher.open_now
+        open_now = self.open_now
         return replace(snapshot, open_now={t: open_now(t, channel, snapshot.now) for t in snapshot.open_now})
 
     @staticmethod
@@ -313,15 +326,15 @@ class Router:
         for entry in entries:
             per_queue[entry.queue] = per_queue.get(entry.queue, 0) + 1
         for queue, n in per_queue.items():
-            await self.dispatcher.live.record_stats(queue, to_ms(now), {"arrivals": n})
+            await self.live.record_stats(queue, to_ms(now), {"arrivals": n})
 
     async def redecide(self, fact: EnquiryFacts, now: datetime) -> tuple[Decision, datetime | None] | None:
         """A waiting enquiry looked at again, with its place in the queue now."""
-        catalogue = await self.dispatcher.catalogue.get()
+        catalogue = await self.catalogue.get()
         info = catalogue.service(fact.owner, fact.service_code)
         if info is None:
             return None
-        position = await self.dispatcher.live.position(fact.id)
+        position = await self.live.position(fact.id)
         if position is None:
             return None
         fact = replace(fact, position=position[1])
@@ -340,15 +353,15 @@ class Router:
             queues={},
             services={},
             open_now={},
-            agreements=tuple(await self.dispatcher.agreements.get()),
+            agreements=tuple(await self.agreements.get()),
         )
         return self.placement(fact, decide(fact, terms_of_service(info), snapshot))
 
     # -- gates and caps --------------------------------------------------------------------------------
 
     async def gates_now(self, now: datetime) -> list[Gate]:
-        agreements = await self.dispatcher.agreements.get()
-        catalogue = await self.dispatcher.catalogue.get()
+        agreements = await self.agreements.get()
+        catalogue = await self.catalogue.get()
         borrowers = {a.borrower for a in agreements if "widen" in a.actions}
         queues = {
             f"{t}/{code}" for t in borrowers if (info := catalogue.tenants.get(t)) for code in info.services
@@ -359,9 +372,9 @@ class Router:
 
     async def gate_reasons(self, agreement_id: str, base_queue: str, now: datetime) -> dict[str, Any]:
         """Why a lender's ring was open, at the moment of an overflow offer (for the enquiry's trail)."""
-        agreements = {a.id: a for a in await self.dispatcher.agreements.get()}
+        agreements = {a.id: a for a in await self.agreements.get()}
         agreement = agreements.get(agreement_id)
-        catalogue = await self.dispatcher.catalogue.get()
+        catalogue = await self.catalogue.get()
         info = catalogue.service(*base_queue.split("/", 1))
         if agreement is None or info is None:
             return {"agreement": agreement_id}
@@ -376,11 +389,11 @@ class Router:
     async def configure_caps(self) -> None:
         caps = {
             a.id: Caps(a.max_per_hour, a.max_concurrent)
-            for a in await self.dispatcher.agreements.get()
+            for a in await self.agreements.get()
             if "widen" in a.actions
         }
         if caps != self._caps:
-            await self.dispatcher.live.configure_caps(caps)
+            await self.live.configure_caps(caps)
             self._caps = caps
 
     def forget_caps(self) -> None:

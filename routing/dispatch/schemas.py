@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.db.base import MAX_ROW_ID
+from plumbing.db.base import MAX_ROW_ID
 
 
 class StatusChange(BaseModel):

@@ -17,9 +17,9 @@ import structlog
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hub.db.base import table_of
-from hub.db.scope import all_partners
-from hub.db.session import unit_of_work
+from plumbing.db.base import table_of
+from plumbing.db.scope import all_partners
+from plumbing.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.opening import OpenNow, always_open
 from routing.dispatch.presence import agents_taking_work, change_status
@@ -94,7 +94,7 @@ class Dispatcher:
 
     def __post_init__(self) -> None:
         self.agreements = AgreementsCache(self.sessionmaker)
-        self.router = Router(self)
+        self.router = Router(self.sessionmaker, self.live, self.catalogue, self.agreements, self.open_now)
 
     # -- placing work ----------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from hub.db.session import unit_of_work
+from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import DeskError
 from routing.dispatch.service import Dispatcher
 from tenants.models import Agent, AgentSkill

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy import select
 
-from hub.db.session import unit_of_work
+from plumbing.db.session import unit_of_work
 from routing.customers.service import link_customers
 from routing.dispatch.desk import DeskError
 from routing.dispatch.presence import change_status

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub.backoffice.statuses import STATUSES, normalise_status
-from hub.bus.base import IncomingMessage
+from plumbing.bus.base import IncomingMessage
+from routing.case_status import STATUSES, normalise_status
 from tenants.attributes import check_attributes
 from tenants.catalogue import Catalogue, ServiceInfo
 from tenants.classify import Classification, classify

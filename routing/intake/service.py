@@ -14,12 +14,12 @@ from sqlalchemy import ColumnElement, Table, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.backoffice.updates import StatusUpdate, apply_updates
-from hub.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
-from hub.db.base import table_of
-from hub.db.bulk import as_arrays, on_postgresql, unnest_insert
-from hub.db.session import unit_of_work
-from hub.metrics.definitions import definitions as figure_definitions
+from plumbing.bus.base import EVENTS_EXCHANGE, REJECTED_EXCHANGE, IncomingMessage
+from plumbing.bus.models import OutboxMessage
+from plumbing.db.base import table_of
+from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
+from plumbing.db.session import unit_of_work
+from routing.case_status import ApplyStatusUpdates, StatusUpdate
 from routing.customers.service import link_customers
 from routing.dispatch.service import Dispatcher, facts_of, to_ms
 from routing.events import EnquiryRef, NewEvent, record_events
@@ -34,7 +34,7 @@ from routing.intake.contract import (
     parse,
 )
 from routing.live.base import Offer, QueueEntry
-from routing.models import Enquiry, IntakeRejection, OutboxMessage
+from routing.models import Enquiry, IntakeRejection
 from routing.policy.model import EnquiryFacts
 from routing.references import new_reference
 from tenants.catalogue import Catalogue
@@ -83,9 +83,18 @@ def _insert_ignoring_duplicates(session: AsyncSession):  # type: ignore[no-untyp
 class IntakeProcessor:
     """The one intake path: AMQP deliveries, the embedded bus and the HTTP endpoints all come through here."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        apply_status_updates: ApplyStatusUpdates,
+        short_abandon_seconds: float,
+    ) -> None:
+        """``apply_status_updates``: the back office's (a floor above); ``short_abandon_seconds``: the figures'."""
         self.dispatcher = dispatcher
         self.sessionmaker = dispatcher.sessionmaker
+        self.apply_status_updates = apply_status_updates
+        self.short_abandon_seconds = short_abandon_seconds
 
     async def _parse_all(self, messages: list[IncomingMessage]) -> list[Parsed]:
         catalogue = await self.dispatcher.catalogue.get()
@@ -353,7 +362,7 @@ class IntakeProcessor:
             if enquiry.follow_up is not None and w.reason == "caller_hung_up":
                 continue  # a callback or a voicemail: the caller was meant to hang up; it keeps its place
             waited = (w.at - (enquiry.queued_at or enquiry.created_at)).total_seconds()
-            if waited >= figure_definitions().short_abandon_seconds:
+            if waited >= self.short_abandon_seconds:
                 long_abandons.append(f"{enquiry.tenant_slug}/{enquiry.service_code}")
             abandoned.add(enquiry.id)
             events.append(
@@ -386,7 +395,7 @@ class IntakeProcessor:
         updates = [(m, p) for m, p in zip(messages, parsed, strict=True) if isinstance(p, CaseStatusUpdate)]
         if not updates:
             return []
-        outcomes = await apply_updates(
+        outcomes = await self.apply_status_updates(
             session,
             [
                 StatusUpdate(
@@ -491,7 +500,7 @@ class IntakeProcessor:
             await session.execute(insert(OutboxMessage), outbox)
 
 
-# New enquiries on PostgreSQL: one cached statement whatever the batch (see hub.db.bulk).
+# New enquiries on PostgreSQL: one cached statement whatever the batch (see plumbing.db.bulk).
 _NEW_ENQUIRY_COLUMNS = {
     "reference": "text",
     "tenant_slug": "text",

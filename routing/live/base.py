@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from hub.frozen import quick_init
+import msgspec
 
 # Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
 PRIORITY_SPAN_MS = 10**13
@@ -60,18 +60,14 @@ def kind_of(queue: str) -> Kind:
     return "text" if owner_queue_of(queue).endswith(TEXT_SUFFIX) else "voice"
 
 
-@quick_init
-@dataclass(frozen=True)
-class RingPlacement:
+class RingPlacement(msgspec.Struct, frozen=True):
     """A lender's ring for one enquiry: its queue, and when the enquiry joins it."""
 
     queue: str
     opens_ms: int
 
 
-@quick_init
-@dataclass(frozen=True)
-class QueueEntry:
+class QueueEntry(msgspec.Struct, frozen=True):
     enquiry_id: int
     queue: str  # the owner's queue
     score: float
@@ -97,9 +93,7 @@ def entry_for(
     )
 
 
-@quick_init
-@dataclass(frozen=True)
-class Offer:
+class Offer(msgspec.Struct, frozen=True):
     """An enquiry reserved for one agent until ``expires_ms``, taken from ``queue`` (its owner's or a ring)."""
 
     enquiry_id: int

@@ -265,7 +265,7 @@ def _member(enquiry_id: int) -> str:
 
 
 class RedisLiveState:
-    """The production live state; a cache of Postgres, rebuilt after a loss (see ``routing.live.rebuild``)."""
+    """The production live state; a cache of Postgres, rebuilt after a loss (see ``routing.dispatch.rebuild``)."""
 
     def __init__(self, redis: Redis, prefix: str = "hub:") -> None:
         self.redis = redis

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import TYPE_CHECKING, Any, Literal
 
-from hub.frozen import quick_init
+import msgspec
 
 VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS = frozenset({"web", "email"})
@@ -87,9 +87,7 @@ class ServiceTerms:
     default_aht_seconds: float = 240.0
 
 
-@quick_init
-@dataclass(frozen=True)
-class EnquiryFacts:
+class EnquiryFacts(msgspec.Struct, frozen=True):
     id: int
     owner: str
     service_code: str
@@ -99,9 +97,7 @@ class EnquiryFacts:
     position: int | None = None  # 1 at the head; None before it is queued
 
 
-@quick_init
-@dataclass(frozen=True)
-class QueueFigures:
+class QueueFigures(msgspec.Struct, frozen=True):
     """One queue (a tenant's service), live and rolling."""
 
     waiting: int = 0
@@ -116,17 +112,17 @@ class QueueFigures:
 NO_FIGURES = QueueFigures()  # a queue nothing is known of (frozen: one will do for all)
 
 
-@quick_init
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(msgspec.Struct, frozen=True):
     now: datetime
     queues: Mapping[str, QueueFigures]  # "tenant/service"
     services: Mapping[str, ServiceTerms]  # "tenant/service"
     open_now: Mapping[str, bool]  # tenant -> open for contacts now (missing: open)
     agreements: Sequence[Agreement] = ()
-    agents: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (tenant, skill) -> staffed
-    overflow_in_hand: Mapping[str, int] = field(default_factory=dict)  # agreement -> concurrent now
-    overflow_this_hour: Mapping[str, int] = field(default_factory=dict)  # agreement -> taken this hour
+    agents: Mapping[tuple[str, str], int] = msgspec.field(default_factory=dict)  # (tenant, skill) -> staffed
+    overflow_in_hand: Mapping[str, int] = msgspec.field(default_factory=dict)  # agreement -> concurrent now
+    overflow_this_hour: Mapping[str, int] = msgspec.field(
+        default_factory=dict
+    )  # agreement -> taken this hour
 
     def figures(self, tenant: str, service: str) -> QueueFigures:
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
@@ -157,14 +153,19 @@ class _Later:
             return fields_[name]
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Reason(_Later):
     """One rule that shaped a decision, with the figures it looked at."""
 
     rule: str
     says: str
     figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, rule: str, says: str, figures: Mapping[str, Any] | None = None) -> None:
+        # Fills the instance's dict: a frozen dataclass's own __init__ sets each field through
+        # object.__setattr__, three times slower, and the simulator makes millions (docs/benchmarks.md).
+        fields_ = self.__dict__
+        fields_["rule"], fields_["says"], fields_["figures"] = rule, says, {} if figures is None else figures
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "says": self.says, "figures": dict(self.figures)}
@@ -181,9 +182,7 @@ class Reason(_Later):
         return reason
 
 
-@quick_init
-@dataclass(frozen=True)
-class Ring:
+class Ring(msgspec.Struct, frozen=True):
     """A pool of agents that may take the enquiry from ``opens_at`` on (the caller keeps their place)."""
 
     pool: str  # the tenant whose agents are in the ring
@@ -191,12 +190,19 @@ class Ring:
     agreement: str | None = None  # None: the owner's own agents
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Prediction(_Later):
     seconds: float | None  # None: nobody is signed in to answer
     method: str  # "erlang_c", "position" or "no_agents"
     figures: Mapping[str, Any] = field(default_factory=dict)
+
+    def __init__(self, seconds: float | None, method: str, figures: Mapping[str, Any] | None = None) -> None:
+        fields_ = self.__dict__  # as Reason's
+        fields_["seconds"], fields_["method"], fields_["figures"] = (
+            seconds,
+            method,
+            {} if figures is None else figures,
+        )
 
     @classmethod
     def later(
@@ -210,9 +216,7 @@ class Prediction(_Later):
         return prediction
 
 
-@quick_init
-@dataclass(frozen=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True):
     priority: int
     rings: tuple[Ring, ...]
     action: Action
@@ -233,9 +237,7 @@ class Decision:
         }
 
 
-@quick_init
-@dataclass(frozen=True)
-class Gate:
+class Gate(msgspec.Struct, frozen=True):
     """Whether a lender's agents may take a borrower's queue now, and why."""
 
     agreement: str

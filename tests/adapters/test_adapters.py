@@ -22,7 +22,7 @@ from adapters.base import (
 )
 from adapters.csv_drop import CsvDropAdapter
 from adapters.webhook import SignatureError, sign, verify_signature
-from hub.backoffice.models import DELIVERED, PARKED, Case
+from backoffice.models import DELIVERED, PARKED, Case
 from hub.runtime import Hub
 from tests.backoffice_helpers import (
     CUSTOMER,

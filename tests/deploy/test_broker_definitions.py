@@ -17,9 +17,9 @@ import pika
 import pika.exceptions
 import pytest
 
-from hub.bus.amqp import AmqpConnection, declare_topology
-from hub.bus.base import OutgoingMessage
-from hub.settings import Settings
+from plumbing.bus.amqp import AmqpConnection, declare_topology
+from plumbing.bus.base import OutgoingMessage
+from plumbing.settings import Settings
 from tests.conftest import AMQP_HOST, RUN_ID
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "deploy" / "rabbitmq" / "definitions.json"

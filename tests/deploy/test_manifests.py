@@ -17,15 +17,21 @@ import yaml
 from typer.testing import CliRunner
 
 from hub.api.app import create_app
-from hub.bus.amqp import (
+from hub.cli import app as cli_app
+from plumbing.bus.amqp import (
     EVENTS_LOG_ARGUMENTS,
     EVENTS_LOG_QUEUE,
     REJECTED_QUEUE_ARGUMENTS,
     intake_queue_arguments,
 )
-from hub.bus.base import EVENTS_EXCHANGE, INTAKE_EXCHANGE, INTAKE_QUEUE, REJECTED_EXCHANGE, REJECTED_QUEUE
-from hub.cli import app as cli_app
-from hub.settings import Settings
+from plumbing.bus.base import (
+    EVENTS_EXCHANGE,
+    INTAKE_EXCHANGE,
+    INTAKE_QUEUE,
+    REJECTED_EXCHANGE,
+    REJECTED_QUEUE,
+)
+from plumbing.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hub.db.migrate import upgrade
-from hub.settings import Settings
+from hub.migrate import upgrade
+from plumbing.settings import Settings
 from tests.faults.servers import PrivateServers
 
 

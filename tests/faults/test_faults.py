@@ -35,14 +35,14 @@ import pika.exceptions
 import pytest
 from sqlalchemy import func, select
 
+from figures.service import tenant_figures
 from hub.api.app import create_app
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
-from hub.metrics.service import tenant_figures
 from hub.runtime import Hub
-from hub.settings import Settings
 from hub.worker import Worker
+from plumbing.db.session import unit_of_work
+from plumbing.settings import Settings
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
+from tenants.tokens import create_token
 from tests.conftest import eventually
 from tests.faults.servers import PrivateServers
 from tests.helpers_amqp import PartnerClient, enquiry

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from hub.bus.base import IncomingMessage
+from plumbing.bus.base import IncomingMessage
 from routing.intake.contract import CaseStatusUpdate, NewEnquiry, Rejection, Withdrawal, parse
 from tests.fuzz.strategies import CODES, deliveries
 from tests.routing.intake.test_contract import catalogue

@@ -14,9 +14,9 @@ from schemathesis.core import NotSet
 from sqlalchemy import text
 
 from hub.api.app import create_app
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
+from tenants.tokens import create_token
 from tests.hub.web.conftest import intake
 
 PER_OPERATION = 14  # per generation mode: about 1,000 requests in all

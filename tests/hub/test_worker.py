@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
-from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
 from hub.worker import Worker
-from routing.models import Enquiry, OutboxMessage
+from plumbing.bus.base import IncomingMessage
+from plumbing.bus.models import OutboxMessage
+from routing.models import Enquiry
 from tests.conftest import eventually
 from tests.helpers_amqp import PartnerClient, close_connections, enquiry
 from tests.routing.intake.test_amqp_intake import _enquiries

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from hub.auth.service import check_api_key, create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.auth.service import check_api_key
+from plumbing.db.session import unit_of_work
+from tenants.tokens import create_token
 from tests.conftest import unique_slug
 from tests.helpers_examples import example_raw
 

@@ -8,13 +8,13 @@ import httpx
 import pytest
 
 from hub.api.app import create_app
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
-from tenants.agreement_loader import load_agreement_files
-from tenants.agreement_service import AgreementsInvalid, list_agreements, put_agreements
-from tenants.agreements import AgreementDefinition, check_agreements, parse_agreements
+from plumbing.db.session import unit_of_work
+from tenants.agreements.loader import load_agreement_files
+from tenants.agreements.service import AgreementsInvalid, list_agreements, put_agreements
+from tenants.agreements.terms import AgreementDefinition, check_agreements, parse_agreements
 from tenants.loader import load_definitions
+from tenants.tokens import create_token
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 

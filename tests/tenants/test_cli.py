@@ -10,10 +10,10 @@ from pathlib import Path
 import yaml
 from sqlalchemy import select
 
-from hub.auth.models import ApiToken
-from hub.auth.service import check_api_key, hash_token
 from hub.runtime import Hub
-from hub.settings import Settings
+from plumbing.auth.models import ApiToken
+from plumbing.auth.service import check_api_key, hash_token
+from plumbing.settings import Settings
 from tenants.models import Tenant
 from tests.conftest import unique_slug
 from tests.helpers_examples import EXAMPLES, example_raw

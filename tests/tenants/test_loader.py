@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
 from tenants.loader import DefinitionsInvalid, load_definitions
 from tenants.models import Agent, Tenant
 from tenants.service import apply_definitions

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy import select
 
-from hub.bus.base import IncomingMessage
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
 from tenants.hours import resolution_due
 from tenants.models import CatalogueVersion, Service

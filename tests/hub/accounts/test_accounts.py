@@ -21,8 +21,8 @@ from hub.accounts.service import (
     resolve_session,
     sign_in,
 )
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

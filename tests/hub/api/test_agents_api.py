@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
+from tenants.tokens import create_token
 from tests.conftest import eventually
 
 

@@ -14,13 +14,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.open311.render import ITEM_TAGS
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
 from tenants.hours import resolution_due
 from tenants.schemas import PartnerDefinition, ServiceDefinition
+from tenants.tokens import create_token
 from tests.helpers_examples import PARTNER_EXAMPLES, load_example
 
 FORMATS = ("xml", "json")

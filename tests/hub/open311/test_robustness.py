@@ -7,10 +7,10 @@ import random
 import httpx
 from sqlalchemy import func, select
 
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
+from tenants.tokens import create_token
 from tests.helpers_examples import load_example
 
 NASTY = [

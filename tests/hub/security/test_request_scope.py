@@ -13,15 +13,16 @@ from fastapi import Depends, Request
 from sqlalchemy import select, text
 
 from hub.api.app import create_app
-from hub.auth.dependencies import current_principal
-from hub.auth.service import Principal, create_token
-from hub.db.scope import tenant_scope
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.deps import current_user
-from tenants.agreement_service import put_agreements
-from tenants.agreements import AgreementDefinition
+from plumbing.auth.dependencies import current_principal
+from plumbing.auth.service import Principal
+from plumbing.db.scope import tenant_scope
+from plumbing.db.session import unit_of_work
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Agent
+from tenants.tokens import create_token
 from tests.conftest import unique_slug
 from tests.hub.web.conftest import make_user, sign_in_client
 

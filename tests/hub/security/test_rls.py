@@ -6,9 +6,9 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from hub.db.scope import ALL_PARTNERS, tenant_scope
-from hub.db.session import create_engine, create_sessionmaker
 from hub.runtime import Hub
+from plumbing.db.scope import ALL_PARTNERS, tenant_scope
+from plumbing.db.session import create_engine, create_sessionmaker
 from tests.conftest import APP_ROLE, app_database_url
 from tests.hub.web.conftest import intake
 

@@ -7,9 +7,9 @@ import subprocess
 
 import httpx
 
-from hub.auth.service import create_token
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
+from tenants.tokens import create_token
 from tests.conftest import PG_ADMIN_URL
 from tests.hub.web.conftest import make_user
 

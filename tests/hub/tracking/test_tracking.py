@@ -8,11 +8,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from backoffice.updates import apply_update
 from hub.api.app import create_app
-from hub.backoffice.updates import StatusUpdate, apply_update
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.tracking.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from plumbing.db.session import unit_of_work
+from routing.case_status import StatusUpdate
 from routing.live.redis_state import RedisLiveState
 from tests.backoffice_helpers import CUSTOMER, TEXT, make_backoffice_partner, pass_to_back_office
 

@@ -23,9 +23,9 @@ from sqlalchemy import select, update
 
 from hub.accounts.service import create_user
 from hub.api.app import create_app
-from hub.bus.base import IncomingMessage
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
 from tests.conftest import eventually
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from hub.runtime import Hub
-from tests.hub.metrics.test_figures import write_log
+from tests.figures.test_figures import write_log
 from tests.hub.web.conftest import make_user, sign_in_client
 
 

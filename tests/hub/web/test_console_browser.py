@@ -11,16 +11,16 @@ from playwright.async_api import expect
 from sqlalchemy import select, update
 
 from hub.accounts.models import User, WebSession
-from hub.audit.models import AuditEntry
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
 from hub.web.floor import read_floor
 from hub.worker import Worker
+from plumbing.audit.models import AuditEntry
+from plumbing.db.session import unit_of_work
 from routing.dispatch.presence import change_status
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry, EnquiryEvent
-from tenants.agreement_service import put_agreements
-from tenants.agreements import AgreementDefinition
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Agent, Tenant
 from tests.conftest import eventually
 from tests.helpers_amqp import PartnerClient, enquiry

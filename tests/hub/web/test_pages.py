@@ -12,10 +12,10 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub.accounts.models import WebSession
-from hub.audit.models import AuditEntry
-from hub.audit.service import record
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.audit.models import AuditEntry
+from plumbing.audit.service import record
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Service
 from tests.hub.web.conftest import customer_of, intake, make_user, sign_in_client

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import event, select
 
-from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
 from routing.customers.keys import keys_of, normalise_email, normalise_phone, normalise_uprn
 from routing.customers.models import Customer
 from routing.customers.prompts import DEFAULT_RULES, facts_from, proactive_prompts

@@ -8,11 +8,11 @@ import uuid
 import httpx
 
 from hub.api.app import create_app
-from hub.auth.service import create_token
-from hub.bus.base import IncomingMessage
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
+from tenants.tokens import create_token
 from tests.helpers_amqp import enquiry
 
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
-from routing.live.rebuild import rebuild_live_state
+from plumbing.bus.base import IncomingMessage
+from routing.dispatch.rebuild import rebuild_live_state
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent, AgentEvent
 

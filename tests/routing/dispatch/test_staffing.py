@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, update
 
-from hub.db.base import table_of
-from hub.db.session import unit_of_work
 from hub.runtime import Hub
+from plumbing.db.base import table_of
+from plumbing.db.session import unit_of_work
 from routing.dispatch.presence import teams_taking_work
 from routing.dispatch.router import Staffing
 from tenants.models import Agent, AgentSkill

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
 from routing.models import Enquiry, EnquiryEvent
 from tests.helpers_examples import load_example
 from tests.helpers_intake import delivery

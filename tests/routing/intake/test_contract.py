@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hub.bus.base import IncomingMessage
+from plumbing.bus.base import IncomingMessage
 from routing.intake.contract import ErrorCode, NewEnquiry, Rejection, Withdrawal, parse
 from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
 

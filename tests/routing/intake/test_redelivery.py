@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hub.bus.base import IncomingMessage
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
 from tests.helpers_amqp import enquiry
 from tests.helpers_intake import delivery
 

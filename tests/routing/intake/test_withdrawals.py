@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from hub.bus.base import IncomingMessage
-from hub.db.scope import all_partners
 from hub.runtime import Hub
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.scope import all_partners
 from routing.models import Enquiry
 from tests.helpers_amqp import enquiry
 from tests.helpers_intake import delivery

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from hub.bus.base import IncomingMessage
-from hub.db.session import unit_of_work
-from hub.runtime import Hub
+from hub.runtime import Hub, desk_for, intake_for
+from plumbing.bus.base import IncomingMessage
+from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.service import Dispatcher
 from routing.intake.service import IntakeProcessor
@@ -22,8 +22,8 @@ from routing.live.base import LiveState
 from routing.live.memory import MemoryLiveState
 from routing.live.redis_state import RedisLiveState
 from routing.models import Enquiry, EnquiryEvent
-from tenants.agreement_service import put_agreements
-from tenants.agreements import AgreementDefinition
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.schemas import PartnerDefinition
 from tenants.service import apply_definitions
 from tests.conftest import REDIS_URL, partner_definition, unique_slug
@@ -138,5 +138,5 @@ async def world(request: pytest.FixtureRequest, hub: Hub, redis_prefix: str) -> 
         clock=clock,
         open_now=lambda tenant, _channel, _moment: tenant not in closed,
     )
-    yield World(hub, live, clock, dispatcher, AgentDesk(dispatcher), IntakeProcessor(dispatcher), closed)
+    yield World(hub, live, clock, dispatcher, desk_for(dispatcher), intake_for(dispatcher), closed)
     await live.close()

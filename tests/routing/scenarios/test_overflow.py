@@ -161,7 +161,7 @@ async def test_out_of_hours_with_no_agreement_gets_voicemail_or_a_callback(world
     assert any(r["rule"] == "out_of_hours" for r in queued.data["routing"]["reasons"])
 
     # The caller leaves the message and hangs up: the voicemail keeps its place for the morning.
-    from hub.bus.base import IncomingMessage
+    from plumbing.bus.base import IncomingMessage
 
     row = await world.enquiry(to_voicemail)
     body = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from routing.dispatch.rebuild import rebuild_live_state
 from routing.live.base import queue_name
-from routing.live.rebuild import rebuild_live_state
 from tests.routing.scenarios.conftest import World
 
 

@@ -1,0 +1,170 @@
+"""Satisfaction: invite a sample of completed contacts to rate; sample more while abandonment is high."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from figures.definitions import definitions
+from figures.models import SurveyInvite
+from plumbing.db.base import UTCDateTime, table_of
+from routing.models import EnquiryEvent
+
+RATINGS = ("good", "average", "poor")
+
+
+@dataclass(frozen=True)
+class SamplingPolicy:
+    base_rate: float = 0.1
+    raised_rate: float = 0.3
+    abandonment_threshold: float = 0.1  # over this, in the last hour, the raised rate applies
+    window: timedelta = timedelta(hours=1)
+
+    def rate(self, recent_abandonment: float | None) -> float:
+        if recent_abandonment is not None and recent_abandonment > self.abandonment_threshold:
+            return self.raised_rate
+        return self.base_rate
+
+
+def sampled(reference: str, rate: float) -> bool:
+    """Deterministic per contact, so a redelivered completion never draws twice."""
+    digest = int(hashlib.sha256(reference.encode()).hexdigest()[:8], 16)
+    return digest % 10_000 < rate * 10_000
+
+
+async def abandonment_rate(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime
+) -> float | None:
+    """``compute(timelines(...)).abandonment_rate``, from one row per contact instead of every event of each.
+
+    The sampler asks for it inside an agent's completion, once a minute per partner: building the whole hour's
+    timelines there held `hub serve` for half a second with a few thousand contacts in the hour.
+    """
+    events = table_of(EnquiryEvent)
+    in_period = (
+        select(events.c.enquiry_id)
+        .where(
+            events.c.tenant_slug == tenant,
+            events.c.event == "enquiry.queued",
+            events.c.at >= start,
+            events.c.at < end,
+        )
+        .scalar_subquery()
+    )
+
+    def first(event: str) -> Any:
+        return type_coerce(func.min(case((events.c.event == event, events.c.at))), UTCDateTime)
+
+    contacts = (
+        await session.execute(
+            select(first("enquiry.queued"), first("enquiry.answered"), first("enquiry.abandoned"))
+            .where(
+                events.c.enquiry_id.in_(in_period),
+                events.c.event.in_(("enquiry.queued", "enquiry.answered", "enquiry.abandoned")),
+            )
+            .group_by(events.c.enquiry_id)
+        )
+    ).all()
+    short = definitions().short_abandon_seconds
+    long_abandoned = sum(
+        1
+        for queued, answered, abandoned in contacts
+        if answered is None and abandoned is not None and (abandoned - queued).total_seconds() >= short
+    )
+    return long_abandoned / len(contacts) if contacts else None
+
+
+class SatisfactionSampler:
+    """Caches each partner's recent abandonment for a minute: one query per partner per minute, not per call."""
+
+    def __init__(self, policy: SamplingPolicy | None = None) -> None:
+        self.policy = policy or SamplingPolicy()
+        self._recent: dict[str, tuple[float, float | None]] = {}
+
+    async def current_rate(self, session: AsyncSession, tenant: str, now: datetime) -> float:
+        cached = self._recent.get(tenant)
+        if cached is None or time.monotonic() - cached[0] > 60:
+            rate = await abandonment_rate(session, tenant=tenant, start=now - self.policy.window, end=now)
+            cached = (time.monotonic(), rate)
+            self._recent[tenant] = cached
+        return self.policy.rate(cached[1])
+
+    async def maybe_invite(
+        self, session: AsyncSession, *, enquiry_id: int, tenant: str, reference: str, now: datetime
+    ) -> SurveyInvite | None:
+        rate = await self.current_rate(session, tenant, now)
+        if not sampled(reference, rate):
+            return None
+        existing = await session.scalar(select(SurveyInvite).where(SurveyInvite.enquiry_id == enquiry_id))
+        if existing is not None:
+            return existing
+        invite = SurveyInvite(
+            enquiry_id=enquiry_id,
+            tenant_slug=tenant,
+            token=secrets.token_urlsafe(24),
+            sample_rate=rate,
+            invited_at=now,
+        )
+        session.add(invite)
+        await session.flush()
+        return invite
+
+
+class SurveyError(ValueError):
+    pass
+
+
+async def record_rating(session: AsyncSession, *, token: str, rating: str, now: datetime) -> SurveyInvite:
+    if rating not in RATINGS:
+        raise SurveyError(f"rating must be one of {', '.join(RATINGS)}")
+    invite = await session.scalar(select(SurveyInvite).where(SurveyInvite.token == token).with_for_update())
+    if invite is None:
+        raise SurveyError("unknown survey link")
+    if invite.rating is not None:
+        raise SurveyError("this survey has already been answered")
+    invite.rating, invite.responded_at = rating, now
+    await session.flush()
+    return invite
+
+
+@dataclass(frozen=True)
+class SatisfactionFigures:
+    invited: int
+    responses: int
+    good: int
+    average: int
+    poor: int
+
+    @property
+    def net_score(self) -> float | None:
+        """(good − poor) ÷ responses, from −1 to 1."""
+        return (self.good - self.poor) / self.responses if self.responses else None
+
+
+async def satisfaction_figures(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime
+) -> SatisfactionFigures:
+    rows: dict[str | None, int] = dict(
+        (
+            await session.execute(
+                select(SurveyInvite.rating, func.count())
+                .where(
+                    SurveyInvite.tenant_slug == tenant,
+                    SurveyInvite.invited_at >= start,
+                    SurveyInvite.invited_at < end,
+                )
+                .group_by(SurveyInvite.rating)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    good, average, poor = (int(rows.get(r, 0)) for r in RATINGS)
+    return SatisfactionFigures(sum(int(v) for v in rows.values()), good + average + poor, good, average, poor)

@@ -1,0 +1,241 @@
+"""Read per-contact timelines and agent time from the event logs, and group the figures."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from figures.definitions import AgentSpan, Figures, Timeline, compute
+from routing.models import Enquiry, EnquiryEvent
+from tenants.models import AgentEvent, Service, Tenant
+
+INTERVALS = ("15min", "hour", "day", "month")
+TIMELINE_EVENTS = (
+    "enquiry.queued",
+    "enquiry.offered",
+    "enquiry.answered",
+    "enquiry.abandoned",
+    "enquiry.completed",
+    "enquiry.transferred",
+    "enquiry.callback_offered",
+)
+
+
+async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> list[Timeline]:
+    """Contacts first queued in [start, end) for an owner tenant; a figure counts against the owner."""
+    in_period = (
+        select(EnquiryEvent.enquiry_id)
+        .where(
+            EnquiryEvent.tenant_slug == tenant,
+            EnquiryEvent.event == "enquiry.queued",
+            EnquiryEvent.at >= start,
+            EnquiryEvent.at < end,
+        )
+        .scalar_subquery()
+    )
+    rows = (
+        await session.execute(
+            select(
+                EnquiryEvent.enquiry_id,
+                EnquiryEvent.event,
+                EnquiryEvent.at,
+                EnquiryEvent.handler_slug,
+                EnquiryEvent.agent_id,
+                EnquiryEvent.data,
+            )
+            .where(EnquiryEvent.enquiry_id.in_(in_period), EnquiryEvent.event.in_(TIMELINE_EVENTS))
+            .order_by(EnquiryEvent.id)
+        )
+    ).all()
+    enquiries = {
+        e.id: e
+        for e in (
+            await session.execute(
+                select(
+                    Enquiry.id,
+                    Enquiry.tenant_slug,
+                    Enquiry.service_code,
+                    Enquiry.channel,
+                    Service.sl_threshold_seconds,
+                )
+                .join(Service, Service.id == Enquiry.service_id)
+                .where(Enquiry.id.in_(in_period))
+            )
+        ).all()
+    }
+    by_enquiry: dict[int, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_enquiry[row.enquiry_id].append(row)
+    wraps = await _wrap_seconds(session, [r for r in rows if r.event == "enquiry.completed"])
+    out = []
+    for enquiry_id, events in by_enquiry.items():
+        info = enquiries[enquiry_id]
+        first: dict[str, Any] = {}
+        agreement: str | None = None
+        for event in events:
+            first.setdefault(event.event, event)
+            if event.event == "enquiry.offered" and "enquiry.answered" not in first:
+                agreement = (event.data or {}).get("agreement")  # the offer that was answered decides
+        queued = first["enquiry.queued"]
+        answered, abandoned, completed = (
+            first.get(f"enquiry.{n}") for n in ("answered", "abandoned", "completed")
+        )
+        outcome = completed.data.get("outcome") if completed else None
+        tags = set(completed.data.get("tags", [])) if completed else set()
+        out.append(
+            Timeline(
+                enquiry_id=enquiry_id,
+                queued_at=queued.at,
+                answered_at=answered.at if answered else None,
+                abandoned_at=abandoned.at if abandoned else None,
+                threshold_seconds=info.sl_threshold_seconds,
+                owner=info.tenant_slug,
+                handler=answered.handler_slug if answered else None,
+                service_code=info.service_code,
+                channel=info.channel,
+                completed_at=completed.at if completed else None,
+                outcome=outcome,
+                wrap_seconds=wraps.get(enquiry_id, 0.0),
+                transferred="enquiry.transferred" in first or outcome == "transferred",
+                callback="enquiry.callback_offered" in first or outcome == "callback_booked",
+                avoidable=bool(tags & {"avoidable"}) or any(t.startswith("avoidable:") for t in tags),
+                agreement=agreement if answered else None,
+            )
+        )
+    return out
+
+
+async def _wrap_seconds(session: AsyncSession, completions: list[Any]) -> dict[int, float]:
+    """After-call work: the wrap-up stretch an agent starts when completing a contact, if they use one."""
+    if not completions:
+        return {}
+    agents = {c.agent_id for c in completions if c.agent_id}
+    start = min(c.at for c in completions)
+    rows = (
+        await session.execute(
+            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.previous, AgentEvent.at)
+            .where(AgentEvent.agent_id.in_(agents), AgentEvent.at >= start - timedelta(seconds=1))
+            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        )
+    ).all()
+    starts: dict[str, list[datetime]] = defaultdict(list)
+    ends: dict[str, list[datetime]] = defaultdict(list)
+    for row in rows:
+        if row.status == "wrap_up":
+            starts[row.agent_id].append(row.at)
+        elif row.previous == "wrap_up":
+            ends[row.agent_id].append(row.at)
+    wraps: dict[int, float] = {}
+    for completion in completions:
+        begun = [
+            s for s in starts.get(completion.agent_id, []) if abs((s - completion.at).total_seconds()) <= 1
+        ]
+        if not begun:
+            continue
+        finished = [e for e in ends.get(completion.agent_id, []) if e >= begun[0]]
+        if finished:
+            wraps[completion.enquiry_id] = (finished[0] - begun[0]).total_seconds()
+    return wraps
+
+
+async def agent_spans(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime
+) -> list[AgentSpan]:
+    """Each agent's status stretches clipped to [start, end), from the append-only agent_events log."""
+    rows = (
+        await session.execute(
+            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.at, AgentEvent.previous)
+            .where(AgentEvent.tenant_slug == tenant, AgentEvent.at < end)
+            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        )
+    ).all()
+    spans: list[AgentSpan] = []
+    current: dict[str, tuple[str, datetime]] = {}
+    for row in rows:
+        if row.agent_id in current:
+            status, since = current[row.agent_id]
+            _add_span(spans, row.agent_id, tenant, status, since, row.at, start, end)
+        current[row.agent_id] = (row.status, row.at)
+    for agent_id, (status, since) in current.items():
+        _add_span(spans, agent_id, tenant, status, since, end, start, end)
+    return spans
+
+
+def _add_span(
+    spans: list[AgentSpan],
+    agent: str,
+    tenant: str,
+    status: str,
+    begin: datetime,
+    finish: datetime,
+    start: datetime,
+    end: datetime,
+) -> None:
+    begin, finish = max(begin, start), min(finish, end)
+    if finish > begin:
+        spans.append(AgentSpan(agent, tenant, status, begin, finish))
+
+
+async def tenant_figures(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> Figures:
+    return compute(await timelines(session, tenant=tenant, start=start, end=end))
+
+
+def interval_start(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
+    """The start of the interval holding ``moment``, on the partner's local clock (months are local months)."""
+    local = moment.astimezone(zone)
+    if interval == "15min":
+        local = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
+    elif interval == "hour":
+        local = local.replace(minute=0, second=0, microsecond=0)
+    elif interval == "day":
+        local = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    elif interval == "month":
+        local = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    else:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+    return local
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    interval_start: datetime
+    service_code: str | None
+    channel: str | None
+    figures: Figures
+
+
+def group_figures(
+    contacts: Iterable[Timeline],
+    *,
+    interval: str,
+    zone: ZoneInfo,
+    by_service: bool,
+    by_channel: bool,
+    version: str | None = None,
+) -> list[FigureRow]:
+    groups: dict[tuple[datetime, str | None, str | None], list[Timeline]] = defaultdict(list)
+    for t in contacts:
+        key = (
+            interval_start(t.queued_at, interval, zone),
+            t.service_code if by_service else None,
+            t.channel if by_channel else None,
+        )
+        groups[key].append(t)
+    return [
+        FigureRow(start, service, channel, compute(items, version))
+        for (start, service, channel), items in sorted(
+            groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2] or "")
+        )
+    ]
+
+
+async def tenant_zone(session: AsyncSession, tenant: str) -> ZoneInfo:
+    row = await session.get(Tenant, tenant)
+    return ZoneInfo(row.timezone if row else "Europe/London")

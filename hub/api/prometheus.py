@@ -1,0 +1,112 @@
+"""Public endpoints: the satisfaction survey a citizen answers, and Prometheus' /metrics."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import func, select
+
+from backoffice.models import PARKED, PENDING, BackofficeDelivery
+from figures.satisfaction import RATINGS, SurveyError, record_rating
+from plumbing.db.session import unit_of_work
+from routing.models import Enquiry, IntakeRejection
+from tenants.models import Agent
+
+router = APIRouter(tags=["public"])
+
+_PAGE = """<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><title>How did we do?</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto}}button{{font-size:1.1rem;margin:.3rem}}</style>
+</head><body><h1>How did we do?</h1>{body}</body></html>"""
+
+
+@router.get("/survey/{token}", response_class=HTMLResponse, summary="The satisfaction survey form")
+async def survey_form(token: str) -> HTMLResponse:
+    buttons = "".join(f'<button name="rating" value="{r}">{r.title()}</button>' for r in RATINGS)
+    body = f'<p>Please rate the help you had from the council contact centre.</p><form method="post">{buttons}</form>'
+    return HTMLResponse(_PAGE.format(body=body))
+
+
+@router.post("/survey/{token}", response_class=HTMLResponse, summary="Record a rating (once)")
+async def survey_answer(token: str, request: Request, rating: str = Form(...)) -> HTMLResponse:
+    try:
+        async with unit_of_work(request.app.state.hub.sessionmaker) as session:
+            await record_rating(session, token=token, rating=rating, now=datetime.now(UTC))
+    except SurveyError as exc:
+        status = 404 if "unknown" in str(exc) else 400
+        return HTMLResponse(_PAGE.format(body=f"<p>{html.escape(str(exc))}.</p>"), status_code=status)
+    return HTMLResponse(_PAGE.format(body="<p>Thank you: your answer is recorded.</p>"))
+
+
+@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics, labelled by partner")
+async def prometheus(request: Request) -> PlainTextResponse:
+    """Read at scrape time from the live state and the database, so every process reports the same truth."""
+    hub = request.app.state.hub
+    registry = CollectorRegistry()
+    depth = Gauge("hub_queue_depth", "Enquiries waiting now", ["tenant", "service"], registry=registry)
+    oldest = Gauge("hub_oldest_wait_seconds", "Longest current wait", ["tenant"], registry=registry)
+    agents = Gauge("hub_agents", "Agents by status", ["tenant", "status"], registry=registry)
+    received = Gauge(
+        "hub_enquiries_received_total",
+        "Enquiries accepted since the start (a counter read from the database)",
+        ["tenant"],
+        registry=registry,
+    )
+    backlog = Gauge(
+        "hub_backoffice_backlog",
+        "Back-office deliveries waiting (pending) or parked",
+        ["tenant", "status"],
+        registry=registry,
+    )
+    rejected = Gauge(
+        "hub_intake_rejections_total", "Messages refused since the start", ["tenant"], registry=registry
+    )
+    per_service: dict[tuple[str, str], int] = {}
+    for queue, count in (await hub.live.queue_depths()).items():
+        tenant, _, service = queue.partition("/")
+        key = (tenant, service.removesuffix("+text"))  # calls and text work wait apart; one service to watch
+        per_service[key] = per_service.get(key, 0) + count
+    for (tenant, service), count in per_service.items():
+        depth.labels(tenant, service).set(count)
+    now = datetime.now(UTC)
+    async with hub.sessionmaker() as session:
+        for tenant, since in (
+            await session.execute(
+                select(Enquiry.tenant_slug, func.min(Enquiry.queued_at))
+                .where(Enquiry.state == "queued")
+                .group_by(Enquiry.tenant_slug)
+            )
+        ).all():
+            if since is not None:
+                since = since if since.tzinfo else since.replace(tzinfo=UTC)
+                oldest.labels(tenant).set((now - since).total_seconds())
+        for tenant, status, count in (
+            await session.execute(
+                select(Agent.tenant_slug, Agent.status, func.count()).group_by(
+                    Agent.tenant_slug, Agent.status
+                )
+            )
+        ).all():
+            agents.labels(tenant, status).set(count)
+        for tenant, count in (
+            await session.execute(select(Enquiry.tenant_slug, func.count()).group_by(Enquiry.tenant_slug))
+        ).all():
+            received.labels(tenant).set(count)
+        for tenant, count in (
+            await session.execute(
+                select(IntakeRejection.claimed_tenant, func.count()).group_by(IntakeRejection.claimed_tenant)
+            )
+        ).all():
+            rejected.labels(tenant or "unknown").set(count)
+        for tenant, status, count in (
+            await session.execute(
+                select(BackofficeDelivery.tenant_slug, BackofficeDelivery.status, func.count())
+                .where(BackofficeDelivery.status.in_((PENDING, PARKED)))
+                .group_by(BackofficeDelivery.tenant_slug, BackofficeDelivery.status)
+            )
+        ).all():
+            backlog.labels(tenant, status).set(count)
+    return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)

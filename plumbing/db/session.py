@@ -1,0 +1,69 @@
+"""Engine and session factories: one session per request or unit of work, which commits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session, SessionTransaction
+
+from plumbing.db.scope import current_scope
+
+
+def dump_json(value: Any) -> str:
+    """JSON columns through orjson: several times faster than the standard encoder, and intake writes ~10 of
+    them per enquiry. Non-string keys become strings, as ``json.dumps`` makes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and foreign keys so the embedded hub behaves like the real one."""
+    kwargs.setdefault("json_serializer", dump_json)
+    kwargs.setdefault("json_deserializer", orjson.loads)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kwargs)
+
+
+class TenantScopedSession(Session):
+    """A session whose every transaction first sets ``hub.tenant`` (transaction-local) for row-level security."""
+
+
+_SET_SCOPE = text("SELECT set_config('hub.tenant', :scope, true)")  # built once: this runs every transaction
+
+
+@event.listens_for(TenantScopedSession, "after_begin")
+def _set_tenant_scope(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SET_SCOPE, {"scope": current_scope()})
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        engine, expire_on_commit=False, autoflush=False, sync_session_class=TenantScopedSession
+    )
+
+
+@asynccontextmanager
+async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A transaction that commits on success and rolls back on error; services inside only flush."""
+    async with sessionmaker() as session, session.begin():
+        yield session

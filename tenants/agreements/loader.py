@@ -1,0 +1,28 @@
+"""Read agreement files (top-level key ``agreements:``) from a file or a folder, with clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tenants.agreements.terms import AgreementDefinition, parse_agreements
+from tenants.loader import DefinitionError, DefinitionsInvalid, definition_files, is_agreements_text
+
+
+def load_agreement_files(path: Path) -> tuple[list[AgreementDefinition], list[str]]:
+    """Every agreement in the agreement files under ``path``, and a label for each (file and index)."""
+    agreements: list[AgreementDefinition] = []
+    labels: list[str] = []
+    errors: list[DefinitionError] = []
+    for file in definition_files(path):
+        if not file.exists():
+            continue
+        text = file.read_text(encoding="utf-8")
+        if not is_agreements_text(text):
+            continue
+        parsed, problems = parse_agreements(text, str(file))
+        errors += [DefinitionError(str(file), p.path, p.message) for p in problems]
+        agreements += parsed
+        labels += [f"{file}: agreements[{i}]" for i in range(len(parsed))]
+    if errors:
+        raise DefinitionsInvalid(errors)
+    return agreements, labels

@@ -1,0 +1,78 @@
+"""Store and read agreements. Services flush; the caller's unit of work commits.
+
+Every write is checked against the partners and services in the database (plus any being loaded with it)
+and against the agreements already stored, so a bad one changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plumbing.db.base import utcnow
+from tenants.agreements.models import AgreementRow
+from tenants.agreements.terms import AgreementDefinition, AgreementProblem, check_agreements
+from tenants.models import Service, Tenant
+from tenants.schemas import PartnerDefinition
+
+
+class AgreementsInvalid(Exception):
+    def __init__(self, problems: list[AgreementProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems))
+
+
+async def known_services(
+    session: AsyncSession, also: Sequence[PartnerDefinition] = ()
+) -> dict[str, set[str]]:
+    catalogue: dict[str, set[str]] = {t: set() for t in (await session.scalars(select(Tenant.slug))).all()}
+    for tenant, code in (await session.execute(select(Service.tenant_slug, Service.code))).all():
+        catalogue.setdefault(tenant, set()).add(code)
+    for definition in also:
+        catalogue.setdefault(definition.tenant.slug, set()).update(s.code for s in definition.services)
+    return catalogue
+
+
+async def list_agreements(session: AsyncSession) -> list[AgreementDefinition]:
+    rows = (await session.scalars(select(AgreementRow).order_by(AgreementRow.id))).all()
+    return [AgreementDefinition.model_validate(row.definition) for row in rows]
+
+
+async def put_agreements(
+    session: AsyncSession,
+    *,
+    agreements: Sequence[AgreementDefinition],
+    partners: Sequence[PartnerDefinition] = (),
+    labels: list[str] | None = None,
+) -> None:
+    """Create or replace each agreement by id, after checking the whole resulting set.
+
+    ``labels`` name the incoming agreements in errors (``file.yaml: agreements[2]``).
+    """
+    stored = {a.id: a for a in await list_agreements(session)}
+    merged = {**stored, **{a.id: a for a in agreements}}
+    # Check the incoming ones first so that their paths are the ones in the error.
+    ordered = list(agreements) + [a for i, a in merged.items() if i not in {x.id for x in agreements}]
+    problems = check_agreements(ordered, await known_services(session, partners), labels)
+    if problems:
+        raise AgreementsInvalid(problems)
+    for agreement in agreements:
+        row = await session.get(AgreementRow, agreement.id)
+        if row is None:
+            row = AgreementRow(id=agreement.id)
+            session.add(row)
+        row.lender_slug, row.borrower_slug = agreement.lender, agreement.borrower
+        row.definition = agreement.model_dump(mode="json", by_alias=True)
+        row.updated_at = utcnow()
+    await session.flush()
+
+
+async def delete_agreement(session: AsyncSession, *, agreement_id: str) -> bool:
+    row = await session.get(AgreementRow, agreement_id)
+    if row is None:
+        return False
+    await session.delete(row)
+    await session.flush()
+    return True

@@ -1,0 +1,635 @@
+"""The discrete-event engine: a heap of timed events on a simulated clock, driving the live policy and state.
+
+Nothing here decides where a contact goes. Each arrival is put to ``routing.policy.decide`` and placed with the
+live router's own ``placement``; agents are matched by ``MemoryLiveState`` (the in-memory live state, which
+passes the same contract suite as Redis); lenders' gates come from ``routing.policy.gates`` on a tick, as in
+the live dispatcher. The engine only keeps the clock, draws the random numbers and writes down what happened.
+
+The live state's operations are coroutines that never await; the engine calls the plain methods inside them
+(``MemoryLiveState.*_sync``), as neither an event loop nor a coroutine per operation is needed here.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from routing.dispatch.eligibility import queues_for_agent
+from routing.dispatch.router import (
+    INTERVAL_SECONDS,
+    ROLLING_SECONDS,
+    Router,
+    gate_map,
+    terms_of_agreement,
+    terms_of_service,
+)
+from routing.live.base import Caps, Offer, base_queue_of, enqueued_ms_of, stats_since
+from routing.live.memory import MemoryLiveState
+from routing.policy import decide, gates
+from routing.policy.model import EnquiryFacts, QueueFigures, ServiceTerms, Snapshot
+from tenants.agreements.terms import DAYS
+from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
+from tenants.service_routing import ServiceRouting
+from whatif.scenario import Distribution, Scenario, real_services
+
+TTL_MS = 10**12  # offers are accepted at once in the simulation: they never expire
+NEVER = math.inf
+
+# Event kinds, in the order they run when they fall on the same millisecond: agents free up and shifts
+# change before new callers arrive, so a caller never waits behind an agent who is about to be idle.
+FINISH, SHIFT, RING, TICK, ABANDON, ARRIVE = range(6)
+
+
+@dataclass(slots=True)
+class Contact:
+    """One simulated contact; times in milliseconds from the start of the period."""
+
+    id: int
+    owner: str
+    service: str
+    channel: str
+    arrival_ms: int
+    handle_ms: int
+    patience_ms: float  # NEVER: the caller waits however long it takes
+    answered_ms: int | None = None
+    abandoned_ms: int | None = None
+    completed_ms: int | None = None
+    handler: str | None = None
+    callback: bool = False
+    voicemail: bool = False
+
+
+@dataclass(slots=True)
+class _Agent:
+    id: str
+    tenant: str
+    skills: frozenset[str]
+    queues: list[str]
+    on_shift: bool = False
+    busy_with: int | None = None
+    on_ms: int = 0  # when the current shift stretch started
+    staffs: list[str] = field(default_factory=list)  # the services it counts as staffed for while on shift
+    shift_ms: int = 0  # time on shift so far
+    busy_ms: int = 0  # time handling so far
+
+
+@dataclass
+class Outcome:
+    """What happened: every contact, and each partner's agent time (for occupancy)."""
+
+    scenario: Scenario
+    start: datetime
+    contacts: list[Contact]
+    agent_time: dict[str, tuple[int, int]]  # tenant -> (busy ms, on-shift ms)
+    events: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Draw:
+    """Durations in milliseconds from the scenario's distributions."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def __call__(self, d: Distribution | None) -> float:
+        if d is None:
+            return NEVER
+        if d.distribution == "fixed":
+            return d.mean_seconds * 1000
+        if d.distribution == "exponential":
+            return self.rng.expovariate(1.0 / d.mean_seconds) * 1000
+        # Lognormal with the given mean: mu chosen so that exp(mu + sigma²/2) is the mean.
+        mu = math.log(d.mean_seconds) - d.sigma**2 / 2
+        return self.rng.lognormvariate(mu, d.sigma) * 1000
+
+
+def catalogue_of(scenario: Scenario) -> Catalogue:
+    """The scenario's partners as the live catalogue type, so the live eligibility code can read them."""
+    tenants: dict[str, TenantInfo] = {}
+    for i, s in enumerate(real_services(scenario.services).values()):
+        info = ServiceInfo(
+            id=i + 1,
+            tenant=s.tenant,
+            code=s.code,
+            name=s.code,
+            skills=s.skills,
+            priority=s.priority,
+            sl_threshold_seconds=s.threshold_seconds,
+            sl_target=s.target,
+            required_fields=(),
+            routing=ServiceRouting(
+                callbacks=s.callbacks,
+                callback_after_seconds=s.callback_after_seconds,
+                expected_handle_seconds=max(1, round(s.expected_handle_seconds)),
+            ),
+        )
+        tenant = tenants.setdefault(s.tenant, TenantInfo(s.tenant, s.tenant, "partner"))
+        tenant.services[s.code] = info
+    for slug in scenario.tenants:
+        tenants.setdefault(slug, TenantInfo(slug, slug, "pool"))
+    return Catalogue(tenants)
+
+
+ArrivalSource = Iterator[Contact]
+
+
+class _LiveFigures(Mapping[str, QueueFigures]):
+    """``Snapshot.queues`` for one decision: each of ``keys``' figures is read when first asked for."""
+
+    __slots__ = ("_abs_now", "_key_set", "_keys", "_read", "_read_already")
+
+    def __init__(
+        self, read: Callable[[str, int], QueueFigures], keys: list[str], key_set: frozenset[str], abs_now: int
+    ) -> None:
+        self._read, self._keys, self._key_set, self._abs_now = read, keys, key_set, abs_now
+        self._read_already: dict[str, QueueFigures] = {}
+
+    def __getitem__(self, key: str) -> QueueFigures:
+        figures = self._read_already.get(key)
+        if figures is None:
+            if key not in self._key_set:
+                raise KeyError(key)
+            figures = self._read_already[key] = self._read(key, self._abs_now)
+        return figures
+
+    def get(self, key: str, default: Any = None) -> Any:
+        figures = self._read_already.get(key)
+        if figures is None:
+            if key not in self._key_set:
+                return default
+            figures = self._read_already[key] = self._read(key, self._abs_now)
+        return figures
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._key_set
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+class Engine:
+    def __init__(self, scenario: Scenario, *, seed: int | None = None) -> None:
+        self.scenario = scenario
+        spec = scenario.spec
+        self.rng = random.Random(spec.seed if seed is None else seed)
+        self.draw = Draw(self.rng)
+        self.start = scenario.start
+        self.start_ms = int(self.start.timestamp() * 1000)
+        self.end_ms = int((scenario.end - self.start).total_seconds() * 1000)
+        self.zone = ZoneInfo(spec.timezone)
+        self.live = MemoryLiveState()
+        self.catalogue = catalogue_of(scenario)
+        self.agreements = [terms_of_agreement(a) for a in spec.agreements]
+        self.terms: dict[str, ServiceTerms] = {
+            key: terms_of_service(info)
+            for t in self.catalogue.tenants.values()
+            for key, info in ((f"{t.slug}/{c}", i) for c, i in t.services.items())
+        }
+        self.contacts: list[Contact] = []
+        self.agents: dict[str, _Agent] = {}
+        self.heap: list[tuple[int, int, int, Any]] = []
+        self.seq = 0
+        self._keys = sorted(self.terms)
+        self._state_names = [n for q in self._keys for n in (q, q + "+text")]
+        self._rolling: dict[str, tuple[float, float | None, float | None]] = {}
+        self._rolling_at: dict[str, int] = {}
+        # owner -> the earliest moment any of its queues' rolling figures may be stale
+        self._refresh_due: dict[str | None, float] = {}
+        self._figure_cache: dict[str, tuple[tuple[Any, ...], QueueFigures]] = {}
+        self._text_of = {q: q + "+text" for q in self._keys}
+        self._agreements = tuple(self.agreements)
+        self._rates: dict[tuple[int, int], float] = {}  # (stream, interval) -> arrivals per ms
+        self._counts_at = -(10**15)
+        self._counts: list[tuple[int, int]] = []
+        self._owner_keys: dict[str | None, tuple[list[str], frozenset[str], dict[str, ServiceTerms]]] = {}
+        self._in_hand: dict[str, int] = {}
+        self._this_hour: dict[str, int] = {}
+        self._staffed: dict[str, int] = {}
+        self.widening = any("widen" in a.actions for a in self.agreements)
+        self._gate_ms = int(spec.gate_seconds * 1000)
+        self._tick_pending = False
+        self._last_tick = -(10**15)
+        # A gate matters only to callers already in a lender's ring (and to arrivals, which catch up).
+        self._ring_queues = [
+            f"{n}@{a.id}"
+            for a in self.agreements
+            if "widen" in a.actions
+            for k in self._keys
+            if self.terms[k].tenant == a.borrower
+            for n in (k, k + "+text")
+        ]
+
+    # -- the clock ----------------------------------------------------------------------------------------
+
+    def push(self, at_ms: int, kind: int, payload: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (at_ms, kind, self.seq, payload))
+
+    def abs_ms(self, rel_ms: int) -> int:
+        return self.start_ms + rel_ms
+
+    def when(self, rel_ms: int) -> datetime:
+        return self.start + timedelta(milliseconds=rel_ms)
+
+    # -- set-up: rotas as shift events, arrivals as a lazy stream ------------------------------------------
+
+    def _plan_shifts(self) -> None:
+        """One agent id per rota seat; on and off events at each shift's edges, day by day, in local time."""
+        spec = self.scenario.spec
+        day = self.start.astimezone(self.zone).date()
+        last = self.scenario.end.astimezone(self.zone).date()
+        while day <= last:
+            for i, shift in enumerate(spec.rotas):
+                if DAYS[day.weekday()] not in shift.days:
+                    continue
+                on = datetime.combine(day, shift.from_, self.zone)
+                off = datetime.combine(day, shift.to, self.zone)
+                on_ms = max(0, self._rel(on))
+                off_ms = min(self.end_ms, self._rel(off))
+                if off_ms <= on_ms:
+                    continue
+                for seat in range(shift.agents):
+                    agent_id = f"{shift.partner}~{i}~{seat}"
+                    if agent_id not in self.agents:
+                        skills = frozenset(shift.skills)
+                        agent = self.agents[agent_id] = _Agent(
+                            agent_id,
+                            shift.partner,
+                            skills,
+                            queues_for_agent(self.catalogue, self.agreements, shift.partner, skills),
+                        )
+                        agent.staffs = self._staff_keys(agent)
+                    self.push(on_ms, SHIFT, (agent_id, True))
+                    self.push(off_ms, SHIFT, (agent_id, False))
+            day += timedelta(days=1)
+
+    def _rel(self, moment: datetime) -> int:
+        return int((moment.timestamp() * 1000) - self.start_ms)
+
+    def poisson(self) -> Iterator[Contact]:
+        """Arrivals for every stream, merged in time order (a stream's rate is constant within an interval)."""
+        spec = self.scenario.spec
+        interval_ms = spec.interval_minutes * 60_000
+        streams: list[tuple[int, int, Any]] = []
+        for i, a in enumerate(spec.arrivals):
+            streams.append((0, i, a))
+        # Each stream walks interval by interval; within one, gaps are exponential at that interval's rate.
+        heads: list[tuple[float, int]] = []
+        state: dict[int, tuple[int, float]] = {}  # stream -> (interval index, time of its last arrival)
+        for _t, i, _a in streams:
+            t = self._next_arrival(i, 0.0, interval_ms)
+            if t is not None:
+                heads.append((t, i))
+        heapq.heapify(heads)
+        del state
+        next_id = 0
+        while heads:
+            t, i = heapq.heappop(heads)
+            a = spec.arrivals[i]
+            next_id += 1
+            yield Contact(
+                next_id,
+                a.partner,
+                a.service,
+                a.channel,
+                int(t),
+                max(1, int(self.draw(a.handle_time or spec.handle_time))),
+                self.draw(a.patience or spec.patience),
+            )
+            n = self._next_arrival(i, t, interval_ms)
+            if n is not None:
+                heapq.heappush(heads, (n, i))
+
+    def _next_arrival(self, stream: int, after: float, interval_ms: int) -> float | None:
+        t = after
+        while t < self.end_ms:
+            k = int(t // interval_ms)
+            edge = (k + 1) * interval_ms
+            rate = self._rate(stream, k, interval_ms)  # arrivals per ms
+            if rate > 0:
+                t += self.rng.expovariate(rate)
+                if t < edge:
+                    return t if t < self.end_ms else None
+            # Memoryless: no arrival before the interval's edge, so start afresh there at the next rate.
+            t = float(edge)
+        return None
+
+    def _rate(self, stream: int, k: int, interval_ms: int) -> float:
+        rate = self._rates.get((stream, k))
+        if rate is None:
+            a = self.scenario.spec.arrivals[stream]
+            rate = self._rates[(stream, k)] = self._rate_now(a, k, interval_ms)
+        return rate
+
+    def _rate_now(self, a: Any, k: int, interval_ms: int) -> float:
+        local = self.when(k * interval_ms).astimezone(self.zone)
+        if DAYS[local.weekday()] not in a.days:
+            return 0.0
+        clock = local.time()
+        if not (a.from_ <= clock < a.to):
+            return 0.0
+        rates = a.per_interval if isinstance(a.per_interval, list) else None
+        if rates is None:
+            per = float(a.per_interval)
+        else:
+            start = datetime.combine(local.date(), a.from_, self.zone)
+            index = int((local - start).total_seconds() // (interval_ms / 1000))
+            per = rates[index] if index < len(rates) else 0.0
+        return per / interval_ms
+
+    # -- the policy's inputs ------------------------------------------------------------------------------
+
+    def snapshot(self, now_ms: int, owner: str | None = None, moment: datetime | None = None) -> Snapshot:
+        # ``owner``: a "tenant/service" queue being decided for, or ``_GATES`` for the tick.
+        """Figures as the live router builds them (``Router.snapshot``), from this engine's live state.
+
+        Queue depths and idle agents are read at every decision; the rolling figures (arrival rate, handle
+        time, this interval's service level) are half-hour aggregates, so they are re-read only every
+        ``snapshot_seconds`` of simulated time: re-reading them per arrival was most of the run time.
+        A queue's figures are read when the policy first asks for them (``_LiveFigures``): the live state
+        does not change while it decides, so that is what it would have read up front.
+        """
+        live = self.live
+        abs_now = self.abs_ms(now_ms)
+        # A decision for one owner reads only its own queues and its lenders' (``decide``, ``gate_for``).
+        wanted, wanted_set, services = self._keys_for(owner)
+        if now_ms >= self._refresh_due.get(owner, -NEVER):
+            refresh_ms = self.scenario.spec.snapshot_seconds * 1000
+            stale = [q for q in wanted if now_ms - self._rolling_at.get(q, -(10**15)) >= refresh_ms]
+            if stale:
+                buckets = live.read_stats_sync(stale, abs_now - ROLLING_SECONDS * 1000, abs_now)
+                interval_start = abs_now - abs_now % (INTERVAL_SECONDS * 1000)
+                for q in stale:
+                    stats = stats_since(buckets[q], abs_now - ROLLING_SECONDS * 1000)
+                    this_interval = stats_since(buckets[q], interval_start)
+                    judged = this_interval.answered + this_interval.abandoned
+                    self._rolling[q] = (
+                        stats.arrivals / ROLLING_SECONDS,
+                        stats.handle_ms / stats.handled / 1000 if stats.handled else None,
+                        this_interval.answered_within / judged if judged else None,
+                    )
+                    self._rolling_at[q] = now_ms
+            # Nothing of these goes stale before the oldest of them is ``refresh_ms`` old (re-reads by other
+            # owners' decisions only make that later).
+            self._refresh_due[owner] = min(self._rolling_at[q] for q in wanted) + refresh_ms
+        if self.agreements and now_ms - self._counts_at >= 1000:
+            # Caps are enforced by the live state itself; these counts only feed the reasons' figures.
+            counts = [live.overflow_count_sync(a.id, abs_now) for a in self.agreements]
+            if counts != self._counts:  # mostly they are as they were a second ago
+                self._counts = counts
+                self._in_hand = {a.id: n for a, (n, _hour) in zip(self.agreements, counts, strict=True)}
+                self._this_hour = {a.id: n for a, (_hand, n) in zip(self.agreements, counts, strict=True)}
+            self._counts_at = now_ms
+        return Snapshot(
+            now=moment or self.when(now_ms),
+            queues=_LiveFigures(self._figures, wanted, wanted_set, abs_now),
+            services=services,
+            open_now={},  # opening hours are not modelled: the rotas say who is there
+            agreements=self._agreements,
+            overflow_in_hand=self._in_hand if self.agreements else {},
+            overflow_this_hour=self._this_hour if self.agreements else {},
+        )
+
+    def _figures(self, q: str, abs_now: int) -> QueueFigures:
+        """One queue's figures now, as ``Router.snapshot`` makes them (the same object while nothing changed)."""
+        voice_waiting, voice_head, idle = self.live.queue_state_sync(q)
+        text_waiting, text_head = self.live.queue_head_sync(self._text_of[q])  # (its idle agents: not read)
+        if voice_head is None:
+            head = text_head
+        else:
+            head = voice_head if text_head is None else min(voice_head, text_head)
+        head_wait = max(0.0, (abs_now - enqueued_ms_of(head)) / 1000) if head is not None else 0.0
+        rolling = self._rolling[q]
+        key = (voice_waiting + text_waiting, head_wait, idle, rolling, self._staffed.get(q, 0))
+        cached = self._figure_cache.get(q)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        figures = QueueFigures(
+            waiting=key[0],
+            head_wait_seconds=head_wait,
+            arrivals_per_second=rolling[0],
+            aht_seconds=rolling[1],
+            agents_staffed=key[4],
+            agents_idle=idle,
+            interval_service_level=rolling[2],
+        )
+        self._figure_cache[q] = (key, figures)
+        return figures
+
+    _GATES = "*gates*"  # the key set the tick needs: every borrower's and lender's queues
+
+    def _keys_for(self, owner: str | None) -> tuple[list[str], frozenset[str], dict[str, ServiceTerms]]:
+        """The queues (and their services' terms) a decision for ``owner`` reads: the policy looks at no others,
+        so a snapshot need not list them (``lender_protection`` walks the services it is given)."""
+        found = self._owner_keys.get(owner)
+        if found is None:
+            widening = [a for a in self.agreements if "widen" in a.actions]
+            if owner is None:
+                keys = self._keys
+            elif owner == self._GATES:
+                tenants = {t for a in widening for t in (a.lender, a.borrower)}
+                keys = [k for k in self._keys if self.terms[k].tenant in tenants]
+            else:
+                # ``decide`` reads its own queue's figures, and every lender's queues for lender protection.
+                tenant = self.terms[owner].tenant
+                lenders = {a.lender for a in self.agreements if a.borrower == tenant}
+                keys = [k for k in self._keys if k == owner or self.terms[k].tenant in lenders]
+            found = self._owner_keys[owner] = (keys, frozenset(keys), {k: self.terms[k] for k in keys})
+        return found
+
+    def _staff_keys(self, agent: _Agent) -> list[str]:
+        """The services an agent counts as staffed for: its partner's, with every skill they need."""
+        return [
+            key
+            for key, terms in self.terms.items()
+            if terms.tenant == agent.tenant and terms.skills <= agent.skills
+        ]
+
+    # -- running ------------------------------------------------------------------------------------------
+
+    def run(
+        self, arrivals: ArrivalSource | None = None, progress: Callable[[int, int], None] | None = None
+    ) -> Outcome:
+        import time as wall
+
+        began = wall.perf_counter()
+        live = self.live
+        live.configure_caps_sync({a.id: Caps(a.max_per_hour, a.max_concurrent) for a in self.agreements})
+        self._plan_shifts()
+        source = arrivals if arrivals is not None else self.poisson()
+        first = next(source, None)
+        if first is not None:
+            self.push(first.arrival_ms, ARRIVE, first)
+        if self.widening:
+            self.push(0, TICK, None)
+            self._tick_pending = True
+        heap, pop = self.heap, heapq.heappop
+        events = 0
+        report_every = 1 << 14
+        while heap:
+            now, kind, _seq, payload = pop(heap)
+            events += 1
+            if kind == ARRIVE:
+                self._arrive(payload, now)
+                following = next(source, None)
+                if following is not None:
+                    self.push(following.arrival_ms, ARRIVE, following)
+            elif kind == FINISH:
+                self._finish(payload, now)
+            elif kind == ABANDON:
+                self._abandon(payload, now)
+            elif kind == RING:
+                self._catch_up_gates(now)  # ``open_due`` reads the gates of the rings it opens
+                for offer in live.open_due_sync(self.abs_ms(now), TTL_MS):
+                    self._start(offer, now)
+                if self._waiting_for_lenders():
+                    self._schedule_tick(now)
+            elif kind == SHIFT:
+                self._shift(payload[0], payload[1], now)
+            elif kind == TICK:
+                self._tick_pending = False
+                self._tick(now)
+                if self._waiting_for_lenders():
+                    self._schedule_tick(now)
+            if progress is not None and not events % report_every:
+                progress(len(self.contacts), min(now, self.end_ms))
+        for agent in self.agents.values():
+            if agent.on_shift:  # shifts still running at the end of the period (e.g. a replayed tail)
+                agent.shift_ms += max(0, self.end_ms - agent.on_ms)
+        agent_time: dict[str, tuple[int, int]] = {}
+        for agent in self.agents.values():
+            busy, shift = agent_time.get(agent.tenant, (0, 0))
+            agent_time[agent.tenant] = (busy + agent.busy_ms, shift + agent.shift_ms)
+        if progress is not None:
+            progress(len(self.contacts), self.end_ms)
+        return Outcome(
+            self.scenario, self.start, self.contacts, agent_time, events, wall.perf_counter() - began
+        )
+
+    def _schedule_tick(self, after: int) -> None:
+        if not self._tick_pending and after + self._gate_ms < self.end_ms:
+            self.push(after + self._gate_ms, TICK, None)
+            self._tick_pending = True
+
+    def _waiting_for_lenders(self) -> bool:
+        waiting = self.live.waiting_sync
+        return any(waiting(q) for q in self._ring_queues)
+
+    def _catch_up_gates(self, now: int) -> None:
+        """The live dispatcher ticks every few seconds for ever; here the tick runs only while a borrower's
+        caller waits in a lender's ring, and catches up just before the live state is next asked about a gate
+        (an arrival whose ring is open at once, a ring opening): the gates a caller meets are never older than
+        ``gate_seconds``, as live, without ticking through the hours when no gate is looked at."""
+        if now - self._last_tick >= self._gate_ms:
+            self._tick(now)
+
+    def _arrive(self, c: Contact, now: int) -> None:
+        self.contacts.append(c)
+        key = f"{c.owner}/{c.service}"
+        terms = self.terms[key]
+        abs_now = self.abs_ms(now)
+        moment = self.when(now)
+        facts = EnquiryFacts(c.id, c.owner, c.service, c.channel, terms.priority, moment)
+        decision = decide(facts, terms, self.snapshot(now, key, moment))
+        live = self.live
+        live.record_stats_sync(key, abs_now, {"arrivals": 1})
+        if decision.action == "voicemail":
+            # A message left for later: never queued for an agent, so it counts as a short abandon.
+            c.voicemail = True
+            c.abandoned_ms = now
+            return
+        if decision.action == "offer_callback":
+            c.callback = True  # the caller keeps their place but no longer hangs up
+            c.patience_ms = NEVER
+        entry = Router.placement(facts, decision)
+        if entry.rings and any(r.opens_ms <= abs_now for r in entry.rings):
+            self._catch_up_gates(now)  # ``enqueue`` reads the gate of a ring open now
+        # The live router works in epoch milliseconds; so does this engine's live state.
+        offer = live.enqueue_sync(entry, now_ms=abs_now, ttl_ms=TTL_MS)
+        if offer is not None:
+            self._start(offer, now)
+            return
+        for ring in entry.rings:
+            if ring.opens_ms > abs_now:
+                self.push(ring.opens_ms - self.start_ms, RING, None)
+        if entry.rings:
+            self._schedule_tick(min(max(now, r.opens_ms - self.start_ms) for r in entry.rings))
+        if c.patience_ms != NEVER:
+            self.push(now + int(c.patience_ms), ABANDON, c)
+
+    def _start(self, offer: Offer, now: int) -> None:
+        """The offer is accepted at once: the agent starts handling."""
+        live = self.live
+        live.accept_sync(offer.agent_id, offer.enquiry_id)
+        c = self.contacts[offer.enquiry_id - 1]
+        agent = self.agents[offer.agent_id]
+        agent.busy_with = c.id
+        c.answered_ms, c.handler = now, agent.tenant
+        key = base_queue_of(offer.queue)
+        within = now - c.arrival_ms <= self.terms[key].sl_threshold_seconds * 1000
+        live.record_stats_sync(key, self.abs_ms(now), {"answered": 1, "answered_within": int(within)})
+        self.push(now + c.handle_ms, FINISH, (agent, c))
+
+    def _finish(self, payload: tuple[_Agent, Contact], now: int) -> None:
+        agent, c = payload
+        live = self.live
+        live.finish_sync(agent.id, c.id)
+        c.completed_ms = now
+        agent.busy_with = None
+        agent.busy_ms += c.handle_ms
+        live.record_stats_sync(
+            f"{c.owner}/{c.service}", self.abs_ms(now), {"handled": 1, "handle_ms": c.handle_ms}
+        )
+        if agent.on_shift:
+            self._ready(agent, now)
+
+    def _ready(self, agent: _Agent, now: int) -> None:
+        offer = self.live.agent_ready_sync(agent.id, agent.queues, now_ms=self.abs_ms(now), ttl_ms=TTL_MS)
+        if offer is not None:
+            self._start(offer, now)
+
+    def _abandon(self, c: Contact, now: int) -> None:
+        if c.answered_ms is not None:
+            return
+        if self.live.withdraw_sync(c.id) is True:
+            c.abandoned_ms = now
+            if now - c.arrival_ms >= 5000:
+                self.live.record_stats_sync(f"{c.owner}/{c.service}", self.abs_ms(now), {"abandoned": 1})
+
+    def _shift(self, agent_id: str, on: bool, now: int) -> None:
+        agent = self.agents[agent_id]
+        if on == agent.on_shift:
+            return
+        agent.on_shift = on
+        if on:
+            agent.on_ms = now
+            for key in agent.staffs:
+                self._staffed[key] = self._staffed.get(key, 0) + 1
+            if agent.busy_with is None:
+                self._ready(agent, now)
+        else:
+            agent.shift_ms += now - agent.on_ms
+            for key in agent.staffs:
+                self._staffed[key] -= 1
+            # A busy agent finishes the contact in hand, then goes (``_finish`` does not ready them again).
+            self.live.agent_away_sync(agent_id)
+
+    def _tick(self, now: int) -> None:
+        """Lenders' gates, as the live dispatcher's tick refreshes them."""
+        self._last_tick = now
+        gate_list = gates(self.snapshot(now, owner=self._GATES))
+        if gate_list:
+            for offer in self.live.set_gates_sync(
+                gate_map(gate_list), now_ms=self.abs_ms(now), ttl_ms=TTL_MS
+            ):
+                self._start(offer, now)
