@@ -11,7 +11,6 @@ import hashlib
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -24,10 +23,12 @@ from adapters.webhook import SIGNATURE_HEADER, SignatureError, verify_signature
 from backoffice.models import PARKED, BackofficeDelivery
 from backoffice.outbox import RedriveError, list_deliveries, redrive
 from backoffice.updates import apply_update
+from plumbing import georeport
 from plumbing.auth.dependencies import check_tenant, require
 from plumbing.auth.service import Principal, authenticate
 from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
+from plumbing.problems import problem_of, problem_response
 from routing.case_status import STATUSES, StatusUpdate, UpdateOutcome, normalise_status
 from routing.models import Enquiry
 from tenants.models import Service, Tenant
@@ -125,7 +126,7 @@ async def post_redrive(
             row = await redrive(session, delivery_id=delivery_id, tenant=tenant, now=_clock(request))
             reference = await _reference(session, row.enquiry_id)
     except RedriveError as exc:
-        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+        return problem_of(exc)
     return DeliveryOut.of(row, reference)
 
 
@@ -147,7 +148,7 @@ class WebhookUpdate(BaseModel):
 
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+    return problem_response(status, code, detail)
 
 
 def _update_secret(definition: dict[str, Any]) -> str | None:
@@ -238,13 +239,8 @@ async def post_signed_update(tenant: str, service_code: str, request: Request) -
 
 
 def _open311_error(fmt: str, status: int, description: str) -> Response:
-    if fmt == "json":
-        return JSONResponse([{"code": status, "description": description}], status_code=status)
-    xml = (
-        '<?xml version="1.0" encoding="utf-8"?>\n<errors><error>'
-        f"<code>{status}</code><description>{escape(description)}</description></error></errors>"
-    )
-    return Response(xml, status_code=status, media_type="text/xml; charset=utf-8")
+    body, media_type = georeport.render(fmt, "errors", georeport.errors_document(status, [description]))
+    return Response(body, status_code=status, media_type=media_type)
 
 
 async def _params(request: Request) -> dict[str, str]:
@@ -332,10 +328,5 @@ async def post_servicerequestupdates(request: Request, fmt: str = "xml") -> Resp
         code = 404 if outcome.code == "unknown_reference" else 400
         return _open311_error(fmt, code, f"{outcome.code}: {outcome.detail}")
     update_id = params["update_id"]
-    if fmt == "json":
-        return JSONResponse([{"update_id": update_id}])
-    xml = (
-        '<?xml version="1.0" encoding="utf-8"?>\n<service_request_updates><request_update>'
-        f"<update_id>{escape(update_id)}</update_id></request_update></service_request_updates>"
-    )
-    return Response(xml, media_type="text/xml; charset=utf-8")
+    body, media_type = georeport.render(fmt, "service_request_updates", [{"update_id": update_id}])
+    return Response(body, media_type=media_type)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from adapters.base import Delivery, DeliveryResult
 from backoffice.models import DELIVERED, PARKED, PENDING, BackofficeDelivery, Case
 from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem
 from routing.models import Enquiry
 from tenants.models import Service
 
@@ -52,10 +53,8 @@ class Claimed:
     claim_token: str
 
 
-class RedriveError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class RedriveError(Problem):
+    """A redrive refused (no such delivery, or not parked)."""
 
 
 async def enqueue_delivery(

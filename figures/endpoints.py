@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
-from figures.pack import render
+from figures.pack import MEDIA_TYPES, render
 from figures.periods import PeriodError, period_figures, publish_period
 from figures.service import group_figures, tenant_figures, tenant_zone, timelines
 from plumbing.auth.dependencies import check_tenant, require
@@ -134,9 +134,6 @@ async def publish(
             raise HTTPException(409, str(exc)) from None
 
 
-_MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
-
-
 @router.get(
     "/{tenant}/periods/{period}/pack.{fmt}", summary="The committee pack for one partner: pdf, html or csv"
 )
@@ -155,6 +152,6 @@ async def pack(
             raise HTTPException(400, str(exc)) from None
     return Response(
         render([figures], fmt),
-        media_type=_MEDIA[fmt],
+        media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{tenant}-{period}.{fmt}"'},
     )

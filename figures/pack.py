@@ -19,6 +19,7 @@ from figures.definitions import definitions
 from figures.periods import PeriodFigures
 
 FORMATS = ("pdf", "html", "csv")
+MEDIA_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 CHANNEL_COLOURS = {
     "phone": "#1f77b4",
     "web": "#2ca02c",

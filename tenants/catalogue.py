@@ -71,14 +71,6 @@ class Catalogue:
         info = self.tenants.get(tenant)
         return info.services.get(code) if info else None
 
-    def hours_for(self, tenant: str, code: str | None = None) -> OpeningHours | None:
-        """The opening hours that apply to ``tenant``'s service ``code`` (the partner's unless it has its own)."""
-        info = self.tenants.get(tenant)
-        if info is None:
-            return None
-        service = info.services.get(code) if code else None
-        return service.hours if service is not None and service.hours is not None else info.hours
-
     def queues_for_agent(self, tenant: str, skills: set[str] | frozenset[str]) -> list[str]:
         """The live queues an agent can take work from: its own partner's services it has every skill for."""
         info = self.tenants.get(tenant)

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
+from plumbing.problems import document_refused
 from tenants.lgsl import lgsl_entry
 from tenants.loader import DefinitionsInvalid, validate_definition
 from tenants.models import Agent, Service, Tenant
@@ -152,17 +152,11 @@ async def partner(slug: str, request: Request, _: Principal = Admin) -> PartnerO
 )
 async def put_partner(
     slug: str, request: Request, body: dict[str, Any] = Body(...), principal: Principal = Admin
-) -> AppliedOut | JSONResponse:
+) -> AppliedOut:
     try:
         definition = validate_definition(body, "request body")
     except DefinitionsInvalid as exc:
-        return JSONResponse(
-            {
-                "error": "invalid_definition",
-                "errors": [{"path": e.path, "message": e.message} for e in exc.errors],
-            },
-            status_code=422,
-        )
+        raise document_refused("invalid_definition", [(e.path, e.message) for e in exc.errors]) from None
     if definition.tenant.slug != slug:
         raise HTTPException(400, f"tenant.slug {definition.tenant.slug!r} does not match the path {slug!r}")
     hub = request.app.state.hub

@@ -20,7 +20,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from itertools import pairwise
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+def known_zone(value: str) -> str:
+    """``value`` if it names an IANA time zone (``Europe/London``), else a ValueError saying so."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
 
 CHANNELS = ("phone", "web", "email", "face_to_face", "callback")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

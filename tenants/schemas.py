@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tenants.hours import (
     ENGLAND_AND_WALES,
@@ -15,6 +15,7 @@ from tenants.hours import (
     Closure,
     HoursError,
     OpeningHours,
+    known_zone,
     parse_window,
 )
 from tenants.lgsl import lgsl_entry
@@ -224,11 +225,6 @@ class ServiceDefinition(Strict):
         return self
 
     @property
-    def lgsl_name(self) -> str | None:
-        entry = lgsl_entry(self.lgsl)
-        return entry.label if entry else None
-
-    @property
     def required_fields(self) -> list[str]:
         return [a.code for a in self.attributes if a.required]
 
@@ -245,20 +241,9 @@ class TenantInfo(Strict):
     slug: str = Field(pattern=SLUG_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     kind: str = Field(default="partner", pattern=r"^(partner|pool)$")
-    timezone: str = "Europe/London"
+    timezone: Annotated[str, AfterValidator(known_zone)] = "Europe/London"
     contact: str = Field(default="", max_length=300)  # shown in Open311 discovery
     website: str = Field(default="", max_length=300)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @property
     def jurisdiction_id(self) -> str:

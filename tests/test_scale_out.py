@@ -310,7 +310,7 @@ async def _agent(
             if accepted.status_code == 409:
                 # Under load the offer may expire between reading it and accepting it: it went back to
                 # the queue (and perhaps to another agent), so this agent has nothing in hand.
-                assert accepted.json()["error"] == "stale_offer", accepted.text
+                assert accepted.json()["code"] == "stale_offer", accepted.text
                 stats.stale += 1
                 continue
             await call("POST", "/complete", {"enquiry_id": enquiry_id, "outcome": "resolved"})

@@ -22,14 +22,14 @@ from zoneinfo import ZoneInfo
 
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.router import (
-    INTERVAL_SECONDS,
     ROLLING_SECONDS,
     Router,
     gate_map,
+    rolling_figures,
     terms_of_agreement,
     terms_of_service,
 )
-from routing.live.base import Caps, Offer, base_queue_of, enqueued_ms_of, stats_since
+from routing.live.base import Caps, Offer, base_queue_of, enqueued_ms_of
 from routing.live.memory import MemoryLiveState
 from routing.policy import decide, gates
 from routing.policy.model import EnquiryFacts, QueueFigures, ServiceTerms, Snapshot
@@ -368,16 +368,8 @@ class Engine:
             stale = [q for q in wanted if now_ms - self._rolling_at.get(q, -(10**15)) >= refresh_ms]
             if stale:
                 buckets = live.read_stats_sync(stale, abs_now - ROLLING_SECONDS * 1000, abs_now)
-                interval_start = abs_now - abs_now % (INTERVAL_SECONDS * 1000)
                 for q in stale:
-                    stats = stats_since(buckets[q], abs_now - ROLLING_SECONDS * 1000)
-                    this_interval = stats_since(buckets[q], interval_start)
-                    judged = this_interval.answered + this_interval.abandoned
-                    self._rolling[q] = (
-                        stats.arrivals / ROLLING_SECONDS,
-                        stats.handle_ms / stats.handled / 1000 if stats.handled else None,
-                        this_interval.answered_within / judged if judged else None,
-                    )
+                    self._rolling[q] = rolling_figures(buckets[q], abs_now)
                     self._rolling_at[q] = now_ms
             # Nothing of these goes stale before the oldest of them is ``refresh_ms`` old (re-reads by other
             # owners' decisions only make that later).

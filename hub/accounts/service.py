@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.accounts.models import LoginAttempt, User, WebSession
 from plumbing.auth.service import Principal
-from tenants.models import Agent, Tenant
+from tenants.tokens import OwnerError, resolve_owner
 
 ROLES = ("agent", "supervisor", "committee", "admin")
 MIN_PASSWORD_LENGTH = 10
@@ -130,21 +130,14 @@ async def create_user(
         raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     if await session.scalar(select(User.id).where(User.username == username)) is not None:
         raise AccountError(f"there is already a user {username!r}")
-    if tenant is not None and await session.get(Tenant, tenant) is None:
-        raise AccountError(f"no partner {tenant!r}")
-    if role == "agent":
-        if agent_id is None:
-            raise AccountError("an agent's user needs --agent")
-        agent = await session.get(Agent, agent_id)
-        if agent is None:
-            raise AccountError(f"no agent {agent_id!r}")
-        if tenant is not None and agent.tenant_slug != tenant:
-            raise AccountError(f"agent {agent_id!r} belongs to {agent.tenant_slug!r}, not {tenant!r}")
+    try:
+        tenant, agent = await resolve_owner(session, role=role, tenant=tenant, agent_id=agent_id, what="user")
+    except OwnerError as exc:
+        raise AccountError(str(exc)) from None
+    if agent is not None:
         if await session.scalar(select(User.id).where(User.agent_id == agent_id)) is not None:
             raise AccountError(f"agent {agent_id!r} already has a user")
-        tenant, name = agent.tenant_slug, name or agent.name
-    elif agent_id is not None:
-        raise AccountError("--agent is only for the agent role")
+        name = name or agent.name
     password_hash = await asyncio.to_thread(_hasher.hash, password)
     user = User(
         username=username,

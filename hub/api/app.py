@@ -24,10 +24,10 @@ from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
 from plumbing.auth.service import Authenticator
 from plumbing.db.scope import ALL_PARTNERS, tenant_scope
+from plumbing.problems import install_problem_handlers, problem_response
 from plumbing.settings import Settings, get_settings
 from routing.dispatch import endpoints as agent_endpoints
 from routing.dispatch import enquiry_endpoints
-from routing.dispatch.desk import DeskError
 from tenants import endpoints as admin_endpoints
 from tenants.access import partners_seen_by
 from tenants.agreements import endpoints as agreement_endpoints
@@ -97,9 +97,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         _install(app, hub)
     app.add_middleware(RequestContext)
 
-    @app.exception_handler(DeskError)
-    async def _desk_error(_request: Request, exc: DeskError) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "detail": exc.message}, status_code=exc.status)
+    install_problem_handlers(app)
 
     @app.exception_handler(DBAPIError)
     async def _data_error(_request: Request, exc: DBAPIError) -> JSONResponse:
@@ -108,9 +106,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         if not _is_data_error(exc):
             raise exc
         log.info("request.bad_value", error=str(exc.orig)[:200])
-        return JSONResponse(
-            {"error": "invalid_value", "detail": "a value in the request is out of range or not storable"},
-            status_code=422,
+        return problem_response(
+            422, "invalid_value", "a value in the request is out of range or not storable"
         )
 
     app.include_router(health.router)

@@ -21,10 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub.open311 import service
-from hub.open311.render import errors_document, render
 from hub.open311.service import Open311Error
 from hub.runtime import Hub
 from hub.tracking.ratelimit import client_wait
+from plumbing.georeport import errors_document, render
 
 log = structlog.get_logger(__name__)
 

@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.open311.render import w3c
 from hub.runtime import Hub
 from plumbing.auth.service import check_api_key
 from plumbing.bus.base import IncomingMessage
+from plumbing.georeport import w3c
 from routing.models import Enquiry, EnquiryEvent
 from tenants.attributes import check_attributes
 from tenants.catalogue import ServiceInfo, TenantInfo

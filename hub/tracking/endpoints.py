@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from hub.tracking.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from hub.tracking.service import track
+from plumbing.problems import problem_response
 from routing.live.redis_state import RedisLiveState
 
 log = structlog.get_logger(__name__)
@@ -66,7 +67,7 @@ async def _too_many(request: Request, wants_json: bool) -> Response | None:
     headers = {**PRIVATE_HEADERS, "Retry-After": str(int(wait))}
     message = f"Too many requests: try again in {int(wait)} seconds."
     if wants_json:
-        return JSONResponse({"error": "rate_limited", "detail": message}, status_code=429, headers=headers)
+        return problem_response(429, "rate_limited", message, headers=headers)
     return HTMLResponse(
         f"<!doctype html><title>Too many requests</title><p>{message}</p>", 429, headers=headers
     )
@@ -104,10 +105,8 @@ async def tracking_page(reference: str, request: Request) -> Response:
         view = await track(session, reference)
     if view is None:
         if wants_json:
-            return JSONResponse(
-                {"error": "unknown_reference", "detail": "no enquiry has this reference"},
-                status_code=404,
-                headers=PRIVATE_HEADERS,
+            return problem_response(
+                404, "unknown_reference", "no enquiry has this reference", headers=PRIVATE_HEADERS
             )
         return _html("find.html", 404, missing=reference.strip().upper()[:32])
     if wants_json:

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.pack import charts, tiles
+from figures.pack import MEDIA_TYPES, charts, tiles
 from figures.pack import render as render_pack
 from figures.periods import PERIOD, PeriodError, PeriodFigures, period_figures
 from figures.service import tenant_figures
@@ -25,7 +25,6 @@ from tenants.models import Tenant
 router = APIRouter(prefix="/committee", include_in_schema=False)
 Viewer = Depends(role("committee", "supervisor"))
 CHART_NAMES = ("volumes", "service_level", "channels")
-_MEDIA = {"pdf": "application/pdf", "html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 
 
 async def _partners(session: AsyncSession, user: SignedIn) -> list[Tenant]:
@@ -121,6 +120,6 @@ async def pack(
     scope = re.sub(r"[^a-z0-9-]", "", user.tenant or "all-partners")
     return Response(
         render_pack(figures, fmt),
-        media_type=_MEDIA[fmt],
+        media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{scope}-{period}.{fmt}"'},
     )

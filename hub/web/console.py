@@ -22,8 +22,8 @@ from plumbing.db.session import unit_of_work
 from routing.customers.prompts import DEFAULT_RULES
 from routing.customers.view import CustomerView, may_open, view_customer
 from routing.dispatch.desk import DeskError
-from routing.dispatch.service import to_ms
 from routing.dispatch.transfer import transfer
+from routing.live.base import to_ms
 from routing.models import Enquiry
 from tenants.catalogue import Catalogue
 from tenants.models import Agent, Service

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -16,6 +15,7 @@ from hub.accounts.service import SignedIn, csrf_matches, csrf_token, resolve_ses
 from hub.runtime import Hub
 from hub.web.templating import render
 from plumbing.db.session import unit_of_work
+from plumbing.problems import install_problem_handlers
 from tenants.access import narrow_request_scope
 
 COOKIE = "hub_session"
@@ -123,9 +123,9 @@ def install_error_pages(app: FastAPI) -> None:
             status_code=exc.status,
         )
 
-    # Form fields of the wrong type on a page route get a page, not the API's JSON (nothing is echoed).
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    # Form fields of the wrong type on a page route get a page, not the API's problem document (nothing is
+    # echoed); everywhere else the API's shape.
+    def _page_for(request: Request, exc: StarletteHTTPException) -> Response | None:
         if request.url.path.startswith(("/console", "/supervisor", "/committee", "/sign-")):
             return render(
                 request,
@@ -133,4 +133,6 @@ def install_error_pages(app: FastAPI) -> None:
                 page_context(request, message=str(exc.detail), status=exc.status_code),
                 status_code=exc.status_code,
             )
-        return await http_exception_handler(request, exc)
+        return None
+
+    install_problem_handlers(app, http_fallback=_page_for)

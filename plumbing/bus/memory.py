@@ -7,24 +7,15 @@ from collections.abc import Callable
 
 from plumbing.bus.base import EVENTS_EXCHANGE, IncomingMessage, OutgoingMessage
 
-Subscriber = Callable[[OutgoingMessage], None]
-
 
 class MemoryBus:
     def __init__(self) -> None:
         self.intake: asyncio.Queue[IncomingMessage] = asyncio.Queue()
         self.rejected: list[OutgoingMessage] = []
-        self._subscribers: list[Subscriber] = []
-
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.append(subscriber)
 
     async def publish_many(self, messages: list[OutgoingMessage]) -> None:
         for message in messages:
-            if message.exchange == EVENTS_EXCHANGE:
-                for subscriber in self._subscribers:
-                    subscriber(message)
-            else:
+            if message.exchange != EVENTS_EXCHANGE:  # events have no consumer in the embedded hub
                 self.rejected.append(message)
                 del self.rejected[:-1000]  # the embedded hub keeps the latest rejections only
 

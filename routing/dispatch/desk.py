@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
 from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem
 from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status
-from routing.dispatch.service import Dispatcher, to_ms
+from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.live.base import kind_of_channel
+from routing.live.base import kind_of_channel, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent
 
@@ -52,10 +53,8 @@ class CompletionHooks(Protocol):
     ) -> SurveyInvitation | None: ...
 
 
-class DeskError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+class DeskError(Problem):
+    """An agent's action refused: the API answers it as a problem document, the console as a notice."""
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,13 @@ from routing.live.base import (
     LiveState,
     QueueEntry,
     RingPlacement,
+    StatBucket,
     enqueued_ms_of,
     kind_of_channel,
     queue_name,
     queue_score,
     stats_since,
+    to_ms,
 )
 from routing.policy import decide, gate_for, gates
 from routing.policy.model import (
@@ -54,6 +56,19 @@ log = structlog.get_logger(__name__)
 ROLLING_SECONDS = 1800  # arrival rate and handle time over the last half hour
 INTERVAL_SECONDS = 1800  # the committee's reporting interval for "this interval's service level"
 RECHECK_SECONDS = 30  # a waiting caller's predicted wait is looked at again this often
+
+
+def rolling_figures(buckets: dict[int, StatBucket], now_ms: int) -> tuple[float, float | None, float | None]:
+    """A queue's arrivals per second and handle time over the rolling half hour, and its service level in the
+    committee's interval so far (None where nothing was handled or judged): the live hub's and the simulator's."""
+    stats = stats_since(buckets, now_ms - ROLLING_SECONDS * 1000)
+    this_interval = stats_since(buckets, now_ms - now_ms % (INTERVAL_SECONDS * 1000))
+    judged = this_interval.answered + this_interval.abandoned
+    return (
+        stats.arrivals / ROLLING_SECONDS,
+        stats.handle_ms / stats.handled / 1000 if stats.handled else None,
+        this_interval.answered_within / judged if judged else None,
+    )
 
 
 def terms_of_agreement(definition: AgreementDefinition) -> Agreement:
@@ -127,10 +142,6 @@ class Routed:
     entry: QueueEntry
     decision: Decision
     recheck_at: datetime | None
-
-
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 @dataclass(frozen=True)
@@ -236,25 +247,22 @@ class Router:
         states = await live.queue_states(voice_and_text)
         # One read: the interval so far lies within the rolling half hour.
         buckets = await live.read_stats(keys, now_ms - ROLLING_SECONDS * 1000, now_ms)
-        interval_start = now_ms - now_ms % (INTERVAL_SECONDS * 1000)
         staffed = await self._staffed_agents()
         figures: dict[str, QueueFigures] = {}
         for q in keys:
             voice, text = states[q], states[q + "+text"]
             heads = [s for s in (voice.head_score, text.head_score) if s is not None]
             head_wait = (now_ms - enqueued_ms_of(min(heads))) / 1000 if heads else 0.0
-            stats = stats_since(buckets[q], now_ms - ROLLING_SECONDS * 1000)
-            this_interval = stats_since(buckets[q], interval_start)
-            judged = this_interval.answered + this_interval.abandoned
+            arrivals_per_second, aht_seconds, interval_service_level = rolling_figures(buckets[q], now_ms)
             tenant, skills = services[q].tenant, services[q].skills
             figures[q] = QueueFigures(
                 waiting=voice.waiting + text.waiting,
                 head_wait_seconds=max(0.0, head_wait),
-                arrivals_per_second=stats.arrivals / ROLLING_SECONDS,
-                aht_seconds=stats.handle_ms / stats.handled / 1000 if stats.handled else None,
+                arrivals_per_second=arrivals_per_second,
+                aht_seconds=aht_seconds,
                 agents_staffed=staffed.with_skills(tenant, skills),
                 agents_idle=voice.idle_agents,
-                interval_service_level=this_interval.answered_within / judged if judged else None,
+                interval_service_level=interval_service_level,
             )
         counts = await live.overflow_counts([a.id for a in agreements], now_ms)
         open_now = self.open_now

@@ -25,7 +25,7 @@ from routing.dispatch.opening import OpenNow, always_open
 from routing.dispatch.presence import agents_taking_work, change_status
 from routing.dispatch.router import AgreementsCache, Routed, Router, gate_map
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of
+from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
 from tenants.catalogue import CatalogueCache
@@ -38,10 +38,6 @@ Clock = Callable[[], datetime]
 
 def utc_clock() -> datetime:
     return datetime.now(UTC)
-
-
-def to_ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 def facts_of(enquiry: Enquiry) -> EnquiryFacts:

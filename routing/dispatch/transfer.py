@@ -15,9 +15,9 @@ from plumbing.db.session import unit_of_work
 from routing.customers.service import link_customers
 from routing.dispatch.desk import DeskError
 from routing.dispatch.presence import change_status
-from routing.dispatch.service import Dispatcher, to_ms
+from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.live.base import entry_for
+from routing.live.base import entry_for, to_ms
 from routing.models import Enquiry
 from routing.references import new_reference
 from tenants.models import Agent

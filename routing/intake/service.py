@@ -21,7 +21,7 @@ from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
 from plumbing.db.session import unit_of_work
 from routing.case_status import ApplyStatusUpdates, StatusUpdate
 from routing.customers.service import link_customers
-from routing.dispatch.service import Dispatcher, facts_of, to_ms
+from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
     CaseStatusUpdate,
@@ -33,7 +33,7 @@ from routing.intake.contract import (
     claimed_tenant,
     parse,
 )
-from routing.live.base import Offer, QueueEntry
+from routing.live.base import Offer, QueueEntry, to_ms
 from routing.models import Enquiry, IntakeRejection
 from routing.policy.model import EnquiryFacts
 from routing.references import new_reference

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 
 import msgspec
@@ -32,6 +33,11 @@ def queue_score(priority: int, enqueued_ms: int) -> float:
 
 def enqueued_ms_of(score: float) -> int:
     return int(score) % PRIORITY_SPAN_MS
+
+
+def to_ms(moment: datetime) -> int:
+    """The live state's clock: milliseconds since the epoch."""
+    return int(moment.timestamp() * 1000)
 
 
 def kind_of_channel(channel: str) -> Kind:

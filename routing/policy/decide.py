@@ -16,7 +16,6 @@ from routing.policy.erlang import asa as erlang_asa
 from routing.policy.erlang import offered_load, service_level
 from routing.policy.model import (
     NO_FIGURES,
-    TEXT_CHANNELS,
     VOICE_CHANNELS,
     Action,
     Agreement,
@@ -461,11 +460,6 @@ def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) ->
 
 
 _MINUTE_LABELS: dict[tuple[int, int, int], str] = {}  # (weekday, hour, minute) -> "Mon 18:05"
-
-
-def ring_kind(channel: str) -> str:
-    """Voice (one at a time per agent) or text (several at once): the live state keeps them apart."""
-    return "text" if channel in TEXT_CHANNELS else "voice"
 
 
 def _prediction_text(prediction: Prediction) -> str:

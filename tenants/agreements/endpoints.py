@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.responses import JSONResponse
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
+from plumbing.problems import document_refused
 from tenants.agreements.service import AgreementsInvalid, delete_agreement, list_agreements, put_agreements
 from tenants.agreements.terms import AgreementDefinition
 
@@ -43,20 +43,14 @@ async def one_agreement(agreement_id: str, request: Request, _: Principal = Admi
 )
 async def put_agreement(
     agreement_id: str, body: AgreementDefinition, request: Request, _: Principal = AdminOnly
-) -> AgreementDefinition | JSONResponse:
+) -> AgreementDefinition:
     if body.id != agreement_id:
         raise HTTPException(422, f"the body's id {body.id!r} is not {agreement_id!r}")
     try:
         async with unit_of_work(request.app.state.hub.sessionmaker) as session:
             await put_agreements(session, agreements=[body], labels=["agreement"])
     except AgreementsInvalid as exc:
-        return JSONResponse(
-            {
-                "error": "agreement_refused",
-                "problems": [{"path": p.path, "message": p.message} for p in exc.problems],
-            },
-            status_code=422,
-        )
+        raise document_refused("agreement_refused", [(p.path, p.message) for p in exc.problems]) from None
     await _changed(request)
     return body
 

@@ -9,11 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from tenants.hours import known_zone
 from tenants.loader import is_agreements_document
 from tenants.schemas import SLUG_PATTERN
 
@@ -89,24 +98,13 @@ class AgreementDefinition(_Strict):
     services: list[str] | Literal["all"] = "all"
     channels: list[Literal["phone", "web", "email", "face_to_face", "callback"]] | Literal["all"] = "all"
     hours: list[HoursDefinition] = Field(default_factory=list)
-    timezone: str = "Europe/London"
+    timezone: Annotated[str, AfterValidator(known_zone)] = "Europe/London"
     conditions: ConditionsDefinition = Field(default_factory=ConditionsDefinition)
     actions: list[Literal["widen", "offer_callback", "voicemail"]] = Field(default_factory=_widen)
     caps: CapsDefinition = Field(default_factory=CapsDefinition)
     lender_protection: float | None = Field(default=None, gt=0, le=1)
     unit_rate: float = Field(default=0.0, ge=0)
     visible_fields: list[Literal["name", "phone", "email", "uprn", "address"]] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> AgreementDefinition:

@@ -171,9 +171,9 @@ async def test_a_refused_case_parks_at_once_and_a_redrive_from_the_api_delivers_
         r = await api.post(f"{base}/{row.id}/redrive", headers=as_supervisor)
         assert r.status_code == 200 and r.json()["status"] == "pending" and r.json()["redriven"] == 1
         again = await api.post(f"{base}/{row.id}/redrive", headers=as_supervisor)
-        assert again.status_code == 409 and again.json()["error"] == "not_parked"
+        assert again.status_code == 409 and again.json()["code"] == "not_parked"
         unknown = await api.post(f"{base}/999999999/redrive", headers=as_supervisor)
-        assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_delivery"
+        assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_delivery"
         assert (await api.get(base, headers=as_supervisor)).json() == []
 
     clock.advance(1)

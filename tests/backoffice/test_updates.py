@@ -181,7 +181,7 @@ async def test_signed_webhook_updates_are_checked_then_applied_once(hub: Hub, ap
         ),
     ]
     for response, status, code in refusals:
-        assert (response.status_code, response.json()["error"]) == (status, code), response.text
+        assert (response.status_code, response.json()["code"]) == (status, code), response.text
         assert response.json()["detail"]
     assert await update_rows(hub, enquiry.id) == 0, "nothing applied by any refusal"
 
@@ -194,7 +194,7 @@ async def test_signed_webhook_updates_are_checked_then_applied_once(hub: Hub, ap
     assert replayed.status_code == 200 and replayed.json()["result"] == "duplicate"
     assert replayed.json()["code"] == "duplicate_update"
     older = await post({**good, "update_id": "u-0", "at": at(0)})
-    assert older.status_code == 409 and older.json()["error"] == "out_of_order_update"
+    assert older.status_code == 409 and older.json()["code"] == "out_of_order_update"
     # Without an update_id the signed body itself is the identity: a replay inside the window is a duplicate.
     resolved = {"reference": enquiry.reference, "status": "resolved", "notes": "Bin emptied", "at": at(60)}
     assert (await post(resolved)).json()["result"] == "applied"

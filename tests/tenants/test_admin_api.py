@@ -81,7 +81,7 @@ async def test_invalid_definitions_are_refused_with_every_problem(hub: Hub, api:
     document["opening_hours"]["phone"] = {"mon-fri": "17:00-08:30"}
     response = await api.put(f"/api/v1/admin/partners/{slug}", json=document, headers=admin)
     assert response.status_code == 422
-    errors = response.json()["errors"]
+    errors = response.json()["problems"]
     assert {
         "path": "services[1].lgsl",
         "message": "LGSL code 99999 is not in the Local Government Service List",

@@ -98,9 +98,9 @@ async def test_stale_and_repeated_actions_change_nothing_twice(
     r = await api.post(
         "/api/v1/agents/me/complete", json={"enquiry_id": enquiry_id, "outcome": "resolved"}, headers=as_agent
     )
-    assert r.status_code == 409 and r.json()["error"] == "not_answered"
+    assert r.status_code == 409 and r.json()["code"] == "not_answered"
     r = await api.put("/api/v1/agents/me/status", json={"status": "unavailable"}, headers=as_agent)
-    assert r.status_code == 409 and r.json()["error"] == "offer_pending"
+    assert r.status_code == 409 and r.json()["code"] == "offer_pending"
     for _ in range(2):  # a double click
         r = await api.post(
             "/api/v1/agents/me/offer/accept", json={"enquiry_id": enquiry_id}, headers=as_agent
@@ -109,7 +109,7 @@ async def test_stale_and_repeated_actions_change_nothing_twice(
     r = await api.post(
         "/api/v1/agents/me/offer/accept", json={"enquiry_id": enquiry_id + 999}, headers=as_agent
     )
-    assert r.status_code == 409 and r.json()["error"] == "stale_offer"
+    assert r.status_code == 409 and r.json()["code"] == "stale_offer"
     for _ in range(2):
         r = await api.post(
             "/api/v1/agents/me/complete",

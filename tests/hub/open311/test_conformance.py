@@ -14,9 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from hub.open311.render import ITEM_TAGS
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
+from plumbing.georeport import ITEM_TAGS
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
 from tenants.hours import resolution_due
 from tenants.schemas import PartnerDefinition, ServiceDefinition

@@ -82,7 +82,7 @@ async def test_unknown_references_are_404_and_the_find_form_redirects(
     assert page.status_code == 404 and "We cannot find that enquiry" in page.text
     assert "CHO-0000-0000-00" in page.text
     as_json = await api.get("/track/CHO-0000-0000-00.json")
-    assert as_json.status_code == 404 and as_json.json()["error"] == "unknown_reference"
+    assert as_json.status_code == 404 and as_json.json()["code"] == "unknown_reference"
     odd = await api.get("/track/" + "<script>" * 10)
     assert odd.status_code == 404 and "<script>" not in odd.text
     form = await api.get("/track")
@@ -109,7 +109,7 @@ async def test_too_many_requests_from_one_client_get_429_with_retry_after(
         assert (await api.get("/track/CHO-0000-0000-00.json")).status_code == 404
     limited = await api.get("/track/CHO-0000-0000-00.json")
     assert limited.status_code == 429 and limited.headers["retry-after"] == "50"
-    assert limited.json()["error"] == "rate_limited"
+    assert limited.json()["code"] == "rate_limited"
     page = await api.get("/track/CHO-0000-0000-00")
     assert page.status_code == 429 and page.headers["retry-after"] == "50"
 
