@@ -36,13 +36,13 @@ async def test_refusals_from_every_source_share_the_problem_shape(
     )
     errors = body["errors"]
     assert isinstance(errors, list) and errors[0]["location"][:2] == ["body", "status"]
-    # the desk's own refusal (a domain error) keeps its code: nothing to complete
+    # the desk's own refusal (a domain error) keeps its code: not this agent's enquiry
     _is_problem(
         await api.post(
             "/api/v1/agents/me/complete", json={"enquiry_id": 1, "outcome": "resolved"}, headers=as_agent
         ),
         409,
-        "not_answered",
+        "not_yours",
     )
     # another role's route
     _is_problem(await api.get("/api/v1/admin/partners", headers=as_agent), 403, "forbidden")
