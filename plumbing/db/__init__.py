@@ -1,1 +1,1 @@
-"""Storage wiring: declarative base, engine and session factories, migrations."""
+"""Storage wiring: declarative base, engine and session factories, the unit of work, partner scope, bulk inserts."""

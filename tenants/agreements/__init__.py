@@ -1,0 +1,1 @@
+"""Overflow agreements between partners: their terms (the YAML/API schema), storage, loading and admin API."""
