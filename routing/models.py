@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plumbing.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -18,6 +18,13 @@ class Enquiry(Base):
     __table_args__ = (
         UniqueConstraint("tenant_slug", "message_id"),  # the idempotency key of contract v1
         Index("ix_enquiries_state", "state"),
+        # The lost-offer check reads only offers long expired: the index holds just the rows on offer.
+        Index(
+            "ix_enquiries_offered_until",
+            "offered_until",
+            postgresql_where=text("state = 'offered'"),
+            sqlite_where=text("state = 'offered'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -34,6 +41,7 @@ class Enquiry(Base):
     state: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), nullable=True)
     handler_slug: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    offered_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the offer's expiry
     # The agreement a lender's agent holds it under (None: the owner's own agent), and what the caller was
     # given instead of waiting on the line ("callback" or "voicemail": it keeps its place, a hang-up is fine).
     agreement_id: Mapped[str | None] = mapped_column(String(63), nullable=True)

@@ -7,14 +7,13 @@ Matching happens whenever work arrives, an agent frees up, a ring opens or a gat
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, bindparam, func, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.db.base import table_of
@@ -199,6 +198,7 @@ class Dispatcher:
                         "b_agent": offer.agent_id,
                         "b_handler": handler,
                         "b_agreement": offer.agreement,
+                        "b_until": datetime.fromtimestamp(offer.expires_ms / 1000, UTC),
                     }
                 )
                 if offer.agreement is not None:
@@ -235,6 +235,7 @@ class Dispatcher:
                         agent_id=bindparam("b_agent"),
                         handler_slug=bindparam("b_handler"),
                         agreement_id=bindparam("b_agreement"),
+                        offered_until=bindparam("b_until"),
                     ),
                     changes,
                 )
@@ -337,38 +338,41 @@ class Dispatcher:
         await self.ready_again(ready)
         return len(expired)
 
-    # ``recover_lost_offers`` checks this many offers per round trip, then leaves the event loop to intake for
-    # this long: a background sweep, it must not hold up the batches (with 10,000 offers held it is 100 chunks).
-    LOST_OFFER_CHUNK = 100
-    LOST_OFFER_PAUSE_SECONDS = 0.005
+    # At most this many long-expired offers are looked at per sweep (there are normally none; after an outage
+    # the next sweeps, 5 s apart, take the rest).
+    LOST_OFFER_BATCH = 500
 
     async def recover_lost_offers(self, grace_ms: int = 10_000) -> int:
         """Offers the database holds but the live state no longer does, well past their expiry, back to the queue.
 
         ``expire_offers`` takes an offer out of Redis before it writes the database; if that write fails (the
         database restarting), or Redis lost its offers while a rebuild could not run, the enquiry would stay
-        'offered' for ever. Cheap: there are never more offers than agents, looked up a chunk per round trip.
+        'offered' for ever. Only offers whose expiry passed more than ``grace_ms`` ago are read (a partial index
+        over the rows on offer), so the cost is that of the offers lost, not of the offers held.
         """
         now = self.clock()
-        suspects = []
+        cutoff = datetime.fromtimestamp((to_ms(now) - grace_ms) / 1000, UTC)
         enquiries = table_of(Enquiry)
         async with self.sessionmaker() as session:
-            # Read through a cursor, a chunk at a time, each chunk's offers looked up in one round trip: with
-            # thousands of agents holding offers, one pass over all of them held the event loop for ~100 ms,
-            # and every intake batch waited behind it; in chunks, the batches run in between.
-            offered = await session.stream(
-                select(enquiries.c.id, enquiries.c.agent_id)
-                .where(enquiries.c.state == "offered")
-                .execution_options(yield_per=self.LOST_OFFER_CHUNK)
-            )
-            async for chunk in offered.partitions():
-                held = await self.live.offered_enquiries([agent_id or "" for _, agent_id in chunk])
-                suspects += [
-                    (enquiry_id, agent_id)
-                    for (enquiry_id, agent_id), offered_to_them in zip(chunk, held, strict=True)
-                    if not agent_id or offered_to_them != enquiry_id
-                ]
-                await asyncio.sleep(self.LOST_OFFER_PAUSE_SECONDS)
+            overdue = (
+                await session.execute(
+                    select(enquiries.c.id, enquiries.c.agent_id)
+                    .where(
+                        enquiries.c.state == "offered",
+                        # NULL: offered before offers carried their expiry (an upgrade); looked at once.
+                        or_(enquiries.c.offered_until < cutoff, enquiries.c.offered_until.is_(None)),
+                    )
+                    .limit(self.LOST_OFFER_BATCH)
+                )
+            ).all()
+        if not overdue:
+            return 0
+        held = await self.live.offered_enquiries([agent_id or "" for _, agent_id in overdue])
+        suspects = [
+            (enquiry_id, agent_id)
+            for (enquiry_id, agent_id), offered_to_them in zip(overdue, held, strict=True)
+            if not agent_id or offered_to_them != enquiry_id
+        ]
         if not suspects:
             return 0
         cutoff = datetime.fromtimestamp((to_ms(now) - self.reservation_ttl_ms - grace_ms) / 1000, UTC)

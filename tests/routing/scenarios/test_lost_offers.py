@@ -4,8 +4,11 @@ restarting, a worker killed) must not leave an enquiry that is never offered aga
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
 
+from plumbing.db.session import unit_of_work
 from routing.live.base import queue_name
+from routing.models import Enquiry
 from tests.routing.scenarios.conftest import World
 
 
@@ -66,10 +69,7 @@ async def test_an_offer_the_live_state_lost_is_put_back_in_its_queue(world: Worl
     assert [e.event for e in await world.events(enquiry)][-1] == "enquiry.offer_withdrawn"  # once
 
 
-async def test_lost_offers_are_found_chunk_by_chunk_with_live_offers_left_alone(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(world.dispatcher, "LOST_OFFER_CHUNK", 1)  # every offer its own chunk
+async def test_lost_offers_are_found_among_live_offers_which_are_left_alone(world: World) -> None:
     chorley, agents = await world.partner("chorley", 3)
     for agent in agents:
         await world.desk.set_status(agent, "available")
@@ -86,3 +86,17 @@ async def test_lost_offers_are_found_chunk_by_chunk_with_live_offers_left_alone(
     assert (await world.enquiry(offers[lost_agent])).state == "queued"
     for agent in kept_agents:
         assert (await world.enquiry(offers[agent])).state == "offered"
+
+
+async def test_an_offer_made_before_offers_carried_their_expiry_is_still_checked(world: World) -> None:
+    """Rows on offer across the upgrade that added ``offered_until`` have none: the sweep still looks at them."""
+    chorley, [ann] = await world.partner("chorley", 1)
+    await world.desk.set_status(ann, "available")
+    [enquiry] = await world.arrive(chorley)
+    assert (await world.enquiry(enquiry)).offered_until is not None
+    async with unit_of_work(world.hub.sessionmaker) as session:
+        await session.execute(update(Enquiry).where(Enquiry.id == enquiry).values(offered_until=None))
+    await world.live.pop_expired(10**15)  # and the live state lost it
+    world.clock.advance(world.dispatcher.reservation_ttl_ms / 1000 + 11)
+    assert await world.dispatcher.recover_lost_offers() >= 1
+    assert (await world.enquiry(enquiry)).state == "queued"
