@@ -100,7 +100,9 @@ def main() -> None:
                 _measure(scratch.database_url, scratch.redis_url, scratch.redis_prefix, args.sweeps)
             )
             base_sweep = base_sweep or sweep_ms
-            print(f"{held:>12,} | {sweep_ms:>16.2f} | {scan_ms:>25.2f} | {sweep_ms / base_sweep:.2f}× the first")
+            print(
+                f"{held:>12,} | {sweep_ms:>16.2f} | {scan_ms:>25.2f} | {sweep_ms / base_sweep:.2f}× the first"
+            )
         print("target: the sweep flat with offers held (issue 23)")
 
 

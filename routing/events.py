@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, insert
+from sqlalchemy import ColumnElement, Row, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.bus.base import EVENTS_EXCHANGE
@@ -29,7 +29,8 @@ class EnquiryRef:
     channel: str
 
     @classmethod
-    def of(cls, enquiry: Enquiry) -> EnquiryRef:
+    def of(cls, enquiry: Enquiry | Row[Any]) -> EnquiryRef:
+        """From an enquiry, or a row that selected ``columns()`` (read by name, so other columns may follow)."""
         return cls(
             enquiry.id,
             enquiry.reference,
@@ -41,7 +42,7 @@ class EnquiryRef:
 
     @staticmethod
     def columns() -> tuple[ColumnElement[Any], ...]:
-        """The enquiry columns a ref is made of, in order: select them, then ``EnquiryRef(*row[:6])``."""
+        """The enquiry columns a ref is made of: select them, then ``EnquiryRef.of(row)``."""
         enquiries = table_of(Enquiry)
         return (
             enquiries.c.id,

@@ -179,7 +179,7 @@ class AgentDesk:
                 session, agent, "busy", at=now, reason="accepted", reset_missed_offers=True
             )
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
-            ref = EnquiryRef(*enquiry[:6])
+            ref = EnquiryRef.of(enquiry)
             await record_events(
                 session,
                 [
@@ -236,7 +236,7 @@ class AgentDesk:
             await set_agent_status(session, agent, "unavailable", at=now, reason="rejected_offer")
             await record_events(
                 session,
-                [NewEvent(EnquiryRef(*enquiry[:6]), "enquiry.offer_rejected", now, agent_id=agent_id)],
+                [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)],
             )
         await self.dispatcher.place([offer.entry])
 
@@ -289,7 +289,7 @@ class AgentDesk:
                     session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
                 )
             wrapping_up = wrap_up and not others
-            ref = EnquiryRef(*enquiry[:6])
+            ref = EnquiryRef.of(enquiry)
             queue = f"{ref.owner}/{ref.service_code}"
             await record_events(
                 session,
@@ -383,7 +383,7 @@ _ENQUIRY_LOCKED = _enquiry_locked()  # built once, like presence's agent lock
 
 
 async def _lock_enquiry(session: AsyncSession, enquiry_id: int) -> Row[Any] | None:
-    """The enquiry's ref columns (``EnquiryRef(*row[:6])``), state, agent and queue times, locked for update."""
+    """The enquiry's ref columns (``EnquiryRef.of(row)``), state, agent and queue times, locked for update."""
     return (await session.execute(_ENQUIRY_LOCKED, {"enquiry_id": enquiry_id})).first()
 
 

@@ -177,7 +177,7 @@ class Dispatcher:
                 .all()
             )
             waiting = {
-                row[0]: (EnquiryRef(*row[:6]), row[6])
+                row.id: (EnquiryRef.of(row), row.state)
                 for row in await session.execute(
                     _OFFERED_ENQUIRIES, {"ids": list({o.enquiry_id for o in offers})}
                 )

@@ -367,7 +367,7 @@ class IntakeProcessor:
             abandoned.add(enquiry.id)
             events.append(
                 NewEvent(
-                    EnquiryRef(*enquiry[:6]),
+                    EnquiryRef.of(enquiry),
                     "enquiry.abandoned",
                     w.at,
                     agent_id=enquiry.agent_id,
