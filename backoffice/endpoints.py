@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
@@ -31,7 +31,8 @@ from plumbing.db.session import unit_of_work
 from plumbing.problems import problem_of, problem_response
 from routing.case_status import STATUSES, StatusUpdate, UpdateOutcome, normalise_status
 from routing.models import Enquiry
-from tenants.models import Service, Tenant
+from tenants.models import Service
+from tenants.service import partner_or_404
 
 router = APIRouter()
 
@@ -102,8 +103,7 @@ async def get_deliveries(
 ) -> list[DeliveryOut]:
     check_tenant(principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
-        if await session.get(Tenant, tenant) is None:
-            raise HTTPException(404, f"no tenant {tenant!r}")
+        await partner_or_404(session, tenant)
         rows = await list_deliveries(session, tenant=tenant, statuses=(status,), limit=limit)
     return [DeliveryOut.of(row, reference) for row, reference in rows]
 

@@ -15,7 +15,7 @@ from figures.service import group_figures, tenant_figures, tenant_zone, timeline
 from plumbing.auth.dependencies import check_tenant, require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
-from tenants.models import Tenant
+from tenants.service import partner_or_404
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["figures"])
 Reader = Depends(require("supervisor", "committee", "partner"))
@@ -46,8 +46,7 @@ class MetricsOut(BaseModel):
 async def _known(request: Request, principal: Principal, tenant: str) -> None:
     check_tenant(principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
-        if await session.get(Tenant, tenant) is None:
-            raise HTTPException(404, f"no tenant {tenant!r}")
+        await partner_or_404(session, tenant)
 
 
 def _range(from_: datetime, to: datetime) -> None:

@@ -20,7 +20,7 @@ from plumbing.problems import document_refused
 from tenants.lgsl import lgsl_entry
 from tenants.loader import DefinitionsInvalid, validate_definition
 from tenants.models import Agent, Service, Tenant
-from tenants.service import apply_definitions, catalogue_version, list_versions
+from tenants.service import apply_definitions, catalogue_version, list_versions, partner_or_404
 from tenants.tokens import create_token
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -106,9 +106,7 @@ async def partners(request: Request, _: Principal = Admin) -> list[PartnerSummar
 @router.get("/partners/{slug}", response_model=PartnerOut, summary="A partner's definition and catalogue")
 async def partner(slug: str, request: Request, _: Principal = Admin) -> PartnerOut:
     async with request.app.state.hub.sessionmaker() as session:
-        tenant = await session.get(Tenant, slug)
-        if tenant is None:
-            raise HTTPException(404, f"no partner {slug!r}")
+        tenant = await partner_or_404(session, slug)
         services = (
             await session.scalars(select(Service).where(Service.tenant_slug == slug).order_by(Service.id))
         ).all()
@@ -174,8 +172,7 @@ async def put_partner(
 @router.get("/partners/{slug}/versions", response_model=list[VersionOut], summary="Catalogue versions")
 async def versions(slug: str, request: Request, _: Principal = Admin) -> list[VersionOut]:
     async with request.app.state.hub.sessionmaker() as session:
-        if await session.get(Tenant, slug) is None:
-            raise HTTPException(404, f"no partner {slug!r}")
+        await partner_or_404(session, slug)
         return [
             VersionOut(version=v.version, digest=v.digest, source=v.source, created_at=v.created_at)
             for v in await list_versions(session, tenant=slug)
@@ -208,8 +205,6 @@ async def version(slug: str, version: int, request: Request, _: Principal = Admi
 async def api_key(slug: str, request: Request, _: Principal = Admin) -> ApiKeyOut:
     hub = request.app.state.hub
     async with unit_of_work(hub.sessionmaker) as session:
-        tenant = await session.get(Tenant, slug)
-        if tenant is None or tenant.kind != "partner":
-            raise HTTPException(404, f"no partner {slug!r}")
+        await partner_or_404(session, slug, partners_only=True)
         key = await create_token(session, role="open311", tenant=slug, label="open311 (admin api)")
     return ApiKeyOut(tenant=slug, api_key=key)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plumbing.problems import Problem
 from tenants.models import Agent, AgentSkill, CatalogueVersion, Service, Tenant
 from tenants.schemas import PartnerDefinition
 
@@ -109,6 +110,14 @@ async def _apply_one(session: AsyncSession, definition: PartnerDefinition, sourc
             AgentSkill(agent_id=spec_agent.id, skill=s) for s in sorted(set(spec_agent.skills))
         ]
     return Applied(info.slug, version, changed)
+
+
+async def partner_or_404(session: AsyncSession, slug: str, *, partners_only: bool = False) -> Tenant:
+    """The partner (or the hub's pool, unless ``partners_only``), or a 404 problem naming it."""
+    tenant = await session.get(Tenant, slug)
+    if tenant is None or (partners_only and tenant.kind != "partner"):
+        raise Problem(404, "unknown_partner", f"no partner {slug!r}")
+    return tenant
 
 
 async def catalogue_version(session: AsyncSession, *, tenant: str, version: int) -> CatalogueVersion | None:

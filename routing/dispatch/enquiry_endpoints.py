@@ -13,6 +13,7 @@ from plumbing.auth.dependencies import check_tenant, require
 from plumbing.auth.service import Principal
 from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem
 from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
@@ -223,7 +224,7 @@ async def queues(
     catalogue = await dispatcher.catalogue.get()
     info = catalogue.tenants.get(tenant)
     if info is None:
-        raise HTTPException(404, f"no tenant {tenant!r}")
+        raise Problem(404, "unknown_partner", f"no partner {tenant!r}")
     snapshot = await dispatcher.router.snapshot({f"{tenant}/{c}" for c in info.services}, dispatcher.clock())
     out = []
     for code, service in sorted(info.services.items()):
