@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     intake_batch_size: int = Field(default=200, ge=1, le=5000)
     intake_batch_wait_ms: int = Field(default=5, ge=0, le=1000)
     intake_delivery_limit: int = Field(default=5, ge=1)
+    # What one intake message may carry (README, "Partner contract v1"; beyond them: too_large, too_deep,
+    # out_of_range). The depth stays well under the JSON encoder's own limit (254) so a stored body is writable.
+    intake_max_message_bytes: int = Field(default=262_144, ge=1024, le=16_777_216)
+    intake_max_attributes_bytes: int = Field(default=65_536, ge=256, le=16_777_216)
+    intake_max_depth: int = Field(default=16, ge=4, le=200)
+    intake_max_string_chars: int = Field(default=10_000, ge=100, le=1_000_000)
+    intake_earliest_year: int = Field(default=2000, ge=1900, le=2100)
+    intake_latest_year: int = Field(default=2100, ge=2000, le=9000)
 
     # The demo sets this so that calls flow whatever the time of day; production honours the hours.
     ignore_opening_hours: bool = False
