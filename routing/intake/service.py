@@ -484,8 +484,11 @@ class IntakeProcessor:
                         "x-hub-error-detail": row["detail"],
                         "x-hub-routing-key": row["routing_key"],
                         "x-hub-rejection-id": rejection_id,
+                        **_truncated(original.body, self.limits.max_message_bytes),
                     },
-                    "body": original.body,
+                    # An oversized body goes back cut to the limit: a partner's 5 MB must not become 5 MB in
+                    # the outbox for every delivery (x-hub-body-bytes tells its real size).
+                    "body": original.body[: self.limits.max_message_bytes],
                 }
             )
             event = {
@@ -561,6 +564,10 @@ def _storable(value: str, limit: int) -> str:
     if not value.isascii():
         value = value.encode("utf-8", errors="replace").decode("utf-8")  # a lone surrogate becomes "?"
     return value.replace("\x00", "\ufffd")[:limit]
+
+
+def _truncated(body: bytes, limit: int) -> dict[str, int]:
+    return {"x-hub-body-bytes": len(body)} if len(body) > limit else {}
 
 
 def _rejection_key(message: IncomingMessage) -> str:

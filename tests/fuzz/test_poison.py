@@ -8,10 +8,11 @@ import asyncio
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub.runtime import Hub
 from hub.worker import Worker
+from plumbing.bus.base import REJECTED_EXCHANGE
 from plumbing.bus.models import OutboxMessage
 from routing.intake.contract import ErrorCode, Rejection, parse
 from routing.models import Enquiry, IntakeRejection
@@ -82,6 +83,17 @@ async def test_poison_among_good_messages_is_refused_in_the_same_single_batch(hu
     assert dict(rows) == {p.id_text(): p.code for p in poisons}
     # every refusal is announced; one whose routing key was not UTF-8 still names the partner it claimed
     assert list(events) == ["enquiry.rejected"] * len(poisons)
+    blob = next(p for p in poisons if p.name == "5 MB attributes")
+    async with hub.sessionmaker() as session:
+        back = (
+            await session.execute(
+                select(OutboxMessage.headers, func.length(OutboxMessage.body)).where(
+                    OutboxMessage.exchange == REJECTED_EXCHANGE, OutboxMessage.message_id == blob.id_text()
+                )
+            )
+        ).one()
+    # the rejected queue gets it back cut to the message limit, its real size in a header
+    assert back == ({**back[0], "x-hub-body-bytes": len(blob.body)}, hub.settings.intake_max_message_bytes)
 
 
 async def test_each_poison_message_is_refused_on_first_delivery_through_the_broker(
