@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     adapter_batch_size: int = Field(default=20, ge=1, le=500)
     update_replay_window_seconds: int = Field(default=300, ge=1)
     tracking_requests_per_minute: int = Field(default=30, ge=1)
+    # Largest HTTP request body any route accepts (413 beyond it, refused before it is read): plumbing/bounded.py.
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=268_435_456)
     # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
     open311_posts_per_minute: int = Field(default=60, ge=1)
     sign_in_attempts_per_minute: int = Field(default=20, ge=1)

@@ -18,10 +18,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from plumbing.bus.base import IncomingMessage
+from plumbing.georeport import safe_http_url
 from routing.case_status import STATUSES, normalise_status
 from tenants.attributes import check_attributes
 from tenants.catalogue import Catalogue, ServiceInfo
@@ -144,7 +146,16 @@ class EnquiryBody(_Body):
     attributes: dict[str, Any] = Field(default_factory=dict)
     call: Call | None = None
     location: Location | None = None
-    media_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    media_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("media_url")
+    @classmethod
+    def _safe_url(cls, value: str | None) -> str | None:
+        if value is not None and not safe_http_url(value):
+            raise ValueError(
+                "must be an http(s) address with a host, without spaces, quotes or angle brackets"
+            )
+        return value
 
 
 class WithdrawnBody(_Body):
