@@ -19,6 +19,7 @@ from plumbing.bus.amqp import AmqpChannel, AmqpConnection, ConnectionLost, decla
 from plumbing.bus.base import INTAKE_QUEUE, IncomingMessage, Publisher
 from plumbing.bus.outbox import relay_all
 from plumbing.db.scope import ALL_PARTNERS, set_scope
+from plumbing.heartbeat import beat
 from routing.dispatch.rebuild import rebuild_live_state
 from routing.intake.contract import ErrorCode, Rejection
 
@@ -52,6 +53,13 @@ class Worker:
         # Trusted hub-wide work (batch intake, dispatcher, relay, rebuild): every partner, said explicitly.
         set_scope(ALL_PARTNERS)
         tasks = [asyncio.create_task(self._housekeeping(), name="housekeeping")]
+        if self.hub.settings.heartbeat_file is not None:  # liveness (plumbing/heartbeat.py)
+            tasks.append(
+                asyncio.create_task(
+                    beat(self.hub.settings.heartbeat_file, self.hub.settings.heartbeat_seconds),
+                    name="heartbeat",
+                )
+            )
         if self.hub.settings.amqp_url:
             tasks.append(asyncio.create_task(self._amqp_loop(), name="amqp"))
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,16 @@ class Settings(BaseSettings):
     migrate_database_url: str | None = None
     redis_url: str | None = None
     amqp_url: str | None = None
+
+    # The database role the application connects as (the user of HUB_DATABASE_URL): `hub migrate` creates it and
+    # grants it what it needs, no more (no superuser, owns nothing, no BYPASSRLS); HUB_APP_ROLE_PASSWORD, when
+    # set, is given to it at each `hub migrate` (docs/operations.md).
+    app_role: str = Field(default="hub_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_role_password: SecretStr | None = None
+    # Liveness of `hub worker` and `hub adapters run`: the file their event loop rewrites every few seconds, read
+    # by `hub alive` (plumbing/heartbeat.py); unset, no heartbeat.
+    heartbeat_file: Path | None = None
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
 
     data_dir: Path = Path(".hub")
     redis_prefix: str = "hub:"
