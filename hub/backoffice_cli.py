@@ -32,6 +32,7 @@ def run(
     """Deliver queued cases to back offices until stopped (run as many as you like: claims never overlap)."""
     from backoffice.runner import DeliveryRunner
     from hub.runtime import Hub
+    from plumbing.heartbeat import beat
     from plumbing.logging import configure_logging
 
     settings = get_settings()
@@ -54,7 +55,16 @@ def run(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await runner.run(stop)
+            heartbeat = (
+                asyncio.create_task(beat(settings.heartbeat_file, settings.heartbeat_seconds))
+                if settings.heartbeat_file is not None
+                else None
+            )
+            try:
+                await runner.run(stop)
+            finally:
+                if heartbeat is not None:
+                    heartbeat.cancel()
         finally:
             await runner.close()
             await hub.close()

@@ -54,7 +54,38 @@ def migrate() -> None:
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_migrate_url)
+    if settings.app_role_password is not None and not settings.embedded:
+        from hub.migrate import set_app_role_password
+
+        asyncio.run(
+            set_app_role_password(
+                settings.effective_migrate_url,
+                settings.app_role,
+                settings.app_role_password.get_secret_value(),
+            )
+        )
+        typer.echo(f"password of {settings.app_role} set")
     typer.echo("database is up to date")
+
+
+@app.command()
+def alive(
+    max_age: Annotated[float, typer.Option(help="Seconds the last heartbeat may be old")] = 30.0,
+) -> None:
+    """Liveness probe of `hub worker` and `hub adapters run`: exit 1 when HUB_HEARTBEAT_FILE is stale or missing."""
+    from plumbing.heartbeat import age_seconds
+
+    path = get_settings().heartbeat_file
+    if path is None:
+        typer.echo("HUB_HEARTBEAT_FILE is not set", err=True)
+        raise typer.Exit(1)
+    age = age_seconds(path)
+    if age is None or age > max_age:
+        typer.echo(
+            f"no heartbeat within {max_age:g} s ({'none' if age is None else f'{age:.0f} s ago'})", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(f"alive: last heartbeat {age:.1f} s ago")
 
 
 @tenants_app.command("load")

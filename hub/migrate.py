@@ -26,3 +26,23 @@ def upgrade(url: str, revision: str = "head") -> None:
 async def upgrade_async(url: str, revision: str = "head") -> None:
     # Alembic's env.py runs its own event loop, so keep it off ours.
     await asyncio.to_thread(upgrade, url, revision)
+
+
+async def set_app_role_password(url: str, role: str, password: str) -> None:
+    """Give the application role (created by the migrations) its password, as the owner; PostgreSQL only."""
+    from sqlalchemy import text
+
+    from plumbing.db.session import create_engine
+
+    if not url.startswith("postgresql"):
+        return
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            statement = await conn.scalar(
+                text("SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :role, :password)"),
+                {"role": role, "password": password},
+            )
+            await conn.execute(text(statement))
+    finally:
+        await engine.dispose()

@@ -22,6 +22,7 @@ from plumbing.settings import Settings
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.opening import always_open, partner_hours
 from routing.dispatch.service import Dispatcher
+from routing.intake.contract import DEFAULT_LIMITS, IntakeLimits
 from routing.intake.service import IntakeProcessor
 from routing.live.base import LiveState
 from routing.live.memory import MemoryLiveState
@@ -69,12 +70,25 @@ def desk_for(dispatcher: Dispatcher) -> AgentDesk:
     return AgentDesk(dispatcher, Completion())
 
 
-def intake_for(dispatcher: Dispatcher) -> IntakeProcessor:
-    """The intake with the back office's status updates and the figures' short-abandon threshold."""
+def intake_for(dispatcher: Dispatcher, settings: Settings | None = None) -> IntakeProcessor:
+    """The intake with the back office's status updates, the figures' short-abandon threshold and the limits."""
     return IntakeProcessor(
         dispatcher,
         apply_status_updates=apply_updates,
         short_abandon_seconds=definitions().short_abandon_seconds,
+        limits=intake_limits(settings) if settings is not None else DEFAULT_LIMITS,
+    )
+
+
+def intake_limits(settings: Settings) -> IntakeLimits:
+    """The message limits the settings name (HUB_INTAKE_MAX_...)."""
+    return IntakeLimits(
+        max_message_bytes=settings.intake_max_message_bytes,
+        max_attributes_bytes=settings.intake_max_attributes_bytes,
+        max_depth=settings.intake_max_depth,
+        max_string_chars=settings.intake_max_string_chars,
+        earliest_year=settings.intake_earliest_year,
+        latest_year=settings.intake_latest_year,
     )
 
 
@@ -130,7 +144,7 @@ class Hub:
             live=live,
             catalogue=catalogue,
             dispatcher=dispatcher,
-            intake=intake_for(dispatcher),
+            intake=intake_for(dispatcher, settings),
             desk=desk_for(dispatcher),
             memory_bus=MemoryBus() if not settings.amqp_url else None,
         )

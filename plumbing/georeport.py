@@ -36,6 +36,18 @@ ITEM_TAGS = {
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+_URL_UNSAFE = re.compile(r"""[\s<>"'`{}|\\^\x00-\x1f\x7f]""")
+
+
+def safe_http_url(value: str, limit: int = 2000) -> bool:
+    """An absolute http(s) address with a host and nothing that could be markup or break out of an attribute."""
+    if len(value) > limit or _URL_UNSAFE.search(value):
+        return False
+    scheme, _, rest = value.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return scheme.lower() in ("http", "https") and bool(host) and "@" not in host
+
+
 def w3c(moment: datetime | None) -> str | None:
     """UTC, to the second, with its zone: ``2026-11-22T10:04:05Z``."""
     if moment is None:

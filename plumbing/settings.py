@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,6 +18,16 @@ class Settings(BaseSettings):
     migrate_database_url: str | None = None
     redis_url: str | None = None
     amqp_url: str | None = None
+
+    # The database role the application connects as (the user of HUB_DATABASE_URL): `hub migrate` creates it and
+    # grants it what it needs, no more (no superuser, owns nothing, no BYPASSRLS); HUB_APP_ROLE_PASSWORD, when
+    # set, is given to it at each `hub migrate` (docs/operations.md).
+    app_role: str = Field(default="hub_app", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    app_role_password: SecretStr | None = None
+    # Liveness of `hub worker` and `hub adapters run`: the file their event loop rewrites every few seconds, read
+    # by `hub alive` (plumbing/heartbeat.py); unset, no heartbeat.
+    heartbeat_file: Path | None = None
+    heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
 
     data_dir: Path = Path(".hub")
     redis_prefix: str = "hub:"
@@ -35,6 +45,14 @@ class Settings(BaseSettings):
     intake_batch_size: int = Field(default=200, ge=1, le=5000)
     intake_batch_wait_ms: int = Field(default=5, ge=0, le=1000)
     intake_delivery_limit: int = Field(default=5, ge=1)
+    # What one intake message may carry (README, "Partner contract v1"; beyond them: too_large, too_deep,
+    # out_of_range). The depth stays well under the JSON encoder's own limit (254) so a stored body is writable.
+    intake_max_message_bytes: int = Field(default=262_144, ge=1024, le=16_777_216)
+    intake_max_attributes_bytes: int = Field(default=65_536, ge=256, le=16_777_216)
+    intake_max_depth: int = Field(default=16, ge=4, le=200)
+    intake_max_string_chars: int = Field(default=10_000, ge=100, le=1_000_000)
+    intake_earliest_year: int = Field(default=2000, ge=1900, le=2100)
+    intake_latest_year: int = Field(default=2100, ge=2000, le=9000)
 
     # The demo sets this so that calls flow whatever the time of day; production honours the hours.
     ignore_opening_hours: bool = False
@@ -49,6 +67,8 @@ class Settings(BaseSettings):
     adapter_batch_size: int = Field(default=20, ge=1, le=500)
     update_replay_window_seconds: int = Field(default=300, ge=1)
     tracking_requests_per_minute: int = Field(default=30, ge=1)
+    # Largest HTTP request body any route accepts (413 beyond it, refused before it is read): plumbing/bounded.py.
+    http_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=268_435_456)
     # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
     open311_posts_per_minute: int = Field(default=60, ge=1)
     sign_in_attempts_per_minute: int = Field(default=20, ge=1)

@@ -23,6 +23,7 @@ from hub.runtime import Hub, settle_heap
 from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
 from plumbing.auth.service import Authenticator
+from plumbing.bounded import BoundedInput
 from plumbing.db.scope import ALL_PARTNERS, tenant_scope
 from plumbing.problems import install_problem_handlers, problem_response
 from plumbing.settings import Settings, get_settings
@@ -96,6 +97,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     if hub is not None:
         _install(app, hub)
     app.add_middleware(RequestContext)
+    # Outermost: no route reads more than the limit, and no JSON body with a non-finite number reaches one.
+    limits = hub.settings if hub is not None else settings or get_settings()
+    app.add_middleware(BoundedInput, max_body_bytes=limits.http_max_body_bytes)
 
     install_problem_handlers(app)
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.runtime import Hub
 from plumbing.auth.service import check_api_key
 from plumbing.bus.base import IncomingMessage
-from plumbing.georeport import w3c
+from plumbing.georeport import safe_http_url, w3c
 from routing.models import Enquiry, EnquiryEvent
 from tenants.attributes import check_attributes
 from tenants.catalogue import ServiceInfo, TenantInfo
@@ -273,8 +273,12 @@ def validate_post(tenant: TenantInfo, params: Params) -> tuple[ServiceInfo, dict
             400, f"description is longer than {MAX_DESCRIPTION} characters ({len(description)})"
         )
     media_url = first(params, "media_url")
-    if media_url is not None and (not media_url.startswith(("http://", "https://")) or len(media_url) > 2000):
-        raise Open311Error(400, "media_url must be an http(s) address of at most 2000 characters")
+    if media_url is not None and not safe_http_url(media_url):
+        raise Open311Error(
+            400,
+            "media_url must be an http(s) address of at most 2000 characters, with a host, without spaces, "
+            "quotes or angle brackets",
+        )
     given = _attributes(params)
     attributes: dict[str, Any] = {}
     if service.spec is not None:
@@ -406,7 +410,8 @@ def request_record(
         "zipcode": location.get("zipcode") or "",
         "lat": location.get("lat"),
         "long": location.get("long"),
-        "media_url": enquiry.media_url or "",
+        # Only a safe address is republished (one stored before the check, or by another path, is not).
+        "media_url": enquiry.media_url if enquiry.media_url and safe_http_url(enquiry.media_url) else "",
     }
     if record["lat"] is None:
         del record["lat"], record["long"]

@@ -289,16 +289,27 @@ async def declare_topology(channel: AmqpChannel, *, delivery_limit: int = 5) -> 
     await channel.call(raw.queue_bind, queue=EVENTS_LOG_QUEUE, exchange=EVENTS_EXCHANGE, routing_key="#")
 
 
+def _text(name: str, value: str | bytes | None, undecodable: list[str]) -> str | None:
+    """pika hands a short string over as bytes when it is not UTF-8: keep it readable, and note it."""
+    if isinstance(value, bytes):
+        undecodable.append(name)
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
 def incoming(method: Basic.Deliver, props: BasicProperties, body: bytes) -> IncomingMessage:
+    """One delivery as intake reads it; properties that were not UTF-8 are named in ``undecodable``."""
+    bad: list[str] = []
     return IncomingMessage(
-        routing_key=method.routing_key,
+        routing_key=_text("routing_key", method.routing_key, bad) or "",
         body=body,
-        message_id=props.message_id,
-        content_type=props.content_type,
-        type=props.type,
-        user_id=props.user_id,
-        correlation_id=props.correlation_id,
-        reply_to=props.reply_to,
+        message_id=_text("message_id", props.message_id, bad),
+        content_type=_text("content_type", props.content_type, bad),
+        type=_text("type", props.type, bad),
+        user_id=_text("user_id", props.user_id, bad),
+        correlation_id=_text("correlation_id", props.correlation_id, bad),
+        reply_to=_text("reply_to", props.reply_to, bad),
+        undecodable=tuple(bad),
         headers=dict(props.headers or {}),
         redelivered=bool(method.redelivered),
         delivery_tag=method.delivery_tag,

@@ -43,6 +43,7 @@ class IncomingMessage:
     headers: dict[str, Any] = field(default_factory=dict)
     redelivered: bool = False
     delivery_tag: int = 0
+    undecodable: tuple[str, ...] = ()  # properties that were not UTF-8 (kept decoded with U+FFFD): refused
 
 
 class Publisher(Protocol):

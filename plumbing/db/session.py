@@ -25,6 +25,8 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine; SQLite gets WAL and foreign keys so the embedded hub behaves like the real one."""
     kwargs.setdefault("json_serializer", dump_json)
     kwargs.setdefault("json_deserializer", orjson.loads)
+    # A failed statement's text never quotes its parameters (customers' details): see plumbing/logging.py.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 

@@ -6,13 +6,24 @@ Every refusal carries a stable machine code (``x-hub-error``) and a sentence for
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from plumbing.bus.base import IncomingMessage
+from plumbing.georeport import safe_http_url
 from routing.case_status import STATUSES, normalise_status
 from tenants.attributes import check_attributes
 from tenants.catalogue import Catalogue, ServiceInfo
@@ -45,12 +56,49 @@ class ErrorCode:
     UNKNOWN_ENQUIRY = "unknown_enquiry"
     UNKNOWN_REFERENCE = "unknown_reference"
     OUT_OF_ORDER_UPDATE = "out_of_order_update"
+    # Malformed input refused before it reaches storage (limits: IntakeLimits, README "Partner contract v1").
+    TOO_LARGE = "too_large"  # the body, the attributes or one string is over its limit
+    TOO_DEEP = "too_deep"  # JSON nested deeper than the limit
+    BAD_ENCODING = "bad_encoding"  # a property that is not UTF-8, or a string with a lone surrogate
+    OUT_OF_RANGE = "out_of_range"  # a number beyond 64 bits or not finite, a date outside the accepted years
+    UNPROCESSABLE = (
+        "unprocessable"  # passed every check yet its batch could not store it: refused, not retried
+    )
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """What one message may carry; the defaults are documented in README, "Partner contract v1"."""
+
+    max_message_bytes: int = 262_144
+    max_attributes_bytes: int = 65_536
+    max_depth: int = 16  # objects and arrays inside one another, the body itself counting 1
+    max_string_chars: int = (
+        10_000  # any one string or object key (named fields have their own, smaller limits)
+    )
+    earliest_year: int = 2000  # a date's year in UTC
+    latest_year: int = 2100
+
+
+DEFAULT_LIMITS = IntakeLimits()
+_INT64 = (-(2**63), 2**63 - 1)
+_PROPERTIES = ("routing_key", "message_id", "type", "content_type", "user_id", "correlation_id")
 
 
 @dataclass(frozen=True)
 class Rejection:
     code: str
     detail: str
+
+
+def _date_time_text(value: Any) -> Any:
+    """A date-time must be ISO 8601 text: pydantic would otherwise read a number as seconds since 1970."""
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time with an offset, as text")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_date_time_text)]
 
 
 class _Body(BaseModel):
@@ -90,7 +138,7 @@ class Location(_Body):
 class EnquiryBody(_Body):
     tenant: str = Field(min_length=1, max_length=63)
     channel: Literal["phone", "web", "email", "face_to_face", "callback"]
-    received_at: AwareDatetime
+    received_at: Instant
     service_code: str | None = Field(default=None, min_length=1, max_length=63)
     text: str | None = Field(default=None, max_length=4000)
     priority: int | None = Field(default=None, ge=0, le=9, strict=True)
@@ -98,14 +146,23 @@ class EnquiryBody(_Body):
     attributes: dict[str, Any] = Field(default_factory=dict)
     call: Call | None = None
     location: Location | None = None
-    media_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    media_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("media_url")
+    @classmethod
+    def _safe_url(cls, value: str | None) -> str | None:
+        if value is not None and not safe_http_url(value):
+            raise ValueError(
+                "must be an http(s) address with a host, without spaces, quotes or angle brackets"
+            )
+        return value
 
 
 class WithdrawnBody(_Body):
     tenant: str = Field(min_length=1, max_length=63)
     message_id: str = Field(min_length=1, max_length=200)
     reason: Literal["caller_hung_up", "cancelled"]
-    at: AwareDatetime
+    at: Instant
 
 
 class UpdateBody(_Body):
@@ -114,7 +171,7 @@ class UpdateBody(_Body):
     status: str = Field(min_length=1, max_length=40)
     notes: str | None = Field(default=None, max_length=4000)
     expected_date: date | None = None
-    at: AwareDatetime
+    at: Instant
 
 
 @dataclass(frozen=True)
@@ -154,14 +211,98 @@ class CaseStatusUpdate:
 Parsed = NewEnquiry | Withdrawal | CaseStatusUpdate | Rejection
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _string_problem(value: str, where: str, limits: IntakeLimits) -> Rejection | None:
+    if len(value) > limits.max_string_chars:
+        return Rejection(
+            ErrorCode.TOO_LARGE,
+            f"{where}: a string of {len(value)} characters (limit {limits.max_string_chars})",
+        )
+    if "\x00" in value:
+        # PostgreSQL cannot store U+0000; refusing it here keeps one message from failing its whole batch.
+        return Rejection(ErrorCode.INVALID_FIELD, "text must not contain NUL (\\u0000) characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return Rejection(ErrorCode.BAD_ENCODING, f"{where}: a string with a lone surrogate (not UTF-8)")
+    return None
+
+
+def _tree_problem(raw: Any, limits: IntakeLimits) -> Rejection | None:
+    """Walk the parsed body once, without recursion: depth, string sizes and encoding, numbers storable."""
+    stack: list[tuple[Any, int, str]] = [(raw, 1, "body")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > limits.max_depth:
+                return Rejection(ErrorCode.TOO_DEEP, f"{where}: nested deeper than {limits.max_depth} levels")
+            if isinstance(value, dict):
+                for key, child in value.items():
+                    if (problem := _string_problem(key, f"{where}: a key", limits)) is not None:
+                        return problem
+                    stack.append((child, depth + 1, f"{where}.{key[:40]}"))
+            else:
+                stack.extend((child, depth + 1, f"{where}[{i}]") for i, child in enumerate(value))
+        elif isinstance(value, str):
+            if (problem := _string_problem(value, where, limits)) is not None:
+                return problem
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not _INT64[0] <= value <= _INT64[1]:
+                return Rejection(ErrorCode.OUT_OF_RANGE, f"{where}: an integer beyond 64 bits")
+        elif isinstance(value, float) and not math.isfinite(value):
+            return Rejection(ErrorCode.OUT_OF_RANGE, f"{where}: a number that is not finite")
+    return None
+
+
+class _NonFinite(ValueError):
+    """NaN, Infinity or -Infinity in the body: not JSON (RFC 8259), and no column can keep them."""
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NonFinite(name)
+
+
+def _property_problem(message: IncomingMessage) -> Rejection | None:
+    """Properties as the broker gave them: ``incoming`` names those that were not UTF-8."""
+    if message.undecodable:
+        return Rejection(
+            ErrorCode.BAD_ENCODING, f"not UTF-8: the {', '.join(message.undecodable)} of the message"
+        )
+    for name in _PROPERTIES:
+        value = getattr(message, name)
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return Rejection(ErrorCode.BAD_ENCODING, f"not UTF-8: the {name} of the message")
+    return None
+
+
+def _date_problem(field: str, at: datetime, limits: IntakeLimits) -> Rejection | None:
+    try:
+        year = at.astimezone(UTC).year
+    except OverflowError:  # year 1 or 9999 with an offset that takes it outside the calendar
+        year = 0
+    if not limits.earliest_year <= year <= limits.latest_year:
+        return Rejection(
+            ErrorCode.OUT_OF_RANGE,
+            f"field {field!r}: must fall in the years {limits.earliest_year}-{limits.latest_year} (UTC)",
+        )
+    return None
+
+
+def _attributes_problem(raw: dict[str, Any], body_bytes: int, limits: IntakeLimits) -> Rejection | None:
+    attributes = raw.get("attributes")
+    if body_bytes <= limits.max_attributes_bytes or not isinstance(attributes, dict | list):
+        return None  # the attributes cannot be larger than the body that carries them
+    size = len(json.dumps(attributes, ensure_ascii=False).encode())
+    if size > limits.max_attributes_bytes:
+        return Rejection(
+            ErrorCode.TOO_LARGE, f"field 'attributes': {size} bytes (limit {limits.max_attributes_bytes})"
+        )
+    return None
 
 
 def claimed_tenant(routing_key: str) -> str | None:
@@ -178,11 +319,15 @@ def _validation_rejection(exc: ValidationError) -> Rejection:
     return Rejection(ErrorCode.INVALID_FIELD, f"field {field!r}: {first['msg']}")
 
 
-def _parse_update(message_id: str, tenant: str, raw: dict[str, Any]) -> CaseStatusUpdate | Rejection:
+def _parse_update(
+    message_id: str, tenant: str, raw: dict[str, Any], limits: IntakeLimits
+) -> CaseStatusUpdate | Rejection:
     try:
         body = UpdateBody.model_validate(raw)
     except ValidationError as exc:
         return _validation_rejection(exc)
+    if (problem := _date_problem("at", body.at, limits)) is not None:
+        return problem
     status = normalise_status(body.status)
     if status is None:
         return Rejection(
@@ -194,8 +339,13 @@ def _parse_update(message_id: str, tenant: str, raw: dict[str, Any]) -> CaseStat
     )
 
 
-def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
-    """Check one delivery against contract v1 and the catalogue; the first problem found is reported."""
+def parse(message: IncomingMessage, catalogue: Catalogue, limits: IntakeLimits = DEFAULT_LIMITS) -> Parsed:
+    """Check one delivery against contract v1 and the catalogue; the first problem found is reported.
+
+    Never raises: whatever a partner sends ends as a value, a refusal with its code at the latest.
+    """
+    if (problem := _property_problem(message)) is not None:
+        return problem
     if not message.message_id:
         return Rejection(ErrorCode.MISSING_MESSAGE_ID, "the message_id property is required")
     if len(message.message_id) > 200 or "\x00" in message.message_id:
@@ -232,15 +382,23 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
             ErrorCode.USER_MISMATCH, f"broker user {message.user_id!r} may not publish for {key_tenant!r}"
         )
 
+    if len(message.body) > limits.max_message_bytes:
+        return Rejection(
+            ErrorCode.TOO_LARGE, f"body of {len(message.body)} bytes (limit {limits.max_message_bytes})"
+        )
     try:
-        raw = json.loads(message.body)
+        raw = json.loads(message.body, parse_constant=_refuse_constant)
+    except RecursionError:
+        return Rejection(ErrorCode.TOO_DEEP, f"body nested deeper than {limits.max_depth} levels")
+    except _NonFinite as exc:
+        return Rejection(ErrorCode.OUT_OF_RANGE, f"body holds {exc}, which is not a finite number")
     except (UnicodeDecodeError, ValueError) as exc:
-        return Rejection(ErrorCode.BAD_JSON, f"body is not valid JSON: {exc}")
+        return Rejection(ErrorCode.BAD_JSON, f"body is not valid JSON: {str(exc)[:200]}")
     if not isinstance(raw, dict):
         return Rejection(ErrorCode.BAD_JSON, "body must be a JSON object")
-    if _has_nul(raw):
-        # PostgreSQL cannot store U+0000; refusing it here keeps one message from failing its whole batch.
-        return Rejection(ErrorCode.INVALID_FIELD, "text must not contain NUL (\\u0000) characters")
+    problem = _tree_problem(raw, limits) or _attributes_problem(raw, len(message.body), limits)
+    if problem is not None:
+        return problem
     if "tenant" in raw and raw["tenant"] != key_tenant:
         return Rejection(
             ErrorCode.TENANT_MISMATCH,
@@ -248,13 +406,15 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
         )
 
     if message.type == UPDATE_TYPE:
-        return _parse_update(message.message_id, key_tenant, raw)
+        return _parse_update(message.message_id, key_tenant, raw, limits)
 
     if message.type == WITHDRAWN_TYPE:
         try:
             withdrawn = WithdrawnBody.model_validate(raw)
         except ValidationError as exc:
             return _validation_rejection(exc)
+        if (problem := _date_problem("at", withdrawn.at, limits)) is not None:
+            return problem
         return Withdrawal(
             key_tenant, message.message_id, withdrawn.message_id, withdrawn.reason, withdrawn.at
         )
@@ -268,6 +428,8 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
         body = EnquiryBody.model_validate(raw)
     except ValidationError as exc:
         return _validation_rejection(exc)
+    if (problem := _date_problem("received_at", body.received_at, limits)) is not None:
+        return problem
     if body.call is not None and body.channel != "phone":
         return Rejection(ErrorCode.INVALID_FIELD, "field 'call' is for the phone channel only")
 
@@ -294,16 +456,19 @@ def parse(message: IncomingMessage, catalogue: Catalogue) -> Parsed:
 
     if service.spec is not None:
         # A service chosen from free text cannot expect the caller to have answered its questions.
-        _, problem = check_attributes(
+        _, attribute_problem = check_attributes(
             service.spec.attributes, body.attributes, enforce_required=classification is None
         )
-        if problem is not None:
-            if problem.kind == "missing":
+        if attribute_problem is not None:
+            if attribute_problem.kind == "missing":
                 return Rejection(
                     ErrorCode.MISSING_FIELD,
-                    f"required field 'attributes.{problem.code}' is missing for service {service.code!r}",
+                    f"required field 'attributes.{attribute_problem.code}' is missing for service {service.code!r}",
                 )
-            return Rejection(ErrorCode.INVALID_FIELD, f"field 'attributes.{problem.code}': {problem.reason}")
+            return Rejection(
+                ErrorCode.INVALID_FIELD,
+                f"field 'attributes.{attribute_problem.code}': {attribute_problem.reason}",
+            )
     elif classification is None:
         for name in service.required_fields:
             if body.attributes.get(name) in (None, ""):

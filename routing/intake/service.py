@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,8 +25,10 @@ from routing.customers.service import link_customers
 from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.intake.contract import (
+    DEFAULT_LIMITS,
     CaseStatusUpdate,
     ErrorCode,
+    IntakeLimits,
     NewEnquiry,
     Parsed,
     Rejection,
@@ -89,8 +92,10 @@ class IntakeProcessor:
         *,
         apply_status_updates: ApplyStatusUpdates,
         short_abandon_seconds: float,
+        limits: IntakeLimits = DEFAULT_LIMITS,
     ) -> None:
         """``apply_status_updates``: the back office's (a floor above); ``short_abandon_seconds``: the figures'."""
+        self.limits = limits
         self.dispatcher = dispatcher
         self.sessionmaker = dispatcher.sessionmaker
         self.apply_status_updates = apply_status_updates
@@ -98,7 +103,7 @@ class IntakeProcessor:
 
     async def _parse_all(self, messages: list[IncomingMessage]) -> list[Parsed]:
         catalogue = await self.dispatcher.catalogue.get()
-        parsed = [parse(m, catalogue) for m in messages]
+        parsed = [parse(m, catalogue, self.limits) for m in messages]
         for i, (message, result) in enumerate(zip(messages, parsed, strict=True)):
             if isinstance(result, Rejection) and result.code in (
                 ErrorCode.UNKNOWN_TENANT,
@@ -108,7 +113,7 @@ class IntakeProcessor:
                 fresh: Catalogue = await self.dispatcher.catalogue.get_fresh_if_missing(
                     claimed_tenant(message.routing_key) or "", None
                 )
-                parsed[i] = parse(message, fresh)
+                parsed[i] = parse(message, fresh, self.limits)
         return parsed
 
     async def process(self, messages: list[IncomingMessage]) -> BatchResult:
@@ -187,6 +192,14 @@ class IntakeProcessor:
                 "intake.rejected", count=result.rejected, codes=sorted({c for _, c in result.rejections})
             )
         return result
+
+    async def refuse(self, messages: list[IncomingMessage], rejection: Rejection) -> None:
+        """Refuse messages outright, in a transaction of their own: for one that passed every check and still
+        failed its batch (the worker's last resort), so that it is refused once with a code, not redelivered."""
+        catalogue = await self.dispatcher.catalogue.get()
+        async with unit_of_work(self.sessionmaker) as session:
+            await self._record_rejections(session, [(m, rejection) for m in messages], catalogue)
+        log.warning("intake.refused_unprocessable", count=len(messages), code=rejection.code)
 
     async def _repeats_still_waiting(
         self,
@@ -423,14 +436,13 @@ class IntakeProcessor:
     async def _record_rejections(
         self, session: AsyncSession, rejections: list[tuple[IncomingMessage, Rejection]], catalogue: Catalogue
     ) -> None:
-        """Keep each rejection once (redeliveries included) and queue it for the dead-letter queue."""
+        """Keep each distinct rejected message once and queue it for the rejected queue (``_rejection_key``)."""
         if not rejections:
             return
         rows: dict[str, dict[str, object]] = {}
         for message, rejection in rejections:
             claimed = claimed_tenant(message.routing_key)
-            identity = message.message_id or hashlib.sha256(message.body).hexdigest()
-            dedupe = hashlib.sha256(f"{claimed or message.routing_key}\0{identity}".encode()).hexdigest()
+            dedupe = _rejection_key(message)
             rows.setdefault(
                 dedupe,
                 {
@@ -472,8 +484,11 @@ class IntakeProcessor:
                         "x-hub-error-detail": row["detail"],
                         "x-hub-routing-key": row["routing_key"],
                         "x-hub-rejection-id": rejection_id,
+                        **_truncated(original.body, self.limits.max_message_bytes),
                     },
-                    "body": original.body,
+                    # An oversized body goes back cut to the limit: a partner's 5 MB must not become 5 MB in
+                    # the outbox for every delivery (x-hub-body-bytes tells its real size).
+                    "body": original.body[: self.limits.max_message_bytes],
                 }
             )
             event = {
@@ -545,5 +560,28 @@ def _by_message(enquiries: Table, keys: Iterable[tuple[str, str]]) -> ColumnElem
 
 
 def _storable(value: str, limit: int) -> str:
-    """A partner's string as PostgreSQL can keep it: no NUL (U+0000), at most ``limit`` characters."""
+    """A partner's string as PostgreSQL can keep it: no NUL (U+0000), UTF-8, at most ``limit`` characters."""
+    if not value.isascii():
+        value = value.encode("utf-8", errors="replace").decode("utf-8")  # a lone surrogate becomes "?"
     return value.replace("\x00", "\ufffd")[:limit]
+
+
+def _truncated(body: bytes, limit: int) -> dict[str, int]:
+    return {"x-hub-body-bytes": len(body)} if len(body) > limit else {}
+
+
+def _rejection_key(message: IncomingMessage) -> str:
+    """What makes a rejected message the same one again (a redelivery): deduplication is for accepted enquiries.
+
+    With a ``message_id``: the id together with the routing key, the type, the content type and the body, so
+    that two different bad messages under one id are both refused and reach the rejected queue. Without one
+    there is nothing to tell a redelivery from a second identical message, and two identical bodies are both
+    refused: each delivery is its own rejection (a redelivery after a crash between commit and ack may then be
+    refused twice; nothing is lost).
+    """
+    if not message.message_id:
+        return f"delivery-{uuid.uuid4().hex}"
+    parts = (message.routing_key, message.message_id, message.type or "", message.content_type or "")
+    digest = hashlib.sha256("\0".join(parts).encode("utf-8", errors="surrogatepass"))
+    digest.update(b"\0" + hashlib.sha256(message.body).digest())
+    return digest.hexdigest()

@@ -187,10 +187,12 @@ def test_compose_api_port_and_health_check_agree_with_its_command(compose: dict[
     assert match, probe
     assert match.group(1) == port
     assert match.group(2) == "/healthz" and match.group(2) in route_paths()
-    # The workers' process checks look for their own command in PID 1's command line.
-    for name, word in (("worker", "worker"), ("adapters", "adapters")):
-        test = " ".join(compose["services"][name]["healthcheck"]["test"])
-        assert "/proc/1/cmdline" in test and f"b'{word}'" in test
+    # The workers' liveness: `hub alive` reads the heartbeat file their loop writes (a real command).
+    for name in ("worker", "adapters"):
+        test = compose["services"][name]["healthcheck"]["test"]
+        assert test[0] == "CMD" and test[1] == "hub"
+        hub_command(test[2:])
+        assert compose["services"][name]["environment"]["HUB_HEARTBEAT_FILE"]
 
 
 def test_compose_broker_loads_the_definitions(compose: dict[str, Any]) -> None:

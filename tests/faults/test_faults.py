@@ -430,7 +430,7 @@ async def test_nothing_is_lost_or_doubled_through_kills_and_real_restarts(
     )
 
 
-async def test_a_poison_message_ends_in_the_dead_letter_queue_after_the_delivery_limit(
+async def test_a_message_that_crashes_processing_is_refused_once_not_redelivered(
     hub: Hub, worker: Worker, make_partner, amqp_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     partner = await make_partner("poison", agents=0)
@@ -461,9 +461,18 @@ async def test_a_poison_message_ends_in_the_dead_letter_queue_after_the_delivery
 
         await eventually(dead_lettered, timeout=60, interval=0.2)
         headers = dead[0].headers
-        assert "x-hub-error" not in headers  # not refused by the hub: dead-lettered by the broker
-        assert headers.get("x-first-death-reason") == "delivery_limit", headers
-        assert attempts >= hub.settings.intake_delivery_limit
+        # Refused by the hub with a code on its first delivery (the batch halved until it was alone), not
+        # redelivered until the broker's delivery limit dead-letters it.
+        assert headers.get("x-hub-error") == "unprocessable", headers
+        assert "x-first-death-reason" not in headers, headers
+        assert 2 <= attempts <= 3, attempts  # its batch, then alone (its batch-mates may be in another batch)
+        async with hub.sessionmaker() as session:
+            refused = (
+                await session.scalars(
+                    select(IntakeRejection.code).where(IntakeRejection.message_id == poison_id)
+                )
+            ).all()
+        assert refused == ["unprocessable"]
         async with hub.sessionmaker() as session:
             stored = set(
                 (
