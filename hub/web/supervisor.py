@@ -18,6 +18,7 @@ from routing.access import enquiry_access, trail_events, visible_step_data
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_skills
 from routing.models import Enquiry
+from tenants.access import may_read_partner
 from tenants.models import Agent, Service, Tenant
 
 router = APIRouter(prefix="/supervisor", include_in_schema=False)
@@ -79,7 +80,7 @@ async def floor_fragment(
 async def _agent_for(request: Request, user: SignedIn, agent_id: str) -> Agent:
     async with hub_of(request).sessionmaker() as session:
         agent = await session.get(Agent, agent_id)
-    if agent is None or not user.sees(agent.tenant_slug):
+    if agent is None or not may_read_partner(user, agent.tenant_slug):
         raise PageError(404, "There is no such agent for you to see.")
     return agent
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
 
-from plumbing.auth.dependencies import check_tenant, require
+from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
@@ -18,6 +18,7 @@ from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
 from routing.policy import predict_wait
+from tenants.access import check_partner
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
@@ -221,7 +222,7 @@ async def queues(
     request: Request,
     principal: Principal = Depends(require("supervisor", "committee", "partner")),
 ) -> list[QueueOut]:
-    check_tenant(principal, tenant)
+    check_partner(principal, tenant)
     dispatcher = _dispatcher(request)
     catalogue = await dispatcher.catalogue.get()
     info = catalogue.tenants.get(tenant)
