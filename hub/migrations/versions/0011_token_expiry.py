@@ -150,7 +150,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table, predicate in PARTNER_OWNED.items():
-            op.execute(f"ALTER POLICY partner_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})")
+            op.execute(
+                f"ALTER POLICY partner_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})"
+            )
         op.execute(
             """
             CREATE OR REPLACE FUNCTION hub_sees(partner text) RETURNS boolean
