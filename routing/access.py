@@ -24,6 +24,7 @@ from routing.models import Enquiry, EnquiryEvent
 from tenants.access import Who, agreed_fields, may_read_partner
 
 NOTES_WITHHELD = "(only the owner's supervisors see notes)"
+WITHHELD = "(withheld under the agreement)"
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,16 @@ def may_open_customer(who: Who, enquiry: Enquiry, *, agent_tenant: str) -> bool:
 
 
 def visible_step_data(access: EnquiryAccess, data: dict[str, Any] | None) -> dict[str, Any]:
-    """A trail step's data as ``access`` may read it: agents' notes only for the owner."""
+    """A trail step's data as ``access`` may read it: agents' notes only for the owner, a customer's details (a
+    callback's phone number) only where the agreement shows that field."""
     shown = dict(data or {})
-    if "notes" in shown and not access.as_owner:
+    if access.as_owner:
+        return shown
+    if "notes" in shown:
         shown["notes"] = NOTES_WITHHELD
+    for name in CUSTOMER_FIELDS - access.fields:
+        if name in shown:
+            shown[name] = WITHHELD
     return shown
 
 

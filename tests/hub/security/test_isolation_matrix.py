@@ -193,6 +193,7 @@ async def test_no_role_of_one_partner_reads_or_writes_another_partners_data(
 # ---------------------------------------------------------------------------------------------------------------
 
 SECRET_NOTE = "resident mentioned a private matter"
+CALLBACK_PHONE = "07700 900123"
 
 
 @dataclass
@@ -274,6 +275,12 @@ async def overflow_world(hub: Hub, make_partner) -> World:  # type: ignore[no-un
                     handler=lender.slug,
                     data={"notes": SECRET_NOTE},  # as an agent's note would be recorded; the owner's only
                 ),
+                NewEvent(
+                    ref,
+                    "enquiry.callback_accepted",
+                    now,
+                    data={"keeps_place": True, "phone": CALLBACK_PHONE},  # the agreement does not show phones
+                ),
             ],
         )
     return World(owner, lender, third, overflowed, lender_terms, third_terms, replay_end)
@@ -295,24 +302,24 @@ async def test_both_trails_give_the_same_answer_to_every_role_of_every_partner(
     # who -> (status, notes shown): the owner and the hub see everything; the lender, whose agent handled it
     # under the agreement, sees the trail without the notes; the third partner, though it too has an agreement
     # with the owner, did not handle this enquiry and sees nothing.
-    expected: dict[str, tuple[int, bool]] = {
-        "owner": (200, True),
-        "lender": (200, False),
-        "third": (404, False),
-        "hub": (200, True),
+    expected: dict[str, tuple[int, bool, bool]] = {
+        "owner": (200, True, True),
+        "lender": (200, False, False),
+        "third": (404, False, False),
+        "hub": (200, True, True),
     }
     tenants = {"owner": w.owner.slug, "lender": w.lender.slug, "third": w.third.slug, "hub": None}
-    answers: dict[str, tuple[int, bool]] = {}
+    answers: dict[str, tuple[int, bool, bool]] = {}
     for who, tenant in tenants.items():
         headers = await bearer(hub, role="supervisor", tenant=tenant)
         r = await api.get(f"/api/v1/enquiries/{w.overflowed}/trail", headers=headers)
-        api_answer = (r.status_code, SECRET_NOTE in r.text)
+        api_answer = (r.status_code, SECRET_NOTE in r.text, CALLBACK_PHONE in r.text)
         async with web_client(hub, await make_user(hub, role="supervisor", tenant=tenant)) as (client, _):
             page = await client.get(f"/supervisor/enquiries/{w.overflowed}")
             found = await client.get(
                 "/supervisor/find", params={"reference": await reference_of(hub, w.overflowed)}
             )
-        web_answer = (page.status_code, SECRET_NOTE in page.text)
+        web_answer = (page.status_code, SECRET_NOTE in page.text, CALLBACK_PHONE in page.text)
         assert api_answer == web_answer, f"{who}: API {api_answer} but web {web_answer}"
         assert (found.status_code == 303) == (api_answer[0] == 200), f"{who}: find {found.status_code}"
         answers[who] = api_answer
@@ -322,15 +329,15 @@ async def test_both_trails_give_the_same_answer_to_every_role_of_every_partner(
 
     # Agents: only the one whose hands it is in (the lender's first agent), without the notes.
     agents = {
-        "lender agent in hand": (w.lender.agents[0], (200, False)),
-        "lender's other agent": (w.lender.agents[1], (404, False)),
-        "owner's agent": (w.owner.agents[0], (404, False)),
-        "third's agent": (w.third.agents[0], (404, False)),
+        "lender agent in hand": (w.lender.agents[0], (200, False, False)),
+        "lender's other agent": (w.lender.agents[1], (404, False, False)),
+        "owner's agent": (w.owner.agents[0], (404, False, False)),
+        "third's agent": (w.third.agents[0], (404, False, False)),
     }
     for who, (agent_id, want) in agents.items():
         headers = await bearer(hub, role="agent", agent_id=agent_id)
         r = await api.get(f"/api/v1/enquiries/{w.overflowed}/trail", headers=headers)
-        assert (r.status_code, SECRET_NOTE in r.text) == want, who
+        assert (r.status_code, SECRET_NOTE in r.text, CALLBACK_PHONE in r.text) == want, who
 
 
 async def reference_of(hub: Hub, enquiry_id: int) -> str:
