@@ -24,13 +24,14 @@ from backoffice.models import PARKED, BackofficeDelivery
 from backoffice.outbox import RedriveError, list_deliveries, redrive
 from backoffice.updates import apply_update
 from plumbing import georeport
-from plumbing.auth.dependencies import check_tenant, require
+from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal, authenticate
 from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
 from plumbing.problems import problem_of, problem_response
 from routing.case_status import STATUSES, StatusUpdate, UpdateOutcome, normalise_status
 from routing.models import Enquiry
+from tenants.access import check_partner, may_read_partner
 from tenants.models import Service
 from tenants.service import partner_or_404
 
@@ -101,7 +102,7 @@ async def get_deliveries(
     limit: int = Query(default=200, ge=1, le=1000),
     principal: Principal = Supervisor,
 ) -> list[DeliveryOut]:
-    check_tenant(principal, tenant)
+    check_partner(principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
         await partner_or_404(session, tenant)
         rows = await list_deliveries(session, tenant=tenant, statuses=(status,), limit=limit)
@@ -120,7 +121,7 @@ async def post_redrive(
     request: Request,
     principal: Principal = Supervisor,
 ) -> DeliveryOut | JSONResponse:
-    check_tenant(principal, tenant)
+    check_partner(principal, tenant)
     try:
         async with unit_of_work(request.app.state.hub.sessionmaker) as session:
             row = await redrive(session, delivery_id=delivery_id, tenant=tenant, now=_clock(request))
@@ -292,7 +293,7 @@ async def post_servicerequestupdates(request: Request, fmt: str = "xml") -> Resp
         principal is None
         or principal.role not in ("partner", "admin")
         or jurisdiction is None
-        or not principal.sees(jurisdiction)
+        or not may_read_partner(principal, jurisdiction)
     ):
         return _open311_error(fmt, 403, "api_key is not valid for this jurisdiction_id")
     status = normalise_status(params["status"])

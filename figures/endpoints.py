@@ -12,9 +12,10 @@ from pydantic import AwareDatetime, BaseModel
 from figures.pack import MEDIA_TYPES, render
 from figures.periods import PeriodError, period_figures, publish_period
 from figures.service import group_figures, tenant_figures, tenant_zone, timelines
-from plumbing.auth.dependencies import check_tenant, require
+from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
+from tenants.access import check_partner
 from tenants.service import partner_or_404
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["figures"])
@@ -44,7 +45,7 @@ class MetricsOut(BaseModel):
 
 
 async def _known(request: Request, principal: Principal, tenant: str) -> None:
-    check_tenant(principal, tenant)
+    check_partner(principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
         await partner_or_404(session, tenant)
 

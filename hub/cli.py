@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -157,6 +159,18 @@ def tenants_api_key(
         raise typer.Exit(2) from None
 
 
+_DURATION = re.compile(r"^(\d{1,6})([mhdw])$")
+_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``90d``, ``12h``, ``30m``, ``2w``: how long a token lives."""
+    match = _DURATION.match(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise typer.BadParameter("give a number and a unit: 30m, 12h, 90d or 2w")
+    return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+
+
 @token_app.command("create")
 def token_create(
     role: Annotated[str, typer.Option(help="agent, supervisor, committee, admin or partner")],
@@ -165,22 +179,65 @@ def token_create(
     ] = None,
     agent: Annotated[str | None, typer.Option(help="The agent id, for the agent role")] = None,
     label: Annotated[str, typer.Option(help="A note to recognise the token by")] = "",
+    expires_in: Annotated[
+        str | None, typer.Option(help="Refuse the token after this long: 30m, 12h, 90d, 2w (default: never)")
+    ] = None,
 ) -> None:
     """Print a new bearer token (only its hash is stored)."""
     from hub.runtime import running_hub
     from plumbing.auth.service import TokenError
+    from plumbing.db.base import utcnow
     from plumbing.db.session import unit_of_work
     from tenants.tokens import create_token
 
+    lifetime = parse_duration(expires_in) if expires_in else None
+
     async def make() -> str:
         async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
-            return await create_token(session, role=role, tenant=tenant, agent_id=agent, label=label)
+            return await create_token(
+                session,
+                role=role,
+                tenant=tenant,
+                agent_id=agent,
+                label=label,
+                expires_at=utcnow() + lifetime if lifetime else None,
+            )
 
     try:
         typer.echo(asyncio.run(make()))
     except TokenError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str | None, typer.Argument(help="The token itself (or use --id / --label)")] = None,
+    token_id: Annotated[int | None, typer.Option("--id", help="The token's id")] = None,
+    label: Annotated[str | None, typer.Option(help="Every live token with this label")] = None,
+    tenant: Annotated[str | None, typer.Option(help="Only the partner's tokens (with --label)")] = None,
+) -> None:
+    """Revoke tokens: every process refuses them within a second (docs/operations.md)."""
+    from hub.runtime import running_hub
+    from plumbing.auth.service import TokenError, revoke_tokens
+    from plumbing.db.base import utcnow
+    from plumbing.db.session import unit_of_work
+
+    async def revoke() -> list[int]:
+        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
+            return await revoke_tokens(
+                session, token=token, token_id=token_id, label=label, tenant=tenant, at=utcnow()
+            )
+
+    try:
+        revoked = asyncio.run(revoke())
+    except TokenError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if not revoked:
+        typer.echo("error: no live token matched", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {len(revoked)} token(s): id {', '.join(map(str, revoked))}")
 
 
 @live_app.command("rebuild")

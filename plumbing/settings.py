@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
     open311_posts_per_minute: int = Field(default=60, ge=1)
     sign_in_attempts_per_minute: int = Field(default=20, ge=1)
+    # /metrics labels queue depth and oldest wait by partner: a scraper must show this bearer token
+    # (HUB_METRICS_TOKEN), unless metrics_public says /metrics is reachable only from inside (an internal listener
+    # or a network policy: docs/operations.md, "What to watch"). Neither set: /metrics is refused.
+    metrics_token: str | None = Field(default=None, repr=False, min_length=32)
+    metrics_public: bool = False
 
     @property
     def embedded(self) -> bool:

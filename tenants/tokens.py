@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.auth.service import ROLES, TokenError, issue_token
@@ -41,12 +43,15 @@ async def create_token(
     tenant: str | None = None,
     agent_id: str | None = None,
     label: str = "",
+    expires_at: datetime | None = None,
 ) -> str:
-    """Store the hash of a new token and return the token itself (shown once)."""
+    """Store the hash of a new token and return the token itself (shown once); ``expires_at`` None: no expiry."""
     if role not in ROLES:
         raise TokenError(f"role must be one of {', '.join(ROLES)}")
     try:
         tenant, _ = await resolve_owner(session, role=role, tenant=tenant, agent_id=agent_id, what="token")
     except OwnerError as exc:
         raise TokenError(str(exc)) from None
-    return await issue_token(session, role=role, tenant=tenant, agent_id=agent_id, label=label)
+    return await issue_token(
+        session, role=role, tenant=tenant, agent_id=agent_id, label=label, expires_at=expires_at
+    )

@@ -29,7 +29,11 @@ async def whatif(
     texts = [body.scenario] + ([body.compare] if body.compare else [])
     try:
         reports = await run_inline(
-            texts, catalogue=await hub.catalogue.get(), sessionmaker=hub.sessionmaker, seed=body.seed
+            texts,
+            catalogue=await hub.catalogue.get(),
+            sessionmaker=hub.sessionmaker,
+            seed=body.seed,
+            who=principal,
         )
     except ScenarioInvalid as exc:
         raise HTTPException(422, {"problems": exc.problems}) from None

@@ -4,18 +4,21 @@ small enough to run inline, past periods replayed from the hub's own records."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import yaml
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from plumbing.problems import Problem
+from tenants.access import Who, may_read_agreement, readable_partners
 from tenants.agreements.service import list_agreements
 from tenants.catalogue import Catalogue
 from tenants.models import Agent
 from whatif.report import Report
 from whatif.run import load_arrivals, simulate
-from whatif.scenario import Scenario, ScenarioInvalid, Service, parse_scenario
+from whatif.scenario import Scenario, ScenarioInvalid, Service, parse_scenario, real_services
 
 MAX_INLINE_DAYS = (
     31  # a month of one partnership's contacts simulates in seconds; more belongs to `hub simulate`
@@ -51,17 +54,47 @@ def check_inline(scenario: Scenario) -> None:
         )
 
 
+def replay_only_readable(scenario: Scenario, who: Who) -> Scenario:
+    """The scenario with its replay narrowed to the partners ``who`` may read as a whole (tenants.access).
+
+    Naming a partner it may not read is refused (403); left out, the replay reads only the readable ones. An
+    agreement never lets a partner replay another's recorded contacts: those are partner-wide figures.
+    """
+    replay = scenario.spec.replay
+    if replay is None:
+        return scenario
+    wanted = replay.partners or sorted({s.tenant for s in real_services(scenario.services).values()})
+    allowed = readable_partners(who, wanted)
+    if replay.partners is not None:
+        refused = sorted(set(replay.partners) - set(allowed))
+        if refused:
+            raise Problem(
+                403,
+                "forbidden",
+                f"{scenario.file}: `replay.partners` names {', '.join(refused)}, whose records your access does "
+                "not cover",
+                partners=refused,
+            )
+    if allowed == wanted:
+        return scenario
+    narrowed = replay.model_copy(update={"partners": allowed})
+    return replace(scenario, spec=scenario.spec.model_copy(update={"replay": narrowed}))
+
+
 async def run_inline(
     texts: list[str],
     *,
     catalogue: Catalogue,
     sessionmaker: async_sessionmaker[AsyncSession],
     seed: int | None,
+    who: Who,
 ) -> list[Report]:
     """Parse every scenario first (so a bad second one runs nothing), then run each off the event loop."""
     names = ["scenario A", "scenario B"]
     known = known_services(catalogue)
-    scenarios = [parse_scenario(t, names[i], known=known) for i, t in enumerate(texts)]
+    scenarios = [
+        replay_only_readable(parse_scenario(t, names[i], known=known), who) for i, t in enumerate(texts)
+    ]
     for s in scenarios:
         check_inline(s)
     reports = []
@@ -74,13 +107,14 @@ async def run_inline(
     return reports
 
 
-async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datetime) -> str:
-    """A scenario to edit: yesterday replayed, each partner's agents on a day rota, the agreements in force."""
+async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datetime, who: Who) -> str:
+    """A scenario to edit: yesterday replayed, the agents of each partner ``who`` may read on a day rota, and the
+    agreements in force that it is party to (tenants.access: another partner's rotas and terms stay its own)."""
     end = now.replace(hour=0, minute=0, second=0, microsecond=0)
     start = end - timedelta(days=1)
     agents = (await session.scalars(select(Agent))).all()
     rotas: list[dict[str, object]] = []
-    for slug in sorted(catalogue.tenants):
+    for slug in readable_partners(who, catalogue.tenants):
         mine = [frozenset(a.skills) for a in agents if a.tenant_slug == slug]
         if mine:
             skills = sorted(frozenset().union(*mine))
@@ -90,6 +124,7 @@ async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datet
     agreements = [
         a.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         for a in await list_agreements(session)
+        if may_read_agreement(who, a)
     ]
     document = {
         "name": "yesterday as it was",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import secrets
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Form, Request
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 from backoffice.models import PARKED, PENDING, BackofficeDelivery
 from figures.satisfaction import RATINGS, SurveyError, record_rating
 from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem
 from routing.models import Enquiry, IntakeRejection
 from tenants.models import Agent
 
@@ -41,9 +43,34 @@ async def survey_answer(token: str, request: Request, rating: str = Form(...)) -
     return HTMLResponse(_PAGE.format(body="<p>Thank you: your answer is recorded.</p>"))
 
 
+def _check_scraper(request: Request) -> None:
+    """Partner figures go only to the scraper holding ``metrics_token``, or anyone when ``metrics_public``."""
+    settings = request.app.state.hub.settings
+    if settings.metrics_public:
+        return
+    if settings.metrics_token is None:
+        raise Problem(
+            403,
+            "metrics_not_configured",
+            "/metrics shows partners' figures: set HUB_METRICS_TOKEN (and give it to the scraper), or "
+            "HUB_METRICS_PUBLIC=true when only your monitoring can reach this listener",
+        )
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(
+        given.strip().encode(), settings.metrics_token.encode()
+    ):
+        raise Problem(
+            401,
+            "unauthenticated",
+            "/metrics needs the metrics bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics, labelled by partner")
 async def prometheus(request: Request) -> PlainTextResponse:
     """Read at scrape time from the live state and the database, so every process reports the same truth."""
+    _check_scraper(request)
     hub = request.app.state.hub
     registry = CollectorRegistry()
     depth = Gauge("hub_queue_depth", "Enquiries waiting now", ["tenant", "service"], registry=registry)

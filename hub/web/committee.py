@@ -20,6 +20,7 @@ from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
 from hub.web.templating import render
+from tenants.access import may_read_partner
 from tenants.models import Tenant
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
@@ -99,7 +100,7 @@ async def chart(tenant: str, period: str, name: str, request: Request, user: Sig
     """Charts are separate images: the pages' content policy allows no inline data."""
     if name not in CHART_NAMES:
         raise PageError(404, "There is no such chart.")
-    if user.tenant is not None and user.tenant != tenant:
+    if not may_read_partner(user, tenant):
         raise PageError(404, "There is no such chart.")
     async with hub_of(request).sessionmaker() as session:
         if await session.get(Tenant, tenant) is None:

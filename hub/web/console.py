@@ -19,12 +19,14 @@ from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
 from hub.web.templating import OUTCOME_LABELS, render
 from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from plumbing.db.session import unit_of_work
+from routing.access import may_open_customer
 from routing.customers.prompts import DEFAULT_RULES
-from routing.customers.view import CustomerView, may_open, view_customer
+from routing.customers.view import CustomerView, view_customer
 from routing.dispatch.desk import DeskError
 from routing.dispatch.transfer import transfer
 from routing.live.base import to_ms
 from routing.models import Enquiry
+from tenants.access import transfer_partners
 from tenants.catalogue import Catalogue
 from tenants.models import Agent, Service
 
@@ -81,9 +83,12 @@ def _service_names(catalogue: Catalogue, tenant: str) -> dict[str, str]:
     return {code: s.name for code, s in info.services.items()} if info else {}
 
 
-def _transfer_targets(catalogue: Catalogue, enquiry: Enquiry) -> list[tuple[str, str]]:
+def _transfer_targets(catalogue: Catalogue, enquiry: Enquiry, partners: set[str]) -> list[tuple[str, str]]:
+    """The queues the enquiry may go to: the owner's, and those of partners an agreement lets take it."""
     targets = []
     for tenant in sorted(catalogue.tenants.values(), key=lambda t: (t.slug != enquiry.tenant_slug, t.name)):
+        if tenant.slug not in partners:
+            continue
         for service in sorted(tenant.services.values(), key=lambda s: s.name):
             if (tenant.slug, service.code) != (enquiry.tenant_slug, enquiry.service_code):
                 targets.append((f"{tenant.slug}/{service.code}", f"{tenant.name} — {service.name}"))
@@ -123,7 +128,11 @@ async def _panel(
         "customer": customer,
         "service_names": _service_names(catalogue, enquiry.tenant_slug),
         "script": _script(service, values),
-        "targets": _transfer_targets(catalogue, enquiry),
+        "targets": _transfer_targets(
+            catalogue,
+            enquiry,
+            await transfer_partners(session, owner=enquiry.tenant_slug, service_code=enquiry.service_code),
+        ),
     }
 
 
@@ -169,7 +178,7 @@ async def enquiry_page(enquiry_id: str, request: Request, user: SignedIn = Depen
         if (
             agent is None
             or enquiry is None
-            or not may_open(enquiry, viewer_tenant=agent.tenant_slug, agent_id=agent.id)
+            or not may_open_customer(user, enquiry, agent_tenant=agent.tenant_slug)
         ):
             raise PageError(404, "There is no such enquiry for you to see.")
         panel = await _panel(hub, user, agent, enquiry, session, page="enquiry")

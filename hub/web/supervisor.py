@@ -14,9 +14,11 @@ from hub.web.floor import read_floor
 from hub.web.templating import render
 from plumbing.audit.service import record
 from plumbing.db.session import unit_of_work
+from routing.access import enquiry_access, trail_events, visible_step_data
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_skills
-from routing.models import Enquiry, EnquiryEvent
+from routing.models import Enquiry
+from tenants.access import may_read_partner
 from tenants.models import Agent, Service, Tenant
 
 router = APIRouter(prefix="/supervisor", include_in_schema=False)
@@ -78,7 +80,7 @@ async def floor_fragment(
 async def _agent_for(request: Request, user: SignedIn, agent_id: str) -> Agent:
     async with hub_of(request).sessionmaker() as session:
         agent = await session.get(Agent, agent_id)
-    if agent is None or not user.sees(agent.tenant_slug):
+    if agent is None or not may_read_partner(user, agent.tenant_slug):
         raise PageError(404, "There is no such agent for you to see.")
     return agent
 
@@ -141,15 +143,10 @@ async def find(request: Request, reference: str = "", user: SignedIn = Depends(s
         enquiry = await session.scalar(
             select(Enquiry).where(Enquiry.reference == reference.strip().upper()[:32])
         )
-    if enquiry is None or not _may_see_trail(user, enquiry):
+        access = await enquiry_access(session, user, enquiry) if enquiry is not None else None
+    if enquiry is None or access is None:
         raise PageError(404, "There is no enquiry with that reference for you to see.")
     return RedirectResponse(f"/supervisor/enquiries/{enquiry.id}", status_code=303)
-
-
-def _may_see_trail(user: SignedIn, enquiry: Enquiry) -> bool:
-    return user.sees(enquiry.tenant_slug) or (
-        enquiry.handler_slug is not None and user.sees(enquiry.handler_slug)
-    )
 
 
 @router.get("/enquiries/{enquiry_id}")
@@ -162,24 +159,17 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
     wanted = int(enquiry_id) if enquiry_id.isdigit() and len(enquiry_id) < 19 else None
     async with unit_of_work(hub.sessionmaker) as session:
         enquiry = await session.get(Enquiry, wanted) if wanted is not None else None
-        if enquiry is None or not _may_see_trail(user, enquiry):
+        # the same decision and the same rows as GET /api/v1/enquiries/{id}/trail (routing.access)
+        access = await enquiry_access(session, user, enquiry) if enquiry is not None else None
+        if enquiry is None or access is None:
             raise PageError(404, "There is no such enquiry for you to see.")
-        events = (
-            await session.scalars(
-                select(EnquiryEvent).where(EnquiryEvent.enquiry_id == enquiry.id).order_by(EnquiryEvent.id)
-            )
-        ).all()
+        events = await trail_events(session, enquiry.id)
         service = await session.get(Service, enquiry.service_id)
-        owner = user.sees(enquiry.tenant_slug)
         rows: list[dict[str, Any]] = []
         notes_shown = False
         for e in events:
-            data = dict(e.data or {})
-            if "notes" in data:
-                if owner:
-                    notes_shown = True
-                else:
-                    data["notes"] = "(only the owner's supervisors see notes)"
+            data = visible_step_data(access, e.data)
+            notes_shown = notes_shown or ("notes" in data and access.as_owner)
             rows.append(
                 {
                     "at": e.at,

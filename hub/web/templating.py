@@ -54,6 +54,7 @@ NOTICES = {
     "bad_status": "That is not a status you can choose.",
     "unknown_target": "There is no such service to transfer to.",
     "same_queue": "The enquiry is already for that service.",
+    "no_agreement": "No agreement lets that partner take this enquiry. Nothing was changed.",
     "bad_skills": "Skills are short words of letters, digits and '-'.",
     "completed": "Completed. You are in wrap-up until you press Ready for the next.",
     "transferred": "Transferred: the caller is waiting in the new queue.",

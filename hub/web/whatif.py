@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from hub.accounts.service import SignedIn
 from hub.web.deps import check_csrf, hub_of, page_context, role
 from hub.web.templating import render
+from plumbing.problems import Problem
 from whatif.report import ROWS, Report, chart_png, comparison_rows
 from whatif.scenario import ScenarioInvalid
 from whatif.service import run_inline, starting_point
@@ -23,7 +24,7 @@ async def whatif_page(request: Request, user: SignedIn = Committee) -> Response:
     hub = hub_of(request)
     catalogue = await hub.catalogue.get()
     async with hub.sessionmaker() as session:
-        start = await starting_point(session, catalogue, hub.dispatcher.clock())
+        start = await starting_point(session, catalogue, hub.dispatcher.clock(), user)
     edited = start.replace("name: yesterday as it was", "name: with my changes", 1)
     return render(request, "whatif.html", page_context(request, a=start, b=edited, seed=1))
 
@@ -42,8 +43,11 @@ async def whatif_run(
     texts = [a] + ([b] if b.strip() else [])
     try:
         reports = await run_inline(
-            texts, catalogue=await hub.catalogue.get(), sessionmaker=hub.sessionmaker, seed=seed
+            texts, catalogue=await hub.catalogue.get(), sessionmaker=hub.sessionmaker, seed=seed, who=user
         )
+    except Problem as exc:  # a replay of a partner this user may not read
+        context = page_context(request, a=a, b=b, seed=seed, problems=[exc.detail])
+        return render(request, "whatif.html", context, status_code=exc.status)
     except (ScenarioInvalid, ValueError) as exc:
         problems = exc.problems if isinstance(exc, ScenarioInvalid) else [str(exc)]
         context = page_context(request, a=a, b=b, seed=seed, problems=problems)

@@ -42,8 +42,3 @@ def require(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
         return principal
 
     return check
-
-
-def check_tenant(principal: Principal, tenant: str) -> None:
-    if not principal.sees(tenant):
-        raise HTTPException(403, f"your token is not for {tenant!r}")

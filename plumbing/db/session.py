@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,20 +44,44 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "connect", _open_connection)
+    return engine
+
+
+def _open_connection(dbapi_conn: Any, record: Any) -> None:
+    """Ask the database for this connection's scope key, once (docs/guarantees.md: the application cannot
+    widen its own scope). A database not yet migrated has no such function: nothing to sign for yet."""
+    try:
+        key = dbapi_conn.run_async(lambda conn: conn.fetchval("SELECT hub_open_connection()"))
+    except Exception as exc:  # asyncpg's UndefinedFunctionError, wrapped by the dialect
+        if "hub_open_connection" not in str(exc):
+            raise
+        key = None
+    record.info[_KEY] = bytes.fromhex(key) if key else None
+
+
+_KEY = "hub_scope_key"
+
+
+def sign_scope(key: bytes | None, scope: str) -> str:
+    """The signature ``hub_scope()`` checks: HMAC-SHA256 of the scope under the connection's key."""
+    return hmac.new(key, scope.encode(), hashlib.sha256).hexdigest() if key else ""
 
 
 class TenantScopedSession(Session):
     """A session whose every transaction first sets ``hub.tenant`` (transaction-local) for row-level security."""
 
 
-_SET_SCOPE = text("SELECT set_config('hub.tenant', :scope, true)")  # built once: this runs every transaction
+# built once: this runs every transaction (one round trip for both settings)
+_SET_SCOPE = text("SELECT set_config('hub.tenant', :scope, true), set_config('hub.tenant_sig', :sig, true)")
 
 
 @event.listens_for(TenantScopedSession, "after_begin")
 def _set_tenant_scope(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(_SET_SCOPE, {"scope": current_scope()})
+        scope = current_scope()
+        connection.execute(_SET_SCOPE, {"scope": scope, "sig": sign_scope(connection.info.get(_KEY), scope)})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

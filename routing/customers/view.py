@@ -53,13 +53,6 @@ class CustomerView:
         return self.owner != self.viewer_tenant
 
 
-def may_open(enquiry: Enquiry, *, viewer_tenant: str, agent_id: str | None) -> bool:
-    """An owner's agent may open the owner's enquiries; another partner's agent only the one in their hands."""
-    if enquiry.tenant_slug == viewer_tenant:
-        return True
-    return agent_id is not None and enquiry.agent_id == agent_id and enquiry.state == "answered"
-
-
 async def view_customer(
     session: AsyncSession,
     *,

@@ -6,11 +6,9 @@ while handling that customer's enquiry under an overflow agreement, and only the
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenants.agreements.models import AgreementRow
-from tenants.models import Service
+from tenants.access import agreed_fields
 
 # "history" covers past contacts and the proactive prompts drawn from them.
 CUSTOMER_FIELDS: frozenset[str] = frozenset(
@@ -37,22 +35,11 @@ async def fields_allowed_by_agreement(
 ) -> frozenset[str] | None:
     """What the agreement under which ``handler`` took the enquiry lets its agents see (None: no agreement).
 
-    Both sides have a say: the agreement's ``visible_fields``, narrowed by the owner's catalogue entry for the
-    service (``shared_customer_fields``) when the owner lists any there.
+    Decided in one place, ``tenants.access.agreed_fields``.
     """
-    if handler == owner or agreement_id is None:
-        return None
-    agreement = await session.get(AgreementRow, agreement_id)
-    if agreement is None or agreement.borrower_slug != owner or agreement.lender_slug != handler:
-        return None
-    allowed = frozenset(agreement.definition.get("visible_fields") or ())
-    service = await session.scalar(
-        select(Service).where(Service.tenant_slug == owner, Service.code == service_code)
+    return await agreed_fields(
+        session, owner=owner, handler=handler, service_code=service_code, agreement_id=agreement_id
     )
-    shared = (
-        frozenset((service.definition or {}).get("shared_customer_fields") or ()) if service else frozenset()
-    )
-    return allowed & shared if shared else allowed
 
 
 async def partners_sharing_history(session: AsyncSession, *, owner: str) -> set[str]:

@@ -253,6 +253,15 @@ class AgentDesk:
         """Done with an outcome; the agent is offered the next at once, or with ``wrap_up`` only once ready."""
         if outcome not in OUTCOMES:
             raise DeskError(422, "bad_outcome", f"outcome must be one of {', '.join(OUTCOMES)}")
+        if outcome == "transferred":
+            # Completing as transferred without a target would end the contact with nowhere to go.
+            raise DeskError(
+                422,
+                "transfer_needs_target",
+                "a transfer needs a target queue: use the transfer call, which completes the enquiry as "
+                "transferred and queues it at the target in one step",
+                transfer=f"/api/v1/agents/{agent_id}/transfer",
+            )
         _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:

@@ -1,4 +1,4 @@
-"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete."""
+"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete, transfer."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
+from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.schemas import (
     AgentOut,
@@ -18,7 +19,10 @@ from routing.dispatch.schemas import (
     OfferEnvelope,
     OfferOut,
     StatusChange,
+    TransferIn,
+    TransferOut,
 )
+from routing.dispatch.transfer import transfer
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -95,3 +99,29 @@ async def complete(
     agent_id = await _resolve(request, agent_id, principal)
     await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes, body.tags)
     return Done(enquiry_id=body.enquiry_id)
+
+
+@router.post(
+    "/{agent_id}/transfer",
+    response_model=TransferOut,
+    summary="Transfer the enquiry in hand to another queue (another partner's only under an agreement)",
+)
+async def transfer_enquiry(
+    agent_id: str, body: TransferIn, request: Request, principal: Principal = Agentish
+) -> TransferOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    tenant, _, service = body.to.partition("/")
+    # The hub writes the target partner's enquiry and customer for the agent: the request's row-level-security
+    # scope widens by the target partner and nothing else (the agreement check is the transfer's own).
+    scope = current_scope()
+    widened = ALL_PARTNERS if scope == ALL_PARTNERS else {*filter(None, scope.split(",")), tenant}
+    with tenant_scope(widened):
+        done = await transfer(
+            request.app.state.hub.dispatcher,
+            agent_id,
+            body.enquiry_id,
+            to_tenant=tenant,
+            to_service=service,
+            notes=body.notes,
+        )
+    return TransferOut(**asdict(done))

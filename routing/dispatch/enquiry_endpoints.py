@@ -7,18 +7,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
-from plumbing.auth.dependencies import check_tenant, require
+from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
+from routing.access import EnquiryAccess, enquiry_access, trail_events, visible_step_data
 from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.models import Enquiry, EnquiryEvent
+from routing.models import Enquiry
 from routing.policy import predict_wait
+from tenants.access import check_partner
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
@@ -88,14 +89,15 @@ async def _enquiry(request: Request, enquiry_id: int) -> Enquiry:
     return enquiry
 
 
-def _may_see(principal: Principal, enquiry: Enquiry) -> None:
-    """The owner's staff see it; an agent sees what it handles; another partner's staff see nothing."""
-    if principal.role == "agent":
-        if enquiry.agent_id != principal.agent_id:
-            raise HTTPException(404, f"no enquiry {enquiry.id}")
-        return
-    if not principal.sees(enquiry.tenant_slug):
+async def _access(
+    request: Request, principal: Principal, enquiry: Enquiry, *, as_owner: bool
+) -> EnquiryAccess:
+    """Asks the one decision (``routing.access``); 404 for what the caller may not know exists."""
+    async with request.app.state.hub.sessionmaker() as session:
+        access = await enquiry_access(session, principal, enquiry)
+    if access is None or (as_owner and not access.as_owner):
         raise HTTPException(404, f"no enquiry {enquiry.id}")
+    return access
 
 
 @router.get(
@@ -107,13 +109,9 @@ async def trail(
     enquiry_id: EnquiryId, request: Request, principal: Principal = Depends(require("supervisor", "agent"))
 ) -> Trail:
     enquiry = await _enquiry(request, enquiry_id)
-    _may_see(principal, enquiry)
+    access = await _access(request, principal, enquiry, as_owner=False)
     async with request.app.state.hub.sessionmaker() as session:
-        events = (
-            await session.scalars(
-                select(EnquiryEvent).where(EnquiryEvent.enquiry_id == enquiry_id).order_by(EnquiryEvent.id)
-            )
-        ).all()
+        events = await trail_events(session, enquiry_id)
     return Trail(
         enquiry_id=enquiry.id,
         reference=enquiry.reference,
@@ -124,7 +122,13 @@ async def trail(
         handler=enquiry.handler_slug,
         agreement=enquiry.agreement_id,
         steps=[
-            TrailStep(event=e.event, at=e.at, agent_id=e.agent_id, handler=e.handler_slug, data=e.data)
+            TrailStep(
+                event=e.event,
+                at=e.at,
+                agent_id=e.agent_id,
+                handler=e.handler_slug,
+                data=visible_step_data(access, e.data),
+            )
             for e in events
         ],
     )
@@ -141,7 +145,7 @@ async def wait(
     principal: Principal = Depends(require("supervisor", "partner")),
 ) -> WaitOut:
     enquiry = await _enquiry(request, enquiry_id)
-    _may_see(principal, enquiry)
+    await _access(request, principal, enquiry, as_owner=True)
     dispatcher = _dispatcher(request)
     position = await dispatcher.live.position(enquiry_id) if enquiry.state == "queued" else None
     if position is None:
@@ -187,7 +191,7 @@ async def accept_callback(
     principal: Principal = Depends(require("supervisor", "partner")),
 ) -> WaitOut:
     enquiry = await _enquiry(request, enquiry_id)
-    _may_see(principal, enquiry)
+    await _access(request, principal, enquiry, as_owner=True)
     dispatcher = _dispatcher(request)
     async with unit_of_work(dispatcher.sessionmaker) as session:
         row = await session.get(Enquiry, enquiry_id, with_for_update=True)
@@ -219,7 +223,7 @@ async def queues(
     request: Request,
     principal: Principal = Depends(require("supervisor", "committee", "partner")),
 ) -> list[QueueOut]:
-    check_tenant(principal, tenant)
+    check_partner(principal, tenant)
     dispatcher = _dispatcher(request)
     catalogue = await dispatcher.catalogue.get()
     info = catalogue.tenants.get(tenant)

@@ -32,6 +32,23 @@ class Completion(BaseModel):
     )
 
 
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enquiry_id: int = Field(gt=0, le=MAX_ROW_ID)
+    to: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{0,62}/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$",
+        description="The target queue, `partner/service`; another partner's only under an agreement",
+    )
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class TransferOut(BaseModel):
+    from_enquiry: int
+    to_enquiry: int
+    to_reference: str
+    to_queue: str
+
+
 class AgentOut(BaseModel):
     id: str
     tenant: str

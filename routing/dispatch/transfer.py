@@ -2,15 +2,23 @@
 
 The contact in hand is completed as ``transferred`` and a new enquiry joins the target queue, in one
 transaction, so the caller is never in both queues nor in neither. Figures count each against its owner.
+
+The owner's rules travel with the caller (docs/guarantees.md, "Transfers keep the owner's rules"): a transfer to
+another partner needs an agreement that lets that partner serve the owner's service (``tenants.access``), the copy
+carries only the customer fields that agreement shows (never the attributes), and the copy is audited.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from plumbing.audit.service import record
 from plumbing.db.session import unit_of_work
 from routing.customers.service import link_customers
 from routing.dispatch.desk import DeskError
@@ -20,6 +28,7 @@ from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import entry_for, to_ms
 from routing.models import Enquiry
 from routing.references import new_reference
+from tenants.access import transfer_agreement
 from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
@@ -31,6 +40,54 @@ class Transferred:
     to_enquiry: int
     to_reference: str
     to_queue: str
+
+
+class AuditAction(StrEnum):
+    ENQUIRY_COPIED = "enquiry.transfer_copied"
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """What of the enquiry the receiving partner gets, and under which agreement."""
+
+    customer: dict[str, Any]
+    attributes: dict[str, Any]
+    call: dict[str, Any] | None
+    carried: frozenset[str]
+    withheld: frozenset[str]
+    agreement_id: str | None
+
+
+async def _copy_for(session: AsyncSession, enquiry: Enquiry, to_tenant: str) -> _Copy:
+    """The copy ``to_tenant`` may receive: everything within the owner, else what an agreement shows."""
+    held = {k: v for k, v in dict(enquiry.customer or {}).items() if v}
+    present = set(held) | ({"attributes"} if enquiry.attributes else set())
+    if to_tenant == enquiry.tenant_slug:
+        return _Copy(
+            held, dict(enquiry.attributes or {}), enquiry.call, frozenset(present), frozenset(), None
+        )
+    found = await transfer_agreement(
+        session, owner=enquiry.tenant_slug, to_partner=to_tenant, service_code=enquiry.service_code
+    )
+    if found is None:
+        raise DeskError(
+            403,
+            "no_agreement",
+            f"no agreement lets {to_tenant} take {enquiry.tenant_slug}'s {enquiry.service_code} enquiries",
+        )
+    agreement_id, fields = found
+    customer = {k: v for k, v in held.items() if k in fields}
+    call = dict(enquiry.call or {}) or None
+    if call is not None and "phone" not in fields:
+        call.pop("caller", None)
+    return _Copy(
+        customer,
+        {},
+        call,
+        frozenset(customer),
+        frozenset(present - set(customer)),
+        agreement_id,
+    )
 
 
 def _transfer_message_id(enquiry_id: int) -> str:
@@ -72,8 +129,9 @@ async def transfer(
             raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
         if (to_tenant, to_service) == (enquiry.tenant_slug, enquiry.service_code):
             raise DeskError(422, "same_queue", "the enquiry is already for that service")
+        copy = await _copy_for(session, enquiry, to_tenant)
 
-        (customer_id,) = await link_customers(session, [(to_tenant, enquiry.customer)])
+        (customer_id,) = await link_customers(session, [(to_tenant, copy.customer)])
         moved = Enquiry(
             reference=new_reference(to_tenant),
             tenant_slug=to_tenant,
@@ -87,9 +145,9 @@ async def transfer(
             queued_at=now,
             state="queued",
             text=enquiry.text,
-            customer=dict(enquiry.customer or {}),
-            attributes=dict(enquiry.attributes or {}),
-            call=enquiry.call,
+            customer=copy.customer,
+            attributes=copy.attributes,
+            call=copy.call,
             correlation_id=enquiry.correlation_id,
             customer_id=customer_id,
         )
@@ -127,6 +185,26 @@ async def transfer(
                 ),
                 NewEvent(new, "enquiry.queued", now, data=came_from),
             ],
+        )
+        await record(
+            session,
+            at=now,
+            action=AuditAction.ENQUIRY_COPIED,
+            username=agent_id,
+            role="agent",
+            actor_tenant=agent.tenant_slug,
+            agent_id=agent_id,
+            enquiry_id=enquiry.id,
+            customer_id=enquiry.customer_id,
+            owner_tenant=enquiry.tenant_slug,
+            fields=copy.carried,
+            detail={
+                "to_enquiry_id": moved.id,
+                "to_partner": to_tenant,
+                "to_queue": target.queue,
+                "agreement": copy.agreement_id,
+                "withheld": sorted(copy.withheld),
+            },
         )
         result = Transferred(enquiry.id, moved.id, moved.reference, target.queue)
         entry = entry_for(moved.id, to_tenant, target.code, moved.priority, to_ms(now))

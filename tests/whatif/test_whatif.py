@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 from figures.definitions import compute
 from figures.service import timelines
 from hub.runtime import Hub
+from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Service
@@ -20,6 +21,8 @@ from tenants.tokens import create_token
 from tests.conftest import Partner
 from tests.hub.web.conftest import make_user, sign_in_client
 from whatif.service import run_inline
+
+HUB_WIDE = Principal("committee", None)  # the joint committee, every partner
 
 T = datetime(2026, 10, 6, 9, 0, tzinfo=UTC)
 
@@ -124,7 +127,11 @@ async def test_a_replay_reproduces_the_recorded_figures(hub: Hub, make_partner) 
 
     catalogue = await hub.catalogue.get()
     (same,) = await run_inline(
-        [replay_scenario(partner, end)], catalogue=catalogue, sessionmaker=hub.sessionmaker, seed=1
+        [replay_scenario(partner, end)],
+        catalogue=catalogue,
+        sessionmaker=hub.sessionmaker,
+        seed=1,
+        who=HUB_WIDE,
     )
     projected = same.partners[partner.slug].figures
     assert (projected.offered, projected.answered, projected.abandoned) == (
@@ -138,7 +145,11 @@ async def test_a_replay_reproduces_the_recorded_figures(hub: Hub, make_partner) 
 
     # The what-if: a second agent on the same recorded calls answers more of them, sooner.
     (two,) = await run_inline(
-        [replay_scenario(partner, end, agents=2)], catalogue=catalogue, sessionmaker=hub.sessionmaker, seed=1
+        [replay_scenario(partner, end, agents=2)],
+        catalogue=catalogue,
+        sessionmaker=hub.sessionmaker,
+        seed=1,
+        who=HUB_WIDE,
     )
     better = two.partners[partner.slug].figures
     assert better.service_level is not None and recorded.service_level is not None

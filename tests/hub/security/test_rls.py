@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from hub.runtime import Hub
 from plumbing.db.scope import ALL_PARTNERS, tenant_scope
-from plumbing.db.session import create_engine, create_sessionmaker
+from plumbing.db.session import create_engine, create_sessionmaker, sign_scope
 from tests.conftest import APP_ROLE, app_database_url
 from tests.hub.web.conftest import intake
 
@@ -32,8 +32,23 @@ def _plain(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
+_KEYS: dict[int, bytes] = {}
+
+
 async def _as_app(database_url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(_plain(app_database_url(database_url)))
+    """A connection as the application role, opened as the hub opens one (its scope key asked for once)."""
+    conn = await asyncpg.connect(_plain(app_database_url(database_url)))
+    _KEYS[id(conn)] = bytes.fromhex(await conn.fetchval("SELECT hub_open_connection()"))
+    return conn
+
+
+async def _enter(conn: asyncpg.Connection, scope: str) -> None:
+    """Set the transaction's scope the way plumbing.db.session does: the scope and its signature."""
+    await conn.execute(
+        "SELECT set_config('hub.tenant', $1, true), set_config('hub.tenant_sig', $2, true)",
+        scope,
+        sign_scope(_KEYS[id(conn)], scope),
+    )
 
 
 async def test_the_app_role_neither_owns_nor_bypasses_and_every_partner_table_forces_rls(
@@ -91,7 +106,7 @@ async def test_raw_sql_as_the_app_role_sees_and_writes_nothing_without_the_right
 
         # The other partner's scope: still nothing of a's, and writing a row for a is refused.
         async with conn.transaction():
-            await conn.execute("SELECT set_config('hub.tenant', $1, true)", b.slug)
+            await _enter(conn, b.slug)
             assert await conn.fetchval("SELECT count(*) FROM services WHERE tenant_slug = $1", a.slug) == 0
             assert await conn.fetchval("SELECT count(*) FROM services WHERE tenant_slug = $1", b.slug) == 3
             assert await conn.fetchval("SELECT count(*) FROM enquiries") == 0
@@ -100,15 +115,15 @@ async def test_raw_sql_as_the_app_role_sees_and_writes_nothing_without_the_right
                 == "UPDATE 0"
             )
         async with conn.transaction():
-            await conn.execute("SELECT set_config('hub.tenant', $1, true)", b.slug)
+            await _enter(conn, b.slug)
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(INSERT_VERSION, a.slug)
         # a's own scope sees a's rows; '*' (trusted hub-wide code) sees both.
         async with conn.transaction():
-            await conn.execute("SELECT set_config('hub.tenant', $1, true)", a.slug)
+            await _enter(conn, a.slug)
             assert await conn.fetchval("SELECT count(*) FROM enquiries") == 1
         async with conn.transaction():
-            await conn.execute("SELECT set_config('hub.tenant', '*', true)")
+            await _enter(conn, "*")
             n = await conn.fetchval(
                 "SELECT count(*) FROM services WHERE tenant_slug = ANY($1::text[])", [a.slug, b.slug]
             )
@@ -127,11 +142,11 @@ async def test_the_audit_log_is_append_only_for_the_app_role(
     conn = await _as_app(database_url)
     try:
         async with conn.transaction():
-            await conn.execute("SELECT set_config('hub.tenant', $1, true)", a.slug)
+            await _enter(conn, a.slug)
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute("UPDATE audit_log SET action = 'x'")
         async with conn.transaction():
-            await conn.execute("SELECT set_config('hub.tenant', '*', true)")
+            await _enter(conn, "*")
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute("DELETE FROM audit_log")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

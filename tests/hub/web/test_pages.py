@@ -17,6 +17,8 @@ from plumbing.audit.models import AuditEntry
 from plumbing.audit.service import record
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Service
 from tests.hub.web.conftest import customer_of, intake, make_user, sign_in_client
 
@@ -286,13 +288,36 @@ async def test_a_transfer_queues_the_caller_for_another_partner_once(
     hub: Hub, make_partner, api: httpx.AsyncClient
 ) -> None:
     here, there = await make_partner(agents=1), await make_partner(agents=0)
+    elsewhere = await make_partner(agents=0)  # no agreement with here: not a target
     agent_id = here.agents[0]
     csrf = await sign_in_client(api, await make_user(hub, role="agent", agent_id=agent_id))
+    # there may take here's work and see the name only
+    async with unit_of_work(hub.sessionmaker) as session:
+        await put_agreements(
+            session,
+            agreements=[
+                AgreementDefinition.model_validate(
+                    {"id": f"{there.slug}-takes", "lender": there.slug, "borrower": here.slug}
+                    | {"visible_fields": ["name"]}
+                )
+            ],
+        )
     await hub.desk.set_status(agent_id, "available")
-    enquiry_id = await intake(hub, here.slug, customer=customer_of("Terry Transfer"))
+    enquiry_id = await intake(
+        hub,
+        here.slug,
+        customer=customer_of("Terry Transfer", email="terry@example.org"),
+        attributes={"bin_colour": "green"},
+    )
     await hub.desk.accept(agent_id, enquiry_id)
     page = await api.get("/console")
     assert f'value="{there.slug}/council-tax"' in page.text
+    assert f'value="{elsewhere.slug}/' not in page.text
+    r = await api.post(
+        "/console/transfer",
+        data={"enquiry_id": enquiry_id, "target": f"{elsewhere.slug}/council-tax", "csrf": csrf},
+    )
+    assert r.status_code == 303 and r.headers["location"].endswith("notice=no_agreement")
 
     for _ in range(2):  # a double click makes one transfer
         r = await api.post(
@@ -310,8 +335,20 @@ async def test_a_transfer_queues_the_caller_for_another_partner_once(
         moved = (await session.scalars(select(Enquiry).where(Enquiry.tenant_slug == there.slug))).all()
     assert original is not None and (original.state, original.outcome) == ("completed", "transferred")
     assert len(moved) == 1 and moved[0].state == "queued" and moved[0].service_code == "council-tax"
-    assert moved[0].customer["name"] == "Terry Transfer"
-    assert moved[0].customer_id is not None and moved[0].customer_id != original.customer_id
+    # only what the agreement shows travels: the name; not the phone, email, UPRN or attributes
+    assert moved[0].customer == {"name": "Terry Transfer"} and moved[0].attributes == {}
+    assert moved[0].customer_id is None  # no phone, email or UPRN travelled: there holds no customer record
+    async with hub.sessionmaker() as session:
+        audit = (
+            await session.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.enquiry_id == enquiry_id, AuditEntry.action == "enquiry.transfer_copied"
+                )
+            )
+        ).all()
+    assert len(audit) == 1 and audit[0].fields == ["name"]
+    assert audit[0].detail["withheld"] == ["attributes", "email", "phone", "uprn"]
+    assert audit[0].detail["to_enquiry_id"] == moved[0].id
     assert (await hub.desk.view(agent_id)).status == "wrap_up"
     depths = await hub.live.queue_depths()
     assert depths.get(f"{there.slug}/council-tax") == 1

@@ -1,0 +1,144 @@
+"""Tokens end when they are meant to: revoked, every process refuses them within a second; expired, at once.
+
+Two hub processes' worth of state (two ``Hub`` instances, each with its own app and principal cache) both hold a
+token warm in their caches; ``hub token revoke`` runs as a third process (the CLI) and both must refuse the token
+within a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+
+from hub.api.app import create_app
+from hub.runtime import Hub
+from plumbing.auth.models import ApiToken
+from plumbing.auth.service import CACHE_SECONDS, hash_token
+from plumbing.db.base import utcnow
+from plumbing.db.session import unit_of_work
+from tenants.tokens import create_token
+from tests.conftest import unique_slug
+from tests.hub.test_cli import run_hub
+
+
+def cli_env(hub: Hub, database_url: str) -> dict[str, str]:
+    return {
+        "HUB_DATABASE_URL": database_url,
+        "HUB_REDIS_URL": hub.settings.redis_url or "",
+        "HUB_REDIS_PREFIX": hub.settings.redis_prefix,
+    }
+
+
+async def test_a_revoked_token_is_refused_by_every_process_within_a_second(
+    hub: Hub, make_partner, database_url: str
+) -> None:
+    partner = await make_partner(agents=0)
+    label = unique_slug("revoke-me")
+    async with unit_of_work(hub.sessionmaker) as session:
+        token = await create_token(session, role="supervisor", tenant=partner.slug, label=label)
+    headers = {"Authorization": f"Bearer {token}"}
+    path = f"/api/v1/tenants/{partner.slug}/queues"
+    second = await Hub.start(hub.settings, migrate=False)  # another process's hub: its own pools and cache
+    try:
+        async with (
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(hub)), base_url="http://a") as one,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(second)), base_url="http://b"
+            ) as two,
+        ):
+            for client in (one, two):  # both caches now hold the token
+                assert (await client.get(path, headers=headers)).status_code == 200
+            revoked = await asyncio.to_thread(
+                run_hub, "token", "revoke", "--label", label, settings_env=cli_env(hub, database_url)
+            )
+            assert revoked.returncode == 0, revoked.stderr
+            assert revoked.stdout.startswith("revoked 1 token(s)")
+            done_at = time.monotonic()
+            refused_after: dict[str, float] = {}
+            while len(refused_after) < 2 and time.monotonic() - done_at < 5:
+                for name, client in (("one", one), ("two", two)):
+                    if (
+                        name not in refused_after
+                        and (await client.get(path, headers=headers)).status_code == 401
+                    ):
+                        refused_after[name] = time.monotonic() - done_at
+                await asyncio.sleep(0.05)
+    finally:
+        await second.close()
+    assert set(refused_after) == {"one", "two"}
+    assert max(refused_after.values()) <= CACHE_SECONDS + 0.2, refused_after
+
+
+async def test_revoke_by_token_or_id_and_an_unknown_one_is_an_error(hub: Hub, database_url: str) -> None:
+    async with unit_of_work(hub.sessionmaker) as session:
+        by_value = await create_token(session, role="committee", label=unique_slug("by-value"))
+        by_id = await create_token(session, role="committee", label=unique_slug("by-id"))
+    async with hub.sessionmaker() as session:
+        id_of = await session.scalar(select(ApiToken.id).where(ApiToken.token_hash == hash_token(by_id)))
+    env = cli_env(hub, database_url)
+    first = await asyncio.to_thread(run_hub, "token", "revoke", by_value, settings_env=env)
+    second = await asyncio.to_thread(run_hub, "token", "revoke", "--id", str(id_of), settings_env=env)
+    again = await asyncio.to_thread(run_hub, "token", "revoke", by_value, settings_env=env)
+    nothing = await asyncio.to_thread(run_hub, "token", "revoke", settings_env=env)
+    assert first.returncode == 0 and second.returncode == 0, (first.stderr, second.stderr)
+    assert second.stdout.strip() == f"revoked 1 token(s): id {id_of}"
+    assert again.returncode == 1 and "no live token matched" in again.stderr  # already revoked
+    assert nothing.returncode == 2 and "say which token" in nothing.stderr
+    async with hub.sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                select(ApiToken).where(ApiToken.token_hash.in_([hash_token(by_value), hash_token(by_id)]))
+            )
+        ).all()
+    assert len(rows) == 2 and all(r.revoked_at is not None for r in rows)
+
+
+async def test_a_token_expires(hub: Hub, make_partner, api: httpx.AsyncClient, database_url: str) -> None:
+    partner = await make_partner(agents=0)
+    path = f"/api/v1/tenants/{partner.slug}/queues"
+    async with unit_of_work(hub.sessionmaker) as session:
+        soon = await create_token(
+            session, role="supervisor", tenant=partner.slug, expires_at=utcnow() + timedelta(seconds=1.5)
+        )
+        gone = await create_token(
+            session, role="supervisor", tenant=partner.slug, expires_at=utcnow() - timedelta(seconds=1)
+        )
+    assert (await api.get(path, headers={"Authorization": f"Bearer {gone}"})).status_code == 401
+    assert (await api.get(path, headers={"Authorization": f"Bearer {soon}"})).status_code == 200
+    await asyncio.sleep(1.5 + CACHE_SECONDS + 0.1)
+    assert (await api.get(path, headers={"Authorization": f"Bearer {soon}"})).status_code == 401
+
+    # the command line: --expires-in 90d stores an expiry 90 days on (to the minute), and a bad unit is refused
+    label = unique_slug("ninety")
+    made = await asyncio.to_thread(
+        run_hub,
+        "token",
+        "create",
+        "--role",
+        "committee",
+        "--label",
+        label,
+        "--expires-in",
+        "90d",
+        settings_env=cli_env(hub, database_url),
+    )
+    assert made.returncode == 0, made.stderr
+    async with hub.sessionmaker() as session:
+        row = await session.scalar(select(ApiToken).where(ApiToken.label == label))
+    assert row is not None and row.expires_at is not None
+    assert abs(row.expires_at - (utcnow() + timedelta(days=90))) < timedelta(minutes=1)
+    bad = await asyncio.to_thread(
+        run_hub,
+        "token",
+        "create",
+        "--role",
+        "committee",
+        "--expires-in",
+        "soon",
+        settings_env=cli_env(hub, database_url),
+    )
+    assert bad.returncode == 2 and "30m, 12h, 90d or 2w" in bad.stderr
