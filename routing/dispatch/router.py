@@ -189,6 +189,9 @@ class Router:
         self._staff_changes = 0
         self._recount: asyncio.Task[None] | None = None
         self._caps: dict[str, Caps] | None = None
+        # Each gate as last decided here, with when: an overflow's trail gives the reasons that opened the ring,
+        # not a second look taken after the reservation (which would count the lender's agent as already busy).
+        self._gates: dict[tuple[str, str], tuple[Gate, datetime]] = {}
 
     # -- reading the snapshot --------------------------------------------------------------------------
 
@@ -375,22 +378,39 @@ class Router:
             f"{t}/{code}" for t in borrowers if (info := catalogue.tenants.get(t)) for code in info.services
         }
         if not queues:
+            self._gates = {}
             return []
-        return gates(await self.snapshot(queues, now))
+        decided = gates(await self.snapshot(queues, now))
+        self._gates = {(g.agreement, g.borrower_queue): (g, now) for g in decided}
+        return decided
 
     async def gate_reasons(self, agreement_id: str, base_queue: str, now: datetime) -> dict[str, Any]:
-        """Why a lender's ring was open, at the moment of an overflow offer (for the enquiry's trail)."""
+        """Why a lender's ring was open, for the trail of an overflow offer: the gate's own reasons.
+
+        The reasons are those of the decision that opened the ring (the last ``gates_now`` here), never worked out
+        again after the reservation. Only when this process has not decided that gate (another process's tick
+        opened it) is it decided now, and the trail says so (``decided: "at_offer"``).
+        """
         agreements = {a.id: a for a in await self.agreements.get()}
         agreement = agreements.get(agreement_id)
         catalogue = await self.catalogue.get()
         info = catalogue.service(*base_queue.split("/", 1))
         if agreement is None or info is None:
             return {"agreement": agreement_id}
-        gate = gate_for(agreement, terms_of_service(info), await self.snapshot({base_queue}, now))
+        known = self._gates.get((agreement_id, base_queue))
+        if known is not None:
+            gate, decided_at = known
+            decided = "with_the_gate"
+        else:
+            gate = gate_for(agreement, terms_of_service(info), await self.snapshot({base_queue}, now))
+            decided_at, decided = now, "at_offer"
         return {
             "agreement": agreement.id,
             "lender": agreement.lender,
             "unit_rate": agreement.unit_rate,
+            "gate_open": gate.open,
+            "decided": decided,
+            "decided_at": decided_at.isoformat(),
             "reasons": [r.as_dict() for r in gate.reasons],
         }
 
