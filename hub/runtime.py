@@ -6,13 +6,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backoffice.outbox import enqueue_case
-from backoffice.updates import apply_updates
+from backoffice.updates import StatusUpdates
 from figures.definitions import definitions
 from figures.satisfaction import SatisfactionSampler, SurveyInvite
 from hub.migrate import upgrade_async
@@ -69,11 +69,11 @@ def desk_for(dispatcher: Dispatcher) -> AgentDesk:
     return AgentDesk(dispatcher, Completion())
 
 
-def intake_for(dispatcher: Dispatcher) -> IntakeProcessor:
+def intake_for(dispatcher: Dispatcher, *, update_clock_skew_seconds: int = 120) -> IntakeProcessor:
     """The intake with the back office's status updates and the figures' short-abandon threshold."""
     return IntakeProcessor(
         dispatcher,
-        apply_status_updates=apply_updates,
+        apply_status_updates=StatusUpdates(timedelta(seconds=update_clock_skew_seconds)),
         short_abandon_seconds=definitions().short_abandon_seconds,
     )
 
@@ -130,7 +130,7 @@ class Hub:
             live=live,
             catalogue=catalogue,
             dispatcher=dispatcher,
-            intake=intake_for(dispatcher),
+            intake=intake_for(dispatcher, update_clock_skew_seconds=settings.update_clock_skew_seconds),
             desk=desk_for(dispatcher),
             memory_bus=MemoryBus() if not settings.amqp_url else None,
         )

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     adapter_backoff_cap_seconds: float = Field(default=900.0, gt=0)
     adapter_batch_size: int = Field(default=20, ge=1, le=500)
     update_replay_window_seconds: int = Field(default=300, ge=1)
+    # A status update dated further ahead of our clock than this is refused (future_dated_update).
+    update_clock_skew_seconds: int = Field(default=120, ge=0)
     tracking_requests_per_minute: int = Field(default=30, ge=1)
     # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
     open311_posts_per_minute: int = Field(default=60, ge=1)

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backoffice.status import CaseState, case_states, status_label, version_documents
 from hub.runtime import Hub
 from plumbing.auth.service import check_api_key
 from plumbing.bus.base import IncomingMessage
@@ -28,9 +29,6 @@ from plumbing.georeport import w3c
 from routing.models import Enquiry, EnquiryEvent
 from tenants.attributes import check_attributes
 from tenants.catalogue import ServiceInfo, TenantInfo
-from tenants.hours import resolution_due
-from tenants.models import CatalogueVersion
-from tenants.schemas import opening_hours_from_document
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-22T00:00:00Z"  # when this endpoint's behaviour last changed
@@ -38,8 +36,6 @@ MAX_DESCRIPTION = 4000
 MAX_REQUESTS = 1000
 DEFAULT_WINDOW = timedelta(days=90)
 UPDATES_WINDOW = timedelta(days=1)
-OPEN_STATES = ("queued", "offered", "answered")
-CLOSED_STATES = ("completed", "abandoned")
 
 # Marks the enquiries posted here: their description was written for an Open311 (public) client, so it
 # may be shown back; text that reached the hub any other way may hold personal details and is not.
@@ -62,7 +58,21 @@ _UPDATE_STATUS = {  # mySociety's extended statuses
     "callback_booked": "action_scheduled",
     "no_action": "no_further_action",
 }
-_PUBLIC_EVENTS = ("enquiry.received", "enquiry.answered", "enquiry.completed", "enquiry.abandoned")
+_PUBLIC_EVENTS = (
+    "enquiry.received",
+    "enquiry.answered",
+    "enquiry.completed",
+    "enquiry.abandoned",
+    "enquiry.case_updated",  # a back office's update, at its own time (backoffice.updates)
+)
+# A back office's status in mySociety's extended spelling (routing.case_status.STATUSES).
+_CASE_UPDATE_STATUS = {
+    "received": "open",
+    "in_progress": "in_progress",
+    "scheduled": "action_scheduled",
+    "resolved": "fixed",
+    "closed": "closed",
+}
 
 
 class Open311Error(Exception):
@@ -332,27 +342,6 @@ def _notice(service: ServiceInfo) -> str:
 
 # -- reading requests back -------------------------------------------------------------------------------
 
-_documents: dict[tuple[str, int], dict[str, Any]] = {}
-
-
-async def _version_documents(
-    session: AsyncSession, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], dict[str, Any]]:
-    """Catalogue versions never change once written, so each is read from the database once per process."""
-    missing = [k for k in keys if k not in _documents]
-    if missing:
-        rows = await session.execute(
-            select(CatalogueVersion.tenant_slug, CatalogueVersion.version, CatalogueVersion.definition).where(
-                CatalogueVersion.tenant_slug.in_({t for t, _ in missing}),
-                CatalogueVersion.version.in_({v for _, v in missing}),
-            )
-        )
-        if len(_documents) > 2000:
-            _documents.clear()
-        for slug, version, document in rows.all():
-            _documents[(slug, version)] = document
-    return {k: _documents[k] for k in keys if k in _documents}
-
 
 def _service_document(document: dict[str, Any] | None, code: str) -> dict[str, Any] | None:
     for service in (document or {}).get("services") or []:
@@ -361,14 +350,21 @@ def _service_document(document: dict[str, Any] | None, code: str) -> dict[str, A
     return None
 
 
-def _status_notes(enquiry: Enquiry) -> str:
-    if enquiry.state == "completed":
-        return _OUTCOME_NOTES.get(enquiry.outcome or "", "Closed.")
-    if enquiry.state == "abandoned":
-        return "Withdrawn before it was answered."
-    if enquiry.state == "answered":
-        return "An adviser is dealing with it."
-    return "Received; waiting for an adviser."
+_HUB_NOTES = {
+    "waiting": "Received; waiting for an adviser.",
+    "with_adviser": "An adviser is dealing with it.",
+    "withdrawn": "Withdrawn before it was answered.",
+    "closed": "Closed; no further action needed.",
+    # the hub's own statuses after a wrap-up are spelled as the outcomes they come from
+    **{outcome: note for outcome, note in _OUTCOME_NOTES.items() if outcome != "no_action"},
+}
+
+
+def _status_notes(state: CaseState) -> str:
+    """Public wording of the one status (backoffice.status decides it; this only words it)."""
+    if state.by_back_office:
+        return f"{state.label}."
+    return _HUB_NOTES.get(state.status, f"{state.label}.")
 
 
 def request_record(
@@ -376,23 +372,19 @@ def request_record(
     tenant: TenantInfo,
     document: dict[str, Any] | None,
     updated_at: datetime | None,
+    state: CaseState,
 ) -> dict[str, Any]:
     """One ``<request>``: public fields only (no customer name, email, phone or address of their own)."""
     spec = _service_document(document, enquiry.service_code)
     current = tenant.services.get(enquiry.service_code)
     name = (spec or {}).get("name") or (current.name if current else enquiry.service_code)
-    days = (spec or {}).get("resolution_working_days")
-    expected = None
-    if days is not None and document is not None:
-        expected = resolution_due(
-            opening_hours_from_document(document, enquiry.service_code), enquiry.received_at, days
-        )
+    expected = state.expected_at
     location = enquiry.location or {}
     notice = (spec or {}).get("service_notice") or ""
     record: dict[str, Any] = {
         "service_request_id": enquiry.reference,
-        "status": "closed" if enquiry.state in CLOSED_STATES else "open",
-        "status_notes": _status_notes(enquiry),
+        "status": "open" if state.is_open else "closed",
+        "status_notes": _status_notes(state),
         "service_name": name,
         "service_code": enquiry.service_code,
         "description": (enquiry.text or "") if enquiry.message_id.startswith(OPEN311_MESSAGE_PREFIX) else "",
@@ -431,15 +423,17 @@ async def _records(
         .tuples()
         .all()
     )
-    documents = await _version_documents(
+    documents = await version_documents(
         session, {(e.tenant_slug, e.catalogue_version) for e in enquiries if e.catalogue_version is not None}
     )
+    states = await case_states(session, enquiries)
     return [
         request_record(
             e,
             tenant,
             documents.get((e.tenant_slug, e.catalogue_version)) if e.catalogue_version is not None else None,
             updated.get(e.id),
+            states[e.id],
         )
         for e in enquiries
     ]
@@ -479,10 +473,15 @@ async def get_requests(hub: Hub, tenant: TenantInfo, params: Params) -> list[dic
         unknown = statuses - {"open", "closed"}
         if unknown:
             raise Open311Error(400, f"status must be open or closed, not {', '.join(sorted(unknown))}")
-        if statuses == {"open"}:
-            query = query.where(Enquiry.state.in_(OPEN_STATES))
-        elif statuses == {"closed"}:
-            query = query.where(Enquiry.state.in_(CLOSED_STATES))
+        if len(statuses) == 1:
+            # open or closed is the status truth's (a back office's update can close a case the hub left
+            # open), so it is filtered after deciding, not on the enquiry's own state
+            wanted = statuses.pop()
+            query = query.order_by(Enquiry.received_at.desc(), Enquiry.id.desc()).limit(MAX_REQUESTS * 4)
+            async with hub.sessionmaker() as session:
+                enquiries = list((await session.scalars(query)).all())
+                records = await _records(session, tenant, enquiries)
+            return [r for r in records if r["status"] == wanted][:MAX_REQUESTS]
     query = query.order_by(Enquiry.received_at.desc(), Enquiry.id.desc()).limit(MAX_REQUESTS)
     async with hub.sessionmaker() as session:
         enquiries = list((await session.scalars(query)).all())
@@ -502,7 +501,11 @@ async def get_token(hub: Hub, tenant: TenantInfo, token: str) -> dict[str, Any]:
 
 async def get_updates(hub: Hub, tenant: TenantInfo, params: Params) -> list[dict[str, Any]]:
     """mySociety's ``servicerequestupdates``: public status changes in [start_date, end_date]."""
-    end = _datetime_param(params, "end_date") or hub.dispatcher.clock()
+    # By default up to now and the clock skew a back office's update may be ahead by (backoffice.updates): every
+    # update the status already reflects is listed.
+    end = _datetime_param(params, "end_date") or hub.dispatcher.clock() + timedelta(
+        seconds=hub.settings.update_clock_skew_seconds
+    )
     start = _datetime_param(params, "start_date") or end - UPDATES_WINDOW
     if end < start:
         raise Open311Error(400, "end_date is before start_date")
@@ -528,6 +531,9 @@ async def get_updates(hub: Hub, tenant: TenantInfo, params: Params) -> list[dict
         if event.event == "enquiry.completed":
             chosen = str(event.data.get("outcome") or outcome or "")
             status, note = _UPDATE_STATUS.get(chosen, "closed"), _OUTCOME_NOTES.get(chosen, "Closed.")
+        elif event.event == "enquiry.case_updated":
+            case_status = str(event.data.get("status") or "")
+            status, note = _CASE_UPDATE_STATUS.get(case_status, "open"), f"{status_label(case_status)}."
         elif event.event == "enquiry.answered":
             status, note = "in_progress", "An adviser is dealing with it."
         elif event.event == "enquiry.abandoned":

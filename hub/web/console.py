@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backoffice.status import case_states
 from hub.accounts.service import SignedIn, resolve_session
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
@@ -124,6 +125,8 @@ async def _panel(
         "service_names": _service_names(catalogue, enquiry.tenant_slug),
         "script": _script(service, values),
         "targets": _transfer_targets(catalogue, enquiry),
+        # the one status truth, as Open311 and /track give it (backoffice.status)
+        "case": (await case_states(session, [enquiry]))[enquiry.id],
     }
 
 

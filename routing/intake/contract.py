@@ -45,6 +45,7 @@ class ErrorCode:
     UNKNOWN_ENQUIRY = "unknown_enquiry"
     UNKNOWN_REFERENCE = "unknown_reference"
     OUT_OF_ORDER_UPDATE = "out_of_order_update"
+    FUTURE_DATED_UPDATE = "future_dated_update"
 
 
 @dataclass(frozen=True)
