@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     tracking_requests_per_minute: int = Field(default=30, ge=1)
     # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
     open311_posts_per_minute: int = Field(default=60, ge=1)
+    # An Open311 POST repeated with the same api_key and fields within this many seconds is the same request.
+    open311_retry_window_seconds: int = Field(default=600, ge=1)
     sign_in_attempts_per_minute: int = Field(default=20, ge=1)
 
     @property

@@ -9,10 +9,10 @@ catalogue version it was routed under.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -311,13 +311,48 @@ def validate_post(tenant: TenantInfo, params: Params) -> tuple[ServiceInfo, dict
     return service, {k: v for k, v in body.items() if v is not None}
 
 
+def retry_message_ids(tenant: str, params: Params, now: datetime, window_seconds: int) -> tuple[str, str]:
+    """The intake message ids a POST gets in this window and the one before: a client's retry is one request.
+
+    The id is a digest of the partner, the api_key and every field as sent (the client's own reference among them,
+    e.g. ``attribute[fixmystreet_id]``), and of the window of ``window_seconds`` the POST falls in; a retry that
+    crosses into the next window finds the request under the previous window's id.
+    """
+    fields = sorted((k, v) for k, values in params.items() for v in values)
+    digest = hashlib.sha256(json.dumps([tenant, fields]).encode()).hexdigest()[:40]
+    bucket = int(now.timestamp()) // window_seconds
+    return f"{OPEN311_MESSAGE_PREFIX}{digest}-{bucket}", f"{OPEN311_MESSAGE_PREFIX}{digest}-{bucket - 1}"
+
+
+async def _retried(hub: Hub, tenant: TenantInfo, message_ids: tuple[str, str], since: datetime) -> str | None:
+    async with hub.sessionmaker() as session:
+        found = await session.scalar(
+            select(Enquiry.reference)
+            .where(
+                Enquiry.tenant_slug == tenant.slug,
+                Enquiry.message_id.in_(message_ids),
+                Enquiry.created_at >= since,
+            )
+            .order_by(Enquiry.id)
+            .limit(1)
+        )
+    return str(found) if found is not None else None
+
+
 async def post_request(hub: Hub, tenant: TenantInfo, params: Params) -> Posted:
     service, body = validate_post(tenant, params)
-    body["received_at"] = hub.dispatcher.clock().isoformat()
+    now = hub.dispatcher.clock()
+    window = hub.settings.open311_retry_window_seconds
+    message_id, previous = retry_message_ids(tenant.slug, params, now, window)
+    # A client that retries (a timeout, a lost answer) gets the request it already made, not a second case.
+    earlier = await _retried(hub, tenant, (message_id, previous), now - timedelta(seconds=window))
+    if earlier is not None:
+        return Posted(earlier, _notice(service))
+    body["received_at"] = now.isoformat()
     message = IncomingMessage(
         routing_key=f"{tenant.slug}.web",
         body=json.dumps(body).encode(),
-        message_id=f"{OPEN311_MESSAGE_PREFIX}{uuid.uuid4().hex}",
+        message_id=message_id,  # two retries at once: intake's (tenant, message_id) key makes them one
         content_type="application/json",
         type="enquiry.v1",
     )
