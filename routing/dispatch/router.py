@@ -11,8 +11,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from msgspec.structs import replace
@@ -414,9 +415,12 @@ class Router:
             "reasons": [r.as_dict() for r in gate.reasons],
         }
 
-    async def configure_caps(self) -> None:
+    async def configure_caps(self, now: datetime | None = None) -> None:
+        """Send the caps when they change; each carries its zone's offset now, so the hourly cap counts the
+        agreement's local hour (re-sent at the tick after the clocks change)."""
+        at = now or datetime.now(UTC)
         caps = {
-            a.id: Caps(a.max_per_hour, a.max_concurrent)
+            a.id: Caps(a.max_per_hour, a.max_concurrent, _utc_offset_ms(a.timezone, at))
             for a in await self.agreements.get()
             if "widen" in a.actions
         }
@@ -430,6 +434,11 @@ class Router:
 
 
 KINDS: tuple[Kind, ...] = ("voice", "text")
+
+
+def _utc_offset_ms(timezone: str, at: datetime) -> int:
+    offset = at.astimezone(ZoneInfo(timezone)).utcoffset()
+    return int(offset.total_seconds() * 1000) if offset is not None else 0
 
 
 def gate_map(gate_list: list[Gate]) -> dict[str, bool]:
