@@ -48,7 +48,7 @@ from routing.policy.model import (
     Snapshot,
     Window,
 )
-from tenants.agreements.service import list_agreements
+from tenants.agreements.service import SkippedAgreement, agreements_stamp, readable_agreements
 from tenants.agreements.terms import DAYS, AgreementDefinition
 from tenants.catalogue import Catalogue, CatalogueCache, ServiceInfo
 
@@ -115,24 +115,59 @@ def terms_of_service(info: ServiceInfo) -> ServiceTerms:
 
 
 class AgreementsCache:
-    """The stored agreements as policy terms; reloaded every ``max_age`` seconds, or when told."""
+    """The stored agreements as policy terms; a change by any process is seen here within ``check_every_seconds``.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_age_seconds: float = 30.0) -> None:
+    Each ``get`` at most once a second reads a stamp of the table (count and latest change) and reloads when it
+    moved. A stored agreement that no longer validates is skipped, with an error logged once (and
+    ``hub_agreements_invalid`` on /metrics), instead of stopping the router.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        max_age_seconds: float = 30.0,
+        check_every_seconds: float = 1.0,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._max_age = max_age_seconds
+        self._check_every = check_every_seconds
         self._terms: list[Agreement] = []
         self._loaded_at = -1e9
+        self._checked_at = -1e9
+        self._stamp: object = None
+        self._reported: set[tuple[str, str]] = set()
+        self.skipped: list[SkippedAgreement] = []
 
     async def get(self) -> list[Agreement]:
-        if time.monotonic() - self._loaded_at > self._max_age:
+        now = time.monotonic()
+        if now - self._loaded_at > self._max_age:
             await self.reload()
+        elif now - self._checked_at >= self._check_every:
+            self._checked_at = now  # before the await: concurrent callers do not all check
+            with all_partners():
+                async with self._sessionmaker() as session:
+                    stamp = await agreements_stamp(session)
+            if stamp != self._stamp:
+                await self.reload()
         return self._terms
 
     async def reload(self) -> list[Agreement]:
         with all_partners():  # shared by the process: never only the partners of the request that reloads
             async with self._sessionmaker() as session:
-                self._terms = [terms_of_agreement(a) for a in await list_agreements(session)]
-        self._loaded_at = time.monotonic()
+                stamp = await agreements_stamp(session)
+                definitions, skipped = await readable_agreements(session)
+        terms: list[Agreement] = []
+        for definition in definitions:
+            try:
+                terms.append(terms_of_agreement(definition))
+            except ValueError as exc:  # a zone or window the policy cannot read
+                skipped.append(SkippedAgreement(definition.id, str(exc)))
+        for bad in skipped:
+            if (bad.id, bad.error) not in self._reported:
+                self._reported.add((bad.id, bad.error))
+                log.error("agreements.invalid_skipped", agreement=bad.id, error=bad.error[:300])
+        self._terms, self.skipped, self._stamp = terms, skipped, stamp
+        self._loaded_at = self._checked_at = time.monotonic()
         return self._terms
 
 

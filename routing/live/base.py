@@ -18,9 +18,12 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 import msgspec
+from redis.exceptions import RedisError
 
 # Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
 PRIORITY_SPAN_MS = 10**13
+# What a live state that is away raises (Redis restarting, the network down): an outage of a cache, never a bug.
+OUTAGES: tuple[type[Exception], ...] = (RedisError, ConnectionError, OSError, TimeoutError)
 HOUR_MS = 3_600_000
 STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
 TEXT_SUFFIX = "+text"
