@@ -270,3 +270,33 @@ async def test_every_route_feeds_one_status_that_every_reader_gives(
 
 async def _is(read: Any, wanted: str) -> bool:
     return bool(await read() == wanted)
+
+
+async def test_updates_in_one_batch_apply_in_the_order_of_their_own_time(
+    hub: Hub, api: httpx.AsyncClient
+) -> None:
+    """Two AMQP updates for one case arrive newest first in one batch: both apply, the newest is the status."""
+    slug, agent = await _partner(hub)
+    _, reference = await _passed_to_back_office(hub, slug, agent)
+    base = datetime.now(UTC).replace(microsecond=0)
+
+    def message(status: str, seconds: int) -> IncomingMessage:
+        body = {
+            "tenant": slug,
+            "reference": reference,
+            "status": status,
+            "at": (base + timedelta(seconds=seconds)).isoformat(),
+        }
+        return IncomingMessage(
+            routing_key=f"{slug}.update",
+            body=json.dumps(body).encode(),
+            message_id=uuid.uuid4().hex,
+            content_type="application/json",
+            type="enquiry.update.v1",
+        )
+
+    result = await hub.intake.process([message("scheduled", 2), message("in_progress", 1)])
+    assert result.updated == 2
+    tracked = (await api.get(f"/track/{reference}.json")).json()
+    assert tracked["status"] == "scheduled"
+    assert [u["status"] for u in tracked["updates"]] == ["scheduled", "in_progress"]  # newest first
