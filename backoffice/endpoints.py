@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -232,6 +232,7 @@ async def post_signed_update(tenant: str, service_code: str, request: Request) -
                 service_code=service_code,
             ),
             now=now,
+            max_skew=timedelta(seconds=hub.settings.update_clock_skew_seconds),
         )
     return _outcome_response(outcome)
 
@@ -289,9 +290,11 @@ async def post_servicerequestupdates(request: Request, fmt: str = "xml") -> Resp
     async with hub.sessionmaker() as session:
         principal = await authenticate(session, params["api_key"])
     jurisdiction = params.get("jurisdiction_id") or (principal.tenant if principal else None)
+    # The partner's own Open311 api_key (role "open311", the one its clients post requests with) may post its
+    # back office's updates too; so may a partner's or the hub's bearer token.
     if (
         principal is None
-        or principal.role not in ("partner", "admin")
+        or principal.role not in ("partner", "admin", "open311")
         or jurisdiction is None
         or not may_read_partner(principal, jurisdiction)
     ):
@@ -324,6 +327,7 @@ async def post_servicerequestupdates(request: Request, fmt: str = "xml") -> Resp
                 expected_date=expected,
             ),
             now=_clock(request),
+            max_skew=timedelta(seconds=hub.settings.update_clock_skew_seconds),
         )
     if outcome.refused:
         code = 404 if outcome.code == "unknown_reference" else 400

@@ -2,12 +2,15 @@
 
 Each update is identified by where it came from and its own id there (the AMQP message_id, the webhook's
 update_id, Open311's update_id): a repeat is a ``duplicate`` and changes nothing. An update no newer than the one
-last applied is ``out_of_order_update`` and refused, so a late message never winds a case back.
+last applied is ``out_of_order_update`` and refused, so a late message never winds a case back: updates apply in the
+order of their own time (``at``). One dated later than now (beyond ``max_skew``, the clock skew tolerated:
+``HUB_UPDATE_CLOCK_SKEW_SECONDS``) is ``future_dated_update`` and refused, so it cannot jump ahead of the updates
+still to come. What the case then shows is decided once, in ``backoffice.status``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +23,8 @@ from routing.models import Enquiry
 UNKNOWN_REFERENCE = "unknown_reference"
 OUT_OF_ORDER = "out_of_order_update"
 DUPLICATE = "duplicate_update"
+FUTURE_DATED = "future_dated_update"
+DEFAULT_MAX_SKEW = timedelta(seconds=120)
 BAD_STATUS = "invalid_field"
 
 
@@ -45,10 +50,20 @@ async def _find_enquiry(session: AsyncSession, update: StatusUpdate) -> Enquiry 
     return enquiry
 
 
-async def apply_update(session: AsyncSession, update: StatusUpdate, *, now: datetime) -> UpdateOutcome:
+async def apply_update(
+    session: AsyncSession, update: StatusUpdate, *, now: datetime, max_skew: timedelta = DEFAULT_MAX_SKEW
+) -> UpdateOutcome:
     """Apply one update in the caller's transaction (the enquiry row is locked, so updates queue per enquiry)."""
     if update.status not in STATUSES:
         return UpdateOutcome("refused", BAD_STATUS, f"status must be one of {', '.join(STATUSES)}")
+    if update.at > now + max_skew:
+        return UpdateOutcome(
+            "refused",
+            FUTURE_DATED,
+            f"update at {update.at.isoformat()} is in the future (now {now.isoformat()}, "
+            f"{max_skew.total_seconds():.0f} s of clock skew allowed): send it when it has happened",
+            update.reference,
+        )
     enquiry = await _find_enquiry(session, update)
     if enquiry is None:
         named = update.reference or update.external_ref
@@ -104,7 +119,27 @@ async def apply_update(session: AsyncSession, update: StatusUpdate, *, now: date
 
 
 async def apply_updates(
-    session: AsyncSession, updates: list[StatusUpdate], *, now: datetime
+    session: AsyncSession,
+    updates: list[StatusUpdate],
+    *,
+    now: datetime,
+    max_skew: timedelta = DEFAULT_MAX_SKEW,
 ) -> list[UpdateOutcome]:
-    """In the order given, so two updates to one case in one batch are judged against each other."""
-    return [await apply_update(session, update, now=now) for update in updates]
+    """In the order of their own time, so two updates to one case in one batch are judged against each other."""
+    ordered = sorted(range(len(updates)), key=lambda i: updates[i].at)
+    outcomes: dict[int, UpdateOutcome] = {}
+    for i in ordered:
+        outcomes[i] = await apply_update(session, updates[i], now=now, max_skew=max_skew)
+    return [outcomes[i] for i in range(len(updates))]
+
+
+class StatusUpdates:
+    """``apply_updates`` with the clock skew of the settings: what the shell hands intake."""
+
+    def __init__(self, max_skew: timedelta) -> None:
+        self.max_skew = max_skew
+
+    async def __call__(
+        self, session: AsyncSession, updates: list[StatusUpdate], *, now: datetime
+    ) -> list[UpdateOutcome]:
+        return await apply_updates(session, updates, now=now, max_skew=self.max_skew)

@@ -6,13 +6,13 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backoffice.outbox import enqueue_case
-from backoffice.updates import apply_updates
+from backoffice.updates import StatusUpdates
 from figures.definitions import definitions
 from figures.satisfaction import SatisfactionSampler, SurveyInvite
 from hub.migrate import upgrade_async
@@ -72,9 +72,10 @@ def desk_for(dispatcher: Dispatcher) -> AgentDesk:
 
 def intake_for(dispatcher: Dispatcher, settings: Settings | None = None) -> IntakeProcessor:
     """The intake with the back office's status updates, the figures' short-abandon threshold and the limits."""
+    skew = settings.update_clock_skew_seconds if settings is not None else 120
     return IntakeProcessor(
         dispatcher,
-        apply_status_updates=apply_updates,
+        apply_status_updates=StatusUpdates(timedelta(seconds=skew)),
         short_abandon_seconds=definitions().short_abandon_seconds,
         limits=intake_limits(settings) if settings is not None else DEFAULT_LIMITS,
     )

@@ -66,11 +66,15 @@ class Settings(BaseSettings):
     adapter_backoff_cap_seconds: float = Field(default=900.0, gt=0)
     adapter_batch_size: int = Field(default=20, ge=1, le=500)
     update_replay_window_seconds: int = Field(default=300, ge=1)
+    # A status update dated further ahead of our clock than this is refused (future_dated_update).
+    update_clock_skew_seconds: int = Field(default=120, ge=0)
     tracking_requests_per_minute: int = Field(default=30, ge=1)
     # Largest HTTP request body any route accepts (413 beyond it, refused before it is read): plumbing/bounded.py.
     http_max_body_bytes: int = Field(default=1_048_576, ge=1024, le=268_435_456)
     # Public endpoints' limits per client address (429 beyond them): Open311 POST requests, sign-in attempts.
     open311_posts_per_minute: int = Field(default=60, ge=1)
+    # An Open311 POST repeated with the same api_key and fields within this many seconds is the same request.
+    open311_retry_window_seconds: int = Field(default=600, ge=1)
     sign_in_attempts_per_minute: int = Field(default=20, ge=1)
     # /metrics labels queue depth and oldest wait by partner: a scraper must show this bearer token
     # (HUB_METRICS_TOKEN), unless metrics_public says /metrics is reachable only from inside (an internal listener

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.db.scope import all_partners
 from tenants.hours import OpeningHours
-from tenants.models import Service, Tenant
+from tenants.models import CatalogueVersion, Service, Tenant
 from tenants.schemas import ServiceDefinition, opening_hours_from_settings
 from tenants.service_routing import ServiceRouting, routing_of
 
@@ -87,6 +87,11 @@ def _spec(definition: dict[str, Any]) -> ServiceDefinition | None:
         return None  # a row stored before catalogues had every field: routable, just not classifiable
 
 
+async def catalogue_stamp(session: AsyncSession) -> int:
+    """The newest catalogue version's id: every load that changes a partner's catalogue writes a new one."""
+    return int(await session.scalar(select(func.max(CatalogueVersion.id))) or 0)
+
+
 async def read_catalogue(session: AsyncSession) -> Catalogue:
     rows = {t.slug: t for t in (await session.scalars(select(Tenant))).all()}
     tenants = {
@@ -128,13 +133,26 @@ async def read_catalogue(session: AsyncSession) -> Catalogue:
 
 
 class CatalogueCache:
-    """Reloads every minute, and on a miss (a partner added while running); a repeated miss waits a second."""
+    """A load by any process is seen here within ``check_every_seconds``; reloads on a miss too (a partner added
+    while running; a repeated miss waits a second).
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_age_seconds: float = 60.0) -> None:
+    Each ``get`` at most once a second reads the newest catalogue version's id (one indexed row) and reloads when
+    it moved, so an enquiry taken in just after a load is stamped with the new version in every process.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        max_age_seconds: float = 60.0,
+        check_every_seconds: float = 1.0,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._max_age = max_age_seconds
+        self._check_every = check_every_seconds
         self._catalogue = Catalogue()
         self._misses: dict[tuple[str, str | None], float] = {}
+        self._checked_at = -1e9
+        self._stamp: int | None = None
 
     @property
     def current(self) -> Catalogue:
@@ -142,8 +160,16 @@ class CatalogueCache:
         return self._catalogue
 
     async def get(self) -> Catalogue:
-        if time.monotonic() - self._catalogue.loaded_at > self._max_age:
+        now = time.monotonic()
+        if now - self._catalogue.loaded_at > self._max_age:
             await self.reload()
+        elif now - self._checked_at >= self._check_every:
+            self._checked_at = now  # before the await: concurrent callers do not all check
+            with all_partners():
+                async with self._sessionmaker() as session:
+                    stamp = await catalogue_stamp(session)
+            if stamp != self._stamp:
+                await self.reload()
         return self._catalogue
 
     async def reload(self) -> Catalogue:
@@ -151,7 +177,10 @@ class CatalogueCache:
         # reload: the cache is shared by the whole process (a narrowed request must not shrink it for everyone).
         with all_partners():
             async with self._sessionmaker() as session:
+                # the stamp first: a load committed between the two reads is caught by the next check
+                stamp = await catalogue_stamp(session)
                 self._catalogue = await read_catalogue(session)
+        self._stamp, self._checked_at = stamp, time.monotonic()
         return self._catalogue
 
     async def get_fresh_if_missing(self, tenant: str, code: str | None = None) -> Catalogue:

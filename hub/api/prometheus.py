@@ -16,6 +16,7 @@ from figures.satisfaction import RATINGS, SurveyError, record_rating
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
 from routing.models import Enquiry, IntakeRejection
+from tenants.agreements.service import readable_agreements
 from tenants.models import Agent
 
 router = APIRouter(tags=["public"])
@@ -91,6 +92,12 @@ async def prometheus(request: Request) -> PlainTextResponse:
     rejected = Gauge(
         "hub_intake_rejections_total", "Messages refused since the start", ["tenant"], registry=registry
     )
+    invalid = Gauge(
+        "hub_agreements_invalid",
+        "Stored agreements that no longer validate: skipped by the router until written again",
+        ["agreement"],
+        registry=registry,
+    )
     per_service: dict[tuple[str, str], int] = {}
     for queue, count in (await hub.live.queue_depths()).items():
         tenant, _, service = queue.partition("/")
@@ -136,4 +143,6 @@ async def prometheus(request: Request) -> PlainTextResponse:
             )
         ).all():
             backlog.labels(tenant, status).set(count)
+        for skipped in (await readable_agreements(session))[1]:
+            invalid.labels(skipped.id).set(1)
     return PlainTextResponse(generate_latest(registry).decode(), media_type=CONTENT_TYPE_LATEST)

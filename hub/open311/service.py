@@ -9,10 +9,10 @@ catalogue version it was routed under.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backoffice.status import CaseState, case_states, status_label, version_documents
 from hub.runtime import Hub
 from plumbing.auth.service import check_api_key
 from plumbing.bus.base import IncomingMessage
@@ -28,9 +29,6 @@ from plumbing.georeport import safe_http_url, w3c
 from routing.models import Enquiry, EnquiryEvent
 from tenants.attributes import check_attributes
 from tenants.catalogue import ServiceInfo, TenantInfo
-from tenants.hours import resolution_due
-from tenants.models import CatalogueVersion
-from tenants.schemas import opening_hours_from_document
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CHANGESET = "2026-11-22T00:00:00Z"  # when this endpoint's behaviour last changed
@@ -38,8 +36,6 @@ MAX_DESCRIPTION = 4000
 MAX_REQUESTS = 1000
 DEFAULT_WINDOW = timedelta(days=90)
 UPDATES_WINDOW = timedelta(days=1)
-OPEN_STATES = ("queued", "offered", "answered")
-CLOSED_STATES = ("completed", "abandoned")
 
 # Marks the enquiries posted here: their description was written for an Open311 (public) client, so it
 # may be shown back; text that reached the hub any other way may hold personal details and is not.
@@ -62,7 +58,21 @@ _UPDATE_STATUS = {  # mySociety's extended statuses
     "callback_booked": "action_scheduled",
     "no_action": "no_further_action",
 }
-_PUBLIC_EVENTS = ("enquiry.received", "enquiry.answered", "enquiry.completed", "enquiry.abandoned")
+_PUBLIC_EVENTS = (
+    "enquiry.received",
+    "enquiry.answered",
+    "enquiry.completed",
+    "enquiry.abandoned",
+    "enquiry.case_updated",  # a back office's update, at its own time (backoffice.updates)
+)
+# A back office's status in mySociety's extended spelling (routing.case_status.STATUSES).
+_CASE_UPDATE_STATUS = {
+    "received": "open",
+    "in_progress": "in_progress",
+    "scheduled": "action_scheduled",
+    "resolved": "fixed",
+    "closed": "closed",
+}
 
 
 class Open311Error(Exception):
@@ -305,13 +315,48 @@ def validate_post(tenant: TenantInfo, params: Params) -> tuple[ServiceInfo, dict
     return service, {k: v for k, v in body.items() if v is not None}
 
 
+def retry_message_ids(tenant: str, params: Params, now: datetime, window_seconds: int) -> tuple[str, str]:
+    """The intake message ids a POST gets in this window and the one before: a client's retry is one request.
+
+    The id is a digest of the partner, the api_key and every field as sent (the client's own reference among them,
+    e.g. ``attribute[fixmystreet_id]``), and of the window of ``window_seconds`` the POST falls in; a retry that
+    crosses into the next window finds the request under the previous window's id.
+    """
+    fields = sorted((k, v) for k, values in params.items() for v in values)
+    digest = hashlib.sha256(json.dumps([tenant, fields]).encode()).hexdigest()[:40]
+    bucket = int(now.timestamp()) // window_seconds
+    return f"{OPEN311_MESSAGE_PREFIX}{digest}-{bucket}", f"{OPEN311_MESSAGE_PREFIX}{digest}-{bucket - 1}"
+
+
+async def _retried(hub: Hub, tenant: TenantInfo, message_ids: tuple[str, str], since: datetime) -> str | None:
+    async with hub.sessionmaker() as session:
+        found = await session.scalar(
+            select(Enquiry.reference)
+            .where(
+                Enquiry.tenant_slug == tenant.slug,
+                Enquiry.message_id.in_(message_ids),
+                Enquiry.created_at >= since,
+            )
+            .order_by(Enquiry.id)
+            .limit(1)
+        )
+    return str(found) if found is not None else None
+
+
 async def post_request(hub: Hub, tenant: TenantInfo, params: Params) -> Posted:
     service, body = validate_post(tenant, params)
-    body["received_at"] = hub.dispatcher.clock().isoformat()
+    now = hub.dispatcher.clock()
+    window = hub.settings.open311_retry_window_seconds
+    message_id, previous = retry_message_ids(tenant.slug, params, now, window)
+    # A client that retries (a timeout, a lost answer) gets the request it already made, not a second case.
+    earlier = await _retried(hub, tenant, (message_id, previous), now - timedelta(seconds=window))
+    if earlier is not None:
+        return Posted(earlier, _notice(service))
+    body["received_at"] = now.isoformat()
     message = IncomingMessage(
         routing_key=f"{tenant.slug}.web",
         body=json.dumps(body).encode(),
-        message_id=f"{OPEN311_MESSAGE_PREFIX}{uuid.uuid4().hex}",
+        message_id=message_id,  # two retries at once: intake's (tenant, message_id) key makes them one
         content_type="application/json",
         type="enquiry.v1",
     )
@@ -336,27 +381,6 @@ def _notice(service: ServiceInfo) -> str:
 
 # -- reading requests back -------------------------------------------------------------------------------
 
-_documents: dict[tuple[str, int], dict[str, Any]] = {}
-
-
-async def _version_documents(
-    session: AsyncSession, keys: set[tuple[str, int]]
-) -> dict[tuple[str, int], dict[str, Any]]:
-    """Catalogue versions never change once written, so each is read from the database once per process."""
-    missing = [k for k in keys if k not in _documents]
-    if missing:
-        rows = await session.execute(
-            select(CatalogueVersion.tenant_slug, CatalogueVersion.version, CatalogueVersion.definition).where(
-                CatalogueVersion.tenant_slug.in_({t for t, _ in missing}),
-                CatalogueVersion.version.in_({v for _, v in missing}),
-            )
-        )
-        if len(_documents) > 2000:
-            _documents.clear()
-        for slug, version, document in rows.all():
-            _documents[(slug, version)] = document
-    return {k: _documents[k] for k in keys if k in _documents}
-
 
 def _service_document(document: dict[str, Any] | None, code: str) -> dict[str, Any] | None:
     for service in (document or {}).get("services") or []:
@@ -365,14 +389,21 @@ def _service_document(document: dict[str, Any] | None, code: str) -> dict[str, A
     return None
 
 
-def _status_notes(enquiry: Enquiry) -> str:
-    if enquiry.state == "completed":
-        return _OUTCOME_NOTES.get(enquiry.outcome or "", "Closed.")
-    if enquiry.state == "abandoned":
-        return "Withdrawn before it was answered."
-    if enquiry.state == "answered":
-        return "An adviser is dealing with it."
-    return "Received; waiting for an adviser."
+_HUB_NOTES = {
+    "waiting": "Received; waiting for an adviser.",
+    "with_adviser": "An adviser is dealing with it.",
+    "withdrawn": "Withdrawn before it was answered.",
+    "closed": "Closed; no further action needed.",
+    # the hub's own statuses after a wrap-up are spelled as the outcomes they come from
+    **{outcome: note for outcome, note in _OUTCOME_NOTES.items() if outcome != "no_action"},
+}
+
+
+def _status_notes(state: CaseState) -> str:
+    """Public wording of the one status (backoffice.status decides it; this only words it)."""
+    if state.by_back_office:
+        return f"{state.label}."
+    return _HUB_NOTES.get(state.status, f"{state.label}.")
 
 
 def request_record(
@@ -380,23 +411,19 @@ def request_record(
     tenant: TenantInfo,
     document: dict[str, Any] | None,
     updated_at: datetime | None,
+    state: CaseState,
 ) -> dict[str, Any]:
     """One ``<request>``: public fields only (no customer name, email, phone or address of their own)."""
     spec = _service_document(document, enquiry.service_code)
     current = tenant.services.get(enquiry.service_code)
     name = (spec or {}).get("name") or (current.name if current else enquiry.service_code)
-    days = (spec or {}).get("resolution_working_days")
-    expected = None
-    if days is not None and document is not None:
-        expected = resolution_due(
-            opening_hours_from_document(document, enquiry.service_code), enquiry.received_at, days
-        )
+    expected = state.expected_at
     location = enquiry.location or {}
     notice = (spec or {}).get("service_notice") or ""
     record: dict[str, Any] = {
         "service_request_id": enquiry.reference,
-        "status": "closed" if enquiry.state in CLOSED_STATES else "open",
-        "status_notes": _status_notes(enquiry),
+        "status": "open" if state.is_open else "closed",
+        "status_notes": _status_notes(state),
         "service_name": name,
         "service_code": enquiry.service_code,
         "description": (enquiry.text or "") if enquiry.message_id.startswith(OPEN311_MESSAGE_PREFIX) else "",
@@ -436,15 +463,17 @@ async def _records(
         .tuples()
         .all()
     )
-    documents = await _version_documents(
+    documents = await version_documents(
         session, {(e.tenant_slug, e.catalogue_version) for e in enquiries if e.catalogue_version is not None}
     )
+    states = await case_states(session, enquiries)
     return [
         request_record(
             e,
             tenant,
             documents.get((e.tenant_slug, e.catalogue_version)) if e.catalogue_version is not None else None,
             updated.get(e.id),
+            states[e.id],
         )
         for e in enquiries
     ]
@@ -484,10 +513,15 @@ async def get_requests(hub: Hub, tenant: TenantInfo, params: Params) -> list[dic
         unknown = statuses - {"open", "closed"}
         if unknown:
             raise Open311Error(400, f"status must be open or closed, not {', '.join(sorted(unknown))}")
-        if statuses == {"open"}:
-            query = query.where(Enquiry.state.in_(OPEN_STATES))
-        elif statuses == {"closed"}:
-            query = query.where(Enquiry.state.in_(CLOSED_STATES))
+        if len(statuses) == 1:
+            # open or closed is the status truth's (a back office's update can close a case the hub left
+            # open), so it is filtered after deciding, not on the enquiry's own state
+            wanted = statuses.pop()
+            query = query.order_by(Enquiry.received_at.desc(), Enquiry.id.desc()).limit(MAX_REQUESTS * 4)
+            async with hub.sessionmaker() as session:
+                enquiries = list((await session.scalars(query)).all())
+                records = await _records(session, tenant, enquiries)
+            return [r for r in records if r["status"] == wanted][:MAX_REQUESTS]
     query = query.order_by(Enquiry.received_at.desc(), Enquiry.id.desc()).limit(MAX_REQUESTS)
     async with hub.sessionmaker() as session:
         enquiries = list((await session.scalars(query)).all())
@@ -507,7 +541,11 @@ async def get_token(hub: Hub, tenant: TenantInfo, token: str) -> dict[str, Any]:
 
 async def get_updates(hub: Hub, tenant: TenantInfo, params: Params) -> list[dict[str, Any]]:
     """mySociety's ``servicerequestupdates``: public status changes in [start_date, end_date]."""
-    end = _datetime_param(params, "end_date") or hub.dispatcher.clock()
+    # By default up to now and the clock skew a back office's update may be ahead by (backoffice.updates): every
+    # update the status already reflects is listed.
+    end = _datetime_param(params, "end_date") or hub.dispatcher.clock() + timedelta(
+        seconds=hub.settings.update_clock_skew_seconds
+    )
     start = _datetime_param(params, "start_date") or end - UPDATES_WINDOW
     if end < start:
         raise Open311Error(400, "end_date is before start_date")
@@ -533,6 +571,9 @@ async def get_updates(hub: Hub, tenant: TenantInfo, params: Params) -> list[dict
         if event.event == "enquiry.completed":
             chosen = str(event.data.get("outcome") or outcome or "")
             status, note = _UPDATE_STATUS.get(chosen, "closed"), _OUTCOME_NOTES.get(chosen, "Closed.")
+        elif event.event == "enquiry.case_updated":
+            case_status = str(event.data.get("status") or "")
+            status, note = _CASE_UPDATE_STATUS.get(case_status, "open"), f"{status_label(case_status)}."
         elif event.event == "enquiry.answered":
             status, note = "in_progress", "An adviser is dealing with it."
         elif event.event == "enquiry.abandoned":

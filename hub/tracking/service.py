@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backoffice.models import Case, CaseUpdate
-from routing.case_status import STATUS_LABELS
+from backoffice.status import case_states, status_label
 from routing.models import Enquiry
 from tenants.models import Service, Tenant
 
@@ -24,28 +24,6 @@ CHANNEL_LABELS = {
     "face_to_face": "in person",
     "callback": "by callback request",
 }
-# Before a back office reports, the status comes from the contact centre's own progress.
-HUB_STATUS_LABELS = {
-    "waiting": "Waiting for an adviser",
-    "with_adviser": "With an adviser",
-    "withdrawn": "Withdrawn",
-    "passed_to_back_office": "Passed to the service team",
-    "callback_booked": "Callback booked",
-    "transferred": "Transferred",
-    "resolved": "Resolved",
-    "closed": "Closed",
-}
-_OUTCOME_STATUS = {
-    "resolved": "resolved",
-    "passed_to_back_office": "passed_to_back_office",
-    "callback_booked": "callback_booked",
-    "transferred": "transferred",
-    "no_action": "closed",
-}
-
-
-def status_label(status: str) -> str:
-    return STATUS_LABELS.get(status) or HUB_STATUS_LABELS.get(status) or status.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -97,16 +75,6 @@ class TrackingView:
         }
 
 
-def _hub_status(enquiry: Enquiry) -> str:
-    if enquiry.state in ("queued", "offered"):
-        return "waiting"
-    if enquiry.state == "answered":
-        return "with_adviser"
-    if enquiry.state == "abandoned":
-        return "withdrawn"
-    return _OUTCOME_STATUS.get(enquiry.outcome or "", "closed")
-
-
 async def track(session: AsyncSession, reference: str) -> TrackingView | None:
     """The public view of the enquiry with this reference, or None (also for anything not a reference)."""
     reference = reference.strip().upper()
@@ -131,7 +99,7 @@ async def track(session: AsyncSession, reference: str) -> TrackingView | None:
             .order_by(CaseUpdate.at.desc(), CaseUpdate.id.desc())
         )
     ).all()
-    status = case.status if case is not None and case.status else _hub_status(enquiry)
+    state = (await case_states(session, [enquiry]))[enquiry.id]
     return TrackingView(
         reference=enquiry.reference,
         council=council,
@@ -139,9 +107,9 @@ async def track(session: AsyncSession, reference: str) -> TrackingView | None:
         channel=enquiry.channel,
         channel_label=CHANNEL_LABELS.get(enquiry.channel, enquiry.channel),
         received_at=enquiry.received_at,
-        status=status,
-        status_label=status_label(status),
-        expected_date=case.expected_date if case is not None else None,
+        status=state.status,
+        status_label=state.label,
+        expected_date=state.expected_date,
         passed_to_back_office_at=case.passed_at if case is not None else None,
         updates=[
             UpdateView(u.at, u.status, status_label(u.status), u.notes, u.expected_date) for u in updates

@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backoffice.status import case_states
 from hub.accounts.service import SignedIn, resolve_session
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
@@ -133,6 +134,8 @@ async def _panel(
             enquiry,
             await transfer_partners(session, owner=enquiry.tenant_slug, service_code=enquiry.service_code),
         ),
+        # the one status truth, as Open311 and /track give it (backoffice.status)
+        "case": (await case_states(session, [enquiry]))[enquiry.id],
     }
 
 

@@ -19,7 +19,7 @@ from plumbing.problems import Problem
 from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.live.base import kind_of_channel, to_ms
+from routing.live.base import OUTAGES, kind_of_channel, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent
 
@@ -213,7 +213,7 @@ class AgentDesk:
             await self.live.record_stats(
                 queue, to_ms(now), {"answered": 1, "answered_within": 1 if waited <= threshold else 0}
             )
-        except Exception as exc:  # whatever the live state raised: it is only a cache of the figures
+        except OUTAGES as exc:  # the live state away: it is only a cache of the figures (a bug still raises)
             log.warning("stats.answer_not_counted", queue=queue, error=str(exc)[:200])
 
     async def reject(self, agent_id: str, enquiry_id: int) -> None:

@@ -48,8 +48,8 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
         await live.reset()
         dispatcher.router.forget_caps()
         await dispatcher.agreements.reload()
-        await dispatcher.router.configure_caps()
         now = dispatcher.clock()
+        await dispatcher.router.configure_caps(now)
         async with unit_of_work(dispatcher.sessionmaker) as session:
             offered = (
                 await session.scalars(select(Enquiry).where(Enquiry.state == "offered").with_for_update())

@@ -11,8 +11,9 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from msgspec.structs import replace
@@ -47,7 +48,7 @@ from routing.policy.model import (
     Snapshot,
     Window,
 )
-from tenants.agreements.service import list_agreements
+from tenants.agreements.service import SkippedAgreement, agreements_stamp, readable_agreements
 from tenants.agreements.terms import DAYS, AgreementDefinition
 from tenants.catalogue import Catalogue, CatalogueCache, ServiceInfo
 
@@ -114,24 +115,59 @@ def terms_of_service(info: ServiceInfo) -> ServiceTerms:
 
 
 class AgreementsCache:
-    """The stored agreements as policy terms; reloaded every ``max_age`` seconds, or when told."""
+    """The stored agreements as policy terms; a change by any process is seen here within ``check_every_seconds``.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], max_age_seconds: float = 30.0) -> None:
+    Each ``get`` at most once a second reads a stamp of the table (count and latest change) and reloads when it
+    moved. A stored agreement that no longer validates is skipped, with an error logged once (and
+    ``hub_agreements_invalid`` on /metrics), instead of stopping the router.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        max_age_seconds: float = 30.0,
+        check_every_seconds: float = 1.0,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._max_age = max_age_seconds
+        self._check_every = check_every_seconds
         self._terms: list[Agreement] = []
         self._loaded_at = -1e9
+        self._checked_at = -1e9
+        self._stamp: object = None
+        self._reported: set[tuple[str, str]] = set()
+        self.skipped: list[SkippedAgreement] = []
 
     async def get(self) -> list[Agreement]:
-        if time.monotonic() - self._loaded_at > self._max_age:
+        now = time.monotonic()
+        if now - self._loaded_at > self._max_age:
             await self.reload()
+        elif now - self._checked_at >= self._check_every:
+            self._checked_at = now  # before the await: concurrent callers do not all check
+            with all_partners():
+                async with self._sessionmaker() as session:
+                    stamp = await agreements_stamp(session)
+            if stamp != self._stamp:
+                await self.reload()
         return self._terms
 
     async def reload(self) -> list[Agreement]:
         with all_partners():  # shared by the process: never only the partners of the request that reloads
             async with self._sessionmaker() as session:
-                self._terms = [terms_of_agreement(a) for a in await list_agreements(session)]
-        self._loaded_at = time.monotonic()
+                stamp = await agreements_stamp(session)
+                definitions, skipped = await readable_agreements(session)
+        terms: list[Agreement] = []
+        for definition in definitions:
+            try:
+                terms.append(terms_of_agreement(definition))
+            except ValueError as exc:  # a zone or window the policy cannot read
+                skipped.append(SkippedAgreement(definition.id, str(exc)))
+        for bad in skipped:
+            if (bad.id, bad.error) not in self._reported:
+                self._reported.add((bad.id, bad.error))
+                log.error("agreements.invalid_skipped", agreement=bad.id, error=bad.error[:300])
+        self._terms, self.skipped, self._stamp = terms, skipped, stamp
+        self._loaded_at = self._checked_at = time.monotonic()
         return self._terms
 
 
@@ -189,6 +225,9 @@ class Router:
         self._staff_changes = 0
         self._recount: asyncio.Task[None] | None = None
         self._caps: dict[str, Caps] | None = None
+        # Each gate as last decided here, with when: an overflow's trail gives the reasons that opened the ring,
+        # not a second look taken after the reservation (which would count the lender's agent as already busy).
+        self._gates: dict[tuple[str, str], tuple[Gate, datetime]] = {}
 
     # -- reading the snapshot --------------------------------------------------------------------------
 
@@ -375,28 +414,48 @@ class Router:
             f"{t}/{code}" for t in borrowers if (info := catalogue.tenants.get(t)) for code in info.services
         }
         if not queues:
+            self._gates = {}
             return []
-        return gates(await self.snapshot(queues, now))
+        decided = gates(await self.snapshot(queues, now))
+        self._gates = {(g.agreement, g.borrower_queue): (g, now) for g in decided}
+        return decided
 
     async def gate_reasons(self, agreement_id: str, base_queue: str, now: datetime) -> dict[str, Any]:
-        """Why a lender's ring was open, at the moment of an overflow offer (for the enquiry's trail)."""
+        """Why a lender's ring was open, for the trail of an overflow offer: the gate's own reasons.
+
+        The reasons are those of the decision that opened the ring (the last ``gates_now`` here), never worked out
+        again after the reservation. Only when this process has not decided that gate (another process's tick
+        opened it) is it decided now, and the trail says so (``decided: "at_offer"``).
+        """
         agreements = {a.id: a for a in await self.agreements.get()}
         agreement = agreements.get(agreement_id)
         catalogue = await self.catalogue.get()
         info = catalogue.service(*base_queue.split("/", 1))
         if agreement is None or info is None:
             return {"agreement": agreement_id}
-        gate = gate_for(agreement, terms_of_service(info), await self.snapshot({base_queue}, now))
+        known = self._gates.get((agreement_id, base_queue))
+        if known is not None:
+            gate, decided_at = known
+            decided = "with_the_gate"
+        else:
+            gate = gate_for(agreement, terms_of_service(info), await self.snapshot({base_queue}, now))
+            decided_at, decided = now, "at_offer"
         return {
             "agreement": agreement.id,
             "lender": agreement.lender,
             "unit_rate": agreement.unit_rate,
+            "gate_open": gate.open,
+            "decided": decided,
+            "decided_at": decided_at.isoformat(),
             "reasons": [r.as_dict() for r in gate.reasons],
         }
 
-    async def configure_caps(self) -> None:
+    async def configure_caps(self, now: datetime | None = None) -> None:
+        """Send the caps when they change; each carries its zone's offset now, so the hourly cap counts the
+        agreement's local hour (re-sent at the tick after the clocks change)."""
+        at = now or datetime.now(UTC)
         caps = {
-            a.id: Caps(a.max_per_hour, a.max_concurrent)
+            a.id: Caps(a.max_per_hour, a.max_concurrent, _utc_offset_ms(a.timezone, at))
             for a in await self.agreements.get()
             if "widen" in a.actions
         }
@@ -410,6 +469,11 @@ class Router:
 
 
 KINDS: tuple[Kind, ...] = ("voice", "text")
+
+
+def _utc_offset_ms(timezone: str, at: datetime) -> int:
+    offset = at.astimezone(ZoneInfo(timezone)).utcoffset()
+    return int(offset.total_seconds() * 1000) if offset is not None else 0
 
 
 def gate_map(gate_list: list[Gate]) -> dict[str, bool]:

@@ -426,7 +426,7 @@ class Dispatcher:
         Returns the number of offers made. Cost: the rings due and the gates, never the queues' depth.
         """
         now = self.clock()
-        await self.router.configure_caps()
+        await self.router.configure_caps(now)
         offers = await self.live.open_due(to_ms(now), self.reservation_ttl_ms)
         gate_list = await self.router.gates_now(now)
         if gate_list:

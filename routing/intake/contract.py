@@ -56,6 +56,7 @@ class ErrorCode:
     UNKNOWN_ENQUIRY = "unknown_enquiry"
     UNKNOWN_REFERENCE = "unknown_reference"
     OUT_OF_ORDER_UPDATE = "out_of_order_update"
+    FUTURE_DATED_UPDATE = "future_dated_update"
     # Malformed input refused before it reaches storage (limits: IntakeLimits, README "Partner contract v1").
     TOO_LARGE = "too_large"  # the body, the attributes or one string is over its limit
     TOO_DEEP = "too_deep"  # JSON nested deeper than the limit

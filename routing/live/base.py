@@ -18,9 +18,12 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 import msgspec
+from redis.exceptions import RedisError
 
 # Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
 PRIORITY_SPAN_MS = 10**13
+# What a live state that is away raises (Redis restarting, the network down): an outage of a cache, never a bug.
+OUTAGES: tuple[type[Exception], ...] = (RedisError, ConnectionError, OSError, TimeoutError)
 HOUR_MS = 3_600_000
 STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
 TEXT_SUFFIX = "+text"
@@ -130,12 +133,20 @@ class QueueState:
 class Caps:
     per_hour: int | None
     concurrent: int | None
+    # The agreement's zone's offset from UTC now: ``per_hour`` counts its local clock hour (a zone half an hour
+    # off UTC, or the hour that repeats when the clocks go back, is one hour there). Sent again when it changes.
+    utc_offset_ms: int = 0
+
+
+def local_hour(now_ms: int, utc_offset_ms: int) -> int:
+    """The number of the local clock hour ``now_ms`` falls in, for a zone ``utc_offset_ms`` ahead of UTC."""
+    return (now_ms + utc_offset_ms) // HOUR_MS
 
 
 @dataclass(frozen=True)
 class OverflowCount:
     in_hand: int  # offered to or held by the lender's agents now
-    this_hour: int  # distinct enquiries offered under the agreement in this clock hour
+    this_hour: int  # distinct enquiries offered under the agreement in this local clock hour (Caps)
 
 
 @dataclass

@@ -8,6 +8,13 @@ local function agreement_of(q) return string.match(q, '@(.+)$') end
 local function is_text(q) return string.find(string.match(q, '^[^@]*'), '+text', 1, true) ~= nil end
 local function owner_of(q) return string.match(q, '^[^@]*') end
 
+-- The agreement's local clock hour: its zone's offset rides with its caps ("per_hour;concurrent;utc_offset_ms").
+local function local_hour(agreement, now)
+  local caps = redis.call('HGET', P .. 'caps', agreement)
+  local offset = caps and tonumber(string.match(caps, '^[^;]*;[^;]*;(-?%d+)$')) or 0
+  return math.floor((now + offset) / HOUR_MS)
+end
+
 local function split(s, sep)
   local out = {}
   if not s or s == '' then return out end
@@ -51,11 +58,11 @@ local function ring_ok(q, id, now)
   if redis.call('HGET', P .. 'gate', q) ~= '1' then return false end
   local caps = redis.call('HGET', P .. 'caps', agreement)
   if not caps then return false end
-  local per_hour, concurrent = string.match(caps, '^(-?%d+);(-?%d+)$')
+  local per_hour, concurrent = string.match(caps, '^(-?%d+);(-?%d+);')
   per_hour, concurrent = tonumber(per_hour), tonumber(concurrent)
   if concurrent >= 0 and redis.call('SCARD', P .. 'capc:' .. agreement) >= concurrent then return false end
   if per_hour >= 0 then
-    local hk = P .. 'caph:' .. agreement .. ':' .. math.floor(now / HOUR_MS)
+    local hk = P .. 'caph:' .. agreement .. ':' .. local_hour(agreement, now)
     if redis.call('SISMEMBER', hk, id) == 0 and redis.call('SCARD', hk) >= per_hour then return false end
   end
   return true
@@ -85,7 +92,7 @@ local function reserve(agent, id, queue, score, rings, expires, now)
   local agreement = agreement_of(queue)
   if agreement then
     redis.call('SADD', P .. 'capc:' .. agreement, id)
-    local hk = P .. 'caph:' .. agreement .. ':' .. math.floor(now / HOUR_MS)
+    local hk = P .. 'caph:' .. agreement .. ':' .. local_hour(agreement, now)
     redis.call('SADD', hk, id)
     redis.call('PEXPIRE', hk, 2 * HOUR_MS)
   end

@@ -11,7 +11,6 @@ from heapq import heapify, heappop, heappush
 from sortedcontainers import SortedList
 
 from routing.live.base import (
-    HOUR_MS,
     STATS_BUCKET_MS,
     Caps,
     Offer,
@@ -23,6 +22,7 @@ from routing.live.base import (
     agreement_of,
     base_queue_of,
     kind_of,
+    local_hour,
 )
 
 # A queue's name says its kind, agreement and service: read once per name (a hub has a few hundred queues).
@@ -161,7 +161,7 @@ class MemoryLiveState:
         if caps.concurrent is not None and len(self._in_hand[agreement]) >= caps.concurrent:
             return False
         if caps.per_hour is not None:
-            taken = self._hourly.get((agreement, now_ms // HOUR_MS), set())
+            taken = self._hourly.get((agreement, local_hour(now_ms, caps.utc_offset_ms)), set())
             if enquiry_id not in taken and len(taken) >= caps.per_hour:
                 return False
         return True
@@ -200,7 +200,7 @@ class MemoryLiveState:
         agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].add(entry.enquiry_id)
-            self._hourly[(agreement, now_ms // HOUR_MS)].add(entry.enquiry_id)
+            self._hourly[(agreement, self._hour(agreement, now_ms))].add(entry.enquiry_id)
         return offer
 
     def _unreserve(self, agent_id: str, *, keep_cap: bool = False) -> Offer | None:
@@ -445,8 +445,12 @@ class MemoryLiveState:
     def overflow_count_sync(self, agreement: str, now_ms: int) -> tuple[int, int]:
         """``OverflowCount``'s figures for one agreement as a plain tuple: in hand now, taken this hour."""
         return len(self._in_hand.get(agreement, ())), len(
-            self._hourly.get((agreement, now_ms // HOUR_MS), ())
+            self._hourly.get((agreement, self._hour(agreement, now_ms)), ())
         )
+
+    def _hour(self, agreement: str, now_ms: int) -> int:
+        caps = self._caps.get(agreement)
+        return local_hour(now_ms, caps.utc_offset_ms if caps is not None else 0)
 
     async def queue_states(self, queues: list[str]) -> dict[str, QueueState]:
         return {queue: QueueState(*self.queue_state_sync(queue)) for queue in queues}

@@ -29,6 +29,7 @@ from routing.live.base import (
     base_queue_of,
     decode_rings,
     encode_rings,
+    local_hour,
 )
 
 _PRELUDE = (Path(__file__).parent / "live.lua").read_text()
@@ -195,7 +196,7 @@ return out
 """
 
 _CONFIGURE_CAPS = """
--- ARGV: prefix, then pairs of agreement and "per_hour;concurrent" (-1: no cap). Replaces every cap.
+-- ARGV: prefix, then pairs of agreement and "per_hour;concurrent;utc_offset_ms" (-1: no cap). Replaces every cap.
 redis.call('DEL', P .. 'caps')
 for i = 2, #ARGV, 2 do redis.call('HSET', P .. 'caps', ARGV[i], ARGV[i + 1]) end
 return 1
@@ -245,6 +246,12 @@ _SCRIPTS = {
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _utc_offset(caps: Any) -> int:
+    """The zone offset stored with an agreement's caps ("per_hour;concurrent;utc_offset_ms"); 0 without one."""
+    parts = _text(caps).split(";") if caps is not None else []
+    return int(parts[2]) if len(parts) == 3 else 0
 
 
 def _offer(raw: list[Any] | None) -> Offer | None:
@@ -396,7 +403,8 @@ class RedisLiveState:
             for agreement, c in sorted(caps.items())
             for x in (
                 agreement,
-                f"{-1 if c.per_hour is None else c.per_hour};{-1 if c.concurrent is None else c.concurrent}",
+                f"{-1 if c.per_hour is None else c.per_hour};{-1 if c.concurrent is None else c.concurrent}"
+                f";{c.utc_offset_ms}",
             )
         ]
         await self._run("configure_caps", *pairs)
@@ -404,11 +412,13 @@ class RedisLiveState:
     async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
         if not agreements:
             return {}
-        hour = now_ms // HOUR_MS
+        # each agreement's local clock hour, from the offset stored with its caps (configure_caps)
+        stored = await self.redis.hmget(f"{self.prefix}caps", agreements)
+        offsets = [_utc_offset(c) for c in stored]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for a in agreements:
+            for a, offset in zip(agreements, offsets, strict=True):
                 pipe.scard(f"{self.prefix}capc:{a}")
-                pipe.scard(f"{self.prefix}caph:{a}:{hour}")
+                pipe.scard(f"{self.prefix}caph:{a}:{local_hour(now_ms, offset)}")
             raw = await pipe.execute()
         return {a: OverflowCount(int(raw[2 * i]), int(raw[2 * i + 1])) for i, a in enumerate(agreements)}
 

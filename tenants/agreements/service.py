@@ -7,8 +7,11 @@ and against the agreements already stored, so a bad one changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from pydantic import ValidationError
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import utcnow
@@ -35,6 +38,40 @@ async def known_services(
     return catalogue
 
 
+@dataclass(frozen=True)
+class SkippedAgreement:
+    """A stored agreement that no longer reads as one (edited by hand, or from an older schema)."""
+
+    id: str
+    error: str
+
+
+async def readable_agreements(
+    session: AsyncSession,
+) -> tuple[list[AgreementDefinition], list[SkippedAgreement]]:
+    """Every stored agreement that validates, and the ones that do not, each with its first error.
+
+    The router works from the first list: one bad row must not stop every partner's routing (it is reported:
+    a log line where it is skipped and ``hub_agreements_invalid`` on /metrics).
+    """
+    good: list[AgreementDefinition] = []
+    skipped: list[SkippedAgreement] = []
+    for row in (await session.scalars(select(AgreementRow).order_by(AgreementRow.id))).all():
+        try:
+            good.append(AgreementDefinition.model_validate(row.definition))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "definition"
+            skipped.append(SkippedAgreement(row.id, f"{where}: {first['msg']}"))
+    return good, skipped
+
+
+async def agreements_stamp(session: AsyncSession) -> tuple[int, datetime | None]:
+    """Changes whenever an agreement is added, replaced or ended: polled to notice another process's write."""
+    count, latest = (await session.execute(select(func.count(), func.max(AgreementRow.updated_at)))).one()
+    return int(count), latest
+
+
 async def list_agreements(session: AsyncSession) -> list[AgreementDefinition]:
     rows = (await session.scalars(select(AgreementRow).order_by(AgreementRow.id))).all()
     return [AgreementDefinition.model_validate(row.definition) for row in rows]
@@ -51,7 +88,8 @@ async def put_agreements(
 
     ``labels`` name the incoming agreements in errors (``file.yaml: agreements[2]``).
     """
-    stored = {a.id: a for a in await list_agreements(session)}
+    # A stored agreement that no longer validates is left out of the check: writing it again is how it is mended.
+    stored = {a.id: a for a in (await readable_agreements(session))[0]}
     merged = {**stored, **{a.id: a for a in agreements}}
     # Check the incoming ones first so that their paths are the ones in the error.
     ordered = list(agreements) + [a for i, a in merged.items() if i not in {x.id for x in agreements}]

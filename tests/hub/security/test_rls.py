@@ -102,7 +102,7 @@ async def test_raw_sql_as_the_app_role_sees_and_writes_nothing_without_the_right
             await conn.execute("UPDATE enquiries SET priority = 9 WHERE tenant_slug = $1", a.slug)
             == "UPDATE 0"
         )
-        assert await conn.execute("DELETE FROM enquiry_events WHERE tenant_slug = $1", a.slug) == "DELETE 0"
+        assert await conn.execute("DELETE FROM customers WHERE tenant_slug = $1", a.slug) == "DELETE 0"
 
         # The other partner's scope: still nothing of a's, and writing a row for a is refused.
         async with conn.transaction():

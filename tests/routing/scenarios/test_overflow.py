@@ -185,3 +185,85 @@ async def test_out_of_hours_with_no_agreement_gets_voicemail_or_a_callback(world
     )
     assert (await world.enquiry(to_voicemail)).state == "queued"
     assert await world.live.position(to_voicemail) == (queue_name(plain, "missed-bin"), 1)
+
+
+async def test_an_overflow_trail_gives_the_reasons_that_opened_the_ring_not_a_look_taken_after(
+    world: World,
+) -> None:
+    """Issue 18: the trail said "would fall to 0 %" for an overflow that did happen (reasons worked out after)."""
+    chorley, chorley_agents = await world.partner("chorley", 1)
+    ribble, ribble_agents = await world.partner("south-ribble", 2)
+    agreement = await world.agreement(
+        lender=ribble,
+        borrower=chorley,
+        services=["missed-bin"],
+        conditions={"waited_at_least_seconds": 60},
+        caps={"concurrent": 1},
+        lender_protection=0.8,
+    )
+    await _busy_with_own_calls(world, chorley, chorley_agents)
+    [waiting] = await world.arrive(chorley, 1)
+    # One call of South Ribble's own in the last half hour at 240 s: 240/1800 = 0.133 erlangs. With its 2 agents
+    # less one lent, Erlang C with 1 agent answers 1 - 0.133·e^(-0.867·20/240) = 87.6 % within 20 s: it may lend.
+    # Once its agent is reserved, a second look counts 2 - 1 lent - 1 = 0 agents: "would fall to 0 %".
+    now_ms = int(world.clock.now.timestamp() * 1000)
+    await world.live.record_stats(queue_name(ribble, "missed-bin"), now_ms, {"arrivals": 1})
+    for agent in ribble_agents:
+        await world.desk.set_status(agent, "available")
+    world.clock.advance(60)
+    await world.dispatcher.tick()
+    offers = await world.offers(ribble_agents)
+    assert list(offers.values()) == [waiting]
+
+    [overflowed] = [e for e in await world.events(waiting) if e.event == "enquiry.overflowed"]
+    assert overflowed.handler_slug == ribble
+    assert overflowed.data["agreement"] == agreement and overflowed.data["gate_open"] is True
+    assert overflowed.data["decided"] == "with_the_gate"
+    assert overflowed.data["decided_at"] == world.clock.now.isoformat()
+    protection = next(r for r in overflowed.data["reasons"] if r["rule"] == "lender_protection")
+    assert protection["says"] == f"{ribble} stays on target with one agent fewer"
+    assert protection["figures"]["lent_now"] == 0
+
+    # The same gate looked at now, after the reservation, would refuse: the reason the old trail recorded.
+    gates = await world.dispatcher.router.gates_now(world.clock.now)
+    [gate] = [g for g in gates if g.borrower_queue == f"{chorley}/missed-bin"]
+    after = next(r for r in gate.reasons if r.rule == "lender_protection")
+    assert after.says == f"not: {ribble} would fall to 0% on {ribble}/missed-bin (needs 80%)"
+
+
+async def test_the_hourly_cap_counts_the_agreements_local_hour_when_the_clocks_go_back(world: World) -> None:
+    """On Sunday 25 October 2026 London's 01:00-02:00 happens twice (BST, then GMT): one local hour, one cap."""
+    chorley, chorley_agents = await world.partner("chorley", 1)
+    ribble, ribble_agents = await world.partner("south-ribble", 2)
+    agreement = await world.agreement(
+        lender=ribble,
+        borrower=chorley,
+        services=["missed-bin"],
+        conditions={"waited_at_least_seconds": 60},
+        caps={"per_hour": 2},
+        timezone="Europe/London",
+    )
+    world.clock.now = datetime(2026, 10, 25, 0, 0, tzinfo=UTC)  # 01:00 BST
+    await _busy_with_own_calls(world, chorley, chorley_agents)
+    waiting = await world.arrive(chorley, 6)
+    for agent in ribble_agents:
+        await world.desk.set_status(agent, "available")
+
+    async def lend_and_finish() -> list[int]:
+        await world.dispatcher.tick()
+        offers = await world.offers(ribble_agents)
+        for agent, enquiry_id in offers.items():
+            await world.desk.accept(agent, enquiry_id)
+            await world.desk.complete(agent, enquiry_id, "resolved")
+        return sorted(offers.values())
+
+    world.clock.now = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 01:30 BST
+    assert await lend_and_finish() == waiting[:2]
+    # 01:10 GMT is 01:10Z: a new UTC hour, but the same local hour 01 as 01:30 BST. The cap holds.
+    world.clock.now = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)
+    assert await lend_and_finish() == []
+    counts = await world.live.overflow_counts([agreement], int(world.clock.now.timestamp() * 1000))
+    assert counts[agreement].this_hour == 2
+    # 02:00 GMT: the next local hour, two more.
+    world.clock.now = datetime(2026, 10, 25, 2, 0, 30, tzinfo=UTC)
+    assert await lend_and_finish() == waiting[2:4]
