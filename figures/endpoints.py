@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from figures.pack import MEDIA_TYPES, render
 from figures.periods import PeriodError, period_figures, publish_period
-from figures.service import group_figures, tenant_figures, tenant_zone, timelines
+from figures.service import figure_cells, tallied_rows, tenant_figures, tenant_zone
 from plumbing.auth.dependencies import check_tenant, require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
@@ -86,8 +86,8 @@ async def figures(
     await _known(request, principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
         zone = await tenant_zone(session, tenant)
-        rows = group_figures(
-            await timelines(session, tenant=tenant, start=from_, end=to),
+        rows = tallied_rows(
+            await figure_cells(session, tenant=tenant, start=from_, end=to, zone=zone, unit=interval),
             interval=interval,
             zone=zone,
             by_service="service" in by,

@@ -12,6 +12,7 @@ from sqlalchemy import Join, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
+from routing.tallies import count_wrap
 from tenants.models import Agent, AgentEvent, AgentSkill
 
 # wrap_up: after completing, until the agent says they are ready; break: away, not signed out.
@@ -98,6 +99,13 @@ async def set_agent_status(
     values: dict[str, Any] = {"status": status, "status_since": at} if changed else {}
     if reset_missed_offers:
         values["missed_offers"] = 0
+    if changed and agent.status == "wrap_up":
+        # After-call work ends: its length joins the handle time of the contact it followed (routing/tallies.py).
+        began = await session.scalar(
+            select(table_of(Agent).c.status_since).where(table_of(Agent).c.id == agent.id)
+        )
+        if began is not None:
+            await count_wrap(session, agent_id=agent.id, began=began, ended=at)
     if values:
         agents = table_of(Agent)
         await session.execute(update(agents).where(agents.c.id == agent.id).values(**values))

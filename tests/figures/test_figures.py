@@ -30,6 +30,7 @@ from figures.service import group_figures, tenant_figures, timelines
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
+from routing.tallies import rebuild
 from tenants.agreements.service import put_agreements
 from tenants.agreements.terms import AgreementDefinition
 from tenants.models import AgentEvent, Service
@@ -200,6 +201,8 @@ async def write_log(hub: Hub, owner: Partner, other: Partner) -> dict[str, int]:
                 for a, s, p, when in shifts
             ],
         )
+        # written straight into the log, not through record_events: count them as `hub figures rebuild` does
+        await rebuild(session, tenant=owner.slug, start=at(-60), end=at(120))
     return ids
 
 
