@@ -22,9 +22,9 @@ from figures.tallied import (
     total,
     whole_slots,
 )
-from routing.models import Enquiry, EnquiryEvent
-from routing.tallies import SHORT_ABANDON_SECONDS
-from tenants.models import AgentEvent, Service, Tenant
+from routing.models import EnquiryEvent
+from routing.tallies import SHORT_ABANDON_SECONDS, thresholds
+from tenants.models import AgentEvent, Tenant
 
 TIMELINE_EVENTS = (
     "enquiry.queued",
@@ -63,29 +63,15 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
             .order_by(EnquiryEvent.id)
         )
     ).all()
-    enquiries = {
-        e.id: e
-        for e in (
-            await session.execute(
-                select(
-                    Enquiry.id,
-                    Enquiry.tenant_slug,
-                    Enquiry.service_code,
-                    Enquiry.channel,
-                    Service.sl_threshold_seconds,
-                )
-                .join(Service, Service.id == Enquiry.service_id)
-                .where(Enquiry.id.in_(in_period))
-            )
-        ).all()
-    }
+    # owner, service, channel and the threshold of the catalogue version each was routed under
+    enquiries = await thresholds(session, {row.enquiry_id for row in rows})
     by_enquiry: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         by_enquiry[row.enquiry_id].append(row)
     wraps = await _wrap_seconds(session, [r for r in rows if r.event == "enquiry.completed"])
     out = []
     for enquiry_id, events in by_enquiry.items():
-        info = enquiries[enquiry_id]
+        owner, service_code, channel, threshold = enquiries[enquiry_id]
         first: dict[str, Any] = {}
         agreement: str | None = None
         for event in events:
@@ -104,11 +90,11 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
                 queued_at=queued.at,
                 answered_at=answered.at if answered else None,
                 abandoned_at=abandoned.at if abandoned else None,
-                threshold_seconds=info.sl_threshold_seconds,
-                owner=info.tenant_slug,
+                threshold_seconds=threshold,
+                owner=owner,
                 handler=answered.handler_slug if answered else None,
-                service_code=info.service_code,
-                channel=info.channel,
+                service_code=service_code,
+                channel=channel,
                 completed_at=completed.at if completed else None,
                 outcome=outcome,
                 wrap_seconds=wraps.get(enquiry_id, 0.0),
