@@ -20,12 +20,11 @@ from figures.definitions import (
     Timeline,
     definitions,
     ledger,
-    occupancy,
 )
 from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
-from figures.service import agent_spans, figure_cells, tenant_zone, timelines
-from figures.tallied import Handled, Tally, grouped, handled_elsewhere, total
+from figures.service import figure_cells, tenant_zone, timelines
+from figures.tallied import Handled, Tally, grouped, handled_elsewhere, tallied_occupancy, total
 from tenants.agreements.models import AgreementRow
 from tenants.models import Service
 
@@ -138,7 +137,7 @@ async def compute_period(
             if day is not None
         ],
         overflow=[asdict(c) for c in _overflow(elsewhere, owner=tenant)],
-        occupancy=occupancy(await agent_spans(session, tenant=tenant, start=start, end=min(end, clock))),
+        occupancy=await tallied_occupancy(session, tenant=tenant, start=start, end=end, now=clock),
         satisfaction={**asdict(satisfaction), "net_score": satisfaction.net_score},
         by_department=[
             {"department": name, **_figures(t.figures(version))} for name, t in sorted(departments.items())

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.definitions import Figures, Timeline, definitions
 from routing.models import FigureTally
-from routing.tallies import SHORT_ABANDON_SECONDS, SLOT, SUMS, contribution, slot_of
+from routing.tallies import SHORT_ABANDON_SECONDS, SLOT, SUMS, agent_time, contribution, slot_of
 
 INTERVALS = ("15min", "hour", "day", "month")
 
@@ -222,3 +222,12 @@ async def handled_elsewhere(
         .order_by(t.tenant_slug, t.handler_slug, t.agreement_id)
     )
     return [Handled(o, h, a, int(n or 0), int(w or 0)) for o, h, a, n, w in rows if n]
+
+
+async def tallied_occupancy(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime, now: datetime
+) -> float | None:
+    """Handling ÷ (handling + available) of a partner's agents in [start, end), open spells up to ``now``
+    (``figures.definitions.occupancy`` over ``figures.service.agent_spans``, from the agent tallies)."""
+    handling, available = await agent_time(session, tenant=tenant, start=start, end=end, now=now)
+    return _ratio(handling, handling + available)

@@ -151,3 +151,20 @@ class FigureTally(Base):
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     avoidable: Mapped[int] = mapped_column(Integer, default=0)
     longest_wait: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AgentTally(Base):
+    """One agent's handling and available seconds in one 15-minute slot, counted as each status spell closes."""
+
+    __tablename__ = "agent_tallies"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "slot"),
+        Index("ix_agent_tallies_tenant_slot", "tenant_slug", "slot"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(63))
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    handling_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    available_seconds: Mapped[float] = mapped_column(Float, default=0.0)

@@ -18,14 +18,14 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
 from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
-from routing.models import ContactFact, Enquiry, EnquiryEvent, FigureTally
-from tenants.models import AgentEvent, CatalogueVersion, Service
+from routing.models import AgentTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
+from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
 
 SLOT = timedelta(minutes=15)
 # The short-abandon limit of definitions 2026.1 (figures/definitions.py): a definitions version that changes it
@@ -485,6 +485,7 @@ async def rebuild(session: AsyncSession, *, tenant: str, start: datetime, end: d
             facts[r.enquiry_id] = Fact(r.enquiry_id, owner, service, channel, threshold, r.at)
         else:
             facts[r.enquiry_id] = apply_event(fact, event)
+    await rebuild_agent_time(session, tenant=tenant, start=start, end=end)
     wraps = await _wraps(session, [f for f in facts.values() if f.completed_at and f.completed_by])
     delta = _Delta()
     out = []
@@ -528,3 +529,139 @@ async def _wraps(session: AsyncSession, completed: list[Fact]) -> dict[int, floa
         if finished:
             out[fact.enquiry_id] = (finished[0] - begun[0]).total_seconds()
     return out
+
+
+# Occupancy's classes of agent time (figures/definitions.py): handling, available; other statuses count in neither.
+HANDLING_STATUSES = frozenset({"busy", "wrap_up"})
+AVAILABLE_STATUS = "available"
+_AGENT_COLUMNS = {
+    "agent_id": "text",
+    "tenant_slug": "text",
+    "slot": "timestamptz",
+    "handling_seconds": "double precision",
+    "available_seconds": "double precision",
+}
+_ADD_AGENT_TIME = unnest_insert(
+    "agent_tallies",
+    _AGENT_COLUMNS,
+    on_conflict="(agent_id, slot) DO UPDATE SET "
+    "handling_seconds = agent_tallies.handling_seconds + excluded.handling_seconds, "
+    "available_seconds = agent_tallies.available_seconds + excluded.available_seconds",
+)
+
+
+def spell_rows(
+    agent_id: str, tenant: str, status: str, begin: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """A status spell [begin, end) cut at slot boundaries, as agent-tally rows (none for uncounted statuses)."""
+    if status not in HANDLING_STATUSES and status != AVAILABLE_STATUS:
+        return []
+    rows = []
+    cursor = begin
+    while cursor < end:
+        slot = slot_of(cursor)
+        until = min(end, slot + SLOT)
+        seconds = (until - cursor).total_seconds()
+        handling = status in HANDLING_STATUSES
+        rows.append(
+            {
+                "agent_id": agent_id,
+                "tenant_slug": tenant,
+                "slot": slot,
+                "handling_seconds": seconds if handling else 0.0,
+                "available_seconds": 0.0 if handling else seconds,
+            }
+        )
+        cursor = until
+    return rows
+
+
+async def _add_agent_time(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    summed: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for row in rows:
+        cell = summed.setdefault(
+            (row["agent_id"], row["slot"]), {**row, "handling_seconds": 0.0, "available_seconds": 0.0}
+        )
+        cell["handling_seconds"] += row["handling_seconds"]
+        cell["available_seconds"] += row["available_seconds"]
+    ordered = [summed[k] for k in sorted(summed)]
+    if on_postgresql(session):
+        await session.execute(_ADD_AGENT_TIME, as_arrays(ordered, _AGENT_COLUMNS))
+        return
+    table = table_of(AgentTally)
+    for row in ordered:
+        statement = sqlite_insert(table).values(row)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["agent_id", "slot"],
+                set_={
+                    c: table.c[c] + statement.excluded[c] for c in ("handling_seconds", "available_seconds")
+                },
+            )
+        )
+
+
+async def count_spell(
+    session: AsyncSession, *, agent_id: str, tenant: str, status: str, since: datetime, until: datetime
+) -> None:
+    """An agent's spell in ``status`` closed: its time joins the agent's slots (in the status change's transaction)."""
+    await _add_agent_time(session, spell_rows(agent_id, tenant, status, since, until))
+
+
+async def agent_time(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime, now: datetime
+) -> tuple[float, float]:
+    """(handling, available) seconds of a partner's agents in [start, end): closed spells from the tallies, each
+    open spell up to the earlier of now and ``end`` (time that has not happened is not counted)."""
+    t = table_of(AgentTally).c
+    handling, available = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(t.handling_seconds), 0.0),
+                func.coalesce(func.sum(t.available_seconds), 0.0),
+            ).where(t.tenant_slug == tenant, t.slot >= start, t.slot < end)
+        )
+    ).one()
+    agents = table_of(Agent).c
+    limit = min(now, end)
+    for status, since in await session.execute(
+        select(agents.status, agents.status_since).where(
+            agents.tenant_slug == tenant,
+            agents.status.in_([*HANDLING_STATUSES, AVAILABLE_STATUS]),
+            agents.status_since < limit,
+        )
+    ):
+        seconds = max(0.0, (limit - max(since, start)).total_seconds())
+        if status in HANDLING_STATUSES:
+            handling += seconds
+        else:
+            available += seconds
+    return float(handling), float(available)
+
+
+async def rebuild_agent_time(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> None:
+    """Recount a partner's agents' closed spells in [start, end) (whole slots) from the agent_events log."""
+    start, end = slot_of(start), slot_of(end - timedelta(microseconds=1)) + SLOT
+    t = table_of(AgentTally).c
+    await session.execute(
+        delete(table_of(AgentTally)).where(t.tenant_slug == tenant, t.slot >= start, t.slot < end)
+    )
+    rows = (
+        await session.execute(
+            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.at)
+            .where(AgentEvent.tenant_slug == tenant)  # a spell begun before may close after: all of them
+            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        )
+    ).all()
+    out: list[dict[str, Any]] = []
+    current: dict[str, tuple[str, datetime]] = {}
+    for row in rows:
+        if row.agent_id in current:
+            status, since = current[row.agent_id]
+            begin, finish = max(since, start), min(row.at, end)
+            if finish > begin:
+                out += spell_rows(row.agent_id, tenant, status, begin, finish)
+        current[row.agent_id] = (row.status, row.at)
+    await _add_agent_time(session, out)  # each last spell is still open: read up to now, not tallied

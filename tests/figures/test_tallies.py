@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from figures.definitions import compute, overflow_matrix
+from figures.definitions import compute, occupancy, overflow_matrix
 from figures.periods import compute_period
-from figures.service import figure_cells, group_figures, tallied_rows, tenant_figures, timelines
+from figures.service import agent_spans, figure_cells, group_figures, tallied_rows, tenant_figures, timelines
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.dispatch.presence import DeskAgent, set_agent_status
@@ -276,6 +276,13 @@ async def test_generated_months_give_the_reference_figures(hub: Hub, make_partne
             ]
         november = await compute_period(session, tenant=owner.slug, period="2026-11")
         lenders = await compute_period(session, tenant=lender.slug, period="2026-11")
+        spans = await agent_spans(
+            session, tenant=owner.slug, start=MONTH_START, end=datetime(2026, 12, 1, tzinfo=UTC)
+        )
+    expected_occupancy = occupancy(spans)
+    assert november.occupancy == (
+        None if expected_occupancy is None else pytest.approx(expected_occupancy, rel=1e-9)
+    )
     given_cells = [asdict(c) for c in overflow_matrix(reference)]
     assert november.overflow == given_cells
     assert lenders.overflow_received == given_cells

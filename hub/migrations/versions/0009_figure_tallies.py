@@ -25,6 +25,7 @@ APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
 PARTNER_OWNED = {
     "contact_facts": "(hub_sees(tenant_slug) OR hub_sees(handler_slug))",
     "figure_tallies": "(hub_sees(tenant_slug) OR hub_sees(handler_slug))",
+    "agent_tallies": "hub_sees(tenant_slug)",
 }
 SUMS_INT = (
     "offered",
@@ -96,6 +97,20 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_figure_tallies_handler_slot", "figure_tallies", ["handler_slug", "slot"])
+    op.create_table(
+        "agent_tallies",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("agent_id", sa.String(63), nullable=False),
+        sa.Column("tenant_slug", sa.String(63), nullable=False),
+        sa.Column("slot", when, nullable=False),
+        sa.Column("handling_seconds", sa.Float(), nullable=False),
+        sa.Column("available_seconds", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_agent_tallies")),
+        sa.UniqueConstraint("agent_id", "slot", name=op.f("uq_agent_tallies_agent_id_slot")),
+    )
+    op.create_index("ix_agent_tallies_tenant_slot", "agent_tallies", ["tenant_slug", "slot"])
     if op.get_bind().dialect.name != "postgresql":
         return
     for table, predicate in PARTNER_OWNED.items():
@@ -103,10 +118,13 @@ def upgrade() -> None:
         op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.execute(f"CREATE POLICY partner_isolation ON {table} USING ({predicate}) WITH CHECK ({predicate})")
         op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO {APP_ROLE}")
-    op.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE figure_tallies_id_seq TO {APP_ROLE}")
+    for sequence in ("figure_tallies_id_seq", "agent_tallies_id_seq"):
+        op.execute(f"GRANT USAGE, SELECT, UPDATE ON SEQUENCE {sequence} TO {APP_ROLE}")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_agent_tallies_tenant_slot", table_name="agent_tallies")
+    op.drop_table("agent_tallies")
     op.drop_index("ix_figure_tallies_handler_slot", table_name="figure_tallies")
     op.drop_table("figure_tallies")
     op.drop_index("ix_contact_facts_tenant_queued", table_name="contact_facts")
