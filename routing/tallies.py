@@ -28,6 +28,7 @@ from routing.models import AgentTally, ContactFact, Enquiry, EnquiryEvent, Figur
 from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
 
 SLOT = timedelta(minutes=15)
+WRAP_HORIZON = timedelta(days=1)
 # The short-abandon limit of definitions 2026.1 (figures/definitions.py): a definitions version that changes it
 # must add a column here and rebuild; figures refuses to read tallies under a different limit.
 SHORT_ABANDON_SECONDS = 5.0
@@ -430,7 +431,9 @@ async def count_wrap(session: AsyncSession, *, agent_id: str, began: datetime, e
     await _write(session, changed, delta)
 
 
-async def rebuild(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> int:
+async def rebuild(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime, agent_time: bool = True
+) -> int:
     """Recount an owner's contacts first queued in [start, end) from the event log; returns how many.
 
     ``start`` and ``end`` are rounded out to whole slots. Run it after loading events by other means, or to
@@ -485,7 +488,8 @@ async def rebuild(session: AsyncSession, *, tenant: str, start: datetime, end: d
             facts[r.enquiry_id] = Fact(r.enquiry_id, owner, service, channel, threshold, r.at)
         else:
             facts[r.enquiry_id] = apply_event(fact, event)
-    await rebuild_agent_time(session, tenant=tenant, start=start, end=end)
+    if agent_time:
+        await rebuild_agent_time(session, tenant=tenant, start=start, end=end)
     wraps = await _wraps(session, [f for f in facts.values() if f.completed_at and f.completed_by])
     delta = _Delta()
     out = []
@@ -503,10 +507,13 @@ async def _wraps(session: AsyncSession, completed: list[Fact]) -> dict[int, floa
         return {}
     agents = {f.completed_by for f in completed}
     since = min(f.completed_at for f in completed if f.completed_at) - timedelta(seconds=1)
+    # A wrap-up ends at the agent's next change of status: within a day of the last completion (a longer one is
+    # cut there), so a recount reads a bounded stretch of the log, not everything after it.
+    until = max(f.completed_at for f in completed if f.completed_at) + WRAP_HORIZON
     rows = (
         await session.execute(
             select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.previous, AgentEvent.at)
-            .where(AgentEvent.agent_id.in_(agents), AgentEvent.at >= since)
+            .where(AgentEvent.agent_id.in_(agents), AgentEvent.at >= since, AgentEvent.at < until)
             .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
         )
     ).all()
@@ -648,20 +655,25 @@ async def rebuild_agent_time(session: AsyncSession, *, tenant: str, start: datet
     await session.execute(
         delete(table_of(AgentTally)).where(t.tenant_slug == tenant, t.slot >= start, t.slot < end)
     )
-    rows = (
-        await session.execute(
-            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.at)
-            .where(AgentEvent.tenant_slug == tenant)  # a spell begun before may close after: all of them
-            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
-        )
-    ).all()
-    out: list[dict[str, Any]] = []
+    rows = await session.stream(
+        select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.at)
+        .where(AgentEvent.tenant_slug == tenant)  # a spell begun before may close after: all of them
+        .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        .execution_options(yield_per=20_000)
+    )
+    summed: dict[tuple[str, datetime], dict[str, Any]] = {}
     current: dict[str, tuple[str, datetime]] = {}
-    for row in rows:
+    async for row in rows:
         if row.agent_id in current:
             status, since = current[row.agent_id]
             begin, finish = max(since, start), min(row.at, end)
-            if finish > begin:
-                out += spell_rows(row.agent_id, tenant, status, begin, finish)
+            for part in spell_rows(row.agent_id, tenant, status, begin, finish) if finish > begin else []:
+                cell = summed.setdefault(
+                    (row.agent_id, part["slot"]), {**part, "handling_seconds": 0.0, "available_seconds": 0.0}
+                )
+                cell["handling_seconds"] += part["handling_seconds"]
+                cell["available_seconds"] += part["available_seconds"]
         current[row.agent_id] = (row.status, row.at)
-    await _add_agent_time(session, out)  # each last spell is still open: read up to now, not tallied
+    await _add_agent_time(
+        session, list(summed.values())
+    )  # each last spell is still open: read up to now, not tallied
