@@ -421,10 +421,9 @@ def main() -> None:
                 cpu = asyncio.run(intake_cpu(scratch))
             results[n] = result
             print(result, flush=True)
-    report = render(results, cpu)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
-    print(report)
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(render(results, cpu))  # after each size: a long run leaves what it has
+    print(render(results, cpu))
 
 
 def render(results: dict[int, dict[str, Any]], cpu: tuple[float, float] | None) -> str:

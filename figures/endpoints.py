@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from figures.pack import MEDIA_TYPES
+from figures.pack import MEDIA_TYPES, render
 from figures.periods import PeriodError, publish_period
 from figures.service import FigureRow, figure_cells, tallied_rows, tenant_zone
-from figures.work import figures_work, period_work, render_work
+from figures.work import figures_work, period_work
 from plumbing.auth.dependencies import check_tenant, require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
@@ -155,7 +155,7 @@ async def pack(
         figures = await side_loop.run(period_work(tenant, period))
     except PeriodError as exc:
         raise HTTPException(400, str(exc)) from None
-    body = await side_loop.run(render_work([figures], fmt))
+    body = await side_loop.compute(render, [figures], fmt)
     return Response(
         body,
         media_type=MEDIA_TYPES[fmt],

@@ -1,19 +1,18 @@
 """Figures, charts and packs as work for the side loop (``Hub.side_loop``, plumbing/db/side_loop.py).
 
 Each function returns the work to hand over, not its result: the pages and the API await it there, so the loop
-that serves agents never runs it (docs/figures.md).
+that serves agents never runs it. Charts and packs are rendered in a separate process (``SideLoop.compute`` with
+``figures.pack.render`` or ``charts``): CPU in a thread would still hold the process's interpreter lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from figures.definitions import Figures
-from figures.pack import charts, render
 from figures.periods import PeriodFigures, period_figures
 from figures.service import tenant_figures
 
@@ -36,23 +35,5 @@ def figures_work(tenant: str, start: datetime, end: datetime) -> Callable[[Sessi
     async def work(sessionmaker: Sessions) -> Figures:
         async with sessionmaker() as session:
             return await tenant_figures(session, tenant=tenant, start=start, end=end)
-
-    return work
-
-
-def render_work(periods: Sequence[PeriodFigures], fmt: str) -> Callable[[Any], Awaitable[bytes]]:
-    """A pack rendered (charts, PDF): CPU only, no database."""
-
-    async def work(_sessionmaker: Any) -> bytes:
-        return render(periods, fmt)
-
-    return work
-
-
-def charts_work(figures: PeriodFigures) -> Callable[[Any], Awaitable[dict[str, bytes]]]:
-    """A month's charts as PNG images."""
-
-    async def work(_sessionmaker: Any) -> dict[str, bytes]:
-        return charts(figures)
 
     return work

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import bindparam, delete, func, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -329,41 +329,48 @@ async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) ->
         )
 
 
+# A catalogue version is never changed once written (tenants.models.CatalogueVersion): its thresholds are cached.
+_VERSION_THRESHOLDS: dict[tuple[str, int], dict[str, int]] = {}
+_ENQUIRIES = (
+    select(
+        Enquiry.id,
+        Enquiry.tenant_slug,
+        Enquiry.service_code,
+        Enquiry.channel,
+        Enquiry.catalogue_version,
+        Service.sl_threshold_seconds,
+    )
+    .join(Service, Service.id == Enquiry.service_id)
+    .where(Enquiry.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 async def thresholds(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
     """(owner, service, channel, threshold) per enquiry, the threshold of the catalogue version it was routed
     under (the service's current one only when it records none)."""
     ids = sorted(set(enquiry_ids))
     if not ids:
         return {}
-    rows = (
-        await session.execute(
-            select(
-                Enquiry.id,
-                Enquiry.tenant_slug,
-                Enquiry.service_code,
-                Enquiry.channel,
-                Enquiry.catalogue_version,
-                Service.sl_threshold_seconds,
-            )
-            .join(Service, Service.id == Enquiry.service_id)
-            .where(Enquiry.id.in_(ids))
-        )
-    ).all()
-    versions = {(r.tenant_slug, r.catalogue_version) for r in rows if r.catalogue_version is not None}
-    catalogue: dict[tuple[str, int], dict[str, int]] = {}
-    for tenant, version in versions:
+    rows = (await session.execute(_ENQUIRIES, {"ids": ids})).all()
+    for tenant, version in {
+        (r.tenant_slug, r.catalogue_version) for r in rows if r.catalogue_version is not None
+    }:
+        if (tenant, version) in _VERSION_THRESHOLDS:
+            continue
         definition = await session.scalar(
             select(CatalogueVersion.definition).where(
                 CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version == version
             )
         )
-        catalogue[(tenant, version)] = {
+        if definition is None:
+            continue  # not visible here (or not there): the service's own threshold, uncached
+        _VERSION_THRESHOLDS[(tenant, version)] = {
             str(s.get("code")): int((s.get("service_level") or {}).get("answer_within_seconds") or 20)
-            for s in (definition or {}).get("services", [])
+            for s in definition.get("services", [])
         }
     out = {}
     for r in rows:
-        threshold = catalogue.get((r.tenant_slug, r.catalogue_version), {}).get(
+        threshold = _VERSION_THRESHOLDS.get((r.tenant_slug, r.catalogue_version), {}).get(
             r.service_code, r.sl_threshold_seconds
         )
         out[r.id] = (r.tenant_slug, r.service_code, r.channel, threshold)
@@ -405,11 +412,14 @@ async def _facts(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int,
     ids = sorted(set(enquiry_ids))
     if not ids:
         return {}
-    table = table_of(ContactFact)
-    query = select(*[table.c[f.name] for f in fields(Fact)]).where(table.c.enquiry_id.in_(ids))
-    if on_postgresql(session):
-        query = query.with_for_update()  # two transactions moving one contact: the second waits
-    return {row.enquiry_id: Fact(*row) for row in await session.execute(query)}
+    query = _FACTS_LOCKED if on_postgresql(session) else _FACTS
+    return {row.enquiry_id: Fact(*row) for row in await session.execute(query, {"ids": ids})}
+
+
+_FACTS = select(*[table_of(ContactFact).c[f.name] for f in fields(Fact)]).where(
+    table_of(ContactFact).c.enquiry_id.in_(bindparam("ids", expanding=True))
+)
+_FACTS_LOCKED = _FACTS.with_for_update()  # two transactions moving one contact: the second waits
 
 
 async def count_wrap(session: AsyncSession, *, agent_id: str, began: datetime, ended: datetime) -> None:

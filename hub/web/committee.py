@@ -12,9 +12,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.pack import MEDIA_TYPES, tiles
+from figures.pack import MEDIA_TYPES, charts, tiles
+from figures.pack import render as render_pack
 from figures.periods import PERIOD, PeriodError, PeriodFigures
-from figures.work import charts_work, figures_work, period_work, render_work
+from figures.work import figures_work, period_work
 from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
@@ -106,7 +107,7 @@ async def chart(tenant: str, period: str, name: str, request: Request, user: Sig
         figures = await hub.side_loop.run(period_work(tenant, _period_or_error(period)))
     except PeriodError as exc:
         raise PageError(400, str(exc)) from None
-    images = await hub.side_loop.run(charts_work(figures))
+    images = await hub.side_loop.compute(charts, figures)
     return Response(images[name], media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
@@ -118,7 +119,7 @@ async def pack(
     figures = [p for _tenant, p in await _figures(request, user, _period_or_error(period))]
     scope = re.sub(r"[^a-z0-9-]", "", user.tenant or "all-partners")
     return Response(
-        await hub_of(request).side_loop.run(render_work(figures, fmt)),
+        await hub_of(request).side_loop.compute(render_pack, figures, fmt),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{scope}-{period}.{fmt}"'},
     )

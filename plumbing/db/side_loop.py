@@ -1,4 +1,5 @@
-"""A second event loop, in a thread of its own with connections of its own, for heavy read-only work.
+"""A second event loop, in a thread of its own with connections of its own, for heavy read-only work; and a
+process for pure CPU work (charts, PDF).
 
 Figures, charts and packs can take hundreds of milliseconds of Python; on the main loop that time is taken from
 every agent's request on the same process. Work handed to ``SideLoop.run`` runs there instead: the main loop only
@@ -8,9 +9,11 @@ awaits its result (docs/figures.md). The caller's partner scope (plumbing.db.sco
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import threading
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -31,6 +34,7 @@ class SideLoop:
         self._engine: AsyncEngine | None = None
         self._sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self._lock = threading.Lock()
+        self._processes: ProcessPoolExecutor | None = None
 
     def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -69,7 +73,21 @@ class SideLoop:
 
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(scoped(), loop))
 
+    async def compute(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a separate process: pure CPU work (charts, PDF) that would otherwise hold this
+        process's interpreter lock, and with it every request on it, for its whole length. Arguments and result
+        are pickled; the process is started on first use and reused."""
+        with self._lock:
+            if self._processes is None:
+                # spawned, not forked: this process runs threads and event loops a fork would copy half-way
+                self._processes = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            processes = self._processes
+        return await asyncio.get_running_loop().run_in_executor(processes, function, *args)
+
     async def close(self) -> None:
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
+            self._processes = None
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
