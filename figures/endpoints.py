@@ -8,10 +8,17 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from figures.pack import MEDIA_TYPES, render
-from figures.periods import PeriodError, period_figures, publish_period
-from figures.service import group_figures, tenant_figures, tenant_zone, timelines
+from figures.periods import PeriodError, publish_period
+from figures.service import (
+    FigureRow,
+    figure_cells,
+    tallied_rows,
+    tenant_zone,
+)
+from figures.work import figures_work, period_work
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
@@ -67,8 +74,8 @@ async def metrics(
 ) -> MetricsOut:
     _range(from_, to)
     await _known(request, principal, tenant)
-    async with request.app.state.hub.sessionmaker() as session:
-        figures = await tenant_figures(session, tenant=tenant, start=from_, end=to)
+
+    figures = await request.app.state.hub.side_loop.run(figures_work(tenant, from_, to))
     return MetricsOut(tenant=tenant, from_=from_, to=to, **asdict(figures))
 
 
@@ -84,15 +91,19 @@ async def figures(
 ) -> dict[str, Any]:
     _range(from_, to)
     await _known(request, principal, tenant)
-    async with request.app.state.hub.sessionmaker() as session:
-        zone = await tenant_zone(session, tenant)
-        rows = group_figures(
-            await timelines(session, tenant=tenant, start=from_, end=to),
-            interval=interval,
-            zone=zone,
-            by_service="service" in by,
-            by_channel="channel" in by,
-        )
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> list[FigureRow]:
+        async with sessionmaker() as session:
+            zone = await tenant_zone(session, tenant)
+            return tallied_rows(
+                await figure_cells(session, tenant=tenant, start=from_, end=to, zone=zone, unit=interval),
+                interval=interval,
+                zone=zone,
+                by_service="service" in by,
+                by_channel="channel" in by,
+            )
+
+    rows = await request.app.state.hub.side_loop.run(work)
     return {
         "tenant": tenant,
         "interval": interval,
@@ -111,11 +122,10 @@ async def figures(
 @router.get("/{tenant}/periods/{period}", summary="A month's figures (as published, if it has been)")
 async def period(tenant: str, period: str, request: Request, principal: Principal = Reader) -> dict[str, Any]:
     await _known(request, principal, tenant)
-    async with request.app.state.hub.sessionmaker() as session:
-        try:
-            return (await period_figures(session, tenant=tenant, period=period)).to_json()
-        except PeriodError as exc:
-            raise HTTPException(400, str(exc)) from None
+    try:
+        return (await request.app.state.hub.side_loop.run(period_work(tenant, period))).to_json()
+    except PeriodError as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 @router.post(
@@ -145,13 +155,14 @@ async def pack(
     principal: Principal = Reader,
 ) -> Response:
     await _known(request, principal, tenant)
-    async with request.app.state.hub.sessionmaker() as session:
-        try:
-            figures = await period_figures(session, tenant=tenant, period=period)
-        except PeriodError as exc:
-            raise HTTPException(400, str(exc)) from None
+    side_loop = request.app.state.hub.side_loop
+    try:
+        figures = await side_loop.run(period_work(tenant, period))
+    except PeriodError as exc:
+        raise HTTPException(400, str(exc)) from None
+    body = await side_loop.compute(render, [figures], fmt)
     return Response(
-        render([figures], fmt),
+        body,
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{tenant}-{period}.{fmt}"'},
     )

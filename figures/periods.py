@@ -16,16 +16,15 @@ from figures.definitions import (
     AgreementTerms,
     Figures,
     LedgerLine,
+    OverflowCell,
     Timeline,
-    compute,
     definitions,
     ledger,
-    occupancy,
-    overflow_matrix,
 )
 from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
-from figures.service import agent_spans, group_figures, tenant_zone, timelines
+from figures.service import figure_cells, tenant_zone, timelines
+from figures.tallied import Handled, Tally, grouped, handled_elsewhere, tallied_occupancy, total
 from tenants.agreements.models import AgreementRow
 from tenants.models import Service
 
@@ -65,6 +64,8 @@ class PeriodFigures:
     by_department: list[dict[str, Any]] = field(default_factory=list)  # the catalogue's service groups
     ledger: list[dict[str, Any]] = field(default_factory=list)  # lines where this partner lends or borrows
     recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
+    # others' contacts this partner's (or the pool's) agents answered, beside ``overflow`` (its own given)
+    overflow_received: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,62 +76,113 @@ def _figures(f: Figures) -> dict[str, Any]:
 
 
 async def compute_period(
-    session: AsyncSession, *, tenant: str, period: str, version: str | None = None
+    session: AsyncSession,
+    *,
+    tenant: str,
+    period: str,
+    version: str | None = None,
+    now: datetime | None = None,
 ) -> PeriodFigures:
+    """A month's figures from the interval tallies (``figures.tallied``): sums of ~3,000 slots a service."""
     zone = await tenant_zone(session, tenant)
     start, end = month_bounds(period, zone)
     version = version or CURRENT_VERSION
     definitions(version)  # unknown versions fail here, before any work
-    contacts = await timelines(session, tenant=tenant, start=start, end=end)
-    rows_service = group_figures(
-        contacts, interval="month", zone=zone, by_service=True, by_channel=False, version=version
+    items = await figure_cells(
+        session, tenant=tenant, start=start, end=end, zone=zone, unit="day", version=version
     )
-    rows_channel = group_figures(
-        contacts, interval="month", zone=zone, by_service=False, by_channel=True, version=version
-    )
-    rows_daily = group_figures(
-        contacts, interval="day", zone=zone, by_service=False, by_channel=False, version=version
-    )
-    channel_daily = group_figures(
-        contacts, interval="day", zone=zone, by_service=False, by_channel=True, version=version
-    )
+    by_service = grouped(items, interval=None, zone=zone, by_service=True, by_channel=False)
+    by_channel = grouped(items, interval=None, zone=zone, by_service=False, by_channel=True)
+    daily = grouped(items, interval="day", zone=zone, by_service=False, by_channel=False)
     mix: dict[str, dict[str, int]] = {}
-    for row in channel_daily:
-        mix.setdefault(row.interval_start.date().isoformat(), {})[row.channel or ""] = row.figures.offered
+    for (day, _, channel), tally in grouped(
+        items, interval="day", zone=zone, by_service=False, by_channel=True
+    ).items():
+        assert day is not None
+        mix.setdefault(day.date().isoformat(), {})[channel or ""] = int(tally["offered"])
     satisfaction = await satisfaction_figures(session, tenant=tenant, start=start, end=end)
-    lines = await ledger_lines(session, tenant=tenant, own=contacts, start=start, end=end)
+    terms = await agreement_terms(session, tenant=tenant)
+    elsewhere = await handled_elsewhere(session, tenant=tenant, start=start, end=end, agreements=terms)
+    lines = _ledger(tenant, terms, elsewhere)
     groups = await service_groups(session, tenant=tenant)
-    departments: dict[str, list[Timeline]] = {}
-    for contact in contacts:
-        departments.setdefault(groups.get(contact.service_code) or "Other", []).append(contact)
+    departments: dict[str, Tally] = {}
+    for (_, service, _), tally in by_service.items():
+        department = departments.setdefault(
+            groups.get(service or "") or "Other", Tally(short_abandon_seconds=tally.short_abandon_seconds)
+        )
+        department.add(tally.sums, tally.longest)
     owes = round(sum(line.amount for line in lines if line.borrower == tenant), 2)
     owed = round(sum(line.amount for line in lines if line.lender == tenant), 2)
+    clock = now or datetime.now(UTC)
     return PeriodFigures(
         tenant=tenant,
         period=period,
         definitions_version=version,
         published_at=None,
-        totals=_figures(compute(contacts, version)),
-        by_service=[{"service_code": r.service_code, **_figures(r.figures)} for r in rows_service],
-        by_channel=[{"channel": r.channel, **_figures(r.figures)} for r in rows_channel],
+        totals=_figures(total(items, definitions(version).short_abandon_seconds).figures(version)),
+        by_service=[
+            {"service_code": service, **_figures(t.figures(version))}
+            for (_, service, _), t in by_service.items()
+        ],
+        by_channel=[
+            {"channel": channel, **_figures(t.figures(version))} for (_, _, channel), t in by_channel.items()
+        ],
         daily=[
             {
-                "date": r.interval_start.date().isoformat(),
-                "channels": mix.get(r.interval_start.date().isoformat(), {}),
-                **_figures(r.figures),
+                "date": day.date().isoformat(),
+                "channels": mix.get(day.date().isoformat(), {}),
+                **_figures(t.figures(version)),
             }
-            for r in rows_daily
+            for (day, _, _), t in daily.items()
+            if day is not None
         ],
-        overflow=[asdict(c) for c in overflow_matrix(contacts)],
-        occupancy=occupancy(await agent_spans(session, tenant=tenant, start=start, end=end)),
+        overflow=[asdict(c) for c in _overflow(elsewhere, owner=tenant)],
+        occupancy=await tallied_occupancy(session, tenant=tenant, start=start, end=end, now=clock),
         satisfaction={**asdict(satisfaction), "net_score": satisfaction.net_score},
         by_department=[
-            {"department": name, **_figures(compute(items, version))}
-            for name, items in sorted(departments.items())
+            {"department": name, **_figures(t.figures(version))} for name, t in sorted(departments.items())
         ],
         ledger=[asdict(line) for line in lines],
         recharge={"owes": owes, "owed": owed, "net": round(owed - owes, 2)},
+        overflow_received=[asdict(c) for c in _overflow(elsewhere, handler=tenant)],
     )
+
+
+def _overflow(
+    elsewhere: list[Handled], *, owner: str | None = None, handler: str | None = None
+) -> list[OverflowCell]:
+    """Owner × handler of contacts another partner's agents answered: given (``owner``) or received (``handler``)."""
+    cells: dict[tuple[str, str], list[int]] = {}
+    for row in elsewhere:
+        if row.handler == row.owner or (owner and row.owner != owner) or (handler and row.handler != handler):
+            continue
+        cell = cells.setdefault((row.owner, row.handler), [0, 0])
+        cell[0] += row.handled
+        cell[1] += row.answered_within_threshold
+    return [OverflowCell(o, h, n, w) for (o, h), (n, w) in sorted(cells.items())]
+
+
+def _ledger(tenant: str, terms: dict[str, AgreementTerms], elsewhere: list[Handled]) -> list[LedgerLine]:
+    """Both sides of a partner's recharge: its own contacts others answered under an agreement, and others' it
+    answered (``figures.definitions.ledger`` over the tallies, in the same order)."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for row in elsewhere:
+        term = terms.get(row.agreement)
+        if term is None or row.owner != term.borrower or tenant not in (term.borrower, term.lender):
+            continue
+        cell = counts.setdefault((row.owner, row.agreement), [0, 0])
+        cell[0] += row.handled
+        cell[1] += row.answered_within_threshold
+    own = sorted((a, c) for (o, a), c in counts.items() if o == tenant)
+    theirs = sorted((o, a, c) for (o, a), c in counts.items() if o != tenant)
+    lines = []
+    for agreement, (handled, within) in own + [(a, c) for _, a, c in theirs]:
+        term = terms[agreement]
+        amount = round(handled * term.unit_rate, 2)
+        lines.append(
+            LedgerLine(agreement, term.lender, term.borrower, handled, within, term.unit_rate, amount)
+        )
+    return lines
 
 
 async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str]:
@@ -194,7 +246,7 @@ async def publish_period(session: AsyncSession, *, tenant: str, period: str, now
     _start, end = month_bounds(period, await tenant_zone(session, tenant))
     if end > now:
         raise PeriodError(f"{period} has not ended yet; publish it once it is over")
-    figures = await compute_period(session, tenant=tenant, period=period)
+    figures = await compute_period(session, tenant=tenant, period=period, now=now)
     session.add(
         PublishedPeriod(
             tenant_slug=tenant,

@@ -12,11 +12,20 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.definitions import AgentSpan, Figures, Timeline, compute
-from routing.models import Enquiry, EnquiryEvent
-from tenants.models import AgentEvent, Service, Tenant
+from figures.definitions import AgentSpan, Figures, Timeline, compute, definitions
+from figures.tallied import (
+    Cell,
+    cells,
+    grouped,
+    interval_start,
+    timeline_tally,
+    total,
+    whole_slots,
+)
+from routing.models import EnquiryEvent
+from routing.tallies import SHORT_ABANDON_SECONDS, thresholds
+from tenants.models import AgentEvent, Tenant
 
-INTERVALS = ("15min", "hour", "day", "month")
 TIMELINE_EVENTS = (
     "enquiry.queued",
     "enquiry.offered",
@@ -54,29 +63,15 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
             .order_by(EnquiryEvent.id)
         )
     ).all()
-    enquiries = {
-        e.id: e
-        for e in (
-            await session.execute(
-                select(
-                    Enquiry.id,
-                    Enquiry.tenant_slug,
-                    Enquiry.service_code,
-                    Enquiry.channel,
-                    Service.sl_threshold_seconds,
-                )
-                .join(Service, Service.id == Enquiry.service_id)
-                .where(Enquiry.id.in_(in_period))
-            )
-        ).all()
-    }
+    # owner, service, channel and the threshold of the catalogue version each was routed under
+    enquiries = await thresholds(session, {row.enquiry_id for row in rows})
     by_enquiry: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         by_enquiry[row.enquiry_id].append(row)
     wraps = await _wrap_seconds(session, [r for r in rows if r.event == "enquiry.completed"])
     out = []
     for enquiry_id, events in by_enquiry.items():
-        info = enquiries[enquiry_id]
+        owner, service_code, channel, threshold = enquiries[enquiry_id]
         first: dict[str, Any] = {}
         agreement: str | None = None
         for event in events:
@@ -95,11 +90,11 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
                 queued_at=queued.at,
                 answered_at=answered.at if answered else None,
                 abandoned_at=abandoned.at if abandoned else None,
-                threshold_seconds=info.sl_threshold_seconds,
-                owner=info.tenant_slug,
+                threshold_seconds=threshold,
+                owner=owner,
                 handler=answered.handler_slug if answered else None,
-                service_code=info.service_code,
-                channel=info.channel,
+                service_code=service_code,
+                channel=channel,
                 completed_at=completed.at if completed else None,
                 outcome=outcome,
                 wrap_seconds=wraps.get(enquiry_id, 0.0),
@@ -183,24 +178,61 @@ def _add_span(
         spans.append(AgentSpan(agent, tenant, status, begin, finish))
 
 
+async def figure_cells(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    start: datetime,
+    end: datetime,
+    zone: ZoneInfo,
+    unit: str = "15min",
+    version: str | None = None,
+) -> list[Cell]:
+    """An owner's contacts first queued in [start, end) as cells: the whole 15-minute slots from the tallies, the
+    partial first and last slots (at most half an hour) from the event log. Definitions whose short-abandon limit
+    differs from the one the tallies count under read everything from the event log."""
+    short = definitions(version).short_abandon_seconds
+    inner_start, inner_end = whole_slots(start, end)
+    if short != SHORT_ABANDON_SECONDS:
+        inner_start = inner_end = end
+    edges = [(start, end)] if inner_start >= inner_end else [(start, inner_start), (inner_end, end)]
+    out = (
+        []
+        if inner_start >= inner_end
+        else await cells(session, tenant=tenant, start=inner_start, end=inner_end, zone=zone, unit=unit)
+    )
+    for edge_start, edge_end in edges:
+        if edge_start < edge_end:
+            for t in await timelines(session, tenant=tenant, start=edge_start, end=edge_end):
+                out.append(Cell(t.queued_at, t.service_code, t.channel, timeline_tally(t, short)))
+    return out
+
+
 async def tenant_figures(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> Figures:
-    return compute(await timelines(session, tenant=tenant, start=start, end=end))
+    """Every figure of an owner's contacts first queued in [start, end), from the tallies."""
+    zone = await tenant_zone(session, tenant)
+    return total(
+        await figure_cells(session, tenant=tenant, start=start, end=end, zone=zone, unit="month")
+    ).figures()
 
 
-def interval_start(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
-    """The start of the interval holding ``moment``, on the partner's local clock (months are local months)."""
-    local = moment.astimezone(zone)
-    if interval == "15min":
-        local = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
-    elif interval == "hour":
-        local = local.replace(minute=0, second=0, microsecond=0)
-    elif interval == "day":
-        local = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    elif interval == "month":
-        local = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    else:
-        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
-    return local
+def tallied_rows(
+    items: list[Cell],
+    *,
+    interval: str,
+    zone: ZoneInfo,
+    by_service: bool,
+    by_channel: bool,
+    version: str | None = None,
+) -> list[FigureRow]:
+    """``group_figures`` over cells instead of timelines: the same rows."""
+    return [
+        FigureRow(at, service, channel, tally.figures(version))
+        for (at, service, channel), tally in grouped(
+            items, interval=interval, zone=zone, by_service=by_service, by_channel=by_channel
+        ).items()
+        if at is not None
+    ]
 
 
 @dataclass(frozen=True)

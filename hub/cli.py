@@ -27,6 +27,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(live_app, name="live")
 app.add_typer(users_app, name="users")
 app.add_typer(adapters_app, name="adapters")
+figures_app = typer.Typer(help="The committee's figures: their tallies.", no_args_is_help=True)
+app.add_typer(figures_app, name="figures")
 app.command("simulate")(simulate_command)
 app.command("erlang")(erlang_command)
 
@@ -256,6 +258,51 @@ def live_rebuild() -> None:
             f"rebuilt: {result.queued} waiting, {result.requeued_offers} offers returned to their queue, "
             f"{result.agents_ready} agents ready, {result.offers} offers made"
         )
+
+    asyncio.run(run())
+
+
+@figures_app.command("rebuild")
+def figures_rebuild(
+    from_: Annotated[str, typer.Option("--from", help="ISO date or time (UTC unless it says), inclusive")],
+    to: Annotated[str, typer.Option(help="ISO date or time, exclusive")],
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Only these owners (repeatable); default: all")
+    ] = None,
+) -> None:
+    """Recount the figures' tallies from the event log for contacts first queued in [from, to).
+
+    Run once after upgrading to migration 0009 (older events were never counted), or after loading events by
+    any path other than the worker's (docs/figures.md). Whole 15-minute slots: the bounds are rounded out.
+    """
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from hub.runtime import running_hub
+    from plumbing.db.session import unit_of_work
+    from routing.tallies import rebuild
+    from tenants.models import Tenant
+
+    def moment(value: str) -> datetime:
+        parsed = datetime.fromisoformat(value)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    start, end = moment(from_), moment(to)
+    if end <= start:
+        typer.echo("error: --to must be after --from", err=True)
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        async with running_hub(get_settings()) as hub:
+            async with hub.sessionmaker() as session:
+                owners = tenant or list(
+                    (await session.scalars(select(Tenant.slug).order_by(Tenant.slug))).all()
+                )
+            for owner in owners:
+                async with unit_of_work(hub.sessionmaker) as session:
+                    counted = await rebuild(session, tenant=owner, start=start, end=end)
+                typer.echo(f"{owner}: {counted} contacts counted")
 
     asyncio.run(run())
 

@@ -18,6 +18,7 @@ from figures.satisfaction import SatisfactionSampler, SurveyInvite
 from hub.migrate import upgrade_async
 from plumbing.bus.memory import MemoryBus
 from plumbing.db.session import create_engine, create_sessionmaker
+from plumbing.db.side_loop import SideLoop
 from plumbing.settings import Settings
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.opening import always_open, partner_hours
@@ -104,6 +105,8 @@ class Hub:
     intake: IntakeProcessor
     desk: AgentDesk
     memory_bus: MemoryBus | None
+    # figures, charts and packs run here, off the loop that serves agents (plumbing/db/side_loop.py)
+    side_loop: SideLoop
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool | None = None, pre_ping: bool = True) -> Hub:
@@ -148,9 +151,11 @@ class Hub:
             intake=intake_for(dispatcher, settings),
             desk=desk_for(dispatcher),
             memory_bus=MemoryBus() if not settings.amqp_url else None,
+            side_loop=SideLoop(url),
         )
 
     async def close(self) -> None:
+        await self.side_loop.close()
         await self.live.close()
         await self.engine.dispose()
 

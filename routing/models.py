@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plumbing.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -92,3 +92,87 @@ class IntakeRejection(Base):
     code: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContactFact(Base):
+    """One queued contact as its events so far describe it: the tallies' memory of what it already counts as.
+
+    Kept in the same transaction as the events (routing/tallies.py), so a contact's contribution to the interval
+    tallies can be moved exactly when a later event changes it.
+    """
+
+    __tablename__ = "contact_facts"
+    __table_args__ = (
+        Index("ix_contact_facts_completed_by", "completed_by", "completed_at"),
+        Index("ix_contact_facts_tenant_queued", "tenant_slug", "queued_at"),
+    )
+
+    enquiry_id: Mapped[int] = mapped_column(ForeignKey("enquiries.id"), primary_key=True)
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    service_code: Mapped[str] = mapped_column(String(63))
+    channel: Mapped[str] = mapped_column(String(16))
+    threshold_seconds: Mapped[int] = mapped_column(Integer)  # of the catalogue version it was routed under
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    abandoned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    handler_slug: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    agreement_id: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    pending_agreement: Mapped[str | None] = mapped_column(
+        String(63), nullable=True
+    )  # last offer's, unanswered
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    wrap_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    transferred: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback: Mapped[bool] = mapped_column(Boolean, default=False)
+    avoidable: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class FigureTally(Base):
+    """Counts and sums of the contacts first queued in one 15-minute slot, per owner × service × channel, and per
+    the partner and agreement that answered them ('' when none): every committee figure is a sum of these."""
+
+    __tablename__ = "figure_tallies"
+    __table_args__ = (
+        UniqueConstraint("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id"),
+        Index("ix_figure_tallies_handler_slot", "handler_slug", "slot"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    service_code: Mapped[str] = mapped_column(String(63))
+    channel: Mapped[str] = mapped_column(String(16))
+    handler_slug: Mapped[str] = mapped_column(String(63), default="")
+    agreement_id: Mapped[str] = mapped_column(String(63), default="")
+    offered: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    answered_within: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    short_abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    answered_wait: Mapped[float] = mapped_column(Float, default=0.0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    handle_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    callbacks: Mapped[int] = mapped_column(Integer, default=0)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    avoidable: Mapped[int] = mapped_column(Integer, default=0)
+    longest_wait: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AgentTally(Base):
+    """One agent's handling and available seconds in one 15-minute slot, counted as each status spell closes."""
+
+    __tablename__ = "agent_tallies"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "slot"),
+        Index("ix_agent_tallies_tenant_slot", "tenant_slug", "slot"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(String(63))
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    handling_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    available_seconds: Mapped[float] = mapped_column(Float, default=0.0)

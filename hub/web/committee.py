@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.pack import MEDIA_TYPES, charts, tiles
 from figures.pack import render as render_pack
-from figures.periods import PERIOD, PeriodError, PeriodFigures, period_figures
-from figures.service import tenant_figures
+from figures.periods import PERIOD, PeriodError, PeriodFigures
+from figures.work import figures_work, period_work
 from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
@@ -56,7 +56,7 @@ async def _figures(request: Request, user: SignedIn, period: str) -> list[tuple[
         out = []
         for tenant in await _partners(session, user):
             try:
-                out.append((tenant, await period_figures(session, tenant=tenant.slug, period=period)))
+                out.append((tenant, await hub.side_loop.run(period_work(tenant.slug, period))))
             except PeriodError as exc:
                 raise PageError(400, str(exc)) from None
         return out
@@ -75,9 +75,7 @@ async def committee_page(request: Request, period: str | None = None, user: Sign
             today.append(
                 (
                     tenant,
-                    await tenant_figures(
-                        session, tenant=tenant.slug, start=start, end=now + timedelta(seconds=1)
-                    ),
+                    await hub.side_loop.run(figures_work(tenant.slug, start, now + timedelta(seconds=1))),
                 )
             )
     pages = [(tenant, p, tiles(p)) for tenant, p in await _figures(request, user, period)]
@@ -102,14 +100,16 @@ async def chart(tenant: str, period: str, name: str, request: Request, user: Sig
         raise PageError(404, "There is no such chart.")
     if not may_read_partner(user, tenant):
         raise PageError(404, "There is no such chart.")
-    async with hub_of(request).sessionmaker() as session:
+    hub = hub_of(request)
+    async with hub.sessionmaker() as session:
         if await session.get(Tenant, tenant) is None:
             raise PageError(404, "There is no such partner.")
-        try:
-            figures = await period_figures(session, tenant=tenant, period=_period_or_error(period))
-        except PeriodError as exc:
-            raise PageError(400, str(exc)) from None
-    return Response(charts(figures)[name], media_type="image/png", headers={"Cache-Control": "no-store"})
+    try:
+        figures = await hub.side_loop.run(period_work(tenant, _period_or_error(period)))
+    except PeriodError as exc:
+        raise PageError(400, str(exc)) from None
+    images = await hub.side_loop.compute(charts, figures)
+    return Response(images[name], media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/pack/{period}.{fmt}")
@@ -120,7 +120,7 @@ async def pack(
     figures = [p for _tenant, p in await _figures(request, user, _period_or_error(period))]
     scope = re.sub(r"[^a-z0-9-]", "", user.tenant or "all-partners")
     return Response(
-        render_pack(figures, fmt),
+        await hub_of(request).side_loop.compute(render_pack, figures, fmt),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{scope}-{period}.{fmt}"'},
     )

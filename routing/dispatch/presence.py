@@ -12,6 +12,7 @@ from sqlalchemy import Join, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
+from routing.tallies import count_spell, count_wrap
 from tenants.models import Agent, AgentEvent, AgentSkill
 
 # wrap_up: after completing, until the agent says they are ready; break: away, not signed out.
@@ -59,12 +60,13 @@ class DeskAgent:
     tenant: str
     status: str
     skills: frozenset[str]
+    status_since: datetime | None = None  # read with the lock; None: read it when the status changes
 
 
-def _agent_locked() -> Select[tuple[str, str, str | None]]:
+def _agent_locked() -> Select[tuple[str, str, datetime, str | None]]:
     agents, skills = table_of(Agent), table_of(AgentSkill)
     return (
-        select(agents.c.tenant_slug, agents.c.status, skills.c.skill)
+        select(agents.c.tenant_slug, agents.c.status, agents.c.status_since, skills.c.skill)
         .select_from(_agents_with_skills())
         .where(agents.c.id == bindparam("agent_id"))
         .with_for_update(of=agents)
@@ -80,8 +82,10 @@ async def lock_agent(session: AsyncSession, agent_id: str) -> DeskAgent | None:
     rows = (await session.execute(_AGENT_LOCKED, {"agent_id": agent_id})).all()
     if not rows:
         return None
-    tenant, status, _ = rows[0]
-    return DeskAgent(agent_id, tenant, status, frozenset(skill for _, _, skill in rows if skill is not None))
+    tenant, status, since, _ = rows[0]
+    return DeskAgent(
+        agent_id, tenant, status, frozenset(skill for *_, skill in rows if skill is not None), since
+    )
 
 
 async def set_agent_status(
@@ -98,6 +102,18 @@ async def set_agent_status(
     values: dict[str, Any] = {"status": status, "status_since": at} if changed else {}
     if reset_missed_offers:
         values["missed_offers"] = 0
+    if changed:
+        # The spell that ends now is counted (occupancy), and after-call work joins the handle time of the
+        # contact it followed: the figures' tallies move in this transaction (routing/tallies.py).
+        began = agent.status_since or await session.scalar(
+            select(table_of(Agent).c.status_since).where(table_of(Agent).c.id == agent.id)
+        )
+        if began is not None:
+            await count_spell(
+                session, agent_id=agent.id, tenant=agent.tenant, status=agent.status, since=began, until=at
+            )
+            if agent.status == "wrap_up":
+                await count_wrap(session, agent_id=agent.id, began=began, ended=at)
     if values:
         agents = table_of(Agent)
         await session.execute(update(agents).where(agents.c.id == agent.id).values(**values))
@@ -133,12 +149,24 @@ async def teams_taking_work(session: AsyncSession) -> Counter[tuple[str, frozens
     return teams
 
 
-def change_status(session: AsyncSession, agent: Agent, status: str, *, at: datetime, reason: str) -> bool:
+async def change_status(
+    session: AsyncSession, agent: Agent, status: str, *, at: datetime, reason: str
+) -> bool:
     """Set ``agent.status`` and log the change; returns False (and logs nothing) when it is unchanged."""
     changed = _status_event(agent.id, agent.tenant_slug, agent.status, status, at=at, reason=reason)
     if not changed:
         return False
     session.add(AgentEvent(**changed))
+    await count_spell(
+        session,
+        agent_id=agent.id,
+        tenant=agent.tenant_slug,
+        status=agent.status,
+        since=agent.status_since,
+        until=at,
+    )
+    if agent.status == "wrap_up":
+        await count_wrap(session, agent_id=agent.id, began=agent.status_since, ended=at)
     agent.status, agent.status_since = status, at
     return True
 

@@ -327,7 +327,7 @@ class Dispatcher:
                     continue
                 agent.missed_offers += 1
                 if agent.missed_offers >= self.missed_offers_limit:
-                    change_status(session, agent, "unavailable", at=now, reason="missed_offers")
+                    await change_status(session, agent, "unavailable", at=now, reason="missed_offers")
                     agent.missed_offers = 0
                     self.router.staff_changed()
                     log.info("agent.not_ready_after_missed_offers", agent_id=agent.id)

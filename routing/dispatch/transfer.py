@@ -153,7 +153,7 @@ async def transfer(
         )
         session.add(moved)
         enquiry.state, enquiry.outcome = "completed", "transferred"
-        change_status(session, agent, "wrap_up", at=now, reason="transferred")
+        await change_status(session, agent, "wrap_up", at=now, reason="transferred")
         await session.flush()
         into = {"to_enquiry_id": moved.id, "to_reference": moved.reference, "to_queue": target.queue}
         came_from = {"transferred_from": enquiry.reference, "from_owner": enquiry.tenant_slug}

@@ -30,6 +30,7 @@ from figures.service import group_figures, tenant_figures, timelines
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
+from routing.tallies import rebuild
 from tenants.agreements.service import put_agreements
 from tenants.agreements.terms import AgreementDefinition
 from tenants.models import AgentEvent, Service
@@ -42,7 +43,7 @@ def at(minutes: float = 0, seconds: float = 0) -> datetime:
     return T + timedelta(minutes=minutes, seconds=seconds)
 
 
-async def write_log(hub: Hub, owner: Partner, other: Partner) -> dict[str, int]:
+async def write_log(hub: Hub, owner: Partner, other: Partner, *, count: bool = True) -> dict[str, int]:
     """Six contacts (see the module's test for the hand-computed figures) and two agents' shifts."""
     a1, a2 = owner.agents
     lender_agent = other.agents[0]
@@ -200,6 +201,9 @@ async def write_log(hub: Hub, owner: Partner, other: Partner) -> dict[str, int]:
                 for a, s, p, when in shifts
             ],
         )
+        # written straight into the log, not through record_events: count them as `hub figures rebuild` does
+        if count:
+            await rebuild(session, tenant=owner.slug, start=at(-60), end=at(120))
     return ids
 
 

@@ -168,7 +168,7 @@ async def test_a_lenders_agent_sees_only_what_the_agreement_allows_and_the_view_
     async with unit_of_work(hub.sessionmaker) as session:
         agent = await session.get(Agent, agent_id)
         assert agent is not None
-        change_status(session, agent, "busy", at=hub.dispatcher.clock(), reason="accepted")
+        await change_status(session, agent, "busy", at=hub.dispatcher.clock(), reason="accepted")
         await session.execute(
             update(Enquiry)
             .where(Enquiry.id == overflowed)

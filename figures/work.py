@@ -1,0 +1,39 @@
+"""Figures, charts and packs as work for the side loop (``Hub.side_loop``, plumbing/db/side_loop.py).
+
+Each function returns the work to hand over, not its result: the pages and the API await it there, so the loop
+that serves agents never runs it. Charts and packs are rendered in a separate process (``SideLoop.compute`` with
+``figures.pack.render`` or ``charts``): CPU in a thread would still hold the process's interpreter lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from figures.definitions import Figures
+from figures.periods import PeriodFigures, period_figures
+from figures.service import tenant_figures
+
+Sessions = async_sessionmaker[AsyncSession]
+
+
+def period_work(tenant: str, period: str) -> Callable[[Sessions], Awaitable[PeriodFigures]]:
+    """A month's figures (as published, if it has been)."""
+
+    async def work(sessionmaker: Sessions) -> PeriodFigures:
+        async with sessionmaker() as session:
+            return await period_figures(session, tenant=tenant, period=period)
+
+    return work
+
+
+def figures_work(tenant: str, start: datetime, end: datetime) -> Callable[[Sessions], Awaitable[Figures]]:
+    """An owner's figures for contacts first queued in [start, end)."""
+
+    async def work(sessionmaker: Sessions) -> Figures:
+        async with sessionmaker() as session:
+            return await tenant_figures(session, tenant=tenant, start=start, end=end)
+
+    return work

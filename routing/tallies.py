@@ -1,0 +1,691 @@
+"""Interval tallies of the event log, kept in the same transaction as the events they count.
+
+Every committee figure is a ratio of counts and sums over contacts grouped by when they first queued. This module
+keeps those counts and sums per owner × 15-minute slot × service × channel × (answering partner, agreement) in
+``figure_tallies``, so a month reads ~3,000 rows instead of rebuilding a million timelines (docs/figures.md).
+
+Each queued contact has one ``contact_facts`` row: what its events so far say (first queued, first answered, ...).
+When an event changes it, its old contribution is taken out of the tallies and its new one put in, in the same
+transaction as the event rows: a batch that is rolled back, or redelivered and deduplicated, never counts twice.
+Counting is a property of the event log, so it lives here, beside ``record_events``; the figures floor reads it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plumbing.db.base import table_of
+from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
+from routing.models import AgentTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
+from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
+
+SLOT = timedelta(minutes=15)
+WRAP_HORIZON = timedelta(days=1)
+# The short-abandon limit of definitions 2026.1 (figures/definitions.py): a definitions version that changes it
+# must add a column here and rebuild; figures refuses to read tallies under a different limit.
+SHORT_ABANDON_SECONDS = 5.0
+COUNTED_EVENTS = frozenset(
+    {
+        "enquiry.queued",
+        "enquiry.offered",
+        "enquiry.answered",
+        "enquiry.abandoned",
+        "enquiry.completed",
+        "enquiry.transferred",
+        "enquiry.callback_offered",
+    }
+)
+SUMS = (
+    "offered",
+    "answered",
+    "answered_within",
+    "abandoned",
+    "short_abandoned",
+    "answered_wait",
+    "handled",
+    "handle_seconds",
+    "resolved",
+    "callbacks",
+    "transfers",
+    "avoidable",
+)
+KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id")
+
+
+def slot_of(moment: datetime) -> datetime:
+    """The start of the 15-minute slot holding ``moment`` (UTC; whole local hours and days are unions of slots)."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
+
+
+def contribution(
+    *,
+    queued_at: datetime,
+    answered_at: datetime | None,
+    abandoned_at: datetime | None,
+    completed_at: datetime | None,
+    wrap_seconds: float,
+    threshold_seconds: int,
+    outcome: str | None,
+    transferred: bool,
+    callback: bool,
+    avoidable: bool,
+    short_abandon_seconds: float = SHORT_ABANDON_SECONDS,
+) -> tuple[tuple[float, ...], float | None]:
+    """One contact's counts and sums, in ``SUMS`` order, and its wait (for the longest wait)."""
+    end = answered_at or abandoned_at
+    wait = (end - queued_at).total_seconds() if end else None
+    answered = answered_at is not None
+    abandoned = not answered and abandoned_at is not None
+    handled = answered and completed_at is not None
+    handle = (
+        (completed_at - answered_at).total_seconds() + wrap_seconds  # type: ignore[operator]
+        if handled
+        else 0.0
+    )
+    return (
+        1,
+        int(answered),
+        int(answered and (wait or 0.0) <= threshold_seconds),
+        int(abandoned),
+        int(abandoned and (wait or 0.0) < short_abandon_seconds),
+        (wait or 0.0) if answered else 0.0,
+        int(handled),
+        handle,
+        int(handled and outcome == "resolved"),
+        int(callback),
+        int(transferred),
+        int(avoidable),
+    ), wait
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A contact as its events so far describe it (the ``contact_facts`` row)."""
+
+    enquiry_id: int
+    tenant_slug: str
+    service_code: str
+    channel: str
+    threshold_seconds: int
+    queued_at: datetime
+    answered_at: datetime | None = None
+    abandoned_at: datetime | None = None
+    completed_at: datetime | None = None
+    completed_by: str | None = None
+    handler_slug: str | None = None
+    agreement_id: str | None = None
+    pending_agreement: str | None = None
+    outcome: str | None = None
+    wrap_seconds: float = 0.0
+    transferred: bool = False
+    callback: bool = False
+    avoidable: bool = False
+
+    def key(self) -> tuple[Any, ...]:
+        return (
+            self.tenant_slug,
+            slot_of(self.queued_at),
+            self.service_code,
+            self.channel,
+            self.handler_slug or "",
+            self.agreement_id or "",
+        )
+
+    def counts(self) -> tuple[tuple[float, ...], float | None]:
+        return contribution(
+            queued_at=self.queued_at,
+            answered_at=self.answered_at,
+            abandoned_at=self.abandoned_at,
+            completed_at=self.completed_at,
+            wrap_seconds=self.wrap_seconds,
+            threshold_seconds=self.threshold_seconds,
+            outcome=self.outcome,
+            transferred=self.transferred,
+            callback=self.callback,
+            avoidable=self.avoidable,
+        )
+
+
+class EventLike(Protocol):
+    @property
+    def event(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def agent_id(self) -> str | None: ...
+    @property
+    def handler(self) -> str | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+
+def apply_event(fact: Fact, event: EventLike) -> Fact:
+    """The fact after one more event: the first of each kind counts (as the figures' reference reads them)."""
+    name = event.event
+    if name == "enquiry.offered" and fact.answered_at is None:
+        return replace(fact, pending_agreement=(event.data or {}).get("agreement"))
+    if name == "enquiry.answered" and fact.answered_at is None:
+        return replace(
+            fact, answered_at=event.at, handler_slug=event.handler, agreement_id=fact.pending_agreement
+        )
+    if name == "enquiry.abandoned" and fact.abandoned_at is None:
+        return replace(fact, abandoned_at=event.at)
+    if name == "enquiry.completed" and fact.completed_at is None:
+        data = event.data or {}
+        outcome = data.get("outcome")
+        tags = set(data.get("tags", []))
+        return replace(
+            fact,
+            completed_at=event.at,
+            completed_by=event.agent_id,
+            outcome=outcome,
+            transferred=fact.transferred or outcome == "transferred",
+            callback=fact.callback or outcome == "callback_booked",
+            avoidable="avoidable" in tags or any(t.startswith("avoidable:") for t in tags),
+        )
+    if name == "enquiry.transferred":
+        return replace(fact, transferred=True)
+    if name == "enquiry.callback_offered":
+        return replace(fact, callback=True)
+    return fact
+
+
+@dataclass(frozen=True)
+class _Event:
+    event: str
+    at: datetime
+    agent_id: str | None
+    handler: str | None
+    data: dict[str, Any]
+
+
+class _Delta:
+    """The change to the tallies of a batch, summed per key."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0] * len(SUMS))
+        self.longest: dict[tuple[Any, ...], float] = {}
+
+    def move(self, old: Fact | None, new: Fact) -> None:
+        if old == new:
+            return
+        if old is not None:
+            values, _ = old.counts()
+            cell = self.sums[old.key()]
+            for i, v in enumerate(values):
+                cell[i] -= v
+        values, wait = new.counts()
+        key = new.key()
+        cell = self.sums[key]
+        for i, v in enumerate(values):
+            cell[i] += v
+        if wait is not None:
+            self.longest[key] = max(wait, self.longest.get(key, wait))
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for key in sorted(self.sums, key=lambda k: (k[0], k[1], k[2], k[3], k[4], k[5])):
+            cell = self.sums[key]
+            if not any(cell) and key not in self.longest:
+                continue
+            row: dict[str, Any] = dict(zip(KEY, key, strict=True))
+            for name, value in zip(SUMS, cell, strict=True):
+                row[name] = value if name in ("answered_wait", "handle_seconds") else round(value)
+            row["longest_wait"] = self.longest.get(key)
+            out.append(row)
+        return out
+
+
+_FACT_COLUMNS = {
+    "enquiry_id": "bigint",
+    "tenant_slug": "text",
+    "service_code": "text",
+    "channel": "text",
+    "threshold_seconds": "integer",
+    "queued_at": "timestamptz",
+    "answered_at": "timestamptz",
+    "abandoned_at": "timestamptz",
+    "completed_at": "timestamptz",
+    "completed_by": "text",
+    "handler_slug": "text",
+    "agreement_id": "text",
+    "pending_agreement": "text",
+    "outcome": "text",
+    "wrap_seconds": "double precision",
+    "transferred": "boolean",
+    "callback": "boolean",
+    "avoidable": "boolean",
+}
+_TALLY_COLUMNS = {
+    "tenant_slug": "text",
+    "slot": "timestamptz",
+    "service_code": "text",
+    "channel": "text",
+    "handler_slug": "text",
+    "agreement_id": "text",
+    **{
+        name: ("double precision" if name in ("answered_wait", "handle_seconds") else "integer")
+        for name in SUMS
+    },
+    "longest_wait": "double precision",
+}
+_UPSERT_FACTS = unnest_insert(
+    "contact_facts",
+    _FACT_COLUMNS,
+    on_conflict="(enquiry_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _FACT_COLUMNS if c != "enquiry_id"),
+)
+_ADD_TALLIES = unnest_insert(
+    "figure_tallies",
+    _TALLY_COLUMNS,
+    on_conflict=f"({', '.join(KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = figure_tallies.{c} + excluded.{c}" for c in SUMS)
+    + ", longest_wait = GREATEST(figure_tallies.longest_wait, excluded.longest_wait)",
+)
+
+
+async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) -> None:
+    """Upsert the facts and add the delta to the tallies (facts first, each in key order: no deadlock)."""
+    fact_rows = [{f.name: getattr(fact, f.name) for f in fields(Fact)} for fact in facts]
+    fact_rows.sort(key=lambda r: r["enquiry_id"])
+    tally_rows = delta.rows()
+    if on_postgresql(session):
+        if fact_rows:
+            await session.execute(_UPSERT_FACTS, as_arrays(fact_rows, _FACT_COLUMNS))
+        if tally_rows:
+            await session.execute(_ADD_TALLIES, as_arrays(tally_rows, _TALLY_COLUMNS))
+        return
+    facts_table, tallies = table_of(ContactFact), table_of(FigureTally)
+    for row in fact_rows:
+        statement = sqlite_insert(facts_table).values(row)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["enquiry_id"],
+                set_={c: statement.excluded[c] for c in _FACT_COLUMNS if c != "enquiry_id"},
+            )
+        )
+    for row in tally_rows:
+        statement = sqlite_insert(tallies).values(row)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(KEY),
+                set_={
+                    **{c: tallies.c[c] + statement.excluded[c] for c in SUMS},
+                    "longest_wait": text(
+                        "max(coalesce(figure_tallies.longest_wait, excluded.longest_wait),"
+                        " coalesce(excluded.longest_wait, figure_tallies.longest_wait))"
+                    ),
+                },
+            )
+        )
+
+
+# A catalogue version is never changed once written (tenants.models.CatalogueVersion): its thresholds are cached.
+_VERSION_THRESHOLDS: dict[tuple[str, int], dict[str, int]] = {}
+_ENQUIRIES = (
+    select(
+        Enquiry.id,
+        Enquiry.tenant_slug,
+        Enquiry.service_code,
+        Enquiry.channel,
+        Enquiry.catalogue_version,
+        Service.sl_threshold_seconds,
+    )
+    .join(Service, Service.id == Enquiry.service_id)
+    .where(Enquiry.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+async def thresholds(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
+    """(owner, service, channel, threshold) per enquiry, the threshold of the catalogue version it was routed
+    under (the service's current one only when it records none)."""
+    ids = sorted(set(enquiry_ids))
+    if not ids:
+        return {}
+    rows = (await session.execute(_ENQUIRIES, {"ids": ids})).all()
+    for tenant, version in {
+        (r.tenant_slug, r.catalogue_version) for r in rows if r.catalogue_version is not None
+    }:
+        if (tenant, version) in _VERSION_THRESHOLDS:
+            continue
+        definition = await session.scalar(
+            select(CatalogueVersion.definition).where(
+                CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version == version
+            )
+        )
+        if definition is None:
+            continue  # not visible here (or not there): the service's own threshold, uncached
+        _VERSION_THRESHOLDS[(tenant, version)] = {
+            str(s.get("code")): int((s.get("service_level") or {}).get("answer_within_seconds") or 20)
+            for s in definition.get("services", [])
+        }
+    out = {}
+    for r in rows:
+        threshold = _VERSION_THRESHOLDS.get((r.tenant_slug, r.catalogue_version), {}).get(
+            r.service_code, r.sl_threshold_seconds
+        )
+        out[r.id] = (r.tenant_slug, r.service_code, r.channel, threshold)
+    return out
+
+
+async def count_events(
+    session: AsyncSession, events: Sequence[EventLike], enquiry_ids: Sequence[int]
+) -> None:
+    """Fold a batch of just-recorded events (``enquiry_ids[i]`` is event i's enquiry) into facts and tallies."""
+    counted = [(e, i) for e, i in zip(events, enquiry_ids, strict=True) if e.event in COUNTED_EVENTS]
+    if not counted:
+        return
+    new_ids = {i for e, i in counted if e.event == "enquiry.queued"}
+    other_ids = {i for _, i in counted} - new_ids
+    # A contact's queued event is written once (intake deduplicates by message id; a transfer makes a new enquiry):
+    # a contact queued in this batch has no facts yet, so only the others' are read (one statement fewer on intake).
+    known = await _facts(session, other_ids)
+    before = dict(known)
+    fresh = await thresholds(session, new_ids - known.keys())
+    for event, enquiry_id in counted:
+        fact = known.get(enquiry_id)
+        if fact is None:
+            if event.event != "enquiry.queued" or enquiry_id not in fresh:
+                continue  # not queued (yet): not a contact the figures count
+            tenant, service, channel, threshold = fresh[enquiry_id]
+            known[enquiry_id] = Fact(enquiry_id, tenant, service, channel, threshold, event.at)
+            continue
+        known[enquiry_id] = apply_event(fact, event)
+    delta = _Delta()
+    changed = []
+    for enquiry_id, fact in known.items():
+        old = before.get(enquiry_id)
+        if old != fact:
+            delta.move(old, fact)
+            changed.append(fact)
+    await _write(session, changed, delta)
+
+
+async def _facts(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int, Fact]:
+    ids = sorted(set(enquiry_ids))
+    if not ids:
+        return {}
+    query = _FACTS_LOCKED if on_postgresql(session) else _FACTS
+    return {row.enquiry_id: Fact(*row) for row in await session.execute(query, {"ids": ids})}
+
+
+_FACTS = select(*[table_of(ContactFact).c[f.name] for f in fields(Fact)]).where(
+    table_of(ContactFact).c.enquiry_id.in_(bindparam("ids", expanding=True))
+)
+_FACTS_LOCKED = _FACTS.with_for_update()  # two transactions moving one contact: the second waits
+
+
+async def count_wrap(session: AsyncSession, *, agent_id: str, began: datetime, ended: datetime) -> None:
+    """An agent left wrap-up: the after-call work belongs to the contact they completed as it began."""
+    table = table_of(ContactFact)
+    query = select(*[table.c[f.name] for f in fields(Fact)]).where(
+        table.c.completed_by == agent_id,
+        table.c.completed_at >= began - timedelta(seconds=1),
+        table.c.completed_at <= began + timedelta(seconds=1),
+    )
+    rows = [Fact(*row) for row in await session.execute(query)]
+    delta = _Delta()
+    changed = []
+    for fact in rows:
+        new = replace(fact, wrap_seconds=(ended - began).total_seconds())
+        if new != fact:
+            delta.move(fact, new)
+            changed.append(new)
+    await _write(session, changed, delta)
+
+
+async def rebuild(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime, agent_time: bool = True
+) -> int:
+    """Recount an owner's contacts first queued in [start, end) from the event log; returns how many.
+
+    ``start`` and ``end`` are rounded out to whole slots. Run it after loading events by other means, or to
+    check the kept tallies against the log (docs/figures.md).
+    """
+    start, end = slot_of(start), slot_of(end - timedelta(microseconds=1)) + SLOT
+    events_table = table_of(EnquiryEvent)
+    queued = (
+        select(events_table.c.enquiry_id)
+        .where(
+            events_table.c.tenant_slug == tenant,
+            events_table.c.event == "enquiry.queued",
+            events_table.c.at >= start,
+            events_table.c.at < end,
+        )
+        .scalar_subquery()
+    )
+    facts_table, tallies = table_of(ContactFact), table_of(FigureTally)
+    await session.execute(
+        delete(facts_table).where(
+            facts_table.c.tenant_slug == tenant,
+            facts_table.c.queued_at >= start,
+            facts_table.c.queued_at < end,
+        )
+    )
+    await session.execute(
+        delete(tallies).where(tallies.c.tenant_slug == tenant, tallies.c.slot >= start, tallies.c.slot < end)
+    )
+    rows = (
+        await session.execute(
+            select(
+                events_table.c.enquiry_id,
+                events_table.c.event,
+                events_table.c.at,
+                events_table.c.agent_id,
+                events_table.c.handler_slug,
+                events_table.c.data,
+            )
+            .where(events_table.c.enquiry_id.in_(queued), events_table.c.event.in_(COUNTED_EVENTS))
+            .order_by(events_table.c.id)
+        )
+    ).all()
+    info = await thresholds(session, {r.enquiry_id for r in rows})
+    facts: dict[int, Fact] = {}
+    for r in rows:
+        event = _Event(r.event, r.at, r.agent_id, r.handler_slug, r.data or {})
+        fact = facts.get(r.enquiry_id)
+        if fact is None:
+            if r.event != "enquiry.queued" or r.enquiry_id not in info:
+                continue
+            owner, service, channel, threshold = info[r.enquiry_id]
+            facts[r.enquiry_id] = Fact(r.enquiry_id, owner, service, channel, threshold, r.at)
+        else:
+            facts[r.enquiry_id] = apply_event(fact, event)
+    if agent_time:
+        await rebuild_agent_time(session, tenant=tenant, start=start, end=end)
+    wraps = await _wraps(session, [f for f in facts.values() if f.completed_at and f.completed_by])
+    delta = _Delta()
+    out = []
+    for fact in facts.values():
+        fact = replace(fact, wrap_seconds=wraps.get(fact.enquiry_id, 0.0))
+        delta.move(None, fact)
+        out.append(fact)
+    await _write(session, out, delta)
+    return len(out)
+
+
+async def _wraps(session: AsyncSession, completed: list[Fact]) -> dict[int, float]:
+    """Each completion's wrap-up (begun within a second of it, ended at the agent's next change of status)."""
+    if not completed:
+        return {}
+    agents = {f.completed_by for f in completed}
+    since = min(f.completed_at for f in completed if f.completed_at) - timedelta(seconds=1)
+    # A wrap-up ends at the agent's next change of status: within a day of the last completion (a longer one is
+    # cut there), so a recount reads a bounded stretch of the log, not everything after it.
+    until = max(f.completed_at for f in completed if f.completed_at) + WRAP_HORIZON
+    rows = (
+        await session.execute(
+            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.previous, AgentEvent.at)
+            .where(AgentEvent.agent_id.in_(agents), AgentEvent.at >= since, AgentEvent.at < until)
+            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        )
+    ).all()
+    starts: dict[str, list[datetime]] = defaultdict(list)
+    ends: dict[str, list[datetime]] = defaultdict(list)
+    for row in rows:
+        if row.status == "wrap_up":
+            starts[row.agent_id].append(row.at)
+        elif row.previous == "wrap_up":
+            ends[row.agent_id].append(row.at)
+    out = {}
+    for fact in completed:
+        assert fact.completed_by is not None and fact.completed_at is not None
+        begun = [
+            s for s in starts.get(fact.completed_by, []) if abs((s - fact.completed_at).total_seconds()) <= 1
+        ]
+        if not begun:
+            continue
+        finished = [e for e in ends.get(fact.completed_by, []) if e >= begun[0]]
+        if finished:
+            out[fact.enquiry_id] = (finished[0] - begun[0]).total_seconds()
+    return out
+
+
+# Occupancy's classes of agent time (figures/definitions.py): handling, available; other statuses count in neither.
+HANDLING_STATUSES = frozenset({"busy", "wrap_up"})
+AVAILABLE_STATUS = "available"
+_AGENT_COLUMNS = {
+    "agent_id": "text",
+    "tenant_slug": "text",
+    "slot": "timestamptz",
+    "handling_seconds": "double precision",
+    "available_seconds": "double precision",
+}
+_ADD_AGENT_TIME = unnest_insert(
+    "agent_tallies",
+    _AGENT_COLUMNS,
+    on_conflict="(agent_id, slot) DO UPDATE SET "
+    "handling_seconds = agent_tallies.handling_seconds + excluded.handling_seconds, "
+    "available_seconds = agent_tallies.available_seconds + excluded.available_seconds",
+)
+
+
+def spell_rows(
+    agent_id: str, tenant: str, status: str, begin: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """A status spell [begin, end) cut at slot boundaries, as agent-tally rows (none for uncounted statuses)."""
+    if status not in HANDLING_STATUSES and status != AVAILABLE_STATUS:
+        return []
+    rows = []
+    cursor = begin
+    while cursor < end:
+        slot = slot_of(cursor)
+        until = min(end, slot + SLOT)
+        seconds = (until - cursor).total_seconds()
+        handling = status in HANDLING_STATUSES
+        rows.append(
+            {
+                "agent_id": agent_id,
+                "tenant_slug": tenant,
+                "slot": slot,
+                "handling_seconds": seconds if handling else 0.0,
+                "available_seconds": 0.0 if handling else seconds,
+            }
+        )
+        cursor = until
+    return rows
+
+
+async def _add_agent_time(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    summed: dict[tuple[str, datetime], dict[str, Any]] = {}
+    for row in rows:
+        cell = summed.setdefault(
+            (row["agent_id"], row["slot"]), {**row, "handling_seconds": 0.0, "available_seconds": 0.0}
+        )
+        cell["handling_seconds"] += row["handling_seconds"]
+        cell["available_seconds"] += row["available_seconds"]
+    ordered = [summed[k] for k in sorted(summed)]
+    if on_postgresql(session):
+        await session.execute(_ADD_AGENT_TIME, as_arrays(ordered, _AGENT_COLUMNS))
+        return
+    table = table_of(AgentTally)
+    for row in ordered:
+        statement = sqlite_insert(table).values(row)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["agent_id", "slot"],
+                set_={
+                    c: table.c[c] + statement.excluded[c] for c in ("handling_seconds", "available_seconds")
+                },
+            )
+        )
+
+
+async def count_spell(
+    session: AsyncSession, *, agent_id: str, tenant: str, status: str, since: datetime, until: datetime
+) -> None:
+    """An agent's spell in ``status`` closed: its time joins the agent's slots (in the status change's transaction)."""
+    await _add_agent_time(session, spell_rows(agent_id, tenant, status, since, until))
+
+
+async def agent_time(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime, now: datetime
+) -> tuple[float, float]:
+    """(handling, available) seconds of a partner's agents in [start, end): closed spells from the tallies, each
+    open spell up to the earlier of now and ``end`` (time that has not happened is not counted)."""
+    t = table_of(AgentTally).c
+    handling, available = (
+        await session.execute(
+            select(
+                func.coalesce(func.sum(t.handling_seconds), 0.0),
+                func.coalesce(func.sum(t.available_seconds), 0.0),
+            ).where(t.tenant_slug == tenant, t.slot >= start, t.slot < end)
+        )
+    ).one()
+    agents = table_of(Agent).c
+    limit = min(now, end)
+    for status, since in await session.execute(
+        select(agents.status, agents.status_since).where(
+            agents.tenant_slug == tenant,
+            agents.status.in_([*HANDLING_STATUSES, AVAILABLE_STATUS]),
+            agents.status_since < limit,
+        )
+    ):
+        seconds = max(0.0, (limit - max(since, start)).total_seconds())
+        if status in HANDLING_STATUSES:
+            handling += seconds
+        else:
+            available += seconds
+    return float(handling), float(available)
+
+
+async def rebuild_agent_time(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> None:
+    """Recount a partner's agents' closed spells in [start, end) (whole slots) from the agent_events log."""
+    start, end = slot_of(start), slot_of(end - timedelta(microseconds=1)) + SLOT
+    t = table_of(AgentTally).c
+    await session.execute(
+        delete(table_of(AgentTally)).where(t.tenant_slug == tenant, t.slot >= start, t.slot < end)
+    )
+    rows = await session.stream(
+        select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.at)
+        .where(AgentEvent.tenant_slug == tenant)  # a spell begun before may close after: all of them
+        .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
+        .execution_options(yield_per=20_000)
+    )
+    summed: dict[tuple[str, datetime], dict[str, Any]] = {}
+    current: dict[str, tuple[str, datetime]] = {}
+    async for row in rows:
+        if row.agent_id in current:
+            status, since = current[row.agent_id]
+            begin, finish = max(since, start), min(row.at, end)
+            for part in spell_rows(row.agent_id, tenant, status, begin, finish) if finish > begin else []:
+                cell = summed.setdefault(
+                    (row.agent_id, part["slot"]), {**part, "handling_seconds": 0.0, "available_seconds": 0.0}
+                )
+                cell["handling_seconds"] += part["handling_seconds"]
+                cell["available_seconds"] += part["available_seconds"]
+        current[row.agent_id] = (row.status, row.at)
+    await _add_agent_time(
+        session, list(summed.values())
+    )  # each last spell is still open: read up to now, not tallied
