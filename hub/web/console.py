@@ -26,7 +26,9 @@ from routing.dispatch.transfer import transfer
 from routing.live.base import to_ms
 from routing.models import Enquiry
 from tenants.catalogue import Catalogue
+from tenants.attributes import describe_answers
 from tenants.models import Agent, Service
+from tenants.service import service_as_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = structlog.get_logger(__name__)
@@ -108,7 +110,13 @@ async def _panel(
         page=page,
     )
     owner = catalogue.tenants.get(enquiry.tenant_slug)
-    service_name = service.name if service else enquiry.service_code
+    # The service as the enquiry's own catalogue version defined it: its name and questions then.
+    as_of = await service_as_of(
+        session, tenant=enquiry.tenant_slug, version=enquiry.catalogue_version, code=enquiry.service_code
+    )
+    definition = as_of or (service.definition if service else None) or {}
+    service_name = str(definition.get("name") or (service.name if service else enquiry.service_code))
+    questions = [q for q in definition.get("attributes") or [] if isinstance(q, dict)]
     values = {
         "partner": owner.name if owner else enquiry.tenant_slug,
         "agent": agent.name.split()[0] if agent.name else agent.id,
@@ -121,6 +129,7 @@ async def _panel(
         "service_name": service_name,
         "lgsl": service.lgsl_code if service else None,
         "customer": customer,
+        "answers": describe_answers(questions, customer.attributes or {}),
         "service_names": _service_names(catalogue, enquiry.tenant_slug),
         "script": _script(service, values),
         "targets": _transfer_targets(catalogue, enquiry),

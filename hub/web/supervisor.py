@@ -17,6 +17,7 @@ from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_skills
 from routing.models import Enquiry, EnquiryEvent
+from routing.narrative import Step, names_for, tell
 from tenants.models import Agent, Service, Tenant
 
 router = APIRouter(prefix="/supervisor", include_in_schema=False)
@@ -169,26 +170,23 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
                 select(EnquiryEvent).where(EnquiryEvent.enquiry_id == enquiry.id).order_by(EnquiryEvent.id)
             )
         ).all()
-        service = await session.get(Service, enquiry.service_id)
+        names = await names_for(session, enquiry, events)
         owner = user.sees(enquiry.tenant_slug)
         rows: list[dict[str, Any]] = []
         notes_shown = False
         for e in events:
             data = dict(e.data or {})
-            if "notes" in data:
-                if owner:
-                    notes_shown = True
-                else:
-                    data["notes"] = "(only the owner's supervisors see notes)"
-            rows.append(
-                {
-                    "at": e.at,
-                    "event": e.event,
-                    "agent_id": e.agent_id,
-                    "handler": e.handler_slug,
-                    "data": data,
-                }
+            hidden = not owner and data.pop("notes", None) is not None
+            notes_shown = notes_shown or (owner and "notes" in data)
+            says = tell(
+                Step(e.event, e.at, e.agent_id, e.handler_slug, data),
+                names,
+                owner=enquiry.tenant_slug,
+                service_code=enquiry.service_code,
             )
+            if hidden:
+                says += " Its notes are shown only to the owner's supervisors."
+            rows.append({"at": e.at, "when": names.clock(e.at), "event": e.event, "says": says})
         if notes_shown:
             await record(
                 session,
@@ -210,7 +208,11 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
         page_context(
             request,
             enquiry=enquiry,
-            service_name=service.name if service else enquiry.service_code,
+            service_name=names.service(enquiry.tenant_slug, enquiry.service_code),
+            owner_name=names.partner(enquiry.tenant_slug),
+            handler_name=names.partner(enquiry.handler_slug) if enquiry.handler_slug else None,
+            agent_name=names.agent(enquiry.agent_id) if enquiry.agent_id else None,
+            zone=names.zone.key,
             events=rows,
         ),
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from plumbing.auth.dependencies import check_tenant, require
@@ -17,6 +17,7 @@ from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry, EnquiryEvent
+from routing.narrative import Step, names_for, tell
 from routing.policy import predict_wait
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
@@ -28,6 +29,7 @@ class TrailStep(BaseModel):
     agent_id: str | None
     handler: str | None
     data: dict[str, Any]
+    says: str = Field(description="The step in words, as the supervisor's trail page shows it")
 
 
 EnquiryId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -42,6 +44,8 @@ class Trail(BaseModel):
     state: str
     handler: str | None
     agreement: str | None
+    owner_name: str
+    service_name: str = Field(description="As the enquiry's own catalogue version named it")
     steps: list[TrailStep]
 
 
@@ -113,6 +117,7 @@ async def trail(
                 select(EnquiryEvent).where(EnquiryEvent.enquiry_id == enquiry_id).order_by(EnquiryEvent.id)
             )
         ).all()
+        names = await names_for(session, enquiry, events)
     return Trail(
         enquiry_id=enquiry.id,
         reference=enquiry.reference,
@@ -122,8 +127,22 @@ async def trail(
         state=enquiry.state,
         handler=enquiry.handler_slug,
         agreement=enquiry.agreement_id,
+        owner_name=names.partner(enquiry.tenant_slug),
+        service_name=names.service(enquiry.tenant_slug, enquiry.service_code),
         steps=[
-            TrailStep(event=e.event, at=e.at, agent_id=e.agent_id, handler=e.handler_slug, data=e.data)
+            TrailStep(
+                event=e.event,
+                at=e.at,
+                agent_id=e.agent_id,
+                handler=e.handler_slug,
+                data=e.data,
+                says=tell(
+                    Step(e.event, e.at, e.agent_id, e.handler_slug, e.data or {}),
+                    names,
+                    owner=enquiry.tenant_slug,
+                    service_code=enquiry.service_code,
+                ),
+            )
             for e in events
         ],
     )

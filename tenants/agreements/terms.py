@@ -93,6 +93,7 @@ class AgreementDefinition(_Strict):
     """One signed arrangement: who lends to whom, for what, when, on which conditions, within which caps."""
 
     id: str = Field(pattern=SLUG_PATTERN)
+    name: str | None = Field(default=None, max_length=200)  # what people call it ("the evening agreement")
     lender: str = Field(pattern=SLUG_PATTERN)
     borrower: str = Field(pattern=SLUG_PATTERN)
     services: list[str] | Literal["all"] = "all"
