@@ -151,7 +151,11 @@ def describe_answers(definitions: Sequence[Mapping[str, Any]], answers: Mapping[
 
 
 def _in_words(value: Any, definition: Mapping[str, Any]) -> str | list[str]:
-    choices = {str(v.get("key")): str(v.get("name")) for v in definition.get("values") or [] if isinstance(v, Mapping)}
+    choices = {
+        str(v.get("key")): str(v.get("name"))
+        for v in definition.get("values") or []
+        if isinstance(v, Mapping)
+    }
     if isinstance(value, list):
         return [choices.get(str(v), _scalar_in_words(v)) for v in value]
     if str(value) in choices:

@@ -25,8 +25,8 @@ from routing.dispatch.desk import DeskError
 from routing.dispatch.transfer import transfer
 from routing.live.base import to_ms
 from routing.models import Enquiry
-from tenants.catalogue import Catalogue
 from tenants.attributes import describe_answers
+from tenants.catalogue import Catalogue
 from tenants.models import Agent, Service
 from tenants.service import service_as_of
 

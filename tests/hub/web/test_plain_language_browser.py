@@ -46,7 +46,11 @@ def _owner(slug: str, agent_id: str) -> PartnerDefinition:
                                 {"key": "fridge", "name": "Fridge or freezer"},
                             ],
                         },
-                        {"code": "collect_on", "description": "Preferred collection day", "datatype": "datetime"},
+                        {
+                            "code": "collect_on",
+                            "description": "Preferred collection day",
+                            "datatype": "datetime",
+                        },
                     ],
                 },
             ],
@@ -128,7 +132,9 @@ async def test_the_panel_reads_in_the_services_words_and_the_trail_in_sentences(
     await expect(customer.locator("dt")).to_contain_text(
         ["Name", "Phone", "What needs collecting?", "Preferred collection day", "Council tax arrears"]
     )
-    await expect(customer.locator("dd[data-code=items] li")).to_have_text(["Sofa or armchair", "Fridge or freezer"])
+    await expect(customer.locator("dd[data-code=items] li")).to_have_text(
+        ["Sofa or armchair", "Fridge or freezer"]
+    )
     await expect(customer.locator("dd[data-code=collect_on]")).to_have_text("1 December 2026")
     await expect(customer.locator("dd[data-code=council_tax_arrears]")).to_have_text("Yes")
     await expect(console.locator("#enquiry-channel")).to_have_text("Phone call")
@@ -181,6 +187,9 @@ async def test_the_panel_reads_in_the_services_words_and_the_trail_in_sentences(
     ).json()
     assert [s["says"] for s in trail["steps"]] == page_says
     assert trail["steps"][1]["data"]["routing"]["priority"] == 4
-    assert (trail["owner_name"], trail["service_name"]) == ("Borough of Testing", "Bulky household waste collection")
+    assert (trail["owner_name"], trail["service_name"]) == (
+        "Borough of Testing",
+        "Bulky household waste collection",
+    )
 
     assert errors == []
