@@ -92,7 +92,7 @@ def tenants_load(
         applied = asyncio.run(store())
     except AgreementsInvalid as exc:
         for problem in exc.problems:
-            typer.echo(f"error: {problem.path}: {problem.message}", err=True)
+            typer.echo(f"error: {problem.where or problem.path}: {problem.message}", err=True)
         raise typer.Exit(2) from None
     for d, result in zip(definitions, applied, strict=True):
         note = "new catalogue version" if result.changed else "catalogue unchanged"
