@@ -120,7 +120,7 @@ def erlang_command(
     ] = 0.8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as a JSON object")] = False,
 ) -> None:
-    """Erlang C (DESIGN §7): P(wait), SL(T), ASA and occupancy for N agents, or the fewest agents for a target."""
+    """Erlang C (docs/design.md, "Figures"): P(wait), SL(T), ASA and occupancy for N agents, or the fewest agents for a target."""
     problems = []
     if calls < 0:
         problems.append("--calls cannot be negative")

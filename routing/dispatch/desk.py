@@ -81,7 +81,7 @@ class AgentView:
 
 
 def _bind(agent_id: str, enquiry_id: int | None = None) -> None:
-    """Ids on every log line of this unit of work (DESIGN §9: bind at the start of the unit)."""
+    """Ids on every log line of this unit of work (docs/design.md, "Engineering rules we keep": bind at the start of the unit)."""
     structlog.contextvars.bind_contextvars(agent_id=agent_id, enquiry_id=enquiry_id)
 
 

@@ -1,4 +1,4 @@
-"""Overflow agreements between partners (DESIGN §4, §6): the YAML/API schema and the checks done before storing.
+"""Overflow agreements between partners (docs/design.md, "Words" and "Routing and overflow"): the YAML/API schema and the checks done before storing.
 
 A file of agreements has the top-level key ``agreements:``. Every condition given must hold for an agreement
 to apply; two agreements for the same lender, borrower, service and channel may not overlap in time.
