@@ -318,6 +318,14 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
     catalogue = await hub.catalogue.get()
     owner = catalogue.tenants.get(offer.owner)
     service = catalogue.service(offer.owner, offer.service_code)
+    service_name = service.name if service else offer.service_code
+    if owner is not None and offer.catalogue_version not in (None, owner.catalogue_version):
+        # Routed under an older catalogue: the name the caller's service had then (one read, only then).
+        async with hub.sessionmaker() as session:
+            then = await service_as_of(
+                session, tenant=offer.owner, version=offer.catalogue_version, code=offer.service_code
+            )
+        service_name = str((then or {}).get("name") or service_name)
     now = hub.dispatcher.clock()
     # No customer data in an offer: the agent sees the person only once they take the contact.
     return {
@@ -325,7 +333,7 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
         "reference": offer.reference,
         "owner": offer.owner,
         "owner_name": owner.name if owner else offer.owner,
-        "service": service.name if service else offer.service_code,
+        "service": service_name,
         "channel": offer.channel,
         "priority": offer.priority,
         "waited_seconds": round((now - offer.queued_at).total_seconds()) if offer.queued_at else None,

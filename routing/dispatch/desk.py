@@ -67,6 +67,7 @@ class OfferView:
     priority: int
     queued_at: datetime | None
     expires_at: datetime
+    catalogue_version: int | None = None  # routed under: its service reads with that version's name
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class AgentDesk:
                 enquiry.priority,
                 enquiry.queued_at,
                 datetime.fromtimestamp(offer.expires_ms / 1000, tz=self.dispatcher.clock().tzinfo),
+                enquiry.catalogue_version,
             )
 
     async def accept(self, agent_id: str, enquiry_id: int) -> int:
