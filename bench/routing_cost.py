@@ -325,7 +325,7 @@ DOC = """# Benchmarks
 
 ## Routing cost against queue depth (issue 4)
 
-DESIGN §8: "a routing decision is as fast with a million waiting as with ten". `bench/routing_cost.py` measures,
+docs/design.md, "Invariants": "a routing decision is as fast with a million waiting as with ten". `bench/routing_cost.py` measures,
 with 10², 10⁴ and 10⁶ enquiries waiting and with 4 and 400 partners, on the real Redis and in memory:
 
 - **decision**: the reads the router makes for one new enquiry (queue heads and sizes, rolling figures and

@@ -1,1 +1,1 @@
-"""Figures for the committee, derived from the event log (DESIGN §7)."""
+"""Figures for the committee, derived from the event log (docs/design.md, "Figures")."""

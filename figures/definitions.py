@@ -1,4 +1,4 @@
-"""The committee's figure definitions (DESIGN §7), as pure functions over per-contact timelines.
+"""The committee's figure definitions (docs/design.md, "Figures"), as pure functions over per-contact timelines.
 
 Definitions are versioned: a published period keeps the version it was computed with, and a change
 applies forward only. Add a new ``DefinitionSet`` to ``DEFINITIONS`` and point ``CURRENT_VERSION`` at it;
@@ -107,7 +107,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def compute(timelines: Iterable[Timeline], version: str | None = None) -> Figures:
-    """Every per-contact figure of DESIGN §7 for one group of contacts."""
+    """Every per-contact figure of docs/design.md, "Figures" for one group of contacts."""
     rules = definitions(version)
     contacts = list(timelines)
     answered = [t for t in contacts if t.answered_at is not None]

@@ -35,11 +35,26 @@ class PeriodError(ValueError):
     pass
 
 
+def period_problem(period: str) -> str | None:
+    """What is wrong with a period, said so that it can be fixed (None: it is a month)."""
+    if PERIOD.match(period):
+        return None
+    shaped = re.match(r"^(\d{4})-(\d{1,2})$", period.strip())
+    if shaped:
+        return (
+            f"{period!r} has no month {int(shaped[2])}: months run from 01 to 12, "
+            f"e.g. {shaped[1]}-10 for October {shaped[1]}"
+        )
+    return (
+        f"{period!r} is not a month: write the year and the month as YYYY-MM, e.g. 2026-10 for October 2026"
+    )
+
+
 def month_bounds(period: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     """[start, end) in UTC of a local calendar month ``YYYY-MM``."""
     match = PERIOD.match(period)
     if not match:
-        raise PeriodError(f"period must look like 2026-10, not {period!r}")
+        raise PeriodError(period_problem(period) or period)
     year, month = int(match[1]), int(match[2])
     start = datetime(year, month, 1, tzinfo=zone)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=zone)

@@ -52,24 +52,25 @@ def _setup_logging() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations to HUB_DATABASE_URL (or the embedded SQLite file)."""
-    from hub.migrate import upgrade
+    from hub.migrate import upgrade, where
 
     settings = get_settings()
     if settings.embedded:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.effective_migrate_url)
+    url = settings.effective_migrate_url
+    applied = upgrade(url)
     if settings.app_role_password is not None and not settings.embedded:
         from hub.migrate import set_app_role_password
 
         asyncio.run(
-            set_app_role_password(
-                settings.effective_migrate_url,
-                settings.app_role,
-                settings.app_role_password.get_secret_value(),
-            )
+            set_app_role_password(url, settings.app_role, settings.app_role_password.get_secret_value())
         )
         typer.echo(f"password of {settings.app_role} set")
-    typer.echo("database is up to date")
+    if applied:
+        listed = ", ".join(applied)
+        typer.echo(f"applied {len(applied)} migration{'s' * (len(applied) != 1)} ({listed}) to {where(url)}")
+    else:
+        typer.echo(f"database is up to date (no migration to apply): {where(url)}")
 
 
 @app.command()
@@ -127,7 +128,7 @@ def tenants_load(
         applied = asyncio.run(store())
     except AgreementsInvalid as exc:
         for problem in exc.problems:
-            typer.echo(f"error: {problem.path}: {problem.message}", err=True)
+            typer.echo(f"error: {problem.where or problem.path}: {problem.message}", err=True)
         raise typer.Exit(2) from None
     for d, result in zip(definitions, applied, strict=True):
         note = "new catalogue version" if result.changed else "catalogue unchanged"
@@ -325,13 +326,16 @@ def report(
     from datetime import UTC, datetime
 
     from figures.pack import FORMATS, render
-    from figures.periods import PeriodError, period_figures, publish_period
+    from figures.periods import PeriodError, period_figures, period_problem, publish_period
     from hub.runtime import running_hub
     from plumbing.db.session import unit_of_work
     from tenants.models import Tenant
 
     if format not in FORMATS:
         typer.echo(f"error: --format must be one of {', '.join(FORMATS)}", err=True)
+        raise typer.Exit(2)
+    if (problem := period_problem(period)) is not None:
+        typer.echo(f"error: --period {problem}", err=True)
         raise typer.Exit(2)
 
     async def build() -> bytes:
@@ -351,10 +355,13 @@ def report(
                 if unknown:
                     raise PeriodError(f"no partner {', '.join(unknown)} (known: {', '.join(known)})")
                 pages = []
-                for slug in chosen:
+                for n, slug in enumerate(chosen, 1):
+                    # Progress on stderr, a line per partner: reads the same in a terminal and in a log.
+                    typer.echo(f"[{n}/{len(chosen)}] {slug}: figures for {period}", err=True)
                     if publish:
                         await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
                     pages.append(await period_figures(session, tenant=slug, period=period))
+            typer.echo(f"rendering the {format} ...", err=True)
             return render(pages, format)
 
     try:

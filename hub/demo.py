@@ -345,6 +345,8 @@ async def run_demo(
     *, port: int, rate: float, seconds: float | None, examples: Path, real_hours: bool = False
 ) -> None:
     console = Console()
+    # Piped or redirected: lines as long as they are (an api_key is never split at column 80).
+    console.soft_wrap = not console.is_terminal
     configure_logging("WARNING", json=False)
     data_dir = Path(".hub") / "demo"
     data_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -18,9 +19,22 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision``; safe to run again."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head") -> list[str]:
+    """Bring the database at ``url`` to ``revision``; safe to run again. Returns the migrations applied
+    (their revisions, ``0008``), in the order run; none when it was up to date."""
+    config = alembic_config(url)
+    applied: list[str] = []
+    config.attributes["applied"] = applied  # env.py records each step it runs
+    command.upgrade(config, revision)
+    return applied
+
+
+def where(url: str) -> str:
+    """The database as an operator would look for it: the SQLite file's path, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"the SQLite file {Path(parsed.database or '').resolve()}"
+    return parsed.render_as_string(hide_password=True)
 
 
 async def upgrade_async(url: str, revision: str = "head") -> None:

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=20, ge=1, le=500)
     database_max_overflow: int = Field(default=10, ge=0, le=500)
 
-    # AMQP consumer tuning (DESIGN §9: prefetch 100–300, batched commits).
+    # AMQP consumer tuning (docs/design.md, "Engineering rules we keep": prefetch 100–300, batched commits).
     amqp_prefetch: int = Field(default=200, ge=1, le=5000)
     intake_batch_size: int = Field(default=200, ge=1, le=5000)
     intake_batch_wait_ms: int = Field(default=5, ge=0, le=1000)

@@ -20,7 +20,7 @@ from routing.tallies import count_events
 
 @dataclass(frozen=True)
 class EnquiryRef:
-    """What every event body carries about its enquiry (contract v1, DESIGN §5)."""
+    """What every event body carries about its enquiry (contract v1, docs/design.md, "The partner contract")."""
 
     id: int
     reference: str

@@ -1,5 +1,6 @@
 # Sourced by scripts/demo and scripts/test: make sure .venv exists with the project installed.
-# Reinstalls only when pyproject.toml changes, so the second run starts at once.
+# One install for both commands: the test install includes everything the demo needs, so switching between
+# them never reinstalls; only a changed pyproject.toml does. Progress shows from the first second.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -8,19 +9,36 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "Python 3.11 or newer is needed (found: $("$PYTHON" --version 2>&1))" >&2
   exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-  echo "creating .venv ..." >&2
-  "$PYTHON" -m venv .venv
-fi
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${1:-base}"
-if [ ! -f "$stamp" ]; then
-  echo "installing the hub and what it needs into .venv (once) ..." >&2
-  .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' >&2 || true
+want="${1:-base}"
+hash="$(sha256sum pyproject.toml | cut -c1-16)"
+stamp_base=".venv/.installed-$hash-base"
+stamp_test=".venv/.installed-$hash-test"
+# What this command needs is there when its own stamp is, or (for the demo) the test install's, which is a superset.
+ready() {
+  [ -f "$stamp_test" ] || { [ "$want" = "base" ] && [ -f "$stamp_base" ]; }
+}
+# pip's own lines, one per package, indented: readable in a terminal and in a CI log alike.
+pip_progress() {
+  grep --line-buffered -E "^(Collecting|Downloading|Building|Installing collected|Successfully installed|ERROR|error)" \
+    | sed -u -e 's/^/  /' -e 's/^  Successfully installed.*/  installed./' >&2 || true
+}
+if ! ready; then
+  echo "setting up .venv for ./scripts/$([ "$want" = test ] && echo test || echo demo) (first run, or pyproject.toml changed; about 2 minutes) ..." >&2
+  if [ ! -x .venv/bin/python ]; then
+    echo "  creating .venv" >&2
+    "$PYTHON" -m venv .venv
+  fi
+  echo "  upgrading pip" >&2
+  .venv/bin/python -m pip install --upgrade --progress-bar off pip 2>&1 | pip_progress
   extras=""
-  [ "${1:-base}" = "test" ] && extras="[test]"
-  .venv/bin/python -m pip install --quiet -e ".${extras}" 2>&1 | grep -vE "^WARNING: Location|^\s*$|\*\*\*|!!|Please be careful|name as your package|with strategy|Installing|precedence" >&2 || true
-  .venv/bin/python -c 'import hub, fastapi, sqlalchemy, pika' || { echo "installation failed" >&2; exit 1; }
-  rm -f .venv/.installed-*
-  touch "$stamp"
+  [ "$want" = "test" ] && extras="[test]"
+  echo "  installing the hub$([ -n "$extras" ] && echo ' with the test tools') and what it needs:" >&2
+  .venv/bin/python -m pip install --progress-bar off -e ".${extras}" 2>&1 | pip_progress
+  .venv/bin/python -c 'import hub, fastapi, sqlalchemy, pika' || { echo "installation failed (see pip's lines above)" >&2; exit 1; }
+  # Only stamps of an older pyproject.toml go: the other command's install of this one is kept.
+  find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$hash-*" -delete
+  touch ".venv/.installed-$hash-$want"
+  [ "$want" = "test" ] && touch "$stamp_base"
+  echo "  .venv is ready" >&2
 fi
 export PATH="$ROOT/.venv/bin:$PATH"

@@ -123,3 +123,59 @@ def check_attributes(
             return cleaned, AttributeProblem(attribute.code, "invalid", problem)
         cleaned[attribute.code] = stored
     return cleaned, None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer as a person reads it: the service's own question and the value in words."""
+
+    code: str
+    label: str
+    value: str | list[str]  # a list for a multi-value answer, shown as a list
+
+
+def describe_answers(definitions: Sequence[Mapping[str, Any]], answers: Mapping[str, Any]) -> list[Answer]:
+    """Label each answer with its question (``description``) and put its value in words: the names of list
+    choices, yes/no, dates as dates. In the definition's order; answers it does not define come last."""
+    by_code = {str(d.get("code")): d for d in definitions if isinstance(d, Mapping) and d.get("code")}
+    order = [c for c in by_code if c in answers] + [c for c in answers if c not in by_code]
+    out = []
+    for code in order:
+        value = answers[code]
+        if _blank(value):
+            continue
+        definition = by_code.get(code, {})
+        label = str(definition.get("description") or code.replace("_", " ").capitalize())
+        out.append(Answer(code, label, _in_words(value, definition)))
+    return out
+
+
+def _in_words(value: Any, definition: Mapping[str, Any]) -> str | list[str]:
+    choices = {
+        str(v.get("key")): str(v.get("name"))
+        for v in definition.get("values") or []
+        if isinstance(v, Mapping)
+    }
+    if isinstance(value, list):
+        return [choices.get(str(v), _scalar_in_words(v)) for v in value]
+    if str(value) in choices:
+        return choices[str(value)]
+    looks_like_date = isinstance(value, str) and len(value) >= 10 and value[4:5] == "-"
+    if isinstance(value, str) and (definition.get("datatype") == "datetime" or looks_like_date):
+        moment = _datetime(value)
+        if moment is not None:
+            parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+            if (parsed.hour, parsed.minute, parsed.second) == (0, 0, 0):
+                return f"{parsed.day} {parsed:%B %Y}"
+            return f"{parsed.day} {parsed:%B %Y, %H:%M}"
+    return _scalar_in_words(value)
+
+
+def _scalar_in_words(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return "Yes" if value.lower() == "true" else "No"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

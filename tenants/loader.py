@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from tenants.problems import problem, yaml_problem
 from tenants.schemas import PartnerDefinition
 
 
 @dataclass(frozen=True)
 class DefinitionError:
     file: str
-    path: str
+    path: str  # for a program: services[1].lgsl
     message: str
+    where: str = ""  # for a person: services, item 2 (code missed-bin), lgsl
 
     def __str__(self) -> str:
-        where = f"{self.file}: {self.path}" if self.path else self.file
+        at = self.where or self.path
+        where = f"{self.file}: {at}" if at else self.file
         return f"{where}: {self.message}"
 
 
@@ -48,31 +50,12 @@ def definition_files(path: Path) -> list[Path]:
     return [path]
 
 
-_TYPE_TAGS = {"str", "int", "float", "bool", "date", "list", "dict", "none"}
-
-
-def _dotted(location: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in location:
-        if isinstance(part, str) and (part in _TYPE_TAGS or "[" in part):
-            continue  # pydantic's name for the branch of a union it tried; noise to a person
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _message(error: dict[str, Any]) -> str:
-    message = str(error["msg"])
-    for prefix in ("Value error, ", "Assertion failed, "):
-        message = message.removeprefix(prefix)
-    return message
-
-
 def parse_definition(text: str, file: str) -> PartnerDefinition:
     try:
         raw = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:
         # PyYAML raises a bare ValueError for a date that does not exist (2026-02-30).
-        raise DefinitionsInvalid([DefinitionError(file, "", f"not valid YAML: {exc}")]) from exc
+        raise DefinitionsInvalid([DefinitionError(file, "", yaml_problem(exc))]) from exc
     return validate_definition(raw, file)
 
 
@@ -83,7 +66,10 @@ def validate_definition(raw: object, file: str) -> PartnerDefinition:
     try:
         return PartnerDefinition.model_validate(raw)
     except ValidationError as exc:
-        errors = [DefinitionError(file, _dotted(tuple(e["loc"])), _message(dict(e))) for e in exc.errors()]
+        errors = []
+        for e in exc.errors():
+            path, where, message = problem(dict(e), raw)
+            errors.append(DefinitionError(file, path, message, where))
         raise DefinitionsInvalid(errors) from exc
 
 

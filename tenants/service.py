@@ -129,6 +129,56 @@ async def catalogue_version(session: AsyncSession, *, tenant: str, version: int)
     )
 
 
+async def service_names(
+    session: AsyncSession, *, tenant: str, versions: set[int | None]
+) -> dict[tuple[int | None, str], str]:
+    """(version, code) -> the service's name as that catalogue version gave it; (None, code): today's name.
+
+    An enquiry reads back with the name it was routed under, even after a service is renamed.
+    """
+    names: dict[tuple[int | None, str], str] = {
+        (None, code): name
+        for code, name in (
+            await session.execute(select(Service.code, Service.name).where(Service.tenant_slug == tenant))
+        ).all()
+    }
+    wanted = {v for v in versions if v is not None}
+    if wanted:
+        for version, definition in (
+            await session.execute(
+                select(CatalogueVersion.version, CatalogueVersion.definition).where(
+                    CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version.in_(wanted)
+                )
+            )
+        ).all():
+            for service in (definition or {}).get("services") or []:
+                if isinstance(service, dict) and "code" in service and "name" in service:
+                    names[(version, str(service["code"]))] = str(service["name"])
+    return names
+
+
+async def service_as_of(
+    session: AsyncSession, *, tenant: str, version: int | None, code: str
+) -> dict[str, Any] | None:
+    """A service's definition as catalogue ``version`` recorded it (its name, questions, ...); None: unknown."""
+    if version is None:
+        return None
+    definition = await session.scalar(
+        select(CatalogueVersion.definition).where(
+            CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version == version
+        )
+    )
+    for service in (definition or {}).get("services") or []:
+        if isinstance(service, dict) and service.get("code") == code:
+            return service
+    return None
+
+
+def name_of(names: dict[tuple[int | None, str], str], version: int | None, code: str) -> str:
+    """The service's name under ``version``, else today's, else its code."""
+    return names.get((version, code)) or names.get((None, code)) or code
+
+
 async def list_versions(session: AsyncSession, *, tenant: str) -> list[CatalogueVersion]:
     """A partner's catalogue versions, newest first."""
     return list(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -62,8 +63,15 @@ def simulate_command(
         ) as bar:
             task = bar.add_task(s.spec.name or str(s.file), total=total_ms, contacts=0)
 
-            def advance(contacts: int, ms: int, task: TaskID = task) -> None:
+            said = _said_by_quarter(
+                s.spec.name or str(s.file), total_ms, piped=not as_json and not console.is_terminal
+            )
+
+            def advance(
+                contacts: int, ms: int, task: TaskID = task, said: Callable[[int, int], None] = said
+            ) -> None:
                 bar.update(task, completed=ms, contacts=contacts)
+                said(contacts, ms)
 
             with collector_paused():
                 report = simulate(s, seed=seed, arrivals=arrivals, progress=advance)
@@ -112,7 +120,7 @@ def erlang_command(
     ] = 0.8,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as a JSON object")] = False,
 ) -> None:
-    """Erlang C (DESIGN §7): P(wait), SL(T), ASA and occupancy for N agents, or the fewest agents for a target."""
+    """Erlang C (docs/design.md, "Figures"): P(wait), SL(T), ASA and occupancy for N agents, or the fewest agents for a target."""
     problems = []
     if calls < 0:
         problems.append("--calls cannot be negative")
@@ -167,3 +175,16 @@ def erlang_command(
     typer.echo(f"SL({target_seconds:g} s)       {figures.service_level * 100:.1f} %")
     typer.echo(f"ASA             {figures.asa_seconds:.1f} s")
     typer.echo(f"occupancy       {figures.load / agents * 100:.1f} %")
+
+
+def _said_by_quarter(name: str, total_ms: int, *, piped: bool) -> Callable[[int, int], None]:
+    """Off a terminal (piped, in a log): a plain line at each quarter of the period, not a redrawn bar."""
+    last = [0]
+
+    def say(contacts: int, ms: int) -> None:
+        quarter = 4 * ms // max(total_ms, 1)
+        if piped and quarter > last[0]:
+            last[0] = quarter
+            typer.echo(f"simulating {name}: {25 * quarter}% ({contacts:,} contacts)", err=True)
+
+    return say

@@ -18,6 +18,7 @@ from backoffice import endpoints as backoffice_endpoints
 from figures import endpoints as metrics_endpoints
 from hub.api import health
 from hub.api import prometheus as public_metrics
+from hub.api.docs import install_docs
 from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub, settle_heap
 from hub.tracking import endpoints as tracking_endpoints
@@ -93,6 +94,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
         version="1.0",
         description="Partner councils' enquiries, one shared queue of agents, and figures the committee can trust.",
         lifespan=lifespan,
+        docs_url=None,  # served by hub.api.docs from the package's own assets (no CDN)
+        redoc_url=None,
     )
     if hub is not None:
         _install(app, hub)
@@ -114,6 +117,7 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
             422, "invalid_value", "a value in the request is out of range or not storable"
         )
 
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(agent_endpoints.router)
     app.include_router(metrics_endpoints.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -14,12 +15,20 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _applied(ctx: object, step: Any, heads: object, run_args: object) -> None:
+    """Note each migration run, for ``hub migrate`` to say what it did."""
+    applied = config.attributes.get("applied")
+    if applied is not None and step.is_upgrade:
+        applied.append(str(step.up_revision_id))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        on_version_apply=_applied,
     )
     with context.begin_transaction():
         context.run_migrations()

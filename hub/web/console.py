@@ -28,8 +28,10 @@ from routing.dispatch.transfer import transfer
 from routing.live.base import to_ms
 from routing.models import Enquiry
 from tenants.access import transfer_partners
+from tenants.attributes import describe_answers
 from tenants.catalogue import Catalogue
 from tenants.models import Agent, Service
+from tenants.service import service_as_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 log = structlog.get_logger(__name__)
@@ -114,7 +116,13 @@ async def _panel(
         page=page,
     )
     owner = catalogue.tenants.get(enquiry.tenant_slug)
-    service_name = service.name if service else enquiry.service_code
+    # The service as the enquiry's own catalogue version defined it: its name and questions then.
+    as_of = await service_as_of(
+        session, tenant=enquiry.tenant_slug, version=enquiry.catalogue_version, code=enquiry.service_code
+    )
+    definition = as_of or (service.definition if service else None) or {}
+    service_name = str(definition.get("name") or (service.name if service else enquiry.service_code))
+    questions = [q for q in definition.get("attributes") or [] if isinstance(q, dict)]
     values = {
         "partner": owner.name if owner else enquiry.tenant_slug,
         "agent": agent.name.split()[0] if agent.name else agent.id,
@@ -127,6 +135,7 @@ async def _panel(
         "service_name": service_name,
         "lgsl": service.lgsl_code if service else None,
         "customer": customer,
+        "answers": describe_answers(questions, customer.attributes or {}),
         "service_names": _service_names(catalogue, enquiry.tenant_slug),
         "script": _script(service, values),
         "targets": _transfer_targets(
@@ -321,6 +330,14 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
     catalogue = await hub.catalogue.get()
     owner = catalogue.tenants.get(offer.owner)
     service = catalogue.service(offer.owner, offer.service_code)
+    service_name = service.name if service else offer.service_code
+    if owner is not None and offer.catalogue_version not in (None, owner.catalogue_version):
+        # Routed under an older catalogue: the name the caller's service had then (one read, only then).
+        async with hub.sessionmaker() as session:
+            then = await service_as_of(
+                session, tenant=offer.owner, version=offer.catalogue_version, code=offer.service_code
+            )
+        service_name = str((then or {}).get("name") or service_name)
     now = hub.dispatcher.clock()
     # No customer data in an offer: the agent sees the person only once they take the contact.
     return {
@@ -328,7 +345,7 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
         "reference": offer.reference,
         "owner": offer.owner,
         "owner_name": owner.name if owner else offer.owner,
-        "service": service.name if service else offer.service_code,
+        "service": service_name,
         "channel": offer.channel,
         "priority": offer.priority,
         "waited_seconds": round((now - offer.queued_at).total_seconds()) if offer.queued_at else None,

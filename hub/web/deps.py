@@ -84,6 +84,8 @@ def page_context(request: Request, **values: Any) -> dict[str, Any]:
         "user": getattr(request.state, "user", None),
         "csrf": csrf_token(token) if token else "",
         "notice": request.query_params.get("notice"),
+        # Names, not slugs, wherever a person reads (the catalogue last read: no I/O on every page).
+        "partner_names": {slug: t.name for slug, t in hub_of(request).catalogue.current.tenants.items()},
         **values,
     }
 

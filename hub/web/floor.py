@@ -14,6 +14,7 @@ from figures.service import tenant_figures
 from routing.dispatch.presence import STATUSES
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent, Tenant
+from tenants.service import name_of, service_names
 
 WAITING = ("queued", "offered")
 
@@ -40,6 +41,8 @@ class RecentEnquiry:
     handler: str | None
     agent_id: str | None
     received_at: datetime
+    service_name: str  # as the enquiry's own catalogue version named it
+    agent_name: str | None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,17 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
             select(Enquiry).where(Enquiry.tenant_slug == slug).order_by(Enquiry.id.desc()).limit(15)
         )
     ).all()
+    names = await service_names(session, tenant=slug, versions={e.catalogue_version for e in recent})
+    agent_ids = {e.agent_id for e in recent if e.agent_id}
+    agent_names = (
+        dict(
+            (await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))))
+            .tuples()
+            .all()
+        )
+        if agent_ids
+        else {}
+    )
     return Floor(
         tenant=slug,
         tenant_name=tenant.name,
@@ -141,6 +155,8 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
                 e.handler_slug,
                 e.agent_id,
                 e.received_at,
+                name_of(names, e.catalogue_version, e.service_code),
+                agent_names.get(e.agent_id, e.agent_id) if e.agent_id else None,
             )
             for e in recent
         ],

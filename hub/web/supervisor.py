@@ -18,6 +18,7 @@ from routing.access import enquiry_access, trail_events, visible_step_data
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_skills
 from routing.models import Enquiry
+from routing.narrative import Step, names_for, tell
 from tenants.access import may_read_partner
 from tenants.models import Agent, Service, Tenant
 
@@ -164,21 +165,22 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
         if enquiry is None or access is None:
             raise PageError(404, "There is no such enquiry for you to see.")
         events = await trail_events(session, enquiry.id)
-        service = await session.get(Service, enquiry.service_id)
+        names = await names_for(session, enquiry, events)
         rows: list[dict[str, Any]] = []
         notes_shown = False
         for e in events:
             data = visible_step_data(access, e.data)
+            hidden = "notes" in (e.data or {}) and "notes" not in data
             notes_shown = notes_shown or ("notes" in data and access.as_owner)
-            rows.append(
-                {
-                    "at": e.at,
-                    "event": e.event,
-                    "agent_id": e.agent_id,
-                    "handler": e.handler_slug,
-                    "data": data,
-                }
+            says = tell(
+                Step(e.event, e.at, e.agent_id, e.handler_slug, data),
+                names,
+                owner=enquiry.tenant_slug,
+                service_code=enquiry.service_code,
             )
+            if hidden:
+                says += " Its notes are shown only to the owner's supervisors."
+            rows.append({"at": e.at, "when": names.clock(e.at), "event": e.event, "says": says})
         if notes_shown:
             await record(
                 session,
@@ -200,7 +202,11 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
         page_context(
             request,
             enquiry=enquiry,
-            service_name=service.name if service else enquiry.service_code,
+            service_name=names.service(enquiry.tenant_slug, enquiry.service_code),
+            owner_name=names.partner(enquiry.tenant_slug),
+            handler_name=names.partner(enquiry.handler_slug) if enquiry.handler_slug else None,
+            agent_name=names.agent(enquiry.agent_id) if enquiry.agent_id else None,
+            zone=names.zone.key,
             events=rows,
         ),
     )

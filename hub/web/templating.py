@@ -31,6 +31,26 @@ STATUS_LABELS = {
     "unavailable": "Not ready",
     "offline": "Offline",
 }
+CHANNEL_LABELS = {
+    "phone": "Phone call",
+    "web": "Web form",
+    "email": "Email",
+    "face_to_face": "Visit",
+    "callback": "Callback",
+}
+STATE_LABELS = {
+    "queued": "waiting",
+    "offered": "being offered",
+    "answered": "in hand",
+    "completed": "completed",
+    "abandoned": "abandoned",
+}
+ROLE_LABELS = {
+    "agent": "Agent",
+    "supervisor": "Supervisor",
+    "committee": "Committee member",
+    "admin": "Administrator",
+}
 OUTCOME_LABELS = {
     "resolved": "Resolved at first contact",
     "passed_to_back_office": "Passed to back office",
@@ -101,6 +121,9 @@ templates.env.filters.update(
     duration=duration,
     percent=percent,
     status_label=lambda s: STATUS_LABELS.get(s, s),
+    role_label=lambda s: ROLE_LABELS.get(s, s),
     outcome_label=lambda s: OUTCOME_LABELS.get(s, s or ""),
 )
-templates.env.globals.update(NOTICES=NOTICES, GOOD_NOTICES=GOOD_NOTICES)
+templates.env.globals.update(
+    NOTICES=NOTICES, GOOD_NOTICES=GOOD_NOTICES, CHANNEL_LABELS=CHANNEL_LABELS, STATE_LABELS=STATE_LABELS
+)

@@ -1,4 +1,4 @@
-"""Data minimisation: which of a customer's fields an agent may see (DESIGN §8).
+"""Data minimisation: which of a customer's fields an agent may see (docs/design.md, "Invariants").
 
 An owner's agents see everything the owner holds. An agent of another partner sees a customer only
 while handling that customer's enquiry under an overflow agreement, and only the fields it allows.

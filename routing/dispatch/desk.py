@@ -67,6 +67,7 @@ class OfferView:
     priority: int
     queued_at: datetime | None
     expires_at: datetime
+    catalogue_version: int | None = None  # routed under: its service reads with that version's name
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class AgentView:
 
 
 def _bind(agent_id: str, enquiry_id: int | None = None) -> None:
-    """Ids on every log line of this unit of work (DESIGN §9: bind at the start of the unit)."""
+    """Ids on every log line of this unit of work (docs/design.md, "Engineering rules we keep": bind at the start of the unit)."""
     structlog.contextvars.bind_contextvars(agent_id=agent_id, enquiry_id=enquiry_id)
 
 
@@ -154,6 +155,7 @@ class AgentDesk:
                 enquiry.priority,
                 enquiry.queued_at,
                 datetime.fromtimestamp(offer.expires_ms / 1000, tz=self.dispatcher.clock().tzinfo),
+                enquiry.catalogue_version,
             )
 
     async def accept(self, agent_id: str, enquiry_id: int) -> int:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
@@ -18,6 +18,7 @@ from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
+from routing.narrative import Step, names_for, tell
 from routing.policy import predict_wait
 from tenants.access import check_partner
 
@@ -30,6 +31,7 @@ class TrailStep(BaseModel):
     agent_id: str | None
     handler: str | None
     data: dict[str, Any]
+    says: str = Field(description="The step in words, as the supervisor's trail page shows it")
 
 
 EnquiryId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
@@ -44,6 +46,8 @@ class Trail(BaseModel):
     state: str
     handler: str | None
     agreement: str | None
+    owner_name: str
+    service_name: str = Field(description="As the enquiry's own catalogue version named it")
     steps: list[TrailStep]
 
 
@@ -112,6 +116,7 @@ async def trail(
     access = await _access(request, principal, enquiry, as_owner=False)
     async with request.app.state.hub.sessionmaker() as session:
         events = await trail_events(session, enquiry_id)
+        names = await names_for(session, enquiry, events)
     return Trail(
         enquiry_id=enquiry.id,
         reference=enquiry.reference,
@@ -121,6 +126,8 @@ async def trail(
         state=enquiry.state,
         handler=enquiry.handler_slug,
         agreement=enquiry.agreement_id,
+        owner_name=names.partner(enquiry.tenant_slug),
+        service_name=names.service(enquiry.tenant_slug, enquiry.service_code),
         steps=[
             TrailStep(
                 event=e.event,
@@ -128,6 +135,12 @@ async def trail(
                 agent_id=e.agent_id,
                 handler=e.handler_slug,
                 data=visible_step_data(access, e.data),
+                says=tell(
+                    Step(e.event, e.at, e.agent_id, e.handler_slug, visible_step_data(access, e.data)),
+                    names,
+                    owner=enquiry.tenant_slug,
+                    service_code=enquiry.service_code,
+                ),
             )
             for e in events
         ],

@@ -2,7 +2,7 @@
 
 Each method is its own unit of work, because the order across the two stores matters: the database is
 the truth, the live state a cache of it, and an offer exists for an agent only once both agree.
-Matching happens whenever work arrives, an agent frees up, a ring opens or a gate opens (DESIGN §9).
+Matching happens whenever work arrives, an agent frees up, a ring opens or a gate opens (docs/design.md, "Engineering rules we keep").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Change an agent's skills while they work, and re-run assignment for them at once (DESIGN §9)."""
+"""Change an agent's skills while they work, and re-run assignment for them at once (docs/design.md, "Engineering rules we keep")."""
 
 from __future__ import annotations
 

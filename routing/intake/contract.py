@@ -1,4 +1,4 @@
-"""Partner contract v1 (DESIGN §5): parse and check one message, with no I/O beyond the catalogue given.
+"""Partner contract v1 (docs/design.md, "The partner contract"): parse and check one message, with no I/O beyond the catalogue given.
 
 Every refusal carries a stable machine code (``x-hub-error``) and a sentence for people (``x-hub-error-detail``).
 """

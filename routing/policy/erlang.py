@@ -1,8 +1,8 @@
-"""Erlang C for one queue of N agents (DESIGN §7), pure functions the dispatcher and ``hub erlang`` share.
+"""Erlang C for one queue of N agents (docs/design.md, "Figures"), pure functions the dispatcher and ``hub erlang`` share.
 
 A = λ·AHT is the offered load in erlangs. P(wait) is Erlang's C formula; the service level at t seconds is
 SL(t) = 1 − P(wait)·e^(−(N−A)·t/AHT) and the average speed of answer ASA = P(wait)·AHT/(N−A).
-Check (DESIGN §7): 100 calls per 30 min, AHT 180 s, 14 agents → P(wait) 0.174, SL(20 s) 88.8 %, ASA 7.8 s.
+Check (docs/design.md, "Figures"): 100 calls per 30 min, AHT 180 s, 14 agents → P(wait) 0.174, SL(20 s) 88.8 %, ASA 7.8 s.
 """
 
 from __future__ import annotations

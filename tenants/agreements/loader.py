@@ -20,7 +20,7 @@ def load_agreement_files(path: Path) -> tuple[list[AgreementDefinition], list[st
         if not is_agreements_text(text):
             continue
         parsed, problems = parse_agreements(text, str(file))
-        errors += [DefinitionError(str(file), p.path, p.message) for p in problems]
+        errors += [DefinitionError(str(file), p.path, p.message, p.where) for p in problems]
         agreements += parsed
         labels += [f"{file}: agreements[{i}]" for i in range(len(parsed))]
     if errors:

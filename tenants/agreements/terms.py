@@ -1,4 +1,4 @@
-"""Overflow agreements between partners (DESIGN §4, §6): the YAML/API schema and the checks done before storing.
+"""Overflow agreements between partners (docs/design.md, "Words" and "Routing and overflow"): the YAML/API schema and the checks done before storing.
 
 A file of agreements has the top-level key ``agreements:``. Every condition given must hold for an agreement
 to apply; two agreements for the same lender, borrower, service and channel may not overlap in time.
@@ -24,6 +24,7 @@ from pydantic import (
 
 from tenants.hours import known_zone
 from tenants.loader import is_agreements_document
+from tenants.problems import problem, yaml_problem
 from tenants.schemas import SLUG_PATTERN
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -93,6 +94,7 @@ class AgreementDefinition(_Strict):
     """One signed arrangement: who lends to whom, for what, when, on which conditions, within which caps."""
 
     id: str = Field(pattern=SLUG_PATTERN)
+    name: str | None = Field(default=None, max_length=200)  # what people call it ("the evening agreement")
     lender: str = Field(pattern=SLUG_PATTERN)
     borrower: str = Field(pattern=SLUG_PATTERN)
     services: list[str] | Literal["all"] = "all"
@@ -140,8 +142,9 @@ class AgreementsFile(_Strict):
 
 @dataclass(frozen=True)
 class AgreementProblem:
-    path: str
+    path: str  # for a program: agreements[1].caps.per_hour
     message: str
+    where: str = ""  # for a person: agreements, item 2 (id hub-evenings-chorley), caps.per_hour
 
 
 def check_agreements(
@@ -202,17 +205,11 @@ def parse_agreements(text: str, file: str) -> tuple[list[AgreementDefinition], l
     try:
         raw = yaml.safe_load(text)
     except (yaml.YAMLError, ValueError) as exc:
-        return [], [AgreementProblem("", f"not valid YAML: {exc}")]
+        return [], [AgreementProblem("", yaml_problem(exc))]
     if not is_agreements_document(raw):
         return [], [AgreementProblem("", "expected a mapping with `agreements:` at the top")]
     try:
         return list(AgreementsFile.model_validate(raw).agreements), []
     except ValidationError as exc:
-        return [], [AgreementProblem(_dotted(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
-
-
-def _dotted(location: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in location:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+        found = [problem(dict(e), raw) for e in exc.errors()]
+        return [], [AgreementProblem(path, message, where) for path, where, message in found]

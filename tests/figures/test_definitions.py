@@ -1,4 +1,4 @@
-"""The committee's definitions on hand-computed timelines (DESIGN §7)."""
+"""The committee's definitions on hand-computed timelines (docs/design.md, "Figures")."""
 
 from __future__ import annotations
 

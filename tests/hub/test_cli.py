@@ -53,4 +53,4 @@ def test_a_bad_file_is_refused_with_its_path_and_nothing_loaded(tmp_path: Path, 
     bad.write_text("tenant: {slug: x, name: X}\nservices:\n  - {code: a, name: A, priority: high}\n")
     result = run_hub("tenants", "load", str(bad), settings_env={"HUB_DATABASE_URL": database_url})
     assert result.returncode == 2
-    assert f"error: {bad}: services[0].priority:" in result.stderr
+    assert f"error: {bad}: services, item 1 (code a), priority:" in result.stderr

@@ -64,8 +64,8 @@ def _take_a_call(base: str, header: str) -> None:
 
 
 def test_the_demo_runs_embedded_and_a_newcomer_takes_a_call(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")} | {
-        "COLUMNS": "200",
+    # No COLUMNS: piped output must not wrap at rich's default 80 columns (an api_key split in two).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_") and k != "COLUMNS"} | {
         "PYTHONUNBUFFERED": "1",
     }
     port = _free_port()
@@ -94,6 +94,8 @@ def test_the_demo_runs_embedded_and_a_newcomer_takes_a_call(tmp_path: Path) -> N
     out = header + rest
     assert f"http://127.0.0.1:{port}/docs" in out
     assert f"Sign in at http://127.0.0.1:{port}/" in out
+    open311 = [line for line in out.splitlines() if line.startswith("Open311: ")]
+    assert len(open311) == 1 and re.search(r"\(api_key: [\w-]{20,}\)$", open311[0]), open311
     final = out.strip().splitlines()[-1]
     assert final.startswith("demo stopped:"), final
     counts = {k: int(v) for k, v in re.findall(r"(\w+) (\d+)", final)}

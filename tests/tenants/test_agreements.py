@@ -40,7 +40,7 @@ def test_the_examples_load_together() -> None:
             "agreements:\n  - {id: a, lender: x, borrower: y, actions: [offer_callback, voicemail]}\n",
             "contradict",
         ),
-        ("agreements:\n  - {id: a, lender: x, borrower: y, surprise: 1}\n", "Extra inputs"),
+        ("agreements:\n  - {id: a, lender: x, borrower: y, surprise: 1}\n", "unknown key 'surprise'"),
         (
             "agreements:\n  - {id: a, lender: x, borrower: y, hours: [{days: [mon], from: '9:00', to: '9:00'}]}\n",
             "empty",

@@ -41,8 +41,8 @@ async def test_a_bad_file_loads_nothing_and_says_where(hub: Hub, settings: Setti
     result = _hub_command(settings, "tenants", "load", str(tmp_path))
     assert result.returncode == 2
     assert (
-        f"error: {tmp_path / 'b-bad.yaml'}: services[2].attributes[0]: a singlevaluelist needs values"
-        in result.stderr
+        f"error: {tmp_path / 'b-bad.yaml'}: services, item 3 (code pothole), attributes, item 1 (code where): "
+        "a singlevaluelist needs values" in result.stderr
     )
     async with hub.sessionmaker() as session:
         assert await session.get(Tenant, slug) is None, "the good file must not be loaded alone"

@@ -32,7 +32,7 @@ def test_errors_name_the_file_and_the_path(tmp_path: Path) -> None:
         load_definitions(tmp_path)
     text = str(caught.value)
     assert "a.yaml: tenant.slug:" in text
-    assert "a.yaml: services[0].priority:" in text
+    assert "a.yaml: services, item 1 (code ok), priority:" in text
     assert "b.yaml: not valid YAML" in text
 
 
@@ -43,7 +43,7 @@ def test_unknown_keys_and_duplicates_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DefinitionsInvalid) as caught:
         load_definitions(tmp_path)
-    assert "a.yaml: tenant.colour: Extra inputs are not permitted" in str(caught.value)
+    assert "a.yaml: tenant: unknown key 'colour': check its spelling, or remove it" in str(caught.value)
     assert "b.yaml: duplicate service code 'x'" in str(caught.value)
 
 

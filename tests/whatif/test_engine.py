@@ -34,7 +34,7 @@ def _plus_hours(hours: int) -> str:
 
 # (calls per 30 min, AHT s, agents, simulated days): about 20 thousand calls each, a few seconds.
 CASES = [
-    (100, 180, 14, 8),  # DESIGN §7: P(wait) 0.174, SL(20 s) 88.8 %, ASA 7.8 s
+    (100, 180, 14, 8),  # docs/design.md, "Figures": P(wait) 0.174, SL(20 s) 88.8 %, ASA 7.8 s
     (40, 180, 6, 10),
     (120, 120, 11, 4),
 ]

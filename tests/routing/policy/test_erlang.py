@@ -1,4 +1,4 @@
-"""Erlang C against the figures in DESIGN §7."""
+"""Erlang C against the figures in docs/design.md, "Figures"."""
 
 from __future__ import annotations
 
