@@ -12,7 +12,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.definitions import (
-    CURRENT_VERSION,
     AgreementTerms,
     Figures,
     LedgerLine,
@@ -22,6 +21,7 @@ from figures.definitions import (
     ledger,
     occupancy,
     overflow_matrix,
+    version_for,
 )
 from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
@@ -79,7 +79,7 @@ async def compute_period(
 ) -> PeriodFigures:
     zone = await tenant_zone(session, tenant)
     start, end = month_bounds(period, zone)
-    version = version or CURRENT_VERSION
+    version = version or version_for(period)  # a month keeps the definitions in force for it
     definitions(version)  # unknown versions fail here, before any work
     contacts = await timelines(session, tenant=tenant, start=start, end=end)
     rows_service = group_figures(
