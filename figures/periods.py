@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import distinct, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.definitions import (
     AgreementTerms,
     Figures,
     LedgerLine,
+    OverflowCell,
     Timeline,
     compute,
     definitions,
@@ -26,6 +27,7 @@ from figures.definitions import (
 from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
 from figures.service import agent_spans, group_figures, tenant_zone, timelines
+from routing.models import EnquiryEvent
 from tenants.agreements.models import AgreementRow
 from tenants.models import Service
 
@@ -65,6 +67,8 @@ class PeriodFigures:
     by_department: list[dict[str, Any]] = field(default_factory=list)  # the catalogue's service groups
     ledger: list[dict[str, Any]] = field(default_factory=list)  # lines where this partner lends or borrows
     recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
+    # Others' contacts this partner's (or the pool's) agents answered: owner, handler, handled, within target.
+    overflow_received: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,7 +134,32 @@ async def compute_period(
         ],
         ledger=[asdict(line) for line in lines],
         recharge={"owes": owes, "owed": owed, "net": round(owed - owes, 2)},
+        overflow_received=[
+            asdict(c) for c in await overflow_received(session, tenant=tenant, start=start, end=end)
+        ],
     )
+
+
+async def overflow_received(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime
+) -> list[OverflowCell]:
+    """Contacts of other owners, first queued in [start, end), that this tenant's agents answered."""
+    owners = (
+        await session.scalars(
+            select(distinct(EnquiryEvent.tenant_slug)).where(
+                EnquiryEvent.handler_slug == tenant,
+                EnquiryEvent.tenant_slug != tenant,
+                EnquiryEvent.event == "enquiry.answered",
+                EnquiryEvent.at >= start,
+                EnquiryEvent.at < end + timedelta(days=1),  # queued in the month, perhaps answered just after
+            )
+        )
+    ).all()
+    cells: list[OverflowCell] = []
+    for owner in sorted(owners):
+        theirs = await timelines(session, tenant=owner, start=start, end=end)
+        cells += [c for c in overflow_matrix(theirs) if c.handler == tenant]
+    return cells
 
 
 async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str]:
