@@ -66,8 +66,9 @@ def definitions(version: str | None = None) -> DefinitionSet:
 
 
 def version_for(period: str) -> str:
-    """The definitions in force for a month ``YYYY-MM``: the newest that applies from it or earlier."""
-    applying = [d for d in DEFINITIONS.values() if d.applies_from <= period]
+    """The definitions in force for a month ``YYYY-MM``: the newest that applies from it or earlier (months before
+    the first version, e.g. a trend's earliest, use the first)."""
+    applying = [d for d in DEFINITIONS.values() if d.applies_from <= period] or history()[:1]
     return max(applying, key=lambda d: (d.applies_from, d.version)).version
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -9,7 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel
 
-from figures.pack import MEDIA_TYPES, render
+from figures.pack import MEDIA_TYPES, gather, render
 from figures.periods import PeriodError, period_figures, publish_period
 from figures.service import group_figures, tenant_figures, tenant_zone, timelines
 from plumbing.auth.dependencies import check_tenant, require
@@ -147,11 +148,14 @@ async def pack(
     await _known(request, principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
         try:
-            figures = await period_figures(session, tenant=tenant, period=period)
+            paper = await gather(
+                session, tenants=[await session.get_one(Tenant, tenant)], period=period, now=datetime.now(UTC)
+            )
         except PeriodError as exc:
             raise HTTPException(400, str(exc)) from None
+    # Charts and the PDF are CPU work of a second or more: off the event loop, so agents are never held.
     return Response(
-        render([figures], fmt),
+        await asyncio.to_thread(render, paper, fmt),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{tenant}-{period}.{fmt}"'},
     )

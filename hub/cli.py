@@ -186,11 +186,11 @@ def report(
         bool, typer.Option(help="Freeze the period's figures first (never rewritten afterwards)")
     ] = False,
 ) -> None:
-    """The committee pack: per-partner pages with charts, tables and the definitions used."""
+    """The committee's monthly paper: a cover, the summary across partners and the pool, a page for each, how to read it."""
     from datetime import UTC, datetime
 
-    from figures.pack import FORMATS, render
-    from figures.periods import PeriodError, period_figures, publish_period
+    from figures.pack import FORMATS, gather, render
+    from figures.periods import PeriodError, publish_period
     from hub.runtime import running_hub
     from plumbing.db.session import unit_of_work
     from tenants.models import Tenant
@@ -204,23 +204,28 @@ def report(
 
         async with running_hub(get_settings()) as hub:
             async with unit_of_work(hub.sessionmaker) as session:
-                known = list(
+                rows = list(
                     (
                         await session.scalars(
-                            select(Tenant.slug).where(Tenant.kind == "partner").order_by(Tenant.slug)
+                            select(Tenant).where(Tenant.kind.in_(("partner", "pool"))).order_by(Tenant.slug)
                         )
                     ).all()
                 )
+                known = [t.slug for t in rows]
                 chosen = tenant or known
                 unknown = [t for t in chosen if t not in known]
                 if unknown:
                     raise PeriodError(f"no partner {', '.join(unknown)} (known: {', '.join(known)})")
-                pages = []
-                for slug in chosen:
-                    if publish:
+                if publish:
+                    for slug in chosen:
                         await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
-                    pages.append(await period_figures(session, tenant=slug, period=period))
-            return render(pages, format)
+                paper = await gather(
+                    session,
+                    tenants=[t for t in rows if t.slug in chosen],
+                    period=period,
+                    now=datetime.now(UTC),
+                )
+            return render(paper, format)
 
     try:
         content = asyncio.run(build())
