@@ -4,12 +4,14 @@ small enough to run inline, past periods replayed from the hub's own records."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from routing.models import EnquiryEvent
 from tenants.agreements.service import list_agreements
 from tenants.catalogue import Catalogue
 from tenants.models import Agent
@@ -74,10 +76,22 @@ async def run_inline(
     return reports
 
 
-async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datetime) -> str:
-    """A scenario to edit: yesterday replayed, each partner's agents on a day rota, the agreements in force."""
-    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=1)
+SYNTHETIC_PER_HALF_HOUR = 3.0  # contacts per service per half hour on the synthetic day, 08:00–18:00
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """Two scenarios to edit (as they are, and one more agent on each rota) and what A is, in words."""
+
+    a: str
+    b: str
+    source: str
+
+
+async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datetime) -> StartingPoint:
+    """The last day with recorded contacts replayed (today so far, if that is the only one); with none yet (a
+    fresh hub), a representative synthetic day from the catalogue. The agents on a day rota each, the agreements
+    in force."""
     agents = (await session.scalars(select(Agent))).all()
     rotas: list[dict[str, object]] = []
     for slug in sorted(catalogue.tenants):
@@ -91,12 +105,63 @@ async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datet
         a.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         for a in await list_agreements(session)
     ]
-    document = {
-        "name": "yesterday as it was",
-        "seed": 1,
-        "replay": {"start": start.isoformat(), "end": end.isoformat()},
-        "patience": {"distribution": "exponential", "mean_seconds": 120},
-        "rotas": rotas or [{"partner": "edit-me", "agents": 1}],
-        "agreements": agreements,
-    }
-    return yaml.safe_dump(document, sort_keys=False, width=110)
+    last = await session.scalar(
+        select(func.max(EnquiryEvent.at)).where(
+            EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at <= now
+        )
+    )
+    document: dict[str, object]
+    if last is not None:
+        start = last.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = min(start + timedelta(days=1), now.replace(microsecond=0) + timedelta(seconds=1))
+        contacts = await session.scalar(
+            select(func.count()).where(
+                EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at >= start, EnquiryEvent.at < end
+            )
+        )
+        today = start.date() == now.date()
+        source = (
+            f"Scenario A replays {start:%A %d %B %Y} (UTC), the last day with recorded contacts"
+            f"{' (today so far)' if today else ''}: {contacts:,} contacts as they arrived."
+        )
+        document = {
+            "name": f"{start:%d %b} as it was",
+            "seed": 1,
+            "replay": {"start": start.isoformat(), "end": end.isoformat()},
+            "patience": {"distribution": "exponential", "mean_seconds": 120},
+        }
+    else:
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        arrivals = [
+            {
+                "partner": tenant.slug,
+                "service": info.code,
+                "per_interval": SYNTHETIC_PER_HALF_HOUR,
+                "from": "08:00",
+                "to": "18:00",
+                "handle_time": {"mean_seconds": float(info.routing.expected_handle_seconds)},
+            }
+            for tenant in sorted(catalogue.tenants.values(), key=lambda t: t.slug)
+            for info in sorted(tenant.services.values(), key=lambda i: i.code)
+        ]
+        source = (
+            "No contacts are recorded yet, so scenario A is a representative synthetic day: "
+            f"{SYNTHETIC_PER_HALF_HOUR:g} contacts per half hour for each service in the catalogue, "
+            "08:00–18:00, each handled in its service's expected time."
+        )
+        document = {
+            "name": "a synthetic day",
+            "seed": 1,
+            "period": {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat()},
+            "interval_minutes": 30,
+            "arrivals": arrivals or [{"partner": "edit-me", "service": "edit-me", "per_interval": 1}],
+            "patience": {"distribution": "exponential", "mean_seconds": 120},
+        }
+    document |= {"rotas": rotas or [{"partner": "edit-me", "agents": 1}], "agreements": agreements}
+    more = {**document, "name": "one more agent on each rota"}
+    more["rotas"] = [{**r, "agents": int(str(r["agents"])) + 1} for r in rotas] or document["rotas"]
+    return StartingPoint(
+        a=yaml.safe_dump(document, sort_keys=False, width=110),
+        b=yaml.safe_dump(more, sort_keys=False, width=110),
+        source=source,
+    )
