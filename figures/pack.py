@@ -12,7 +12,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -107,6 +107,11 @@ def change(now: int | float, before: int | float | None) -> str:
 
 def money(value: float) -> str:
     return f"£{value:,.2f}"
+
+
+def signed_money(value: float) -> str:
+    """A net amount: +£4.20 owed to the partner, −£4.20 owed by it."""
+    return f"{'−' if value < 0 else '+'}£{abs(value):,.2f}"
 
 
 def month_name(period: str) -> str:
@@ -434,6 +439,8 @@ def _trend_chart(section: Section) -> bytes:
         color="#111111",
         linestyle="--",
         linewidth=1,
+        marker="_",
+        markersize=14,
         label="target (its services' own, by volume)",
     )
     right.set_ylim(0, 105)
@@ -445,19 +452,25 @@ def _trend_chart(section: Section) -> bytes:
     return _png(fig)
 
 
-def _day_labels(p: PeriodFigures) -> list[str]:
-    return [str(int(d["date"][8:])) for d in p.daily]
+def _days(p: PeriodFigures) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every day of the month (days without contacts as zeros), labelled by its number."""
+    year, month = int(p.period[:4]), int(p.period[5:])
+    count = (date(year + month // 12, month % 12 + 1, 1) - date(year, month, 1)).days
+    by_date = {d["date"]: d for d in p.daily}
+    empty = {"offered": 0, "answered": 0, "abandoned": 0, "channels": {}}
+    days = [by_date.get(f"{p.period}-{day:02d}", empty) for day in range(1, count + 1)]
+    return [str(day) for day in range(1, count + 1)], days
 
 
 def _volumes_chart(p: PeriodFigures) -> bytes:
     fig, ax = _figure(2.6)
-    days = _day_labels(p)
-    answered = [d["answered"] for d in p.daily]
+    days, daily = _days(p)
+    answered = [d["answered"] for d in daily]
     ax.bar(days, answered, label="answered", color="#2ca02c")
-    ax.bar(days, [d["abandoned"] for d in p.daily], bottom=answered, label="abandoned", color="#d62728")
-    ax.plot(days, [d["offered"] for d in p.daily], color="#333333", marker=".", label="offered")
+    ax.bar(days, [d["abandoned"] for d in daily], bottom=answered, label="abandoned", color="#d62728")
+    ax.plot(days, [d["offered"] for d in daily], color="#333333", marker=".", label="offered")
     ax.set_title(f"Contacts per day, {month_name(p.period)}", loc="left", fontsize=11)
-    if days:
+    if p.daily:
         ax.legend(loc="upper left", fontsize=7.5, ncol=3)
     else:
         ax.text(0.5, 0.5, "No contacts this month", ha="center", va="center", transform=ax.transAxes)
@@ -467,10 +480,10 @@ def _volumes_chart(p: PeriodFigures) -> bytes:
 
 def _channels_chart(p: PeriodFigures) -> bytes:
     fig, ax = _figure(2.6)
-    days = _day_labels(p)
-    bottom = [0] * len(p.daily)
+    days, daily = _days(p)
+    bottom = [0] * len(daily)
     for channel, colour in CHANNEL_COLOURS.items():
-        values = [d["channels"].get(channel, 0) for d in p.daily]
+        values = [d["channels"].get(channel, 0) for d in daily]
         if any(values):
             ax.bar(days, values, bottom=bottom, label=channel.replace("_", " "), color=colour)
             bottom = [b + v for b, v in zip(bottom, values, strict=True)]
@@ -489,6 +502,7 @@ _env = Environment(loader=PackageLoader("figures", "templates"), autoescape=sele
 _env.filters["percent"] = percent
 _env.filters["seconds"] = seconds
 _env.filters["money"] = money
+_env.filters["signed_money"] = signed_money
 _env.globals["month_name"] = month_name
 _env.globals["services_of"] = lambda s: service_rows(s)
 
@@ -661,7 +675,7 @@ def render_pdf(paper: Paper) -> bytes:
     def grid(
         rows: list[list[Any]], widths: list[float] | None = None, extra: list[Any] | None = None
     ) -> Table:
-        table = Table(rows, colWidths=widths, repeatRows=1)
+        table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
         table.setStyle(
             TableStyle(
                 [
@@ -676,9 +690,11 @@ def render_pdf(paper: Paper) -> bytes:
         )
         return table
 
-    def picture(png: bytes) -> Image:
+    def picture(png: bytes, max_height: float, across: float = width) -> Image:
+        """A chart as wide as ``across`` allows without growing taller than ``max_height``."""
         w, h = ImageReader(io.BytesIO(png)).getSize()
-        return Image(io.BytesIO(png), width=width, height=width * h / w)
+        scale = min(across / w, max_height / h)
+        return Image(io.BytesIO(png), width=w * scale, height=h * scale)
 
     def rag_cell(value: float | None, verdict: Rag) -> str:
         return f"{percent(value)} {verdict.value}" if verdict is not Rag.NONE else "– no contacts"
@@ -748,8 +764,8 @@ def render_pdf(paper: Paper) -> bytes:
         "ASA",
         "Occupancy",
         "Overflow given",
-        "received",
-        "Net recharge",
+        "Overflow received",
+        "Net recharge (£)",
         "Satisfaction",
     ]
     body = [
@@ -767,7 +783,7 @@ def render_pdf(paper: Paper) -> bytes:
             percent(r.occupancy),
             f"{r.overflow_given:,}",
             f"{r.overflow_received:,}",
-            f"{r.net_recharge:+,.2f}",
+            signed_money(r.net_recharge),
             "–" if r.satisfaction is None else f"{r.satisfaction:+.2f}",
         ]
         for r in rows
@@ -839,11 +855,20 @@ def render_pdf(paper: Paper) -> bytes:
             for i in range(0, len(cells), 5)
         ]
         story.append(Table(tile_rows, colWidths=[width / 5] * 5))
-        story.append(picture(chart(s, "services")))
-        story.append(picture(chart(s, "trend")))
-        story.append(PageBreak())
-        story.append(picture(chart(s, "volumes")))
-        story.append(picture(chart(s, "channels")))
+        story.append(picture(chart(s, "services"), 52 * mm))
+        story.append(picture(chart(s, "trend"), 68 * mm))
+        half = width / 2 - 2 * mm
+        story.append(
+            Table(
+                [
+                    [
+                        picture(chart(s, "volumes"), 48 * mm, half),
+                        picture(chart(s, "channels"), 48 * mm, half),
+                    ]
+                ],
+                colWidths=[width / 2, width / 2],
+            )
+        )
         rows_s = service_rows(s)
         if rows_s:
             story.append(Paragraph("By service", styles["Heading3"]))
@@ -964,20 +989,24 @@ def render_pdf(paper: Paper) -> bytes:
         ledger_block.append(
             Paragraph(
                 f"Owes {money(recharge['owes'])}, is owed {money(recharge['owed'])}: "
-                f"net recharge <b>{recharge['net']:+,.2f}</b> £.",
+                f"net recharge <b>{signed_money(recharge['net'])}</b>.",
                 small,
             )
         )
         story.append(KeepTogether(ledger_block))
         sat = p.satisfaction
-        story.append(Paragraph("Satisfaction", styles["Heading3"]))
         story.append(
-            Paragraph(
-                f"{sat['invited']} invited, {sat['responses']} replied: {sat['good']} good, {sat['average']} "
-                f"average, {sat['poor']} poor; net score "
-                + ("–" if sat["net_score"] is None else f"{sat['net_score']:+.2f}")
-                + " (good − poor ÷ replies, from −1 to +1).",
-                small,
+            KeepTogether(
+                [
+                    Paragraph("Satisfaction", styles["Heading3"]),
+                    Paragraph(
+                        f"{sat['invited']} invited, {sat['responses']} replied: {sat['good']} good, {sat['average']} "
+                        f"average, {sat['poor']} poor; net score "
+                        + ("–" if sat["net_score"] is None else f"{sat['net_score']:+.2f}")
+                        + " (good − poor ÷ replies, from −1 to +1).",
+                        small,
+                    ),
+                ]
             )
         )
 

@@ -167,7 +167,9 @@ async def test_the_committee_compares_two_rotas_on_the_page(
     assert 'href="/committee/whatif"' in (await api.get("/committee")).text
     page = await api.get("/committee/whatif")
     assert page.status_code == 200 and partner.slug in page.text
-    assert ("replay:" in page.text) != ("a representative synthetic day" in page.text)  # one or the other, said
+    assert ("replay:" in page.text) != (
+        "a representative synthetic day" in page.text
+    )  # one or the other, said
 
     ran = await api.post(
         "/committee/whatif",
