@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import yaml
 from sqlalchemy import func, select
@@ -92,15 +93,7 @@ async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datet
     """The last day with recorded contacts replayed (today so far, if that is the only one); with none yet (a
     fresh hub), a representative synthetic day from the catalogue. The agents on a day rota each, the agreements
     in force."""
-    agents = (await session.scalars(select(Agent))).all()
-    rotas: list[dict[str, object]] = []
-    for slug in sorted(catalogue.tenants):
-        mine = [frozenset(a.skills) for a in agents if a.tenant_slug == slug]
-        if mine:
-            skills = sorted(frozenset().union(*mine))
-            rotas.append(
-                {"partner": slug, "agents": len(mine), "skills": skills, "from": "08:00", "to": "18:00"}
-            )
+    shift = ("08:00", "18:00")
     agreements = [
         a.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         for a in await list_agreements(session)
@@ -120,6 +113,17 @@ async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datet
             )
         )
         today = start.date() == now.date()
+        # The rotas cover the hours the day's contacts came in (a demo's traffic runs round the clock).
+        first, latest = (
+            await session.execute(
+                select(func.min(EnquiryEvent.at), func.max(EnquiryEvent.at)).where(
+                    EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at >= start, EnquiryEvent.at < end
+                )
+            )
+        ).one()
+        zone = ZoneInfo("Europe/London")  # the scenario's default clock
+        until = latest.astimezone(zone).hour + 2
+        shift = (f"{first.astimezone(zone).hour:02d}:00", "24:00" if until >= 24 else f"{until:02d}:00")
         source = (
             f"Scenario A replays {start:%A %d %B %Y} (UTC), the last day with recorded contacts"
             f"{' (today so far)' if today else ''}: {contacts:,} contacts as they arrived."
@@ -157,6 +161,15 @@ async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datet
             "arrivals": arrivals or [{"partner": "edit-me", "service": "edit-me", "per_interval": 1}],
             "patience": {"distribution": "exponential", "mean_seconds": 120},
         }
+    agents = (await session.scalars(select(Agent))).all()
+    rotas: list[dict[str, object]] = []
+    for slug in sorted(catalogue.tenants):
+        mine = [frozenset(a.skills) for a in agents if a.tenant_slug == slug]
+        if mine:
+            skills = sorted(frozenset().union(*mine))
+            rotas.append(
+                {"partner": slug, "agents": len(mine), "skills": skills, "from": shift[0], "to": shift[1]}
+            )
     document |= {"rotas": rotas or [{"partner": "edit-me", "agents": 1}], "agreements": agreements}
     more = {**document, "name": "one more agent on each rota"}
     more["rotas"] = [{**r, "agents": int(str(r["agents"])) + 1} for r in rotas] or document["rotas"]
