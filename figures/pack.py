@@ -151,12 +151,12 @@ class Section:
         return self.trend[-1]
 
     @property
-    def last_month(self) -> PeriodFigures:
-        return self.trend[-2]
+    def last_month(self) -> PeriodFigures | None:
+        return self.trend[-2] if len(self.trend) >= 2 else None
 
     @property
-    def last_year(self) -> PeriodFigures:
-        return self.trend[0]
+    def last_year(self) -> PeriodFigures | None:
+        return self.trend[0] if len(self.trend) == TREND_MONTHS else None
 
     def target(self, p: PeriodFigures | None = None) -> float | None:
         """The partner's overall target: its services' own targets weighted by the month's offered contacts."""
@@ -193,13 +193,20 @@ class Paper:
 
 
 async def gather(
-    session: AsyncSession, *, tenants: Sequence[Tenant], period: str, now: datetime, scope: str | None = None
+    session: AsyncSession,
+    *,
+    tenants: Sequence[Tenant],
+    period: str,
+    now: datetime,
+    scope: str | None = None,
+    months: int = TREND_MONTHS,
 ) -> Paper:
-    """Each tenant's month with its twelve months before (partners by name, then the pool)."""
+    """Each tenant's month with the months before it (partners by name, then the pool); ``months=1`` for a chart
+    that needs the month alone."""
     if not PERIOD.match(period):
         raise PeriodError(f"period must look like 2026-10, not {period!r}")
     ordered = sorted(tenants, key=lambda t: (t.kind != "partner", t.name))
-    months = months_back(period, TREND_MONTHS)
+    wanted = months_back(period, months)
     names = dict((await session.execute(select(Tenant.slug, Tenant.name))).tuples().all())
     sections = []
     for tenant in ordered:
@@ -211,7 +218,7 @@ async def gather(
             )
         ).all()
         services = {r.code: ServiceTarget(r.code, r.name, r.sl_threshold_seconds, r.sl_target) for r in rows}
-        trend = [await period_figures(session, tenant=tenant.slug, period=m) for m in months]
+        trend = [await period_figures(session, tenant=tenant.slug, period=m) for m in wanted]
         sections.append(Section(tenant.slug, tenant.name, tenant.kind, trend, services))
     if scope is None:
         scope = (
@@ -258,7 +265,10 @@ def _received(p: PeriodFigures) -> int:
 def summary_rows(paper: Paper) -> list[SummaryRow]:
     out = []
     for s in paper.sections:
-        now, month, year = s.now.totals, s.last_month.totals, s.last_year.totals
+        empty: dict[str, Any] = {"offered": 0, "service_level": None}
+        now = s.now.totals
+        month = s.last_month.totals if s.last_month else empty
+        year = s.last_year.totals if s.last_year else empty
         target = s.target()
         out.append(
             SummaryRow(
@@ -300,8 +310,8 @@ class ServiceRow:
     figures: dict[str, Any]
 
 
-def _row(p: PeriodFigures, code: str) -> dict[str, Any] | None:
-    return next((r for r in p.by_service if r["service_code"] == code), None)
+def _row(p: PeriodFigures | None, code: str) -> dict[str, Any] | None:
+    return None if p is None else next((r for r in p.by_service if r["service_code"] == code), None)
 
 
 def service_rows(section: Section) -> list[ServiceRow]:

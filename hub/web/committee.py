@@ -14,7 +14,17 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.pack import CHART_NAMES, MEDIA_TYPES, Paper, chart, fragment, gather, month_name, tiles
+from figures.pack import (
+    CHART_NAMES,
+    MEDIA_TYPES,
+    TREND_MONTHS,
+    Paper,
+    chart,
+    fragment,
+    gather,
+    month_name,
+    tiles,
+)
 from figures.pack import render as render_pack
 from figures.periods import PERIOD, PeriodError
 from figures.service import tenant_figures
@@ -52,14 +62,18 @@ def _period_or_error(period: str) -> str:
     return period
 
 
-async def _paper(request: Request, user: SignedIn, period: str, only: str | None = None) -> Paper:
+async def _paper(
+    request: Request, user: SignedIn, period: str, only: str | None = None, months: int = TREND_MONTHS
+) -> Paper:
     hub = hub_of(request)
     async with hub.sessionmaker() as session:
         tenants = [t for t in await _tenants(session, user) if only is None or t.slug == only]
         if only is not None and not tenants:
             raise PageError(404, "There is no such chart.")
         try:
-            return await gather(session, tenants=tenants, period=period, now=hub.dispatcher.clock())
+            return await gather(
+                session, tenants=tenants, period=period, now=hub.dispatcher.clock(), months=months
+            )
         except PeriodError as exc:
             raise PageError(400, str(exc)) from None
 
@@ -107,7 +121,8 @@ async def chart_png(
     """Charts are separate images: the pages' content policy allows no inline data."""
     if name not in CHART_NAMES:
         raise PageError(404, "There is no such chart.")
-    paper = await _paper(request, user, _period_or_error(period), only=tenant)
+    months = TREND_MONTHS if name == "trend" else 1  # only the trend reads the months before
+    paper = await _paper(request, user, _period_or_error(period), only=tenant, months=months)
     png = await asyncio.to_thread(chart, paper.sections[0], name)  # matplotlib: CPU work, off the loop
     return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
