@@ -148,9 +148,7 @@ async def pack(
     await _known(request, principal, tenant)
     async with request.app.state.hub.sessionmaker() as session:
         try:
-            paper = await gather(
-                session, tenants=[await session.get_one(Tenant, tenant)], period=period, now=datetime.now(UTC)
-            )
+            paper = await gather(session, tenants=[tenant], period=period, now=datetime.now(UTC))
         except PeriodError as exc:
             raise HTTPException(400, str(exc)) from None
     # Charts and the PDF are CPU work of a second or more: off the event loop, so agents are never held.

@@ -195,17 +195,18 @@ class Paper:
 async def gather(
     session: AsyncSession,
     *,
-    tenants: Sequence[Tenant],
+    tenants: Sequence[str],
     period: str,
     now: datetime,
     scope: str | None = None,
     months: int = TREND_MONTHS,
 ) -> Paper:
-    """Each tenant's month with the months before it (partners by name, then the pool); ``months=1`` for a chart
-    that needs the month alone."""
+    """Each tenant's (by slug) month with the months before it (partners by name, then the pool); ``months=1``
+    for a chart that needs the month alone."""
     if not PERIOD.match(period):
         raise PeriodError(f"period must look like 2026-10, not {period!r}")
-    ordered = sorted(tenants, key=lambda t: (t.kind != "partner", t.name))
+    found = (await session.scalars(select(Tenant).where(Tenant.slug.in_(list(tenants))))).all()
+    ordered = sorted(found, key=lambda t: (t.kind != "partner", t.name))
     wanted = months_back(period, months)
     names = dict((await session.execute(select(Tenant.slug, Tenant.name))).tuples().all())
     sections = []

@@ -219,12 +219,7 @@ def report(
                 if publish:
                     for slug in chosen:
                         await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
-                paper = await gather(
-                    session,
-                    tenants=[t for t in rows if t.slug in chosen],
-                    period=period,
-                    now=datetime.now(UTC),
-                )
+                paper = await gather(session, tenants=chosen, period=period, now=datetime.now(UTC))
             return render(paper, format)
 
     try:

@@ -67,7 +67,7 @@ async def _paper(
 ) -> Paper:
     hub = hub_of(request)
     async with hub.sessionmaker() as session:
-        tenants = [t for t in await _tenants(session, user) if only is None or t.slug == only]
+        tenants = [t.slug for t in await _tenants(session, user) if only is None or t.slug == only]
         if only is not None and not tenants:
             raise PageError(404, "There is no such chart.")
         try:

@@ -18,7 +18,7 @@ from figures.periods import compute_period, period_figures, publish_period
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
-from tenants.models import Service, Tenant
+from tenants.models import Service
 from tests.conftest import Partner
 
 
@@ -108,7 +108,7 @@ async def test_a_published_month_keeps_its_version_and_later_months_use_the_next
         december_again = await compute_period(session, tenant=partner.slug, period="2026-12")
         paper = await gather(
             session,
-            tenants=[await session.get_one(Tenant, partner.slug)],
+            tenants=[partner.slug],
             period="2027-01",
             now=datetime(2027, 2, 1, tzinfo=UTC),
         )

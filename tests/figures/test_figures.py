@@ -32,7 +32,7 @@ from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
 from tenants.agreements.service import put_agreements
 from tenants.agreements.terms import AgreementDefinition
-from tenants.models import AgentEvent, Service, Tenant
+from tenants.models import AgentEvent, Service
 from tests.conftest import Partner
 
 T = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)  # 10:00 in London (BST)
@@ -319,9 +319,8 @@ async def test_period_occupancy_overflow_and_publication(
 async def test_the_pack_renders_in_every_format(hub: Hub, log: tuple[Partner, Partner]) -> None:
     owner, _ = log
     async with hub.sessionmaker() as session:
-        tenant = await session.get_one(Tenant, owner.slug)
-        october = await gather(session, tenants=[tenant], period="2026-10", now=T)
-        empty = await gather(session, tenants=[tenant], period="2026-09", now=T)  # a period with no data
+        october = await gather(session, tenants=[owner.slug], period="2026-10", now=T)
+        empty = await gather(session, tenants=[owner.slug], period="2026-09", now=T)  # a period with no data
     for paper in (october, empty):
         document = pypdfium2.PdfDocument(render(paper, "pdf"))
         assert len(document) >= 4

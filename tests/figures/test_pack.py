@@ -20,7 +20,6 @@ import pypdfium2
 from figures.pack import CSV_FAMILIES, Rag, gather, rag, render, service_rows, summary_rows
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
-from tenants.models import Tenant
 from tenants.service import apply_definitions
 from tests.conftest import Partner, partner_definition, unique_slug
 from tests.figures.test_figures import write_log
@@ -43,8 +42,7 @@ async def _paper_month(hub: Hub, make_partner) -> tuple[Partner, Partner, str, o
     async with unit_of_work(hub.sessionmaker) as session:
         await apply_definitions(session, definitions=[partner_definition(pool, [f"{pool}-a"], kind="pool")])
     async with hub.sessionmaker() as session:
-        tenants = [await session.get_one(Tenant, slug) for slug in (pool, lender.slug, owner.slug)]
-        paper = await gather(session, tenants=tenants, period="2026-10", now=NOW)
+        paper = await gather(session, tenants=[pool, lender.slug, owner.slug], period="2026-10", now=NOW)
     return owner, lender, pool, paper
 
 
