@@ -17,6 +17,8 @@ class DefinitionSet:
     version: str
     short_abandon_seconds: float
     description: dict[str, str] = field(default_factory=dict)
+    applies_from: str = "2026-01"  # the first month (YYYY-MM) whose figures use it, unless published earlier
+    changes: tuple[str, ...] = ()  # what changed from the version before, in the committee's words
 
 
 DEFINITIONS: dict[str, DefinitionSet] = {
@@ -36,13 +38,43 @@ DEFINITIONS: dict[str, DefinitionSet] = {
             "longest_wait": "the longest wait of any offered contact that ended its wait in the interval",
             "overflow": "a contact counts against its owner partner; the partner whose agent handled it is shown beside",
         },
+        changes=("The first definitions agreed by the joint committee.",),
     ),
 }
-CURRENT_VERSION = "2026.1"
+# 2027.1 (docs/committee.md, "Definitions history"): callers who hang up within 10 s, not 5 s, are short abandons,
+# because the partners' telephony now plays a 7-second welcome message and most who hang up during it
+# dialled the wrong number. Everything else is as in 2026.1.
+DEFINITIONS["2027.1"] = DefinitionSet(
+    version="2027.1",
+    short_abandon_seconds=10.0,
+    description={
+        **DEFINITIONS["2026.1"].description,
+        "abandoned": "offered contacts withdrawn while waiting; short abandons (under 10 s) are shown apart",
+        "service_level": "answered within the service's threshold T ÷ (answered + abandoned after 10 s); T is 20 s unless the service sets it",
+    },
+    applies_from="2027-01",
+    changes=(
+        "A short abandon is now a caller who hangs up within 10 s (was 5 s): the welcome message lasts 7 s, and "
+        "callers who leave during it are not counted against the service level or the abandonment rate.",
+    ),
+)
+CURRENT_VERSION = "2026.1"  # the live floor's threshold (intake's short abandons); periods use version_for
 
 
 def definitions(version: str | None = None) -> DefinitionSet:
     return DEFINITIONS[version or CURRENT_VERSION]
+
+
+def version_for(period: str) -> str:
+    """The definitions in force for a month ``YYYY-MM``: the newest that applies from it or earlier (months before
+    the first version, e.g. a trend's earliest, use the first)."""
+    applying = [d for d in DEFINITIONS.values() if d.applies_from <= period] or history()[:1]
+    return max(applying, key=lambda d: (d.applies_from, d.version)).version
+
+
+def history() -> list[DefinitionSet]:
+    """Every version, oldest first, each with the month it applies from and what it changed."""
+    return sorted(DEFINITIONS.values(), key=lambda d: (d.applies_from, d.version))
 
 
 @dataclass(frozen=True)

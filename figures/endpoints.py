@@ -18,7 +18,7 @@ from figures.service import (
     tallied_rows,
     tenant_zone,
 )
-from figures.work import figures_work, period_work
+from figures.work import figures_work, paper_work, period_work
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
@@ -157,10 +157,11 @@ async def pack(
     await _known(request, principal, tenant)
     side_loop = request.app.state.hub.side_loop
     try:
-        figures = await side_loop.run(period_work(tenant, period))
+        paper = await side_loop.run(paper_work([tenant], period, datetime.now(UTC)))
     except PeriodError as exc:
         raise HTTPException(400, str(exc)) from None
-    body = await side_loop.compute(render, [figures], fmt)
+    # Charts and the PDF are CPU work of a second or more: in the side loop's process, never on the agents' loop.
+    body = await side_loop.compute(render, paper, fmt)
     return Response(
         body,
         media_type=MEDIA_TYPES[fmt],

@@ -12,7 +12,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.definitions import (
-    CURRENT_VERSION,
     AgreementTerms,
     Figures,
     LedgerLine,
@@ -20,6 +19,7 @@ from figures.definitions import (
     Timeline,
     definitions,
     ledger,
+    version_for,
 )
 from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
@@ -101,7 +101,7 @@ async def compute_period(
     """A month's figures from the interval tallies (``figures.tallied``): sums of ~3,000 slots a service."""
     zone = await tenant_zone(session, tenant)
     start, end = month_bounds(period, zone)
-    version = version or CURRENT_VERSION
+    version = version or version_for(period)  # a month keeps the definitions in force for it
     definitions(version)  # unknown versions fail here, before any work
     items = await figure_cells(
         session, tenant=tenant, start=start, end=end, zone=zone, unit="day", version=version

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from figures.definitions import Figures
+from figures.pack import TREND_MONTHS, Paper, gather
 from figures.periods import PeriodFigures, period_figures
 from figures.service import tenant_figures
 
@@ -35,5 +36,17 @@ def figures_work(tenant: str, start: datetime, end: datetime) -> Callable[[Sessi
     async def work(sessionmaker: Sessions) -> Figures:
         async with sessionmaker() as session:
             return await tenant_figures(session, tenant=tenant, start=start, end=end)
+
+    return work
+
+
+def paper_work(
+    tenants: list[str], period: str, now: datetime, *, months: int = TREND_MONTHS
+) -> Callable[[Sessions], Awaitable[Paper]]:
+    """The committee paper's figures for ``tenants``: their month and the ``months`` before it."""
+
+    async def work(sessionmaker: Sessions) -> Paper:
+        async with sessionmaker() as session:
+            return await gather(session, tenants=tenants, period=period, now=now, months=months)
 
     return work

@@ -322,11 +322,11 @@ def report(
         bool, typer.Option(help="Freeze the period's figures first (never rewritten afterwards)")
     ] = False,
 ) -> None:
-    """The committee pack: per-partner pages with charts, tables and the definitions used."""
+    """The committee's monthly paper: a cover, the summary across partners and the pool, a page for each, how to read it."""
     from datetime import UTC, datetime
 
-    from figures.pack import FORMATS, render
-    from figures.periods import PeriodError, period_figures, period_problem, publish_period
+    from figures.pack import FORMATS, gather, render
+    from figures.periods import PeriodError, period_problem, publish_period
     from hub.runtime import running_hub
     from plumbing.db.session import unit_of_work
     from tenants.models import Tenant
@@ -343,26 +343,27 @@ def report(
 
         async with running_hub(get_settings()) as hub:
             async with unit_of_work(hub.sessionmaker) as session:
-                known = list(
+                rows = list(
                     (
                         await session.scalars(
-                            select(Tenant.slug).where(Tenant.kind == "partner").order_by(Tenant.slug)
+                            select(Tenant).where(Tenant.kind.in_(("partner", "pool"))).order_by(Tenant.slug)
                         )
                     ).all()
                 )
+                known = [t.slug for t in rows]
                 chosen = tenant or known
                 unknown = [t for t in chosen if t not in known]
                 if unknown:
                     raise PeriodError(f"no partner {', '.join(unknown)} (known: {', '.join(known)})")
-                pages = []
                 for n, slug in enumerate(chosen, 1):
                     # Progress on stderr, a line per partner: reads the same in a terminal and in a log.
                     typer.echo(f"[{n}/{len(chosen)}] {slug}: figures for {period}", err=True)
                     if publish:
                         await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
-                    pages.append(await period_figures(session, tenant=slug, period=period))
+                typer.echo(f"gathering {period} and the months before it ...", err=True)
+                paper = await gather(session, tenants=chosen, period=period, now=datetime.now(UTC))
             typer.echo(f"rendering the {format} ...", err=True)
-            return render(pages, format)
+            return render(paper, format)
 
     try:
         content = asyncio.run(build())

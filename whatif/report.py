@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from markupsafe import Markup, escape
 
 from figures.definitions import (
     AgentSpan,
@@ -21,8 +24,9 @@ from figures.definitions import (
     occupancy,
     overflow_matrix,
 )
+from tenants.agreements.terms import DAYS
 from whatif.engine import Outcome
-from whatif.scenario import real_services
+from whatif.scenario import Scenario, real_services
 
 # The figures a comparison shows, in order: (key, label, kind); kind picks the format.
 ROWS: tuple[tuple[str, str, str], ...] = (
@@ -70,6 +74,7 @@ class Report:
     partners: dict[str, PartnerResult]
     overflow: list[OverflowCell]
     total: Figures
+    cost: Cost = field(default_factory=lambda: Cost((), 0.0, 0, 0.0))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,7 +97,70 @@ class Report:
                 for slug, p in self.partners.items()
             },
             "overflow": [asdict(c) for c in self.overflow],
+            "cost": asdict(self.cost),
         }
+
+
+@dataclass(frozen=True)
+class CostLine:
+    """Overflow under one agreement in a run: the lender charges the borrower its unit rate per contact."""
+
+    agreement: str
+    lender: str
+    borrower: str
+    handled: int
+    unit_rate: float
+    amount: float
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a scenario costs: overflow at the agreed unit rates, and the staff hours its rotas put on shift."""
+
+    lines: tuple[CostLine, ...]
+    overflow_amount: float
+    overflow_contacts: int
+    staff_hours: float
+
+
+def staff_hours(scenario: Scenario) -> float:
+    """Agent hours on shift within the period, day by day on the scenario's local clock (as the engine plans)."""
+    spec = scenario.spec
+    zone = ZoneInfo(spec.timezone)
+    start, end = scenario.start, scenario.end
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    total = 0.0
+    while day <= last:
+        for shift in spec.rotas:
+            if DAYS[day.weekday()] not in shift.days:
+                continue
+            on = max(start, datetime.combine(day, shift.from_, zone))
+            off = min(end, datetime.combine(day, shift.to, zone))
+            if off > on:
+                total += shift.agents * (off - on).total_seconds() / 3600
+        day += timedelta(days=1)
+    return round(total, 1)
+
+
+def cost_of(scenario: Scenario, cells: list[OverflowCell]) -> Cost:
+    """Overflow × the agreed unit rate of the agreement between handler (lender) and owner (borrower).
+
+    The simulator records who answered, not under which agreement; when two agreements join the same pair,
+    the first in the scenario prices the work (said on the page).
+    """
+    rates: dict[tuple[str, str], tuple[str, float]] = {}
+    for a in scenario.spec.agreements:
+        rates.setdefault((a.lender, a.borrower), (a.id, a.unit_rate))
+    lines = []
+    for c in cells:
+        agreement, rate = rates.get((c.handler, c.owner), ("(no agreement)", 0.0))
+        lines.append(CostLine(agreement, c.handler, c.owner, c.handled, rate, round(c.handled * rate, 2)))
+    return Cost(
+        tuple(lines),
+        round(sum(line.amount for line in lines), 2),
+        sum(line.handled for line in lines),
+        staff_hours(scenario),
+    )
 
 
 def timelines(outcome: Outcome) -> list[Timeline]:
@@ -173,6 +241,7 @@ def build_report(outcome: Outcome, *, seed: int) -> Report:
         partners=partners,
         overflow=cells,
         total=compute(lines),
+        cost=cost_of(scenario, cells),
     )
 
 
@@ -267,3 +336,113 @@ def chart_png(reports: list[Report]) -> bytes:
     fig.savefig(buffer, format="png")
     plt.close(fig)
     return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the committee weighs: each scenario's service level beside what it costs, and B's change from A."""
+
+    name: str
+    service_level: float | None
+    overflow_contacts: int
+    overflow_amount: float
+    staff_hours: float
+
+
+def decisions(reports: list[Report]) -> list[Decision]:
+    return [
+        Decision(
+            r.name,
+            r.total.service_level,
+            r.cost.overflow_contacts,
+            r.cost.overflow_amount,
+            r.cost.staff_hours,
+        )
+        for r in reports
+    ]
+
+
+def decision_change(reports: list[Report]) -> dict[str, str] | None:
+    """B against A: the service-level gain in points, the extra overflow cost and staff hours (None: one run)."""
+    if len(reports) != 2:
+        return None
+    a, b = decisions(reports)
+    gain = (
+        None
+        if a.service_level is None or b.service_level is None
+        else (b.service_level - a.service_level) * 100
+    )
+    extra = b.overflow_amount - a.overflow_amount
+    hours = b.staff_hours - a.staff_hours
+    return {
+        "service_level": "–" if gain is None else f"{gain:+.1f} pt",
+        "overflow_amount": f"{'+' if extra >= 0 else '−'}£{abs(extra):,.2f}",
+        "overflow_contacts": f"{b.overflow_contacts - a.overflow_contacts:+,}",
+        "staff_hours": f"{hours:+,.1f} h",
+    }
+
+
+_SERIES = ("#1d5fbf", "#e07b00")  # scenario A, scenario B
+
+
+def chart_svg(reports: list[Report]) -> Markup:
+    """The service-level chart as inline SVG: presentation attributes only (no style, no script, no data: URL),
+    so the pages' strict Content-Security-Policy lets it show; every number is text a screen reader reads."""
+    partners = sorted({p for r in reports for p in r.partners if r.partners[p].figures.offered})
+    width, height, left, top, bottom = 760, 320, 56, 34, 58
+    plot_w, plot_h = width - left - 16, height - top - bottom
+    group = plot_w / max(1, len(partners))
+    bar = min(70.0, group * 0.8 / max(1, len(reports)))
+
+    def y(percent: float) -> float:
+        return top + plot_h * (1 - percent / 100)
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'width="100%" font-family="system-ui, sans-serif" font-size="12">',
+        "<title>Projected service level per partner, each scenario, with each partner's target</title>",
+    ]
+    for tick in (0, 20, 40, 60, 80, 100):
+        parts.append(
+            f'<line x1="{left}" x2="{width - 16}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#d9dee6"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#5f6b7a">{tick} %</text>'
+        )
+    for i, r in enumerate(reports):
+        lx = left + i * 220
+        parts.append(
+            f'<rect x="{lx}" y="8" width="12" height="12" fill="{_SERIES[i % 2]}"/>'
+            f'<text x="{lx + 18}" y="18">{escape(r.name)}</text>'
+        )
+    parts.append(
+        f'<line x1="{left + len(reports) * 220}" x2="{left + len(reports) * 220 + 24}" y1="14" y2="14" '
+        'stroke="#111" stroke-width="2" stroke-dasharray="5 3"/>'
+        f'<text x="{left + len(reports) * 220 + 30}" y="18">target</text>'
+    )
+    for g, partner in enumerate(partners):
+        x0 = left + g * group + (group - bar * len(reports)) / 2
+        for i, r in enumerate(reports):
+            result = r.partners.get(partner)
+            level = (result.figures.service_level or 0.0) * 100 if result else 0.0
+            x = x0 + i * bar
+            parts.append(
+                f'<rect class="bar" data-partner="{escape(partner)}" data-scenario="{i}" x="{x:.1f}" '
+                f'y="{y(level):.1f}" width="{bar - 4:.1f}" height="{y(0) - y(level):.1f}" fill="{_SERIES[i % 2]}">'
+                f"<title>{escape(r.name)}, {escape(partner)}: {level:.1f} %</title></rect>"
+                f'<text x="{x + (bar - 4) / 2:.1f}" y="{y(level) - 4:.1f}" text-anchor="middle">{level:.1f}</text>'
+            )
+        target = next((r.partners[partner].target for r in reports if partner in r.partners), None)
+        if target is not None:
+            parts.append(
+                f'<line x1="{x0 - 4:.1f}" x2="{x0 + bar * len(reports):.1f}" y1="{y(target * 100):.1f}" '
+                f'y2="{y(target * 100):.1f}" stroke="#111" stroke-width="2" stroke-dasharray="5 3"/>'
+            )
+        parts.append(
+            f'<text x="{left + g * group + group / 2:.1f}" y="{height - bottom + 20}" text-anchor="middle">'
+            f"{escape(partner)}</text>"
+        )
+    parts.append(
+        f'<line x1="{left}" x2="{width - 16}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#5f6b7a"/>'
+        f'<text x="{left}" y="{height - 8}" fill="#5f6b7a">Projected service level (%); dashed: the partner\'s '
+        "lowest service target</text></svg>"
+    )
+    return Markup("".join(parts))

@@ -4,14 +4,16 @@ small enough to run inline, past periods replayed from the hub's own records."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import yaml
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.problems import Problem
+from routing.models import EnquiryEvent
 from tenants.access import Who, may_read_agreement, readable_partners
 from tenants.agreements.service import list_agreements
 from tenants.catalogue import Catalogue
@@ -107,31 +109,109 @@ async def run_inline(
     return reports
 
 
-async def starting_point(session: AsyncSession, catalogue: Catalogue, now: datetime, who: Who) -> str:
-    """A scenario to edit: yesterday replayed, the agents of each partner ``who`` may read on a day rota, and the
-    agreements in force that it is party to (tenants.access: another partner's rotas and terms stay its own)."""
-    end = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    start = end - timedelta(days=1)
-    agents = (await session.scalars(select(Agent))).all()
-    rotas: list[dict[str, object]] = []
-    for slug in readable_partners(who, catalogue.tenants):
-        mine = [frozenset(a.skills) for a in agents if a.tenant_slug == slug]
-        if mine:
-            skills = sorted(frozenset().union(*mine))
-            rotas.append(
-                {"partner": slug, "agents": len(mine), "skills": skills, "from": "08:00", "to": "18:00"}
-            )
+SYNTHETIC_PER_HALF_HOUR = 3.0  # contacts per service per half hour on the synthetic day, 08:00–18:00
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """Two scenarios to edit (as they are, and one more agent on each rota) and what A is, in words."""
+
+    a: str
+    b: str
+    source: str
+
+
+async def starting_point(
+    session: AsyncSession, catalogue: Catalogue, now: datetime, who: Who
+) -> StartingPoint:
+    """The last day with recorded contacts replayed (today so far, if that is the only one); with none yet (a
+    fresh hub), a representative synthetic day from the catalogue. The agents of each partner ``who`` may read on
+    a day rota, and the agreements in force that it is party to (tenants.access: another partner's rotas and
+    terms stay its own)."""
+    readable = readable_partners(who, catalogue.tenants)
+    shift = ("08:00", "18:00")
     agreements = [
         a.model_dump(mode="json", by_alias=True, exclude_defaults=True)
         for a in await list_agreements(session)
         if may_read_agreement(who, a)
     ]
-    document = {
-        "name": "yesterday as it was",
-        "seed": 1,
-        "replay": {"start": start.isoformat(), "end": end.isoformat()},
-        "patience": {"distribution": "exponential", "mean_seconds": 120},
-        "rotas": rotas or [{"partner": "edit-me", "agents": 1}],
-        "agreements": agreements,
-    }
-    return yaml.safe_dump(document, sort_keys=False, width=110)
+    last = await session.scalar(
+        select(func.max(EnquiryEvent.at)).where(
+            EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at <= now
+        )
+    )
+    document: dict[str, object]
+    if last is not None:
+        start = last.replace(hour=0, minute=0, second=0, microsecond=0)
+        end = min(start + timedelta(days=1), now.replace(microsecond=0) + timedelta(seconds=1))
+        contacts = await session.scalar(
+            select(func.count()).where(
+                EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at >= start, EnquiryEvent.at < end
+            )
+        )
+        today = start.date() == now.date()
+        # The rotas cover the hours the day's contacts came in (a demo's traffic runs round the clock).
+        first, latest = (
+            await session.execute(
+                select(func.min(EnquiryEvent.at), func.max(EnquiryEvent.at)).where(
+                    EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at >= start, EnquiryEvent.at < end
+                )
+            )
+        ).one()
+        zone = ZoneInfo("Europe/London")  # the scenario's default clock
+        until = latest.astimezone(zone).hour + 2
+        shift = (f"{first.astimezone(zone).hour:02d}:00", "24:00" if until >= 24 else f"{until:02d}:00")
+        source = (
+            f"Scenario A replays {start:%A %d %B %Y} (UTC), the last day with recorded contacts"
+            f"{' (today so far)' if today else ''}: {contacts:,} contacts as they arrived."
+        )
+        document = {
+            "name": f"{start:%d %b} as it was",
+            "seed": 1,
+            "replay": {"start": start.isoformat(), "end": end.isoformat()},
+            "patience": {"distribution": "exponential", "mean_seconds": 120},
+        }
+    else:
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        arrivals = [
+            {
+                "partner": slug,
+                "service": info.code,
+                "per_interval": SYNTHETIC_PER_HALF_HOUR,
+                "from": "08:00",
+                "to": "18:00",
+                "handle_time": {"mean_seconds": float(info.routing.expected_handle_seconds)},
+            }
+            for slug in readable
+            for info in sorted(catalogue.tenants[slug].services.values(), key=lambda i: i.code)
+        ]
+        source = (
+            "No contacts are recorded yet, so scenario A is a representative synthetic day: "
+            f"{SYNTHETIC_PER_HALF_HOUR:g} contacts per half hour for each service in the catalogue, "
+            "08:00–18:00, each handled in its service's expected time."
+        )
+        document = {
+            "name": "a synthetic day",
+            "seed": 1,
+            "period": {"start": day.isoformat(), "end": (day + timedelta(days=1)).isoformat()},
+            "interval_minutes": 30,
+            "arrivals": arrivals or [{"partner": "edit-me", "service": "edit-me", "per_interval": 1}],
+            "patience": {"distribution": "exponential", "mean_seconds": 120},
+        }
+    agents = (await session.scalars(select(Agent))).all()
+    rotas: list[dict[str, object]] = []
+    for slug in readable:
+        mine = [frozenset(a.skills) for a in agents if a.tenant_slug == slug]
+        if mine:
+            skills = sorted(frozenset().union(*mine))
+            rotas.append(
+                {"partner": slug, "agents": len(mine), "skills": skills, "from": shift[0], "to": shift[1]}
+            )
+    document |= {"rotas": rotas or [{"partner": "edit-me", "agents": 1}], "agreements": agreements}
+    more = {**document, "name": "one more agent on each rota"}
+    more["rotas"] = [{**r, "agents": int(str(r["agents"])) + 1} for r in rotas] or document["rotas"]
+    return StartingPoint(
+        a=yaml.safe_dump(document, sort_keys=False, width=110),
+        b=yaml.safe_dump(more, sort_keys=False, width=110),
+        source=source,
+    )

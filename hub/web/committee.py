@@ -1,5 +1,6 @@
-"""The committee's dashboard: per-partner tiles, trend charts, the overflow matrix, the ledger, period filters and
-the committee pack to download. Each partner's own figures only, unless the user is hub-wide."""
+"""The committee's dashboard: today so far, then the month as the committee's paper shows it (the summary across
+partners and the pool against each service's own target, a section per partner and for the pool, how to read it)
+and the paper to download. Each partner's own figures only, unless the user is hub-wide."""
 
 from __future__ import annotations
 
@@ -12,10 +13,19 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.pack import MEDIA_TYPES, charts, tiles
+from figures.pack import (
+    CHART_NAMES,
+    MEDIA_TYPES,
+    TREND_MONTHS,
+    Paper,
+    chart,
+    fragment,
+    month_name,
+    tiles,
+)
 from figures.pack import render as render_pack
-from figures.periods import PERIOD, PeriodError, PeriodFigures
-from figures.work import figures_work, period_work
+from figures.periods import PERIOD, PeriodError
+from figures.work import figures_work, paper_work
 from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
@@ -25,14 +35,15 @@ from tenants.models import Tenant
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
 Viewer = Depends(role("committee", "supervisor"))
-CHART_NAMES = ("volumes", "service_level", "channels")
 
 
-async def _partners(session: AsyncSession, user: SignedIn) -> list[Tenant]:
-    query = select(Tenant).where(Tenant.kind == "partner").order_by(Tenant.name)
+async def _tenants(session: AsyncSession, user: SignedIn) -> list[Tenant]:
+    """The partners this user may see, and the hub's pool for hub-wide users (partners by name, pool last)."""
+    query = select(Tenant).where(Tenant.kind.in_(("partner", "pool")))
     if user.tenant is not None:
         query = query.where(Tenant.slug == user.tenant)
-    return list((await session.scalars(query)).all())
+    rows = list((await session.scalars(query)).all())
+    return sorted(rows, key=lambda t: (t.kind != "partner", t.name))
 
 
 def _recent_months(this_month: str, count: int = 12) -> list[str]:
@@ -50,16 +61,18 @@ def _period_or_error(period: str) -> str:
     return period
 
 
-async def _figures(request: Request, user: SignedIn, period: str) -> list[tuple[Tenant, PeriodFigures]]:
+async def _paper(
+    request: Request, user: SignedIn, period: str, only: str | None = None, months: int = TREND_MONTHS
+) -> Paper:
     hub = hub_of(request)
     async with hub.sessionmaker() as session:
-        out = []
-        for tenant in await _partners(session, user):
-            try:
-                out.append((tenant, await hub.side_loop.run(period_work(tenant.slug, period))))
-            except PeriodError as exc:
-                raise PageError(400, str(exc)) from None
-        return out
+        tenants = [t.slug for t in await _tenants(session, user) if only is None or t.slug == only]
+    if only is not None and not tenants:
+        raise PageError(404, "There is no such chart.")
+    try:
+        return await hub.side_loop.run(paper_work(tenants, period, hub.dispatcher.clock(), months=months))
+    except PeriodError as exc:
+        raise PageError(400, str(exc)) from None
 
 
 @router.get("")
@@ -70,57 +83,56 @@ async def committee_page(request: Request, period: str | None = None, user: Sign
     period = _period_or_error(period or this_month)
     today = []
     async with hub.sessionmaker() as session:
-        for tenant in await _partners(session, user):
+        for tenant in await _tenants(session, user):
+            if tenant.kind != "partner":
+                continue  # the pool owns no contacts: it appears below with what it received
             start = start_of_day(now, tenant.timezone)
-            today.append(
-                (
-                    tenant,
-                    await hub.side_loop.run(figures_work(tenant.slug, start, now + timedelta(seconds=1))),
-                )
-            )
-    pages = [(tenant, p, tiles(p)) for tenant, p in await _figures(request, user, period)]
+            figures = await hub.side_loop.run(figures_work(tenant.slug, start, now + timedelta(seconds=1)))
+            today.append((tenant, figures))
+    paper = await _paper(request, user, period)
     return render(
         request,
         "committee.html",
         page_context(
             request,
             rows=today,
-            pages=pages,
+            paper=paper,
             period=period,
+            month=month_name(period),
+            month_name=month_name,
             months=_recent_months(this_month),
+            summary=fragment("summary", paper),
+            how_to_read=fragment("how_to_read", paper),
+            sections=[(s, tiles(s.now), fragment("partner_tables", paper, s)) for s in paper.sections],
             charts=CHART_NAMES,
         ),
     )
 
 
 @router.get("/charts/{tenant}/{period}/{name}.png")
-async def chart(tenant: str, period: str, name: str, request: Request, user: SignedIn = Viewer) -> Response:
+async def chart_png(
+    tenant: str, period: str, name: str, request: Request, user: SignedIn = Viewer
+) -> Response:
     """Charts are separate images: the pages' content policy allows no inline data."""
     if name not in CHART_NAMES:
         raise PageError(404, "There is no such chart.")
     if not may_read_partner(user, tenant):
         raise PageError(404, "There is no such chart.")
-    hub = hub_of(request)
-    async with hub.sessionmaker() as session:
-        if await session.get(Tenant, tenant) is None:
-            raise PageError(404, "There is no such partner.")
-    try:
-        figures = await hub.side_loop.run(period_work(tenant, _period_or_error(period)))
-    except PeriodError as exc:
-        raise PageError(400, str(exc)) from None
-    images = await hub.side_loop.compute(charts, figures)
-    return Response(images[name], media_type="image/png", headers={"Cache-Control": "no-store"})
+    months = TREND_MONTHS if name == "trend" else 1  # only the trend reads the months before
+    paper = await _paper(request, user, _period_or_error(period), only=tenant, months=months)
+    png = await hub_of(request).side_loop.compute(chart, paper.sections[0], name)  # matplotlib: CPU work
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/pack/{period}.{fmt}")
 async def pack(
     period: str, fmt: Literal["pdf", "html", "csv"], request: Request, user: SignedIn = Viewer
 ) -> Response:
-    """The committee pack for every partner this user may see."""
-    figures = [p for _tenant, p in await _figures(request, user, _period_or_error(period))]
+    """The committee's paper for every partner (and the pool) this user may see."""
+    paper = await _paper(request, user, _period_or_error(period))
     scope = re.sub(r"[^a-z0-9-]", "", user.tenant or "all-partners")
     return Response(
-        await hub_of(request).side_loop.compute(render_pack, figures, fmt),
+        await hub_of(request).side_loop.compute(render_pack, paper, fmt),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="committee-pack-{scope}-{period}.{fmt}"'},
     )

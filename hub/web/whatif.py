@@ -1,8 +1,7 @@
-"""The committee's what-if page: edit a scenario (a past period replayed, rotas, agreements), compare two."""
+"""The committee's what-if page: edit a scenario (a past period replayed, rotas, agreements), compare two, and
+weigh the service-level gain against what the change costs (overflow at the agreed rates, staff hours)."""
 
 from __future__ import annotations
-
-import base64
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
@@ -11,7 +10,7 @@ from hub.accounts.service import SignedIn
 from hub.web.deps import check_csrf, hub_of, page_context, role
 from hub.web.templating import render
 from plumbing.problems import Problem
-from whatif.report import ROWS, Report, chart_png, comparison_rows
+from whatif.report import ROWS, Report, chart_svg, comparison_rows, decision_change, decisions
 from whatif.scenario import ScenarioInvalid
 from whatif.service import run_inline, starting_point
 
@@ -25,8 +24,9 @@ async def whatif_page(request: Request, user: SignedIn = Committee) -> Response:
     catalogue = await hub.catalogue.get()
     async with hub.sessionmaker() as session:
         start = await starting_point(session, catalogue, hub.dispatcher.clock(), user)
-    edited = start.replace("name: yesterday as it was", "name: with my changes", 1)
-    return render(request, "whatif.html", page_context(request, a=start, b=edited, seed=1))
+    return render(
+        request, "whatif.html", page_context(request, a=start.a, b=start.b, seed=1, source=start.source)
+    )
 
 
 @router.post("")
@@ -62,7 +62,9 @@ async def whatif_run(
             seed=seed,
             reports=reports,
             rows=comparison_rows(reports),
-            chart=base64.b64encode(chart_png(reports)).decode("ascii"),
+            chart=chart_svg(reports),  # inline SVG: the pages' content policy blocks data: images
+            decisions=decisions(reports),
+            change=decision_change(reports),
             summary=[_summary(r) for r in reports],
             figures=ROWS,
         ),

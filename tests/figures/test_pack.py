@@ -1,0 +1,110 @@
+"""The committee's paper on a small month computed by hand (``write_log``: six contacts of one partner in
+October 2026, one answered by a lender under an agreement at £4.20), with the hub's pool beside them.
+
+By hand, for the owner: offered 6; answered 4 (E1, E2, E3, E6); within threshold 3 (E1 10 s and E6 5 s of 20 s,
+E3 25 s of council tax's 30 s; E2 waited 50 s); abandoned 2, one short (E4, 3 s), one long (E5, 60 s).
+Service level 3 ÷ (4 + 1) = 60.0 %; missed bin 2 ÷ (3 + 1) = 50.0 %; council tax 1 ÷ 1 = 100.0 %. Every target is
+80 % (council tax's within 30 s), so the owner's volume-weighted target is 80.0 %: 60.0 % is "missed" (more than
+5 points below), council tax "met". Overflow: the owner gave 1 (E2), the lender received 1; the ledger line is
+1 × £4.20, so the owner's net recharge is −4.20 and the lender's +4.20. September has no contacts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pypdfium2
+
+from figures.pack import CSV_FAMILIES, Rag, gather, rag, render, service_rows, summary_rows
+from hub.runtime import Hub
+from plumbing.db.session import unit_of_work
+from tenants.service import apply_definitions
+from tests.conftest import Partner, partner_definition, unique_slug
+from tests.figures.test_figures import write_log
+
+NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
+
+
+def test_rag_against_the_target() -> None:
+    assert rag(0.80, 0.80) is Rag.MET
+    assert rag(0.76, 0.80) is Rag.NEAR  # 4 points below
+    assert rag(0.75, 0.80) is Rag.NEAR  # exactly 5 points below is still near
+    assert rag(0.74, 0.80) is Rag.MISSED
+    assert rag(None, 0.80) is Rag.NONE and rag(0.9, None) is Rag.NONE
+
+
+async def _paper_month(hub: Hub, make_partner) -> tuple[Partner, Partner, str, object]:  # type: ignore[no-untyped-def]
+    owner, lender = await make_partner("owner", agents=2), await make_partner("lender", agents=1)
+    await write_log(hub, owner, lender)
+    pool = unique_slug("pool")
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_definitions(session, definitions=[partner_definition(pool, [f"{pool}-a"], kind="pool")])
+    async with hub.sessionmaker() as session:
+        paper = await gather(session, tenants=[pool, lender.slug, owner.slug], period="2026-10", now=NOW)
+    return owner, lender, pool, paper
+
+
+async def test_the_summary_judges_each_service_against_its_own_target(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    owner, lender, pool, paper = await _paper_month(hub, make_partner)
+    rows = {r.section.slug: r for r in summary_rows(paper)}  # type: ignore[arg-type]
+    assert [r.section.kind for r in summary_rows(paper)] == ["partner", "partner", "pool"]  # type: ignore[arg-type]
+    mine = rows[owner.slug]
+    assert (mine.offered, round(mine.service_level or 0, 4), round(mine.target or 0, 4)) == (6, 0.6, 0.8)
+    assert mine.rag is Rag.MISSED
+    assert (mine.overflow_given, mine.overflow_received, mine.net_recharge) == (1, 0, -4.2)
+    assert (mine.sl_vs_month, mine.offered_vs_month, mine.sl_vs_year) == ("–", "–", "–")  # nothing before
+    assert (rows[lender.slug].overflow_given, rows[lender.slug].overflow_received) == (0, 1)
+    assert rows[lender.slug].net_recharge == 4.2 and rows[lender.slug].rag is Rag.NONE
+    assert rows[pool].section.name == f"Test partner {pool}" and rows[pool].offered == 0
+    services = {r.code: r for r in service_rows(rows[owner.slug].section)}
+    assert services["missed-bin"].rag is Rag.MISSED and services["missed-bin"].service_level == 0.5
+    assert services["council-tax"].rag is Rag.MET and services["council-tax"].threshold_seconds == 30
+
+
+async def test_the_pdf_has_a_cover_a_summary_names_and_how_to_read_it(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    owner, lender, pool, paper = await _paper_month(hub, make_partner)
+    document = pypdfium2.PdfDocument(render(paper, "pdf"))  # type: ignore[arg-type]
+    pages = [document[i].get_textpage().get_text_range() for i in range(len(document))]
+    cover, summary = pages[0], pages[1]
+    assert "Monthly performance paper: October 2026" in cover
+    assert "All partners and the hub's shared pool" in cover
+    assert "version 2026.1" in cover and "Prepared 03 November 2026" in cover
+    assert f"Test partner {owner.slug}" in cover and "shared pool" in cover
+    assert "Summary across the partners and the pool: October 2026" in summary
+    assert "60.0 % missed" in summary and "50.0 % missed" in summary and "100.0 % met" in summary
+    assert f"Test partner {pool}" in summary and f"Test partner {lender.slug}" in summary
+    assert "−£4.20" in summary and "+£4.20" in summary  # the owner owes the lender
+    assert owner.slug not in summary.replace(f"Test partner {owner.slug}", "")  # names, not slugs
+    first = next(i for i, p in enumerate(pages) if f"Test partner {owner.slug}: October 2026" in p)
+    owner_pages = "\n".join(pages[first : first + 3])  # its page of figures and charts, then its tables
+    assert "Overflow given" in owner_pages and "Overflow received" in owner_pages
+    assert "Satisfaction" in "\n".join(pages) and "net recharge" in "\n".join(pages)
+    assert "How to read this paper" in pages[-1] and "Definitions history" in pages[-1]
+    assert "2027.1" in pages[-1] and "10 s" in pages[-1]  # the next version and what it changes
+
+
+async def test_the_csv_carries_every_figure_family(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    owner, lender, pool, paper = await _paper_month(hub, make_partner)
+    rows = list(csv.DictReader(io.StringIO(render(paper, "csv").decode())))  # type: ignore[arg-type]
+    families = {(r["family"], r["partner"]) for r in rows}
+    for family in CSV_FAMILIES:
+        assert (family, owner.slug) in families or (family, lender.slug) in families, family
+    mine = [r for r in rows if r["partner"] == owner.slug]
+    total = next(r for r in mine if r["family"] == "service" and r["service_code"] == "*")
+    assert (total["offered"], total["service_level"], total["rag"]) == ("6", "0.6", "missed")
+    assert {r["channel"]: r["offered"] for r in mine if r["family"] == "channel"} == {
+        "phone": "4",
+        "web": "1",
+        "email": "1",
+    }
+    (ledger,) = [r for r in mine if r["family"] == "ledger"]
+    assert (ledger["lender"], ledger["handled"], ledger["amount"]) == (lender.slug, "1", "4.2")
+    (given,) = [r for r in mine if r["family"] == "overflow_given"]
+    assert (given["handler"], given["handled"]) == (lender.slug, "1")
+    (received,) = [r for r in rows if r["family"] == "overflow_received"]
+    assert (received["partner"], received["owner"], received["handled"]) == (lender.slug, owner.slug, "1")
+    (recharge,) = [r for r in mine if r["family"] == "recharge"]
+    assert recharge["net"] == "-4.2"
+    assert {r["family"] for r in rows if r["partner"] == pool} >= {"occupancy", "recharge", "satisfaction"}
