@@ -1,7 +1,7 @@
 """history is append-only: events, agent events, published periods and case updates refuse UPDATE and DELETE
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-06 03:30:00
 
 The figures are derived from these rows and the committee quotes what was published, so nothing may rewrite them:
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0008"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

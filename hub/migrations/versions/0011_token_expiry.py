@@ -1,7 +1,7 @@
 """token expiry, and a scope the application cannot widen with its own SQL
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06 03:30:00
 
 1. ``api_tokens.expires_at``: a token with it set is refused from that moment (``hub token create --expires-in
@@ -27,7 +27,7 @@ from alembic import op
 import plumbing.db.base
 
 revision: str = "0011"
-down_revision: str | None = "0008"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
