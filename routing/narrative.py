@@ -108,8 +108,17 @@ def tell(step: Step, names: Names, *, owner: str, service_code: str) -> str:
     """One step of ``owner``'s enquiry (for ``service_code``) as a sentence a supervisor understands."""
     teller = _TELLERS.get(step.event)
     if teller is None:
-        return step.event.removeprefix("enquiry.").replace("_", " ").capitalize() + "."
-    return teller(step, names, owner, service_code)
+        said = step.event.removeprefix("enquiry.").replace("_", " ").capitalize() + "."
+    else:
+        said = teller(step, names, owner, service_code)
+    # What the step carries for the people allowed to read it (the trail's access decision took out the rest):
+    # an agent's notes, a number to ring back.
+    d = step.data
+    if d.get("notes") and "Notes:" not in said:
+        said += f" Notes: “{d['notes']}”."
+    if d.get("phone"):
+        said += f" Number to ring: {d['phone']}."
+    return said
 
 
 def wait_words(seconds: float | None) -> str:

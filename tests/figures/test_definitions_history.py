@@ -92,7 +92,9 @@ async def _two_contacts(hub: Hub, partner: Partner, day: datetime) -> None:
                 ],
             )
         # Written straight to the log, as a load from elsewhere would be: the tallies are recounted from it.
-        await rebuild(session, tenant=partner.slug, start=day - timedelta(hours=1), end=day + timedelta(days=1))
+        await rebuild(
+            session, tenant=partner.slug, start=day - timedelta(hours=1), end=day + timedelta(days=1)
+        )
 
 
 async def test_a_published_month_keeps_its_version_and_later_months_use_the_next(

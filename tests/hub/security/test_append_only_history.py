@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from hub.runtime import Hub
-from tests.conftest import app_database_url
+from tests.hub.security.test_rls import _as_app, _enter
 from tests.hub.web.conftest import intake
 
 # table -> an INSERT the application role may make, and what its parameters are
@@ -40,7 +40,7 @@ def _plain(url: str) -> str:
 
 async def _scoped(conn: asyncpg.Connection, statement: str, *args: object) -> object:
     async with conn.transaction():
-        await conn.execute("SELECT set_config('hub.tenant', '*', true)")
+        await _enter(conn, "*")  # signed, as the hub's own sessions set it (plumbing.db.session)
         return await conn.fetchval(statement, *args)
 
 
@@ -49,7 +49,7 @@ async def test_the_app_role_appends_to_every_history_table_but_nobody_updates_de
 ) -> None:
     partner = await make_partner("append-only")
     enquiry_id = await intake(hub, partner.slug)
-    app = await asyncpg.connect(_plain(app_database_url(database_url)))
+    app = await _as_app(database_url)
     admin = await asyncpg.connect(_plain(database_url))
     count = "SELECT count(*) FROM {} WHERE tenant_slug = $1"
     try:
