@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -24,6 +25,11 @@ from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
+
+
+class BlendEvent(StrEnum):
+    PARKED = "enquiry.parked"  # a deferrable item in hand waits while its agent takes a live contact
+
 
 OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
 STATUSES = ("available", "unavailable", "break", "offline")
@@ -180,19 +186,19 @@ class AgentDesk:
             )
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
             ref = EnquiryRef.of(enquiry)
-            await record_events(
-                session,
-                [
-                    NewEvent(
-                        ref,
-                        "enquiry.answered",
-                        now,
-                        agent_id=agent_id,
-                        handler=agent.tenant,
-                        data={"waited_seconds": round(waited, 3)},
-                    )
-                ],
-            )
+            answered = [
+                NewEvent(
+                    ref,
+                    "enquiry.answered",
+                    now,
+                    agent_id=agent_id,
+                    handler=agent.tenant,
+                    data={"waited_seconds": round(waited, 3)},
+                )
+            ]
+            if kind_of_channel(ref.channel) == "voice":
+                answered += await _park_deferrable(session, agent_id, ref, now)
+            await record_events(session, answered)
             log.info("enquiry.answered", tenant=ref.owner, waited_seconds=round(waited, 3))
         await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
         # An agent holding a web form or an email may have room for one more (a call is always alone).
@@ -342,6 +348,37 @@ class AgentDesk:
             await self.live.agent_away(agent_id)  # no new work until the agent says they are ready
         else:
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+
+
+async def _park_deferrable(
+    session: AsyncSession, agent_id: str, live: EnquiryRef, now: datetime
+) -> list[NewEvent]:
+    """Blended work: the web forms and emails in the agent's hands wait while they take a live contact."""
+    enquiries = table_of(Enquiry)
+    rows = await session.execute(
+        select(*EnquiryRef.columns())
+        .where(
+            enquiries.c.agent_id == agent_id,
+            enquiries.c.state == "answered",
+            enquiries.c.id != live.id,
+        )
+        .order_by(enquiries.c.id)
+    )
+    return [
+        NewEvent(
+            EnquiryRef.of(row),
+            BlendEvent.PARKED.value,
+            now,
+            agent_id=agent_id,
+            data={
+                "for_enquiry": live.id,
+                "for_reference": live.reference,
+                "says": f"waits while the agent takes a live {live.channel.replace('_', ' ')} contact "
+                f"({live.reference}): live contacts never wait behind web forms or emails",
+            },
+        )
+        for row in rows
+    ]
 
 
 def _aware(moment: datetime | str) -> datetime:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import structlog
@@ -27,7 +28,7 @@ from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
-from tenants.catalogue import CatalogueCache
+from tenants.catalogue import Catalogue, CatalogueCache
 from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
@@ -83,7 +84,9 @@ class Dispatcher:
     missed_offers_limit: int = 3
     clock: Clock = utc_clock
     open_now: OpenNow = always_open
-    text_capacity: int = 3  # web forms and emails an agent may hold at once (a call is always alone)
+    # Web forms and emails an agent may hold at once, unless their partner sets its own (``blending``); a live
+    # contact is always alone, and is offered even to an agent holding deferrable work (docs/routing.md).
+    text_capacity: int = 3
     agreements: AgreementsCache = field(init=False)
     router: Router = field(init=False)
 
@@ -271,18 +274,30 @@ class Dispatcher:
         if not agents:
             return []
         catalogue, agreements = await self.catalogue.get(), await self.agreements.get()
-        results = await self.live.agent_ready_many(
-            [
-                (agent_id, queues_for_agent(catalogue, agreements, tenant, skills))
-                for agent_id, tenant, skills in agents
-            ],
-            now_ms=to_ms(self.clock()),
-            ttl_ms=self.reservation_ttl_ms,
-            text_capacity=self.text_capacity,
-        )
+        now_ms = to_ms(self.clock())
+        results: list[Offer | None] = []
+        # Each partner sets its agents' deferrable limit: one round trip per run of agents sharing a limit.
+        for capacity, run in groupby(agents, key=lambda agent: self.deferrable_limit(catalogue, agent[1])):
+            results += await self.live.agent_ready_many(
+                [
+                    (agent_id, queues_for_agent(catalogue, agreements, tenant, skills))
+                    for agent_id, tenant, skills in run
+                ],
+                now_ms=now_ms,
+                ttl_ms=self.reservation_ttl_ms,
+                text_capacity=capacity,
+            )
         offers = [offer for offer in results if offer is not None]
         await self.record_offers(offers)
         return offers
+
+    def deferrable_limit(self, catalogue: Catalogue, tenant: str) -> int:
+        """Web forms and emails an agent of ``tenant`` may hold at once: the partner's ``blending`` setting."""
+        info = catalogue.tenants.get(tenant)
+        blending = info.settings.get("blending") if info is not None else None
+        if isinstance(blending, dict) and isinstance(blending.get("deferrable_at_once"), int):
+            return int(blending["deferrable_at_once"])
+        return self.text_capacity
 
     async def expire_offers(self) -> int:
         """Return timed-out offers to their queue (keeping their place) and count a miss for the agent."""

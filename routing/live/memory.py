@@ -143,10 +143,12 @@ class MemoryLiveState:
         return None if best is None else best[1]
 
     def _may_take(self, agent: _Agent, queue: str) -> bool:
+        # Blended work: a live contact is never held behind deferrable ones. An agent holding web forms or
+        # emails may be offered a call (those wait, parked, until it ends); one on a call takes nothing else.
         if agent.voice > 0:
             return False
         if _kind_of(queue) == "voice":
-            return agent.text == 0
+            return True
         return agent.text < agent.capacity
 
     def _ring_ok(self, queue: str, enquiry_id: int, now_ms: int) -> bool:
@@ -296,17 +298,19 @@ class MemoryLiveState:
             allowed = agent.queues  # empty-handed: every queue (``_may_take``'s answer, without asking it)
         else:
             allowed = [q for q in queues if self._may_take(agent, q)]
-        best: tuple[float, int, str] | None = None
+        # Live work first (any live entry before any deferrable one), then priority, then time waited.
+        best: tuple[bool, float, int, str] | None = None
         for queue in allowed:
             waiting = self._queues.get(queue)
             if waiting:
                 score, enquiry_id = waiting[0]
-                if (best is None or score < best[0]) and self._ring_ok(queue, enquiry_id, now_ms):
-                    best = (score, enquiry_id, queue)
+                key = (_kind_of(queue) == "text", score)
+                if (best is None or key < best[:2]) and self._ring_ok(queue, enquiry_id, now_ms):
+                    best = (key[0], score, enquiry_id, queue)
         if best is not None:
-            entry = self._take_entry(best[1])
+            entry = self._take_entry(best[2])
             assert entry is not None
-            return self._reserve(agent_id, entry, best[2], now_ms + ttl_ms, now_ms)
+            return self._reserve(agent_id, entry, best[3], now_ms + ttl_ms, now_ms)
         self._pool(agent_id, agent, allowed, now_ms)
         return None
 

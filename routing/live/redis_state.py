@@ -68,11 +68,17 @@ local allowed = {}
 for _, q in ipairs(split(ARGV[3], ',')) do
   if may_take(loads, q) then table.insert(allowed, q) end
 end
-local best, best_score, best_queue = nil, nil, nil
+-- Live work first (any live entry before any deferrable one), then priority, then time waited.
+local best, best_score, best_queue, best_text = nil, nil, nil, nil
 for _, q in ipairs(allowed) do
   local head = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0, 'WITHSCORES')
-  if head[1] and (best_score == nil or tonumber(head[2]) < best_score) and ring_ok(q, head[1], now) then
-    best, best_score, best_queue = head[1], tonumber(head[2]), q
+  if head[1] then
+    local text, score = is_text(q), tonumber(head[2])
+    local better = best_score == nil or (best_text and not text)
+      or (best_text == text and score < best_score)
+    if better and ring_ok(q, head[1], now) then
+      best, best_score, best_queue, best_text = head[1], score, q, text
+    end
   end
 end
 if best then

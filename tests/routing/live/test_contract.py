@@ -92,30 +92,33 @@ async def test_caps_per_agreement_concurrent_and_per_hour(live: LiveState) -> No
     assert [o.enquiry_id for o in offers] == [3]
 
 
-async def test_capacity_one_call_or_several_text_contacts(live: LiveState) -> None:
+async def test_blended_capacity_one_call_or_several_text_contacts_and_calls_first(live: LiveState) -> None:
     queues = [OWN, OWN_TEXT]
     for i in (1, 2, 3):
         await live.enqueue(
             entry_for(i, "chorley", "missed-bin", 5, T0 + i, channel="email"), now_ms=T0, ttl_ms=TTL
         )
     await live.enqueue(entry_for(9, "chorley", "missed-bin", 5, T0 + 9), now_ms=T0, ttl_ms=TTL)
+    # The call queued 8 ms after the first email still goes first: live work is never held behind deferrable.
     offer = await live.agent_ready("ann", queues, now_ms=T0 + 10, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 1
-    assert await live.accept("ann", 1)
-    offer = await live.agent_ready("ann", queues, now_ms=T0 + 11, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 2  # a second email, never the call
-    assert await live.accept("ann", 2)
-    assert await live.agent_ready("ann", queues, now_ms=T0 + 12, ttl_ms=TTL, text_capacity=2) is None
-    assert await live.finish("ann", 1) and await live.finish("ann", 2)
-    offer = await live.agent_ready("ann", queues, now_ms=T0 + 13, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 3
+    assert offer is not None and offer.enquiry_id == 9 and await live.accept("ann", 9)
     # A call takes the whole agent.
-    offer = await live.agent_ready("raj", queues, now_ms=T0 + 14, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 9 and await live.accept("raj", 9)
-    await live.enqueue(
-        entry_for(10, "chorley", "missed-bin", 5, T0 + 15, channel="web"), now_ms=T0 + 15, ttl_ms=TTL
-    )
+    assert await live.agent_ready("ann", queues, now_ms=T0 + 11, ttl_ms=TTL, text_capacity=2) is None
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 12, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 1 and await live.accept("raj", 1)
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 13, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 2 and await live.accept("raj", 2)
+    # Two emails in hand: no third (capacity 2), but raj waits in the call queue's pool all the same ...
+    assert await live.agent_ready("raj", queues, now_ms=T0 + 14, ttl_ms=TTL, text_capacity=2) is None
+    assert (await live.queue_states([OWN]))[OWN].idle_agents == 1
+    # ... so the next call is offered to raj at once, the two emails parked meanwhile.
+    offer = await live.enqueue(entry_for(10, "chorley", "missed-bin", 5, T0 + 15), now_ms=T0 + 15, ttl_ms=TTL)
+    assert offer is not None and offer.agent_id == "raj" and offer.enquiry_id == 10
+    assert await live.accept("raj", 10)
     assert await live.agent_ready("raj", queues, now_ms=T0 + 16, ttl_ms=TTL, text_capacity=2) is None
+    assert await live.finish("raj", 10) and await live.finish("raj", 1)
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 17, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 3  # room for one email again
 
 
 async def test_withdraw_takes_it_out_of_every_ring_and_schedule(live: LiveState) -> None:
