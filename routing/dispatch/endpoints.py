@@ -1,4 +1,4 @@
-"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete."""
+"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete, callbacks."""
 
 from __future__ import annotations
 
@@ -9,9 +9,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
+from routing.dispatch.callbacks import AttemptResult
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.schemas import (
     AgentOut,
+    CallbackAttemptIn,
+    CallbackAttemptOut,
+    CallbackItemOut,
+    CallbackWorklistOut,
     Completion,
     Done,
     OfferAction,
@@ -95,3 +100,29 @@ async def complete(
     agent_id = await _resolve(request, agent_id, principal)
     await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes, body.tags)
     return Done(enquiry_id=body.enquiry_id)
+
+
+@router.get(
+    "/{agent_id}/callbacks",
+    response_model=CallbackWorklistOut,
+    summary="The callbacks this agent may ring: number, reason, attempts, and when a missed one is due again",
+)
+async def callbacks(agent_id: str, request: Request, principal: Principal = Agentish) -> CallbackWorklistOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    items = await _desk(request).callback_worklist(agent_id)
+    return CallbackWorklistOut(items=[CallbackItemOut(**asdict(item)) for item in items])
+
+
+@router.post(
+    "/{agent_id}/callback-attempts",
+    response_model=CallbackAttemptOut,
+    summary="Record ringing a callback in hand: reached, or not (it is retried later, or given up)",
+)
+async def callback_attempt(
+    agent_id: str, body: CallbackAttemptIn, request: Request, principal: Principal = Agentish
+) -> CallbackAttemptOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    recorded = await _desk(request).callback_attempt(
+        agent_id, body.enquiry_id, AttemptResult(body.result), body.notes
+    )
+    return CallbackAttemptOut(**asdict(recorded))

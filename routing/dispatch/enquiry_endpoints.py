@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from plumbing.auth.dependencies import check_tenant, require
@@ -14,6 +14,7 @@ from plumbing.auth.service import Principal
 from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
+from routing.dispatch.callbacks import figures as callback_counts
 from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
@@ -72,7 +73,7 @@ class QueueOut(BaseModel):
 
 
 class CallbackIn(BaseModel):
-    phone: str | None = None
+    phone: str | None = Field(default=None, max_length=40)
 
 
 def _dispatcher(request: Request) -> Dispatcher:
@@ -201,6 +202,7 @@ async def accept_callback(
             data: dict[str, Any] = {"keeps_place": True}
             if body.phone:
                 data["phone"] = body.phone
+                row.callback_number = body.phone  # the worklist rings this, not the number rung from
             await session.flush()
             await record_events(
                 session,
@@ -246,3 +248,33 @@ async def queues(
             )
         )
     return out
+
+
+class CallbackFiguresOut(BaseModel):
+    tenant: str
+    since: datetime
+    until: datetime
+    callbacks_taken: int = Field(description="callers who took a callback offered while waiting")
+    attempts: dict[str, int] = Field(description="attempts by result: reached, no_answer, busy, wrong_number")
+    attempts_total: int
+    kept: int = Field(description="attempts that reached the caller")
+    given_up: int = Field(description="callbacks completed as callback_not_reached after their last attempt")
+
+
+@router.get(
+    "/tenants/{tenant}/callbacks/figures",
+    response_model=CallbackFiguresOut,
+    summary="Callbacks promised and kept over a period: taken, attempts by result, kept, given up",
+)
+async def callback_figures(
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    request: Request,
+    principal: Principal = Depends(require("supervisor", "committee", "partner")),
+) -> CallbackFiguresOut:
+    check_tenant(principal, tenant)
+    dispatcher = _dispatcher(request)
+    async with dispatcher.sessionmaker() as session:
+        counted = await callback_counts(session, tenant, since, until)
+    return CallbackFiguresOut(tenant=tenant, since=since, until=until, **counted)

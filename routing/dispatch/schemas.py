@@ -51,6 +51,10 @@ class OfferOut(BaseModel):
     priority: int
     queued_at: datetime | None
     expires_at: datetime
+    callback: bool = Field(default=False, description="a callback: the agent rings the caller back")
+    callback_number: str | None = Field(default=None, description="the number to ring (callbacks)")
+    callback_reason: str | None = Field(default=None, description="what the caller wanted (callbacks)")
+    callback_attempts: int = Field(default=0, description="attempts already made (callbacks)")
 
 
 class OfferEnvelope(BaseModel):
@@ -60,3 +64,38 @@ class OfferEnvelope(BaseModel):
 class Done(BaseModel):
     ok: bool = True
     enquiry_id: int | None = None
+
+
+class CallbackAttemptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enquiry_id: int = Field(gt=0, le=MAX_ROW_ID)
+    result: Literal["reached", "no_answer", "busy", "wrong_number"]
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class CallbackAttemptOut(BaseModel):
+    enquiry_id: int
+    attempt: int
+    result: str
+    next_step: Literal["talk", "retry", "given_up"] = Field(
+        description="talk: carry on and complete as usual; retry: back in its queue at retry_at; "
+        "given_up: completed as callback_not_reached"
+    )
+    retry_at: datetime | None
+
+
+class CallbackItemOut(BaseModel):
+    enquiry_id: int
+    reference: str
+    service_code: str
+    number: str | None
+    reason: str
+    attempts: int
+    state: Literal["queued", "waiting_retry", "offered", "answered"]
+    queued_at: datetime | None
+    retry_at: datetime | None
+    agent_id: str | None
+
+
+class CallbackWorklistOut(BaseModel):
+    items: list[CallbackItemOut]

@@ -450,7 +450,45 @@ class Dispatcher:
             )
         await self.record_offers(offers)
         await self.recheck_waiting(now)
+        await self.retry_callbacks(now)
         return len(offers)
+
+    async def retry_callbacks(self, now: datetime) -> int:
+        """Missed callbacks whose retry time came: back into their queue at their old place (their rings too)."""
+        entries: list[QueueEntry] = []
+        with all_partners():  # hub-wide work, like the rest of the tick
+            catalogue = await self.catalogue.get()
+            async with unit_of_work(self.sessionmaker) as session:
+                due = (
+                    await session.scalars(
+                        select(Enquiry)
+                        .where(Enquiry.retry_at <= now, Enquiry.state == "queued")
+                        .order_by(Enquiry.retry_at)
+                        .limit(500)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+                events = []
+                for enquiry in due:
+                    enquiry.retry_at = None
+                    events.append(
+                        NewEvent(
+                            EnquiryRef.of(enquiry),
+                            "enquiry.callback_retry_due",
+                            now,
+                            data={
+                                "attempts_so_far": enquiry.callback_attempts,
+                                "says": "back in its queue at its old place, to be rung again",
+                            },
+                        )
+                    )
+                    entry = await self.router.rings_for(facts_of(enquiry), now, catalogue)
+                    if entry is not None:
+                        entries.append(entry)
+                await session.flush()
+                await record_events(session, events)
+        await self.place(entries)
+        return len(entries)
 
     async def recheck_waiting(self, now: datetime) -> None:
         """Re-estimate the wait of callers due a second look; offer a callback once it runs past the threshold."""
