@@ -16,10 +16,10 @@ from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
 from routing.dispatch.callbacks import figures as callback_counts
 from routing.dispatch.router import terms_of_service
-from routing.dispatch.service import Dispatcher
+from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry, EnquiryEvent
-from routing.policy import predict_wait
+from routing.policy import estimate_wait, predict_wait
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
 
@@ -161,9 +161,8 @@ async def wait(
     assert info is not None
     base = f"{enquiry.tenant_slug}/{enquiry.service_code}"
     snapshot = await dispatcher.router.snapshot({base}, dispatcher.clock())
-    prediction = predict_wait(
-        snapshot.figures(enquiry.tenant_slug, enquiry.service_code), terms_of_service(info), position[1]
-    )
+    # Re-estimated now, the lenders' agents under agreements counted as decide counts them.
+    prediction = estimate_wait(facts_of(enquiry), terms_of_service(info), snapshot, position[1])
     return WaitOut(
         enquiry_id=enquiry_id,
         state=enquiry.state,

@@ -244,7 +244,16 @@ class Router:
         live = self.live
         now_ms = to_ms(now)
         voice_and_text = [name for q in keys for name in (q, q + "+text")]
-        states = await live.queue_states(voice_and_text)
+        # Lenders' rings for these queues: their idle agents count in an honest predicted wait.
+        ring_keys = [
+            (a, q)
+            for a in agreements
+            if "widen" in a.actions
+            for q in keys
+            if services[q].tenant == a.borrower and (a.services is None or services[q].code in a.services)
+        ]
+        ring_names = [queue_name(a.borrower, services[q].code, "voice", a.id) for a, q in ring_keys]
+        states = await live.queue_states(voice_and_text + ring_names)
         # One read: the interval so far lies within the rolling half hour.
         buckets = await live.read_stats(keys, now_ms - ROLLING_SECONDS * 1000, now_ms)
         staffed = await self._staffed_agents()
@@ -264,6 +273,10 @@ class Router:
                 agents_idle=voice.idle_agents,
                 interval_service_level=interval_service_level,
             )
+        ring_agents = {
+            (a.id, q): (staffed.with_skills(a.lender, services[q].skills), states[name].idle_agents)
+            for (a, q), name in zip(ring_keys, ring_names, strict=True)
+        }
         counts = await live.overflow_counts([a.id for a in agreements], now_ms)
         open_now = self.open_now
         return Snapshot(
@@ -275,6 +288,7 @@ class Router:
             agents=staffed.by_skill,
             overflow_in_hand={a: c.in_hand for a, c in counts.items()},
             overflow_this_hour={a: c.this_hour for a, c in counts.items()},
+            ring_agents=ring_agents,
         )
 
     # -- deciding for new enquiries --------------------------------------------------------------------
