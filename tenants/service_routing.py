@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +16,8 @@ class ServiceRouting(BaseModel):
     # A callback rung but not answered goes back to its queue after this, up to this many attempts in all.
     callback_retry_minutes: int = Field(default=15, ge=1, le=24 * 60)
     callback_max_attempts: int = Field(default=3, ge=1, le=10)
+    # Which idle agent gets the work: the longest idle, or the best-skilled (proficiency 1–5) then longest idle.
+    agent_choice: Literal["longest_idle", "best_skilled"] = "longest_idle"
 
 
 def routing_of(definition: dict[str, Any] | None) -> ServiceRouting:

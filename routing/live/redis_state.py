@@ -10,7 +10,7 @@ rolling figures in five-minute buckets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from routing.live.base import (
     HOUR_MS,
+    MAX_RANK,
     STAT_FIELDS,
     STATS_BUCKET_MS,
     Caps,
@@ -58,7 +59,7 @@ return out
 """
 
 _AGENT_READY = """
--- ARGV: prefix, agent, queues (comma separated), now, ttl, text capacity
+-- ARGV: prefix, agent, queues (comma separated), now, ttl, text capacity, ranks ("queue=rank,…" or '')
 local agent, now, ttl = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('HSET', P .. 'agent:' .. agent, 'queues', ARGV[3], 'cap', ARGV[6])
 if redis.call('EXISTS', P .. 'res:' .. agent) == 1 then return nil end
@@ -85,8 +86,15 @@ if best then
   local e = take_entry(best)
   return reserve(agent, best, best_queue, e[1], e[3], now + ttl, now)
 end
+-- Idle agents by rank (ARGV[7], "queue=rank,…"; missing: 0), highest first, then by idle since.
+local rank = {}
+for _, part in ipairs(split(ARGV[7] or '', ',')) do
+  local q, r = string.match(part, '^(.*)=(%d+)$')
+  rank[q] = tonumber(r)
+end
 for _, q in ipairs(allowed) do
-  redis.call('ZADD', P .. 'pool:' .. q, now, agent)
+  local score = (9 - (rank[q] or 0)) * 10000000000000 + now
+  redis.call('ZADD', P .. 'pool:' .. q, string.format('%.0f', score), agent)
 end
 redis.call('HSET', P .. 'agent:' .. agent, 'pooled', table.concat(allowed, ','))
 return nil
@@ -265,6 +273,13 @@ def _score(score: float) -> str:
     return f"{score:.0f}"
 
 
+def _ranks(ranks: Mapping[str, int] | None) -> str:
+    """Ranks for the agent_ready script: "queue=rank,…" (0 is left out; '' when none)."""
+    if not ranks:
+        return ""
+    return ",".join(f"{q}={max(0, min(MAX_RANK, r))}" for q, r in ranks.items() if r)
+
+
 def _member(enquiry_id: int) -> str:
     """Zero-padded, so that Redis breaks a tie of scores (one batch, one millisecond) by id as memory does."""
     return f"{enquiry_id:012d}"
@@ -315,23 +330,52 @@ class RedisLiveState:
         return [_offer(raw) if raw else None for raw in await self._run("enqueue_many", *args)]
 
     async def agent_ready(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agent_id: str,
+        queues: list[str],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Mapping[str, int] | None = None,
     ) -> Offer | None:
         return _offer(
-            await self._run("agent_ready", agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity))
+            await self._run(
+                "agent_ready",
+                agent_id,
+                ",".join(queues),
+                now_ms,
+                ttl_ms,
+                max(1, text_capacity),
+                _ranks(ranks),
+            )
         )
 
     async def agent_ready_many(
-        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agents: Sequence[tuple[str, list[str]]],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Sequence[Mapping[str, int] | None] | None = None,
     ) -> list[Offer | None]:
         if not agents:
             return []
         # A pipeline, not one script for all: Redis runs the scripts one after another, as separate calls would.
         async with self.redis.pipeline(transaction=False) as pipe:
-            for agent_id, queues in agents:
+            for i, (agent_id, queues) in enumerate(agents):
                 await self._scripts["agent_ready"](
                     keys=[],
-                    args=[self.prefix, agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity)],
+                    args=[
+                        self.prefix,
+                        agent_id,
+                        ",".join(queues),
+                        now_ms,
+                        ttl_ms,
+                        max(1, text_capacity),
+                        _ranks(ranks[i] if ranks else None),
+                    ],
                     client=pipe,
                 )
             raws = await pipe.execute()

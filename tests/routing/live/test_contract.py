@@ -233,3 +233,21 @@ async def test_offered_enquiries_answer_for_each_agent_as_offer_for_would(live: 
     assert await live.offer_for("raj") is None and await live.offer_for("nobody") is None
     assert await live.offered_enquiries(["raj", "ann", "nobody"]) == [None, 1, None]
     assert await live.offered_enquiries([]) == []
+
+
+async def test_ranked_idle_agents_the_highest_rank_first_then_the_longest_idle(live: LiveState) -> None:
+    # ann idle since T0 (unranked: 0), raj since T0+1 at rank 5, lee since T0+2 at rank 5, kim since T0+3 at 2.
+    assert await live.agent_ready("ann", [OWN], now_ms=T0, ttl_ms=TTL) is None
+    assert await live.agent_ready("raj", [OWN], now_ms=T0 + 1, ttl_ms=TTL, ranks={OWN: 5}) is None
+    assert await live.agent_ready_many(
+        [("lee", [OWN]), ("kim", [OWN])], now_ms=T0 + 2, ttl_ms=TTL, ranks=[{OWN: 5}, {OWN: 2}]
+    ) == [None, None]
+    chosen = []
+    for i in range(4):
+        offer = await live.enqueue(
+            entry_for(i + 1, "chorley", "missed-bin", 5, T0 + 10), now_ms=T0 + 10, ttl_ms=TTL
+        )
+        assert offer is not None
+        chosen.append(offer.agent_id)
+    # Rank 5 (raj idle longer than lee), then rank 2, then the unranked ann though idle longest of all.
+    assert chosen == ["raj", "lee", "kim", "ann"]
