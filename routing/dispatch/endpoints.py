@@ -22,8 +22,11 @@ from routing.dispatch.schemas import (
     OfferAction,
     OfferEnvelope,
     OfferOut,
+    ProficiencyIn,
+    ProficiencyOut,
     StatusChange,
 )
+from routing.dispatch.skills import set_proficiency
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -126,3 +129,19 @@ async def callback_attempt(
         agent_id, body.enquiry_id, AttemptResult(body.result), body.notes
     )
     return CallbackAttemptOut(**asdict(recorded))
+
+
+@router.put(
+    "/{agent_id}/proficiency",
+    response_model=ProficiencyOut,
+    summary="A supervisor rates an agent's skills 1–5: services that prefer the best-skilled use it at once",
+)
+async def put_proficiency(
+    agent_id: str,
+    body: ProficiencyIn,
+    request: Request,
+    principal: Principal = Depends(require("supervisor")),
+) -> ProficiencyOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    changed = await set_proficiency(request.app.state.hub.dispatcher, agent_id, body.levels)
+    return ProficiencyOut(**asdict(changed))

@@ -99,3 +99,17 @@ class CallbackItemOut(BaseModel):
 
 class CallbackWorklistOut(BaseModel):
     items: list[CallbackItemOut]
+
+
+class ProficiencyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    levels: dict[str, int | None] = Field(
+        description="skill -> 1 (learning) to 5 (expert), or null to clear; only skills the agent holds",
+        max_length=50,
+    )
+
+
+class ProficiencyOut(BaseModel):
+    agent_id: str
+    tenant: str
+    levels: dict[str, int | None]

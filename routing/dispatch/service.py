@@ -7,7 +7,7 @@ Matching happens whenever work arrives, an agent frees up, a ring opens or a gat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -23,11 +23,13 @@ from plumbing.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.opening import OpenNow, always_open
 from routing.dispatch.presence import agents_taking_work, change_status
+from routing.dispatch.proficiency import ProficiencyCache
 from routing.dispatch.router import AgreementsCache, Routed, Router, gate_map
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
+from routing.policy.proficiency import choice_text, skill_rank
 from tenants.catalogue import Catalogue, CatalogueCache
 from tenants.models import Agent
 
@@ -89,9 +91,12 @@ class Dispatcher:
     text_capacity: int = 3
     agreements: AgreementsCache = field(init=False)
     router: Router = field(init=False)
+    proficiency: ProficiencyCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.agreements = AgreementsCache(self.sessionmaker)
+        self.proficiency = ProficiencyCache(self.sessionmaker)
+        self._best_skilled: tuple[Catalogue | None, dict[str, frozenset[str]]] = (None, {})
         self.router = Router(self.sessionmaker, self.live, self.catalogue, self.agreements, self.open_now)
 
     # -- placing work ----------------------------------------------------------------------------------
@@ -163,6 +168,8 @@ class Dispatcher:
 
     async def _record_offers(self, offers: list[Offer]) -> None:
         now = self.clock()
+        best_skilled = self.best_skilled(await self.catalogue.get())
+        levels = await self.proficiency.get() if best_skilled else {}
         why: dict[tuple[str, str], dict[str, object]] = {}
         for offer in offers:
             if offer.agreement is not None and (offer.agreement, base_queue_of(offer.queue)) not in why:
@@ -226,6 +233,7 @@ class Dispatcher:
                             "expires_at": datetime.fromtimestamp(offer.expires_ms / 1000, UTC).isoformat(),
                             "queue": offer.queue,
                             **({"agreement": offer.agreement} if offer.agreement else {}),
+                            **_agent_choice(offer, best_skilled, levels),
                         },
                     )
                 )
@@ -274,22 +282,41 @@ class Dispatcher:
         if not agents:
             return []
         catalogue, agreements = await self.catalogue.get(), await self.agreements.get()
+        best_skilled = self.best_skilled(catalogue)
+        levels = await self.proficiency.get() if best_skilled else {}
         now_ms = to_ms(self.clock())
         results: list[Offer | None] = []
         # Each partner sets its agents' deferrable limit: one round trip per run of agents sharing a limit.
         for capacity, run in groupby(agents, key=lambda agent: self.deferrable_limit(catalogue, agent[1])):
+            ready = [
+                (agent_id, queues_for_agent(catalogue, agreements, tenant, skills))
+                for agent_id, tenant, skills in run
+            ]
             results += await self.live.agent_ready_many(
-                [
-                    (agent_id, queues_for_agent(catalogue, agreements, tenant, skills))
-                    for agent_id, tenant, skills in run
-                ],
+                ready,
                 now_ms=now_ms,
                 ttl_ms=self.reservation_ttl_ms,
                 text_capacity=capacity,
+                ranks=[_ranks(queues, best_skilled, levels.get(a, {})) for a, queues in ready]
+                if best_skilled
+                else None,
             )
         offers = [offer for offer in results if offer is not None]
         await self.record_offers(offers)
         return offers
+
+    def best_skilled(self, catalogue: Catalogue) -> dict[str, frozenset[str]]:
+        """Services that prefer the best-skilled agent ("tenant/service" -> skills needed), per catalogue."""
+        known, found = self._best_skilled
+        if known is not catalogue:
+            found = {
+                info.queue: info.skills
+                for tenant in catalogue.tenants.values()
+                for info in (*tenant.services.values(), *tenant.retired.values())
+                if info.routing.agent_choice == "best_skilled"
+            }
+            self._best_skilled = (catalogue, found)
+        return found
 
     def deferrable_limit(self, catalogue: Catalogue, tenant: str) -> int:
         """Web forms and emails an agent of ``tenant`` may hold at once: the partner's ``blending`` setting."""
@@ -535,4 +562,30 @@ def _offer_data(decision: Decision) -> dict[str, object]:
         "reasons": [
             r.as_dict() for r in decision.reasons if r.rule in ("callback", "out_of_hours", "agreement")
         ],
+    }
+
+
+def _ranks(
+    queues: list[str], best_skilled: dict[str, frozenset[str]], levels: Mapping[str, int]
+) -> dict[str, int]:
+    """The agent's rank in each queue of a service that prefers the best-skilled agent (the policy's rule)."""
+    return {
+        queue: skill_rank(required, levels)
+        for queue in queues
+        if (required := best_skilled.get(base_queue_of(queue))) is not None
+    }
+
+
+def _agent_choice(
+    offer: Offer, best_skilled: dict[str, frozenset[str]], levels: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    """For the trail: the rule that chose the agent, when the service prefers the best-skilled."""
+    required = best_skilled.get(base_queue_of(offer.queue))
+    if required is None:
+        return {}
+    rank = skill_rank(required, levels.get(offer.agent_id, {}))
+    return {
+        "agent_choice": "best_skilled",
+        "agent_level": rank,
+        "agent_choice_says": choice_text("best_skilled", rank, required),
     }
