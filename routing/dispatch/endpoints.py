@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
+from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from routing.dispatch.callbacks import AttemptResult
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.schemas import (
@@ -25,8 +26,11 @@ from routing.dispatch.schemas import (
     ProficiencyIn,
     ProficiencyOut,
     StatusChange,
+    TransferIn,
+    TransferOut,
 )
 from routing.dispatch.skills import set_proficiency
+from routing.dispatch.transfer import transfer
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -101,8 +105,35 @@ async def complete(
     agent_id: str, body: Completion, request: Request, principal: Principal = Agentish
 ) -> Done:
     agent_id = await _resolve(request, agent_id, principal)
-    await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes, body.tags)
+    await _desk(request).complete(
+        agent_id, body.enquiry_id, body.outcome, body.notes, body.tags, wrap_up=body.wrap_up
+    )
     return Done(enquiry_id=body.enquiry_id)
+
+
+@router.post(
+    "/{agent_id}/transfer",
+    response_model=TransferOut,
+    summary="Transfer the enquiry in hand to another service (of this or another partner), as the console does",
+)
+async def transfer_enquiry(
+    agent_id: str, body: TransferIn, request: Request, principal: Principal = Agentish
+) -> TransferOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    # As the console: the hub writes the target partner's enquiry for the agent, so the request's row-level
+    # security scope widens by the target partner, and by nothing else.
+    scope = current_scope()
+    widened = ALL_PARTNERS if scope == ALL_PARTNERS else {*filter(None, scope.split(",")), body.to_tenant}
+    with tenant_scope(widened):
+        done = await transfer(
+            request.app.state.hub.dispatcher,
+            agent_id,
+            body.enquiry_id,
+            to_tenant=body.to_tenant,
+            to_service=body.to_service,
+            notes=body.notes,
+        )
+    return TransferOut(**asdict(done))
 
 
 @router.get(

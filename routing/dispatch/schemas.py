@@ -30,6 +30,26 @@ class Completion(BaseModel):
         max_length=10,
         description="e.g. `avoidable:chasing_progress` for an avoidable contact",
     )
+    wrap_up: bool = Field(
+        default=False,
+        description="true: the agent goes into wrap-up (as in the console) and is offered nothing until they "
+        "set their status to available; false: offered the next at once",
+    )
+
+
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    enquiry_id: int = Field(gt=0, le=MAX_ROW_ID)
+    to_tenant: str = Field(min_length=1, max_length=63)
+    to_service: str = Field(min_length=1, max_length=63)
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class TransferOut(BaseModel):
+    from_enquiry: int
+    to_enquiry: int
+    to_reference: str
+    to_queue: str
 
 
 class AgentOut(BaseModel):
