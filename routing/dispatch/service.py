@@ -31,6 +31,7 @@ from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
 from routing.policy.proficiency import choice_text, skill_rank
 from tenants.catalogue import Catalogue, CatalogueCache
+from tenants.hours import next_opening
 from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
@@ -134,6 +135,7 @@ class Dispatcher:
         by_id = {ref.id: ref for ref, _ in refs}
         events: list[NewEvent] = []
         voicemail: list[int] = []
+        told: list[int] = []
         for item in routed:
             ref, decision = by_id[item.entry.enquiry_id], item.decision
             if decision.action == "offer_callback":
@@ -141,11 +143,44 @@ class Dispatcher:
             elif decision.action == "voicemail":
                 events.append(NewEvent(ref, "enquiry.voicemail", now, data=_offer_data(decision)))
                 voicemail.append(ref.id)
+            elif decision.action == "next_opening":
+                opens = await self._next_opening(ref.owner, ref.service_code, ref.channel, now)
+                says = (
+                    f"the desk opens again at {opens.isoformat(timespec='minutes')}"
+                    if opens is not None
+                    else "the desk has no opening hours ahead"
+                )
+                events.append(
+                    NewEvent(
+                        ref,
+                        "enquiry.told_next_opening",
+                        now,
+                        data={"next_opening": opens.isoformat() if opens else None, "says": says},
+                    )
+                )
+                told.append(ref.id)
         if voicemail:
             await session.execute(
                 update(Enquiry).where(Enquiry.id.in_(voicemail)).values(follow_up="voicemail")
             )
+        if told:
+            # The visitor has gone: nothing waits in a queue for them (the caller places only the rest).
+            await session.execute(
+                update(Enquiry)
+                .where(Enquiry.id.in_(told))
+                .values(state="completed", outcome="told_next_opening")
+            )
         return routed, events
+
+    async def _next_opening(
+        self, tenant: str, service_code: str, channel: str, now: datetime
+    ) -> datetime | None:
+        catalogue = await self.catalogue.get()
+        service, owner = catalogue.service(tenant, service_code), catalogue.tenants.get(tenant)
+        hours = service.hours if service is not None and service.hours is not None else None
+        if hours is None and owner is not None:
+            hours = owner.hours
+        return next_opening(hours, channel, now) if hours is not None else None
 
     # -- agents ----------------------------------------------------------------------------------------
 

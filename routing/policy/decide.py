@@ -140,6 +140,16 @@ def _caller_action(
         if not live:
             reasons.append(Reason("out_of_hours", f"{enquiry.owner} is closed; it waits for the morning"))
             return "queue"
+        if enquiry.channel == "face_to_face":
+            # A visitor at a closed desk can neither wait overnight nor leave a voicemail: tell them when it opens.
+            reasons.append(
+                Reason(
+                    "out_of_hours",
+                    f"{enquiry.owner} is closed and no agreement takes the visitor now: "
+                    "told when the desk next opens",
+                )
+            )
+            return "next_opening"
         action: Action = "offer_callback" if service.callbacks else "voicemail"
         reasons.append(
             Reason(

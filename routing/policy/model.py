@@ -15,7 +15,8 @@ import msgspec
 
 VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS = frozenset({"web", "email"})
-Action = Literal["queue", "offer_callback", "voicemail"]
+# "next_opening": a visitor out of hours is told when the desk opens (they can neither wait nor leave a message).
+Action = Literal["queue", "offer_callback", "voicemail", "next_opening"]
 
 
 @dataclass(frozen=True)
