@@ -121,6 +121,7 @@ class AgreementsCache:
         self._max_age = max_age_seconds
         self._terms: list[Agreement] = []
         self._loaded_at = -1e9
+        self._changed: set[str] = set()  # borrowers whose agreements changed since ``take_changed``
 
     async def get(self) -> list[Agreement]:
         if time.monotonic() - self._loaded_at > self._max_age:
@@ -130,9 +131,24 @@ class AgreementsCache:
     async def reload(self) -> list[Agreement]:
         with all_partners():  # shared by the process: never only the partners of the request that reloads
             async with self._sessionmaker() as session:
-                self._terms = [terms_of_agreement(a) for a in await list_agreements(session)]
+                terms = [terms_of_agreement(a) for a in await list_agreements(session)]
+        if self._loaded_at > -1e9:  # the first load changes nothing already placed by this process
+            before, after = {a.id: a for a in self._terms}, {a.id: a for a in terms}
+            self._changed |= {
+                a.borrower
+                for key in before.keys() | after.keys()
+                if before.get(key) != after.get(key)
+                for a in (before.get(key), after.get(key))
+                if a is not None
+            }
+        self._terms = terms
         self._loaded_at = time.monotonic()
         return self._terms
+
+    def take_changed(self) -> set[str]:
+        """Borrowers whose agreements were added, changed or removed since last asked (their waiters re-plan)."""
+        changed, self._changed = self._changed, set()
+        return changed
 
 
 @dataclass(frozen=True)

@@ -504,6 +504,9 @@ class Dispatcher:
         """
         now = self.clock()
         await self.router.configure_caps()
+        changed = self.agreements.take_changed()
+        if changed:
+            await self.replan(changed, now)
         offers = await self.live.open_due(to_ms(now), self.reservation_ttl_ms)
         gate_list = await self.router.gates_now(now)
         if gate_list:
@@ -514,6 +517,68 @@ class Dispatcher:
         await self.recheck_waiting(now)
         await self.retry_callbacks(now)
         return len(offers)
+
+    REPLAN_CHUNK = 500
+
+    async def replan(self, borrowers: set[str], now: datetime) -> int:
+        """Agreements changed: the rings of every enquiry waiting for these borrowers are planned again from the
+        agreements in force, at the same place in the queue (``LiveState.replan_many``); each says so on its
+        trail. Returns how many were re-planned (those offered or in hand meanwhile are left alone)."""
+        catalogue = await self.catalogue.get()
+        replanned = 0
+        with all_partners():  # hub-wide work, like the rest of the tick
+            async with self.sessionmaker() as session:
+                waiting = (
+                    await session.scalars(
+                        select(Enquiry)
+                        .where(
+                            Enquiry.tenant_slug.in_(sorted(borrowers)),
+                            Enquiry.state == "queued",
+                            Enquiry.retry_at.is_(None),
+                        )
+                        .order_by(Enquiry.id)
+                    )
+                ).all()
+            for start in range(0, len(waiting), self.REPLAN_CHUNK):
+                chunk = waiting[start : start + self.REPLAN_CHUNK]
+                entries = [
+                    entry
+                    for enquiry in chunk
+                    if (entry := await self.router.rings_for(facts_of(enquiry), now, catalogue)) is not None
+                ]
+                results = await self.live.replan_many(
+                    entries, now_ms=to_ms(now), ttl_ms=self.reservation_ttl_ms
+                )
+                by_id = {e.id: e for e in chunk}
+                async with unit_of_work(self.sessionmaker) as session:
+                    await record_events(
+                        session,
+                        [
+                            NewEvent(
+                                EnquiryRef.of(by_id[entry.enquiry_id]),
+                                "enquiry.replanned",
+                                now,
+                                data={
+                                    "says": "the agreements changed: its rings were planned again, "
+                                    "and it keeps its place in the queue",
+                                    "rings": [
+                                        {
+                                            "queue": ring.queue,
+                                            "opens_at": datetime.fromtimestamp(
+                                                ring.opens_ms / 1000, UTC
+                                            ).isoformat(),
+                                        }
+                                        for ring in entry.rings
+                                    ],
+                                },
+                            )
+                            for entry in entries
+                        ],
+                    )
+                replanned += len(entries)
+                await self.record_offers([offer for offer in results if offer is not None])
+        log.info("dispatch.replanned", borrowers=sorted(borrowers), count=replanned)
+        return replanned
 
     async def retry_callbacks(self, now: datetime) -> int:
         """Missed callbacks whose retry time came: back into their queue at their old place (their rings too)."""

@@ -198,6 +198,15 @@ class LiveState(Protocol):
         An entry left waiting with a recheck time is scheduled for a re-decision (``schedule_recheck``).
         """
 
+    async def replan_many(
+        self, entries: Sequence[QueueEntry], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        """New rings for entries still waiting, at the same place (their score); others are left alone.
+
+        Each entry leaves its old rings and ring schedule and is placed again as ``enqueue`` would (a ring open
+        now with an idle agent makes an offer at once); a recheck it had is kept. One result per entry.
+        """
+
     async def agent_ready(
         self,
         agent_id: str,

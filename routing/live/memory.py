@@ -281,6 +281,22 @@ class MemoryLiveState:
             out.append(offer)
         return out
 
+    async def replan_many(
+        self, entries: Sequence[QueueEntry], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        out: list[Offer | None] = []
+        for entry in entries:
+            if entry.enquiry_id not in self._entries:
+                out.append(None)  # offered, in hand or gone: nothing to re-plan
+                continue
+            recheck = self._recheck_at.get(entry.enquiry_id)
+            self._take_entry(entry.enquiry_id)
+            offer = self.enqueue_sync(entry, now_ms=now_ms, ttl_ms=ttl_ms)
+            if offer is None and recheck is not None:
+                await self.schedule_recheck(entry.enquiry_id, recheck)
+            out.append(offer)
+        return out
+
     async def agent_ready(
         self,
         agent_id: str,

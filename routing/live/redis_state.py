@@ -58,6 +58,31 @@ end
 return out
 """
 
+_REPLAN_MANY = """
+-- ARGV: prefix, now, ttl, then per entry: id, owner queue, score, rings. Only entries still waiting: out of
+-- their old rings and schedule, placed again at the same score (an offer at once where a ring allows), their
+-- recheck kept. Returns one item per entry: the offer, or 0.
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV, 4 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', P .. 'e', id) == 1 then
+    local recheck = redis.call('ZSCORE', P .. 'recheck', id)
+    take_entry(id)
+    local offer = enqueue(id, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
+    if offer then
+      table.insert(out, offer)
+    else
+      if recheck then redis.call('ZADD', P .. 'recheck', recheck, id) end
+      table.insert(out, 0)
+    end
+  else
+    table.insert(out, 0)
+  end
+end
+return out
+"""
+
 _AGENT_READY = """
 -- ARGV: prefix, agent, queues (comma separated), now, ttl, text capacity, ranks ("queue=rank,…" or '')
 local agent, now, ttl = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -240,6 +265,7 @@ return {owner, redis.call('ZRANK', P .. 'q:' .. owner, ARGV[2])}
 _SCRIPTS = {
     "enqueue": _ENQUEUE,
     "enqueue_many": _ENQUEUE_MANY,
+    "replan_many": _REPLAN_MANY,
     "agent_ready": _AGENT_READY,
     "agent_away": _AGENT_AWAY,
     "accept": _ACCEPT,
@@ -328,6 +354,16 @@ class RedisLiveState:
         if not entries:
             return []
         return [_offer(raw) if raw else None for raw in await self._run("enqueue_many", *args)]
+
+    async def replan_many(
+        self, entries: Sequence[QueueEntry], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        if not entries:
+            return []
+        args: list[Any] = [now_ms, ttl_ms]
+        for entry in entries:
+            args += [_member(entry.enquiry_id), entry.queue, _score(entry.score), encode_rings(entry.rings)]
+        return [_offer(raw) if raw else None for raw in await self._run("replan_many", *args)]
 
     async def agent_ready(
         self,

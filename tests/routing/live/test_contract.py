@@ -251,3 +251,33 @@ async def test_ranked_idle_agents_the_highest_rank_first_then_the_longest_idle(l
         chosen.append(offer.agent_id)
     # Rank 5 (raj idle longer than lee), then rank 2, then the unranked ann though idle longest of all.
     assert chosen == ["raj", "lee", "kim", "ann"]
+
+
+async def test_replanning_gives_waiting_entries_new_rings_at_the_same_place(live: LiveState) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=None, concurrent=None)})
+    await live.set_gates({RING: True}, now_ms=T0, ttl_ms=TTL)
+    for i in (1, 2, 3):
+        await live.enqueue(ring_entry(i, T0 + i, opens_after_ms=3_600_000), now_ms=T0 + i, ttl_ms=TTL)
+    await live.schedule_recheck(2, T0 + 30_000)
+    assert await live.agent_ready("lender", [RING], now_ms=T0 + 5, ttl_ms=TTL) is None  # ring not open yet
+    # The agreement now waits 10 s, not an hour: entry 2 is re-planned first, then 3 (1 stays as it was).
+    at = T0 + 20_000
+    replanned = await live.replan_many(
+        [ring_entry(2, T0 + 2, opens_after_ms=10_000), ring_entry(3, T0 + 3, opens_after_ms=10_000)],
+        now_ms=at,
+        ttl_ms=TTL,
+    )
+    # 2's ring is open now: the idle lender has it at once; 3 goes into the ring behind it, keeping its place.
+    assert replanned[0] is not None and replanned[0].agent_id == "lender" and replanned[0].enquiry_id == 2
+    assert replanned[1] is None
+    assert await live.position(1) == (OWN, 1) and await live.position(3) == (OWN, 2)
+    # Not waiting (2 is offered now; 99 never was): left alone, nothing added.
+    assert await live.replan_many([ring_entry(2, T0 + 2), ring_entry(99, T0)], now_ms=at, ttl_ms=TTL) == [
+        None,
+        None,
+    ]
+    assert await live.position(99) is None
+    assert (
+        await live.agent_ready("lender2", [RING], now_ms=at + 1, ttl_ms=TTL) is not None
+    )  # 3 is in the ring
+    assert await live.open_due(T0 + 3_600_001, TTL) == []  # 3's old, hour-long schedule is gone
