@@ -1,7 +1,7 @@
 """callbacks end to end (the number to ring, attempts made, when the next is due) and proficiency per skill
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0015
 Create Date: 2026-12-06 03:30:00
 
 Three columns on ``enquiries`` (already under row-level security by its partner): ``callback_number`` (the number
@@ -19,7 +19,7 @@ from alembic import op
 import plumbing.db.base
 
 revision: str = "0014"
-down_revision: str | None = "0008"
+down_revision: str | None = "0015"  # rebased on main, after 0015_offer_expiry
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
