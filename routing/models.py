@@ -57,6 +57,11 @@ class Enquiry(Base):
     media_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     # The owner's record of the person (routing/customers), matched at intake; NULL when anonymous.
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
+    # Callbacks (docs/routing.md, "Callbacks"): the number asked for (None: the call's or the customer's), the
+    # attempts made, and, after a missed attempt, when it goes back into its queue (None: not waiting to retry).
+    callback_number: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    callback_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class EnquiryEvent(Base):

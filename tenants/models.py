@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from plumbing.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -98,6 +98,8 @@ class AgentSkill(Base):
 
     agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True)
     skill: Mapped[str] = mapped_column(String(63), primary_key=True)
+    # Proficiency 1 (learning) to 5 (expert); None: not rated (counted as routing.policy.proficiency's default).
+    level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
 
 class AgentEvent(Base):

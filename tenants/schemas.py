@@ -231,6 +231,18 @@ class ServiceDefinition(Strict):
     routing: ServiceRouting = Field(default_factory=ServiceRouting)
 
 
+class Blending(Strict):
+    """A partner's limits for blended work (docs/routing.md, "Blended work").
+
+    Live contacts (phone, face to face, callbacks due) are one at a time and never wait behind deferrable ones
+    (web forms, emails): an agent holding deferrable work is still offered a live contact, which they take
+    while the deferrable items wait, parked. ``deferrable_at_once`` is how many deferrable items an agent may
+    hold at once.
+    """
+
+    deferrable_at_once: int = Field(default=3, ge=1, le=20)
+
+
 class AgentDefinition(Strict):
     id: str = Field(pattern=SLUG_PATTERN)
     name: str = Field(min_length=1, max_length=200)
@@ -260,6 +272,7 @@ class PartnerDefinition(Strict):
     closures: list[ClosureDefinition] = Field(default_factory=list)
     services: list[ServiceDefinition] = Field(default_factory=list)
     agents: list[AgentDefinition] = Field(default_factory=list)
+    blending: Blending | None = None  # None: the hub's defaults
 
     @model_validator(mode="after")
     def _unique_codes(self) -> PartnerDefinition:
@@ -295,7 +308,12 @@ class PartnerDefinition(Strict):
 
     def catalogue_document(self) -> dict[str, Any]:
         """What a catalogue version records: everything but the agents (who are not part of a catalogue)."""
-        return self.model_dump(mode="json", exclude={"agents"})
+        document = self.model_dump(mode="json", exclude={"agents"})
+        if document.get("blending") is None:
+            document.pop(
+                "blending", None
+            )  # unset: the document (and its digest) as before the option existed
+        return document
 
     def catalogue_digest(self) -> str:
         canonical = json.dumps(self.catalogue_document(), sort_keys=True, separators=(",", ":"))

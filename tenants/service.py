@@ -41,6 +41,7 @@ def tenant_settings(definition: PartnerDefinition) -> dict[str, Any]:
         "closures": document["closures"],
         "contact": document["tenant"]["contact"],
         "website": document["tenant"]["website"],
+        **({"blending": document["blending"]} if "blending" in document else {}),
     }
 
 

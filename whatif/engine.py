@@ -535,9 +535,10 @@ class Engine:
         decision = decide(facts, terms, self.snapshot(now, key, moment))
         live = self.live
         live.record_stats_sync(key, abs_now, {"arrivals": 1})
-        if decision.action == "voicemail":
-            # A message left for later: never queued for an agent, so it counts as a short abandon.
-            c.voicemail = True
+        if decision.action == "voicemail" or decision.action == "next_opening":
+            # A message left for later, or a visitor told when the desk opens: never queued for an agent, so it
+            # counts as a short abandon.
+            c.voicemail = decision.action == "voicemail"
             c.abandoned_ms = now
             return
         if decision.action == "offer_callback":

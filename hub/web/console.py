@@ -23,9 +23,10 @@ from plumbing.db.session import unit_of_work
 from routing.access import may_open_customer
 from routing.customers.prompts import DEFAULT_RULES
 from routing.customers.view import CustomerView, view_customer
+from routing.dispatch.callbacks import AttemptResult, is_callback, number_to_ring, reason_of
 from routing.dispatch.desk import DeskError
 from routing.dispatch.transfer import transfer
-from routing.live.base import to_ms
+from routing.live.base import kind_of_channel, to_ms
 from routing.models import Enquiry
 from tenants.access import transfer_partners
 from tenants.attributes import describe_answers
@@ -145,6 +146,16 @@ async def _panel(
         ),
         # the one status truth, as Open311 and /track give it (backoffice.status)
         "case": (await case_states(session, [enquiry]))[enquiry.id],
+        # A callback: the number to ring and why, for the agent taking it (issue 20: callbacks end to end).
+        "callback": (
+            {
+                "number": number_to_ring(enquiry),
+                "reason": reason_of(enquiry, service_name),
+                "attempts": enquiry.callback_attempts,
+            }
+            if is_callback(enquiry)
+            else None
+        ),
     }
 
 
@@ -164,12 +175,15 @@ async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -
             panel = await _panel(hub, user, agent, in_hand, session, page="console")
     catalogue = await hub.catalogue.get()
     tenant = catalogue.tenants.get(view.tenant)
+    callbacks = await hub.desk.callback_worklist(user.agent_id)
     return render(
         request,
         "console.html",
         page_context(
             request,
             agent=view,
+            callbacks=callbacks,
+            attempt_results=ATTEMPT_RESULTS,
             tenant_name=tenant.name if tenant else view.tenant,
             panel=panel,
             statuses=CHOOSABLE_STATUSES,
@@ -283,6 +297,37 @@ async def complete(
     return _back("completed")
 
 
+ATTEMPT_RESULTS = (
+    (AttemptResult.REACHED.value, "Reached: talking now"),
+    (AttemptResult.NO_ANSWER.value, "No answer"),
+    (AttemptResult.BUSY.value, "Line busy"),
+    (AttemptResult.WRONG_NUMBER.value, "Wrong number"),
+)
+
+
+@router.post("/callback-attempt")
+async def callback_attempt(
+    request: Request,
+    enquiry_id: str | None = Form(None),
+    result: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(agent_user),
+) -> Response:
+    """The agent rang the callback in hand: the same desk operation as the agent API's."""
+    check_csrf(request, csrf)
+    wanted = _to_int(enquiry_id)
+    if wanted is None:
+        return _back("not_yours")
+    if result not in dict(ATTEMPT_RESULTS):
+        return _back("bad_outcome")
+    assert user.agent_id is not None
+    try:
+        await hub_of(request).desk.callback_attempt(user.agent_id, wanted, AttemptResult(result))
+    except DeskError as exc:
+        return _back(exc.code)
+    return _back()
+
+
 @router.post("/transfer")
 async def transfer_enquiry(
     request: Request,
@@ -347,6 +392,11 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
         "owner_name": owner.name if owner else offer.owner,
         "service": service_name,
         "channel": offer.channel,
+        # Live contacts (phone, face to face, callbacks) are answered now; web forms and emails can wait.
+        "live": kind_of_channel(offer.channel) == "voice",
+        "callback": offer.callback,
+        "callback_reason": offer.callback_reason,
+        "callback_attempts": offer.callback_attempts,
         "priority": offer.priority,
         "waited_seconds": round((now - offer.queued_at).total_seconds()) if offer.queued_at else None,
         "expires_at_ms": to_ms(offer.expires_at),

@@ -6,7 +6,8 @@ Every refusal is a ``DeskError`` with an HTTP status and a sentence; nothing cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -16,14 +17,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plumbing.db.base import table_of
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
+from routing.dispatch.callbacks import (
+    NOT_REACHED_OUTCOME,
+    AttemptResult,
+    CallbackEvent,
+    WorkItem,
+    is_callback,
+    number_to_ring,
+    reason_of,
+    worklist,
+)
 from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import OUTAGES, kind_of_channel, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Agent
+from tenants.service_routing import ServiceRouting
 
 log = structlog.get_logger(__name__)
+
+
+class BlendEvent(StrEnum):
+    PARKED = "enquiry.parked"  # a deferrable item in hand waits while its agent takes a live contact
+
 
 OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
 STATUSES = ("available", "unavailable", "break", "offline")
@@ -68,6 +85,11 @@ class OfferView:
     queued_at: datetime | None
     expires_at: datetime
     catalogue_version: int | None = None  # routed under: its service reads with that version's name
+    # A callback: the agent rings the caller (the number and why they wanted one), attempts made so far.
+    callback: bool = False
+    callback_number: str | None = None
+    callback_reason: str | None = None
+    callback_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,7 +178,17 @@ class AgentDesk:
                 enquiry.queued_at,
                 datetime.fromtimestamp(offer.expires_ms / 1000, tz=self.dispatcher.clock().tzinfo),
                 enquiry.catalogue_version,
+                **(await self._callback_fields(enquiry) if is_callback(enquiry) else {}),
             )
+
+    async def _callback_fields(self, enquiry: Enquiry) -> dict[str, Any]:
+        service = (await self.dispatcher.catalogue.get()).service(enquiry.tenant_slug, enquiry.service_code)
+        return {
+            "callback": True,
+            "callback_number": number_to_ring(enquiry),
+            "callback_reason": reason_of(enquiry, service.name if service else enquiry.service_code),
+            "callback_attempts": enquiry.callback_attempts,
+        }
 
     async def accept(self, agent_id: str, enquiry_id: int) -> int:
         _bind(agent_id, enquiry_id)
@@ -182,25 +214,46 @@ class AgentDesk:
             )
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
             ref = EnquiryRef.of(enquiry)
-            await record_events(
-                session,
-                [
-                    NewEvent(
-                        ref,
-                        "enquiry.answered",
-                        now,
-                        agent_id=agent_id,
-                        handler=agent.tenant,
-                        data={"waited_seconds": round(waited, 3)},
-                    )
-                ],
-            )
+            answered = [
+                NewEvent(
+                    ref,
+                    "enquiry.answered",
+                    now,
+                    agent_id=agent_id,
+                    handler=agent.tenant,
+                    data={"waited_seconds": round(waited, 3)},
+                )
+            ]
+            if kind_of_channel(ref.channel) == "voice":
+                answered += await _park_deferrable(session, agent_id, ref, now)
+            await record_events(session, answered)
             log.info("enquiry.answered", tenant=ref.owner, waited_seconds=round(waited, 3))
         await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
         # An agent holding a web form or an email may have room for one more (a call is always alone).
         if kind_of_channel(ref.channel) != "voice":
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
         return enquiry_id
+
+    async def callback_worklist(self, agent_id: str) -> list[WorkItem]:
+        """Callbacks of the agent's partner for the services the agent has the skills for."""
+        catalogue = await self.dispatcher.catalogue.get()
+        async with self.sessionmaker() as session:
+            agent = await _agent(session, agent_id)
+            info = catalogue.tenants.get(agent.tenant_slug)
+            skills = set(agent.skills)
+            codes = {c for c, s in (info.services if info else {}).items() if s.skills <= skills}
+            return await worklist(session, catalogue, agent.tenant_slug, codes)
+
+    async def callback_attempt(
+        self, agent_id: str, enquiry_id: int, result: AttemptResult, notes: str | None = None
+    ) -> AttemptRecorded:
+        """The agent rang a callback in hand: reached (talk on, complete as usual), or not (retry, or give up)."""
+        _bind(agent_id, enquiry_id)
+        recorded, tenant, skills = await _callback_attempt(self, agent_id, enquiry_id, result, notes)
+        if recorded.next_step != "talk":
+            await self.live.finish(agent_id, enquiry_id)
+            await self.dispatcher.agent_ready(agent_id, tenant, skills)
+        return recorded
 
     async def _count_answer(self, queue: str, waited: float, now: datetime) -> None:
         """Count the answer in the rolling figures routing reads; best effort, after the commit.
@@ -353,6 +406,134 @@ class AgentDesk:
             await self.live.agent_away(agent_id)  # no new work until the agent says they are ready
         else:
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+
+
+@dataclass(frozen=True)
+class AttemptRecorded:
+    enquiry_id: int
+    attempt: int
+    result: str
+    next_step: str  # "talk" (reached), "retry" (back in its queue at retry_at), "given_up" (completed)
+    retry_at: datetime | None
+
+
+async def _callback_attempt(
+    desk: AgentDesk, agent_id: str, enquiry_id: int, result: AttemptResult, notes: str | None
+) -> tuple[AttemptRecorded, str, set[str]]:
+    """``AgentDesk.callback_attempt``'s transaction; returns what it did and the agent's partner and skills."""
+    now = desk.dispatcher.clock()
+    async with unit_of_work(desk.sessionmaker) as session:
+        agent = await _lock_agent(session, agent_id)
+        locked = await _lock_enquiry(session, enquiry_id)
+        if locked is None or locked.agent_id != agent_id:
+            raise DeskError(409, "not_yours", "that enquiry is not in your hands")
+        if locked.state != "answered":
+            raise DeskError(409, "not_answered", f"that enquiry is {locked.state}; accept it first")
+        enquiry = await session.get(Enquiry, enquiry_id)
+        assert enquiry is not None  # locked above
+        if not is_callback(enquiry):
+            raise DeskError(409, "not_a_callback", "that enquiry is not a callback")
+        catalogue = await desk.dispatcher.catalogue.get()
+        service = catalogue.service(enquiry.tenant_slug, enquiry.service_code)
+        rules = service.routing if service is not None else ServiceRouting()
+        attempt = enquiry.callback_attempts + 1
+        enquiry.callback_attempts = attempt
+        retry_at: datetime | None = None
+        if result == AttemptResult.REACHED:
+            step = "talk"
+        elif attempt < rules.callback_max_attempts and result != AttemptResult.WRONG_NUMBER:
+            step, retry_at = "retry", now + timedelta(minutes=rules.callback_retry_minutes)
+            enquiry.state, enquiry.agent_id, enquiry.handler_slug, enquiry.agreement_id = (
+                "queued",
+                None,
+                None,
+                None,
+            )
+            enquiry.retry_at = retry_at
+        else:
+            step = "given_up"
+            enquiry.state, enquiry.outcome = "completed", NOT_REACHED_OUTCOME
+        ref = EnquiryRef.of(enquiry)
+        data: dict[str, Any] = {
+            "attempt": attempt,
+            "of": rules.callback_max_attempts,
+            "result": result.value,
+            "number": number_to_ring(enquiry),
+            **({"notes": notes} if notes else {}),
+        }
+        if retry_at is not None:
+            data["retry_at"] = retry_at.isoformat()
+            data["says"] = (
+                f"attempt {attempt} of {rules.callback_max_attempts}: {result.value.replace('_', ' ')}; "
+                f"rung again from {retry_at.isoformat(timespec='minutes')} at its old place in the queue"
+            )
+        elif step == "given_up":
+            data["given_up"] = True
+            data["says"] = (
+                f"attempt {attempt} of {rules.callback_max_attempts}: {result.value.replace('_', ' ')}; "
+                "no more attempts"
+            )
+        else:
+            data["says"] = f"attempt {attempt}: the caller answered"
+        events = [
+            NewEvent(
+                ref, CallbackEvent.ATTEMPTED.value, now, agent_id=agent_id, handler=agent.tenant, data=data
+            )
+        ]
+        if step == "given_up":
+            events.append(
+                NewEvent(
+                    ref,
+                    "enquiry.completed",
+                    now,
+                    agent_id=agent_id,
+                    handler=agent.tenant,
+                    data={"outcome": NOT_REACHED_OUTCOME},
+                )
+            )
+        if step != "talk":
+            others = await session.scalar(
+                select(func.count())
+                .select_from(Enquiry)
+                .where(Enquiry.agent_id == agent_id, Enquiry.state == "answered", Enquiry.id != enquiry_id)
+            )
+            if not others:
+                await set_agent_status(session, agent, "available", at=now, reason="callback_attempted")
+        await session.flush()
+        await record_events(session, events)
+        tenant, skills = agent.tenant, set(agent.skills)
+    return AttemptRecorded(enquiry_id, attempt, result.value, step, retry_at), tenant, skills
+
+
+async def _park_deferrable(
+    session: AsyncSession, agent_id: str, live: EnquiryRef, now: datetime
+) -> list[NewEvent]:
+    """Blended work: the web forms and emails in the agent's hands wait while they take a live contact."""
+    enquiries = table_of(Enquiry)
+    rows = await session.execute(
+        select(*EnquiryRef.columns())
+        .where(
+            enquiries.c.agent_id == agent_id,
+            enquiries.c.state == "answered",
+            enquiries.c.id != live.id,
+        )
+        .order_by(enquiries.c.id)
+    )
+    return [
+        NewEvent(
+            EnquiryRef.of(row),
+            BlendEvent.PARKED.value,
+            now,
+            agent_id=agent_id,
+            data={
+                "for_enquiry": live.id,
+                "for_reference": live.reference,
+                "says": f"waits while the agent takes a live {live.channel.replace('_', ' ')} contact "
+                f"({live.reference}): live contacts never wait behind web forms or emails",
+            },
+        )
+        for row in rows
+    ]
 
 
 def _aware(moment: datetime | str) -> datetime:

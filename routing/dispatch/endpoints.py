@@ -1,4 +1,4 @@
-"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete, transfer."""
+"""Agent API under /api/v1/agents: status, the current offer, accept, reject, complete, transfer, callbacks."""
 
 from __future__ import annotations
 
@@ -10,18 +10,26 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
+from routing.dispatch.callbacks import AttemptResult
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.schemas import (
     AgentOut,
+    CallbackAttemptIn,
+    CallbackAttemptOut,
+    CallbackItemOut,
+    CallbackWorklistOut,
     Completion,
     Done,
     OfferAction,
     OfferEnvelope,
     OfferOut,
+    ProficiencyIn,
+    ProficiencyOut,
     StatusChange,
     TransferIn,
     TransferOut,
 )
+from routing.dispatch.skills import set_proficiency
 from routing.dispatch.transfer import transfer
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
@@ -97,31 +105,74 @@ async def complete(
     agent_id: str, body: Completion, request: Request, principal: Principal = Agentish
 ) -> Done:
     agent_id = await _resolve(request, agent_id, principal)
-    await _desk(request).complete(agent_id, body.enquiry_id, body.outcome, body.notes, body.tags)
+    await _desk(request).complete(
+        agent_id, body.enquiry_id, body.outcome, body.notes, body.tags, wrap_up=body.wrap_up
+    )
     return Done(enquiry_id=body.enquiry_id)
 
 
 @router.post(
     "/{agent_id}/transfer",
     response_model=TransferOut,
-    summary="Transfer the enquiry in hand to another queue (another partner's only under an agreement)",
+    summary="Transfer the enquiry in hand to another service (another partner's only under an agreement), as the console does",
 )
 async def transfer_enquiry(
     agent_id: str, body: TransferIn, request: Request, principal: Principal = Agentish
 ) -> TransferOut:
     agent_id = await _resolve(request, agent_id, principal)
-    tenant, _, service = body.to.partition("/")
     # The hub writes the target partner's enquiry and customer for the agent: the request's row-level-security
     # scope widens by the target partner and nothing else (the agreement check is the transfer's own).
     scope = current_scope()
-    widened = ALL_PARTNERS if scope == ALL_PARTNERS else {*filter(None, scope.split(",")), tenant}
+    widened = ALL_PARTNERS if scope == ALL_PARTNERS else {*filter(None, scope.split(",")), body.to_tenant}
     with tenant_scope(widened):
         done = await transfer(
             request.app.state.hub.dispatcher,
             agent_id,
             body.enquiry_id,
-            to_tenant=tenant,
-            to_service=service,
+            to_tenant=body.to_tenant,
+            to_service=body.to_service,
             notes=body.notes,
         )
     return TransferOut(**asdict(done))
+
+
+@router.get(
+    "/{agent_id}/callbacks",
+    response_model=CallbackWorklistOut,
+    summary="The callbacks this agent may ring: number, reason, attempts, and when a missed one is due again",
+)
+async def callbacks(agent_id: str, request: Request, principal: Principal = Agentish) -> CallbackWorklistOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    items = await _desk(request).callback_worklist(agent_id)
+    return CallbackWorklistOut(items=[CallbackItemOut(**asdict(item)) for item in items])
+
+
+@router.post(
+    "/{agent_id}/callback-attempts",
+    response_model=CallbackAttemptOut,
+    summary="Record ringing a callback in hand: reached, or not (it is retried later, or given up)",
+)
+async def callback_attempt(
+    agent_id: str, body: CallbackAttemptIn, request: Request, principal: Principal = Agentish
+) -> CallbackAttemptOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    recorded = await _desk(request).callback_attempt(
+        agent_id, body.enquiry_id, AttemptResult(body.result), body.notes
+    )
+    return CallbackAttemptOut(**asdict(recorded))
+
+
+@router.put(
+    "/{agent_id}/proficiency",
+    response_model=ProficiencyOut,
+    summary="A supervisor rates an agent's skills 1–5: services that prefer the best-skilled use it at once",
+)
+async def put_proficiency(
+    agent_id: str,
+    body: ProficiencyIn,
+    request: Request,
+    principal: Principal = Depends(require("supervisor")),
+) -> ProficiencyOut:
+    agent_id = await _resolve(request, agent_id, principal)
+    changed = await set_proficiency(request.app.state.hub.dispatcher, agent_id, body.levels)
+    return ProficiencyOut(**asdict(changed))

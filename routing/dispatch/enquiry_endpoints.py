@@ -14,12 +14,13 @@ from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
 from routing.access import EnquiryAccess, enquiry_access, trail_events, visible_step_data
+from routing.dispatch.callbacks import figures as callback_counts
 from routing.dispatch.router import terms_of_service
-from routing.dispatch.service import Dispatcher
+from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
 from routing.narrative import Step, names_for, tell
-from routing.policy import predict_wait
+from routing.policy import estimate_wait, predict_wait
 from tenants.access import check_partner
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
@@ -77,7 +78,7 @@ class QueueOut(BaseModel):
 
 
 class CallbackIn(BaseModel):
-    phone: str | None = None
+    phone: str | None = Field(default=None, max_length=40)
 
 
 def _dispatcher(request: Request) -> Dispatcher:
@@ -177,9 +178,8 @@ async def wait(
     assert info is not None
     base = f"{enquiry.tenant_slug}/{enquiry.service_code}"
     snapshot = await dispatcher.router.snapshot({base}, dispatcher.clock())
-    prediction = predict_wait(
-        snapshot.figures(enquiry.tenant_slug, enquiry.service_code), terms_of_service(info), position[1]
-    )
+    # Re-estimated now, the lenders' agents under agreements counted as decide counts them.
+    prediction = estimate_wait(facts_of(enquiry), terms_of_service(info), snapshot, position[1])
     return WaitOut(
         enquiry_id=enquiry_id,
         state=enquiry.state,
@@ -218,6 +218,7 @@ async def accept_callback(
             data: dict[str, Any] = {"keeps_place": True}
             if body.phone:
                 data["phone"] = body.phone
+                row.callback_number = body.phone  # the worklist rings this, not the number rung from
             await session.flush()
             await record_events(
                 session,
@@ -263,3 +264,33 @@ async def queues(
             )
         )
     return out
+
+
+class CallbackFiguresOut(BaseModel):
+    tenant: str
+    since: datetime
+    until: datetime
+    callbacks_taken: int = Field(description="callers who took a callback offered while waiting")
+    attempts: dict[str, int] = Field(description="attempts by result: reached, no_answer, busy, wrong_number")
+    attempts_total: int
+    kept: int = Field(description="attempts that reached the caller")
+    given_up: int = Field(description="callbacks completed as callback_not_reached after their last attempt")
+
+
+@router.get(
+    "/tenants/{tenant}/callbacks/figures",
+    response_model=CallbackFiguresOut,
+    summary="Callbacks promised and kept over a period: taken, attempts by result, kept, given up",
+)
+async def callback_figures(
+    tenant: str,
+    since: datetime,
+    until: datetime,
+    request: Request,
+    principal: Principal = Depends(require("supervisor", "committee", "partner")),
+) -> CallbackFiguresOut:
+    check_partner(principal, tenant)
+    dispatcher = _dispatcher(request)
+    async with dispatcher.sessionmaker() as session:
+        counted = await callback_counts(session, tenant, since, until)
+    return CallbackFiguresOut(tenant=tenant, since=since, until=until, **counted)

@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from plumbing.db.session import unit_of_work
 from routing.dispatch.presence import agents_taking_work
@@ -69,7 +69,14 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
                 enquiry.agreement_id = None
             await session.flush()
             await record_events(session, events)
-            waiting = (await session.scalars(select(Enquiry).where(Enquiry.state == "queued"))).all()
+            # A missed callback waiting for its retry time stays out: the tick puts it back when it is due.
+            waiting = (
+                await session.scalars(
+                    select(Enquiry).where(
+                        Enquiry.state == "queued", or_(Enquiry.retry_at.is_(None), Enquiry.retry_at <= now)
+                    )
+                )
+            ).all()
             held = (
                 await session.execute(
                     select(

@@ -137,6 +137,7 @@ class AgreementsCache:
         self._stamp: object = None
         self._reported: set[tuple[str, str]] = set()
         self.skipped: list[SkippedAgreement] = []
+        self._changed: set[str] = set()  # borrowers whose agreements changed since ``take_changed``
 
     async def get(self) -> list[Agreement]:
         now = time.monotonic()
@@ -166,9 +167,23 @@ class AgreementsCache:
             if (bad.id, bad.error) not in self._reported:
                 self._reported.add((bad.id, bad.error))
                 log.error("agreements.invalid_skipped", agreement=bad.id, error=bad.error[:300])
+        if self._loaded_at > -1e9:  # the first load changes nothing already placed by this process
+            before, after = {a.id: a for a in self._terms}, {a.id: a for a in terms}
+            self._changed |= {
+                a.borrower
+                for key in before.keys() | after.keys()
+                if before.get(key) != after.get(key)
+                for a in (before.get(key), after.get(key))
+                if a is not None
+            }
         self._terms, self.skipped, self._stamp = terms, skipped, stamp
         self._loaded_at = self._checked_at = time.monotonic()
         return self._terms
+
+    def take_changed(self) -> set[str]:
+        """Borrowers whose agreements were added, changed or removed since last asked (their waiters re-plan)."""
+        changed, self._changed = self._changed, set()
+        return changed
 
 
 @dataclass(frozen=True)
@@ -283,7 +298,16 @@ class Router:
         live = self.live
         now_ms = to_ms(now)
         voice_and_text = [name for q in keys for name in (q, q + "+text")]
-        states = await live.queue_states(voice_and_text)
+        # Lenders' rings for these queues: their idle agents count in an honest predicted wait.
+        ring_keys = [
+            (a, q)
+            for a in agreements
+            if "widen" in a.actions
+            for q in keys
+            if services[q].tenant == a.borrower and (a.services is None or services[q].code in a.services)
+        ]
+        ring_names = [queue_name(a.borrower, services[q].code, "voice", a.id) for a, q in ring_keys]
+        states = await live.queue_states(voice_and_text + ring_names)
         # One read: the interval so far lies within the rolling half hour.
         buckets = await live.read_stats(keys, now_ms - ROLLING_SECONDS * 1000, now_ms)
         staffed = await self._staffed_agents()
@@ -303,6 +327,10 @@ class Router:
                 agents_idle=voice.idle_agents,
                 interval_service_level=interval_service_level,
             )
+        ring_agents = {
+            (a.id, q): (staffed.with_skills(a.lender, services[q].skills), states[name].idle_agents)
+            for (a, q), name in zip(ring_keys, ring_names, strict=True)
+        }
         counts = await live.overflow_counts([a.id for a in agreements], now_ms)
         open_now = self.open_now
         return Snapshot(
@@ -314,6 +342,7 @@ class Router:
             agents=staffed.by_skill,
             overflow_in_hand={a: c.in_hand for a, c in counts.items()},
             overflow_this_hour={a: c.this_hour for a, c in counts.items()},
+            ring_agents=ring_agents,
         )
 
     # -- deciding for new enquiries --------------------------------------------------------------------

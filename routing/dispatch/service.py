@@ -7,9 +7,10 @@ Matching happens whenever work arrives, an agent frees up, a ring opens or a gat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import structlog
@@ -22,12 +23,15 @@ from plumbing.db.session import unit_of_work
 from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.opening import OpenNow, always_open
 from routing.dispatch.presence import agents_taking_work, change_status
+from routing.dispatch.proficiency import ProficiencyCache
 from routing.dispatch.router import AgreementsCache, Routed, Router, gate_map
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
-from tenants.catalogue import CatalogueCache
+from routing.policy.proficiency import choice_text, skill_rank
+from tenants.catalogue import Catalogue, CatalogueCache
+from tenants.hours import next_opening
 from tenants.models import Agent
 
 log = structlog.get_logger(__name__)
@@ -83,12 +87,17 @@ class Dispatcher:
     missed_offers_limit: int = 3
     clock: Clock = utc_clock
     open_now: OpenNow = always_open
-    text_capacity: int = 3  # web forms and emails an agent may hold at once (a call is always alone)
+    # Web forms and emails an agent may hold at once, unless their partner sets its own (``blending``); a live
+    # contact is always alone, and is offered even to an agent holding deferrable work (docs/routing.md).
+    text_capacity: int = 3
     agreements: AgreementsCache = field(init=False)
     router: Router = field(init=False)
+    proficiency: ProficiencyCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.agreements = AgreementsCache(self.sessionmaker)
+        self.proficiency = ProficiencyCache(self.sessionmaker)
+        self._best_skilled: tuple[Catalogue | None, dict[str, frozenset[str]]] = (None, {})
         self.router = Router(self.sessionmaker, self.live, self.catalogue, self.agreements, self.open_now)
 
     # -- placing work ----------------------------------------------------------------------------------
@@ -126,6 +135,7 @@ class Dispatcher:
         by_id = {ref.id: ref for ref, _ in refs}
         events: list[NewEvent] = []
         voicemail: list[int] = []
+        told: list[int] = []
         for item in routed:
             ref, decision = by_id[item.entry.enquiry_id], item.decision
             if decision.action == "offer_callback":
@@ -133,11 +143,44 @@ class Dispatcher:
             elif decision.action == "voicemail":
                 events.append(NewEvent(ref, "enquiry.voicemail", now, data=_offer_data(decision)))
                 voicemail.append(ref.id)
+            elif decision.action == "next_opening":
+                opens = await self._next_opening(ref.owner, ref.service_code, ref.channel, now)
+                says = (
+                    f"the desk opens again at {opens.isoformat(timespec='minutes')}"
+                    if opens is not None
+                    else "the desk has no opening hours ahead"
+                )
+                events.append(
+                    NewEvent(
+                        ref,
+                        "enquiry.told_next_opening",
+                        now,
+                        data={"next_opening": opens.isoformat() if opens else None, "says": says},
+                    )
+                )
+                told.append(ref.id)
         if voicemail:
             await session.execute(
                 update(Enquiry).where(Enquiry.id.in_(voicemail)).values(follow_up="voicemail")
             )
+        if told:
+            # The visitor has gone: nothing waits in a queue for them (the caller places only the rest).
+            await session.execute(
+                update(Enquiry)
+                .where(Enquiry.id.in_(told))
+                .values(state="completed", outcome="told_next_opening")
+            )
         return routed, events
+
+    async def _next_opening(
+        self, tenant: str, service_code: str, channel: str, now: datetime
+    ) -> datetime | None:
+        catalogue = await self.catalogue.get()
+        service, owner = catalogue.service(tenant, service_code), catalogue.tenants.get(tenant)
+        hours = service.hours if service is not None and service.hours is not None else None
+        if hours is None and owner is not None:
+            hours = owner.hours
+        return next_opening(hours, channel, now) if hours is not None else None
 
     # -- agents ----------------------------------------------------------------------------------------
 
@@ -160,6 +203,8 @@ class Dispatcher:
 
     async def _record_offers(self, offers: list[Offer]) -> None:
         now = self.clock()
+        best_skilled = self.best_skilled(await self.catalogue.get())
+        levels = await self.proficiency.get() if best_skilled else {}
         why: dict[tuple[str, str], dict[str, object]] = {}
         for offer in offers:
             if offer.agreement is not None and (offer.agreement, base_queue_of(offer.queue)) not in why:
@@ -223,6 +268,7 @@ class Dispatcher:
                             "expires_at": datetime.fromtimestamp(offer.expires_ms / 1000, UTC).isoformat(),
                             "queue": offer.queue,
                             **({"agreement": offer.agreement} if offer.agreement else {}),
+                            **_agent_choice(offer, best_skilled, levels),
                         },
                     )
                 )
@@ -271,18 +317,49 @@ class Dispatcher:
         if not agents:
             return []
         catalogue, agreements = await self.catalogue.get(), await self.agreements.get()
-        results = await self.live.agent_ready_many(
-            [
+        best_skilled = self.best_skilled(catalogue)
+        levels = await self.proficiency.get() if best_skilled else {}
+        now_ms = to_ms(self.clock())
+        results: list[Offer | None] = []
+        # Each partner sets its agents' deferrable limit: one round trip per run of agents sharing a limit.
+        for capacity, run in groupby(agents, key=lambda agent: self.deferrable_limit(catalogue, agent[1])):
+            ready = [
                 (agent_id, queues_for_agent(catalogue, agreements, tenant, skills))
-                for agent_id, tenant, skills in agents
-            ],
-            now_ms=to_ms(self.clock()),
-            ttl_ms=self.reservation_ttl_ms,
-            text_capacity=self.text_capacity,
-        )
+                for agent_id, tenant, skills in run
+            ]
+            results += await self.live.agent_ready_many(
+                ready,
+                now_ms=now_ms,
+                ttl_ms=self.reservation_ttl_ms,
+                text_capacity=capacity,
+                ranks=[_ranks(queues, best_skilled, levels.get(a, {})) for a, queues in ready]
+                if best_skilled
+                else None,
+            )
         offers = [offer for offer in results if offer is not None]
         await self.record_offers(offers)
         return offers
+
+    def best_skilled(self, catalogue: Catalogue) -> dict[str, frozenset[str]]:
+        """Services that prefer the best-skilled agent ("tenant/service" -> skills needed), per catalogue."""
+        known, found = self._best_skilled
+        if known is not catalogue:
+            found = {
+                info.queue: info.skills
+                for tenant in catalogue.tenants.values()
+                for info in (*tenant.services.values(), *tenant.retired.values())
+                if info.routing.agent_choice == "best_skilled"
+            }
+            self._best_skilled = (catalogue, found)
+        return found
+
+    def deferrable_limit(self, catalogue: Catalogue, tenant: str) -> int:
+        """Web forms and emails an agent of ``tenant`` may hold at once: the partner's ``blending`` setting."""
+        info = catalogue.tenants.get(tenant)
+        blending = info.settings.get("blending") if info is not None else None
+        if isinstance(blending, dict) and isinstance(blending.get("deferrable_at_once"), int):
+            return int(blending["deferrable_at_once"])
+        return self.text_capacity
 
     async def expire_offers(self) -> int:
         """Return timed-out offers to their queue (keeping their place) and count a miss for the agent."""
@@ -427,6 +504,9 @@ class Dispatcher:
         """
         now = self.clock()
         await self.router.configure_caps(now)
+        changed = self.agreements.take_changed()
+        if changed:
+            await self.replan(changed, now)
         offers = await self.live.open_due(to_ms(now), self.reservation_ttl_ms)
         gate_list = await self.router.gates_now(now)
         if gate_list:
@@ -435,7 +515,107 @@ class Dispatcher:
             )
         await self.record_offers(offers)
         await self.recheck_waiting(now)
+        await self.retry_callbacks(now)
         return len(offers)
+
+    REPLAN_CHUNK = 500
+
+    async def replan(self, borrowers: set[str], now: datetime) -> int:
+        """Agreements changed: the rings of every enquiry waiting for these borrowers are planned again from the
+        agreements in force, at the same place in the queue (``LiveState.replan_many``); each says so on its
+        trail. Returns how many were re-planned (those offered or in hand meanwhile are left alone)."""
+        catalogue = await self.catalogue.get()
+        replanned = 0
+        with all_partners():  # hub-wide work, like the rest of the tick
+            async with self.sessionmaker() as session:
+                waiting = (
+                    await session.scalars(
+                        select(Enquiry)
+                        .where(
+                            Enquiry.tenant_slug.in_(sorted(borrowers)),
+                            Enquiry.state == "queued",
+                            Enquiry.retry_at.is_(None),
+                        )
+                        .order_by(Enquiry.id)
+                    )
+                ).all()
+            for start in range(0, len(waiting), self.REPLAN_CHUNK):
+                chunk = waiting[start : start + self.REPLAN_CHUNK]
+                entries = [
+                    entry
+                    for enquiry in chunk
+                    if (entry := await self.router.rings_for(facts_of(enquiry), now, catalogue)) is not None
+                ]
+                results = await self.live.replan_many(
+                    entries, now_ms=to_ms(now), ttl_ms=self.reservation_ttl_ms
+                )
+                by_id = {e.id: e for e in chunk}
+                async with unit_of_work(self.sessionmaker) as session:
+                    await record_events(
+                        session,
+                        [
+                            NewEvent(
+                                EnquiryRef.of(by_id[entry.enquiry_id]),
+                                "enquiry.replanned",
+                                now,
+                                data={
+                                    "says": "the agreements changed: its rings were planned again, "
+                                    "and it keeps its place in the queue",
+                                    "rings": [
+                                        {
+                                            "queue": ring.queue,
+                                            "opens_at": datetime.fromtimestamp(
+                                                ring.opens_ms / 1000, UTC
+                                            ).isoformat(),
+                                        }
+                                        for ring in entry.rings
+                                    ],
+                                },
+                            )
+                            for entry in entries
+                        ],
+                    )
+                replanned += len(entries)
+                await self.record_offers([offer for offer in results if offer is not None])
+        log.info("dispatch.replanned", borrowers=sorted(borrowers), count=replanned)
+        return replanned
+
+    async def retry_callbacks(self, now: datetime) -> int:
+        """Missed callbacks whose retry time came: back into their queue at their old place (their rings too)."""
+        entries: list[QueueEntry] = []
+        with all_partners():  # hub-wide work, like the rest of the tick
+            catalogue = await self.catalogue.get()
+            async with unit_of_work(self.sessionmaker) as session:
+                due = (
+                    await session.scalars(
+                        select(Enquiry)
+                        .where(Enquiry.retry_at <= now, Enquiry.state == "queued")
+                        .order_by(Enquiry.retry_at)
+                        .limit(500)
+                        .with_for_update(skip_locked=True)
+                    )
+                ).all()
+                events = []
+                for enquiry in due:
+                    enquiry.retry_at = None
+                    events.append(
+                        NewEvent(
+                            EnquiryRef.of(enquiry),
+                            "enquiry.callback_retry_due",
+                            now,
+                            data={
+                                "attempts_so_far": enquiry.callback_attempts,
+                                "says": "back in its queue at its old place, to be rung again",
+                            },
+                        )
+                    )
+                    entry = await self.router.rings_for(facts_of(enquiry), now, catalogue)
+                    if entry is not None:
+                        entries.append(entry)
+                await session.flush()
+                await record_events(session, events)
+        await self.place(entries)
+        return len(entries)
 
     async def recheck_waiting(self, now: datetime) -> None:
         """Re-estimate the wait of callers due a second look; offer a callback once it runs past the threshold."""
@@ -482,4 +662,30 @@ def _offer_data(decision: Decision) -> dict[str, object]:
         "reasons": [
             r.as_dict() for r in decision.reasons if r.rule in ("callback", "out_of_hours", "agreement")
         ],
+    }
+
+
+def _ranks(
+    queues: list[str], best_skilled: dict[str, frozenset[str]], levels: Mapping[str, int]
+) -> dict[str, int]:
+    """The agent's rank in each queue of a service that prefers the best-skilled agent (the policy's rule)."""
+    return {
+        queue: skill_rank(required, levels)
+        for queue in queues
+        if (required := best_skilled.get(base_queue_of(queue))) is not None
+    }
+
+
+def _agent_choice(
+    offer: Offer, best_skilled: dict[str, frozenset[str]], levels: Mapping[str, Mapping[str, int]]
+) -> dict[str, Any]:
+    """For the trail: the rule that chose the agent, when the service prefers the best-skilled."""
+    required = best_skilled.get(base_queue_of(offer.queue))
+    if required is None:
+        return {}
+    rank = skill_rank(required, levels.get(offer.agent_id, {}))
+    return {
+        "agent_choice": "best_skilled",
+        "agent_level": rank,
+        "agent_choice_says": choice_text("best_skilled", rank, required),
     }

@@ -1,4 +1,5 @@
-"""Change an agent's skills while they work, and re-run assignment for them at once (docs/design.md, "Engineering rules we keep")."""
+"""Change an agent's skills or proficiency while they work, and re-run assignment for them at once (docs/design.md,
+"Engineering rules we keep")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import structlog
 
 from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import DeskError
+from routing.dispatch.proficiency import ProficiencyChanged, set_levels
 from routing.dispatch.service import Dispatcher
 from tenants.models import Agent, AgentSkill
 
@@ -50,3 +52,18 @@ async def set_skills(dispatcher: Dispatcher, agent_id: str, skills: list[str]) -
         offered = offer.enquiry_id if offer else None
     log.info("agent.skills_changed", agent_id=agent_id, before=before, after=after, offered=offered)
     return SkillsChanged(agent_id, tenant, before, after, offered)
+
+
+async def set_proficiency(
+    dispatcher: Dispatcher, agent_id: str, levels: dict[str, int | None]
+) -> ProficiencyChanged:
+    """Rate the agent's skills (1–5); an idle agent is placed again at once with its new rank in each pool."""
+    async with unit_of_work(dispatcher.sessionmaker) as session:
+        changed = await set_levels(session, agent_id, levels)
+        agent = await session.get(Agent, agent_id)
+        assert agent is not None  # locked by set_levels
+        status, skills = agent.status, set(agent.skills)
+    await dispatcher.proficiency.reload()
+    if status == "available":
+        await dispatcher.agent_ready(agent_id, changed.tenant, skills)
+    return changed

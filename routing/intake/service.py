@@ -171,7 +171,12 @@ class IntakeProcessor:
                 session, messages, parsed, inserted, unknown, {id(m): r for m, r in refused_updates}
             )
 
-            routed = [r for r in routed if r.entry.enquiry_id not in abandoned_ids]
+            # Abandoned already, or a visitor told the next opening (nobody to wait for): not placed.
+            routed = [
+                r
+                for r in routed
+                if r.entry.enquiry_id not in abandoned_ids and r.decision.action != "next_opening"
+            ]
             to_place = [r.entry for r in routed]
             rechecks = {r.entry.enquiry_id: r.recheck_at for r in routed if r.recheck_at is not None}
             repeats_waiting = await self._repeats_still_waiting(session, new, inserted, abandoned_ids)

@@ -12,7 +12,7 @@ Rings not yet open sit in one time-indexed set, so opening them costs the work d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -24,6 +24,9 @@ from redis.exceptions import RedisError
 PRIORITY_SPAN_MS = 10**13
 # What a live state that is away raises (Redis restarting, the network down): an outage of a cache, never a bug.
 OUTAGES: tuple[type[Exception], ...] = (RedisError, ConnectionError, OSError, TimeoutError)
+# Idle agents likewise: a higher rank (0–9) first, then the longest idle.
+RANK_SPAN_MS = 10**13
+MAX_RANK = 9
 HOUR_MS = 3_600_000
 STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
 TEXT_SUFFIX = "+text"
@@ -206,19 +209,43 @@ class LiveState(Protocol):
         An entry left waiting with a recheck time is scheduled for a re-decision (``schedule_recheck``).
         """
 
+    async def replan_many(
+        self, entries: Sequence[QueueEntry], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        """New rings for entries still waiting, at the same place (their score); others are left alone.
+
+        Each entry leaves its old rings and ring schedule and is placed again as ``enqueue`` would (a ring open
+        now with an idle agent makes an offer at once); a recheck it had is kept. One result per entry.
+        """
+
     async def agent_ready(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agent_id: str,
+        queues: list[str],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Mapping[str, int] | None = None,
     ) -> Offer | None:
         """Take the best waiting entry the agent may take now, or join those queues' pools as idle since now.
 
-        An agent handling a live contact takes nothing else; one handling web forms or emails takes more of
-        them up to ``text_capacity``. Ring queues are taken from only while their gate is open and under caps.
+        Live work first: an agent holding web forms or emails (up to ``text_capacity``) may still take a live
+        contact; one handling a live contact takes nothing else. Ring queues are taken from only while their
+        gate is open and under caps. ``ranks`` (queue -> 0–9, missing: 0) orders a queue's idle agents: the
+        highest rank first, then the longest idle (a service that prefers the best-skilled agent).
         """
 
     async def agent_ready_many(
-        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agents: Sequence[tuple[str, list[str]]],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Sequence[Mapping[str, int] | None] | None = None,
     ) -> list[Offer | None]:
-        """``agent_ready`` for each (agent, queues) in turn, in one round trip; one result per agent."""
+        """``agent_ready`` for each (agent, queues) in turn (``ranks``: one per agent), in one round trip."""
 
     async def agent_away(self, agent_id: str) -> None:
         """Leave every pool (the agent is on a break or signed out)."""

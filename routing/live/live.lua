@@ -40,10 +40,12 @@ local function unpool(agent)
   redis.call('HSET', P .. 'agent:' .. agent, 'pooled', '')
 end
 
+-- Blended work: a live contact is never held behind deferrable ones; web forms and emails in hand wait while
+-- the agent takes a call. An agent on a call takes nothing else.
 local function may_take(loads, q)
   if loads.voice > 0 then return false end
   if is_text(q) then return loads.text < loads.cap end
-  return loads.text == 0
+  return true
 end
 
 local function loads_of(agent)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from heapq import heapify, heappop, heappush
@@ -49,6 +49,7 @@ class _Pool:
     queues: tuple[str, ...]
     heap: list[tuple[int, str, int]] = field(default_factory=list)
     count: int = 0  # its live entries
+    ranks: dict[str, int] = field(default_factory=dict)  # queue -> its agents' rank there (missing: 0)
 
 
 class MemoryLiveState:
@@ -68,7 +69,8 @@ class MemoryLiveState:
     def reset_sync(self) -> None:
         self._queues: dict[str, SortedList] = defaultdict(SortedList)  # (score, enquiry_id)
         self._entries: dict[int, QueueEntry] = {}
-        self._pools: dict[tuple[str, ...], _Pool] = {}  # by the queues its agents are idle for
+        # By the queues its agents are idle for (and their ranks there, when any is not 0).
+        self._pools: dict[Hashable, _Pool] = {}
         self._pools_of: dict[str, list[_Pool]] = {}  # queue -> the pools that list it
         self._marks = 0
         self._agents: dict[str, _Agent] = {}
@@ -104,14 +106,21 @@ class MemoryLiveState:
         agent.pool = None
         agent.pool_mark = 0  # its heap entry is stale from now on
 
-    def _pool(self, agent_id: str, agent: _Agent, queues: list[str], now_ms: int) -> None:
+    def _pool(
+        self, agent_id: str, agent: _Agent, queues: list[str], now_ms: int, ranks: Mapping[str, int] | None
+    ) -> None:
         if not queues:
             return
-        key = tuple(queues)
+        queue_key = tuple(queues)
+        # Agents ranked differently for the same queues are in different pools (one rank per pool and queue).
+        rank_key = tuple(ranks.get(q, 0) for q in queue_key) if ranks else ()
+        key = (queue_key, rank_key) if any(rank_key) else queue_key
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = _Pool(key)
-            for queue in dict.fromkeys(key):
+            pool = self._pools[key] = _Pool(
+                queue_key, ranks={q: r for q, r in zip(queue_key, rank_key, strict=False) if r}
+            )
+            for queue in dict.fromkeys(queue_key):
                 self._pools_of.setdefault(queue, []).append(pool)
         self._marks += 1
         agent.pool, agent.pool_mark = pool, self._marks
@@ -129,8 +138,8 @@ class MemoryLiveState:
         return count
 
     def _longest_idle(self, queue: str) -> str | None:
-        """The agent idle longest in ``queue``'s pools (ties: the lowest id), or None when there is none."""
-        best: tuple[int, str, int] | None = None
+        """The best-ranked agent idle in ``queue``'s pools, then the longest idle (ties: the lowest id)."""
+        best: tuple[int, int, str] | None = None
         agents = self._agents
         for pool in self._pools_of.get(queue, ()):
             if not pool.count:
@@ -138,15 +147,18 @@ class MemoryLiveState:
             heap = pool.heap
             while agents[heap[0][1]].pool_mark != heap[0][2]:
                 heappop(heap)
-            if best is None or heap[0] < best:
-                best = heap[0]
-        return None if best is None else best[1]
+            key = (-pool.ranks.get(queue, 0) if pool.ranks else 0, heap[0][0], heap[0][1])
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[2]
 
     def _may_take(self, agent: _Agent, queue: str) -> bool:
+        # Blended work: a live contact is never held behind deferrable ones. An agent holding web forms or
+        # emails may be offered a call (those wait, parked, until it ends); one on a call takes nothing else.
         if agent.voice > 0:
             return False
         if _kind_of(queue) == "voice":
-            return agent.text == 0
+            return True
         return agent.text < agent.capacity
 
     def _ring_ok(self, queue: str, enquiry_id: int, now_ms: int) -> bool:
@@ -269,23 +281,66 @@ class MemoryLiveState:
             out.append(offer)
         return out
 
+    async def replan_many(
+        self, entries: Sequence[QueueEntry], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        out: list[Offer | None] = []
+        for entry in entries:
+            if entry.enquiry_id not in self._entries:
+                out.append(None)  # offered, in hand or gone: nothing to re-plan
+                continue
+            recheck = self._recheck_at.get(entry.enquiry_id)
+            self._take_entry(entry.enquiry_id)
+            offer = self.enqueue_sync(entry, now_ms=now_ms, ttl_ms=ttl_ms)
+            if offer is None and recheck is not None:
+                await self.schedule_recheck(entry.enquiry_id, recheck)
+            out.append(offer)
+        return out
+
     async def agent_ready(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agent_id: str,
+        queues: list[str],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Mapping[str, int] | None = None,
     ) -> Offer | None:
         return self.agent_ready_sync(
-            agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity
+            agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity, ranks=ranks
         )
 
     async def agent_ready_many(
-        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agents: Sequence[tuple[str, list[str]]],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Sequence[Mapping[str, int] | None] | None = None,
     ) -> list[Offer | None]:
         return [
-            self.agent_ready_sync(agent_id, queues, now_ms=now_ms, ttl_ms=ttl_ms, text_capacity=text_capacity)
-            for agent_id, queues in agents
+            self.agent_ready_sync(
+                agent_id,
+                queues,
+                now_ms=now_ms,
+                ttl_ms=ttl_ms,
+                text_capacity=text_capacity,
+                ranks=ranks[i] if ranks else None,
+            )
+            for i, (agent_id, queues) in enumerate(agents)
         ]
 
     def agent_ready_sync(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agent_id: str,
+        queues: list[str],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Mapping[str, int] | None = None,
     ) -> Offer | None:
         agent = self._agent(agent_id)
         agent.queues, agent.capacity = list(queues), max(1, text_capacity)
@@ -296,18 +351,20 @@ class MemoryLiveState:
             allowed = agent.queues  # empty-handed: every queue (``_may_take``'s answer, without asking it)
         else:
             allowed = [q for q in queues if self._may_take(agent, q)]
-        best: tuple[float, int, str] | None = None
+        # Live work first (any live entry before any deferrable one), then priority, then time waited.
+        best: tuple[bool, float, int, str] | None = None
         for queue in allowed:
             waiting = self._queues.get(queue)
             if waiting:
                 score, enquiry_id = waiting[0]
-                if (best is None or score < best[0]) and self._ring_ok(queue, enquiry_id, now_ms):
-                    best = (score, enquiry_id, queue)
+                key = (_kind_of(queue) == "text", score)
+                if (best is None or key < best[:2]) and self._ring_ok(queue, enquiry_id, now_ms):
+                    best = (key[0], score, enquiry_id, queue)
         if best is not None:
-            entry = self._take_entry(best[1])
+            entry = self._take_entry(best[2])
             assert entry is not None
-            return self._reserve(agent_id, entry, best[2], now_ms + ttl_ms, now_ms)
-        self._pool(agent_id, agent, allowed, now_ms)
+            return self._reserve(agent_id, entry, best[3], now_ms + ttl_ms, now_ms)
+        self._pool(agent_id, agent, allowed, now_ms, ranks)
         return None
 
     async def agent_away(self, agent_id: str) -> None:

@@ -10,7 +10,7 @@ rolling figures in five-minute buckets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from routing.live.base import (
     HOUR_MS,
+    MAX_RANK,
     STAT_FIELDS,
     STATS_BUCKET_MS,
     Caps,
@@ -58,8 +59,33 @@ end
 return out
 """
 
+_REPLAN_MANY = """
+-- ARGV: prefix, now, ttl, then per entry: id, owner queue, score, rings. Only entries still waiting: out of
+-- their old rings and schedule, placed again at the same score (an offer at once where a ring allows), their
+-- recheck kept. Returns one item per entry: the offer, or 0.
+local now, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for i = 4, #ARGV, 4 do
+  local id = ARGV[i]
+  if redis.call('HEXISTS', P .. 'e', id) == 1 then
+    local recheck = redis.call('ZSCORE', P .. 'recheck', id)
+    take_entry(id)
+    local offer = enqueue(id, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], now, ttl)
+    if offer then
+      table.insert(out, offer)
+    else
+      if recheck then redis.call('ZADD', P .. 'recheck', recheck, id) end
+      table.insert(out, 0)
+    end
+  else
+    table.insert(out, 0)
+  end
+end
+return out
+"""
+
 _AGENT_READY = """
--- ARGV: prefix, agent, queues (comma separated), now, ttl, text capacity
+-- ARGV: prefix, agent, queues (comma separated), now, ttl, text capacity, ranks ("queue=rank,…" or '')
 local agent, now, ttl = ARGV[2], tonumber(ARGV[4]), tonumber(ARGV[5])
 redis.call('HSET', P .. 'agent:' .. agent, 'queues', ARGV[3], 'cap', ARGV[6])
 if redis.call('EXISTS', P .. 'res:' .. agent) == 1 then return nil end
@@ -69,19 +95,32 @@ local allowed = {}
 for _, q in ipairs(split(ARGV[3], ',')) do
   if may_take(loads, q) then table.insert(allowed, q) end
 end
-local best, best_score, best_queue = nil, nil, nil
+-- Live work first (any live entry before any deferrable one), then priority, then time waited.
+local best, best_score, best_queue, best_text = nil, nil, nil, nil
 for _, q in ipairs(allowed) do
   local head = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0, 'WITHSCORES')
-  if head[1] and (best_score == nil or tonumber(head[2]) < best_score) and ring_ok(q, head[1], now) then
-    best, best_score, best_queue = head[1], tonumber(head[2]), q
+  if head[1] then
+    local text, score = is_text(q), tonumber(head[2])
+    local better = best_score == nil or (best_text and not text)
+      or (best_text == text and score < best_score)
+    if better and ring_ok(q, head[1], now) then
+      best, best_score, best_queue, best_text = head[1], score, q, text
+    end
   end
 end
 if best then
   local e = take_entry(best)
   return reserve(agent, best, best_queue, e[1], e[3], now + ttl, now)
 end
+-- Idle agents by rank (ARGV[7], "queue=rank,…"; missing: 0), highest first, then by idle since.
+local rank = {}
+for _, part in ipairs(split(ARGV[7] or '', ',')) do
+  local q, r = string.match(part, '^(.*)=(%d+)$')
+  rank[q] = tonumber(r)
+end
 for _, q in ipairs(allowed) do
-  redis.call('ZADD', P .. 'pool:' .. q, now, agent)
+  local score = (9 - (rank[q] or 0)) * 10000000000000 + now
+  redis.call('ZADD', P .. 'pool:' .. q, string.format('%.0f', score), agent)
 end
 redis.call('HSET', P .. 'agent:' .. agent, 'pooled', table.concat(allowed, ','))
 return nil
@@ -227,6 +266,7 @@ return {owner, redis.call('ZRANK', P .. 'q:' .. owner, ARGV[2])}
 _SCRIPTS = {
     "enqueue": _ENQUEUE,
     "enqueue_many": _ENQUEUE_MANY,
+    "replan_many": _REPLAN_MANY,
     "agent_ready": _AGENT_READY,
     "agent_away": _AGENT_AWAY,
     "accept": _ACCEPT,
@@ -264,6 +304,13 @@ def _offer(raw: list[Any] | None) -> Offer | None:
 
 def _score(score: float) -> str:
     return f"{score:.0f}"
+
+
+def _ranks(ranks: Mapping[str, int] | None) -> str:
+    """Ranks for the agent_ready script: "queue=rank,…" (0 is left out; '' when none)."""
+    if not ranks:
+        return ""
+    return ",".join(f"{q}={max(0, min(MAX_RANK, r))}" for q, r in ranks.items() if r)
 
 
 def _member(enquiry_id: int) -> str:
@@ -315,24 +362,63 @@ class RedisLiveState:
             return []
         return [_offer(raw) if raw else None for raw in await self._run("enqueue_many", *args)]
 
+    async def replan_many(
+        self, entries: Sequence[QueueEntry], *, now_ms: int, ttl_ms: int
+    ) -> list[Offer | None]:
+        if not entries:
+            return []
+        args: list[Any] = [now_ms, ttl_ms]
+        for entry in entries:
+            args += [_member(entry.enquiry_id), entry.queue, _score(entry.score), encode_rings(entry.rings)]
+        return [_offer(raw) if raw else None for raw in await self._run("replan_many", *args)]
+
     async def agent_ready(
-        self, agent_id: str, queues: list[str], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agent_id: str,
+        queues: list[str],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Mapping[str, int] | None = None,
     ) -> Offer | None:
         return _offer(
-            await self._run("agent_ready", agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity))
+            await self._run(
+                "agent_ready",
+                agent_id,
+                ",".join(queues),
+                now_ms,
+                ttl_ms,
+                max(1, text_capacity),
+                _ranks(ranks),
+            )
         )
 
     async def agent_ready_many(
-        self, agents: Sequence[tuple[str, list[str]]], *, now_ms: int, ttl_ms: int, text_capacity: int = 1
+        self,
+        agents: Sequence[tuple[str, list[str]]],
+        *,
+        now_ms: int,
+        ttl_ms: int,
+        text_capacity: int = 1,
+        ranks: Sequence[Mapping[str, int] | None] | None = None,
     ) -> list[Offer | None]:
         if not agents:
             return []
         # A pipeline, not one script for all: Redis runs the scripts one after another, as separate calls would.
         async with self.redis.pipeline(transaction=False) as pipe:
-            for agent_id, queues in agents:
+            for i, (agent_id, queues) in enumerate(agents):
                 await self._scripts["agent_ready"](
                     keys=[],
-                    args=[self.prefix, agent_id, ",".join(queues), now_ms, ttl_ms, max(1, text_capacity)],
+                    args=[
+                        self.prefix,
+                        agent_id,
+                        ",".join(queues),
+                        now_ms,
+                        ttl_ms,
+                        max(1, text_capacity),
+                        _ranks(ranks[i] if ranks else None),
+                    ],
                     client=pipe,
                 )
             raws = await pipe.execute()

@@ -1,6 +1,6 @@
 """The routing policy: pure code (no I/O) shared by the live dispatcher and the what-if simulator."""
 
-from routing.policy.decide import decide, gate_for, gates, predict_wait
+from routing.policy.decide import decide, estimate_wait, gate_for, gates, predict_wait
 from routing.policy.model import (
     Agreement,
     Conditions,
@@ -30,6 +30,7 @@ __all__ = [
     "Snapshot",
     "Window",
     "decide",
+    "estimate_wait",
     "gate_for",
     "gates",
     "predict_wait",

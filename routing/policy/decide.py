@@ -12,6 +12,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from msgspec.structs import replace
+
 from routing.policy.erlang import asa as erlang_asa
 from routing.policy.erlang import offered_load, service_level
 from routing.policy.model import (
@@ -41,9 +43,9 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
     # Reasons' texts and figures are worked out when read (``Reason.later``): the simulator reads none.
     reasons: list[Reason] = [
         Reason.later("priority", _priority_reason, enquiry.priority),
-        Reason.later("predicted_wait", _prediction_reason, prediction),
         Reason.later("own_agents", _own_agents_reason, enquiry.owner, service, figures),
     ]
+    lent: list[tuple[Agreement, datetime, bool]] = []  # lenders' rings: opening when, gate open now
     rings = [Ring(enquiry.owner, enquiry.queued_at)]
     owner_open = snapshot.open_now.get(enquiry.owner, True)
     lender_takes_now = False
@@ -56,6 +58,7 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
             gate = gate_for(agreement, service, snapshot)
             opens_at = ring_opens_at(agreement, enquiry.queued_at, now)
             rings.append(Ring(agreement.lender, opens_at, agreement.id))
+            lent.append((agreement, opens_at, gate.open))
             if gate.open and opens_at <= now:
                 lender_takes_now = True
             reasons.append(Reason.later("agreement", _ring_reason, agreement, opens_at, gate))
@@ -73,6 +76,9 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
                     )
                 )
 
+    if lent and snapshot.ring_agents:
+        prediction = with_lenders(prediction, figures, service, position, lent, snapshot)
+    reasons.insert(1, Reason.later("predicted_wait", _prediction_reason, prediction))
     action = _caller_action(
         enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
     )
@@ -134,6 +140,16 @@ def _caller_action(
         if not live:
             reasons.append(Reason("out_of_hours", f"{enquiry.owner} is closed; it waits for the morning"))
             return "queue"
+        if enquiry.channel == "face_to_face":
+            # A visitor at a closed desk can neither wait overnight nor leave a voicemail: tell them when it opens.
+            reasons.append(
+                Reason(
+                    "out_of_hours",
+                    f"{enquiry.owner} is closed and no agreement takes the visitor now: "
+                    "told when the desk next opens",
+                )
+            )
+            return "next_opening"
         action: Action = "offer_callback" if service.callbacks else "voicemail"
         reasons.append(
             Reason(
@@ -190,6 +206,97 @@ def predict_wait(figures: QueueFigures, service: ServiceTerms, position: int) ->
     if position <= figures.agents_idle:
         return Prediction.later(0.0, "position", _position_figures, n, aht, position)
     return Prediction.later(position * aht / n, "position", _position_figures, n, aht, position)
+
+
+def estimate_wait(
+    enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot, position: int
+) -> Prediction:
+    """A waiting enquiry's predicted wait now: its owner's agents and the lenders' whose rings are open or will
+    open (``decide``'s estimate, for a caller already in the queue)."""
+    figures = snapshot.figures(enquiry.owner, enquiry.service_code)
+    prediction = predict_wait(figures, service, position)
+    lent = [
+        (a, ring_opens_at(a, enquiry.queued_at, snapshot.now), gate_for(a, service, snapshot).open)
+        for a in snapshot.agreements
+        if a.borrower == enquiry.owner
+        and "widen" in a.actions
+        and a.covers(enquiry.service_code, enquiry.channel)
+    ]
+    if lent and snapshot.ring_agents:
+        return with_lenders(prediction, figures, service, position, lent, snapshot)
+    return prediction
+
+
+def with_lenders(
+    own: Prediction,
+    figures: QueueFigures,
+    service: ServiceTerms,
+    position: int,
+    lent: Sequence[tuple[Agreement, datetime, bool]],
+    snapshot: Snapshot,
+) -> Prediction:
+    """Count the lenders' agents as well: those of rings open now join the owner's at once; a ring opening
+    later (its gate open now) offers ``opens in + the wait with its agents too``, if that is sooner.
+
+    A ring whose gate is closed now is not counted (the lender is protecting its own callers, or a condition
+    does not hold); each ring is published with what was counted and why.
+    """
+    base = f"{service.tenant}/{service.code}"
+    now_staffed = now_idle = 0
+    later: list[tuple[float, int, int]] = []
+    published: list[dict[str, Any]] = []
+    for agreement, opens_at, gate_open in lent:
+        staffed, idle = snapshot.ring_agents.get((agreement.id, base), (0, 0))
+        opens_in = max(0.0, (opens_at - snapshot.now).total_seconds())
+        counted = bool(staffed) and gate_open
+        published.append(
+            {
+                "agreement": agreement.id,
+                "lender": agreement.lender,
+                "agents": staffed,
+                "idle": idle,
+                "opens_in_seconds": round(opens_in, 1),
+                "counted": counted,
+                **({} if counted else {"why_not": "gate closed now" if staffed else "no agents signed in"}),
+            }
+        )
+        if not counted:
+            continue
+        if opens_in == 0:
+            now_staffed, now_idle = now_staffed + staffed, now_idle + idle
+        else:
+            later.append((opens_in, staffed, idle))
+    if not now_staffed and not later:
+        return own
+    seconds, method = own.seconds, own.method
+    if now_staffed:
+        joined = replace(
+            figures,
+            agents_staffed=figures.agents_staffed + now_staffed,
+            agents_idle=figures.agents_idle + now_idle,
+        )
+        best = predict_wait(joined, service, position)
+        seconds, method = best.seconds, best.method
+    # A ring opening later: its agents idle now are taken to be idle then (the estimate is redone as it waits).
+    staffed_then, idle_then = figures.agents_staffed + now_staffed, figures.agents_idle + now_idle
+    for opens_in, staffed, idle in sorted(later):
+        staffed_then, idle_then = staffed_then + staffed, idle_then + idle
+        then = predict_wait(
+            replace(figures, agents_staffed=staffed_then, agents_idle=idle_then), service, position
+        )
+        if then.seconds is not None and (seconds is None or opens_in + then.seconds < seconds):
+            seconds, method = opens_in + then.seconds, then.method
+    return Prediction(
+        seconds,
+        f"{method}_with_lenders",
+        {
+            **own.figures,
+            "own_agents": figures.agents_staffed,
+            "own_idle": figures.agents_idle,
+            "position": position,
+            "lenders": published,
+        },
+    )
 
 
 def _position_figures(agents: int, aht: float, position: int) -> dict[str, Any]:

@@ -15,7 +15,8 @@ import msgspec
 
 VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS = frozenset({"web", "email"})
-Action = Literal["queue", "offer_callback", "voicemail"]
+# "next_opening": a visitor out of hours is told when the desk opens (they can neither wait nor leave a message).
+Action = Literal["queue", "offer_callback", "voicemail", "next_opening"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,9 @@ class Snapshot(msgspec.Struct, frozen=True):
     overflow_this_hour: Mapping[str, int] = msgspec.field(
         default_factory=dict
     )  # agreement -> taken this hour
+    # (agreement, borrower "tenant/service") -> (the lender's agents signed in with the skills, idle in that ring
+    # now): what an honest predicted wait counts besides the owner's own agents (empty: owners' agents only).
+    ring_agents: Mapping[tuple[str, str], tuple[int, int]] = msgspec.field(default_factory=dict)
 
     def figures(self, tenant: str, service: str) -> QueueFigures:
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
@@ -193,7 +197,7 @@ class Ring(msgspec.Struct, frozen=True):
 @dataclass(frozen=True, init=False)
 class Prediction(_Later):
     seconds: float | None  # None: nobody is signed in to answer
-    method: str  # "erlang_c", "position" or "no_agents"
+    method: str  # "erlang_c", "position" or "no_agents"; "…_with_lenders" when lenders' agents are counted
     figures: Mapping[str, Any] = field(default_factory=dict)
 
     def __init__(self, seconds: float | None, method: str, figures: Mapping[str, Any] | None = None) -> None:

@@ -104,7 +104,7 @@ class AgreementDefinition(_Strict):
     conditions: ConditionsDefinition = Field(default_factory=ConditionsDefinition)
     actions: list[Literal["widen", "offer_callback", "voicemail"]] = Field(default_factory=_widen)
     caps: CapsDefinition = Field(default_factory=CapsDefinition)
-    lender_protection: float | None = Field(default=None, gt=0, le=1)
+    lender_protection: float | None = Field(default=None, ge=0, le=1)
     unit_rate: float = Field(default=0.0, ge=0)
     visible_fields: list[Literal["name", "phone", "email", "uprn", "address"]] = Field(default_factory=list)
 

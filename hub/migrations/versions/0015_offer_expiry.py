@@ -1,7 +1,7 @@
 """offers carry their expiry, indexed while offered, so the lost-offer check reads only offers long expired
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-12-06 03:25:00
 
 ``recover_lost_offers`` used to walk every enquiry on offer (one per agent holding an offer) and ask the live
@@ -17,7 +17,7 @@ from alembic import op
 import plumbing.db.base
 
 revision: str = "0015"
-down_revision: str | None = "0011"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

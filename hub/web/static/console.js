@@ -18,6 +18,13 @@
     text("offer-service", offer.service);
     text("offer-owner", offer.owner_name);
     text("offer-channel", offer.channel.replace("_", " "));
+    text("offer-mark", offer.live ? "Live: answer now" : "Can wait: web form or email");
+    var callback = document.getElementById("offer-callback");
+    callback.hidden = !offer.callback;
+    if (offer.callback) {
+      text("offer-callback-reason", offer.callback_reason || "");
+      text("offer-callback-attempts", String(offer.callback_attempts || 0));
+    }
     text("offer-waited", seconds(offer.waited_seconds));
     text("offer-reference", offer.reference);
     box.querySelectorAll(".offer-id").forEach(function (input) { input.value = offer.enquiry_id; });

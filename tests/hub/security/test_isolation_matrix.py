@@ -483,7 +483,12 @@ async def test_the_customer_view_and_the_transfer_keep_the_owners_rules(
     r = await api.post(
         "/api/v1/agents/me/transfer",
         headers=lender_agent,
-        json={"enquiry_id": w.overflowed, "to": f"{w.lender.slug}/general", "notes": "for general"},
+        json={
+            "enquiry_id": w.overflowed,
+            "to_tenant": w.lender.slug,
+            "to_service": "general",
+            "notes": "for general",
+        },
     )
     assert r.status_code == 200, r.text
     moved_id = r.json()["to_enquiry"]
@@ -520,7 +525,7 @@ async def test_the_customer_view_and_the_transfer_keep_the_owners_rules(
     r = await api.post(
         "/api/v1/agents/me/transfer",
         headers=second_headers,
-        json={"enquiry_id": own_of_lender, "to": f"{w.owner.slug}/general"},
+        json={"enquiry_id": own_of_lender, "to_tenant": w.owner.slug, "to_service": "general"},
     )
     assert r.status_code == 403 and r.json()["code"] == "no_agreement"
     async with hub.sessionmaker() as session:
@@ -536,7 +541,7 @@ async def test_the_customer_view_and_the_transfer_keep_the_owners_rules(
     r = await api.post(
         "/api/v1/agents/me/transfer",
         headers=second_headers,
-        json={"enquiry_id": own_of_lender, "to": f"{w.lender.slug}/council-tax"},
+        json={"enquiry_id": own_of_lender, "to_tenant": w.lender.slug, "to_service": "council-tax"},
     )
     assert r.status_code == 200, r.text
     async with hub.sessionmaker() as session:

@@ -92,30 +92,33 @@ async def test_caps_per_agreement_concurrent_and_per_hour(live: LiveState) -> No
     assert [o.enquiry_id for o in offers] == [3]
 
 
-async def test_capacity_one_call_or_several_text_contacts(live: LiveState) -> None:
+async def test_blended_capacity_one_call_or_several_text_contacts_and_calls_first(live: LiveState) -> None:
     queues = [OWN, OWN_TEXT]
     for i in (1, 2, 3):
         await live.enqueue(
             entry_for(i, "chorley", "missed-bin", 5, T0 + i, channel="email"), now_ms=T0, ttl_ms=TTL
         )
     await live.enqueue(entry_for(9, "chorley", "missed-bin", 5, T0 + 9), now_ms=T0, ttl_ms=TTL)
+    # The call queued 8 ms after the first email still goes first: live work is never held behind deferrable.
     offer = await live.agent_ready("ann", queues, now_ms=T0 + 10, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 1
-    assert await live.accept("ann", 1)
-    offer = await live.agent_ready("ann", queues, now_ms=T0 + 11, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 2  # a second email, never the call
-    assert await live.accept("ann", 2)
-    assert await live.agent_ready("ann", queues, now_ms=T0 + 12, ttl_ms=TTL, text_capacity=2) is None
-    assert await live.finish("ann", 1) and await live.finish("ann", 2)
-    offer = await live.agent_ready("ann", queues, now_ms=T0 + 13, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 3
+    assert offer is not None and offer.enquiry_id == 9 and await live.accept("ann", 9)
     # A call takes the whole agent.
-    offer = await live.agent_ready("raj", queues, now_ms=T0 + 14, ttl_ms=TTL, text_capacity=2)
-    assert offer is not None and offer.enquiry_id == 9 and await live.accept("raj", 9)
-    await live.enqueue(
-        entry_for(10, "chorley", "missed-bin", 5, T0 + 15, channel="web"), now_ms=T0 + 15, ttl_ms=TTL
-    )
+    assert await live.agent_ready("ann", queues, now_ms=T0 + 11, ttl_ms=TTL, text_capacity=2) is None
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 12, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 1 and await live.accept("raj", 1)
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 13, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 2 and await live.accept("raj", 2)
+    # Two emails in hand: no third (capacity 2), but raj waits in the call queue's pool all the same ...
+    assert await live.agent_ready("raj", queues, now_ms=T0 + 14, ttl_ms=TTL, text_capacity=2) is None
+    assert (await live.queue_states([OWN]))[OWN].idle_agents == 1
+    # ... so the next call is offered to raj at once, the two emails parked meanwhile.
+    offer = await live.enqueue(entry_for(10, "chorley", "missed-bin", 5, T0 + 15), now_ms=T0 + 15, ttl_ms=TTL)
+    assert offer is not None and offer.agent_id == "raj" and offer.enquiry_id == 10
+    assert await live.accept("raj", 10)
     assert await live.agent_ready("raj", queues, now_ms=T0 + 16, ttl_ms=TTL, text_capacity=2) is None
+    assert await live.finish("raj", 10) and await live.finish("raj", 1)
+    offer = await live.agent_ready("raj", queues, now_ms=T0 + 17, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 3  # room for one email again
 
 
 async def test_withdraw_takes_it_out_of_every_ring_and_schedule(live: LiveState) -> None:
@@ -230,3 +233,51 @@ async def test_offered_enquiries_answer_for_each_agent_as_offer_for_would(live: 
     assert await live.offer_for("raj") is None and await live.offer_for("nobody") is None
     assert await live.offered_enquiries(["raj", "ann", "nobody"]) == [None, 1, None]
     assert await live.offered_enquiries([]) == []
+
+
+async def test_ranked_idle_agents_the_highest_rank_first_then_the_longest_idle(live: LiveState) -> None:
+    # ann idle since T0 (unranked: 0), raj since T0+1 at rank 5, lee since T0+2 at rank 5, kim since T0+3 at 2.
+    assert await live.agent_ready("ann", [OWN], now_ms=T0, ttl_ms=TTL) is None
+    assert await live.agent_ready("raj", [OWN], now_ms=T0 + 1, ttl_ms=TTL, ranks={OWN: 5}) is None
+    assert await live.agent_ready_many(
+        [("lee", [OWN]), ("kim", [OWN])], now_ms=T0 + 2, ttl_ms=TTL, ranks=[{OWN: 5}, {OWN: 2}]
+    ) == [None, None]
+    chosen = []
+    for i in range(4):
+        offer = await live.enqueue(
+            entry_for(i + 1, "chorley", "missed-bin", 5, T0 + 10), now_ms=T0 + 10, ttl_ms=TTL
+        )
+        assert offer is not None
+        chosen.append(offer.agent_id)
+    # Rank 5 (raj idle longer than lee), then rank 2, then the unranked ann though idle longest of all.
+    assert chosen == ["raj", "lee", "kim", "ann"]
+
+
+async def test_replanning_gives_waiting_entries_new_rings_at_the_same_place(live: LiveState) -> None:
+    await live.configure_caps({"sr-lends": Caps(per_hour=None, concurrent=None)})
+    await live.set_gates({RING: True}, now_ms=T0, ttl_ms=TTL)
+    for i in (1, 2, 3):
+        await live.enqueue(ring_entry(i, T0 + i, opens_after_ms=3_600_000), now_ms=T0 + i, ttl_ms=TTL)
+    await live.schedule_recheck(2, T0 + 30_000)
+    assert await live.agent_ready("lender", [RING], now_ms=T0 + 5, ttl_ms=TTL) is None  # ring not open yet
+    # The agreement now waits 10 s, not an hour: entry 2 is re-planned first, then 3 (1 stays as it was).
+    at = T0 + 20_000
+    replanned = await live.replan_many(
+        [ring_entry(2, T0 + 2, opens_after_ms=10_000), ring_entry(3, T0 + 3, opens_after_ms=10_000)],
+        now_ms=at,
+        ttl_ms=TTL,
+    )
+    # 2's ring is open now: the idle lender has it at once; 3 goes into the ring behind it, keeping its place.
+    assert replanned[0] is not None and replanned[0].agent_id == "lender" and replanned[0].enquiry_id == 2
+    assert replanned[1] is None
+    assert await live.position(1) == (OWN, 1) and await live.position(3) == (OWN, 2)
+    # Not waiting (2 is offered now; 99 never was): left alone, nothing added.
+    assert await live.replan_many([ring_entry(2, T0 + 2), ring_entry(99, T0)], now_ms=at, ttl_ms=TTL) == [
+        None,
+        None,
+    ]
+    assert await live.position(99) is None
+    assert (
+        await live.agent_ready("lender2", [RING], now_ms=at + 1, ttl_ms=TTL) is not None
+    )  # 3 is in the ring
+    assert await live.open_due(T0 + 3_600_001, TTL) == []  # 3's old, hour-long schedule is gone

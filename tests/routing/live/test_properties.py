@@ -50,9 +50,8 @@ class Model:
             hand = self.hands[offer.agent_id]
             voice_in_hand = any(kind_of(q) == "voice" for q in hand.values())
             assert not voice_in_hand, "offered work while on a call"
-            if kind_of(offer.queue) == "voice":
-                assert not hand, "a call offered to an agent holding other work"
-            else:
+            # Blended work: a call may go to an agent holding web forms or emails (they wait meanwhile).
+            if kind_of(offer.queue) == "text":
                 assert len(hand) < CAPACITY, "text capacity exceeded"
             self.offers[offer.agent_id] = offer
 
@@ -84,11 +83,16 @@ async def _run(live: LiveState, concurrent: int, per_hour: int, program: list[tu
                 agent, AGENTS[agent], now_ms=m.now, ttl_ms=TTL, text_capacity=CAPACITY
             )
             if offer is not None and agent in ("a0", "a1"):
-                # Priority order: nothing the agent could take waits ahead of what it was given.
-                hand = m.hands[agent]
+                # Live first, then priority order: no call waits while the agent was given a web form or an
+                # email, and nothing of the kind it was given waits ahead of it.
+                text_in_hand = sum(kind_of(q) == "text" for q in m.hands[agent].values())
                 for enquiry_id, score, owner in m.created:
-                    allowed = kind_of(owner) == "text" or not hand
-                    if allowed and score < offer.score and await live.position(enquiry_id) is not None:
+                    if kind_of(owner) == "voice":
+                        ahead = kind_of(offer.queue) == "text" or score < offer.score
+                    else:
+                        ahead = kind_of(offer.queue) == "text" and score < offer.score
+                    allowed = kind_of(owner) == "voice" or text_in_hand < CAPACITY
+                    if allowed and ahead and await live.position(enquiry_id) is not None:
                         raise AssertionError(
                             f"{enquiry_id} (score {score}) waits ahead of {offer.enquiry_id}"
                         )

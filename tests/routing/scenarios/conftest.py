@@ -52,11 +52,17 @@ class World:
     closed: set[str] = field(default_factory=set)
 
     async def partner(
-        self, base: str, agents: int, *, kind: str = "partner", callbacks: bool = False
+        self,
+        base: str,
+        agents: int,
+        *,
+        kind: str = "partner",
+        callbacks: bool = False,
+        **extra: Any,
     ) -> tuple[str, list[str]]:
         slug = unique_slug(base)
         agent_ids = [f"{slug}-a{i}" for i in range(agents)]
-        raw = partner_definition(slug, agent_ids, kind=kind).model_dump(mode="json")
+        raw = {**partner_definition(slug, agent_ids, kind=kind).model_dump(mode="json"), **extra}
         if callbacks:
             for service in raw["services"]:
                 service["routing"] = {"callbacks": True}

@@ -267,3 +267,24 @@ async def test_the_hourly_cap_counts_the_agreements_local_hour_when_the_clocks_g
     # 02:00 GMT: the next local hour, two more.
     world.clock.now = datetime(2026, 10, 25, 2, 0, 30, tzinfo=UTC)
     assert await lend_and_finish() == waiting[2:4]
+
+
+async def test_a_visitor_out_of_hours_is_told_the_next_opening_not_sent_to_voicemail(world: World) -> None:
+    # The desk is open weekdays 09:00-17:00 (London, on UTC in November); the world's clock closes the partner.
+    # At 18:00 on Monday the next opening is Tuesday 09:00.
+    visit, _ = await world.partner(
+        "visit",
+        1,
+        opening_hours={"default": "always", "face_to_face": {"mon-fri": "09:00-17:00"}},
+    )
+    world.closed.add(visit)
+    world.clock.now = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+    [visitor] = await world.arrive(visit, channel="face_to_face")
+    events = await world.events(visitor)
+    assert "enquiry.voicemail" not in [e.event for e in events]
+    told = next(e for e in events if e.event == "enquiry.told_next_opening")
+    assert told.data["next_opening"] == "2026-11-24T09:00:00+00:00"
+    assert told.data["says"] == "the desk opens again at 2026-11-24T09:00+00:00"
+    gone = await world.enquiry(visitor)
+    assert (gone.state, gone.outcome) == ("completed", "told_next_opening")
+    assert queue_name(visit, "missed-bin") not in await world.live.queue_depths()
