@@ -247,7 +247,7 @@ async def overflow_world(hub: Hub, make_partner) -> World:  # type: ignore[no-un
     async with unit_of_work(hub.sessionmaker) as session:
         agent = await session.get(Agent, agent_id)
         assert agent is not None
-        change_status(session, agent, "busy", at=hub.dispatcher.clock(), reason="accepted")
+        await change_status(session, agent, "busy", at=hub.dispatcher.clock(), reason="accepted")
         await session.execute(
             update(Enquiry)
             .where(Enquiry.id == overflowed)
