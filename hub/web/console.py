@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hub.accounts.service import SignedIn, resolve_session
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
-from hub.web.templating import OUTCOME_LABELS, render
+from hub.web.templating import CHANNEL_LABELS, OUTCOME_LABELS, render
 from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from plumbing.db.session import unit_of_work
 from routing.customers.prompts import DEFAULT_RULES
@@ -335,6 +335,7 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
         "owner_name": owner.name if owner else offer.owner,
         "service": service_name,
         "channel": offer.channel,
+        "channel_label": CHANNEL_LABELS.get(offer.channel, offer.channel),
         "priority": offer.priority,
         "waited_seconds": round((now - offer.queued_at).total_seconds()) if offer.queued_at else None,
         "expires_at_ms": to_ms(offer.expires_at),

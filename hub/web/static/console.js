@@ -17,7 +17,7 @@
   function showOffer(offer) {
     text("offer-service", offer.service);
     text("offer-owner", offer.owner_name);
-    text("offer-channel", offer.channel.replace("_", " "));
+    text("offer-channel", offer.channel_label || offer.channel.replace("_", " "));
     text("offer-waited", seconds(offer.waited_seconds));
     text("offer-reference", offer.reference);
     box.querySelectorAll(".offer-id").forEach(function (input) { input.value = offer.enquiry_id; });
