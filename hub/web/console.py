@@ -17,7 +17,7 @@ from backoffice.status import case_states
 from hub.accounts.service import SignedIn, resolve_session
 from hub.runtime import Hub
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
-from hub.web.templating import OUTCOME_LABELS, render
+from hub.web.templating import CHANNEL_LABELS, OUTCOME_LABELS, render
 from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from plumbing.db.session import unit_of_work
 from routing.access import may_open_customer
@@ -397,6 +397,7 @@ async def _offer_payload(hub: Hub, agent_id: str) -> dict[str, Any] | None:
         "callback": offer.callback,
         "callback_reason": offer.callback_reason,
         "callback_attempts": offer.callback_attempts,
+        "channel_label": CHANNEL_LABELS.get(offer.channel, offer.channel),
         "priority": offer.priority,
         "waited_seconds": round((now - offer.queued_at).total_seconds()) if offer.queued_at else None,
         "expires_at_ms": to_ms(offer.expires_at),

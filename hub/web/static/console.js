@@ -17,7 +17,7 @@
   function showOffer(offer) {
     text("offer-service", offer.service);
     text("offer-owner", offer.owner_name);
-    text("offer-channel", offer.channel.replace("_", " "));
+    text("offer-channel", offer.channel_label || offer.channel.replace("_", " "));
     text("offer-mark", offer.live ? "Live: answer now" : "Can wait: web form or email");
     var callback = document.getElementById("offer-callback");
     callback.hidden = !offer.callback;

@@ -71,7 +71,7 @@ async def test_no_page_has_a_console_error_or_a_failed_request(
         await page.wait_for_load_state("load")
         for path in paths:
             # "load", not "networkidle": the console keeps its event stream open for as long as it is shown.
-            await page.goto(f"{web}{path}", wait_until="load")
+            await page.goto(f"{web}{path}", wait_until="load", timeout=60_000)  # /committee draws charts
             await expect(page.locator("main")).to_be_visible()
             visited.append(path)
         await page.wait_for_timeout(500)  # a late script error or favicon request would land by now

@@ -123,6 +123,7 @@ async def test_the_panel_reads_in_the_services_words_and_the_trail_in_sentences(
     )
     await expect(console.locator("#offer")).to_be_visible(timeout=20_000)
     await expect(console.locator("#offer-service")).to_have_text("Bulky household waste collection")
+    await expect(console.locator("#offer-channel")).to_have_text("Phone call")
     await console.get_by_role("button", name="Accept").click()
     await expect(console.locator("#enquiry")).to_be_visible()
 
