@@ -54,9 +54,11 @@ async def set_app_role_password(url: str, role: str, password: str) -> None:
     try:
         async with engine.begin() as conn:
             statement = await conn.scalar(
-                text("SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :role, :password)"),
+                text(
+                    "SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', CAST(:role AS text), CAST(:password AS text))"
+                ),
                 {"role": role, "password": password},
             )
-            await conn.execute(text(statement))
+            await conn.exec_driver_sql(statement)  # not text(): a ":name" in the password is no parameter
     finally:
         await engine.dispose()

@@ -107,10 +107,19 @@ class Worker:
                 await asyncio.sleep(_backoff(attempt))
 
     async def _handle_embedded(self, batch: list[IncomingMessage]) -> None:
+        """The embedded bus's batches: nothing to ack, but a failing batch is halved and its culprit refused alike."""
         try:
             await self._process_with_retry(batch)
-        except Exception:
+            return
+        except Exception as exc:
+            if self.stop.is_set():
+                raise
             log.exception("intake.batch_failed", size=len(batch))
+            failure = exc
+        if len(batch) == 1:
+            await self._refuse(None, batch[0], failure)
+        else:
+            await self._settle_apart(None, batch)
 
     async def _amqp_loop(self) -> None:
         attempt = 0
@@ -226,7 +235,7 @@ class Worker:
         else:
             await self._settle_apart(channel, batch)
 
-    async def _settle_apart(self, channel: AmqpChannel, batch: list[IncomingMessage]) -> None:
+    async def _settle_apart(self, channel: AmqpChannel | None, batch: list[IncomingMessage]) -> None:
         """Settle a failed batch's halves in order (so that a ``multiple`` ack covers only settled tags)."""
         middle = len(batch) // 2
         for half in (batch[:middle], batch[middle:]):
@@ -242,9 +251,12 @@ class Worker:
                 else:
                     await self._settle_apart(channel, half)
             else:
-                channel.ack(half[-1].delivery_tag, multiple=True)
+                if channel is not None:
+                    channel.ack(half[-1].delivery_tag, multiple=True)
 
-    async def _refuse(self, channel: AmqpChannel, message: IncomingMessage, failure: Exception) -> None:
+    async def _refuse(
+        self, channel: AmqpChannel | None, message: IncomingMessage, failure: Exception
+    ) -> None:
         """The culprit, alone and still failing: refused with ``unprocessable`` and acked."""
         log.warning(
             "intake.message_failed",
@@ -265,10 +277,12 @@ class Worker:
         except Exception:
             # Redelivered up to the queue's delivery limit, then dead-lettered by the broker.
             log.exception("intake.refusal_failed", message_id=message.message_id)
-            channel.nack(message.delivery_tag, requeue=True)
+            if channel is not None:
+                channel.nack(message.delivery_tag, requeue=True)
             return
         self.outbox_dirty.set()
-        channel.ack(message.delivery_tag)
+        if channel is not None:
+            channel.ack(message.delivery_tag)
 
     # -- publishing and housekeeping ------------------------------------------------------------------
 

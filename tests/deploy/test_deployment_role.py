@@ -20,6 +20,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
+from hub.migrate import set_app_role_password
 from hub.runtime import Hub
 from plumbing.db.scope import ALL_PARTNERS, tenant_scope
 from plumbing.db.session import unit_of_work
@@ -198,3 +199,21 @@ async def test_migrated_with_the_files_settings_the_app_role_is_unprivileged_and
         assert seen == [(a, 1)]  # its own enquiry read back; the other partner's is invisible
     finally:
         await hub.close()
+
+
+async def test_hub_migrate_gives_the_app_role_its_password(scratch_database: str) -> None:
+    """HUB_APP_ROLE_PASSWORD (the compose and Kubernetes files set it for the migration) is what the role gets."""
+    role = f"hub_pw_{uuid.uuid4().hex[:8]}"
+    base = urlsplit(PG_ADMIN_URL)
+    owner_url = f"postgresql://{base.username}@{base.hostname}:{base.port or 5432}/{scratch_database}"
+    admin = await asyncpg.connect(owner_url)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN")
+        await set_app_role_password(
+            owner_url.replace("postgresql://", "postgresql+asyncpg://"), role, "it's s3cret"
+        )
+        stored = await admin.fetchval("SELECT rolpassword FROM pg_authid WHERE rolname = $1", role)
+        assert stored is not None and stored.startswith("SCRAM-SHA-256$")  # stored hashed, quotes and all
+    finally:
+        await admin.execute(f"DROP ROLE IF EXISTS {role}")
+        await admin.close()

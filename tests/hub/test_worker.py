@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -17,9 +19,14 @@ from hub.runtime import Hub
 from hub.worker import Worker
 from plumbing.bus.base import IncomingMessage
 from plumbing.bus.models import OutboxMessage
-from routing.models import Enquiry
-from tests.conftest import eventually
+from plumbing.db.session import unit_of_work
+from plumbing.settings import Settings
+from routing.models import Enquiry, IntakeRejection
+from tenants.service import apply_definitions
+from tests.conftest import eventually, partner_definition
+from tests.fuzz.poison import good_body
 from tests.helpers_amqp import PartnerClient, close_connections, enquiry
+from tests.helpers_intake import delivery
 from tests.routing.intake.test_amqp_intake import _enquiries
 
 
@@ -197,3 +204,46 @@ async def test_the_worker_stops_when_told_even_with_a_backlog(
     finally:
         rest.stop.set()
         await asyncio.wait_for(task, timeout=15)
+
+
+async def test_the_embedded_worker_halves_a_failing_batch_and_refuses_only_its_culprit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's in-process bus: a message that crashes processing is refused (``unprocessable``), the rest stored."""
+    hub = await Hub.start(
+        Settings(data_dir=tmp_path / "hub", database_url=None, redis_url=None, amqp_url=None)
+    )
+    worker = Worker(hub)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with unit_of_work(hub.sessionmaker) as session:
+            await apply_definitions(session, definitions=[partner_definition("demo-a", [])])
+        await hub.catalogue.reload()
+        real_process = hub.intake.process
+        culprit = "crashes-every-time"
+
+        async def crashing(batch: list[IncomingMessage]) -> Any:
+            if any(m.message_id == culprit for m in batch):
+                raise RuntimeError("test: this message crashes processing")
+            return await real_process(batch)
+
+        monkeypatch.setattr(hub.intake, "process", crashing)
+        messages = [delivery("demo-a.phone", good_body("demo-a")) for _ in range(7)]
+        messages.insert(3, replace(messages[0], message_id=culprit))
+        assert hub.memory_bus is not None
+        for message in messages:
+            hub.memory_bus.intake.put_nowait(message)
+
+        async def settled() -> bool:
+            async with hub.sessionmaker() as session:
+                stored = (await session.scalars(select(Enquiry.message_id))).all()
+                refused = (
+                    await session.execute(select(IntakeRejection.message_id, IntakeRejection.code))
+                ).all()
+            return len(stored) == 7 and refused == [(culprit, "unprocessable")]
+
+        await eventually(settled, timeout=30, interval=0.1)
+    finally:
+        worker.stop.set()
+        await asyncio.wait_for(task, timeout=15)
+        await hub.close()
