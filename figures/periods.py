@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -81,6 +81,14 @@ class PeriodFigures:
     recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
     # others' contacts this partner's (or the pool's) agents answered, beside ``overflow`` (its own given)
     overflow_received: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_published(cls, figures: dict[str, Any], published_at: datetime) -> PeriodFigures:
+        """A month as it was frozen. A field added since reads its default; one since dropped is left out, so a
+        month published by an older hub still opens."""
+        known = {f.name for f in fields(cls)}
+        kept = {key: value for key, value in figures.items() if key in known}
+        return cls(**{**kept, "published_at": published_at.isoformat()})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -245,7 +253,7 @@ async def period_figures(session: AsyncSession, *, tenant: str, period: str) -> 
         select(PublishedPeriod).where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
     )
     if published is not None:
-        return PeriodFigures(**{**published.figures, "published_at": published.published_at.isoformat()})
+        return PeriodFigures.from_published(published.figures, published.published_at)
     return await compute_period(session, tenant=tenant, period=period)
 
 
