@@ -46,7 +46,7 @@ Caller = tuple["Principal", set[str] | None]
 
 
 # How long a process trusts a token it looked up. With a shared revocation marker (Redis: every process reads it
-# on every request, ``hub token revoke`` changes it) a revocation takes effect at once and the cache may keep a
+# every quarter second, ``hub token revoke`` changes it) a revocation takes effect within that and the cache may keep a
 # token for ``CACHE_SECONDS``; without one (the embedded hub, or Redis unreachable) only for
 # ``CACHE_SECONDS_UNMARKED``, so a revocation still holds in every process within a second. An expired token is
 # refused from its expiry whatever the cache holds.
