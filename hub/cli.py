@@ -221,16 +221,21 @@ def token_revoke(
     tenant: Annotated[str | None, typer.Option(help="Only the partner's tokens (with --label)")] = None,
 ) -> None:
     """Revoke tokens: every process refuses them within a second (docs/operations.md)."""
-    from hub.runtime import running_hub
+    from hub.runtime import revocation_marker, running_hub
     from plumbing.auth.service import TokenError, revoke_tokens
     from plumbing.db.base import utcnow
     from plumbing.db.session import unit_of_work
 
     async def revoke() -> list[int]:
-        async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
-            return await revoke_tokens(
-                session, token=token, token_id=token_id, label=label, tenant=tenant, at=utcnow()
-            )
+        async with running_hub(get_settings()) as hub:
+            async with unit_of_work(hub.sessionmaker) as session:
+                revoked = await revoke_tokens(
+                    session, token=token, token_id=token_id, label=label, tenant=tenant, at=utcnow()
+                )
+            marker = revocation_marker(hub)
+            if revoked and marker is not None:  # after the commit: every process looks its tokens up again
+                await marker.bump()
+            return revoked
 
     try:
         revoked = asyncio.run(revoke())

@@ -16,6 +16,8 @@ from backoffice.updates import StatusUpdates
 from figures.definitions import definitions
 from figures.satisfaction import SatisfactionSampler, SurveyInvite
 from hub.migrate import upgrade_async
+from plumbing.auth.revocation import RedisRevocations
+from plumbing.auth.service import RevocationMarker
 from plumbing.bus.memory import MemoryBus
 from plumbing.db.session import create_engine, create_sessionmaker
 from plumbing.db.side_loop import SideLoop
@@ -158,6 +160,13 @@ class Hub:
         await self.side_loop.close()
         await self.live.close()
         await self.engine.dispose()
+
+
+def revocation_marker(hub: Hub) -> RevocationMarker | None:
+    """The marker every process checks before trusting a cached token (none for the in-memory hub)."""
+    if isinstance(hub.live, RedisLiveState):
+        return RedisRevocations(hub.live.redis, f"{hub.settings.redis_prefix}tokens:revoked")
+    return None
 
 
 @asynccontextmanager

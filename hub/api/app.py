@@ -20,7 +20,7 @@ from hub.api import health
 from hub.api import prometheus as public_metrics
 from hub.api.docs import install_docs
 from hub.open311.endpoints import Open311Mount
-from hub.runtime import Hub, settle_heap
+from hub.runtime import Hub, revocation_marker, settle_heap
 from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
 from plumbing.auth.service import Authenticator
@@ -70,7 +70,9 @@ def _is_data_error(exc: BaseException) -> bool:
 def _install(app: FastAPI, hub: Hub) -> None:
     """The running hub, and the token check with the partner-scope rule handed down to it."""
     app.state.hub = hub
-    app.state.authenticator = Authenticator(hub.sessionmaker, partial(partners_seen_by, hub.sessionmaker))
+    app.state.authenticator = Authenticator(
+        hub.sessionmaker, partial(partners_seen_by, hub.sessionmaker), revocations=revocation_marker(hub)
+    )
 
 
 def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:

@@ -8,12 +8,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+import structlog
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.auth.models import ApiToken
 from plumbing.db.base import utcnow
+
+log = structlog.get_logger(__name__)
 
 # ``open311``: a partner's Open311 api_key, good for posting requests to that partner and nothing else
 # (no endpoint of the hub's own API lets it through, so a key handed to a third-party client reads no figures).
@@ -31,6 +35,7 @@ class Principal:
     role: str
     tenant: str | None
     agent_id: str | None = None
+    expires_at: datetime | None = None
 
     def sees(self, tenant: str) -> bool:
         return self.tenant is None or self.tenant == tenant
@@ -40,33 +45,54 @@ class Principal:
 Caller = tuple["Principal", set[str] | None]
 
 
-# How long a process trusts a token it looked up. Revocation and expiry take effect in every process within this
-# (docs/operations.md promises a second): each process looks each busy token up at most once a second.
-CACHE_SECONDS = 1.0
+# How long a process trusts a token it looked up. With a shared revocation marker (Redis: every process reads it
+# every quarter second, ``hub token revoke`` changes it) a revocation takes effect within that and the cache may keep a
+# token for ``CACHE_SECONDS``; without one (the embedded hub, or Redis unreachable) only for
+# ``CACHE_SECONDS_UNMARKED``, so a revocation still holds in every process within a second. An expired token is
+# refused from its expiry whatever the cache holds.
+CACHE_SECONDS = 30.0
+CACHE_SECONDS_UNMARKED = 1.0
+
+
+class RevocationMarker(Protocol):
+    """A value every process can read cheaply that changes whenever a token is revoked (handed in by the shell)."""
+
+    async def current(self) -> str: ...
+
+    async def bump(self) -> None: ...
 
 
 class PrincipalCache:
-    """Tokens checked in the last second, so an agent's every click does not look its token up again.
+    """Tokens checked lately, so an agent's every click does not look its token up again.
 
-    Only tokens found are kept. A token revoked, expired or deleted in the database stops working, and an
-    agreement signed or ended changes what its requests may see, within ``max_age_seconds`` in every process.
+    Only tokens found are kept, each with the revocation marker it was looked up under: a changed marker, an age
+    beyond the limit or the token's expiry sends the next request back to the database.
     """
 
     def __init__(self, max_age_seconds: float = CACHE_SECONDS, max_entries: int = 10_000) -> None:
         self.max_age_seconds = max_age_seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, Caller]] = {}
+        self._entries: dict[str, tuple[float, str | None, Caller]] = {}
 
-    def get(self, token: str) -> Caller | None:
+    def get(self, token: str, marker: str | None = None) -> Caller | None:
         entry = self._entries.get(hash_token(token))  # kept by hash: no secret lives on in memory
-        if entry is None or time.monotonic() - entry[0] > self.max_age_seconds:
+        if entry is None:
             return None
-        return entry[1]
+        stamp, seen_marker, caller = entry
+        limit = (
+            self.max_age_seconds if marker is not None else min(self.max_age_seconds, CACHE_SECONDS_UNMARKED)
+        )
+        if time.monotonic() - stamp > limit or marker != seen_marker:
+            return None
+        expires_at = caller[0].expires_at
+        if expires_at is not None and expires_at <= utcnow():
+            return None
+        return caller
 
-    def put(self, token: str, caller: Caller) -> None:
+    def put(self, token: str, caller: Caller, marker: str | None = None) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # rare (that many distinct callers in a few seconds): start again
-        self._entries[hash_token(token)] = (time.monotonic(), caller)
+        self._entries[hash_token(token)] = (time.monotonic(), marker, caller)
 
 
 # The partners a caller of a partner (None: no partner) may see; None for every partner. Decided above this floor.
@@ -81,21 +107,33 @@ class Authenticator:
         sessionmaker: async_sessionmaker[AsyncSession],
         scope_rule: ScopeRule,
         cache: PrincipalCache | None = None,
+        revocations: RevocationMarker | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.scope_rule = scope_rule
         self.cache = cache or PrincipalCache()
+        self.revocations = revocations
+
+    async def _marker(self) -> str | None:
+        if self.revocations is None:
+            return None
+        try:
+            return await self.revocations.current()
+        except Exception:  # Redis unreachable: fall back to the short cache, never to a stale answer
+            log.warning("auth.revocation_marker_unavailable", exc_info=True)
+            return None
 
     async def caller(self, token: str) -> Caller | None:
-        """The principal and its partners, or None for an unknown or revoked token."""
-        caller = self.cache.get(token)
+        """The principal and its partners, or None for an unknown, revoked or expired token."""
+        marker = await self._marker()
+        caller = self.cache.get(token, marker)
         if caller is None:
             async with self.sessionmaker() as session:
                 principal = await authenticate(session, token)
             if principal is None:
                 return None
             caller = (principal, await self.scope_rule(principal.tenant))
-            self.cache.put(token, caller)
+            self.cache.put(token, caller, marker)
         return caller
 
 
@@ -169,7 +207,7 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     )
     if row is None:
         return None
-    return Principal(row.role, row.tenant_slug, row.agent_id)
+    return Principal(row.role, row.tenant_slug, row.agent_id, row.expires_at)
 
 
 async def check_api_key(session: AsyncSession, key: str, *, tenant: str) -> bool:

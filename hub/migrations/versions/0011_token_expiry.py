@@ -60,7 +60,7 @@ def _checked(predicate: str) -> str:
     """hub_sees(x) written out over the checked scope, as sub-selects PostgreSQL runs once per statement."""
     return re.sub(
         r"hub_sees\((\w+)\)",
-        r"('*' = ANY ((SELECT hub_scope())::text[]) OR \1 = ANY ((SELECT hub_scope())::text[]))",
+        r"((SELECT hub_scope()) && ARRAY['*', \1]::text[])",
         predicate,
     )
 
@@ -113,7 +113,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE OR REPLACE FUNCTION hub_scope() RETURNS text[]
-        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+        LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
         DECLARE
           scope text := coalesce(current_setting('hub.tenant', true), '');
           sig text := coalesce(current_setting('hub.tenant_sig', true), '');
@@ -122,7 +122,8 @@ def upgrade() -> None:
           IF scope = '' THEN
             RETURN '{}';
           END IF;
-          SELECT ipad, opad INTO k FROM hub_connection_keys WHERE pid = pg_backend_pid();
+          -- schema-qualified: no SET search_path (it costs on every call), and pg_temp cannot shadow the table
+          SELECT ipad, opad INTO k FROM public.hub_connection_keys WHERE pid = pg_catalog.pg_backend_pid();
           IF NOT FOUND
              OR encode(sha256(k.opad || sha256(k.ipad || convert_to(scope, 'UTF8'))), 'hex') <> sig THEN
             RETURN '{}';  -- an unsigned or forged scope sees nothing

@@ -63,7 +63,7 @@ async def measure(
     async with hub.sessionmaker() as session:
         enquiry = await session.get(Enquiry, w.overflowed)
         assert enquiry is not None
-        lender_agent = authenticator.cache.get(token)
+        lender_agent = await authenticator.caller(token)
         assert lender_agent is not None
         granted, owned = [], []
         for _ in range(CALLS):
