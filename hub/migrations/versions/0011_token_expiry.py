@@ -33,7 +33,7 @@ depends_on: str | Sequence[str] | None = None
 
 APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
 
-# The partner-owned tables of 0008 and their predicates (hub_sees(x): x is in the scope, or the scope is '*').
+# The partner-owned tables of 0008 and 0009 and their predicates (hub_sees(x): x is in the scope, or the scope is '*').
 PARTNER_OWNED: dict[str, str] = {
     "enquiries": "hub_sees(tenant_slug)",
     "enquiry_events": "hub_sees(tenant_slug)",
@@ -53,6 +53,10 @@ PARTNER_OWNED: dict[str, str] = {
     "api_tokens": "hub_sees(tenant_slug)",
     "users": "hub_sees(tenant_slug)",
     "intake_rejections": "hub_sees(claimed_tenant)",
+    # the figures' tallies (0009), like the rows they count
+    "contact_facts": "(hub_sees(tenant_slug) OR hub_sees(handler_slug))",
+    "figure_tallies": "(hub_sees(tenant_slug) OR hub_sees(handler_slug))",
+    "agent_tallies": "hub_sees(tenant_slug)",
 }
 
 
