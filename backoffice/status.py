@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backoffice.models import Case
 from routing.case_status import FINAL_STATUSES, STATUS_LABELS
 from routing.models import Enquiry
+from routing.states import EnquiryState
 from tenants.hours import END_OF_WORKING_DAY, resolution_due
 from tenants.models import CatalogueVersion
 from tenants.schemas import opening_hours_from_document
@@ -66,9 +67,9 @@ def hub_status(enquiry: Enquiry) -> str:
     """The contact centre's own progress, before a back office says anything."""
     if enquiry.state in ("queued", "offered"):
         return "waiting"
-    if enquiry.state == "answered":
+    if enquiry.state == EnquiryState.ANSWERED:
         return "with_adviser"
-    if enquiry.state == "abandoned":
+    if enquiry.state == EnquiryState.ABANDONED:
         return "withdrawn"
     return _OUTCOME_STATUS.get(enquiry.outcome or "", "closed")
 

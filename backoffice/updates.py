@@ -19,6 +19,7 @@ from backoffice.models import Case, CaseUpdate
 from routing.case_status import FINAL_STATUSES, STATUSES, StatusUpdate, UpdateOutcome
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
+from routing.states import EventName
 
 UNKNOWN_REFERENCE = "unknown_reference"
 OUT_OF_ORDER = "out_of_order_update"
@@ -113,7 +114,7 @@ async def apply_update(
     if update.expected_date is not None:
         data["expected_date"] = update.expected_date.isoformat()
     await record_events(
-        session, [NewEvent(EnquiryRef.of(enquiry), "enquiry.case_updated", update.at, data=data)]
+        session, [NewEvent(EnquiryRef.of(enquiry), EventName.CASE_UPDATED, update.at, data=data)]
     )
     return UpdateOutcome("applied", reference=enquiry.reference)
 

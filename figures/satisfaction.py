@@ -16,6 +16,7 @@ from figures.definitions import definitions
 from figures.models import SurveyInvite
 from plumbing.db.base import UTCDateTime, table_of
 from routing.models import EnquiryEvent
+from routing.states import EventName
 
 RATINGS = ("good", "average", "poor")
 
@@ -52,7 +53,7 @@ async def abandonment_rate(
         select(events.c.enquiry_id)
         .where(
             events.c.tenant_slug == tenant,
-            events.c.event == "enquiry.queued",
+            events.c.event == EventName.QUEUED,
             events.c.at >= start,
             events.c.at < end,
         )
@@ -64,10 +65,10 @@ async def abandonment_rate(
 
     contacts = (
         await session.execute(
-            select(first("enquiry.queued"), first("enquiry.answered"), first("enquiry.abandoned"))
+            select(first(EventName.QUEUED), first(EventName.ANSWERED), first(EventName.ABANDONED))
             .where(
                 events.c.enquiry_id.in_(in_period),
-                events.c.event.in_(("enquiry.queued", "enquiry.answered", "enquiry.abandoned")),
+                events.c.event.in_((EventName.QUEUED, EventName.ANSWERED, EventName.ABANDONED)),
             )
             .group_by(events.c.enquiry_id)
         )

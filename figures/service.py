@@ -23,17 +23,18 @@ from figures.tallied import (
     whole_slots,
 )
 from routing.models import EnquiryEvent
+from routing.states import EventName
 from routing.tallies import SHORT_ABANDON_SECONDS, thresholds
 from tenants.models import AgentEvent, Tenant
 
 TIMELINE_EVENTS = (
-    "enquiry.queued",
-    "enquiry.offered",
-    "enquiry.answered",
-    "enquiry.abandoned",
-    "enquiry.completed",
-    "enquiry.transferred",
-    "enquiry.callback_offered",
+    EventName.QUEUED,
+    EventName.OFFERED,
+    EventName.ANSWERED,
+    EventName.ABANDONED,
+    EventName.COMPLETED,
+    EventName.TRANSFERRED,
+    EventName.CALLBACK_OFFERED,
 )
 
 
@@ -43,7 +44,7 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
         select(EnquiryEvent.enquiry_id)
         .where(
             EnquiryEvent.tenant_slug == tenant,
-            EnquiryEvent.event == "enquiry.queued",
+            EnquiryEvent.event == EventName.QUEUED,
             EnquiryEvent.at >= start,
             EnquiryEvent.at < end,
         )
@@ -68,7 +69,7 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
     by_enquiry: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         by_enquiry[row.enquiry_id].append(row)
-    wraps = await _wrap_seconds(session, [r for r in rows if r.event == "enquiry.completed"])
+    wraps = await _wrap_seconds(session, [r for r in rows if r.event == EventName.COMPLETED])
     out = []
     for enquiry_id, events in by_enquiry.items():
         owner, service_code, channel, threshold = enquiries[enquiry_id]
@@ -76,9 +77,9 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
         agreement: str | None = None
         for event in events:
             first.setdefault(event.event, event)
-            if event.event == "enquiry.offered" and "enquiry.answered" not in first:
+            if event.event == EventName.OFFERED and EventName.ANSWERED not in first:
                 agreement = (event.data or {}).get("agreement")  # the offer that was answered decides
-        queued = first["enquiry.queued"]
+        queued = first[EventName.QUEUED]
         answered, abandoned, completed = (
             first.get(f"enquiry.{n}") for n in ("answered", "abandoned", "completed")
         )
@@ -98,8 +99,8 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
                 completed_at=completed.at if completed else None,
                 outcome=outcome,
                 wrap_seconds=wraps.get(enquiry_id, 0.0),
-                transferred="enquiry.transferred" in first or outcome == "transferred",
-                callback="enquiry.callback_offered" in first or outcome == "callback_booked",
+                transferred=EventName.TRANSFERRED in first or outcome == "transferred",
+                callback=EventName.CALLBACK_OFFERED in first or outcome == "callback_booked",
                 avoidable=bool(tags & {"avoidable"}) or any(t.startswith("avoidable:") for t in tags),
                 agreement=agreement if answered else None,
             )

@@ -32,6 +32,7 @@ from plumbing.logging import configure_logging
 from plumbing.settings import Settings
 from routing.dispatch.desk import DeskError
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
+from routing.states import EventName
 from tenants.agreements.loader import load_agreement_files
 from tenants.agreements.service import put_agreements
 from tenants.catalogue import ServiceInfo
@@ -317,7 +318,7 @@ async def _counts(hub: Hub) -> Text:
         )
         rejected = await session.scalar(select(func.count()).select_from(IntakeRejection))
         overflowed = await session.scalar(
-            select(func.count()).select_from(EnquiryEvent).where(EnquiryEvent.event == "enquiry.overflowed")
+            select(func.count()).select_from(EnquiryEvent).where(EnquiryEvent.event == EventName.OVERFLOWED)
         )
         delivered = await session.scalar(
             select(func.count()).select_from(BackofficeDelivery).where(BackofficeDelivery.status == DELIVERED)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.customers.visibility import CUSTOMER_FIELDS
 from routing.models import Enquiry, EnquiryEvent
+from routing.states import EnquiryState, EventName
 from tenants.access import Who, agreed_fields, may_read_partner
 
 NOTES_WITHHELD = "(only the owner's supervisors see notes)"
@@ -68,7 +69,7 @@ async def _agreements_handled_under(session: AsyncSession, partner: str, enquiry
         await session.scalars(
             select(EnquiryEvent.data).where(
                 EnquiryEvent.enquiry_id == enquiry.id,
-                EnquiryEvent.event == "enquiry.offered",
+                EnquiryEvent.event == EventName.OFFERED,
                 EnquiryEvent.handler_slug == partner,
             )
         )
@@ -87,7 +88,11 @@ def may_open_customer(who: Who, enquiry: Enquiry, *, agent_tenant: str) -> bool:
         return True
     if enquiry.tenant_slug == agent_tenant and may_read_partner(who, agent_tenant):
         return True
-    return who.agent_id is not None and enquiry.agent_id == who.agent_id and enquiry.state == "answered"
+    return (
+        who.agent_id is not None
+        and enquiry.agent_id == who.agent_id
+        and enquiry.state == EnquiryState.ANSWERED
+    )
 
 
 def visible_step_data(access: EnquiryAccess, data: dict[str, Any] | None) -> dict[str, Any]:

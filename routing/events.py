@@ -58,7 +58,7 @@ class EnquiryRef:
 @dataclass(frozen=True)
 class NewEvent:
     enquiry: EnquiryRef
-    event: str  # e.g. "enquiry.queued"
+    event: str  # e.g. EventName.QUEUED
     at: datetime
     agent_id: str | None = None
     handler: str | None = None

@@ -8,7 +8,7 @@ them, agents, agreements); times in the owning partner's zone (docs/design.md, "
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.models import Enquiry, EnquiryEvent
+from routing.states import EventName
 from tenants.agreements.models import AgreementRow
 from tenants.models import Agent, Service, Tenant
 from tenants.service import name_of, service_names
@@ -297,7 +298,7 @@ def _offer_withdrawn(step: Step, names: Names, owner: str, service_code: str) ->
 
 def _callback_or_voicemail(step: Step, names: Names, owner: str, service_code: str) -> str:
     d = step.data
-    what = "a callback" if step.event == "enquiry.callback_offered" else "voicemail"
+    what = "a callback" if step.event == EventName.CALLBACK_OFFERED else "voicemail"
     said = f"The caller was offered {what}"
     reasons = [r for r in d.get("reasons") or [] if isinstance(r, Mapping)]
     if any(r.get("rule") == "out_of_hours" for r in reasons):
@@ -337,23 +338,23 @@ def _survey_invited(step: Step, names: Names, owner: str, service_code: str) -> 
     return "The customer was invited to say how it went (a satisfaction survey)."
 
 
-_TELLERS = {
-    "enquiry.received": _received,
-    "enquiry.queued": _queued,
-    "enquiry.offered": _offered,
-    "enquiry.overflowed": _overflowed,
-    "enquiry.answered": _answered,
-    "enquiry.completed": _completed,
-    "enquiry.abandoned": _abandoned,
-    "enquiry.offer_rejected": _offer_rejected,
-    "enquiry.offer_timed_out": _offer_timed_out,
-    "enquiry.offer_withdrawn": _offer_withdrawn,
-    "enquiry.callback_offered": _callback_or_voicemail,
-    "enquiry.voicemail": _callback_or_voicemail,
-    "enquiry.callback_accepted": _callback_accepted,
-    "enquiry.transferred": _transferred,
-    "enquiry.case_updated": _case_updated,
-    "enquiry.survey_invited": _survey_invited,
+_TELLERS: dict[str, Callable[[Step, Names, str, str], str]] = {
+    EventName.RECEIVED: _received,
+    EventName.QUEUED: _queued,
+    EventName.OFFERED: _offered,
+    EventName.OVERFLOWED: _overflowed,
+    EventName.ANSWERED: _answered,
+    EventName.COMPLETED: _completed,
+    EventName.ABANDONED: _abandoned,
+    EventName.OFFER_REJECTED: _offer_rejected,
+    EventName.OFFER_TIMED_OUT: _offer_timed_out,
+    EventName.OFFER_WITHDRAWN: _offer_withdrawn,
+    EventName.CALLBACK_OFFERED: _callback_or_voicemail,
+    EventName.VOICEMAIL: _callback_or_voicemail,
+    EventName.CALLBACK_ACCEPTED: _callback_accepted,
+    EventName.TRANSFERRED: _transferred,
+    EventName.CASE_UPDATED: _case_updated,
+    EventName.SURVEY_INVITED: _survey_invited,
 }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plumbing.db.base import table_of
 from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
 from routing.models import AgentTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
+from routing.states import EventName
 from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
 
 SLOT = timedelta(minutes=15)
@@ -34,13 +35,13 @@ WRAP_HORIZON = timedelta(days=1)
 SHORT_ABANDON_SECONDS = 5.0
 COUNTED_EVENTS = frozenset(
     {
-        "enquiry.queued",
-        "enquiry.offered",
-        "enquiry.answered",
-        "enquiry.abandoned",
-        "enquiry.completed",
-        "enquiry.transferred",
-        "enquiry.callback_offered",
+        EventName.QUEUED,
+        EventName.OFFERED,
+        EventName.ANSWERED,
+        EventName.ABANDONED,
+        EventName.COMPLETED,
+        EventName.TRANSFERRED,
+        EventName.CALLBACK_OFFERED,
     }
 )
 SUMS = (
@@ -171,15 +172,15 @@ class EventLike(Protocol):
 def apply_event(fact: Fact, event: EventLike) -> Fact:
     """The fact after one more event: the first of each kind counts (as the figures' reference reads them)."""
     name = event.event
-    if name == "enquiry.offered" and fact.answered_at is None:
+    if name == EventName.OFFERED and fact.answered_at is None:
         return replace(fact, pending_agreement=(event.data or {}).get("agreement"))
-    if name == "enquiry.answered" and fact.answered_at is None:
+    if name == EventName.ANSWERED and fact.answered_at is None:
         return replace(
             fact, answered_at=event.at, handler_slug=event.handler, agreement_id=fact.pending_agreement
         )
-    if name == "enquiry.abandoned" and fact.abandoned_at is None:
+    if name == EventName.ABANDONED and fact.abandoned_at is None:
         return replace(fact, abandoned_at=event.at)
-    if name == "enquiry.completed" and fact.completed_at is None:
+    if name == EventName.COMPLETED and fact.completed_at is None:
         data = event.data or {}
         outcome = data.get("outcome")
         tags = set(data.get("tags", []))
@@ -192,9 +193,9 @@ def apply_event(fact: Fact, event: EventLike) -> Fact:
             callback=fact.callback or outcome == "callback_booked",
             avoidable="avoidable" in tags or any(t.startswith("avoidable:") for t in tags),
         )
-    if name == "enquiry.transferred":
+    if name == EventName.TRANSFERRED:
         return replace(fact, transferred=True)
-    if name == "enquiry.callback_offered":
+    if name == EventName.CALLBACK_OFFERED:
         return replace(fact, callback=True)
     return fact
 
@@ -384,7 +385,7 @@ async def count_events(
     counted = [(e, i) for e, i in zip(events, enquiry_ids, strict=True) if e.event in COUNTED_EVENTS]
     if not counted:
         return
-    new_ids = {i for e, i in counted if e.event == "enquiry.queued"}
+    new_ids = {i for e, i in counted if e.event == EventName.QUEUED}
     other_ids = {i for _, i in counted} - new_ids
     # A contact's queued event is written once (intake deduplicates by message id; a transfer makes a new enquiry):
     # a contact queued in this batch has no facts yet, so only the others' are read (one statement fewer on intake).
@@ -394,7 +395,7 @@ async def count_events(
     for event, enquiry_id in counted:
         fact = known.get(enquiry_id)
         if fact is None:
-            if event.event != "enquiry.queued" or enquiry_id not in fresh:
+            if event.event != EventName.QUEUED or enquiry_id not in fresh:
                 continue  # not queued (yet): not a contact the figures count
             tenant, service, channel, threshold = fresh[enquiry_id]
             known[enquiry_id] = Fact(enquiry_id, tenant, service, channel, threshold, event.at)
@@ -457,7 +458,7 @@ async def rebuild(
         select(events_table.c.enquiry_id)
         .where(
             events_table.c.tenant_slug == tenant,
-            events_table.c.event == "enquiry.queued",
+            events_table.c.event == EventName.QUEUED,
             events_table.c.at >= start,
             events_table.c.at < end,
         )
@@ -494,7 +495,7 @@ async def rebuild(
         event = _Event(r.event, r.at, r.agent_id, r.handler_slug, r.data or {})
         fact = facts.get(r.enquiry_id)
         if fact is None:
-            if r.event != "enquiry.queued" or r.enquiry_id not in info:
+            if r.event != EventName.QUEUED or r.enquiry_id not in info:
                 continue
             owner, service, channel, threshold = info[r.enquiry_id]
             facts[r.enquiry_id] = Fact(r.enquiry_id, owner, service, channel, threshold, r.at)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.problems import Problem
 from routing.models import EnquiryEvent
+from routing.states import EventName
 from tenants.access import Who, may_read_agreement, readable_partners
 from tenants.agreements.service import list_agreements
 from tenants.catalogue import Catalogue
@@ -137,7 +138,7 @@ async def starting_point(
     ]
     last = await session.scalar(
         select(func.max(EnquiryEvent.at)).where(
-            EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at <= now
+            EnquiryEvent.event == EventName.QUEUED, EnquiryEvent.at <= now
         )
     )
     document: dict[str, object]
@@ -146,7 +147,7 @@ async def starting_point(
         end = min(start + timedelta(days=1), now.replace(microsecond=0) + timedelta(seconds=1))
         contacts = await session.scalar(
             select(func.count()).where(
-                EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at >= start, EnquiryEvent.at < end
+                EnquiryEvent.event == EventName.QUEUED, EnquiryEvent.at >= start, EnquiryEvent.at < end
             )
         )
         today = start.date() == now.date()
@@ -154,7 +155,7 @@ async def starting_point(
         first, latest = (
             await session.execute(
                 select(func.min(EnquiryEvent.at), func.max(EnquiryEvent.at)).where(
-                    EnquiryEvent.event == "enquiry.queued", EnquiryEvent.at >= start, EnquiryEvent.at < end
+                    EnquiryEvent.event == EventName.QUEUED, EnquiryEvent.at >= start, EnquiryEvent.at < end
                 )
             )
         ).one()

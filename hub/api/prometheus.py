@@ -16,6 +16,7 @@ from figures.satisfaction import RATINGS, SurveyError, record_rating
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
 from routing.models import Enquiry, IntakeRejection
+from routing.states import EnquiryState
 from tenants.agreements.service import readable_agreements
 from tenants.models import Agent
 
@@ -110,7 +111,7 @@ async def prometheus(request: Request) -> PlainTextResponse:
         for tenant, since in (
             await session.execute(
                 select(Enquiry.tenant_slug, func.min(Enquiry.queued_at))
-                .where(Enquiry.state == "queued")
+                .where(Enquiry.state == EnquiryState.QUEUED)
                 .group_by(Enquiry.tenant_slug)
             )
         ).all():

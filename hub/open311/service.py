@@ -27,6 +27,7 @@ from plumbing.auth.service import check_api_key
 from plumbing.bus.base import IncomingMessage
 from plumbing.georeport import safe_http_url, w3c
 from routing.models import Enquiry, EnquiryEvent
+from routing.states import EventName
 from tenants.attributes import check_attributes
 from tenants.catalogue import ServiceInfo, TenantInfo
 
@@ -59,11 +60,11 @@ _UPDATE_STATUS = {  # mySociety's extended statuses
     "no_action": "no_further_action",
 }
 _PUBLIC_EVENTS = (
-    "enquiry.received",
-    "enquiry.answered",
-    "enquiry.completed",
-    "enquiry.abandoned",
-    "enquiry.case_updated",  # a back office's update, at its own time (backoffice.updates)
+    EventName.RECEIVED,
+    EventName.ANSWERED,
+    EventName.COMPLETED,
+    EventName.ABANDONED,
+    EventName.CASE_UPDATED,  # a back office's update, at its own time (backoffice.updates)
 )
 # A back office's status in mySociety's extended spelling (routing.case_status.STATUSES).
 _CASE_UPDATE_STATUS = {
@@ -568,15 +569,15 @@ async def get_updates(hub: Hub, tenant: TenantInfo, params: Params) -> list[dict
         ).all()
     updates = []
     for event, reference, outcome in rows:
-        if event.event == "enquiry.completed":
+        if event.event == EventName.COMPLETED:
             chosen = str(event.data.get("outcome") or outcome or "")
             status, note = _UPDATE_STATUS.get(chosen, "closed"), _OUTCOME_NOTES.get(chosen, "Closed.")
-        elif event.event == "enquiry.case_updated":
+        elif event.event == EventName.CASE_UPDATED:
             case_status = str(event.data.get("status") or "")
             status, note = _CASE_UPDATE_STATUS.get(case_status, "open"), f"{status_label(case_status)}."
-        elif event.event == "enquiry.answered":
+        elif event.event == EventName.ANSWERED:
             status, note = "in_progress", "An adviser is dealing with it."
-        elif event.event == "enquiry.abandoned":
+        elif event.event == EventName.ABANDONED:
             status, note = "closed", "Withdrawn before it was answered."
         else:
             status, note = "open", "Received."

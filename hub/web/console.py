@@ -28,6 +28,7 @@ from routing.dispatch.desk import DeskError
 from routing.dispatch.transfer import transfer
 from routing.live.base import kind_of_channel, to_ms
 from routing.models import Enquiry
+from routing.states import EnquiryState
 from tenants.access import transfer_partners
 from tenants.attributes import describe_answers
 from tenants.catalogue import Catalogue
@@ -169,7 +170,9 @@ async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -
         agent = await session.get(Agent, user.agent_id)
         assert agent is not None
         in_hand = await session.scalar(
-            select(Enquiry).where(Enquiry.agent_id == agent.id, Enquiry.state == "answered").limit(1)
+            select(Enquiry)
+            .where(Enquiry.agent_id == agent.id, Enquiry.state == EnquiryState.ANSWERED)
+            .limit(1)
         )
         if in_hand is not None:
             panel = await _panel(hub, user, agent, in_hand, session, page="console")

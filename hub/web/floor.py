@@ -13,6 +13,7 @@ from figures.definitions import Figures
 from figures.service import tenant_figures
 from routing.dispatch.presence import STATUSES
 from routing.models import Enquiry, EnquiryEvent
+from routing.states import EnquiryState, EventName
 from tenants.models import Agent, Tenant
 from tenants.service import name_of, service_names
 
@@ -87,7 +88,8 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
         for agent_id, enquiry_id, reference in (
             await session.execute(
                 select(Enquiry.agent_id, Enquiry.id, Enquiry.reference).where(
-                    Enquiry.agent_id.in_([a.id for a in agents]), Enquiry.state.in_(("offered", "answered"))
+                    Enquiry.agent_id.in_([a.id for a in agents]),
+                    Enquiry.state.in_((EnquiryState.OFFERED, EnquiryState.ANSWERED)),
                 )
             )
         ).all()
@@ -98,7 +100,7 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
 
     today = start_of_day(now, tenant.timezone)
     answered_today = select(func.count()).where(
-        EnquiryEvent.event == "enquiry.answered", EnquiryEvent.at >= today
+        EnquiryEvent.event == EventName.ANSWERED, EnquiryEvent.at >= today
     )
     overflow_out = await session.scalar(
         answered_today.where(EnquiryEvent.tenant_slug == slug, EnquiryEvent.handler_slug != slug)

@@ -18,12 +18,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.models import Enquiry, EnquiryEvent
+from routing.states import EnquiryState, EventName
 from tenants.catalogue import Catalogue
-
-
-class CallbackEvent(StrEnum):
-    ATTEMPTED = "enquiry.callback_attempted"  # an agent rang; data: attempt, result, retry_at
-    RETRY_DUE = "enquiry.callback_retry_due"  # a missed callback back in its queue at its old place
 
 
 class AttemptResult(StrEnum):
@@ -79,7 +75,7 @@ async def worklist(
         select(Enquiry)
         .where(
             Enquiry.tenant_slug == tenant,
-            Enquiry.state.in_(("queued", "offered", "answered")),
+            Enquiry.state.in_((EnquiryState.QUEUED, EnquiryState.OFFERED, EnquiryState.ANSWERED)),
             or_(Enquiry.follow_up == "callback", Enquiry.channel == "callback"),
         )
         .order_by(Enquiry.queued_at, Enquiry.id)
@@ -90,7 +86,9 @@ async def worklist(
     items = []
     for enquiry in (await session.scalars(query)).all():
         service = catalogue.service(tenant, enquiry.service_code)
-        state = "waiting_retry" if enquiry.state == "queued" and enquiry.retry_at else enquiry.state
+        state = (
+            "waiting_retry" if enquiry.state == EnquiryState.QUEUED and enquiry.retry_at else enquiry.state
+        )
         items.append(
             WorkItem(
                 enquiry.id,
@@ -120,7 +118,7 @@ async def figures(session: AsyncSession, tenant: str, since: datetime, until: da
                 EnquiryEvent.tenant_slug == tenant,
                 EnquiryEvent.at >= since,
                 EnquiryEvent.at < until,
-                EnquiryEvent.event.in_(("enquiry.callback_accepted", CallbackEvent.ATTEMPTED.value)),
+                EnquiryEvent.event.in_((EventName.CALLBACK_ACCEPTED, EventName.CALLBACK_ATTEMPTED.value)),
             )
             .order_by(EnquiryEvent.id)
         )
@@ -128,7 +126,7 @@ async def figures(session: AsyncSession, tenant: str, since: datetime, until: da
     attempts: dict[str, int] = {result.value: 0 for result in AttemptResult}
     accepted = given_up = 0
     for event, data in events:
-        if event == "enquiry.callback_accepted":
+        if event == EventName.CALLBACK_ACCEPTED:
             accepted += 1
             continue
         result = str((data or {}).get("result"))

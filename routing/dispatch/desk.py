@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
@@ -20,7 +19,6 @@ from plumbing.problems import Problem
 from routing.dispatch.callbacks import (
     NOT_REACHED_OUTCOME,
     AttemptResult,
-    CallbackEvent,
     WorkItem,
     is_callback,
     number_to_ring,
@@ -32,14 +30,11 @@ from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import OUTAGES, kind_of_channel, to_ms
 from routing.models import Enquiry, EnquiryEvent
+from routing.states import EnquiryState, EventName
 from tenants.models import Agent
 from tenants.service_routing import ServiceRouting
 
 log = structlog.get_logger(__name__)
-
-
-class BlendEvent(StrEnum):
-    PARKED = "enquiry.parked"  # a deferrable item in hand waits while its agent takes a live contact
 
 
 OUTCOMES = ("resolved", "passed_to_back_office", "transferred", "callback_booked", "no_action")
@@ -120,7 +115,8 @@ class AgentDesk:
             agent = await _agent(session, agent_id)
             current = await session.scalar(
                 select(Enquiry.id).where(
-                    Enquiry.agent_id == agent_id, Enquiry.state.in_(("offered", "answered"))
+                    Enquiry.agent_id == agent_id,
+                    Enquiry.state.in_((EnquiryState.OFFERED, EnquiryState.ANSWERED)),
                 )
             )
             return AgentView(
@@ -166,7 +162,7 @@ class AgentDesk:
             return None
         async with self.sessionmaker() as session:
             enquiry = await session.get(Enquiry, offer.enquiry_id)
-            if enquiry is None or enquiry.state != "offered" or enquiry.agent_id != agent_id:
+            if enquiry is None or enquiry.state != EnquiryState.OFFERED or enquiry.agent_id != agent_id:
                 return None
             return OfferView(
                 enquiry.id,
@@ -202,13 +198,13 @@ class AgentDesk:
                 raise DeskError(
                     409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
                 )
-            if enquiry.state == "answered":
+            if enquiry.state == EnquiryState.ANSWERED:
                 return enquiry_id  # a double-click: already accepted, nothing changes twice
-            if enquiry.state != "offered":
+            if enquiry.state != EnquiryState.OFFERED:
                 raise DeskError(409, "stale_offer", f"that enquiry is {enquiry.state}, not offered to you")
             if not await self.live.accept(agent_id, enquiry_id):
                 raise DeskError(409, "stale_offer", "the offer has just expired")
-            await _set_enquiry(session, enquiry_id, state="answered")
+            await _set_enquiry(session, enquiry_id, state=EnquiryState.ANSWERED)
             await set_agent_status(
                 session, agent, "busy", at=now, reason="accepted", reset_missed_offers=True
             )
@@ -217,7 +213,7 @@ class AgentDesk:
             answered = [
                 NewEvent(
                     ref,
-                    "enquiry.answered",
+                    EventName.ANSWERED,
                     now,
                     agent_id=agent_id,
                     handler=agent.tenant,
@@ -227,7 +223,7 @@ class AgentDesk:
             if kind_of_channel(ref.channel) == "voice":
                 answered += await _park_deferrable(session, agent_id, ref, now)
             await record_events(session, answered)
-            log.info("enquiry.answered", tenant=ref.owner, waited_seconds=round(waited, 3))
+            log.info(EventName.ANSWERED, tenant=ref.owner, waited_seconds=round(waited, 3))
         await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
         # An agent holding a web form or an email may have room for one more (a call is always alone).
         if kind_of_channel(ref.channel) != "voice":
@@ -278,7 +274,7 @@ class AgentDesk:
         async with unit_of_work(self.sessionmaker) as session:
             agent = await _lock_agent(session, agent_id)
             enquiry = await _lock_enquiry(session, enquiry_id)
-            if enquiry is None or enquiry.agent_id != agent_id or enquiry.state != "offered":
+            if enquiry is None or enquiry.agent_id != agent_id or enquiry.state != EnquiryState.OFFERED:
                 raise DeskError(
                     409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
                 )
@@ -286,12 +282,17 @@ class AgentDesk:
             if offer is None:
                 raise DeskError(409, "stale_offer", "the offer has just expired")
             await _set_enquiry(
-                session, enquiry_id, state="queued", agent_id=None, handler_slug=None, agreement_id=None
+                session,
+                enquiry_id,
+                state=EnquiryState.QUEUED,
+                agent_id=None,
+                handler_slug=None,
+                agreement_id=None,
             )
             await set_agent_status(session, agent, "unavailable", at=now, reason="rejected_offer")
             await record_events(
                 session,
-                [NewEvent(EnquiryRef.of(enquiry), "enquiry.offer_rejected", now, agent_id=agent_id)],
+                [NewEvent(EnquiryRef.of(enquiry), EventName.OFFER_REJECTED, now, agent_id=agent_id)],
             )
         await self.dispatcher.place([offer.entry])
 
@@ -324,11 +325,11 @@ class AgentDesk:
             enquiry = await _lock_enquiry(session, enquiry_id)
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(409, "not_yours", "that enquiry is not in your hands")
-            if enquiry.state == "completed":
+            if enquiry.state == EnquiryState.COMPLETED:
                 return  # repeated request: already done
-            if enquiry.state != "answered":
+            if enquiry.state != EnquiryState.ANSWERED:
                 raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
-            await _set_enquiry(session, enquiry_id, state="completed", outcome=outcome)
+            await _set_enquiry(session, enquiry_id, state=EnquiryState.COMPLETED, outcome=outcome)
             enquiries, events = table_of(Enquiry), table_of(EnquiryEvent)
             # One round trip for both: other work in hand (web forms, emails), and when this was answered.
             others, answered_at = (
@@ -338,12 +339,12 @@ class AgentDesk:
                         .select_from(enquiries)
                         .where(
                             enquiries.c.agent_id == agent_id,
-                            enquiries.c.state == "answered",
+                            enquiries.c.state == EnquiryState.ANSWERED,
                             enquiries.c.id != enquiry_id,
                         )
                         .scalar_subquery(),
                         select(func.max(events.c.at))
-                        .where(events.c.enquiry_id == enquiry_id, events.c.event == "enquiry.answered")
+                        .where(events.c.enquiry_id == enquiry_id, events.c.event == EventName.ANSWERED)
                         .scalar_subquery(),
                     )
                 )
@@ -360,7 +361,7 @@ class AgentDesk:
                 [
                     NewEvent(
                         ref,
-                        "enquiry.completed",
+                        EventName.COMPLETED,
                         now,
                         agent_id=agent_id,
                         handler=agent.tenant,
@@ -388,7 +389,7 @@ class AgentDesk:
                     [
                         NewEvent(
                             ref,
-                            "enquiry.survey_invited",
+                            EventName.SURVEY_INVITED,
                             now,
                             data={
                                 "survey_path": f"/survey/{invite.token}",
@@ -397,7 +398,7 @@ class AgentDesk:
                         )
                     ],
                 )
-        log.info("enquiry.completed", outcome=outcome)
+        log.info(EventName.COMPLETED, outcome=outcome)
         await self.live.finish(agent_id, enquiry_id)
         if answered_at is not None:
             handled_ms = max(0.0, (now - _aware(answered_at)).total_seconds() * 1000)
@@ -427,7 +428,7 @@ async def _callback_attempt(
         locked = await _lock_enquiry(session, enquiry_id)
         if locked is None or locked.agent_id != agent_id:
             raise DeskError(409, "not_yours", "that enquiry is not in your hands")
-        if locked.state != "answered":
+        if locked.state != EnquiryState.ANSWERED:
             raise DeskError(409, "not_answered", f"that enquiry is {locked.state}; accept it first")
         enquiry = await session.get(Enquiry, enquiry_id)
         assert enquiry is not None  # locked above
@@ -477,14 +478,19 @@ async def _callback_attempt(
             data["says"] = f"attempt {attempt}: the caller answered"
         events = [
             NewEvent(
-                ref, CallbackEvent.ATTEMPTED.value, now, agent_id=agent_id, handler=agent.tenant, data=data
+                ref,
+                EventName.CALLBACK_ATTEMPTED.value,
+                now,
+                agent_id=agent_id,
+                handler=agent.tenant,
+                data=data,
             )
         ]
         if step == "given_up":
             events.append(
                 NewEvent(
                     ref,
-                    "enquiry.completed",
+                    EventName.COMPLETED,
                     now,
                     agent_id=agent_id,
                     handler=agent.tenant,
@@ -495,7 +501,11 @@ async def _callback_attempt(
             others = await session.scalar(
                 select(func.count())
                 .select_from(Enquiry)
-                .where(Enquiry.agent_id == agent_id, Enquiry.state == "answered", Enquiry.id != enquiry_id)
+                .where(
+                    Enquiry.agent_id == agent_id,
+                    Enquiry.state == EnquiryState.ANSWERED,
+                    Enquiry.id != enquiry_id,
+                )
             )
             if not others:
                 await set_agent_status(session, agent, "available", at=now, reason="callback_attempted")
@@ -514,7 +524,7 @@ async def _park_deferrable(
         select(*EnquiryRef.columns())
         .where(
             enquiries.c.agent_id == agent_id,
-            enquiries.c.state == "answered",
+            enquiries.c.state == EnquiryState.ANSWERED,
             enquiries.c.id != live.id,
         )
         .order_by(enquiries.c.id)
@@ -522,7 +532,7 @@ async def _park_deferrable(
     return [
         NewEvent(
             EnquiryRef.of(row),
-            BlendEvent.PARKED.value,
+            EventName.PARKED.value,
             now,
             agent_id=agent_id,
             data={

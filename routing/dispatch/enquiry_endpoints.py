@@ -21,6 +21,7 @@ from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
 from routing.narrative import Step, names_for, tell
 from routing.policy import estimate_wait, predict_wait
+from routing.states import EnquiryState, EventName
 from tenants.access import check_partner
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
@@ -161,15 +162,15 @@ async def wait(
     enquiry = await _enquiry(request, enquiry_id)
     await _access(request, principal, enquiry, as_owner=True)
     dispatcher = _dispatcher(request)
-    position = await dispatcher.live.position(enquiry_id) if enquiry.state == "queued" else None
+    position = await dispatcher.live.position(enquiry_id) if enquiry.state == EnquiryState.QUEUED else None
     if position is None:
         return WaitOut(
             enquiry_id=enquiry_id,
             state=enquiry.state,
             queue=None,
             position=None,
-            predicted_wait_seconds=0.0 if enquiry.state != "queued" else None,
-            method="not_waiting" if enquiry.state != "queued" else "unknown",
+            predicted_wait_seconds=0.0 if enquiry.state != EnquiryState.QUEUED else None,
+            method="not_waiting" if enquiry.state != EnquiryState.QUEUED else "unknown",
             figures={},
             follow_up=enquiry.follow_up,
         )
@@ -209,7 +210,7 @@ async def accept_callback(
     async with unit_of_work(dispatcher.sessionmaker) as session:
         row = await session.get(Enquiry, enquiry_id, with_for_update=True)
         assert row is not None
-        if row.state != "queued":
+        if row.state != EnquiryState.QUEUED:
             raise HTTPException(
                 409, f"that enquiry is {row.state}: a callback is only for a caller still waiting"
             )
@@ -222,7 +223,7 @@ async def accept_callback(
             await session.flush()
             await record_events(
                 session,
-                [NewEvent(EnquiryRef.of(row), "enquiry.callback_accepted", dispatcher.clock(), data=data)],
+                [NewEvent(EnquiryRef.of(row), EventName.CALLBACK_ACCEPTED, dispatcher.clock(), data=data)],
             )
     return await wait(enquiry_id, request, principal)
 

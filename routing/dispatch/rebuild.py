@@ -14,6 +14,7 @@ from routing.dispatch.service import Dispatcher, facts_of
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import QueueEntry, kind_of_channel, queue_name
 from routing.models import Enquiry
+from routing.states import EnquiryState, EventName
 
 log = structlog.get_logger(__name__)
 
@@ -52,14 +53,16 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
         await dispatcher.router.configure_caps(now)
         async with unit_of_work(dispatcher.sessionmaker) as session:
             offered = (
-                await session.scalars(select(Enquiry).where(Enquiry.state == "offered").with_for_update())
+                await session.scalars(
+                    select(Enquiry).where(Enquiry.state == EnquiryState.OFFERED).with_for_update()
+                )
             ).all()
             events = []
             for enquiry in offered:
                 events.append(
                     NewEvent(
                         EnquiryRef.of(enquiry),
-                        "enquiry.offer_withdrawn",
+                        EventName.OFFER_WITHDRAWN,
                         now,
                         agent_id=enquiry.agent_id,
                         data={"reason": "live_state_rebuilt"},
@@ -73,7 +76,8 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
             waiting = (
                 await session.scalars(
                     select(Enquiry).where(
-                        Enquiry.state == "queued", or_(Enquiry.retry_at.is_(None), Enquiry.retry_at <= now)
+                        Enquiry.state == EnquiryState.QUEUED,
+                        or_(Enquiry.retry_at.is_(None), Enquiry.retry_at <= now),
                     )
                 )
             ).all()
@@ -86,7 +90,7 @@ async def rebuild_live_state(dispatcher: Dispatcher) -> RebuildResult | None:
                         Enquiry.service_code,
                         Enquiry.channel,
                         Enquiry.agreement_id,
-                    ).where(Enquiry.state == "answered", Enquiry.agent_id.is_not(None))
+                    ).where(Enquiry.state == EnquiryState.ANSWERED, Enquiry.agent_id.is_not(None))
                 )
             ).all()
             ready = await agents_taking_work(session)

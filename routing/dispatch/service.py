@@ -30,6 +30,7 @@ from routing.live.base import LiveState, Offer, QueueEntry, base_queue_of, to_ms
 from routing.models import Enquiry, EnquiryEvent
 from routing.policy.model import Decision, EnquiryFacts
 from routing.policy.proficiency import choice_text, skill_rank
+from routing.states import EnquiryState, EventName
 from tenants.catalogue import Catalogue, CatalogueCache
 from tenants.hours import next_opening
 from tenants.models import Agent
@@ -139,9 +140,9 @@ class Dispatcher:
         for item in routed:
             ref, decision = by_id[item.entry.enquiry_id], item.decision
             if decision.action == "offer_callback":
-                events.append(NewEvent(ref, "enquiry.callback_offered", now, data=_offer_data(decision)))
+                events.append(NewEvent(ref, EventName.CALLBACK_OFFERED, now, data=_offer_data(decision)))
             elif decision.action == "voicemail":
-                events.append(NewEvent(ref, "enquiry.voicemail", now, data=_offer_data(decision)))
+                events.append(NewEvent(ref, EventName.VOICEMAIL, now, data=_offer_data(decision)))
                 voicemail.append(ref.id)
             elif decision.action == "next_opening":
                 opens = await self._next_opening(ref.owner, ref.service_code, ref.channel, now)
@@ -153,7 +154,7 @@ class Dispatcher:
                 events.append(
                     NewEvent(
                         ref,
-                        "enquiry.told_next_opening",
+                        EventName.TOLD_NEXT_OPENING,
                         now,
                         data={"next_opening": opens.isoformat() if opens else None, "says": says},
                     )
@@ -168,7 +169,7 @@ class Dispatcher:
             await session.execute(
                 update(Enquiry)
                 .where(Enquiry.id.in_(told))
-                .values(state="completed", outcome="told_next_opening")
+                .values(state=EnquiryState.COMPLETED, outcome="told_next_opening")
             )
         return routed, events
 
@@ -233,7 +234,7 @@ class Dispatcher:
                     handler_of.get(offer.agent_id),
                     waiting.get(offer.enquiry_id, (None, None)),
                 )
-                if ref is None or handler is None or state != "queued":
+                if ref is None or handler is None or state != EnquiryState.QUEUED:
                     stale.append(offer)
                     continue
                 waiting[offer.enquiry_id] = (ref, "offered")  # a second offer of it in this batch is stale
@@ -250,7 +251,7 @@ class Dispatcher:
                     events.append(
                         NewEvent(
                             ref,
-                            "enquiry.overflowed",
+                            EventName.OVERFLOWED,
                             now,
                             agent_id=offer.agent_id,
                             handler=handler,
@@ -260,7 +261,7 @@ class Dispatcher:
                 events.append(
                     NewEvent(
                         ref,
-                        "enquiry.offered",
+                        EventName.OFFERED,
                         now,
                         agent_id=offer.agent_id,
                         handler=handler,
@@ -277,7 +278,7 @@ class Dispatcher:
                     update(enquiries)
                     .where(enquiries.c.id == bindparam("b_id"))
                     .values(
-                        state="offered",
+                        state=EnquiryState.OFFERED,
                         agent_id=bindparam("b_agent"),
                         handler_slug=bindparam("b_handler"),
                         agreement_id=bindparam("b_agreement"),
@@ -379,10 +380,12 @@ class Dispatcher:
                         update(Enquiry)
                         .where(
                             Enquiry.id == offer.enquiry_id,
-                            Enquiry.state == "offered",
+                            Enquiry.state == EnquiryState.OFFERED,
                             Enquiry.agent_id == offer.agent_id,
                         )
-                        .values(state="queued", agent_id=None, handler_slug=None, agreement_id=None)
+                        .values(
+                            state=EnquiryState.QUEUED, agent_id=None, handler_slug=None, agreement_id=None
+                        )
                         .returning(Enquiry)
                     )
                 ).scalar_one_or_none()
@@ -390,7 +393,7 @@ class Dispatcher:
                     requeue.append(offer.entry)
                     events.append(
                         NewEvent(
-                            EnquiryRef.of(enquiry), "enquiry.offer_timed_out", now, agent_id=offer.agent_id
+                            EnquiryRef.of(enquiry), EventName.OFFER_TIMED_OUT, now, agent_id=offer.agent_id
                         )
                     )
                 elif (
@@ -435,7 +438,7 @@ class Dispatcher:
                 await session.execute(
                     select(enquiries.c.id, enquiries.c.agent_id)
                     .where(
-                        enquiries.c.state == "offered",
+                        enquiries.c.state == EnquiryState.OFFERED,
                         # NULL: offered before offers carried their expiry (an upgrade); looked at once.
                         or_(enquiries.c.offered_until < cutoff, enquiries.c.offered_until.is_(None)),
                     )
@@ -460,7 +463,7 @@ class Dispatcher:
             for enquiry_id, agent_id in suspects:
                 last_offered = await session.scalar(
                     select(func.max(EnquiryEvent.at)).where(
-                        EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == "enquiry.offered"
+                        EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == EventName.OFFERED
                     )
                 )
                 if last_offered is not None and last_offered > cutoff:
@@ -469,9 +472,13 @@ class Dispatcher:
                     await session.execute(
                         update(Enquiry)
                         .where(
-                            Enquiry.id == enquiry_id, Enquiry.state == "offered", Enquiry.agent_id == agent_id
+                            Enquiry.id == enquiry_id,
+                            Enquiry.state == EnquiryState.OFFERED,
+                            Enquiry.agent_id == agent_id,
                         )
-                        .values(state="queued", agent_id=None, handler_slug=None, agreement_id=None)
+                        .values(
+                            state=EnquiryState.QUEUED, agent_id=None, handler_slug=None, agreement_id=None
+                        )
                         .returning(Enquiry)
                     )
                 ).scalar_one_or_none()
@@ -480,7 +487,7 @@ class Dispatcher:
                 events.append(
                     NewEvent(
                         EnquiryRef.of(enquiry),
-                        "enquiry.offer_withdrawn",
+                        EventName.OFFER_WITHDRAWN,
                         now,
                         agent_id=agent_id,
                         data={"reason": "offer_lost"},
@@ -533,7 +540,7 @@ class Dispatcher:
                         select(Enquiry)
                         .where(
                             Enquiry.tenant_slug.in_(sorted(borrowers)),
-                            Enquiry.state == "queued",
+                            Enquiry.state == EnquiryState.QUEUED,
                             Enquiry.retry_at.is_(None),
                         )
                         .order_by(Enquiry.id)
@@ -556,7 +563,7 @@ class Dispatcher:
                         [
                             NewEvent(
                                 EnquiryRef.of(by_id[entry.enquiry_id]),
-                                "enquiry.replanned",
+                                EventName.REPLANNED,
                                 now,
                                 data={
                                     "says": "the agreements changed: its rings were planned again, "
@@ -589,7 +596,7 @@ class Dispatcher:
                 due = (
                     await session.scalars(
                         select(Enquiry)
-                        .where(Enquiry.retry_at <= now, Enquiry.state == "queued")
+                        .where(Enquiry.retry_at <= now, Enquiry.state == EnquiryState.QUEUED)
                         .order_by(Enquiry.retry_at)
                         .limit(500)
                         .with_for_update(skip_locked=True)
@@ -601,7 +608,7 @@ class Dispatcher:
                     events.append(
                         NewEvent(
                             EnquiryRef.of(enquiry),
-                            "enquiry.callback_retry_due",
+                            EventName.CALLBACK_RETRY_DUE,
                             now,
                             data={
                                 "attempts_so_far": enquiry.callback_attempts,
@@ -626,7 +633,7 @@ class Dispatcher:
             enquiries = (
                 await session.scalars(
                     select(Enquiry).where(
-                        Enquiry.id.in_(due), Enquiry.state == "queued", Enquiry.follow_up.is_(None)
+                        Enquiry.id.in_(due), Enquiry.state == EnquiryState.QUEUED, Enquiry.follow_up.is_(None)
                     )
                 )
             ).all()
@@ -641,7 +648,7 @@ class Dispatcher:
                     events.append(
                         NewEvent(
                             EnquiryRef.of(enquiry),
-                            "enquiry.callback_offered",
+                            EventName.CALLBACK_OFFERED,
                             now,
                             data=_offer_data(decision),
                         )

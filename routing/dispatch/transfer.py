@@ -28,6 +28,7 @@ from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import entry_for, to_ms
 from routing.models import Enquiry
 from routing.references import new_reference
+from routing.states import EnquiryState, EventName
 from tenants.access import transfer_agreement
 from tenants.models import Agent
 
@@ -117,7 +118,7 @@ async def transfer(
         enquiry = await session.get(Enquiry, enquiry_id, with_for_update=True)
         if enquiry is None or enquiry.agent_id != agent_id:
             raise DeskError(409, "not_yours", "that enquiry is not in your hands")
-        if enquiry.state == "completed" and enquiry.outcome == "transferred":
+        if enquiry.state == EnquiryState.COMPLETED and enquiry.outcome == "transferred":
             made = await session.scalar(
                 select(Enquiry).where(Enquiry.message_id == _transfer_message_id(enquiry.id))
             )
@@ -125,7 +126,7 @@ async def transfer(
                 return Transferred(
                     enquiry.id, made.id, made.reference, f"{made.tenant_slug}/{made.service_code}"
                 )
-        if enquiry.state != "answered":
+        if enquiry.state != EnquiryState.ANSWERED:
             raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
         if (to_tenant, to_service) == (enquiry.tenant_slug, enquiry.service_code):
             raise DeskError(422, "same_queue", "the enquiry is already for that service")
@@ -143,7 +144,7 @@ async def transfer(
             received_at=enquiry.received_at,
             created_at=now,
             queued_at=now,
-            state="queued",
+            state=EnquiryState.QUEUED,
             text=enquiry.text,
             customer=copy.customer,
             attributes=copy.attributes,
@@ -163,7 +164,7 @@ async def transfer(
             [
                 NewEvent(
                     original,
-                    "enquiry.transferred",
+                    EventName.TRANSFERRED,
                     now,
                     agent_id=agent_id,
                     handler=agent.tenant_slug,
@@ -171,7 +172,7 @@ async def transfer(
                 ),
                 NewEvent(
                     original,
-                    "enquiry.completed",
+                    EventName.COMPLETED,
                     now,
                     agent_id=agent_id,
                     handler=agent.tenant_slug,
@@ -179,11 +180,11 @@ async def transfer(
                 ),
                 NewEvent(
                     new,
-                    "enquiry.received",
+                    EventName.RECEIVED,
                     now,
                     data={"received_at": moved.received_at.isoformat(), **came_from},
                 ),
-                NewEvent(new, "enquiry.queued", now, data=came_from),
+                NewEvent(new, EventName.QUEUED, now, data=came_from),
             ],
         )
         await record(
@@ -208,6 +209,6 @@ async def transfer(
         )
         result = Transferred(enquiry.id, moved.id, moved.reference, target.queue)
         entry = entry_for(moved.id, to_tenant, target.code, moved.priority, to_ms(now))
-    log.info("enquiry.transferred", enquiry_id=enquiry_id, to=target.queue, to_enquiry_id=result.to_enquiry)
+    log.info(EventName.TRANSFERRED, enquiry_id=enquiry_id, to=target.queue, to_enquiry_id=result.to_enquiry)
     await dispatcher.place([entry])
     return result

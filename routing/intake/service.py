@@ -40,6 +40,7 @@ from routing.live.base import Offer, QueueEntry, to_ms
 from routing.models import Enquiry, IntakeRejection
 from routing.policy.model import EnquiryFacts
 from routing.references import new_reference
+from routing.states import EnquiryState, EventName
 from tenants.catalogue import Catalogue
 
 log = structlog.get_logger(__name__)
@@ -138,8 +139,8 @@ class IntakeProcessor:
                 event
                 for ref, enquiry in inserted
                 for event in (
-                    NewEvent(ref, "enquiry.received", now, data=_received_data(enquiry)),
-                    NewEvent(ref, "enquiry.queued", now, data={"routing": decisions.get(ref.id, {})}),
+                    NewEvent(ref, EventName.RECEIVED, now, data=_received_data(enquiry)),
+                    NewEvent(ref, EventName.QUEUED, now, data={"routing": decisions.get(ref.id, {})}),
                 )
             ]
             await record_events(session, events + follow_ups)
@@ -222,7 +223,9 @@ class IntakeProcessor:
         if not repeats:
             return []
         waiting = await session.scalars(
-            select(Enquiry).where(_by_message(table_of(Enquiry), repeats), Enquiry.state == "queued")
+            select(Enquiry).where(
+                _by_message(table_of(Enquiry), repeats), Enquiry.state == EnquiryState.QUEUED
+            )
         )
         return [
             facts_of(e)
@@ -386,7 +389,7 @@ class IntakeProcessor:
             events.append(
                 NewEvent(
                     EnquiryRef.of(enquiry),
-                    "enquiry.abandoned",
+                    EventName.ABANDONED,
                     w.at,
                     agent_id=enquiry.agent_id,
                     data={"reason": w.reason, "waited_seconds": round(max(waited, 0.0), 3)},
@@ -396,7 +399,7 @@ class IntakeProcessor:
             await session.execute(
                 update(enquiries)
                 .where(enquiries.c.id.in_(sorted(abandoned)))
-                .values(state="abandoned", agent_id=None, handler_slug=None)
+                .values(state=EnquiryState.ABANDONED, agent_id=None, handler_slug=None)
             )
         await record_events(session, events)
         return abandoned, keys - set(found), long_abandons
@@ -497,7 +500,7 @@ class IntakeProcessor:
                 }
             )
             event = {
-                "event": "enquiry.rejected",
+                "event": EventName.REJECTED,
                 "at": row["at"].isoformat(),  # type: ignore[attr-defined]
                 "owner": owner,
                 "message_id": row["message_id"],
@@ -510,7 +513,7 @@ class IntakeProcessor:
                     "exchange": EVENTS_EXCHANGE,
                     "routing_key": f"{owner}.enquiry.rejected",
                     "message_id": f"rej-{rejection_id}",
-                    "message_type": "enquiry.rejected",
+                    "message_type": EventName.REJECTED,
                     "content_type": "application/json",
                     "headers": {},
                     "body": json.dumps(event, separators=(",", ":")).encode(),
