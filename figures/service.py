@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from figures.tallied import (
 )
 from routing.models import EnquiryEvent
 from routing.states import EventName
-from routing.tallies import SHORT_ABANDON_SECONDS, thresholds
+from routing.tallies import SHORT_ABANDON_SECONDS, thresholds, wrap_seconds
 from tenants.models import AgentEvent, Tenant
 
 TIMELINE_EVENTS = (
@@ -69,7 +69,12 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
     by_enquiry: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         by_enquiry[row.enquiry_id].append(row)
-    wraps = await _wrap_seconds(session, [r for r in rows if r.event == EventName.COMPLETED])
+    # the reference reads every wrap-up to its end, however long (the tallies cut one at a day)
+    wraps = await wrap_seconds(
+        session,
+        [(r.enquiry_id, r.agent_id, r.at) for r in rows if r.event == EventName.COMPLETED and r.agent_id],
+        horizon=None,
+    )
     out = []
     for enquiry_id, events in by_enquiry.items():
         owner, service_code, channel, threshold = enquiries[enquiry_id]
@@ -106,39 +111,6 @@ async def timelines(session: AsyncSession, *, tenant: str, start: datetime, end:
             )
         )
     return out
-
-
-async def _wrap_seconds(session: AsyncSession, completions: list[Any]) -> dict[int, float]:
-    """After-call work: the wrap-up stretch an agent starts when completing a contact, if they use one."""
-    if not completions:
-        return {}
-    agents = {c.agent_id for c in completions if c.agent_id}
-    start = min(c.at for c in completions)
-    rows = (
-        await session.execute(
-            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.previous, AgentEvent.at)
-            .where(AgentEvent.agent_id.in_(agents), AgentEvent.at >= start - timedelta(seconds=1))
-            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
-        )
-    ).all()
-    starts: dict[str, list[datetime]] = defaultdict(list)
-    ends: dict[str, list[datetime]] = defaultdict(list)
-    for row in rows:
-        if row.status == "wrap_up":
-            starts[row.agent_id].append(row.at)
-        elif row.previous == "wrap_up":
-            ends[row.agent_id].append(row.at)
-    wraps: dict[int, float] = {}
-    for completion in completions:
-        begun = [
-            s for s in starts.get(completion.agent_id, []) if abs((s - completion.at).total_seconds()) <= 1
-        ]
-        if not begun:
-            continue
-        finished = [e for e in ends.get(completion.agent_id, []) if e >= begun[0]]
-        if finished:
-            wraps[completion.enquiry_id] = (finished[0] - begun[0]).total_seconds()
-    return wraps
 
 
 async def agent_spans(

@@ -515,21 +515,37 @@ async def rebuild(
 
 
 async def _wraps(session: AsyncSession, completed: list[Fact]) -> dict[int, float]:
-    """Each completion's wrap-up (begun within a second of it, ended at the agent's next change of status)."""
-    if not completed:
+    """Each completion's wrap-up, read within a day of the last completion (a longer one is cut there), so a
+    recount reads a bounded stretch of the log, not everything after it."""
+    return await wrap_seconds(
+        session,
+        [
+            (f.enquiry_id, f.completed_by, f.completed_at)
+            for f in completed
+            if f.completed_by and f.completed_at
+        ],
+        horizon=WRAP_HORIZON,
+    )
+
+
+async def wrap_seconds(
+    session: AsyncSession,
+    completions: Sequence[tuple[int, str, datetime]],
+    *,
+    horizon: timedelta | None,
+) -> dict[int, float]:
+    """Each completion's (enquiry, agent, when) wrap-up: begun within a second of it, ended at the agent's next
+    change of status; read up to ``horizon`` after the last completion (None: to the end of the log)."""
+    if not completions:
         return {}
-    agents = {f.completed_by for f in completed}
-    since = min(f.completed_at for f in completed if f.completed_at) - timedelta(seconds=1)
-    # A wrap-up ends at the agent's next change of status: within a day of the last completion (a longer one is
-    # cut there), so a recount reads a bounded stretch of the log, not everything after it.
-    until = max(f.completed_at for f in completed if f.completed_at) + WRAP_HORIZON
-    rows = (
-        await session.execute(
-            select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.previous, AgentEvent.at)
-            .where(AgentEvent.agent_id.in_(agents), AgentEvent.at >= since, AgentEvent.at < until)
-            .order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id)
-        )
-    ).all()
+    agents = {agent for _, agent, _ in completions}
+    since = min(at for _, _, at in completions) - timedelta(seconds=1)
+    query = select(AgentEvent.agent_id, AgentEvent.status, AgentEvent.previous, AgentEvent.at).where(
+        AgentEvent.agent_id.in_(agents), AgentEvent.at >= since
+    )
+    if horizon is not None:
+        query = query.where(AgentEvent.at < max(at for _, _, at in completions) + horizon)
+    rows = (await session.execute(query.order_by(AgentEvent.agent_id, AgentEvent.at, AgentEvent.id))).all()
     starts: dict[str, list[datetime]] = defaultdict(list)
     ends: dict[str, list[datetime]] = defaultdict(list)
     for row in rows:
@@ -538,16 +554,13 @@ async def _wraps(session: AsyncSession, completed: list[Fact]) -> dict[int, floa
         elif row.previous == "wrap_up":
             ends[row.agent_id].append(row.at)
     out = {}
-    for fact in completed:
-        assert fact.completed_by is not None and fact.completed_at is not None
-        begun = [
-            s for s in starts.get(fact.completed_by, []) if abs((s - fact.completed_at).total_seconds()) <= 1
-        ]
+    for enquiry_id, agent, at in completions:
+        begun = [s for s in starts.get(agent, []) if abs((s - at).total_seconds()) <= 1]
         if not begun:
             continue
-        finished = [e for e in ends.get(fact.completed_by, []) if e >= begun[0]]
+        finished = [e for e in ends.get(agent, []) if e >= begun[0]]
         if finished:
-            out[fact.enquiry_id] = (finished[0] - begun[0]).total_seconds()
+            out[enquiry_id] = (finished[0] - begun[0]).total_seconds()
     return out
 
 
