@@ -11,6 +11,7 @@ import contextlib
 import random
 from typing import Any
 
+import asyncpg
 import structlog
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -22,17 +23,29 @@ from plumbing.db.scope import ALL_PARTNERS, set_scope
 from plumbing.heartbeat import beat
 from routing.dispatch.rebuild import rebuild_live_state
 from routing.intake.contract import ErrorCode, Rejection
+from routing.live.base import OUTAGES
 
 log = structlog.get_logger(__name__)
 
 
 def _is_storage_outage(exc: BaseException) -> bool:
-    """A database or network failure (retry the same batch later), not a problem with the messages."""
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, ConnectionError | OSError | TimeoutError)
+    """A database, Redis or network failure (retry the same batch later), not a problem with the messages.
+
+    Looked for down the chain of causes: the drivers' errors arrive wrapped (SQLAlchemy around asyncpg, a task
+    around redis-py), and taking an outage for a bad message would refuse good messages as unprocessable.
+    """
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, OperationalError | InterfaceError | OUTAGES):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return False
 
 
 def _backoff(attempt: int, cap: float = 10.0) -> float:

@@ -127,7 +127,7 @@ async def test_a_catalogue_load_reaches_another_running_process_within_a_second(
 
 
 async def test_an_invalid_stored_agreement_is_skipped_and_reported_not_fatal(
-    hub: Hub, make_partner, api: httpx.AsyncClient
+    hub: Hub, make_partner, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lender, borrower = await make_partner("lender"), await make_partner("borrower")
     good, bad = f"{lender.slug}-lends", f"{lender.slug}-broken"
@@ -156,6 +156,7 @@ async def test_an_invalid_stored_agreement_is_skipped_and_reported_not_fatal(
     assert [(s.id, s.error.split(":")[0]) for s in hub.dispatcher.agreements.skipped if s.id == bad] == [
         (bad, "unit_rate")
     ]
+    monkeypatch.setattr(hub.settings, "metrics_public", True)  # as on an internal listener
     metrics = (await api.get("/metrics")).text
     assert f'hub_agreements_invalid{{agreement="{bad}"}} 1.0' in metrics
     assert f'agreement="{good}"' not in metrics

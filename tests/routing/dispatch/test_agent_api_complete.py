@@ -9,6 +9,8 @@ from hub.api.app import create_app
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.tokens import create_token
 from tests.routing.dispatch.test_enquiry_endpoints import _arrive
 
@@ -45,6 +47,19 @@ async def test_wrap_up_then_transfer_over_the_api_with_the_consoles_rules_and_ev
         r = await api.post("/api/v1/agents/me/transfer", json=body, headers=me)
         assert r.status_code == 409 and r.json()["code"] == "not_answered"
         await api.post("/api/v1/agents/me/offer/accept", json={"enquiry_id": second}, headers=me)
+        # Another partner's team takes it only under an agreement in which that partner lends to the owner.
+        r = await api.post("/api/v1/agents/me/transfer", json=body, headers=me)
+        assert r.status_code == 403 and r.json()["code"] == "no_agreement", r.text
+        async with unit_of_work(hub.sessionmaker) as session:
+            await put_agreements(
+                session,
+                agreements=[
+                    AgreementDefinition.model_validate(
+                        {"id": f"{other.slug}-helps", "lender": other.slug, "borrower": owner.slug}
+                    )
+                ],
+            )
+        await hub.dispatcher.agreements.reload()
         r = await api.post("/api/v1/agents/me/transfer", json=body, headers=me)
         assert r.status_code == 200, r.text
         moved = r.json()
