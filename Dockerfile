@@ -10,11 +10,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY hub ./hub
+# The three floors (docs/architecture.md): every package pyproject.toml installs.
+COPY plumbing ./plumbing
 COPY tenants ./tenants
 COPY routing ./routing
+COPY figures ./figures
+COPY backoffice ./backoffice
+COPY whatif ./whatif
 COPY adapters ./adapters
-RUN pip install . && rm -rf /app/hub /app/tenants /app/routing /app/adapters
+COPY hub ./hub
+RUN pip install . && rm -rf /app/plumbing /app/tenants /app/routing /app/figures /app/backoffice /app/whatif \
+    /app/adapters /app/hub
 # The example partners, so that `hub tenants load deploy/examples` works inside the image.
 COPY deploy/examples ./deploy/examples
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +112,16 @@ def test_the_image_is_python_311_slim_installed_with_pip_run_as_a_non_root_user(
     cmd = next(line for line in instructions if line.startswith("CMD "))
     args = json.loads(cmd[len("CMD ") :])
     hub_command(args)
-    # Everything the image copies exists.
+    # Everything the image copies exists, and it copies every package the project installs.
+    copied = set()
     for line in instructions:
         if line.startswith("COPY "):
             for source in shlex.split(line)[1:-1]:
                 assert (ROOT / source).exists(), line
+                copied.add(source)
+    installed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    packages = {pattern.rstrip("*") for pattern in installed["include"]}
+    assert packages and packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
 
 
 # -- compose -------------------------------------------------------------------------------------------
