@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from asyncpg.exceptions import OperatorInterventionError as OperatorIntervention
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from hub.runtime import Hub
@@ -38,11 +39,12 @@ def _is_storage_outage(exc: BaseException) -> bool:
     for _ in range(8):
         if seen is None:
             return False
-        if isinstance(seen, OperationalError | InterfaceError | OUTAGES):
+        if isinstance(seen, (OperationalError, InterfaceError, *OUTAGES)):
             return True
         if isinstance(seen, DBAPIError) and seen.connection_invalidated:
             return True
-        if isinstance(seen, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        # a lost connection, or the server shutting down or starting up (57P01–57P03)
+        if isinstance(seen, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OperatorIntervention)):
             return True
         seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
     return False

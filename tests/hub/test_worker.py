@@ -10,13 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pika
 import pytest
+import redis.exceptions
+import sqlalchemy.exc
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from hub.runtime import Hub
-from hub.worker import Worker
+from hub.worker import Worker, _is_storage_outage
 from plumbing.bus.base import IncomingMessage
 from plumbing.bus.models import OutboxMessage
 from plumbing.db.session import unit_of_work
@@ -247,3 +250,26 @@ async def test_the_embedded_worker_halves_a_failing_batch_and_refuses_only_its_c
         worker.stop.set()
         await asyncio.wait_for(task, timeout=15)
         await hub.close()
+
+
+def _raised_from(cause: BaseException, outer: Exception) -> Exception:
+    """``outer`` raised ``from cause``, as the drivers wrap their errors."""
+    try:
+        raise outer from cause
+    except Exception as exc:
+        return exc
+
+
+def test_an_outage_is_recognised_down_its_chain_of_causes_and_a_bad_message_is_not_one() -> None:
+    """A failing batch is retried when a store is away and halved only for its content: taking an outage for a
+    bad message would refuse good messages as unprocessable (the faults group found a Redis restart doing it)."""
+    redis_down = _raised_from(
+        ConnectionRefusedError(111, "Connect call failed"), redis.exceptions.ConnectionError("Error 111")
+    )
+    assert _is_storage_outage(redis_down)
+    assert _is_storage_outage(_raised_from(redis_down, RuntimeError("routing the batch failed")))
+    closed = sqlalchemy.exc.InterfaceError("INSERT …", {}, Exception("the underlying connection is closed"))
+    assert _is_storage_outage(closed)
+    assert _is_storage_outage(asyncpg.exceptions.CannotConnectNowError("the database system is starting up"))
+    assert not _is_storage_outage(ValueError("a value the code did not foresee"))
+    assert not _is_storage_outage(_raised_from(KeyError("x"), TypeError("a bug")))
