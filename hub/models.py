@@ -9,7 +9,7 @@ from plumbing.bus.models import OutboxMessage
 from plumbing.db.base import Base
 from routing.customers.models import Customer
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
-from tenants.agreements.models import AgreementRow
+from tenants.agreements.models import AgreementRow, DataSharingRow
 from tenants.models import Agent, AgentEvent, AgentSkill, CatalogueVersion, Service, Tenant
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "CaseUpdate",
     "CatalogueVersion",
     "Customer",
+    "DataSharingRow",
     "Enquiry",
     "EnquiryEvent",
     "IntakeRejection",

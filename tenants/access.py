@@ -9,6 +9,8 @@ docs/guarantees.md, "Who may see what".
   agreement grants that row (an enquiry its agents handled or were offered), and then only the agreed fields
   (``agreed_fields``). Partner-wide reads of another partner (its figures, its agreements with third parties,
   its rotas, its recorded contacts replayed in a what-if) are never granted by an agreement.
+- Another partner's past contacts with the same customer cross only under a data-sharing agreement in force
+  (``shared_history_grants``), and only its agreed fields; an overflow agreement never carries them.
 
 The request's row-level-security scope (``narrow_request_scope``) is the database's second line: it still
 includes agreement partners, because an agent handling a borrower's enquiry must read that row; the decision
@@ -18,6 +20,8 @@ above is what narrows each read to the row and the fields.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import or_, select
@@ -26,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from plumbing.db.scope import ALL_PARTNERS, set_scope
 from plumbing.problems import Problem
 from tenants.agreements.models import AgreementRow
+from tenants.agreements.sharing_service import readable_data_sharing
 from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Service
 
@@ -76,6 +81,39 @@ async def agreed_fields(
     if agreement is None or agreement.borrower_slug != owner or agreement.lender_slug != handler:
         return None
     return await _narrowed(session, agreement, owner=owner, service_code=service_code)
+
+
+@dataclass(frozen=True)
+class HistoryGrant:
+    """One partner's contacts an agent may be shown, under which data-sharing agreement, and which of their fields."""
+
+    partner: str
+    agreement_id: str
+    fields: frozenset[str]
+    timezone: str
+
+
+async def shared_history_grants(
+    session: AsyncSession, *, viewer: str, owner: str, at: datetime
+) -> list[HistoryGrant]:
+    """Whose past contacts with ``owner``'s customer an agent of ``viewer`` is shown beside the owner's own.
+
+    Only under a data-sharing agreement in force on ``at`` in which the other partner shares and ``viewer`` sees;
+    nothing otherwise. The owner's agents may be shown every such partner's contacts. A lender's agent handling the
+    owner's enquiry under overflow may be shown the owner's contacts only: matching the owner's customer against a
+    third partner's records is a use of the owner's data the owner has not signed for.
+    """
+    grants: dict[str, HistoryGrant] = {}
+    for agreement in await readable_data_sharing(session):
+        if not agreement.in_force(at):
+            continue
+        for sharer, seer in sorted(agreement.pairs()):
+            if seer != viewer or (viewer != owner and sharer != owner) or sharer in grants:
+                continue
+            grants[sharer] = HistoryGrant(
+                sharer, agreement.id, frozenset(agreement.fields), agreement.timezone
+            )
+    return [grants[p] for p in sorted(grants)]
 
 
 async def transfer_agreement(

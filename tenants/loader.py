@@ -32,8 +32,9 @@ class DefinitionsInvalid(Exception):
 
 
 def is_agreements_document(raw: object) -> bool:
-    """A YAML document whose top-level key is ``agreements`` (partner files start with ``tenant``)."""
-    return isinstance(raw, dict) and "agreements" in raw
+    """A YAML document whose top-level key is ``agreements`` or ``data_sharing`` (partner files start with
+    ``tenant``)."""
+    return isinstance(raw, dict) and ("agreements" in raw or "data_sharing" in raw)
 
 
 def is_agreements_text(text: str) -> bool:

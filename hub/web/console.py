@@ -116,6 +116,7 @@ async def _panel(
         rules=[r for r in rules if isinstance(r, dict)],
         service_names=_service_names(catalogue, enquiry.tenant_slug),
         page=page,
+        sessionmaker=hub.sessionmaker,
     )
     owner = catalogue.tenants.get(enquiry.tenant_slug)
     # The service as the enquiry's own catalogue version defined it: its name and questions then.

@@ -116,12 +116,8 @@ class PastContact:
         return self.state in OPEN_STATES or self.outcome in OPEN_OUTCOMES
 
 
-async def related_customer_ids(session: AsyncSession, customer_id: int, tenants: set[str]) -> set[int]:
-    """This customer and any record in ``tenants`` sharing a key with it (one hop, so a household's
-    shared UPRN does not chain through to strangers)."""
-    customer = await session.get(Customer, customer_id)
-    if customer is None:
-        return set()
+def same_person(customer: Customer) -> list[ColumnElement[bool]]:
+    """How another record is matched to ``customer``: any key in common (email, phone, UPRN)."""
     conditions: list[ColumnElement[bool]] = []
     if customer.email:
         conditions.append(Customer.email == customer.email)
@@ -129,6 +125,16 @@ async def related_customer_ids(session: AsyncSession, customer_id: int, tenants:
         conditions.append(Customer.phone == customer.phone)
     if customer.uprn:
         conditions.append(Customer.uprn == customer.uprn)
+    return conditions
+
+
+async def related_customer_ids(session: AsyncSession, customer_id: int, tenants: set[str]) -> set[int]:
+    """This customer and any record in ``tenants`` sharing a key with it (one hop, so a household's
+    shared UPRN does not chain through to strangers)."""
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        return set()
+    conditions = same_person(customer)
     ids = {customer_id}
     if conditions:
         ids |= set(

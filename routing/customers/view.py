@@ -1,4 +1,9 @@
-"""What an agent sees of the customer behind an enquiry: only the visible fields, and always audited."""
+"""What an agent sees of the customer behind an enquiry: only the visible fields, and always audited.
+
+Beside the owner's own records, other partners' contacts with the same customer appear only under a data-sharing
+agreement in force (``tenants.access.shared_history_grants``), read through ``routing.customers.sharing`` with only
+the agreed fields; each partner's shown contacts write an audit entry of their own (``customer.history_shared``).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.audit.service import record
+from routing.customers.models import Customer
 from routing.customers.prompts import Prompt, facts_from, proactive_prompts
 from routing.customers.service import PastContact, history
+from routing.customers.sharing import SharedHistory, read_shared_history
 from routing.customers.visibility import (
     fields_allowed_by_agreement,
     partners_sharing_history,
@@ -20,11 +27,12 @@ from routing.customers.visibility import (
 from routing.models import Enquiry
 
 CONTACT_FIELDS = ("name", "phone", "email", "uprn", "address")
+HISTORY_SHARED = "customer.history_shared"
 
 
 class Viewer(Protocol):
     @property
-    def user_id(self) -> int: ...
+    def user_id(self) -> int | None: ...
     @property
     def username(self) -> str: ...
     @property
@@ -47,6 +55,7 @@ class CustomerView:
     withheld: list[str]
     history: list[PastContact] | None
     prompts: list[Prompt] = field(default_factory=list)
+    shared: list[SharedHistory] = field(default_factory=list)  # other partners' contacts, agreed fields only
 
     @property
     def restricted(self) -> bool:
@@ -63,8 +72,12 @@ async def view_customer(
     rules: Iterable[Mapping[str, Any]],
     service_names: Mapping[str, str],
     page: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
 ) -> CustomerView:
-    """Gather the visible part of the customer, and write the audit row for showing it (same transaction)."""
+    """Gather the visible part of the customer, and write the audit rows for showing it (same transaction).
+
+    ``sessionmaker`` is for the one read of other partners' contacts under data-sharing agreements.
+    """
     allowed = await fields_allowed_by_agreement(
         session,
         owner=enquiry.tenant_slug,
@@ -83,11 +96,23 @@ async def view_customer(
 
     past: list[PastContact] | None = None
     if "history" in visible and enquiry.customer_id is not None:
-        tenants = await partners_sharing_history(session, owner=enquiry.tenant_slug)
         past = await history(
-            session, customer_id=enquiry.customer_id, tenants=tenants, exclude_enquiry=enquiry.id
+            session,
+            customer_id=enquiry.customer_id,
+            tenants={enquiry.tenant_slug},
+            exclude_enquiry=enquiry.id,
         )
-    elif "history" not in visible:
+    shared: list[SharedHistory] = []
+    person = await session.get(Customer, enquiry.customer_id) if enquiry.customer_id is not None else None
+    # A handler with no agreement over the enquiry sees nothing of it, shared history included.
+    if person is not None and (viewer_tenant == enquiry.tenant_slug or allowed is not None):
+        grants = await partners_sharing_history(
+            session, owner=enquiry.tenant_slug, viewer=viewer_tenant, at=now
+        )
+        shared = await read_shared_history(
+            sessionmaker, customer=person, grants=grants, exclude_enquiry=enquiry.id
+        )
+    if "history" not in visible and not any(s.partner == enquiry.tenant_slug for s in shared):
         withheld.append("history")
     prompts = proactive_prompts(
         rules,
@@ -119,8 +144,36 @@ async def view_customer(
         customer_id=enquiry.customer_id,
         owner_tenant=enquiry.tenant_slug,
         fields=shown,
-        detail={"page": page, "withheld": sorted(withheld), "history_items": len(past or [])},
+        detail={
+            "page": page,
+            "withheld": sorted(withheld),
+            "history_items": len(past or []),
+            "shared_from": [s.partner for s in shared],
+        },
     )
+    for s in shared:
+        # The partner whose contacts were shown is the owner of this entry: it can read who looked, and why.
+        await record(
+            session,
+            at=now,
+            action=HISTORY_SHARED,
+            user_id=viewer.user_id,
+            username=viewer.username,
+            role=viewer.role,
+            actor_tenant=viewer_tenant,
+            agent_id=viewer.agent_id,
+            enquiry_id=enquiry.id,
+            customer_id=enquiry.customer_id,
+            owner_tenant=s.partner,
+            fields=s.fields,
+            detail={
+                "page": page,
+                "agreement": s.agreement_id,
+                "partners": sorted({viewer_tenant, s.partner}),
+                "customer_owner": enquiry.tenant_slug,
+                "contacts": s.enquiry_ids,
+            },
+        )
     return CustomerView(
         enquiry_id=enquiry.id,
         customer_id=enquiry.customer_id,
@@ -132,4 +185,5 @@ async def view_customer(
         withheld=sorted(withheld),
         history=past,
         prompts=prompts,
+        shared=shared,
     )

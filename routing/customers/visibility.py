@@ -1,14 +1,17 @@
 """Data minimisation: which of a customer's fields an agent may see (docs/design.md, "Invariants").
 
 An owner's agents see everything the owner holds. An agent of another partner sees a customer only
-while handling that customer's enquiry under an overflow agreement, and only the fields it allows.
+while handling that customer's enquiry under an overflow agreement, and only the fields it allows. Contacts with
+another partner cross only under a data-sharing agreement, and only its agreed fields.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tenants.access import agreed_fields
+from tenants.access import HistoryGrant, agreed_fields, shared_history_grants
 
 # "history" covers past contacts and the proactive prompts drawn from them.
 CUSTOMER_FIELDS: frozenset[str] = frozenset(
@@ -42,10 +45,10 @@ async def fields_allowed_by_agreement(
     )
 
 
-async def partners_sharing_history(session: AsyncSession, *, owner: str) -> set[str]:
-    """Partners whose records of a person ``owner``'s agents may see beside the owner's own.
-
-    The seam for data-sharing agreements: none exist yet, so a single view never crosses partners.
+async def partners_sharing_history(
+    session: AsyncSession, *, owner: str, viewer: str, at: datetime
+) -> list[HistoryGrant]:
+    """The partners whose contacts with ``owner``'s customer an agent of ``viewer`` is shown, each under its
+    data-sharing agreement (none: nothing crosses). Decided in one place, ``tenants.access.shared_history_grants``.
     """
-    del session
-    return {owner}
+    return await shared_history_grants(session, viewer=viewer, owner=owner, at=at)

@@ -1,9 +1,11 @@
-"""Read agreement files (top-level key ``agreements:``) from a file or a folder, with clear errors."""
+"""Read agreement files (top-level key ``agreements:`` and/or ``data_sharing:``) from a file or a folder, with clear
+errors."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from tenants.agreements.sharing import DataSharingDefinition, parse_data_sharing
 from tenants.agreements.terms import AgreementDefinition, parse_agreements
 from tenants.loader import DefinitionError, DefinitionsInvalid, definition_files, is_agreements_text
 
@@ -26,3 +28,23 @@ def load_agreement_files(path: Path) -> tuple[list[AgreementDefinition], list[st
     if errors:
         raise DefinitionsInvalid(errors)
     return agreements, labels
+
+
+def load_data_sharing_files(path: Path) -> tuple[list[DataSharingDefinition], list[str]]:
+    """Every data-sharing agreement (``data_sharing:``) in the agreement files under ``path``, each with a label."""
+    found: list[DataSharingDefinition] = []
+    labels: list[str] = []
+    errors: list[DefinitionError] = []
+    for file in definition_files(path):
+        if not file.exists():
+            continue
+        text = file.read_text(encoding="utf-8")
+        if not is_agreements_text(text):
+            continue
+        parsed, problems = parse_data_sharing(text)
+        errors += [DefinitionError(str(file), p.path, p.message, p.where) for p in problems]
+        found += parsed
+        labels += [f"{file}: data_sharing[{i}]" for i in range(len(parsed))]
+    if errors:
+        raise DefinitionsInvalid(errors)
+    return found, labels

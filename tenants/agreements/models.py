@@ -1,4 +1,4 @@
-"""Stored overflow agreements: the validated definition as written, keyed by its id."""
+"""Stored agreements (overflow and data-sharing): the validated definition as written, keyed by its id."""
 
 from __future__ import annotations
 
@@ -17,5 +17,16 @@ class AgreementRow(Base):
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     lender_slug: Mapped[str] = mapped_column(ForeignKey("tenants.slug", ondelete="CASCADE"), index=True)
     borrower_slug: Mapped[str] = mapped_column(ForeignKey("tenants.slug", ondelete="CASCADE"), index=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DataSharingRow(Base):
+    """A stored data-sharing agreement; ``parties`` is copied out of the definition for row-level security."""
+
+    __tablename__ = "data_sharing_agreements"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    parties: Mapped[list[str]] = mapped_column(JsonDoc, default=list)
     definition: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

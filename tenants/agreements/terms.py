@@ -138,6 +138,8 @@ class AgreementDefinition(_Strict):
 
 class AgreementsFile(_Strict):
     agreements: list[AgreementDefinition] = Field(default_factory=list)
+    # data-sharing agreements: read and checked by tenants.agreements.sharing
+    data_sharing: list[Any] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
