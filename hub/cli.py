@@ -98,13 +98,14 @@ def tenants_load(
     path: Annotated[Path, typer.Argument(help="A partner YAML file or a folder of them")],
 ) -> None:
     """Validate every definition (partners and agreements), then store them all in one transaction."""
-    from tenants.agreements.loader import load_agreement_files
+    from tenants.agreements.loader import load_agreement_files, load_data_sharing_files
     from tenants.agreements.service import AgreementsInvalid
     from tenants.loader import DefinitionsInvalid, load_definitions
 
     try:
         definitions = load_definitions(path)
         agreements, labels = load_agreement_files(path)
+        sharing, sharing_labels = load_data_sharing_files(path)
     except DefinitionsInvalid as exc:
         for error in exc.errors:
             typer.echo(f"error: {error}", err=True)
@@ -114,12 +115,17 @@ def tenants_load(
         from hub.runtime import running_hub
         from plumbing.db.session import unit_of_work
         from tenants.agreements.service import put_agreements
+        from tenants.agreements.sharing_service import put_data_sharing
         from tenants.service import apply_definitions
 
         async with running_hub(get_settings()) as hub, unit_of_work(hub.sessionmaker) as session:
             applied = await apply_definitions(session, definitions=definitions, source=str(path))
             if agreements:
                 await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
+            if sharing:
+                await put_data_sharing(
+                    session, agreements=sharing, partners=definitions, labels=sharing_labels
+                )
             return applied
 
     from tenants.service import Applied
@@ -138,6 +144,8 @@ def tenants_load(
         )
     if agreements:
         typer.echo(f"loaded {len(agreements)} agreements: {', '.join(a.id for a in agreements)}")
+    if sharing:
+        typer.echo(f"loaded {len(sharing)} data-sharing agreements: {', '.join(a.id for a in sharing)}")
 
 
 @tenants_app.command("api-key")

@@ -33,8 +33,9 @@ from plumbing.settings import Settings
 from routing.dispatch.desk import DeskError
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
 from routing.states import EventName
-from tenants.agreements.loader import load_agreement_files
+from tenants.agreements.loader import load_agreement_files, load_data_sharing_files
 from tenants.agreements.service import put_agreements
+from tenants.agreements.sharing_service import put_data_sharing
 from tenants.catalogue import ServiceInfo
 from tenants.loader import load_definitions
 from tenants.schemas import AdapterSpec, PartnerDefinition
@@ -364,9 +365,11 @@ async def run_demo(
     hub = await Hub.start(settings)
     definitions = _with_csv_back_offices(load_definitions(examples), data_dir / "backoffice")
     agreements, labels = load_agreement_files(examples)
+    sharing, sharing_labels = load_data_sharing_files(examples)
     async with unit_of_work(hub.sessionmaker) as session:
         await apply_definitions(session, definitions=definitions)
         await put_agreements(session, agreements=agreements, partners=definitions, labels=labels)
+        await put_data_sharing(session, agreements=sharing, partners=definitions, labels=sharing_labels)
         supervisor = await create_token(session, role="supervisor", tenant="chorley", label="demo")
         open311_key = await create_token(session, role="open311", tenant="chorley", label="demo")
         agent_tokens = {

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from plumbing.db.scope import ALL_PARTNERS, set_scope
 from plumbing.problems import Problem
 from tenants.agreements.models import AgreementRow
+from tenants.agreements.sharing import DataSharingDefinition
 from tenants.agreements.sharing_service import readable_data_sharing
 from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Service
@@ -65,6 +66,11 @@ def check_partner(who: Who, partner: str) -> None:
 def may_read_agreement(who: Who, agreement: AgreementDefinition) -> bool:
     """A partner sees the agreements it is party to (their terms, unit rates); the hub-wide principal all."""
     return who.tenant is None or who.tenant in (agreement.lender, agreement.borrower)
+
+
+def may_read_data_sharing(who: Who, agreement: DataSharingDefinition) -> bool:
+    """A partner sees the data-sharing agreements it signed; the hub-wide principal all."""
+    return who.tenant is None or who.tenant in agreement.parties
 
 
 async def agreed_fields(

@@ -28,9 +28,10 @@ from plumbing.bounded import BoundedInput
 from plumbing.db.scope import ALL_PARTNERS, tenant_scope
 from plumbing.problems import install_problem_handlers, problem_response
 from plumbing.settings import Settings, get_settings
+from routing.dispatch import customer_endpoints, enquiry_endpoints
 from routing.dispatch import endpoints as agent_endpoints
-from routing.dispatch import enquiry_endpoints
 from tenants import endpoints as admin_endpoints
+from tenants import sharing_endpoints
 from tenants.access import partners_seen_by
 from tenants.agreements import endpoints as agreement_endpoints
 from whatif import endpoints as whatif_endpoints
@@ -127,6 +128,8 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     app.include_router(admin_endpoints.router)
     app.include_router(enquiry_endpoints.router)
     app.include_router(agreement_endpoints.router)
+    app.include_router(sharing_endpoints.router)
+    app.include_router(customer_endpoints.router)
     app.include_router(whatif_endpoints.router)
     # Before the Open311 mount: mySociety's POST servicerequestupdates lives with the back-office updates.
     app.include_router(backoffice_endpoints.router)

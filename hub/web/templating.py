@@ -45,6 +45,16 @@ STATE_LABELS = {
     "completed": "completed",
     "abandoned": "abandoned",
 }
+# a shared past contact's agreed fields (tenants/agreements/sharing.py, SHARED_FIELDS), as column headings
+SHARED_FIELD_LABELS = {
+    "reference": "Reference",
+    "service": "Service",
+    "channel": "Channel",
+    "date": "Date",
+    "status": "Where it is",
+    "outcome": "Outcome",
+    "text": "What they said",
+}
 ROLE_LABELS = {
     "agent": "Agent",
     "supervisor": "Supervisor",
@@ -125,5 +135,9 @@ templates.env.filters.update(
     outcome_label=lambda s: OUTCOME_LABELS.get(s, s or ""),
 )
 templates.env.globals.update(
-    NOTICES=NOTICES, GOOD_NOTICES=GOOD_NOTICES, CHANNEL_LABELS=CHANNEL_LABELS, STATE_LABELS=STATE_LABELS
+    NOTICES=NOTICES,
+    GOOD_NOTICES=GOOD_NOTICES,
+    CHANNEL_LABELS=CHANNEL_LABELS,
+    STATE_LABELS=STATE_LABELS,
+    SHARED_FIELD_LABELS=SHARED_FIELD_LABELS,
 )

@@ -1,0 +1,80 @@
+"""Data-sharing agreements over HTTP: a partner reads the ones it signed (/api/v1/data-sharing); the admin writes
+them (/api/v1/admin/data-sharing). Refusals are problem documents."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from plumbing.auth.dependencies import current_principal, require
+from plumbing.auth.service import Principal
+from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem, document_refused
+from tenants.access import may_read_data_sharing
+from tenants.agreements.service import AgreementsInvalid
+from tenants.agreements.sharing import DataSharingDefinition
+from tenants.agreements.sharing_service import delete_data_sharing, put_data_sharing, readable_data_sharing
+
+router = APIRouter(tags=["data sharing"])
+AdminOnly = Depends(require("admin"))
+
+
+def _not_found(agreement_id: str) -> Problem:
+    return Problem(404, "not_found", f"no data-sharing agreement {agreement_id!r}")
+
+
+@router.get(
+    "/api/v1/data-sharing",
+    response_model=list[DataSharingDefinition],
+    summary="The data-sharing agreements the caller's partner signed (every one for a hub-wide caller)",
+)
+async def signed_agreements(
+    request: Request, principal: Principal = Depends(current_principal)
+) -> list[DataSharingDefinition]:
+    async with request.app.state.hub.sessionmaker() as session:
+        return [a for a in await readable_data_sharing(session) if may_read_data_sharing(principal, a)]
+
+
+@router.get(
+    "/api/v1/data-sharing/{agreement_id}",
+    response_model=DataSharingDefinition,
+    summary="One data-sharing agreement the caller's partner signed",
+)
+async def one_agreement(
+    agreement_id: str, request: Request, principal: Principal = Depends(current_principal)
+) -> DataSharingDefinition:
+    async with request.app.state.hub.sessionmaker() as session:
+        for agreement in await readable_data_sharing(session):
+            if agreement.id == agreement_id and may_read_data_sharing(principal, agreement):
+                return agreement
+    raise _not_found(agreement_id)
+
+
+@router.put(
+    "/api/v1/admin/data-sharing/{agreement_id}",
+    response_model=DataSharingDefinition,
+    summary="Create or replace a data-sharing agreement (checked against the partners and the other agreements)",
+    responses={422: {"description": "the agreement is refused; nothing changed"}},
+)
+async def put_agreement(
+    agreement_id: str, body: DataSharingDefinition, request: Request, _: Principal = AdminOnly
+) -> DataSharingDefinition:
+    if body.id != agreement_id:
+        raise document_refused(
+            "agreement_refused", [("id", f"the body's id {body.id!r} is not {agreement_id!r}")]
+        )
+    try:
+        async with unit_of_work(request.app.state.hub.sessionmaker) as session:
+            await put_data_sharing(session, agreements=[body], labels=["agreement"])
+    except AgreementsInvalid as exc:
+        raise document_refused("agreement_refused", [(p.path, p.message) for p in exc.problems]) from None
+    return body
+
+
+@router.delete(
+    "/api/v1/admin/data-sharing/{agreement_id}", status_code=204, summary="Remove a data-sharing agreement"
+)
+async def remove_agreement(agreement_id: str, request: Request, _: Principal = AdminOnly) -> Response:
+    async with unit_of_work(request.app.state.hub.sessionmaker) as session:
+        if not await delete_data_sharing(session, agreement_id=agreement_id):
+            raise _not_found(agreement_id)
+    return Response(status_code=204)
