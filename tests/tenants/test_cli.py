@@ -68,6 +68,7 @@ def test_the_examples_folder_is_what_the_cli_loads() -> None:
     assert sorted(p.name for p in EXAMPLES.glob("*.yaml")) == [
         "agreements.yaml",
         "chorley.yaml",
+        "data-sharing.yaml",
         "hub.yaml",
         "lancashire.yaml",
         "south-ribble.yaml",
