@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from hub.runtime import Hub
+from plumbing.db.scope import tenant_scope
 from plumbing.db.session import unit_of_work
 from plumbing.settings import Settings
 from tenants.agreements.loader import load_data_sharing_files
@@ -187,6 +188,12 @@ async def test_the_api_shows_a_partner_the_agreements_it_signed_and_refuses_with
     r = await api.put(f"/api/v1/admin/data-sharing/{a.slug}-b", json=body, headers=admin)
     assert r.status_code == 200, r.text
     assert r.json()["starts"] == "2026-04-01" and r.json()["fields"] == ["reference", "status"]
+
+    # Row-level security: the row is seen in a party's scope, not in a third partner's.
+    for scope, rows in ((a.slug, 1), (b.slug, 1), (c.slug, 0)):
+        with tenant_scope(scope):
+            async with hub.sessionmaker() as session:
+                assert [x.id for x in await readable_data_sharing(session)] == [f"{a.slug}-b"] * rows
 
     mine = await api.get("/api/v1/data-sharing", headers=of_a)
     assert [x["id"] for x in mine.json()] == [f"{a.slug}-b"]

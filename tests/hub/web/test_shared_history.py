@@ -188,14 +188,15 @@ async def test_the_panel_shows_exactly_the_agreed_fields_of_the_other_partners_c
         assert _shared_sections((await api.get("/console")).text) == []
     assert len(await _audited(hub, now_in_hand)) == 2
 
-    # One direction: a shares with b, b sees. a's agent sees nothing of b's; b's agent sees a's, two fields.
+    # One direction: a shares with b, b sees. a's agent sees nothing of b's; b's agent sees a's, five fields,
+    # the resident's own words among them because this agreement names them.
     await _share(
         hub,
         id=agreement,
         parties=[a.slug, b.slug],
         shares=[a.slug],
         sees=[b.slug],
-        fields=["reference", "status"],
+        fields=["reference", "channel", "status", "outcome", "text"],
         starts="2026-01-01",
         ends="2099-12-31",
     )
@@ -214,10 +215,22 @@ async def test_the_panel_shows_exactly_the_agreed_fields_of_the_other_partners_c
             "partner": a.slug,
             "partner_name": f"Test partner {a.slug}",
             "agreement": agreement,
-            "fields": ["reference", "status"],
+            "fields": ["reference", "channel", "status", "outcome", "text"],
             "contacts": [
-                {"reference": ref_now, "status": "completed"},  # 1 December
-                {"reference": ref_a0, "status": "completed"},  # 1 October
+                {  # 1 December
+                    "reference": ref_now,
+                    "channel": "phone",
+                    "status": "completed",
+                    "outcome": "resolved",
+                    "text": "My bin was not emptied",
+                },
+                {  # 1 October
+                    "reference": ref_a0,
+                    "channel": "web",
+                    "status": "completed",
+                    "outcome": "resolved",
+                    "text": "an earlier contact with a",
+                },
             ],
         }
     ]
