@@ -103,15 +103,16 @@ async def view_customer(
             exclude_enquiry=enquiry.id,
         )
     shared: list[SharedHistory] = []
-    person = await session.get(Customer, enquiry.customer_id) if enquiry.customer_id is not None else None
     # A handler with no agreement over the enquiry sees nothing of it, shared history included.
-    if person is not None and (viewer_tenant == enquiry.tenant_slug or allowed is not None):
+    if enquiry.customer_id is not None and (viewer_tenant == enquiry.tenant_slug or allowed is not None):
         grants = await partners_sharing_history(
             session, owner=enquiry.tenant_slug, viewer=viewer_tenant, at=now
         )
-        shared = await read_shared_history(
-            sessionmaker, customer=person, grants=grants, exclude_enquiry=enquiry.id
-        )
+        person = await session.get(Customer, enquiry.customer_id) if grants else None
+        if person is not None:
+            shared = await read_shared_history(
+                sessionmaker, customer=person, grants=grants, exclude_enquiry=enquiry.id
+            )
     if "history" not in visible and not any(s.partner == enquiry.tenant_slug for s in shared):
         withheld.append("history")
     prompts = proactive_prompts(

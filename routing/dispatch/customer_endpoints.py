@@ -87,6 +87,10 @@ class _TokenViewer:
 async def customer(
     agent_id: str, request: Request, principal: Principal = Depends(require("agent"))
 ) -> CustomerOut:
+    if (
+        principal.role != "agent"
+    ):  # admin passes ``require``; a customer is shown to the agent handling them only
+        raise Problem(403, "forbidden", "the customer view is for the agent handling the enquiry")
     agent_id = await resolve_agent(request, agent_id, principal)
     hub = request.app.state.hub
     async with unit_of_work(hub.sessionmaker) as session:

@@ -93,6 +93,13 @@ async def test_the_panel_shows_exactly_the_agreed_fields_of_the_other_partners_c
     csrf = await sign_in_client(api, await make_user(hub, role="agent", agent_id=agent))
     async with unit_of_work(hub.sessionmaker) as session:
         me = {"Authorization": f"Bearer {await create_token(session, role='agent', agent_id=agent)}"}
+        admin = {"Authorization": f"Bearer {await create_token(session, role='admin')}"}
+    # Refusals are problem documents: nothing in hand yet; an admin is no agent handling the customer.
+    r = await api.get("/api/v1/agents/me/customer", headers=me)
+    assert (r.status_code, r.json()["code"]) == (404, "nothing_in_hand")
+    assert r.headers["content-type"] == "application/problem+json"
+    r = await api.get(f"/api/v1/agents/{agent}/customer", headers=admin)
+    assert (r.status_code, r.json()["code"]) == (403, "forbidden")
     await hub.desk.set_status(agent, "available")
     now_in_hand = await intake(hub, a.slug, customer=person, channel="phone")
     await hub.desk.accept(agent, now_in_hand)
