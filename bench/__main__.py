@@ -201,7 +201,10 @@ def _routing_cost(samples: int, max_depth: int) -> list[Line]:
 
 def _json_line(*command: str) -> dict[str, float]:
     """Run a Python script that prints its results as one JSON line last on stdout; that line, parsed."""
-    done = subprocess.run([sys.executable, *command], check=True, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, *command], capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        tail = "\n".join(done.stderr.splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(command)} failed (exit {done.returncode}):\n{tail}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
