@@ -275,6 +275,15 @@ def _scale_out(burst: int, agent_seconds: float, agents: int, runs: int) -> list
             f"{calls[0]:,.1f} ({requests[0]:,.0f}) / {calls[1]:,.1f} ({requests[1]:,.0f})",
         ),
         Line(
+            "scale-out CPU per answered call while the agents work (all processes of a kind): `hub serve` / "
+            "`hub worker`, 1 + 1 / 3 + 2",
+            "; ".join(
+                f"{r.cpu_seconds['hub serve'] / max(r.calls, 1) * 1000:,.1f} / "
+                f"{r.cpu_seconds['hub worker'] / max(r.calls, 1) * 1000:,.1f} ms"
+                for r in sets
+            ),
+        ),
+        Line(
             "scale-out agent API requests, p99: 1 API / 2 APIs",
             f"{scale_out.p99_ms(one.latencies):,.0f} / {scale_out.p99_ms(three.latencies):,.0f} ms",
         ),
@@ -302,8 +311,10 @@ def _lost_offers(helds: list[int], sweeps: int) -> list[Line]:
             f"{' / '.join(f'{r[0]:,}' for r in rows)} offers held",
             f"{' / '.join(f'{ms:.1f}' for ms in sweep_ms)} ms (the scan it replaced: "
             f"{' / '.join(f'{r[2]:.1f}' for r in rows)} ms)",
-            "flat: ≤ 2 × with the fewest held",
-            sweep_ms[-1] <= 2 * sweep_ms[0],
+            "flat: ≤ 2 × (or + 5 ms) with the fewest held",
+            # A cost per offer held (the old check's ~15 µs) would add 150 ms at 10,000; the slack is for the
+            # milliseconds a busy machine adds to any one median.
+            sweep_ms[-1] <= max(2 * sweep_ms[0], sweep_ms[0] + 5),
         )
     ]
 

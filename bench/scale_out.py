@@ -38,7 +38,7 @@ import httpx
 import pika
 import pika.exceptions
 
-from bench._services import Scratch, free_port, machine, scratch_services
+from bench._services import Scratch, cpu_seconds, free_port, machine, scratch_services
 
 Body = Callable[[str], dict[str, Any]]
 
@@ -310,6 +310,10 @@ class ScaleRun:
     requests_per_s: list[float] = field(default_factory=list)  # agent API requests served a second
     latencies: list[float] = field(default_factory=list)  # every agent API request, seconds
     errors: list[str] = field(default_factory=list)
+    calls: int = 0  # calls answered in all the runs
+    cpu_seconds: dict[str, float] = field(
+        default_factory=dict
+    )  # `hub serve`, `hub worker`: while agents work
     published: int = 0
     lost: int = 0  # message_ids published and not stored
     duplicated: int = 0  # message_ids stored more than once
@@ -324,6 +328,14 @@ def _stored(scratch: Scratch, prefix: str) -> tuple[int, int, float | None]:
         f" FROM enquiries WHERE message_id LIKE '{prefix}-%'"
     ).split("|")
     return int(rows), int(distinct), float(last) if last else None
+
+
+def _cpu(processes: Processes) -> dict[str, float]:
+    """CPU seconds so far of all the `hub serve` and of all the `hub worker` processes."""
+    used = {"hub serve": 0.0, "hub worker": 0.0}
+    for name, process in processes.running:
+        used["hub serve" if name.startswith("api") else "hub worker"] += cpu_seconds(process.pid)
+    return used
 
 
 async def _intake_rate(scratch: Scratch, slug: str, burst: int, prefix: str, processes: Processes) -> float:
@@ -382,7 +394,23 @@ async def _run(
                     publish_steady, url, slug, steady_rate, stop, steady, enquiry_body, f"{run_id}-steady"
                 )
             )
+            # Signed on before the clock starts (each through one API in turn, which warms both): what is timed
+            # is the agents working, not a fresh process's first requests.
+            signed_on = await asyncio.gather(
+                *(
+                    clients[i % len(clients)].put(
+                        "/api/v1/agents/me/status",
+                        json={"status": "available"},
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
+                    for i, token in enumerate(tokens)
+                )
+            )
+            result.errors += [
+                f"sign on: {r.status_code} {r.text[:200]}" for r in signed_on if r.status_code != 200
+            ]
             stats = [AgentStats() for _ in tokens]
+            cpu_before = _cpu(processes)
             began = time.monotonic()
             try:
                 await asyncio.gather(
@@ -395,8 +423,11 @@ async def _run(
                 stop.set()
                 await publisher
             took = time.monotonic() - began
+            for kind, used in _cpu(processes).items():
+                result.cpu_seconds[kind] = result.cpu_seconds.get(kind, 0.0) + used - cpu_before[kind]
             requests = sum(sum(s.requests.values()) for s in stats)
             calls = sum(s.completed for s in stats)
+            result.calls += calls
             result.calls_per_s.append(calls / took)
             result.requests_per_s.append(requests / took)
             result.latencies += [x for s in stats for x in s.latencies]
@@ -494,7 +525,8 @@ def main() -> None:
             f"agents {statistics.median(r.calls_per_s):,.1f} calls/s "
             f"({statistics.median(r.requests_per_s):,.0f} requests/s, p99 {p99_ms(r.latencies):.0f} ms); "
             f"lost {r.lost}, duplicated {r.duplicated}, refused {r.refused} of {r.published:,}; "
-            f"{len(r.errors)} API errors; stopped after SIGTERM {r.stopped}"
+            f"{len(r.errors)} API errors; stopped after SIGTERM {r.stopped}; CPU per answered call "
+            f"{', '.join(f'{k} {v / max(r.calls, 1) * 1000:,.1f} ms' for k, v in r.cpu_seconds.items())}"
         )
         for error in r.errors[:5]:
             print(f"  {error}")
