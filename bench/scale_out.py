@@ -311,9 +311,8 @@ class ScaleRun:
     latencies: list[float] = field(default_factory=list)  # every agent API request, seconds
     errors: list[str] = field(default_factory=list)
     calls: int = 0  # calls answered in all the runs
-    cpu_seconds: dict[str, float] = field(
-        default_factory=dict
-    )  # `hub serve`, `hub worker`: while agents work
+    # CPU seconds of all the `hub serve` and of all the `hub worker` processes while the agents work.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     published: int = 0
     lost: int = 0  # message_ids published and not stored
     duplicated: int = 0  # message_ids stored more than once
