@@ -76,13 +76,9 @@ async def _measure(database_url: str, redis_url: str, prefix: str, sweeps: int) 
     return statistics.median(sweep) * 1000, statistics.median(scan) * 1000
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--held", default="0,1000,10000,100000", help="offers held, comma-separated")
-    parser.add_argument("--sweeps", type=int, default=21)
-    args = parser.parse_args()
-    helds = [int(h) for h in args.held.split(",")]
-    print(f"machine: {machine()}")
+def measure(helds: list[int], sweeps: int) -> list[tuple[int, float, float]]:
+    """Per number of offers held: the sweep's and the old scan's median times (ms), each printed as measured."""
+    rows = []
     with scratch_services("lost_offers") as scratch:
         env = scratch.env(owner=True)
         subprocess.run([sys.executable, "-m", "hub.cli", "migrate"], env=env, check=True, capture_output=True)
@@ -93,17 +89,27 @@ def main() -> None:
             capture_output=True,
         )
         print(f"{'offers held':>12} | {'sweep, median ms':>16} | {'full scan it replaced, ms':>25} | ratio")
-        base_sweep = None
         for held in helds:
             _fill(scratch.psql, held)
             sweep_ms, scan_ms = asyncio.run(
-                _measure(scratch.database_url, scratch.redis_url, scratch.redis_prefix, args.sweeps)
+                _measure(scratch.database_url, scratch.redis_url, scratch.redis_prefix, sweeps)
             )
-            base_sweep = base_sweep or sweep_ms
+            rows.append((held, sweep_ms, scan_ms))
             print(
-                f"{held:>12,} | {sweep_ms:>16.2f} | {scan_ms:>25.2f} | {sweep_ms / base_sweep:.2f}× the first"
+                f"{held:>12,} | {sweep_ms:>16.2f} | {scan_ms:>25.2f} | {sweep_ms / rows[0][1]:.2f}× the first",
+                flush=True,
             )
-        print("target: the sweep flat with offers held (issue 23)")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--held", default="0,1000,10000,100000", help="offers held, comma-separated")
+    parser.add_argument("--sweeps", type=int, default=21)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    measure([int(h) for h in args.held.split(",")], args.sweeps)
+    print("target: the sweep flat with offers held (issue 23)")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import platform
 import pstats
@@ -77,7 +78,13 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--json", action="store_true", help="one JSON line of the results on stdout, the rest on stderr"
+    )
     args = parser.parse_args()
+    stdout = sys.stdout
+    if args.json:  # `python -m bench` reads that one line
+        sys.stdout = sys.stderr
     scenario = scenario_for(args.contacts)
     cpu = next(
         (
@@ -107,6 +114,10 @@ def main() -> None:
             f"SL {', '.join(f'{p} {v:.1%}' for p, v in sl.items() if v is not None)}"
         )
     print(f"median: {statistics.median(times):.1f} s for {args.contacts:,} contacts")
+    if args.json:
+        result = {"contacts": len(outcome.contacts), "events": outcome.events, "runs": args.runs}
+        result |= {"seconds": statistics.median(times), "simulation_seconds": simulated, "cpu_seconds": cpu}
+        print(json.dumps(result | {"load_average": os.getloadavg()[0]}), file=stdout, flush=True)
     if args.profile:
         small = scenario_for(min(args.contacts, 50_000))
         profiler = cProfile.Profile()
