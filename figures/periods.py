@@ -81,14 +81,18 @@ class PeriodFigures:
     recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
     # others' contacts this partner's (or the pool's) agents answered, beside ``overflow`` (its own given)
     overflow_received: list[dict[str, Any]] = field(default_factory=list)
+    # set when these figures correct an earlier publication: which (its id and date) and why
+    correction: dict[str, Any] | None = None
 
     @classmethod
-    def from_published(cls, figures: dict[str, Any], published_at: datetime) -> PeriodFigures:
+    def from_published(
+        cls, figures: dict[str, Any], published_at: datetime, correction: dict[str, Any] | None = None
+    ) -> PeriodFigures:
         """A month as it was frozen. A field added since reads its default; one since dropped is left out, so a
         month published by an older hub still opens."""
         known = {f.name for f in fields(cls)}
         kept = {key: value for key, value in figures.items() if key in known}
-        return cls(**{**kept, "published_at": published_at.isoformat()})
+        return cls(**{**kept, "published_at": published_at.isoformat(), "correction": correction})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -247,24 +251,48 @@ async def ledger_lines(
     return lines
 
 
-async def period_figures(session: AsyncSession, *, tenant: str, period: str) -> PeriodFigures:
-    """A published period exactly as published; otherwise computed now with the current definitions."""
-    published = await session.scalar(
-        select(PublishedPeriod).where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
+async def _publications(session: AsyncSession, *, tenant: str, period: str) -> list[PublishedPeriod]:
+    """A month's publications, the original first and each correction after the row it corrects."""
+    rows = (
+        await session.scalars(
+            select(PublishedPeriod)
+            .where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
+            .order_by(PublishedPeriod.id)
+        )
+    ).all()
+    return list(rows)
+
+
+def _as_published(row: PublishedPeriod, earlier: list[PublishedPeriod]) -> PeriodFigures:
+    corrected = next((r for r in earlier if r.id == row.corrects), None)
+    correction = (
+        None
+        if row.corrects is None
+        else {
+            "corrects": row.corrects,
+            "corrects_published_at": corrected.published_at.isoformat() if corrected is not None else None,
+            "reason": row.reason,
+        }
     )
-    if published is not None:
-        return PeriodFigures.from_published(published.figures, published.published_at)
+    return PeriodFigures.from_published(row.figures, row.published_at, correction)
+
+
+async def period_figures(session: AsyncSession, *, tenant: str, period: str) -> PeriodFigures:
+    """A published period exactly as published (its latest correction, if any); otherwise computed now with the
+    current definitions."""
+    chain = await _publications(session, tenant=tenant, period=period)
+    if chain:
+        return _as_published(chain[-1], chain)
     return await compute_period(session, tenant=tenant, period=period)
 
 
 async def publish_period(session: AsyncSession, *, tenant: str, period: str, now: datetime) -> PeriodFigures:
     """Freeze a period's figures with the definitions in force; publishing twice is refused."""
-    existing = await session.scalar(
-        select(PublishedPeriod).where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
-    )
-    if existing is not None:
+    chain = await _publications(session, tenant=tenant, period=period)
+    if chain:
         raise PeriodError(
-            f"{period} is already published for {tenant} (definitions {existing.definitions_version})"
+            f"{period} is already published for {tenant} (definitions {chain[0].definitions_version}); "
+            "to put a mistake right, publish a correction"
         )
     _start, end = month_bounds(period, await tenant_zone(session, tenant))
     if end > now:
@@ -281,3 +309,32 @@ async def publish_period(session: AsyncSession, *, tenant: str, period: str, now
     )
     await session.flush()
     return PeriodFigures(**{**figures.to_json(), "published_at": now.isoformat()})
+
+
+async def correct_period(
+    session: AsyncSession, *, tenant: str, period: str, now: datetime, reason: str
+) -> PeriodFigures:
+    """Publish a published month again from the log as it is now (events loaded late, a rebuild), as a new row
+    that names the publication it corrects and why; that one stays as it was quoted. The month keeps the
+    definitions it was first published with."""
+    if not reason.strip():
+        raise PeriodError("say why the month is corrected: the committee reads the reason beside the figures")
+    chain = await _publications(session, tenant=tenant, period=period)
+    if not chain:
+        raise PeriodError(f"{period} is not published for {tenant}: there is nothing to correct")
+    latest = chain[-1]
+    figures = await compute_period(
+        session, tenant=tenant, period=period, version=chain[0].definitions_version, now=now
+    )
+    row = PublishedPeriod(
+        tenant_slug=tenant,
+        period=period,
+        definitions_version=figures.definitions_version,
+        published_at=now,
+        figures=figures.to_json(),
+        corrects=latest.id,
+        reason=reason.strip(),
+    )
+    session.add(row)
+    await session.flush()
+    return _as_published(row, chain)

@@ -79,3 +79,89 @@ async def test_the_app_role_appends_to_every_history_table_but_nobody_updates_de
     finally:
         await app.close()
         await admin.close()
+
+
+async def test_a_correction_is_a_row_the_app_role_adds_and_readers_take_while_the_original_stays(
+    hub: Hub, make_partner, database_url: str
+) -> None:
+    from figures.periods import period_figures
+
+    partner = await make_partner("corrections")
+    app = await _as_app(database_url)
+    try:
+        original = await _scoped(
+            app,
+            "INSERT INTO published_periods (tenant_slug, period, definitions_version, published_at, figures) "
+            "VALUES ($1, '2001-02', '2026.1', '2001-03-02T09:00:00Z', $2::jsonb) RETURNING id",
+            partner.slug,
+            _month(partner.slug, answered=2, occupancy=0.5),
+        )
+        # a second original of the same month is refused: corrections name what they correct
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await _scoped(
+                app,
+                "INSERT INTO published_periods (tenant_slug, period, definitions_version, published_at, figures) "
+                "VALUES ($1, '2001-02', '2026.1', now(), '{}') RETURNING id",
+                partner.slug,
+            )
+        correction = await _scoped(
+            app,
+            "INSERT INTO published_periods "
+            "(tenant_slug, period, definitions_version, published_at, figures, corrects, reason) "
+            "VALUES ($1, '2001-02', '2026.1', '2001-03-09T09:00:00Z', $2::jsonb, $3, 'a late batch') "
+            "RETURNING id",
+            partner.slug,
+            _month(partner.slug, answered=3, occupancy=0.25),
+            original,
+        )
+        # a row is corrected once: a second correction of the original would fork the chain
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await _scoped(
+                app,
+                "INSERT INTO published_periods "
+                "(tenant_slug, period, definitions_version, published_at, figures, corrects, reason) "
+                "VALUES ($1, '2001-02', '2026.1', now(), '{}', $2, 'a fork') RETURNING id",
+                partner.slug,
+                original,
+            )
+        for statement in (
+            "UPDATE published_periods SET figures = '{}' WHERE id = $1",
+            "DELETE FROM published_periods WHERE id = $1",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+                await _scoped(app, statement, correction)
+        async with hub.sessionmaker() as session:
+            read = await period_figures(session, tenant=partner.slug, period="2001-02")
+        assert (read.totals, read.occupancy) == ({"answered": 3}, 0.25)
+        assert read.correction == {
+            "corrects": original,
+            "corrects_published_at": "2001-03-02T09:00:00+00:00",
+            "reason": "a late batch",
+        }
+        kept = await _scoped(
+            app, "SELECT figures->'totals'->>'answered' FROM published_periods WHERE id = $1", original
+        )
+        assert kept == "2"
+    finally:
+        await app.close()
+
+
+def _month(partner: str, *, answered: int, occupancy: float) -> str:
+    """A month's frozen figures as a publication stores them (the fields a reader needs)."""
+    import json
+
+    return json.dumps(
+        {
+            "tenant": partner,
+            "period": "2001-02",
+            "definitions_version": "2026.1",
+            "published_at": None,
+            "totals": {"answered": answered},
+            "by_service": [],
+            "by_channel": [],
+            "daily": [],
+            "overflow": [],
+            "occupancy": occupancy,
+            "satisfaction": {},
+        }
+    )
