@@ -501,7 +501,7 @@ class RedisLiveState:
         async with self.redis.pipeline(transaction=True) as pipe:  # the last tick's replaced at once
             pipe.delete(key)
             if decisions:
-                pipe.hset(key, mapping=decisions)
+                pipe.hset(key, items=[x for pair in sorted(decisions.items()) for x in pair])
             await pipe.execute()
 
     async def gate_decisions(self, keys: list[str]) -> dict[str, str]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+from hub.runtime import desk_for
 from routing.dispatch.service import Dispatcher
 from routing.live.base import LiveState
 from routing.live.memory import MemoryLiveState
 from routing.live.redis_state import RedisLiveState
-from hub.runtime import desk_for
+from routing.policy import gates
 from tests.conftest import REDIS_URL
 from tests.routing.scenarios.conftest import World
 
@@ -92,8 +95,6 @@ async def test_an_offer_made_by_another_process_gives_the_reasons_of_the_tick_th
     # Decided at the offer, as the other process used to, the lent agent counts already (2 - 1 lent - 1 = 0
     # agents): it would refuse.
     fresh = await serve.router.snapshot({f"{chorley}/missed-bin"}, world.clock.now)
-    from routing.policy import gates
-
     [after] = [g for g in gates(fresh) if g.borrower_queue == f"{chorley}/missed-bin"]
     refusal = next(r for r in after.reasons if r.rule == "lender_protection")
     assert refusal.says == f"not: {ribble} would fall to 0% on {ribble}/missed-bin (needs 70%)"
@@ -102,7 +103,5 @@ async def test_an_offer_made_by_another_process_gives_the_reasons_of_the_tick_th
 
 
 async def _gates_on_record(world: World, agreement: str, base_queue: str) -> list[dict[str, object]]:
-    import json
-
     raw = await world.live.gate_decisions([f"{agreement}|{base_queue}"])
     return [json.loads(v) for v in raw.values()]
