@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,7 +25,8 @@ from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
 from figures.service import figure_cells, tenant_zone, timelines
 from figures.tallied import Handled, Tally, grouped, handled_elsewhere, tallied_occupancy, total
-from tenants.agreements.models import AgreementRow
+from routing.tallies import SLOT, slot_of
+from tenants.agreements.models import AgreementVersion
 from tenants.models import Service
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -128,9 +129,9 @@ async def compute_period(
         assert day is not None
         mix.setdefault(day.date().isoformat(), {})[channel or ""] = int(tally["offered"])
     satisfaction = await satisfaction_figures(session, tenant=tenant, start=start, end=end)
-    terms = await agreement_terms(session, tenant=tenant)
-    elsewhere = await handled_elsewhere(session, tenant=tenant, start=start, end=end, agreements=terms)
-    lines = _ledger(tenant, terms, elsewhere)
+    history = await agreement_history(session, tenant=tenant)
+    elsewhere = await handled_elsewhere(session, tenant=tenant, start=start, end=end, agreements=history)
+    lines = await _ledger_in_force(session, tenant, history, start, end, elsewhere)
     groups = await service_groups(session, tenant=tenant)
     departments: dict[str, Tally] = {}
     for (_, service, _), tally in by_service.items():
@@ -212,6 +213,84 @@ def _ledger(tenant: str, terms: dict[str, AgreementTerms], elsewhere: list[Handl
     return lines
 
 
+async def _ledger_in_force(
+    session: AsyncSession,
+    tenant: str,
+    history: dict[str, list[tuple[datetime, AgreementTerms | None]]],
+    start: datetime,
+    end: datetime,
+    elsewhere: list[Handled],
+) -> list[LedgerLine]:
+    """The ledger with each contact charged under the agreement as it stood when the contact was routed: the
+    month is cut where a version took effect (``terms_from``) and each stretch priced at its own terms, so an
+    agreement edited or ended later never changes a past month. Lines of one agreement at one rate are summed."""
+    cuts = sorted({at for versions in history.values() for at, _ in versions[1:] if start < at < end})
+    if not cuts:
+        return _ledger(tenant, _terms_at(history, start), elsewhere)
+    summed: dict[tuple[str, float], LedgerLine] = {}  # in order of first appearance: own work first
+    for a, b in zip([start, *cuts], [*cuts, end], strict=True):
+        stretch = await handled_elsewhere(session, tenant=tenant, start=a, end=b, agreements=history)
+        for line in _ledger(tenant, _terms_at(history, a), stretch):
+            key = (line.agreement, line.unit_rate)
+            was = summed.get(key)
+            if was is not None:
+                handled = was.handled + line.handled
+                line = replace(
+                    was,
+                    handled=handled,
+                    answered_within_threshold=was.answered_within_threshold + line.answered_within_threshold,
+                    amount=round(handled * line.unit_rate, 2),
+                )
+            summed[key] = line
+    return list(summed.values())
+
+
+def terms_from(valid_from: datetime) -> datetime:
+    """A version applies to contacts first queued from the next whole 15-minute slot on (the tallies' grain): a
+    contact routed before the change is never charged at the new terms."""
+    slot = slot_of(valid_from)
+    return slot if slot == valid_from.astimezone(UTC) else slot + SLOT
+
+
+def _terms_at(
+    history: dict[str, list[tuple[datetime, AgreementTerms | None]]], moment: datetime
+) -> dict[str, AgreementTerms]:
+    """Each agreement's terms in force at ``moment``; before its first version, the first (work loaded from
+    before the hub kept versions, or dated before the agreement was stored, is priced as it was first agreed)."""
+    out: dict[str, AgreementTerms] = {}
+    for agreement, versions in history.items():
+        term = versions[0][1]
+        for at, version in versions[1:]:
+            if at <= moment:
+                term = version
+        if term is not None:
+            out[agreement] = term
+    return out
+
+
+async def agreement_history(
+    session: AsyncSession, *, tenant: str
+) -> dict[str, list[tuple[datetime, AgreementTerms | None]]]:
+    """Every version of the agreements a partner lends or borrows under, oldest first, each from the slot it
+    applies from (``terms_from``); an ended agreement's last version has no terms."""
+    rows = (
+        await session.scalars(
+            select(AgreementVersion)
+            .where(or_(AgreementVersion.lender_slug == tenant, AgreementVersion.borrower_slug == tenant))
+            .order_by(AgreementVersion.agreement_id, AgreementVersion.valid_from, AgreementVersion.id)
+        )
+    ).all()
+    history: dict[str, list[tuple[datetime, AgreementTerms | None]]] = {}
+    for r in rows:
+        terms = (
+            None
+            if r.definition is None
+            else AgreementTerms(r.lender_slug, r.borrower_slug, float(r.definition.get("unit_rate") or 0.0))
+        )
+        history.setdefault(r.agreement_id, []).append((terms_from(r.valid_from), terms))
+    return history
+
+
 async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str]:
     """Service code to its catalogue group (the council department the committee reads by)."""
     rows = (
@@ -220,28 +299,12 @@ async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str
     return {code: str((definition or {}).get("group") or "") for code, definition in rows}
 
 
-async def agreement_terms(session: AsyncSession, *, tenant: str) -> dict[str, AgreementTerms]:
-    """The agreements a partner lends or borrows under, with their unit rates."""
-    rows = (
-        await session.scalars(
-            select(AgreementRow).where(
-                or_(AgreementRow.lender_slug == tenant, AgreementRow.borrower_slug == tenant)
-            )
-        )
-    ).all()
-    return {
-        r.id: AgreementTerms(
-            r.lender_slug, r.borrower_slug, float((r.definition or {}).get("unit_rate") or 0.0)
-        )
-        for r in rows
-    }
-
-
 async def ledger_lines(
     session: AsyncSession, *, tenant: str, own: list[Timeline], start: datetime, end: datetime
 ) -> list[LedgerLine]:
-    """Both sides of a partner's recharge: its own contacts others handled, and others' it handled."""
-    terms = await agreement_terms(session, tenant=tenant)
+    """Both sides of a partner's recharge: its own contacts others handled, and others' it handled (the reference,
+    for one version of each agreement: the one in force at ``start``)."""
+    terms = _terms_at(await agreement_history(session, tenant=tenant), start)
     lines = ledger(own, {k: t for k, t in terms.items() if t.borrower == tenant})
     for borrower in sorted({t.borrower for t in terms.values() if t.lender == tenant}):
         theirs = await timelines(session, tenant=borrower, start=start, end=end)
