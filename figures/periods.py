@@ -27,7 +27,7 @@ from figures.service import figure_cells, tenant_zone, timelines
 from figures.tallied import Handled, Tally, grouped, handled_elsewhere, tallied_occupancy, total
 from routing.tallies import SLOT, slot_of
 from tenants.agreements.models import AgreementVersion
-from tenants.models import Service
+from tenants.models import CatalogueVersion, Service
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -132,7 +132,7 @@ async def compute_period(
     history = await agreement_history(session, tenant=tenant)
     elsewhere = await handled_elsewhere(session, tenant=tenant, start=start, end=end, agreements=history)
     lines = await _ledger_in_force(session, tenant, history, start, end, elsewhere)
-    groups = await service_groups(session, tenant=tenant)
+    groups = await service_groups(session, tenant=tenant, at=end)
     departments: dict[str, Tally] = {}
     for (_, service, _), tally in by_service.items():
         department = departments.setdefault(
@@ -291,8 +291,32 @@ async def agreement_history(
     return history
 
 
-async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str]:
-    """Service code to its catalogue group (the council department the committee reads by)."""
+async def catalogue_history(session: AsyncSession, *, tenant: str) -> list[tuple[datetime, dict[str, Any]]]:
+    """A partner's catalogue versions, oldest first: when each was written and what it said."""
+    rows = await session.execute(
+        select(CatalogueVersion.created_at, CatalogueVersion.definition)
+        .where(CatalogueVersion.tenant_slug == tenant)
+        .order_by(CatalogueVersion.version)
+    )
+    return [(at, definition or {}) for at, definition in rows.tuples()]
+
+
+def catalogue_at(history: list[tuple[datetime, dict[str, Any]]], moment: datetime) -> dict[str, Any] | None:
+    """The catalogue as it stood at ``moment`` (before its first version: the first). A month is read with the
+    catalogue at its end, so a later change never regroups or re-judges it."""
+    found = history[0][1] if history else None
+    for at, definition in history:
+        if at <= moment:
+            found = definition
+    return found
+
+
+async def service_groups(session: AsyncSession, *, tenant: str, at: datetime | None = None) -> dict[str, str]:
+    """Service code to its catalogue group (the council department the committee reads by), as the catalogue
+    stood at ``at`` (the month's end; None: the current catalogue)."""
+    document = catalogue_at(await catalogue_history(session, tenant=tenant), at) if at is not None else None
+    if document is not None:
+        return {str(s["code"]): str(s.get("group") or "") for s in document.get("services") or []}
     rows = (
         await session.execute(select(Service.code, Service.definition).where(Service.tenant_slug == tenant))
     ).all()
