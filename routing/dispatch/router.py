@@ -118,8 +118,8 @@ def terms_of_service(info: ServiceInfo) -> ServiceTerms:
 class AgreementsCache:
     """The stored agreements as policy terms; a change by any process is seen here within ``check_every_seconds``.
 
-    Each ``get`` at most once a second reads a stamp of the table (count and latest change) and reloads when it
-    moved. A stored agreement that no longer validates is skipped, with an error logged once (and
+    Each ``get`` at most twice a second reads a stamp of the table (count and latest change) and reloads when it
+    moved: a change is in force in every process within a second, the reload included. A stored agreement that no longer validates is skipped, with an error logged once (and
     ``hub_agreements_invalid`` on /metrics), instead of stopping the router.
     """
 
@@ -127,7 +127,7 @@ class AgreementsCache:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         max_age_seconds: float = 30.0,
-        check_every_seconds: float = 1.0,
+        check_every_seconds: float = 0.5,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._max_age = max_age_seconds
