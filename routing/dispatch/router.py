@@ -449,9 +449,14 @@ class Router:
         decided = gates(await self.snapshot(queues, now))
         self._gates = {(g.agreement, g.borrower_queue): (g, now) for g in decided}
         # Recorded where every process reads it: an agent who frees up on another process (``hub serve``) takes
-        # work from a ring this tick opened, and its trail must give this decision's reasons.
+        # work from a ring this tick opened, and its trail must give this decision's reasons. Only open gates:
+        # no offer is made in a shut ring, and most gates are shut most of the time.
         await self.live.record_gate_decisions(
-            {_gate_key(g.agreement, g.borrower_queue): json.dumps(_decision(g, now)) for g in decided}
+            {
+                _gate_key(g.agreement, g.borrower_queue): json.dumps(_decision(g, now), default=str)
+                for g in decided
+                if g.open
+            }
         )
         return decided
 

@@ -286,7 +286,7 @@ class LiveState(Protocol):
         """The caps of every agreement (an agreement missing here takes nothing)."""
 
     async def record_gate_decisions(self, decisions: dict[str, str]) -> None:
-        """Why each lender's ring is open or shut (``agreement|tenant/service`` -> JSON), as the tick that set the
+        """Why each open lender's ring is open (``agreement|tenant/service`` -> JSON), as the tick that set the
         gates decided it; replaces the last tick's. Whichever process then offers in that ring reads them back."""
 
     async def gate_decisions(self, keys: list[str]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Keys (all under the prefix): ``q:<queue>`` waiting entries by score; ``pool:<queue>`` idle agents by idle-since;
 ``e`` entry id -> "score;owner queue;rings"; ``due`` ring openings by time ("id|ring queue");
 ``agent:<id>`` eligible queues, pools now, capacity and load; ``hand:<id>`` work in hand; ``res:<agent>``,
-``res_exp``, ``res_enq`` reservations; ``gate`` open rings; ``gate_why`` why each gate is as it is (the
+``res_exp``, ``res_enq`` reservations; ``gate`` open rings; ``gate_why`` why each open gate is open (the
 deciding tick's reasons); ``caps`` per agreement; ``capc:<agreement>`` in hand
 under it; ``caph:<agreement>:<hour>`` offered this hour; ``recheck`` re-decisions by time; ``st:<service queue>``
 rolling figures in five-minute buckets.
