@@ -119,8 +119,9 @@ class AgreementsCache:
     """The stored agreements as policy terms; a change by any process is seen here within ``check_every_seconds``.
 
     Each ``get`` at most twice a second reads a stamp of the table (count and latest change) and reloads when it
-    moved: a change is in force in every process within a second, the reload included. A stored agreement that no longer validates is skipped, with an error logged once (and
-    ``hub_agreements_invalid`` on /metrics), instead of stopping the router.
+    moved: a change is in force in every process within a second, the reload included. A stored agreement that
+    no longer validates is skipped, with an error logged once (and ``hub_agreements_invalid`` on /metrics),
+    instead of stopping the router.
     """
 
     def __init__(
