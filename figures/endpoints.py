@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from figures.pack import MEDIA_TYPES, render
-from figures.periods import PeriodError, publish_period
+from figures.periods import PeriodError, correct_period, publish_period
 from figures.service import (
     FigureRow,
     figure_cells,
@@ -139,6 +139,33 @@ async def publish(
         try:
             return (
                 await publish_period(session, tenant=tenant, period=period, now=datetime.now(UTC))
+            ).to_json()
+        except PeriodError as exc:
+            raise HTTPException(409, str(exc)) from None
+
+
+class CorrectionIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=500, description="Why the published month is corrected")
+
+
+@router.post(
+    "/{tenant}/periods/{period}/corrections",
+    summary="Publish a correction of a published month: a new publication naming the one it corrects",
+)
+async def correct(
+    tenant: str,
+    period: str,
+    body: CorrectionIn,
+    request: Request,
+    principal: Principal = Depends(require("committee")),
+) -> dict[str, Any]:
+    await _known(request, principal, tenant)
+    async with unit_of_work(request.app.state.hub.sessionmaker) as session:
+        try:
+            return (
+                await correct_period(
+                    session, tenant=tenant, period=period, now=datetime.now(UTC), reason=body.reason
+                )
             ).to_json()
         except PeriodError as exc:
             raise HTTPException(409, str(exc)) from None

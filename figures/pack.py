@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
@@ -23,7 +24,15 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.definitions import DefinitionSet, definitions, history, version_for
-from figures.periods import PERIOD, PeriodError, PeriodFigures, period_figures
+from figures.periods import (
+    PERIOD,
+    PeriodError,
+    PeriodFigures,
+    catalogue_at,
+    catalogue_history,
+    month_bounds,
+    period_figures,
+)
 from tenants.models import Service, Tenant
 
 FORMATS = ("pdf", "html", "csv")
@@ -144,7 +153,9 @@ class Section:
     name: str
     kind: str  # partner | pool
     trend: list[PeriodFigures]  # TREND_MONTHS months, oldest first; the last is the paper's month
-    services: dict[str, ServiceTarget]
+    services: dict[str, ServiceTarget]  # as the catalogue stood at the end of the paper's month
+    # each trend month's services as the catalogue stood at that month's end (a later change re-judges none)
+    services_in: dict[str, dict[str, ServiceTarget]] = field(default_factory=dict)
 
     @property
     def now(self) -> PeriodFigures:
@@ -160,11 +171,13 @@ class Section:
 
     def target(self, p: PeriodFigures | None = None) -> float | None:
         """The partner's overall target: its services' own targets weighted by the month's offered contacts."""
-        rows = [r for r in (p or self.now).by_service if r["service_code"] in self.services and r["offered"]]
+        month = p or self.now
+        services = self.services_in.get(month.period, self.services)
+        rows = [r for r in month.by_service if r["service_code"] in services and r["offered"]]
         offered = sum(r["offered"] for r in rows)
         if not offered:
             return None
-        return sum(self.services[r["service_code"]].target * r["offered"] for r in rows) / offered
+        return sum(services[r["service_code"]].target * r["offered"] for r in rows) / offered
 
     def service_name(self, code: str) -> str:
         s = self.services.get(code)
@@ -218,9 +231,16 @@ async def gather(
                 )
             )
         ).all()
-        services = {r.code: ServiceTarget(r.code, r.name, r.sl_threshold_seconds, r.sl_target) for r in rows}
+        current = {r.code: ServiceTarget(r.code, r.name, r.sl_threshold_seconds, r.sl_target) for r in rows}
+        catalogues = await catalogue_history(session, tenant=tenant.slug)
+        zone = ZoneInfo(tenant.timezone or "Europe/London")
+        services_in = {
+            m: _targets(catalogue_at(catalogues, month_bounds(m, zone)[1]), current) for m in wanted
+        }
         trend = [await period_figures(session, tenant=tenant.slug, period=m) for m in wanted]
-        sections.append(Section(tenant.slug, tenant.name, tenant.kind, trend, services))
+        sections.append(
+            Section(tenant.slug, tenant.name, tenant.kind, trend, services_in[period], services_in)
+        )
     if scope is None:
         scope = (
             ordered[0].name
@@ -230,6 +250,22 @@ async def gather(
             else "All partners"
         )
     return Paper(period=period, generated_at=now, scope=scope, sections=sections, names=names)
+
+
+def _targets(document: dict[str, Any] | None, current: dict[str, ServiceTarget]) -> dict[str, ServiceTarget]:
+    """Each service's name, threshold and target as a catalogue version gave them (none stored: the current)."""
+    if document is None:
+        return current
+    out = {}
+    for s in document.get("services") or []:
+        level = s.get("service_level") or {}
+        out[str(s["code"])] = ServiceTarget(
+            str(s["code"]),
+            str(s.get("name") or s["code"]),
+            int(level.get("answer_within_seconds") or 20),
+            float(level.get("target") or 0.8),
+        )
+    return out
 
 
 # -- the summary, as rows every format shares ----------------------------------------------------------------

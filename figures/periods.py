@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,8 +25,9 @@ from figures.models import PublishedPeriod
 from figures.satisfaction import satisfaction_figures
 from figures.service import figure_cells, tenant_zone, timelines
 from figures.tallied import Handled, Tally, grouped, handled_elsewhere, tallied_occupancy, total
-from tenants.agreements.models import AgreementRow
-from tenants.models import Service
+from routing.tallies import SLOT, slot_of
+from tenants.agreements.models import AgreementVersion
+from tenants.models import CatalogueVersion, Service
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -81,14 +82,18 @@ class PeriodFigures:
     recharge: dict[str, float] = field(default_factory=dict)  # owes (as borrower), owed (as lender), net
     # others' contacts this partner's (or the pool's) agents answered, beside ``overflow`` (its own given)
     overflow_received: list[dict[str, Any]] = field(default_factory=list)
+    # set when these figures correct an earlier publication: which (its id and date) and why
+    correction: dict[str, Any] | None = None
 
     @classmethod
-    def from_published(cls, figures: dict[str, Any], published_at: datetime) -> PeriodFigures:
+    def from_published(
+        cls, figures: dict[str, Any], published_at: datetime, correction: dict[str, Any] | None = None
+    ) -> PeriodFigures:
         """A month as it was frozen. A field added since reads its default; one since dropped is left out, so a
         month published by an older hub still opens."""
         known = {f.name for f in fields(cls)}
         kept = {key: value for key, value in figures.items() if key in known}
-        return cls(**{**kept, "published_at": published_at.isoformat()})
+        return cls(**{**kept, "published_at": published_at.isoformat(), "correction": correction})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,10 +129,10 @@ async def compute_period(
         assert day is not None
         mix.setdefault(day.date().isoformat(), {})[channel or ""] = int(tally["offered"])
     satisfaction = await satisfaction_figures(session, tenant=tenant, start=start, end=end)
-    terms = await agreement_terms(session, tenant=tenant)
-    elsewhere = await handled_elsewhere(session, tenant=tenant, start=start, end=end, agreements=terms)
-    lines = _ledger(tenant, terms, elsewhere)
-    groups = await service_groups(session, tenant=tenant)
+    history = await agreement_history(session, tenant=tenant)
+    elsewhere = await handled_elsewhere(session, tenant=tenant, start=start, end=end, agreements=history)
+    lines = await _ledger_in_force(session, tenant, history, start, end, elsewhere)
+    groups = await service_groups(session, tenant=tenant, at=end)
     departments: dict[str, Tally] = {}
     for (_, service, _), tally in by_service.items():
         department = departments.setdefault(
@@ -208,36 +213,122 @@ def _ledger(tenant: str, terms: dict[str, AgreementTerms], elsewhere: list[Handl
     return lines
 
 
-async def service_groups(session: AsyncSession, *, tenant: str) -> dict[str, str]:
-    """Service code to its catalogue group (the council department the committee reads by)."""
+async def _ledger_in_force(
+    session: AsyncSession,
+    tenant: str,
+    history: dict[str, list[tuple[datetime, AgreementTerms | None]]],
+    start: datetime,
+    end: datetime,
+    elsewhere: list[Handled],
+) -> list[LedgerLine]:
+    """The ledger with each contact charged under the agreement as it stood when the contact was routed: the
+    month is cut where a version took effect (``terms_from``) and each stretch priced at its own terms, so an
+    agreement edited or ended later never changes a past month. Lines of one agreement at one rate are summed."""
+    cuts = sorted({at for versions in history.values() for at, _ in versions[1:] if start < at < end})
+    if not cuts:
+        return _ledger(tenant, _terms_at(history, start), elsewhere)
+    summed: dict[tuple[str, float], LedgerLine] = {}  # in order of first appearance: own work first
+    for a, b in zip([start, *cuts], [*cuts, end], strict=True):
+        stretch = await handled_elsewhere(session, tenant=tenant, start=a, end=b, agreements=history)
+        for line in _ledger(tenant, _terms_at(history, a), stretch):
+            key = (line.agreement, line.unit_rate)
+            was = summed.get(key)
+            if was is not None:
+                handled = was.handled + line.handled
+                line = replace(
+                    was,
+                    handled=handled,
+                    answered_within_threshold=was.answered_within_threshold + line.answered_within_threshold,
+                    amount=round(handled * line.unit_rate, 2),
+                )
+            summed[key] = line
+    return list(summed.values())
+
+
+def terms_from(valid_from: datetime) -> datetime:
+    """A version applies to contacts first queued from the next whole 15-minute slot on (the tallies' grain): a
+    contact routed before the change is never charged at the new terms."""
+    slot = slot_of(valid_from)
+    return slot if slot == valid_from.astimezone(UTC) else slot + SLOT
+
+
+def _terms_at(
+    history: dict[str, list[tuple[datetime, AgreementTerms | None]]], moment: datetime
+) -> dict[str, AgreementTerms]:
+    """Each agreement's terms in force at ``moment``; before its first version, the first (work loaded from
+    before the hub kept versions, or dated before the agreement was stored, is priced as it was first agreed)."""
+    out: dict[str, AgreementTerms] = {}
+    for agreement, versions in history.items():
+        term = versions[0][1]
+        for at, version in versions[1:]:
+            if at <= moment:
+                term = version
+        if term is not None:
+            out[agreement] = term
+    return out
+
+
+async def agreement_history(
+    session: AsyncSession, *, tenant: str
+) -> dict[str, list[tuple[datetime, AgreementTerms | None]]]:
+    """Every version of the agreements a partner lends or borrows under, oldest first, each from the slot it
+    applies from (``terms_from``); an ended agreement's last version has no terms."""
+    rows = (
+        await session.scalars(
+            select(AgreementVersion)
+            .where(or_(AgreementVersion.lender_slug == tenant, AgreementVersion.borrower_slug == tenant))
+            .order_by(AgreementVersion.agreement_id, AgreementVersion.valid_from, AgreementVersion.id)
+        )
+    ).all()
+    history: dict[str, list[tuple[datetime, AgreementTerms | None]]] = {}
+    for r in rows:
+        terms = (
+            None
+            if r.definition is None
+            else AgreementTerms(r.lender_slug, r.borrower_slug, float(r.definition.get("unit_rate") or 0.0))
+        )
+        history.setdefault(r.agreement_id, []).append((terms_from(r.valid_from), terms))
+    return history
+
+
+async def catalogue_history(session: AsyncSession, *, tenant: str) -> list[tuple[datetime, dict[str, Any]]]:
+    """A partner's catalogue versions, oldest first: when each was written and what it said."""
+    rows = await session.execute(
+        select(CatalogueVersion.created_at, CatalogueVersion.definition)
+        .where(CatalogueVersion.tenant_slug == tenant)
+        .order_by(CatalogueVersion.version)
+    )
+    return [(at, definition or {}) for at, definition in rows.tuples()]
+
+
+def catalogue_at(history: list[tuple[datetime, dict[str, Any]]], moment: datetime) -> dict[str, Any] | None:
+    """The catalogue as it stood at ``moment`` (before its first version: the first). A month is read with the
+    catalogue at its end, so a later change never regroups or re-judges it."""
+    found = history[0][1] if history else None
+    for at, definition in history:
+        if at <= moment:
+            found = definition
+    return found
+
+
+async def service_groups(session: AsyncSession, *, tenant: str, at: datetime | None = None) -> dict[str, str]:
+    """Service code to its catalogue group (the council department the committee reads by), as the catalogue
+    stood at ``at`` (the month's end; None: the current catalogue)."""
+    document = catalogue_at(await catalogue_history(session, tenant=tenant), at) if at is not None else None
+    if document is not None:
+        return {str(s["code"]): str(s.get("group") or "") for s in document.get("services") or []}
     rows = (
         await session.execute(select(Service.code, Service.definition).where(Service.tenant_slug == tenant))
     ).all()
     return {code: str((definition or {}).get("group") or "") for code, definition in rows}
 
 
-async def agreement_terms(session: AsyncSession, *, tenant: str) -> dict[str, AgreementTerms]:
-    """The agreements a partner lends or borrows under, with their unit rates."""
-    rows = (
-        await session.scalars(
-            select(AgreementRow).where(
-                or_(AgreementRow.lender_slug == tenant, AgreementRow.borrower_slug == tenant)
-            )
-        )
-    ).all()
-    return {
-        r.id: AgreementTerms(
-            r.lender_slug, r.borrower_slug, float((r.definition or {}).get("unit_rate") or 0.0)
-        )
-        for r in rows
-    }
-
-
 async def ledger_lines(
     session: AsyncSession, *, tenant: str, own: list[Timeline], start: datetime, end: datetime
 ) -> list[LedgerLine]:
-    """Both sides of a partner's recharge: its own contacts others handled, and others' it handled."""
-    terms = await agreement_terms(session, tenant=tenant)
+    """Both sides of a partner's recharge: its own contacts others handled, and others' it handled (the reference,
+    for one version of each agreement: the one in force at ``start``)."""
+    terms = _terms_at(await agreement_history(session, tenant=tenant), start)
     lines = ledger(own, {k: t for k, t in terms.items() if t.borrower == tenant})
     for borrower in sorted({t.borrower for t in terms.values() if t.lender == tenant}):
         theirs = await timelines(session, tenant=borrower, start=start, end=end)
@@ -247,24 +338,48 @@ async def ledger_lines(
     return lines
 
 
-async def period_figures(session: AsyncSession, *, tenant: str, period: str) -> PeriodFigures:
-    """A published period exactly as published; otherwise computed now with the current definitions."""
-    published = await session.scalar(
-        select(PublishedPeriod).where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
+async def _publications(session: AsyncSession, *, tenant: str, period: str) -> list[PublishedPeriod]:
+    """A month's publications, the original first and each correction after the row it corrects."""
+    rows = (
+        await session.scalars(
+            select(PublishedPeriod)
+            .where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
+            .order_by(PublishedPeriod.id)
+        )
+    ).all()
+    return list(rows)
+
+
+def _as_published(row: PublishedPeriod, earlier: list[PublishedPeriod]) -> PeriodFigures:
+    corrected = next((r for r in earlier if r.id == row.corrects), None)
+    correction = (
+        None
+        if row.corrects is None
+        else {
+            "corrects": row.corrects,
+            "corrects_published_at": corrected.published_at.isoformat() if corrected is not None else None,
+            "reason": row.reason,
+        }
     )
-    if published is not None:
-        return PeriodFigures.from_published(published.figures, published.published_at)
+    return PeriodFigures.from_published(row.figures, row.published_at, correction)
+
+
+async def period_figures(session: AsyncSession, *, tenant: str, period: str) -> PeriodFigures:
+    """A published period exactly as published (its latest correction, if any); otherwise computed now with the
+    current definitions."""
+    chain = await _publications(session, tenant=tenant, period=period)
+    if chain:
+        return _as_published(chain[-1], chain)
     return await compute_period(session, tenant=tenant, period=period)
 
 
 async def publish_period(session: AsyncSession, *, tenant: str, period: str, now: datetime) -> PeriodFigures:
     """Freeze a period's figures with the definitions in force; publishing twice is refused."""
-    existing = await session.scalar(
-        select(PublishedPeriod).where(PublishedPeriod.tenant_slug == tenant, PublishedPeriod.period == period)
-    )
-    if existing is not None:
+    chain = await _publications(session, tenant=tenant, period=period)
+    if chain:
         raise PeriodError(
-            f"{period} is already published for {tenant} (definitions {existing.definitions_version})"
+            f"{period} is already published for {tenant} (definitions {chain[0].definitions_version}); "
+            "to put a mistake right, publish a correction"
         )
     _start, end = month_bounds(period, await tenant_zone(session, tenant))
     if end > now:
@@ -281,3 +396,32 @@ async def publish_period(session: AsyncSession, *, tenant: str, period: str, now
     )
     await session.flush()
     return PeriodFigures(**{**figures.to_json(), "published_at": now.isoformat()})
+
+
+async def correct_period(
+    session: AsyncSession, *, tenant: str, period: str, now: datetime, reason: str
+) -> PeriodFigures:
+    """Publish a published month again from the log as it is now (events loaded late, a rebuild), as a new row
+    that names the publication it corrects and why; that one stays as it was quoted. The month keeps the
+    definitions it was first published with."""
+    if not reason.strip():
+        raise PeriodError("say why the month is corrected: the committee reads the reason beside the figures")
+    chain = await _publications(session, tenant=tenant, period=period)
+    if not chain:
+        raise PeriodError(f"{period} is not published for {tenant}: there is nothing to correct")
+    latest = chain[-1]
+    figures = await compute_period(
+        session, tenant=tenant, period=period, version=chain[0].definitions_version, now=now
+    )
+    row = PublishedPeriod(
+        tenant_slug=tenant,
+        period=period,
+        definitions_version=figures.definitions_version,
+        published_at=now,
+        figures=figures.to_json(),
+        corrects=latest.id,
+        reason=reason.strip(),
+    )
+    session.add(row)
+    await session.flush()
+    return _as_published(row, chain)

@@ -9,7 +9,7 @@ from plumbing.bus.models import OutboxMessage
 from plumbing.db.base import Base
 from routing.customers.models import Customer
 from routing.models import Enquiry, EnquiryEvent, IntakeRejection
-from tenants.agreements.models import AgreementRow, DataSharingRow
+from tenants.agreements.models import AgreementRow, AgreementVersion, DataSharingRow
 from tenants.models import Agent, AgentEvent, AgentSkill, CatalogueVersion, Service, Tenant
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "AgentEvent",
     "AgentSkill",
     "AgreementRow",
+    "AgreementVersion",
     "ApiToken",
     "AuditEntry",
     "BackofficeDelivery",

@@ -136,15 +136,16 @@ class CatalogueCache:
     """A load by any process is seen here within ``check_every_seconds``; reloads on a miss too (a partner added
     while running; a repeated miss waits a second).
 
-    Each ``get`` at most once a second reads the newest catalogue version's id (one indexed row) and reloads when
-    it moved, so an enquiry taken in just after a load is stamped with the new version in every process.
+    Each ``get`` at most twice a second reads the newest catalogue version's id (one indexed row) and reloads when
+    it moved, so a load is in force in every process within a second, the reload included, and an enquiry taken
+    in just after it is stamped with the new version.
     """
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         max_age_seconds: float = 60.0,
-        check_every_seconds: float = 1.0,
+        check_every_seconds: float = 0.5,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._max_age = max_age_seconds

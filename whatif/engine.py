@@ -24,12 +24,13 @@ from routing.dispatch.eligibility import queues_for_agent
 from routing.dispatch.router import (
     ROLLING_SECONDS,
     Router,
+    _utc_offset_ms,
     gate_map,
     rolling_figures,
     terms_of_agreement,
     terms_of_service,
 )
-from routing.live.base import Caps, Offer, base_queue_of, enqueued_ms_of
+from routing.live.base import HOUR_MS, Caps, Offer, base_queue_of, enqueued_ms_of
 from routing.live.memory import MemoryLiveState
 from routing.policy import decide, gates
 from routing.policy.model import EnquiryFacts, QueueFigures, ServiceTerms, Snapshot
@@ -44,6 +45,9 @@ NEVER = math.inf
 # Event kinds, in the order they run when they fall on the same millisecond: agents free up and shifts
 # change before new callers arrive, so a caller never waits behind an agent who is about to be idle.
 FINISH, SHIFT, RING, TICK, ABANDON, ARRIVE = range(6)
+# An agreement's zone changes its offset from UTC (the clocks change): its caps are sent again first of all, so
+# the hourly cap counts the agreement's local clock hour, as the live dispatcher's tick does.
+CLOCKS = -1
 
 
 @dataclass(slots=True)
@@ -456,7 +460,9 @@ class Engine:
 
         began = wall.perf_counter()
         live = self.live
-        live.configure_caps_sync({a.id: Caps(a.max_per_hour, a.max_concurrent) for a in self.agreements})
+        live.configure_caps_sync(self._caps_at(0))
+        for at in self._clock_changes():
+            self.push(at, CLOCKS, None)
         self._plan_shifts()
         source = arrivals if arrivals is not None else self.poisson()
         first = next(source, None)
@@ -493,6 +499,8 @@ class Engine:
                 self._tick(now)
                 if self._waiting_for_lenders():
                     self._schedule_tick(now)
+            elif kind == CLOCKS:
+                live.configure_caps_sync(self._caps_at(now))
             if progress is not None and not events % report_every:
                 progress(len(self.contacts), min(now, self.end_ms))
         for agent in self.agents.values():
@@ -507,6 +515,35 @@ class Engine:
         return Outcome(
             self.scenario, self.start, self.contacts, agent_time, events, wall.perf_counter() - began
         )
+
+    def _caps_at(self, now: int) -> dict[str, Caps]:
+        """Each agreement's caps with its zone's offset from UTC at ``now`` (``Router.configure_caps``)."""
+        moment = self.when(now)
+        return {
+            a.id: Caps(a.max_per_hour, a.max_concurrent, _utc_offset_ms(a.timezone, moment))
+            for a in self.agreements
+        }
+
+    def _clock_changes(self) -> list[int]:
+        """The moments within the period (ms from its start) at which an agreement's zone changes its offset:
+        found hour by hour, then to the second."""
+        found: set[int] = set()
+        for zone in {a.timezone for a in self.agreements if a.max_per_hour is not None}:
+            before = _utc_offset_ms(zone, self.when(0))
+            for hour in range(HOUR_MS, self.end_ms + HOUR_MS, HOUR_MS):
+                at = min(hour, self.end_ms)
+                offset = _utc_offset_ms(zone, self.when(at))
+                if offset != before:
+                    low, high = at - HOUR_MS, at  # the offset was ``before`` at low and is ``offset`` at high
+                    while high - low > 1000:
+                        middle = (low + high) // 2
+                        if _utc_offset_ms(zone, self.when(middle)) == before:
+                            low = middle
+                        else:
+                            high = middle
+                    found.add(high)
+                    before = offset
+        return sorted(found)
 
     def _schedule_tick(self, after: int) -> None:
         if not self._tick_pending and after + self._gate_ms < self.end_ms:

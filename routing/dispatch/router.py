@@ -7,6 +7,7 @@ Every read here is per queue or per agreement, never per waiting entry.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -117,16 +118,17 @@ def terms_of_service(info: ServiceInfo) -> ServiceTerms:
 class AgreementsCache:
     """The stored agreements as policy terms; a change by any process is seen here within ``check_every_seconds``.
 
-    Each ``get`` at most once a second reads a stamp of the table (count and latest change) and reloads when it
-    moved. A stored agreement that no longer validates is skipped, with an error logged once (and
-    ``hub_agreements_invalid`` on /metrics), instead of stopping the router.
+    Each ``get`` at most twice a second reads a stamp of the table (count and latest change) and reloads when it
+    moved: a change is in force in every process within a second, the reload included. A stored agreement that
+    no longer validates is skipped, with an error logged once (and ``hub_agreements_invalid`` on /metrics),
+    instead of stopping the router.
     """
 
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         max_age_seconds: float = 30.0,
-        check_every_seconds: float = 1.0,
+        check_every_seconds: float = 0.5,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._max_age = max_age_seconds
@@ -447,14 +449,25 @@ class Router:
             return []
         decided = gates(await self.snapshot(queues, now))
         self._gates = {(g.agreement, g.borrower_queue): (g, now) for g in decided}
+        # Recorded where every process reads it: an agent who frees up on another process (``hub serve``) takes
+        # work from a ring this tick opened, and its trail must give this decision's reasons. Only open gates:
+        # no offer is made in a shut ring, and most gates are shut most of the time.
+        await self.live.record_gate_decisions(
+            {
+                _gate_key(g.agreement, g.borrower_queue): json.dumps(_decision(g, now), default=str)
+                for g in decided
+                if g.open
+            }
+        )
         return decided
 
     async def gate_reasons(self, agreement_id: str, base_queue: str, now: datetime) -> dict[str, Any]:
         """Why a lender's ring was open, for the trail of an overflow offer: the gate's own reasons.
 
-        The reasons are those of the decision that opened the ring (the last ``gates_now`` here), never worked out
-        again after the reservation. Only when this process has not decided that gate (another process's tick
-        opened it) is it decided now, and the trail says so (``decided: "at_offer"``).
+        The reasons are those of the decision that set the gate in the live state (the last tick's ``gates_now``,
+        in whichever process it ran: recorded there with the gates), never worked out again after the reservation.
+        Only when no decision is on record (the live state was just rebuilt) is it decided now, and the trail says
+        so (``decided: "at_offer"``).
         """
         agreements = {a.id: a for a in await self.agreements.get()}
         agreement = agreements.get(agreement_id)
@@ -462,21 +475,24 @@ class Router:
         info = catalogue.service(*base_queue.split("/", 1))
         if agreement is None or info is None:
             return {"agreement": agreement_id}
+        key = _gate_key(agreement_id, base_queue)
+        recorded = (await self.live.gate_decisions([key])).get(key)
         known = self._gates.get((agreement_id, base_queue))
-        if known is not None:
-            gate, decided_at = known
-            decided = "with_the_gate"
+        if recorded is not None:
+            decision = json.loads(recorded)
+        elif known is not None:
+            decision = _decision(*known)
         else:
             gate = gate_for(agreement, terms_of_service(info), await self.snapshot({base_queue}, now))
-            decided_at, decided = now, "at_offer"
+            decision = {**_decision(gate, now), "decided": "at_offer"}
         return {
             "agreement": agreement.id,
             "lender": agreement.lender,
             "unit_rate": agreement.unit_rate,
-            "gate_open": gate.open,
-            "decided": decided,
-            "decided_at": decided_at.isoformat(),
-            "reasons": [r.as_dict() for r in gate.reasons],
+            "gate_open": decision["gate_open"],
+            "decided": decision["decided"],
+            "decided_at": decision["decided_at"],
+            "reasons": decision["reasons"],
         }
 
     async def configure_caps(self, now: datetime | None = None) -> None:
@@ -498,6 +514,20 @@ class Router:
 
 
 KINDS: tuple[Kind, ...] = ("voice", "text")
+
+
+def _gate_key(agreement: str, base_queue: str) -> str:
+    return f"{agreement}|{base_queue}"
+
+
+def _decision(gate: Gate, decided_at: datetime) -> dict[str, Any]:
+    """A gate as decided, in the trail's words (JSON-ready)."""
+    return {
+        "gate_open": gate.open,
+        "decided": "with_the_gate",
+        "decided_at": decided_at.isoformat(),
+        "reasons": [r.as_dict() for r in gate.reasons],
+    }
 
 
 def _utc_offset_ms(timezone: str, at: datetime) -> int:

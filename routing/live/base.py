@@ -285,6 +285,13 @@ class LiveState(Protocol):
     async def configure_caps(self, caps: dict[str, Caps]) -> None:
         """The caps of every agreement (an agreement missing here takes nothing)."""
 
+    async def record_gate_decisions(self, decisions: dict[str, str]) -> None:
+        """Why each open lender's ring is open (``agreement|tenant/service`` -> JSON), as the tick that set the
+        gates decided it; replaces the last tick's. Whichever process then offers in that ring reads them back."""
+
+    async def gate_decisions(self, keys: list[str]) -> dict[str, str]:
+        """The decisions last recorded for ``keys`` (a key never recorded is left out)."""
+
     async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]: ...
 
     async def queue_states(self, queues: list[str]) -> dict[str, QueueState]: ...

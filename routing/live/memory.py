@@ -79,6 +79,7 @@ class MemoryLiveState:
         self._expiries: list[tuple[int, str]] = []  # a heap of (expires_ms, agent_id), stale ones left in
         self._due: SortedList = SortedList()  # (opens_ms, enquiry_id, ring queue)
         self._gates: set[str] = set()
+        self._gate_why: dict[str, str] = {}
         self._caps: dict[str, Caps] = {}
         self._in_hand: dict[str, set[int]] = defaultdict(set)
         self._hourly: dict[tuple[str, int], set[int]] = defaultdict(set)
@@ -492,6 +493,12 @@ class MemoryLiveState:
 
     def configure_caps_sync(self, caps: dict[str, Caps]) -> None:
         self._caps = dict(caps)
+
+    async def record_gate_decisions(self, decisions: dict[str, str]) -> None:
+        self._gate_why = dict(decisions)
+
+    async def gate_decisions(self, keys: list[str]) -> dict[str, str]:
+        return {key: self._gate_why[key] for key in keys if key in self._gate_why}
 
     async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
         return self.overflow_counts_sync(agreements, now_ms)

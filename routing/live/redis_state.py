@@ -3,7 +3,8 @@
 Keys (all under the prefix): ``q:<queue>`` waiting entries by score; ``pool:<queue>`` idle agents by idle-since;
 ``e`` entry id -> "score;owner queue;rings"; ``due`` ring openings by time ("id|ring queue");
 ``agent:<id>`` eligible queues, pools now, capacity and load; ``hand:<id>`` work in hand; ``res:<agent>``,
-``res_exp``, ``res_enq`` reservations; ``gate`` open rings; ``caps`` per agreement; ``capc:<agreement>`` in hand
+``res_exp``, ``res_enq`` reservations; ``gate`` open rings; ``gate_why`` why each open gate is open (the
+deciding tick's reasons); ``caps`` per agreement; ``capc:<agreement>`` in hand
 under it; ``caph:<agreement>:<hour>`` offered this hour; ``recheck`` re-decisions by time; ``st:<service queue>``
 rolling figures in five-minute buckets.
 """
@@ -494,6 +495,20 @@ class RedisLiveState:
             )
         ]
         await self._run("configure_caps", *pairs)
+
+    async def record_gate_decisions(self, decisions: dict[str, str]) -> None:
+        key = f"{self.prefix}gate_why"
+        async with self.redis.pipeline(transaction=True) as pipe:  # the last tick's replaced at once
+            pipe.delete(key)
+            if decisions:
+                pipe.hset(key, items=[x for pair in sorted(decisions.items()) for x in pair])
+            await pipe.execute()
+
+    async def gate_decisions(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        raw = await self.redis.hmget(f"{self.prefix}gate_why", keys)
+        return {key: _text(value) for key, value in zip(keys, raw, strict=True) if value is not None}
 
     async def overflow_counts(self, agreements: list[str], now_ms: int) -> dict[str, OverflowCount]:
         if not agreements:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import utcnow
-from tenants.agreements.models import AgreementRow
+from tenants.agreements.models import AgreementRow, AgreementVersion
 from tenants.agreements.terms import AgreementDefinition, AgreementProblem, check_agreements
 from tenants.models import Service, Tenant
 from tenants.schemas import PartnerDefinition
@@ -96,14 +96,30 @@ async def put_agreements(
     problems = check_agreements(ordered, await known_services(session, partners), labels)
     if problems:
         raise AgreementsInvalid(problems)
+    now = utcnow()
     for agreement in agreements:
         row = await session.get(AgreementRow, agreement.id)
         if row is None:
             row = AgreementRow(id=agreement.id)
             session.add(row)
+        definition = agreement.model_dump(mode="json", by_alias=True)
+        if row.definition != definition or (row.lender_slug, row.borrower_slug) != (
+            agreement.lender,
+            agreement.borrower,
+        ):
+            # a new version from now: what was routed before keeps the terms it was routed under
+            session.add(
+                AgreementVersion(
+                    agreement_id=agreement.id,
+                    lender_slug=agreement.lender,
+                    borrower_slug=agreement.borrower,
+                    definition=definition,
+                    valid_from=now,
+                )
+            )
         row.lender_slug, row.borrower_slug = agreement.lender, agreement.borrower
-        row.definition = agreement.model_dump(mode="json", by_alias=True)
-        row.updated_at = utcnow()
+        row.definition = definition
+        row.updated_at = now
     await session.flush()
 
 
@@ -111,6 +127,15 @@ async def delete_agreement(session: AsyncSession, *, agreement_id: str) -> bool:
     row = await session.get(AgreementRow, agreement_id)
     if row is None:
         return False
+    session.add(  # ended from now; the work done under it keeps its terms
+        AgreementVersion(
+            agreement_id=row.id,
+            lender_slug=row.lender_slug,
+            borrower_slug=row.borrower_slug,
+            definition=None,
+            valid_from=utcnow(),
+        )
+    )
     await session.delete(row)
     await session.flush()
     return True
