@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import io
 import os
 import platform
@@ -72,11 +73,76 @@ def scenario_for(contacts: int):  # type: ignore[no-untyped-def]
     return parse_scenario(text, "bench")
 
 
+# ``fingerprint(20_000)`` of the code before issue 23's speed-ups (main at 1a89bf7): every change since must keep it.
+FINGERPRINT_20K = ("5e4553392067884fe7e6e381d7dea9587535385a9a982dd7e2c6f86c9fe18c4e", 20114)
+
+
+def fingerprint(contacts: int) -> tuple[str, int]:
+    """A sha256 over everything a run does, and the number of contacts: every contact's times, handler and flags,
+    every decision's ``as_dict()`` (read after ``decide`` returned), every gate's agreement, queue, openness and
+    reasons, and the report's figures. A speed-up must leave it unchanged (docs/simulator.md)."""
+    digest = hashlib.sha256()
+    decisions = []
+    gate_lists = []
+    scenario = scenario_for(contacts)
+    engine = Engine(scenario)
+    decide, gates = engine.decide, engine.gates
+
+    def traced_decide(*args):  # type: ignore[no-untyped-def]
+        decision = decide(*args)
+        decisions.append(decision)
+        return decision
+
+    def traced_gates(*args):  # type: ignore[no-untyped-def]
+        found = gates(*args)
+        gate_lists.append(found)
+        return found
+
+    engine.decide, engine.gates = traced_decide, traced_gates
+    with collector_paused():
+        outcome = engine.run()
+        report = build_report(outcome, seed=scenario.spec.seed)
+    for c in outcome.contacts:
+        digest.update(
+            repr(
+                (
+                    c.id,
+                    c.owner,
+                    c.service,
+                    c.channel,
+                    c.arrival_ms,
+                    c.handle_ms,
+                    c.patience_ms,
+                    c.answered_ms,
+                    c.abandoned_ms,
+                    c.completed_ms,
+                    c.handler,
+                    c.callback,
+                    c.voicemail,
+                )
+            ).encode()
+        )
+    for d in decisions:
+        digest.update(repr(d.as_dict()).encode())
+    for found in gate_lists:
+        for g in found:
+            digest.update(
+                repr((g.agreement, g.borrower_queue, g.open, [r.as_dict() for r in g.reasons])).encode()
+            )
+    figures = report.as_dict()
+    figures.pop("run_seconds")
+    digest.update(repr(figures).encode())
+    return digest.hexdigest(), len(outcome.contacts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--no-check", action="store_true", help="skip the fingerprint check (20,000 contacts)"
+    )
     args = parser.parse_args()
     scenario = scenario_for(args.contacts)
     cpu = next(
@@ -107,6 +173,15 @@ def main() -> None:
             f"SL {', '.join(f'{p} {v:.1%}' for p, v in sl.items() if v is not None)}"
         )
     print(f"median: {statistics.median(times):.1f} s for {args.contacts:,} contacts")
+    if not args.no_check:
+        found = fingerprint(20_000)
+        same = found == FINGERPRINT_20K
+        print(
+            f"fingerprint of 20,000 contacts (every contact, decision, gate and figure): {found[0][:16]}… "
+            f"{'unchanged' if same else 'CHANGED (was ' + FINGERPRINT_20K[0][:16] + '…)'}"
+        )
+        if not same:
+            sys.exit(1)
     if args.profile:
         small = scenario_for(min(args.contacts, 50_000))
         profiler = cProfile.Profile()
