@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from plumbing import compiled  # noqa: E402
 from whatif.engine import Engine  # noqa: E402
 from whatif.report import build_report  # noqa: E402
 from whatif.run import collector_paused  # noqa: E402
@@ -153,7 +154,10 @@ def main() -> None:
         ),
         platform.processor(),
     )
-    print(f"machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}")
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
+        f"simulator {compiled.status()} (python -m plumbing.compiled build)"
+    )
     times = []
     for i in range(args.runs):
         load_before = os.getloadavg()[0]
@@ -162,13 +166,13 @@ def main() -> None:
             outcome = Engine(scenario).run()
             simulated = time.perf_counter() - began
             report = build_report(outcome, seed=scenario.spec.seed)
-        total, cpu = time.perf_counter() - began, time.process_time() - cpu_began
+        total, cpu_used = time.perf_counter() - began, time.process_time() - cpu_began
         times.append(total)
         sl = {p: r.figures.service_level for p, r in report.partners.items()}
         print(
             f"run {i + 1}: {len(outcome.contacts):,} contacts, {outcome.events:,} events: "
             f"simulation {simulated:.1f} s + figures {total - simulated:.1f} s = {total:.1f} s "
-            f"({len(outcome.contacts) / total:,.0f} contacts/s; CPU {cpu:.1f} s; "
+            f"({len(outcome.contacts) / total:,.0f} contacts/s; CPU {cpu_used:.1f} s; "
             f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after); "
             f"SL {', '.join(f'{p} {v:.1%}' for p, v in sl.items() if v is not None)}"
         )
