@@ -68,14 +68,16 @@ def status() -> str:
 
 
 class _FromSource(importlib.abc.MetaPathFinder):
-    """Finds ``MODULES`` as their ``.py`` files, so a stale (or unwanted) extension beside them is never loaded."""
+    """Finds the given modules as their ``.py`` files, so a stale (or unwanted) extension is never loaded."""
+
+    def __init__(self, sources: dict[str, Path]) -> None:
+        self.sources = sources
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MODULES:
-            return None
-        return importlib.util.spec_from_file_location(fullname, _source(fullname))
+        source = self.sources.get(fullname)
+        return None if source is None else importlib.util.spec_from_file_location(fullname, source)
 
 
 _guarded = False
@@ -88,7 +90,7 @@ def guard() -> None:
         return
     _guarded = True
     if _extensions() and status() != "compiled":
-        sys.meta_path.insert(0, _FromSource())
+        sys.meta_path.insert(0, _FromSource({m: _source(m) for m in MODULES}))
 
 
 def clean() -> None:
