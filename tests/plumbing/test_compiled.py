@@ -87,3 +87,13 @@ def test_nothing_built_is_pure_and_the_guard_adds_no_finder(tree: Path) -> None:
     assert compiled.status() == "pure"
     compiled.guard()
     assert len(sys.meta_path) == before
+
+
+def test_a_failed_build_leaves_pure_python(tree: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # mypyc refuses a type error before compiling anything; the build says so and removes what was there.
+    (tree / "fakepkg" / "hot.py").write_text("WHERE: int = 'source'\n")
+    assert compiled.build() is False
+    assert compiled.status() == "pure" and not compiled.STAMP.exists()
+    err = capsys.readouterr().err
+    assert "compiling the simulator's hot modules" in err
+    assert "the simulator runs as pure Python" in err
