@@ -7,6 +7,9 @@ the live dispatcher. The engine only keeps the clock, draws the random numbers a
 
 The live state's operations are coroutines that never await; the engine calls the plain methods inside them
 (``MemoryLiveState.*_sync``), as neither an event loop nor a coroutine per operation is needed here.
+
+``decide`` and ``gates`` come from ``routing.policy.decide`` itself: compiled (``plumbing/compiled.py``), the
+package's attribute ``decide`` may be the module of that name rather than the function.
 """
 
 from __future__ import annotations
@@ -31,10 +34,7 @@ from routing.dispatch.router import (
 )
 from routing.live.base import Caps, Offer, base_queue_of, enqueued_ms_of
 from routing.live.memory import MemoryLiveState
-from routing.policy.decide import (
-    decide,
-    gates,
-)  # the module, not the package: its name is also the function's
+from routing.policy.decide import decide, gates
 from routing.policy.model import Decision, EnquiryFacts, Gate, QueueFigures, ServiceTerms, Snapshot
 from tenants.agreements.terms import DAYS
 from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
