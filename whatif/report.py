@@ -1,7 +1,9 @@
 """What a run shows: the committee pack's per-partner figures, computed by the pack's own definitions.
 
-Simulated contacts become ``figures.definitions.Timeline``s and go through ``compute``, ``occupancy`` and
-``overflow_matrix`` unchanged, so a projected service level means exactly what the published one means.
+The figures are ``figures.definitions``' ``compute``, ``occupancy`` and ``overflow_matrix``, so a projected
+service level means exactly what the published one means. ``compute`` and ``overflow_matrix`` are counted in one
+pass over the simulated contacts (``figures_of``), equal to the last bit to the pack's functions over the same
+contacts as ``Timeline``s (``timelines``), which a test checks.
 """
 
 from __future__ import annotations
