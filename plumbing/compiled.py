@@ -117,6 +117,7 @@ def build(*, if_stale: bool = False) -> bool:
         file=sys.stderr,
     )
     files = [str(_source(m).relative_to(ROOT)) for m in MODULES]
+    hashed = sources_hash()  # before: an edit during the build must leave the result stale
     process = subprocess.Popen(
         [sys.executable, "-m", "mypyc", *files],
         cwd=ROOT,
@@ -130,7 +131,6 @@ def build(*, if_stale: bool = False) -> bool:
         tail = [*tail[-20:], line.rstrip()]
         if line.startswith("building '") or " error" in line.lower():
             print("    " + line.rstrip(), file=sys.stderr, flush=True)
-    hashed = sources_hash()
     if process.wait() != 0 or len(_extensions()) != len(MODULES):
         clean()
         print("  mypyc failed (last lines below): the simulator runs as pure Python", file=sys.stderr)
