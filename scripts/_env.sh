@@ -41,4 +41,7 @@ if ! ready; then
   [ "$want" = "test" ] && touch "$stamp_base"
   echo "  .venv is ready" >&2
 fi
+# The simulator's hot modules compiled with mypyc (docs/simulator.md): optional (pure Python if it fails or mypyc is
+# missing), rebuilt only when their sources changed, silent otherwise.
+.venv/bin/python -m plumbing.compiled build --if-stale || true
 export PATH="$ROOT/.venv/bin:$PATH"

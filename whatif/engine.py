@@ -7,6 +7,9 @@ the live dispatcher. The engine only keeps the clock, draws the random numbers a
 
 The live state's operations are coroutines that never await; the engine calls the plain methods inside them
 (``MemoryLiveState.*_sync``), as neither an event loop nor a coroutine per operation is needed here.
+
+``decide`` and ``gates`` come from ``routing.policy.decide`` itself: compiled (``plumbing/compiled.py``), the
+package's attribute ``decide`` may be the module of that name rather than the function.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from routing.dispatch.router import (
 )
 from routing.live.base import HOUR_MS, Caps, Offer, base_queue_of, enqueued_ms_of
 from routing.live.memory import MemoryLiveState
-from routing.policy import decide, gates
-from routing.policy.model import EnquiryFacts, QueueFigures, ServiceTerms, Snapshot
+from routing.policy.decide import decide, gates
+from routing.policy.model import Decision, EnquiryFacts, Gate, QueueFigures, ServiceTerms, Snapshot
 from tenants.agreements.terms import DAYS
 from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
 from tenants.service_routing import ServiceRouting
@@ -192,6 +195,10 @@ class Engine:
         self.end_ms = int((scenario.end - self.start).total_seconds() * 1000)
         self.zone = ZoneInfo(spec.timezone)
         self.live = MemoryLiveState()
+        # The policy's two entry points, as attributes so that a check can watch every decision and gate
+        # (bench/simulate.py's fingerprint); the same functions the live router calls.
+        self.decide: Callable[[EnquiryFacts, ServiceTerms, Snapshot], Decision] = decide
+        self.gates: Callable[[Snapshot], list[Gate]] = gates
         self.catalogue = catalogue_of(scenario)
         self.agreements = [terms_of_agreement(a) for a in spec.agreements]
         self.terms: dict[str, ServiceTerms] = {
@@ -569,7 +576,7 @@ class Engine:
         abs_now = self.abs_ms(now)
         moment = self.when(now)
         facts = EnquiryFacts(c.id, c.owner, c.service, c.channel, terms.priority, moment)
-        decision = decide(facts, terms, self.snapshot(now, key, moment))
+        decision = self.decide(facts, terms, self.snapshot(now, key, moment))
         live = self.live
         live.record_stats_sync(key, abs_now, {"arrivals": 1})
         if decision.action == "voicemail" or decision.action == "next_opening":
@@ -657,7 +664,7 @@ class Engine:
     def _tick(self, now: int) -> None:
         """Lenders' gates, as the live dispatcher's tick refreshes them."""
         self._last_tick = now
-        gate_list = gates(self.snapshot(now, owner=self._GATES))
+        gate_list = self.gates(self.snapshot(now, owner=self._GATES))
         if gate_list:
             for offer in self.live.set_gates_sync(
                 gate_map(gate_list), now_ms=self.abs_ms(now), ttl_ms=TTL_MS
