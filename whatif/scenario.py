@@ -6,7 +6,7 @@ Agreements use the schema of ``tenants/agreements/terms.py`` unchanged, so a sig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, Literal
@@ -65,6 +65,7 @@ class ServiceSpec(_Strict):
 
 class PartnerSpec(_Strict):
     slug: str = Field(pattern=SLUG_PATTERN)
+    name: str = ""  # what people call it in the report (default: the slug)
     services: list[ServiceSpec] = Field(default_factory=list)
 
 
@@ -179,6 +180,8 @@ class Scenario:
     spec: ScenarioFile
     services: dict[str, Service]  # "tenant/code"
     tenants: frozenset[str]
+    # slug -> the partner's name, for what a person reads (the definitions', the catalogue's or `partners[].name`)
+    partner_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:
@@ -270,8 +273,10 @@ def parse_scenario(
     *,
     base: Path | None = None,
     known: dict[str, Service] | None = None,
+    known_names: dict[str, str] | None = None,
 ) -> Scenario:
-    """``known``: the hub's own catalogue, for scenarios sent over the web, which may not read server files."""
+    """``known``: the hub's own catalogue, for scenarios sent over the web, which may not read server files;
+    ``known_names``: its partners' names."""
     data, lines = _compose(text, file)
     if not isinstance(data, dict):
         raise ScenarioInvalid([f"{file}, line 1: expected a mapping (period:, arrivals:, rotas: …)"])
@@ -287,11 +292,14 @@ def parse_scenario(
         where = _where(file, lines, ("partners_from",))
         raise ScenarioInvalid([f"{where}: not here: the hub's own partners are used"])
     services = dict(known or {})
-    services.update(_services(spec, file, lines, base))
+    names = dict(known_names or {})
+    found, found_names = _services(spec, file, lines, base)
+    services.update(found)
+    names.update(found_names)
     problems = _check_names(spec, services, file, lines)
     if problems:
         raise ScenarioInvalid(problems)
-    return Scenario(file, spec, services, frozenset(s.tenant for s in services.values()))
+    return Scenario(file, spec, services, frozenset(s.tenant for s in services.values()), names)
 
 
 _UNION_TAGS = {"float", "list[float]", "literal['all']", "list[str]"}
@@ -299,8 +307,10 @@ _UNION_TAGS = {"float", "list[float]", "literal['all']", "list[str]"}
 
 def _services(
     spec: ScenarioFile, file: str, lines: dict[tuple[int | str, ...], int], base: Path | None
-) -> dict[str, Service]:
+) -> tuple[dict[str, Service], dict[str, str]]:
+    """The services the scenario defines or reads, and the names of their partners."""
     services: dict[str, Service] = {}
+    names: dict[str, str] = {}
     if spec.partners_from:
         from tenants.loader import DefinitionsInvalid, load_definitions
 
@@ -311,6 +321,7 @@ def _services(
             where = _where(file, lines, ("partners_from",))
             raise ScenarioInvalid([f"{where}: {e}" for e in exc.errors]) from None
         for d in definitions:
+            names[d.tenant.slug] = d.tenant.name
             # A pool (the hub) has no catalogue but is still a partner that can lend agents.
             services.setdefault(f"{d.tenant.slug}/", _pool(d.tenant.slug))
             for s in d.services:
@@ -326,6 +337,8 @@ def _services(
                     float(s.routing.expected_handle_seconds),
                 )
     for p in spec.partners:
+        if p.name:
+            names[p.slug] = p.name
         services.setdefault(f"{p.slug}/", _pool(p.slug))
         for spec_s in p.services:
             services[f"{p.slug}/{spec_s.code}"] = Service(
@@ -339,7 +352,7 @@ def _services(
                 None,
                 spec.handle_time.mean_seconds,
             )
-    return services
+    return services, names
 
 
 def _pool(slug: str) -> Service:
