@@ -90,7 +90,7 @@ def page_context(request: Request, **values: Any) -> dict[str, Any]:
         # Names, not slugs, wherever a person reads (the catalogue last read: no I/O on every page).
         "partner_names": {slug: t.name for slug, t in tenants.items()},
         # Times read in the reader's partner's zone (a hub-wide user: the hub's default, Europe/London).
-        "zone": own.hours.zone if own is not None else LONDON,
+        "reader_zone": own.hours.zone if own is not None else LONDON,
         **values,
     }
 

@@ -95,15 +95,15 @@ def local_datetime(value: datetime | None, zone: ZoneInfo = LONDON) -> str:
     return local_time(value, "%d %b %Y %H:%M", zone)
 
 
-# In a template the time is the reader's partner's (``zone`` in the page's context, set by page_context).
+# In a template the time is the reader's partner's (``reader_zone`` in the page's context, set by page_context).
 @pass_context
 def _local_time_filter(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") -> str:
-    return local_time(value, fmt, context.get("zone") or LONDON)
+    return local_time(value, fmt, context.get("reader_zone") or LONDON)
 
 
 @pass_context
 def _local_datetime_filter(context: Context, value: datetime | None) -> str:
-    return local_datetime(value, context.get("zone") or LONDON)
+    return local_datetime(value, context.get("reader_zone") or LONDON)
 
 
 def duration(value: float | timedelta | None) -> str:
