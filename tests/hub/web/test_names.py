@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import update
 
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
@@ -115,3 +117,25 @@ async def test_the_agents_other_contacts_keep_the_service_name_each_was_routed_u
     page = html.unescape((await api.get(f"/console/enquiries/{early}")).text)
     assert history_rows(page) == {later_ref: ["Bins not emptied", "Web form", "Resolved at first contact"]}
     assert "missed-bin</td>" not in page
+
+
+async def test_a_page_tells_the_time_on_its_readers_partners_clock(hub: Hub, api: httpx.AsyncClient) -> None:
+    slug = unique_slug("tokyo")
+    definition = partner_definition(slug, [f"{slug}-a"])
+    definition = definition.model_copy(
+        update={"tenant": definition.tenant.model_copy(update={"timezone": "Asia/Tokyo"})}
+    )
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_definitions(session, definitions=[definition])
+    await hub.catalogue.reload()
+    enquiry_id = await intake(hub, slug, service="missed-bin")
+    async with unit_of_work(hub.sessionmaker) as session:
+        # 20:30 UTC on 5 December is 05:30 on 6 December in Tokyo (UTC+9, no summer time).
+        await session.execute(
+            update(Enquiry)
+            .where(Enquiry.id == enquiry_id)
+            .values(received_at=datetime(2026, 12, 5, 20, 30, tzinfo=UTC))
+        )
+    await sign_in_client(api, await make_user(hub, role="agent", agent_id=f"{slug}-a"))
+    page = (await api.get(f"/console/enquiries/{enquiry_id}")).text
+    assert "received 06 Dec 2026 05:30" in page and "05 Dec 2026 20:30" not in page
