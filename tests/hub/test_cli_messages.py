@@ -138,19 +138,32 @@ def test_a_scenario_with_an_unknown_key_names_the_file_the_line_the_item_and_the
 
 def test_long_work_reports_progress_in_plain_lines_when_piped() -> None:
     """`hub simulate` off a terminal: a line as each quarter of the period is passed (looked at every 16,384
-    events, so a short run says only its end), on stderr, no bar redrawn."""
-    scenario = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "scenarios" / "baseline.yaml"
-    done = run_hub("simulate", str(scenario), settings_env={"COLUMNS": "80"})
+    events, so a short run says only its end), on stderr, no bar redrawn; its lines are never folded at the
+    width a pipe gets, and what the change costs reads by name."""
+    scenario = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "scenarios"
+    done = run_hub("simulate", str(scenario / "with-evening-agreement.yaml"), settings_env={"COLUMNS": "60"})
     assert done.returncode == 0, done.stderr
     said = done.stderr.strip().splitlines()
     quarters = [
-        re.fullmatch(r"simulating baseline: (25|50|75|100)% \([\d,]+ contacts\)", line) for line in said
+        re.fullmatch(r"simulating with evening agreement: (25|50|75|100)% \([\d,]+ contacts\)", line)
+        for line in said
     ]
-    assert all(quarters) and said[-1].startswith("simulating baseline: 100% ("), said
+    assert all(quarters) and said[-1].startswith("simulating with evening agreement: 100% ("), said
     assert [int(q.group(1)) for q in quarters if q] == sorted({int(q.group(1)) for q in quarters if q}), said
     assert "\r" not in done.stderr and "\x1b" not in done.stderr + done.stdout
     # The figures table reads partners by name.
     assert "Chorley Council" in done.stdout and "│ chorley " not in done.stdout
+    # The cost, one line per agreement, whole although wider than 60 columns: the hub's evening team's
+    # contacts at the agreement's £3.10 each.
+    line = next(x for x in done.stdout.splitlines() if x.startswith("    evening agreement: "))
+    cost = re.fullmatch(
+        r"    evening agreement: Shared contact centre \(hub team\) answered ([\d,]+) for Chorley Council "
+        r"at £3\.10 = £([\d,.]+)",
+        line,
+    )
+    assert cost, line
+    handled, amount = int(cost.group(1).replace(",", "")), float(cost.group(2).replace(",", ""))
+    assert handled > 0 and round(handled * 3.10, 2) == amount
 
 
 async def test_the_report_names_each_partner_as_it_goes(
