@@ -62,6 +62,7 @@ PAGES = [
     ("anyone", "/track", 200),
     ("anyone", "/track/{reference}", 200),
     ("anyone", "/track/NO-SUCH-REF", 404),
+    ("anyone", "/survey/any-token", 200),  # the form (a token is checked when the answer is sent)
     ("agent", "/console", 200),
     ("agent", "/console/enquiries/{enquiry}", 200),
     ("agent", "/console/enquiries/999999999", 404),
