@@ -58,6 +58,26 @@ DEFINITIONS["2027.1"] = DefinitionSet(
         "callers who leave during it are not counted against the service level or the abandonment rate.",
     ),
 )
+# What a person reads for each figure's code (the definitions' keys stay codes: the API and the CSV use them).
+FIGURE_NAMES = {
+    "offered": "Offered",
+    "answered": "Answered",
+    "abandoned": "Abandoned",
+    "service_level": "Service level",
+    "abandonment_rate": "Abandonment rate",
+    "asa": "Average speed of answer (ASA)",
+    "aht": "Average handling time (AHT)",
+    "fcr": "First-contact resolution (FCR)",
+    "occupancy": "Occupancy",
+    "longest_wait": "Longest wait",
+    "overflow": "Overflow",
+}
+
+
+def figure_name(code: str) -> str:
+    return FIGURE_NAMES.get(code) or code.replace("_", " ").capitalize()
+
+
 CURRENT_VERSION = "2026.1"  # the live floor's threshold (intake's short abandons); periods use version_for
 
 

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.definitions import DefinitionSet, definitions, history, version_for
+from figures.definitions import DefinitionSet, definitions, figure_name, history, version_for
 from figures.periods import (
     PERIOD,
     PeriodError,
@@ -33,6 +33,7 @@ from figures.periods import (
     month_bounds,
     period_figures,
 )
+from tenants.agreements.models import AgreementRow
 from tenants.models import Service, Tenant
 
 FORMATS = ("pdf", "html", "csv")
@@ -191,6 +192,7 @@ class Paper:
     scope: str  # who the paper covers, in words
     sections: list[Section]
     names: dict[str, str] = field(default_factory=dict)  # every tenant's slug to its name
+    agreement_names: dict[str, str] = field(default_factory=dict)  # agreement id to what people call it
 
     @property
     def definitions(self) -> DefinitionSet:
@@ -203,6 +205,10 @@ class Paper:
 
     def name(self, slug: str) -> str:
         return self.names.get(slug, slug)
+
+    def agreement(self, agreement_id: str) -> str:
+        """The agreement's name where a person reads (its id when it has none)."""
+        return self.agreement_names.get(agreement_id) or agreement_id
 
 
 async def gather(
@@ -222,6 +228,13 @@ async def gather(
     ordered = sorted(found, key=lambda t: (t.kind != "partner", t.name))
     wanted = months_back(period, months)
     names = dict((await session.execute(select(Tenant.slug, Tenant.name))).tuples().all())
+    agreement_names = {
+        agreement_id: str(definition["name"])
+        for agreement_id, definition in (
+            await session.execute(select(AgreementRow.id, AgreementRow.definition))
+        ).tuples()
+        if isinstance(definition, dict) and definition.get("name")
+    }
     sections = []
     for tenant in ordered:
         rows = (
@@ -249,7 +262,14 @@ async def gather(
             if any(t.kind == "pool" for t in ordered)
             else "All partners"
         )
-    return Paper(period=period, generated_at=now, scope=scope, sections=sections, names=names)
+    return Paper(
+        period=period,
+        generated_at=now,
+        scope=scope,
+        sections=sections,
+        names=names,
+        agreement_names=agreement_names,
+    )
 
 
 def _targets(document: dict[str, Any] | None, current: dict[str, ServiceTarget]) -> dict[str, ServiceTarget]:
@@ -551,6 +571,7 @@ _env.filters["seconds"] = seconds
 _env.filters["money"] = money
 _env.filters["signed_money"] = signed_money
 _env.globals["month_name"] = month_name
+_env.globals["figure_name"] = figure_name
 _env.globals["services_of"] = lambda s: service_rows(s)
 
 
@@ -1018,7 +1039,7 @@ def render_pdf(paper: Paper) -> bytes:
                         ["Agreement", "Lender", "Borrower", "Handled", "Rate", "Amount"],
                         *[
                             [
-                                line["agreement"],
+                                paper.agreement(line["agreement"]),
                                 paper.name(line["lender"]),
                                 paper.name(line["borrower"]),
                                 line["handled"],
@@ -1082,7 +1103,7 @@ def render_pdf(paper: Paper) -> bytes:
         )
     )
     for name, text in in_force.description.items():
-        story.append(Paragraph(f"<b>{name}</b>: {text}", small))
+        story.append(Paragraph(f"<b>{figure_name(name)}</b>: {text}", small))
     story.append(Paragraph("Definitions history", styles["Heading3"]))
     story.append(
         grid(

@@ -138,14 +138,21 @@ def tenants_load(
         raise typer.Exit(2) from None
     for d, result in zip(definitions, applied, strict=True):
         note = "new catalogue version" if result.changed else "catalogue unchanged"
+        # The partner by name, with the slug its files and commands use.
         typer.echo(
-            f"loaded {d.tenant.slug}: {len(d.services)} services, {len(d.agents)} agents "
-            f"(version {result.version}, {note})"
+            f"loaded {d.tenant.name} ({d.tenant.slug}): {_count(len(d.services), 'service')}, "
+            f"{_count(len(d.agents), 'agent')} (version {result.version}, {note})"
         )
     if agreements:
-        typer.echo(f"loaded {len(agreements)} agreements: {', '.join(a.id for a in agreements)}")
+        said = ", ".join(f"{a.name} ({a.id})" if a.name else a.id for a in agreements)
+        typer.echo(f"loaded {_count(len(agreements), 'agreement')}: {said}")
     if sharing:
-        typer.echo(f"loaded {len(sharing)} data-sharing agreements: {', '.join(a.id for a in sharing)}")
+        said = ", ".join(f"{a.name} ({a.id})" if a.name else a.id for a in sharing)
+        typer.echo(f"loaded {_count(len(sharing), 'data-sharing agreement')}: {said}")
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" + ("" if n == 1 else "s")
 
 
 @tenants_app.command("api-key")
@@ -368,9 +375,10 @@ def report(
                 unknown = [t for t in chosen if t not in known]
                 if unknown:
                     raise PeriodError(f"no partner {', '.join(unknown)} (known: {', '.join(known)})")
+                names = {t.slug: t.name for t in rows}
                 for n, slug in enumerate(chosen, 1):
                     # Progress on stderr, a line per partner: reads the same in a terminal and in a log.
-                    typer.echo(f"[{n}/{len(chosen)}] {slug}: figures for {period}", err=True)
+                    typer.echo(f"[{n}/{len(chosen)}] {names[slug]}: figures for {period}", err=True)
                     if publish:
                         await publish_period(session, tenant=slug, period=period, now=datetime.now(UTC))
                 typer.echo(f"gathering {period} and the months before it ...", err=True)

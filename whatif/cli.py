@@ -84,8 +84,24 @@ def simulate_command(
         out.print(rich_table(reports))
         for r in reports:
             out.print(
-                f"{r.name}: {r.contacts:,} contacts, {r.events:,} events in {r.seconds:.1f} s (seed {r.seed})"
+                f"{r.name}: {r.contacts:,} contacts, {r.events:,} events in {r.seconds:.1f} s (seed {r.seed})",
+                soft_wrap=True,  # a line is a line, piped or not: never folded at the console's width
             )
+            # What the change costs, as the committee's page shows it: by agreement and partner name.
+            cost = r.cost
+            out.print(
+                f"  costs: {cost.overflow_contacts:,} contacts overflowed, £{cost.overflow_amount:,.2f} at the "
+                f"agreed rates; {cost.staff_hours:,.1f} staff hours on the rotas",
+                highlight=False,
+                soft_wrap=True,
+            )
+            for line in cost.lines:
+                out.print(
+                    f"    {line.agreement_name}: {r.name_of(line.lender)} answered {line.handled:,} for "
+                    f"{r.name_of(line.borrower)} at £{line.unit_rate:.2f} = £{line.amount:,.2f}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         for i, r in enumerate(reports):

@@ -77,6 +77,11 @@ class Report:
     overflow: list[OverflowCell]
     total: Figures
     cost: Cost = field(default_factory=lambda: Cost((), 0.0, 0, 0.0))
+    partner_names: dict[str, str] = field(default_factory=dict)
+
+    def name_of(self, slug: str) -> str:
+        """The partner's name where a person reads (its slug only when the scenario gives no name)."""
+        return self.partner_names.get(slug, slug)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +103,7 @@ class Report:
                 }
                 for slug, p in self.partners.items()
             },
+            "partner_names": dict(self.partner_names),
             "overflow": [asdict(c) for c in self.overflow],
             "cost": asdict(self.cost),
         }
@@ -107,12 +113,13 @@ class Report:
 class CostLine:
     """Overflow under one agreement in a run: the lender charges the borrower its unit rate per contact."""
 
-    agreement: str
+    agreement: str  # its id ("" when no agreement joins the pair)
     lender: str
     borrower: str
     handled: int
     unit_rate: float
     amount: float
+    agreement_name: str = ""  # what people call it; for a person to read
 
 
 @dataclass(frozen=True)
@@ -150,13 +157,18 @@ def cost_of(scenario: Scenario, cells: list[OverflowCell]) -> Cost:
     The simulator records who answered, not under which agreement; when two agreements join the same pair,
     the first in the scenario prices the work (said on the page).
     """
-    rates: dict[tuple[str, str], tuple[str, float]] = {}
+    names = scenario.partner_names
+    rates: dict[tuple[str, str], tuple[str, float, str]] = {}
     for a in scenario.spec.agreements:
-        rates.setdefault((a.lender, a.borrower), (a.id, a.unit_rate))
+        # An agreement without a name reads as who helps whom.
+        called = a.name or f"{names.get(a.lender, a.lender)} helping {names.get(a.borrower, a.borrower)}"
+        rates.setdefault((a.lender, a.borrower), (a.id, a.unit_rate, called))
     lines = []
     for c in cells:
-        agreement, rate = rates.get((c.handler, c.owner), ("(no agreement)", 0.0))
-        lines.append(CostLine(agreement, c.handler, c.owner, c.handled, rate, round(c.handled * rate, 2)))
+        agreement, rate, called = rates.get((c.handler, c.owner), ("", 0.0, "no agreement"))
+        lines.append(
+            CostLine(agreement, c.handler, c.owner, c.handled, rate, round(c.handled * rate, 2), called)
+        )
     return Cost(
         tuple(lines),
         round(sum(line.amount for line in lines), 2),
@@ -341,6 +353,9 @@ def build_report(outcome: Outcome, *, seed: int) -> Report:
         overflow=cells,
         total=total,
         cost=cost_of(scenario, cells),
+        partner_names={
+            slug: scenario.partner_names[slug] for slug in partners if slug in scenario.partner_names
+        },
     )
 
 
@@ -354,17 +369,25 @@ def fmt(value: Any, kind: str) -> str:
     return f"{value:,}"
 
 
-def comparison_rows(reports: list[Report]) -> list[tuple[str, str, list[str]]]:
-    """(partner, figure, one cell per report) for every partner any report knows."""
-    partners = sorted({p for r in reports for p in r.partners})
+def partner_name(reports: list[Report], slug: str) -> str:
+    return next((r.partner_names[slug] for r in reports if slug in r.partner_names), slug)
+
+
+def _by_name(reports: list[Report], slugs: set[str]) -> list[str]:
+    return sorted(slugs, key=lambda slug: (partner_name(reports, slug).lower(), slug))
+
+
+def comparison_rows(reports: list[Report]) -> list[tuple[str, str, str, list[str]]]:
+    """(partner's slug, its name, figure, one cell per report) for every partner any report knows, by name."""
     rows = []
-    for partner in partners:
+    for partner in _by_name(reports, {p for r in reports for p in r.partners}):
+        name = partner_name(reports, partner)
         for key, label, kind in ROWS:
             cells = []
             for r in reports:
                 p = r.partners.get(partner)
                 cells.append(fmt(p.value(key), kind) if p else "–")
-            rows.append((partner, label, cells))
+            rows.append((partner, name, label, cells))
     return rows
 
 
@@ -379,11 +402,11 @@ def rich_table(reports: list[Report]) -> Any:
     if len(reports) == 2:
         table.add_column("Change", justify="right")
     last = None
-    for partner, label, cells in comparison_rows(reports):
+    for partner, name, label, cells in comparison_rows(reports):
         change = []
         if len(reports) == 2:
             change = [_change(reports, partner, label)]
-        table.add_row(partner if partner != last else "", label, *cells, *change, end_section=False)
+        table.add_row(name if partner != last else "", label, *cells, *change, end_section=False)
         last = partner
     return table
 
@@ -411,7 +434,7 @@ def chart_png(reports: list[Report]) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    partners = sorted({p for r in reports for p in r.partners if r.partners[p].figures.offered})
+    partners = _by_name(reports, {p for r in reports for p in r.partners if r.partners[p].figures.offered})
     fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(partners) + 2), 3.6), dpi=100)
     width = 0.8 / max(1, len(reports))
     for i, r in enumerate(reports):
@@ -425,7 +448,7 @@ def chart_png(reports: list[Report]) -> bytes:
         target = next((r.partners[p].target for r in reports if p in r.partners), None)
         if target is not None:
             ax.hlines(target * 100, x - 0.45, x + 0.45, colors="black", linestyles="dashed", linewidth=1)
-    ax.set_xticks(range(len(partners)), partners)
+    ax.set_xticks(range(len(partners)), [partner_name(reports, p) for p in partners])
     ax.set_ylabel("Service level (%)")
     ax.set_ylim(0, 105)
     ax.set_title("Projected service level (dashed: target)")
@@ -487,7 +510,7 @@ _SERIES = ("#1d5fbf", "#e07b00")  # scenario A, scenario B
 def chart_svg(reports: list[Report]) -> Markup:
     """The service-level chart as inline SVG: presentation attributes only (no style, no script, no data: URL),
     so the pages' strict Content-Security-Policy lets it show; every number is text a screen reader reads."""
-    partners = sorted({p for r in reports for p in r.partners if r.partners[p].figures.offered})
+    partners = _by_name(reports, {p for r in reports for p in r.partners if r.partners[p].figures.offered})
     width, height, left, top, bottom = 760, 320, 56, 34, 58
     plot_w, plot_h = width - left - 16, height - top - bottom
     group = plot_w / max(1, len(partners))
@@ -526,7 +549,7 @@ def chart_svg(reports: list[Report]) -> Markup:
             parts.append(
                 f'<rect class="bar" data-partner="{escape(partner)}" data-scenario="{i}" x="{x:.1f}" '
                 f'y="{y(level):.1f}" width="{bar - 4:.1f}" height="{y(0) - y(level):.1f}" fill="{_SERIES[i % 2]}">'
-                f"<title>{escape(r.name)}, {escape(partner)}: {level:.1f} %</title></rect>"
+                f"<title>{escape(r.name)}, {escape(partner_name(reports, partner))}: {level:.1f} %</title></rect>"
                 f'<text x="{x + (bar - 4) / 2:.1f}" y="{y(level) - 4:.1f}" text-anchor="middle">{level:.1f}</text>'
             )
         target = next((r.partners[partner].target for r in reports if partner in r.partners), None)
@@ -537,7 +560,7 @@ def chart_svg(reports: list[Report]) -> Markup:
             )
         parts.append(
             f'<text x="{left + g * group + group / 2:.1f}" y="{height - bottom + 20}" text-anchor="middle">'
-            f"{escape(partner)}</text>"
+            f"{escape(partner_name(reports, partner))}</text>"
         )
     parts.append(
         f'<line x1="{left}" x2="{width - 16}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="#5f6b7a"/>'

@@ -6,7 +6,7 @@ Agreements use the schema of ``tenants/agreements/terms.py`` unchanged, so a sig
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tenants.agreements.terms import AgreementDefinition, check_agreements
+from tenants.problems import problem as problem_of
+from tenants.problems import where
 from tenants.schemas import SLUG_PATTERN
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -65,6 +67,7 @@ class ServiceSpec(_Strict):
 
 class PartnerSpec(_Strict):
     slug: str = Field(pattern=SLUG_PATTERN)
+    name: str = ""  # what people call it in the report (default: the slug)
     services: list[ServiceSpec] = Field(default_factory=list)
 
 
@@ -179,6 +182,8 @@ class Scenario:
     spec: ScenarioFile
     services: dict[str, Service]  # "tenant/code"
     tenants: frozenset[str]
+    # slug -> the partner's name, for what a person reads (the definitions', the catalogue's or `partners[].name`)
+    partner_names: dict[str, str] = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:
@@ -245,12 +250,19 @@ def _line(lines: dict[tuple[int | str, ...], int], loc: tuple[int | str, ...]) -
     return lines.get(())
 
 
-def _where(file: str, lines: dict[tuple[int | str, ...], int], loc: tuple[int | str, ...]) -> str:
-    dotted = ""
-    for part in loc:
-        dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else str(part))
+def _where(
+    file: str,
+    lines: dict[tuple[int | str, ...], int],
+    loc: tuple[int | str, ...],
+    raw: object = None,
+    place_at: tuple[int | str, ...] | None = None,
+) -> str:
+    """``whatif.yaml, line 6 (arrivals, item 1 (partner town))``: the file, the line of ``loc``, and the place
+    (``place_at``, default ``loc``) as the definitions' loader says it (items counted from 1, named by their
+    code: tenants.problems)."""
+    place = where(raw, loc if place_at is None else place_at)
     line = _line(lines, loc)
-    return f"{file}, line {line}" + (f" ({dotted})" if dotted else "") if line else file
+    return f"{file}, line {line}" + (f" ({place})" if place else "") if line else file
 
 
 # -- loading -----------------------------------------------------------------------------------------------
@@ -270,8 +282,10 @@ def parse_scenario(
     *,
     base: Path | None = None,
     known: dict[str, Service] | None = None,
+    known_names: dict[str, str] | None = None,
 ) -> Scenario:
-    """``known``: the hub's own catalogue, for scenarios sent over the web, which may not read server files."""
+    """``known``: the hub's own catalogue, for scenarios sent over the web, which may not read server files;
+    ``known_names``: its partners' names."""
     data, lines = _compose(text, file)
     if not isinstance(data, dict):
         raise ScenarioInvalid([f"{file}, line 1: expected a mapping (period:, arrivals:, rotas: …)"])
@@ -281,26 +295,34 @@ def parse_scenario(
         problems = []
         for e in exc.errors():
             loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
-            problems.append(f"{_where(file, lines, loc)}: {e['msg']}")
+            _, _, said = problem_of({**e, "loc": loc}, data)  # "unknown key 'colour'", not pydantic's words
+            # An unknown key is placed at the mapping that has it, on the key's own line.
+            at = loc[:-1] if e.get("type") == "extra_forbidden" and loc else loc
+            problems.append(f"{_where(file, lines, loc, data, place_at=at)}: {said}")
         raise ScenarioInvalid(problems) from None
     if known is not None and spec.partners_from:
-        where = _where(file, lines, ("partners_from",))
-        raise ScenarioInvalid([f"{where}: not here: the hub's own partners are used"])
+        here = _where(file, lines, ("partners_from",), data)
+        raise ScenarioInvalid([f"{here}: not here: the hub's own partners are used"])
     services = dict(known or {})
-    services.update(_services(spec, file, lines, base))
-    problems = _check_names(spec, services, file, lines)
+    names = dict(known_names or {})
+    found, found_names = _services(spec, file, lines, base, data)
+    services.update(found)
+    names.update(found_names)
+    problems = _check_names(spec, services, file, lines, data)
     if problems:
         raise ScenarioInvalid(problems)
-    return Scenario(file, spec, services, frozenset(s.tenant for s in services.values()))
+    return Scenario(file, spec, services, frozenset(s.tenant for s in services.values()), names)
 
 
 _UNION_TAGS = {"float", "list[float]", "literal['all']", "list[str]"}
 
 
 def _services(
-    spec: ScenarioFile, file: str, lines: dict[tuple[int | str, ...], int], base: Path | None
-) -> dict[str, Service]:
+    spec: ScenarioFile, file: str, lines: dict[tuple[int | str, ...], int], base: Path | None, raw: object
+) -> tuple[dict[str, Service], dict[str, str]]:
+    """The services the scenario defines or reads, and the names of their partners."""
     services: dict[str, Service] = {}
+    names: dict[str, str] = {}
     if spec.partners_from:
         from tenants.loader import DefinitionsInvalid, load_definitions
 
@@ -308,9 +330,10 @@ def _services(
         try:
             definitions = load_definitions(folder)
         except DefinitionsInvalid as exc:
-            where = _where(file, lines, ("partners_from",))
-            raise ScenarioInvalid([f"{where}: {e}" for e in exc.errors]) from None
+            here = _where(file, lines, ("partners_from",), raw)
+            raise ScenarioInvalid([f"{here}: {e}" for e in exc.errors]) from None
         for d in definitions:
+            names[d.tenant.slug] = d.tenant.name
             # A pool (the hub) has no catalogue but is still a partner that can lend agents.
             services.setdefault(f"{d.tenant.slug}/", _pool(d.tenant.slug))
             for s in d.services:
@@ -326,6 +349,8 @@ def _services(
                     float(s.routing.expected_handle_seconds),
                 )
     for p in spec.partners:
+        if p.name:
+            names[p.slug] = p.name
         services.setdefault(f"{p.slug}/", _pool(p.slug))
         for spec_s in p.services:
             services[f"{p.slug}/{spec_s.code}"] = Service(
@@ -339,7 +364,7 @@ def _services(
                 None,
                 spec.handle_time.mean_seconds,
             )
-    return services
+    return services, names
 
 
 def _pool(slug: str) -> Service:
@@ -352,24 +377,30 @@ def real_services(services: dict[str, Service]) -> dict[str, Service]:
 
 
 def _check_names(
-    spec: ScenarioFile, services: dict[str, Service], file: str, lines: dict[tuple[int | str, ...], int]
+    spec: ScenarioFile,
+    services: dict[str, Service],
+    file: str,
+    lines: dict[tuple[int | str, ...], int],
+    raw: object,
 ) -> list[str]:
     partners = {s.tenant for s in services.values()}
     problems: list[str] = []
     if not partners:
-        problems.append(f"{_where(file, lines, ())}: no partners: give `partners_from:` or `partners:`")
+        problems.append(f"{_where(file, lines, (), raw)}: no partners: give `partners_from:` or `partners:`")
     for i, a in enumerate(spec.arrivals):
         if a.partner not in partners:
             problems.append(
-                f"{_where(file, lines, ('arrivals', i, 'partner'))}: unknown partner {a.partner!r}"
+                f"{_where(file, lines, ('arrivals', i, 'partner'), raw)}: unknown partner {a.partner!r}"
             )
         elif f"{a.partner}/{a.service}" not in services or not a.service:
             problems.append(
-                f"{_where(file, lines, ('arrivals', i, 'service'))}: {a.partner!r} has no service {a.service!r}"
+                f"{_where(file, lines, ('arrivals', i, 'service'), raw)}: {a.partner!r} has no service {a.service!r}"
             )
     for i, r in enumerate(spec.rotas):
         if r.partner not in partners:
-            problems.append(f"{_where(file, lines, ('rotas', i, 'partner'))}: unknown partner {r.partner!r}")
+            problems.append(
+                f"{_where(file, lines, ('rotas', i, 'partner'), raw)}: unknown partner {r.partner!r}"
+            )
     catalogue = {t: {s.code for s in services.values() if s.tenant == t and s.code} for t in partners}
     for problem in check_agreements(spec.agreements, catalogue):
         loc: tuple[int | str, ...] = ("agreements",)
@@ -378,11 +409,13 @@ def _check_names(
             loc = ("agreements", int(head[0][len("agreements[") : -1]))
             if len(head) > 1:
                 loc = (*loc, head[1])
-        problems.append(f"{_where(file, lines, loc)}: {problem.message}")
+        problems.append(f"{_where(file, lines, loc, raw)}: {problem.message}")
     if spec.replay and spec.replay.partners:
         for i, slug in enumerate(spec.replay.partners):
             if slug not in partners:
-                problems.append(f"{_where(file, lines, ('replay', 'partners', i))}: unknown partner {slug!r}")
+                problems.append(
+                    f"{_where(file, lines, ('replay', 'partners', i), raw)}: unknown partner {slug!r}"
+                )
     return problems
 
 

@@ -95,8 +95,10 @@ async def run_inline(
     """Parse every scenario first (so a bad second one runs nothing), then run each off the event loop."""
     names = ["scenario A", "scenario B"]
     known = known_services(catalogue)
+    partner_names = {slug: t.name for slug, t in catalogue.tenants.items()}
     scenarios = [
-        replay_only_readable(parse_scenario(t, names[i], known=known), who) for i, t in enumerate(texts)
+        replay_only_readable(parse_scenario(t, names[i], known=known, known_names=partner_names), who)
+        for i, t in enumerate(texts)
     ]
     for s in scenarios:
         check_inline(s)

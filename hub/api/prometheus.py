@@ -22,9 +22,11 @@ from tenants.models import Agent
 
 router = APIRouter(tags=["public"])
 
-_PAGE = """<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><title>How did we do?</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:30rem;margin:3rem auto}}button{{font-size:1.1rem;margin:.3rem}}</style>
-</head><body><h1>How did we do?</h1>{body}</body></html>"""
+# The resident's pages share the tracking page's stylesheet: the site's policy allows no inline style.
+_PAGE = """<!doctype html><html lang="en-GB"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>How did we do?</title>
+<link rel="stylesheet" href="/static/track.css"></head>
+<body><header>Your council's contact centre</header><main><h1>How did we do?</h1>{body}</main></body></html>"""
 
 
 @router.get("/survey/{token}", response_class=HTMLResponse, summary="The satisfaction survey form")

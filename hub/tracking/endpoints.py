@@ -19,19 +19,19 @@ from routing.live.redis_state import RedisLiveState
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["tracking"])
-LONDON = ZoneInfo("Europe/London")
 # Nothing about an enquiry is cached or indexed anywhere, nor leaked to the next site in a Referer.
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
 
 
-def _long_date(value: date | datetime) -> str:
+def _long_date(value: date | datetime, zone: str = "Europe/London") -> str:
+    """A date as a person writes it; a moment on the council's own calendar (``zone``)."""
     if isinstance(value, datetime):
-        value = value.astimezone(LONDON).date()
+        value = value.astimezone(ZoneInfo(zone)).date()
     return f"{value.day} {value:%B %Y}"
 
 
-def _long_datetime(value: datetime) -> str:
-    local = value.astimezone(LONDON)
+def _long_datetime(value: datetime, zone: str = "Europe/London") -> str:
+    local = value.astimezone(ZoneInfo(zone))
     return f"{local.day} {local:%B %Y} at {local:%H:%M}"
 
 

@@ -16,6 +16,7 @@ from backoffice.models import Case, CaseUpdate
 from backoffice.status import case_states, status_label
 from routing.models import Enquiry
 from tenants.models import Service, Tenant
+from tenants.service import service_names
 
 CHANNEL_LABELS = {
     "phone": "by phone",
@@ -48,6 +49,7 @@ class TrackingView:
     expected_date: date | None
     passed_to_back_office_at: datetime | None
     updates: list[UpdateView] = field(default_factory=list)  # newest first
+    timezone: str = "Europe/London"  # the council's: dates and times on the page are its local ones
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -82,7 +84,7 @@ async def track(session: AsyncSession, reference: str) -> TrackingView | None:
         return None
     row = (
         await session.execute(
-            select(Enquiry, Service.name, Tenant.name)
+            select(Enquiry, Service.name, Tenant.name, Tenant.timezone)
             .join(Service, Service.id == Enquiry.service_id)
             .join(Tenant, Tenant.slug == Enquiry.tenant_slug)
             .where(Enquiry.reference == reference)
@@ -90,7 +92,10 @@ async def track(session: AsyncSession, reference: str) -> TrackingView | None:
     ).first()
     if row is None:
         return None
-    enquiry, service_name, council = row
+    enquiry, today_name, council, timezone = row
+    # The service as the enquiry's own catalogue version named it (a rename since does not rewrite it).
+    names = await service_names(session, tenant=enquiry.tenant_slug, versions={enquiry.catalogue_version})
+    service_name = names.get((enquiry.catalogue_version, enquiry.service_code)) or today_name
     case = await session.get(Case, enquiry.id)
     updates = (
         await session.scalars(
@@ -114,4 +119,5 @@ async def track(session: AsyncSession, reference: str) -> TrackingView | None:
         updates=[
             UpdateView(u.at, u.status, status_label(u.status), u.notes, u.expected_date) for u in updates
         ],
+        timezone=timezone or "Europe/London",
     )

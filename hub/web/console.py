@@ -139,7 +139,6 @@ async def _panel(
         "lgsl": service.lgsl_code if service else None,
         "customer": customer,
         "answers": describe_answers(questions, customer.attributes or {}),
-        "service_names": _service_names(catalogue, enquiry.tenant_slug),
         "script": _script(service, values),
         "targets": _transfer_targets(
             catalogue,

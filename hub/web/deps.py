@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.accounts.service import SignedIn, csrf_matches, csrf_token, resolve_session
 from hub.runtime import Hub
-from hub.web.templating import render
+from hub.web.templating import LONDON, render
 from plumbing.db.session import unit_of_work
 from plumbing.problems import install_problem_handlers
 from tenants.access import narrow_request_scope
@@ -79,13 +79,18 @@ def check_csrf(request: Request, given: str | None) -> None:
 def page_context(request: Request, **values: Any) -> dict[str, Any]:
     """What every page template needs: the user, the form token and any notice to show."""
     token = getattr(request.state, "session_token", None)
+    user = getattr(request.state, "user", None)
+    tenants = hub_of(request).catalogue.current.tenants
+    own = tenants.get(user.tenant) if user is not None and user.tenant else None
     return {
         "request": request,
-        "user": getattr(request.state, "user", None),
+        "user": user,
         "csrf": csrf_token(token) if token else "",
         "notice": request.query_params.get("notice"),
         # Names, not slugs, wherever a person reads (the catalogue last read: no I/O on every page).
-        "partner_names": {slug: t.name for slug, t in hub_of(request).catalogue.current.tenants.items()},
+        "partner_names": {slug: t.name for slug, t in tenants.items()},
+        # Times read in the reader's partner's zone (a hub-wide user: the hub's default, Europe/London).
+        "reader_zone": own.hours.zone if own is not None else LONDON,
         **values,
     }
 

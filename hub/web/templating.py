@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -95,12 +97,23 @@ NOTICES = {
 GOOD_NOTICES = {"signed_out", "completed", "transferred", "skills_saved", "rejected"}
 
 
-def local_time(value: datetime | None, fmt: str = "%H:%M:%S") -> str:
-    return value.astimezone(LONDON).strftime(fmt) if value else ""
+def local_time(value: datetime | None, fmt: str = "%H:%M:%S", zone: ZoneInfo = LONDON) -> str:
+    return value.astimezone(zone).strftime(fmt) if value else ""
 
 
-def local_datetime(value: datetime | None) -> str:
-    return local_time(value, "%d %b %Y %H:%M")
+def local_datetime(value: datetime | None, zone: ZoneInfo = LONDON) -> str:
+    return local_time(value, "%d %b %Y %H:%M", zone)
+
+
+# In a template the time is the reader's partner's (``reader_zone`` in the page's context, set by page_context).
+@pass_context
+def _local_time_filter(context: Context, value: datetime | None, fmt: str = "%H:%M:%S") -> str:
+    return local_time(value, fmt, context.get("reader_zone") or LONDON)
+
+
+@pass_context
+def _local_datetime_filter(context: Context, value: datetime | None) -> str:
+    return local_datetime(value, context.get("reader_zone") or LONDON)
 
 
 def duration(value: float | timedelta | None) -> str:
@@ -126,8 +139,8 @@ def render(request: Request, name: str, context: dict[str, Any], status_code: in
 
 
 templates.env.filters.update(
-    local_time=local_time,
-    local_datetime=local_datetime,
+    local_time=_local_time_filter,
+    local_datetime=_local_datetime_filter,
     duration=duration,
     percent=percent,
     status_label=lambda s: STATUS_LABELS.get(s, s),

@@ -109,7 +109,7 @@ def proactive_prompts(
                 if contact.open:
                     values = _Blank(
                         reference=contact.reference,
-                        service=names.get(contact.service_code, contact.service_code),
+                        service=contact.service_name or names.get(contact.service_code, contact.service_code),
                         date=contact.received_at.strftime("%d %b %Y"),
                     )
                     prompts.append(Prompt(rule_id, template.format_map(values)))

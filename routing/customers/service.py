@@ -14,6 +14,7 @@ from plumbing.db.base import utcnow
 from routing.customers.keys import CustomerKeys, keys_of
 from routing.customers.models import Customer
 from routing.models import Enquiry
+from tenants.service import name_of, service_names
 
 OPEN_STATES = ("queued", "offered", "answered")
 # Until back-office status comes back (the adapters issue), these outcomes leave a case open.
@@ -110,6 +111,8 @@ class PastContact:
     received_at: datetime
     text: str | None
     attributes: dict[str, Any]
+    # the service's name as the enquiry's own catalogue version gave it (a rename since does not rewrite it)
+    service_name: str = ""
 
     @property
     def open(self) -> bool:
@@ -160,6 +163,11 @@ async def history(
     )
     if exclude_enquiry is not None:
         query = query.where(Enquiry.id != exclude_enquiry)
+    found = (await session.scalars(query)).all()
+    names: dict[str, dict[tuple[int | None, str], str]] = {}
+    for owner in sorted({e.tenant_slug for e in found}):
+        versions = {e.catalogue_version for e in found if e.tenant_slug == owner}
+        names[owner] = await service_names(session, tenant=owner, versions=versions)
     return [
         PastContact(
             e.id,
@@ -172,6 +180,7 @@ async def history(
             e.received_at,
             e.text,
             dict(e.attributes or {}),
+            name_of(names[e.tenant_slug], e.catalogue_version, e.service_code),
         )
-        for e in (await session.scalars(query)).all()
+        for e in found
     ]

@@ -210,5 +210,9 @@ async def transfer(
         result = Transferred(enquiry.id, moved.id, moved.reference, target.queue)
         entry = entry_for(moved.id, to_tenant, target.code, moved.priority, to_ms(now))
     log.info(EventName.TRANSFERRED, enquiry_id=enquiry_id, to=target.queue, to_enquiry_id=result.to_enquiry)
+    # As completing does: the call leaves the agent's hand in the live state (else the agent, back from
+    # wrap-up, would hold a phantom call and never be offered another), and no work comes during wrap-up.
+    await dispatcher.live.finish(agent_id, enquiry_id)
+    await dispatcher.live.agent_away(agent_id)
     await dispatcher.place([entry])
     return result

@@ -85,6 +85,7 @@ async def write_log(hub: Hub, owner: Partner, other: Partner, *, count: bool = T
                 AgreementDefinition.model_validate(
                     {
                         "id": agreement_id,
+                        "name": "the weekday lending agreement",
                         "lender": other.slug,
                         "borrower": owner.slug,
                         "services": "all",

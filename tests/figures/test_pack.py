@@ -12,6 +12,7 @@ Service level 3 ÷ (4 + 1) = 60.0 %; missed bin 2 ÷ (3 + 1) = 50.0 %; council t
 from __future__ import annotations
 
 import csv
+import html
 import io
 from datetime import UTC, datetime
 
@@ -108,3 +109,23 @@ async def test_the_csv_carries_every_figure_family(hub: Hub, make_partner) -> No
     (recharge,) = [r for r in mine if r["family"] == "recharge"]
     assert recharge["net"] == "-4.2"
     assert {r["family"] for r in rows if r["partner"] == pool} >= {"occupancy", "recharge", "satisfaction"}
+
+
+async def test_the_html_paper_names_agreements_and_figures_where_a_person_reads(
+    hub: Hub, make_partner
+) -> None:  # type: ignore[no-untyped-def]
+    owner, lender, _pool, paper = await _paper_month(hub, make_partner)
+    page = html.unescape(render(paper, "html").decode())  # type: ignore[arg-type]
+    agreement = f"{lender.slug}-lends-{owner.slug}"
+    # The ledger line under its name (the id stays in a data attribute and in the CSV, for a program).
+    assert f'data-agreement="{agreement}">the weekday lending agreement</td>' in page
+    assert f">{agreement}<" not in page
+    # The definitions by the figures' names, not their codes.
+    assert (
+        "<dt><b>Service level</b></dt>" in page and "<dt><b>First-contact resolution (FCR)</b></dt>" in page
+    )
+    assert "<b>service_level</b>" not in page and "<b>longest_wait</b>" not in page
+    pdf = pypdfium2.PdfDocument(render(paper, "pdf"))  # type: ignore[arg-type]
+    text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "the weekday lending agreement" in text and agreement not in text
+    assert "Abandonment rate:" in text and "abandonment_rate" not in text

@@ -37,7 +37,10 @@ async def test_migrate_load_and_token(hub: Hub, database_url: str, tmp_path: Pat
     )
     loaded = run_hub("tenants", "load", str(tmp_path / "p.yaml"), settings_env=env)
     assert loaded.returncode == 0, loaded.stderr
-    assert f"loaded {slug}: 2 services, 1 agents" in loaded.stdout
+    assert (
+        f"loaded CLI Council ({slug}): 2 services, 1 agent (version 1, new catalogue version)"
+        in loaded.stdout
+    )
     async with hub.sessionmaker() as session:
         assert await session.get(Tenant, slug) is not None
 

@@ -50,9 +50,15 @@ async def test_a_bad_file_loads_nothing_and_says_where(hub: Hub, settings: Setti
     (tmp_path / "b-bad.yaml").unlink()
     result = _hub_command(settings, "tenants", "load", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert f"loaded {slug}: 6 services, 0 agents (version 1, new catalogue version)" in result.stdout
+    assert (
+        f"loaded Chorley Council ({slug}): 6 services, 0 agents (version 1, new catalogue version)"
+        in result.stdout
+    )
     result = _hub_command(settings, "tenants", "load", str(tmp_path))
-    assert f"loaded {slug}: 6 services, 0 agents (version 1, catalogue unchanged)" in result.stdout
+    assert (
+        f"loaded Chorley Council ({slug}): 6 services, 0 agents (version 1, catalogue unchanged)"
+        in result.stdout
+    )
 
     result = _hub_command(settings, "tenants", "api-key", slug)
     assert result.returncode == 0, result.stderr

@@ -159,7 +159,8 @@ async def test_hub_tenants_load_stores_the_data_sharing_agreements_beside_the_pa
     (tmp_path / "sharing.yaml").write_text(yaml.safe_dump(example), encoding="utf-8")
     result = _hub_command(settings, "tenants", "load", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert f"loaded 1 data-sharing agreements: {slugs[0]}-joined-up" in result.stdout
+    said = f"loaded 1 data-sharing agreement: Chorley and Lancashire joined-up customer view ({slugs[0]}-joined-up)"
+    assert said in result.stdout
     async with hub.sessionmaker() as session:
         stored = {a.id: a for a in await readable_data_sharing(session)}
     assert stored[f"{slugs[0]}-joined-up"].parties == slugs

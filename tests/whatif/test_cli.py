@@ -104,7 +104,10 @@ def test_simulate_compares_two_scenarios_and_writes_table_and_chart(tmp_path: Pa
     assert evening["partners"]["chorley"]["service_level"] > baseline["partners"]["chorley"]["service_level"]
     assert evening["partners"]["hub"]["overflow_received"] > 0
     assert (tmp_path / "comparison.png").read_bytes().startswith(b"\x89PNG")
-    assert "chorley" in (tmp_path / "comparison.txt").read_text()
+    # A person reads the table: partners by name (the definitions'), their slugs only in the JSON.
+    table = (tmp_path / "comparison.txt").read_text()
+    assert "Chorley Council" in table and "│ chorley " not in table
+    assert baseline["partner_names"]["chorley"] == "Chorley Council"
     assert json.loads((tmp_path / "report-1.json").read_text())["name"] == "baseline"
 
 

@@ -19,9 +19,9 @@ name: a week
 timezone: Europe/London
 period: {start: 2026-10-05T00:00:00Z, end: 2026-10-12T00:00:00Z}
 partners:
-  - {slug: borough, services: [{code: bins, skills: [waste]}]}
+  - {slug: borough, name: Borough Council, services: [{code: bins, skills: [waste]}]}
   - {slug: district, services: [{code: bins, skills: [waste]}]}
-  - {slug: hub}
+  - {slug: hub, name: The hub's pool}
 arrivals:
   - {partner: borough, service: bins, per_interval: 1}
 rotas:
@@ -45,9 +45,10 @@ def test_overflow_is_priced_at_the_agreed_unit_rate() -> None:
         [OverflowCell("borough", "hub", 5, 2), OverflowCell("borough", "district", 2, 1)],
     )
     # The hub's 5 at the first agreement's £3.10 = £15.50; district has no agreement with borough: £0.
-    assert [(line.agreement, line.handled, line.amount) for line in cost.lines] == [
-        ("hub-helps-borough", 5, 15.5),
-        ("(no agreement)", 2, 0.0),
+    # A person reads each agreement by name (unnamed: who helps whom, by the partners' names; district has none).
+    assert [(line.agreement, line.agreement_name, line.handled, line.amount) for line in cost.lines] == [
+        ("hub-helps-borough", "The hub's pool helping Borough Council", 5, 15.5),
+        ("", "no agreement", 2, 0.0),
     ]
     assert (cost.overflow_amount, cost.overflow_contacts, cost.staff_hours) == (15.5, 7, 104.0)
 

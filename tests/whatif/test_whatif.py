@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -228,3 +229,41 @@ async def test_the_api_runs_a_what_if_for_the_committee_only(
         headers={"authorization": f"Bearer {committee}"},
     )
     assert bad.status_code == 422 and "line 5" in bad.text and "negative" in bad.text
+
+
+async def test_the_what_if_page_reads_partners_and_agreements_by_name(
+    hub: Hub, make_partner, api: httpx.AsyncClient
+) -> None:  # type: ignore[no-untyped-def]
+    """Where a person reads (the overflow lines, the comparison, the chart): names; slugs only where a machine reads."""
+    owner, lender = await make_partner("owner", agents=1), await make_partner("lender", agents=1)
+    csrf = await sign_in_client(api, await make_user(hub, role="committee"))
+    # One owner agent for 40 calls a half hour of 3 minutes each (4 erlangs): the lender's agents take the rest
+    # under the agreement, which has no name of its own, so it reads as who helps whom.
+    scenario = f"""
+name: overflow
+period: {{start: 2026-10-06T08:00:00Z, end: 2026-10-06T12:00:00Z}}
+arrivals:
+  - {{partner: {owner.slug}, service: missed-bin, per_interval: 40}}
+handle_time: {{mean_seconds: 180}}
+rotas:
+  - {{partner: {owner.slug}, agents: 1, skills: [waste]}}
+  - {{partner: {lender.slug}, agents: 6, skills: [waste]}}
+agreements:
+  - {{id: {lender.slug}-helps, lender: {lender.slug}, borrower: {owner.slug}, unit_rate: 2.50}}
+"""
+    ran = await api.post("/committee/whatif", data={"a": scenario, "b": "", "seed": "1", "csrf": csrf})
+    assert ran.status_code == 200, ran.text
+    page = html.unescape(ran.text)
+    owner_name, lender_name = f"Test partner {owner.slug}", f"Test partner {lender.slug}"
+    line = re.search(r'<tr data-agreement="([^"]+)"><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td>', page)
+    assert line, page
+    assert line.groups() == (
+        f"{lender.slug}-helps",
+        f"{lender_name} helping {owner_name}",
+        lender_name,
+        owner_name,
+    )
+    rows = re.findall(r'<tr data-partner="([^"]+)"><td>([^<]*)</td><td>Service level</td>', page)
+    assert sorted(rows) == sorted([(owner.slug, owner_name), (lender.slug, lender_name)])
+    chart = re.search(r"<svg.*?</svg>", page, flags=re.S)
+    assert chart and f">{owner_name}</text>" in chart.group(0) and f">{owner.slug}<" not in chart.group(0)

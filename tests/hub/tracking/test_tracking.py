@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,7 +17,11 @@ from hub.tracking.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from plumbing.db.session import unit_of_work
 from routing.case_status import StatusUpdate
 from routing.live.redis_state import RedisLiveState
+from routing.models import Enquiry
+from tenants.service import apply_definitions
 from tests.backoffice_helpers import CUSTOMER, TEXT, make_backoffice_partner, pass_to_back_office
+from tests.conftest import partner_definition, unique_slug
+from tests.hub.web.conftest import intake
 
 
 @pytest.fixture
@@ -128,3 +134,46 @@ async def test_the_limit_is_kept_in_redis_when_the_hub_has_it(
     assert await limiter.hit("track:10.0.0.1") is None
     assert await limiter.hit("track:10.0.0.1") == 40
     assert await limiter.hit("track:10.0.0.2") is None  # another client has its own count
+
+
+async def test_the_page_names_the_service_as_it_was_and_tells_the_time_on_the_councils_clock(
+    hub: Hub, api: httpx.AsyncClient
+) -> None:
+    """A service renamed after the enquiry keeps its old name here; times are the council's local ones."""
+    slug = unique_slug("tz")
+    tokyo = partner_definition(slug, [f"{slug}-a"])
+    tokyo = tokyo.model_copy(update={"tenant": tokyo.tenant.model_copy(update={"timezone": "Asia/Tokyo"})})
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_definitions(session, definitions=[tokyo])
+    await hub.catalogue.reload()
+    enquiry_id = await intake(hub, slug, service="missed-bin")
+    renamed = tokyo.model_copy(
+        update={
+            "services": [
+                s.model_copy(update={"name": "Bins not emptied"}) if s.code == "missed-bin" else s
+                for s in tokyo.services
+            ]
+        }
+    )
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_definitions(session, definitions=[renamed])
+        enquiry = await session.get(Enquiry, enquiry_id)
+        assert enquiry is not None
+        # 20:30 UTC on 5 December is 05:30 on 6 December in Tokyo (UTC+9, no summer time).
+        at = datetime(2026, 12, 5, 20, 30, tzinfo=UTC)
+        await apply_update(
+            session,
+            StatusUpdate(
+                tenant=slug,
+                source="webhook",
+                source_id="tz-1",
+                status="scheduled",
+                at=at,
+                reference=enquiry.reference,
+            ),
+            now=at,
+        )
+    page = html.unescape((await api.get(f"/track/{enquiry.reference}")).text)
+    assert "Missed bin" in page and "Bins not emptied" not in page
+    assert "6 December 2026 at 05:30" in page
+    assert (await api.get(f"/track/{enquiry.reference}.json")).json()["service"] == "Missed bin"

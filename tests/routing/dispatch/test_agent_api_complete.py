@@ -69,6 +69,13 @@ async def test_wrap_up_then_transfer_over_the_api_with_the_consoles_rules_and_ev
         assert (
             again.status_code == 200 and again.json()["to_enquiry"] == moved["to_enquiry"]
         )  # repeated: once
+        # In wrap-up after the transfer nothing is offered; ready again, the agent is offered the next caller:
+        # the transfer let go of the call in the live state (it once stayed in hand, and no call came again).
+        third = await _arrive(hub, owner.slug)
+        assert (await api.get("/api/v1/agents/me/offer", headers=me)).json()["offer"] is None
+        await api.put("/api/v1/agents/me/status", json={"status": "available"}, headers=me)
+        offer = (await api.get("/api/v1/agents/me/offer", headers=me)).json()["offer"]
+        assert offer is not None and offer["enquiry_id"] == third
 
     async with hub.sessionmaker() as session:
         made = await session.get(Enquiry, moved["to_enquiry"])
