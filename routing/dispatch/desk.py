@@ -17,6 +17,7 @@ from plumbing.db.base import table_of
 from plumbing.db.bulk import on_postgresql
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
+from plumbing.tracing import mark
 from routing.dispatch import desk_queries
 from routing.dispatch.callbacks import (
     NOT_REACHED_OUTCOME,
@@ -199,6 +200,7 @@ class AgentDesk:
         async with unit_of_work(self.sessionmaker) as session:
             held = await self._hold(session, agent_id, enquiry_id)
             agent, enquiry = await self._locked(session, held, agent_id, enquiry_id)
+            mark("locked")
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(
                     409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
@@ -209,6 +211,7 @@ class AgentDesk:
                 raise DeskError(409, "stale_offer", f"that enquiry is {enquiry.state}, not offered to you")
             if not await self.live.accept(agent_id, enquiry_id):
                 raise DeskError(409, "stale_offer", "the offer has just expired")
+            mark("live_accept")
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
             ref = EnquiryRef.of(enquiry)
             answered = NewEvent(
@@ -235,10 +238,14 @@ class AgentDesk:
                     events += await _park_deferrable(session, agent_id, ref, now)
                 await record_events(session, events)
             log.info(EventName.ANSWERED, tenant=ref.owner, waited_seconds=round(waited, 3))
+            mark("written")
+        mark("committed")
         await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
+        mark("live_stats")
         # An agent holding a web form or an email may have room for one more (a call is always alone).
         if not voice:
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+            mark("ready")
         return enquiry_id
 
     async def _hold(self, session: AsyncSession, agent_id: str, enquiry_id: int) -> desk_queries.Held | None:
@@ -351,6 +358,7 @@ class AgentDesk:
         async with unit_of_work(self.sessionmaker) as session:
             held = await self._hold(session, agent_id, enquiry_id)
             agent, enquiry = await self._locked(session, held, agent_id, enquiry_id)
+            mark("locked")
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(409, "not_yours", "that enquiry is not in your hands")
             if enquiry.state == EnquiryState.COMPLETED:
@@ -400,6 +408,7 @@ class AgentDesk:
                     )
                 await record_events(session, [completed])
             wrapping_up = wrap_up and not others
+            mark("written")
             if outcome == "passed_to_back_office":
                 # In this transaction: the case reaches the back office exactly when the completion commits.
                 whole = await session.get(Enquiry, enquiry_id)
@@ -425,15 +434,19 @@ class AgentDesk:
                         )
                     ],
                 )
+            mark("hooks")  # the back office's case, the survey sample
+        mark("committed")
         log.info(EventName.COMPLETED, outcome=outcome)
         await self.live.finish(agent_id, enquiry_id)
         if answered_at is not None:
             handled_ms = max(0.0, (now - _aware(answered_at)).total_seconds() * 1000)
             await self.live.record_stats(queue, to_ms(now), {"handled": 1, "handle_ms": handled_ms})
+        mark("live_finish")
         if wrapping_up:
             await self.live.agent_away(agent_id)  # no new work until the agent says they are ready
         else:
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+        mark("ready")
 
 
 @dataclass(frozen=True)
