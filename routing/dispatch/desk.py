@@ -226,7 +226,7 @@ class AgentDesk:
             status = status_change(agent, "busy", at=now, reason="accepted", reset_missed_offers=True)
             if held is not None and status is not None and not (voice and held.others):
                 await desk_queries.write(
-                    session, held, state=EnquiryState.ANSWERED, status=status, event=answered
+                    session, held, state=EnquiryState.ANSWERED, status=status, events=[answered]
                 )
             else:  # the general path (SQLite; leaving wrap-up; web forms or emails to park)
                 await _set_enquiry(session, enquiry_id, state=EnquiryState.ANSWERED)
@@ -264,6 +264,38 @@ class AgentDesk:
         if held.agent is None:
             raise DeskError(404, "unknown_agent", f"no agent {agent_id!r}")
         return held.agent, held.enquiry
+
+    async def _completion_hooks(
+        self,
+        session: AsyncSession,
+        agent: DeskAgent,
+        ref: EnquiryRef,
+        outcome: str,
+        notes: str | None,
+        now: datetime,
+    ) -> list[NewEvent]:
+        """What else a completion does in its transaction: the back office's case, and perhaps a survey
+        invitation, whose event it returns (to be recorded after the completion's own)."""
+        if outcome == "passed_to_back_office":
+            # In this transaction: the case reaches the back office exactly when the completion commits.
+            whole = await session.get(Enquiry, ref.id)
+            assert whole is not None  # locked by the caller
+            await self.hooks.pass_to_back_office(
+                session, enquiry=whole, at=now, notes=notes, handler=agent.tenant
+            )
+        invite = await self.hooks.maybe_invite(
+            session, enquiry_id=ref.id, tenant=ref.owner, reference=ref.reference, now=now
+        )
+        if invite is None:
+            return []
+        return [
+            NewEvent(
+                ref,
+                EventName.SURVEY_INVITED,
+                now,
+                data={"survey_path": f"/survey/{invite.token}", "sample_rate": invite.sample_rate},
+            )
+        ]
 
     async def callback_worklist(self, agent_id: str) -> list[WorkItem]:
         """Callbacks of the agent's partner for the services the agent has the skills for."""
@@ -391,14 +423,22 @@ class AgentDesk:
                     reason="completed",
                 )
             if held is not None and status is not None:
+                # What the hooks write first: the write statement locks the partner's tally rows, which every
+                # accept, completion and intake batch of theirs adds to, so it goes last before the commit.
+                events = [completed, *await self._completion_hooks(session, agent, ref, outcome, notes, now)]
+                await session.flush()  # the back office's case
+                mark("hooks")
+                more = await desk_queries.more_event_ids(session, len(events) - 1) if events[1:] else []
                 await desk_queries.write(
                     session,
                     held,
                     state=EnquiryState.COMPLETED,
                     outcome=outcome,
                     status=status,
-                    event=completed,
+                    events=events,
+                    more_ids=more,
                 )
+                mark("written")
             else:  # the general path (SQLite; leaving wrap-up)
                 await _set_enquiry(session, enquiry_id, state=EnquiryState.COMPLETED, outcome=outcome)
                 others, answered_at = await _others_and_answer(session, agent_id, enquiry_id)
@@ -407,34 +447,12 @@ class AgentDesk:
                         session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
                     )
                 await record_events(session, [completed])
-            wrapping_up = wrap_up and not others
-            mark("written")
-            if outcome == "passed_to_back_office":
-                # In this transaction: the case reaches the back office exactly when the completion commits.
-                whole = await session.get(Enquiry, enquiry_id)
-                assert whole is not None  # locked above
-                await self.hooks.pass_to_back_office(
-                    session, enquiry=whole, at=now, notes=notes, handler=agent.tenant
-                )
-            invite = await self.hooks.maybe_invite(
-                session, enquiry_id=enquiry_id, tenant=ref.owner, reference=ref.reference, now=now
-            )
-            if invite is not None:
+                mark("written")
                 await record_events(
-                    session,
-                    [
-                        NewEvent(
-                            ref,
-                            EventName.SURVEY_INVITED,
-                            now,
-                            data={
-                                "survey_path": f"/survey/{invite.token}",
-                                "sample_rate": invite.sample_rate,
-                            },
-                        )
-                    ],
+                    session, await self._completion_hooks(session, agent, ref, outcome, notes, now)
                 )
-            mark("hooks")  # the back office's case, the survey sample
+                mark("hooks")
+            wrapping_up = wrap_up and not others
         mark("committed")
         log.info(EventName.COMPLETED, outcome=outcome)
         await self.live.finish(agent_id, enquiry_id)

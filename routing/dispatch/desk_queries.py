@@ -121,6 +121,14 @@ _COMPLETE = (
 _QUERIES = (*STATUS_QUERIES, *EVENT_QUERIES, *UPKEEP_QUERIES)
 
 
+_MORE_IDS = text(f"SELECT nextval('{EVENTS_SEQUENCE}') FROM generate_series(1, :count)")
+
+
+async def more_event_ids(session: AsyncSession, count: int) -> list[int]:
+    """Ids for events beyond the one ``hold`` drew (ascending: drawn after it)."""
+    return list((await session.scalars(_MORE_IDS, {"count": count})).all())
+
+
 async def write(
     session: AsyncSession,
     held: Held,
@@ -128,18 +136,25 @@ async def write(
     state: str,
     outcome: str | None = None,
     status: StatusChange,
-    event: NewEvent,
+    events: list[NewEvent],
+    more_ids: list[int] | None = None,
 ) -> None:
-    """The enquiry's new state (and outcome), the agent's status change, one event with its outbox row, and the
-    tallies they move (the contact's facts as ``held`` read them): one statement."""
+    """The enquiry's new state (and outcome), the agent's status change, the enquiry's events with their outbox
+    rows (the first with the id ``hold`` drew, the others with ``more_ids``), and the tallies they move (the
+    contact's facts as ``held`` read them): one statement.
+
+    Run it last before the commit: it locks the partner's tally rows (every accept, completion and intake batch
+    of a partner's 15-minute slot adds to the same row), and each waits for the others' commits.
+    """
     assert held.enquiry is not None and held.agent is not None
     facts = {held.fact.enquiry_id: held.fact} if held.fact is not None else {}
+    ids = [held.event_id, *(more_ids or [])]
     params: dict[str, Any] = {
         "en_id": held.enquiry.id,
         "en_state": state,
         **status.params,
-        **event_params([event], [held.event_id]),
-        **upkeep_params(facts, [event], [held.enquiry.id], status.spells),
+        **event_params(events, ids),
+        **upkeep_params(facts, events, [held.enquiry.id] * len(events), status.spells),
     }
     if outcome is not None:
         params["en_outcome"] = outcome
