@@ -237,9 +237,9 @@ class AgentDesk:
                 if voice:
                     events += await _park_deferrable(session, agent_id, ref, now)
                 await record_events(session, events)
-            log.info(EventName.ANSWERED, tenant=ref.owner, waited_seconds=round(waited, 3))
             mark("written")
         mark("committed")
+        log.info(EventName.ANSWERED, tenant=ref.owner, waited_seconds=round(waited, 3))
         await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
         mark("live_stats")
         # An agent holding a web form or an email may have room for one more (a call is always alone).
