@@ -48,7 +48,11 @@ async def _rows(hub: Hub, slug: str, agent_id: str, enquiry_ids: list[int]) -> d
                 value = value.replace(name, alias)
         if isinstance(value, dict):
             return {
-                k: enquiries.get(v, v) if k == "enquiry_id" else "…" if k in drawn else neutral(v)
+                k: enquiries.get(v, v)
+                if k in ("enquiry_id", "for_enquiry")
+                else "…"
+                if k in drawn
+                else neutral(v)
                 for k, v in value.items()
             }
         if isinstance(value, list):
@@ -57,6 +61,10 @@ async def _rows(hub: Hub, slug: str, agent_id: str, enquiry_ids: list[int]) -> d
 
     ids = {"ids": enquiry_ids, "slug": slug, "agent": agent_id}
     async with hub.sessionmaker() as session:
+        references = (
+            await session.execute(text("SELECT id, reference FROM enquiries WHERE id = ANY(:ids)"), ids)
+        ).all()
+        names.update({reference: f"R{enquiry_ids.index(e)}" for e, reference in references})
 
         async def read(sql: str) -> list[tuple[Any, ...]]:
             """The rows' values but a surrogate ``id`` (drawn from a sequence: differs between runs)."""
@@ -221,6 +229,43 @@ async def test_complete_into_wrap_up_writes_the_general_paths_rows(hub: Hub, mak
     ]
     (fact,) = rows["contact_facts"]
     assert fact[-4] == 20.0  # wrap_seconds: 10:16:22 → 10:16:42
+
+
+async def test_blended_work_writes_the_general_paths_rows(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    """Two web forms in hand (the agent stays busy: no change of status), then a call that parks them (the
+    general path on both sides), then each completed: busy while others are in hand, available after the last."""
+
+    async def journey(hub: Hub, clock: Clock, slug: str, agent: str) -> list[int]:
+        await hub.desk.set_status(agent, "available")
+        taken = []
+        for channel in ("web", "web", "phone"):
+            clock.advance(2)
+            enquiry_id = await publish_direct(hub, slug, channel=channel)
+            offer = await hub.desk.current_offer(agent)
+            assert offer is not None and offer.enquiry_id == enquiry_id  # room for up to three forms
+            clock.advance(3)
+            await hub.desk.accept(agent, enquiry_id)
+            taken.append(enquiry_id)
+        form_a, form_b, call = taken
+        for enquiry_id in (call, form_a, form_b):
+            clock.advance(10)
+            await hub.desk.complete(agent, enquiry_id, "resolved")
+        return taken
+
+    rows = await _both_ways(hub, make_partner, journey)
+    # Each arrives 2 s after the last accept and is accepted 3 s later: accepts at 10:14:55, 10:15:00 and
+    # 10:15:05, completions 10 s apart at 10:15:15, 10:15:25, 10:15:35. Busy from the first accept to the last
+    # completion: one spell, no event between; the call's accept parked both forms.
+    assert [(name, status) for name, status, *_ in rows["agent_events"]] == [
+        ("available", "offline"),
+        ("busy", "available"),
+        ("available", "busy"),
+    ]
+    assert sum(1 for e in rows["events"] if e[1] == "enquiry.parked") == 2
+    assert [(r[2].time().isoformat(), r[3], r[4]) for r in rows["agent_tallies"]] == [
+        ("10:00:00", 5.0, 5.0),  # busy 10:14:55 → 10:15:00, available 10:14:50 → 10:14:55
+        ("10:15:00", 35.0, 0.0),  # busy 10:15:00 → 10:15:35
+    ]
 
 
 @pytest.mark.parametrize(
