@@ -104,6 +104,14 @@ def _latency(
         )
     f, r, a = latency.summary(free.runs), latency.summary(routing.runs), latency.summary(answering.runs)
     lt = latency.summary(light.runs)
+
+    def each_run(measured: latency.Measured, step: str) -> list[float]:
+        """Each run's p99 of ``step``: issue 23's target holds in every run, not in their median."""
+        return [latency.percentile(getattr(run, f"{step}_ms"), 0.99) for run in measured.runs]
+
+    def runs_of(values: list[float]) -> str:
+        return f" (runs: {', '.join(f'{v:.1f}' for v in values)})"
+
     return [
         Line(
             f"publish → `enquiry.offered` at {rate:.0f}/s, an idle agent always there ({pool:,} signed in), "
@@ -127,22 +135,25 @@ def _latency(
         ),
         Line(
             f"agent API accept, {agents} agents signed in answering {api_rate:.0f} calls/s, p50 / p99",
-            f"{a['accept_p50_ms']:.1f} / {a['accept_p99_ms']:.1f} ms",
-            "p99 ≤ 20 ms",
-            a["accept_p99_ms"] <= 20,
+            f"{a['accept_p50_ms']:.1f} / {a['accept_p99_ms']:.1f} ms"
+            + runs_of(each_run(answering, "accept")),
+            "p99 ≤ 20 ms in every run",
+            max(each_run(answering, "accept")) <= 20,
         ),
         Line(
             f"agent API complete, {agents} agents signed in answering {api_rate:.0f} calls/s, p50 / p99",
-            f"{a['complete_p50_ms']:.1f} / {a['complete_p99_ms']:.1f} ms",
-            "p99 ≤ 20 ms",
-            a["complete_p99_ms"] <= 20,
+            f"{a['complete_p50_ms']:.1f} / {a['complete_p99_ms']:.1f} ms"
+            + runs_of(each_run(answering, "complete")),
+            "p99 ≤ 20 ms in every run",
+            max(each_run(answering, "complete")) <= 20,
         ),
         *(
             Line(
                 f"agent API {step}, {agents} agents signed in answering {light_api_rate:.0f} calls/s, p50 / p99",
-                f"{lt[step + '_p50_ms']:.1f} / {lt[step + '_p99_ms']:.1f} ms",
-                "p99 ≤ 20 ms",
-                lt[step + "_p99_ms"] <= 20,
+                f"{lt[step + '_p50_ms']:.1f} / {lt[step + '_p99_ms']:.1f} ms"
+                + runs_of(each_run(light, step)),
+                "p99 ≤ 20 ms in every run",
+                max(each_run(light, step)) <= 20,
             )
             for step in ("accept", "complete")
         ),

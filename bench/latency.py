@@ -278,18 +278,27 @@ class Measured:
 
 
 def measure(
-    scratch: Scratch, *, rate: float, seconds: float, agents: int, runs: int, handle_seconds: float | None
+    scratch: Scratch,
+    *,
+    rate: float,
+    seconds: float,
+    agents: int,
+    runs: int,
+    handle_seconds: float | None,
+    serve_log: str | None = None,
 ) -> Measured:
-    """Start a worker and an API server on the scratch services and run the load ``runs`` times."""
+    """Start a worker and an API server on the scratch services and run the load ``runs`` times; ``serve_log``:
+    a file for the server's log (its slow requests, each with its steps: plumbing/tracing.py)."""
     env = scratch.env()
     port = free_port()
+    log_to = open(serve_log, "ab") if serve_log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     processes = [
         subprocess.Popen([sys.executable, "-m", "hub.cli", "worker"], env=env, stderr=subprocess.DEVNULL),
         subprocess.Popen(
             [sys.executable, "-m", "hub.cli", "serve", "--port", str(port)],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log_to,
+            stderr=log_to,
         ),
     ]
     try:
@@ -318,6 +327,8 @@ def measure(
             proc.terminate()
         for proc in processes:
             proc.wait(timeout=30)
+        if serve_log:
+            log_to.close()  # type: ignore[union-attr]
 
 
 def free_pool_agents(rate: float, seconds: float) -> int:
@@ -460,6 +471,11 @@ def main() -> None:
         help="no one answers and no one hangs up: enough agents signed in that one is always idle",
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--serve-log",
+        metavar="FILE",
+        help="append `hub serve`'s log here: each request slower than HUB_TRACE_SLOW_MS with its steps",
+    )
     args = parser.parse_args()
     agents = free_pool_agents(args.rate, args.seconds) if args.free_pool else args.agents
     with scratch_services("lat") as scratch:
@@ -474,6 +490,7 @@ def main() -> None:
                 agents=agents,
                 runs=args.runs,
                 handle_seconds=None if args.hang_up else args.handle_seconds,
+                serve_log=args.serve_log,
             )
     figures = summary(measured.runs)
     print(

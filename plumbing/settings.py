@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     ignore_opening_hours: bool = False
 
     reservation_timeout_seconds: float = Field(default=20.0, gt=0)
+    # An HTTP request slower than this is logged (request.slow) with the milliseconds of each of its steps
+    # (plumbing/tracing.py); 0: none is.
+    trace_slow_ms: float = Field(default=20.0, ge=0)
     missed_offers_before_not_ready: int = Field(default=3, ge=1)
 
     # Back-office deliveries (hub adapters run) and the public tracking page.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import ColumnElement, Row, insert
@@ -13,9 +13,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plumbing.bus.base import EVENTS_EXCHANGE
 from plumbing.bus.models import OutboxMessage
 from plumbing.db.base import table_of
-from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
+from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
 from routing.models import Enquiry, EnquiryEvent
 from routing.tallies import count_events
+
+
+class HasRefColumns(Protocol):
+    """Anything holding ``EnquiryRef.columns()`` by name (the desk's locked rows)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def tenant_slug(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def service_code(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -30,7 +47,7 @@ class EnquiryRef:
     channel: str
 
     @classmethod
-    def of(cls, enquiry: Enquiry | Row[Any]) -> EnquiryRef:
+    def of(cls, enquiry: Enquiry | Row[Any] | HasRefColumns) -> EnquiryRef:
         """From an enquiry, or a row that selected ``columns()`` (read by name, so other columns may follow)."""
         return cls(
             enquiry.id,
@@ -159,3 +176,49 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         await session.execute(insert(outbox_table), messages)
     # The figures' tallies move in this same transaction: they commit, or roll back, with the events.
     await count_events(session, events, [e.enquiry.id for e in events])
+
+
+# -- The same rows for a caller that writes them in a statement of its own (the agent desk on PostgreSQL,
+# routing/dispatch/desk_queries.py): the events' ids drawn beforehand (``nextval``), so that each outbox body,
+# which carries its event's id, is made here as ``record_events`` makes it. The tallies are the caller's to keep.
+
+EVENTS_SEQUENCE = "enquiry_events_id_seq"
+EVENT_QUERIES = (
+    unnest_cte("new_events", "enquiry_events", {"id": "bigint", **_EVENT_COLUMNS}, prefix="ev_"),
+    unnest_cte("new_outbox", "outbox", _OUTBOX_COLUMNS, prefix="ob_"),
+)
+
+
+def event_params(events: list[NewEvent], ids: list[int]) -> dict[str, list[Any]]:
+    """``EVENT_QUERIES``' parameters: ``record_events``' rows with the ids given (one per event, ascending)."""
+    rows = [
+        {
+            "id": event_id,
+            "enquiry_id": e.enquiry.id,
+            "tenant_slug": e.enquiry.owner,
+            "event": e.event,
+            "at": e.at,
+            "agent_id": e.agent_id,
+            "handler_slug": e.handler,
+            "data": e.data,
+        }
+        for e, event_id in zip(events, ids, strict=True)
+    ]
+    now = datetime.now(UTC)
+    messages = [
+        {
+            "exchange": EVENTS_EXCHANGE,
+            "routing_key": f"{e.enquiry.owner}.{e.event}",
+            "message_id": f"evt-{event_id}",
+            "message_type": e.event,
+            "content_type": "application/json",
+            "headers": {},
+            "body": orjson.dumps(event_body(e, event_id), option=orjson.OPT_NON_STR_KEYS),
+            "created_at": now,
+        }
+        for e, event_id in zip(events, ids, strict=True)
+    ]
+    return {
+        **as_arrays(rows, {"id": "bigint", **_EVENT_COLUMNS}, prefix="ev_"),
+        **as_arrays(messages, _OUTBOX_COLUMNS, prefix="ob_"),
+    }

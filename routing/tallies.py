@@ -13,7 +13,7 @@ Counting is a property of the event log, so it lives here, beside ``record_event
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
-from plumbing.db.bulk import as_arrays, on_postgresql, unnest_insert
+from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
 from routing.models import AgentTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
 from routing.states import EventName
 from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
@@ -703,3 +703,77 @@ async def rebuild_agent_time(session: AsyncSession, *, tenant: str, start: datet
     await _add_agent_time(
         session, list(summed.values())
     )  # each last spell is still open: read up to now, not tallied
+
+
+# -- The same upkeep as rows, for a caller that writes them in a statement of its own (the agent desk on
+# PostgreSQL, routing/dispatch/desk_queries.py): what ``count_events`` and ``count_spell`` would write, exactly.
+
+FACT_FIELDS = tuple(f.name for f in fields(Fact))
+UPKEEP_QUERIES = (
+    unnest_cte(
+        "upkeep_facts",
+        "contact_facts",
+        _FACT_COLUMNS,
+        prefix="cf_",
+        on_conflict="(enquiry_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in _FACT_COLUMNS if c != "enquiry_id"),
+    ),
+    unnest_cte(
+        "upkeep_tallies",
+        "figure_tallies",
+        _TALLY_COLUMNS,
+        prefix="ft_",
+        on_conflict=f"({', '.join(KEY)}) DO UPDATE SET "
+        + ", ".join(f"{c} = figure_tallies.{c} + excluded.{c}" for c in SUMS)
+        + ", longest_wait = GREATEST(figure_tallies.longest_wait, excluded.longest_wait)",
+    ),
+    unnest_cte(
+        "upkeep_agent_time",
+        "agent_tallies",
+        _AGENT_COLUMNS,
+        prefix="at_",
+        on_conflict="(agent_id, slot) DO UPDATE SET "
+        "handling_seconds = agent_tallies.handling_seconds + excluded.handling_seconds, "
+        "available_seconds = agent_tallies.available_seconds + excluded.available_seconds",
+    ),
+)
+
+
+def upkeep_params(
+    known: Mapping[int, Fact],
+    events: Sequence[EventLike],
+    enquiry_ids: Sequence[int],
+    spells: Sequence[dict[str, Any]] = (),
+) -> dict[str, list[Any]]:
+    """``UPKEEP_QUERIES``' parameters: ``events`` folded into the ``known`` facts (read locked by the caller; a
+    contact without one is not counted, as in ``count_events``) and the closed ``spells`` (``spell_rows``).
+    No queued event: a new contact's threshold is read by ``count_events`` only."""
+    before = dict(known)
+    after = dict(known)
+    for event, enquiry_id in zip(events, enquiry_ids, strict=True):
+        if event.event not in COUNTED_EVENTS:
+            continue
+        if event.event == EventName.QUEUED:
+            raise ValueError("a queued event is counted by count_events (it reads the contact's threshold)")
+        fact = after.get(enquiry_id)
+        if fact is not None:
+            after[enquiry_id] = apply_event(fact, event)
+    delta = _Delta()
+    fact_rows = []
+    for enquiry_id, fact in after.items():
+        if before[enquiry_id] != fact:
+            delta.move(before[enquiry_id], fact)
+            fact_rows.append({f: getattr(fact, f) for f in FACT_FIELDS})
+    fact_rows.sort(key=lambda r: r["enquiry_id"])
+    summed: dict[tuple[str, datetime], dict[str, Any]] = {}  # as _add_agent_time sums them
+    for row in spells:
+        cell = summed.setdefault(
+            (row["agent_id"], row["slot"]), {**row, "handling_seconds": 0.0, "available_seconds": 0.0}
+        )
+        cell["handling_seconds"] += row["handling_seconds"]
+        cell["available_seconds"] += row["available_seconds"]
+    return {
+        **as_arrays(fact_rows, _FACT_COLUMNS, prefix="cf_"),
+        **as_arrays(delta.rows(), _TALLY_COLUMNS, prefix="ft_"),
+        **as_arrays([summed[k] for k in sorted(summed)], _AGENT_COLUMNS, prefix="at_"),
+    }

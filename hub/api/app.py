@@ -23,6 +23,7 @@ from hub.open311.endpoints import Open311Mount
 from hub.runtime import Hub, revocation_marker, settle_heap
 from hub.tracking import endpoints as tracking_endpoints
 from hub.web import install as install_web
+from plumbing import tracing
 from plumbing.auth.service import Authenticator
 from plumbing.bounded import BoundedInput
 from plumbing.db.scope import ALL_PARTNERS, tenant_scope
@@ -42,8 +43,11 @@ log = structlog.get_logger(__name__)
 class RequestContext:
     """Bind a request id for every log line of the request (plain ASGI, so it wraps everything)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, slow_ms: float = 0.0) -> None:
         self.app = app
+        self.slow_ms = slow_ms  # a request this slow is logged with its steps (plumbing/tracing.py)
+        if slow_ms:
+            tracing.watch_collector()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,8 +57,12 @@ class RequestContext:
         structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12], path=scope["path"])
         # Authentication lookups and the endpoints' own partner checks run in the hub-wide scope; see
         # docs/guarantees.md for what row-level security adds (and what it does not, yet, narrow per request).
-        with tenant_scope(ALL_PARTNERS):
-            await self.app(scope, receive, send)
+        steps = tracing.begin()
+        try:
+            with tenant_scope(ALL_PARTNERS):
+                await self.app(scope, receive, send)
+        finally:
+            tracing.end(steps, self.slow_ms, path=scope["path"])
 
 
 def _is_data_error(exc: BaseException) -> bool:
@@ -102,9 +110,9 @@ def create_app(hub: Hub | None = None, settings: Settings | None = None) -> Fast
     )
     if hub is not None:
         _install(app, hub)
-    app.add_middleware(RequestContext)
-    # Outermost: no route reads more than the limit, and no JSON body with a non-finite number reaches one.
     limits = hub.settings if hub is not None else settings or get_settings()
+    app.add_middleware(RequestContext, slow_ms=limits.trace_slow_ms)
+    # Outermost: no route reads more than the limit, and no JSON body with a non-finite number reaches one.
     app.add_middleware(BoundedInput, max_body_bytes=limits.http_max_body_bytes)
 
     install_problem_handlers(app)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.auth.models import ApiToken
 from plumbing.db.base import utcnow
+from plumbing.tracing import mark
 
 log = structlog.get_logger(__name__)
 
@@ -126,6 +127,7 @@ class Authenticator:
     async def caller(self, token: str) -> Caller | None:
         """The principal and its partners, or None for an unknown, revoked or expired token."""
         marker = await self._marker()
+        mark("auth_marker")
         caller = self.cache.get(token, marker)
         if caller is None:
             async with self.sessionmaker() as session:
@@ -134,6 +136,7 @@ class Authenticator:
                 return None
             caller = (principal, await self.scope_rule(principal.tenant))
             self.cache.put(token, caller, marker)
+            mark("auth_lookup")  # the cache missed: the token read from the database
         return caller
 
 

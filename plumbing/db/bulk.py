@@ -38,12 +38,48 @@ def unnest_insert(
     )
 
 
-def as_arrays(rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str]) -> dict[str, list[Any]]:
-    """The rows as one list per column; JSON columns as documents (None as JSON null, as the ORM stores it)."""
+def as_arrays(
+    rows: Sequence[Mapping[str, Any]], columns: Mapping[str, str], *, prefix: str = ""
+) -> dict[str, list[Any]]:
+    """The rows as one list per column; JSON columns as documents (None as JSON null, as the ORM stores it).
+    ``prefix`` goes before each parameter's name (the statement's, as ``unnest_cte`` names them)."""
     return {
-        name: [dump_json(row[name]) for row in rows] if kind == "jsonb" else [row[name] for row in rows]
+        prefix + name: [dump_json(row[name]) for row in rows]
+        if kind == "jsonb"
+        else [row[name] for row in rows]
         for name, kind in columns.items()
     }
+
+
+def unnest_cte(
+    name: str, table: str, columns: Mapping[str, str], *, prefix: str, on_conflict: str = ""
+) -> str:
+    """``unnest_insert`` as one data-modifying ``WITH`` query (``name AS (INSERT ...)``), its parameters named
+    ``prefix`` + column, so that several inserts go to the server as one statement (``one_statement``).
+    No rows (empty arrays) inserts nothing."""
+    names = ", ".join(columns)
+    arrays = ", ".join(f"CAST(:{prefix}{column} AS {_sent_as(kind)}[])" for column, kind in columns.items())
+    casts = ", ".join(f"{column}::{kind}" for column, kind in columns.items())
+    return (
+        f"{name} AS (INSERT INTO {table} ({names}) SELECT {casts} "
+        f"FROM unnest({arrays}) WITH ORDINALITY AS new({names}, position) ORDER BY position"
+        + (f" ON CONFLICT {on_conflict}" if on_conflict else "")
+        + ")"
+    )
+
+
+_STATEMENTS: dict[tuple[str, ...], TextClause] = {}
+
+
+def one_statement(queries: Sequence[str]) -> TextClause:
+    """Data-modifying ``WITH`` queries (``name AS (INSERT | UPDATE ...)``) joined into one statement: one round
+    trip for all of them. They run on one snapshot and none sees another's rows, so no two may touch one row.
+    Built once per list of queries."""
+    key = tuple(queries)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = text("WITH " + ",\n".join(queries) + "\nSELECT 1")
+    return statement
 
 
 def _sent_as(kind: str) -> str:

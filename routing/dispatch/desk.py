@@ -14,8 +14,11 @@ from sqlalchemy import Row, Select, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
+from plumbing.db.bulk import on_postgresql
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
+from plumbing.tracing import mark
+from routing.dispatch import desk_queries
 from routing.dispatch.callbacks import (
     NOT_REACHED_OUTCOME,
     AttemptResult,
@@ -25,7 +28,7 @@ from routing.dispatch.callbacks import (
     reason_of,
     worklist,
 )
-from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status
+from routing.dispatch.presence import DeskAgent, lock_agent, set_agent_status, status_change
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import OUTAGES, kind_of_channel, to_ms
@@ -106,6 +109,9 @@ def _bind(agent_id: str, enquiry_id: int | None = None) -> None:
 class AgentDesk:
     def __init__(self, dispatcher: Dispatcher, hooks: CompletionHooks) -> None:
         self.dispatcher = dispatcher
+        # Accept and complete in two statements where the database allows (desk_queries); False: the general
+        # path everywhere (the tests compare the two).
+        self.one_statement = True
         self.hooks = hooks
         self.sessionmaker = dispatcher.sessionmaker
         self.live = dispatcher.live
@@ -190,10 +196,11 @@ class AgentDesk:
         _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         # Plain rows and Core statements: this is the agent API's hottest path (ORM loads and flushes cost
-        # several times as much CPU per request).
+        # several times as much CPU per request). On PostgreSQL, two statements (desk_queries).
         async with unit_of_work(self.sessionmaker) as session:
-            agent = await _lock_agent(session, agent_id)
-            enquiry = await _lock_enquiry(session, enquiry_id)
+            held = await self._hold(session, agent_id, enquiry_id)
+            agent, enquiry = await self._locked(session, held, agent_id, enquiry_id)
+            mark("locked")
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(
                     409, "stale_offer", "that enquiry is not offered to you (expired, withdrawn or taken)"
@@ -204,31 +211,91 @@ class AgentDesk:
                 raise DeskError(409, "stale_offer", f"that enquiry is {enquiry.state}, not offered to you")
             if not await self.live.accept(agent_id, enquiry_id):
                 raise DeskError(409, "stale_offer", "the offer has just expired")
-            await _set_enquiry(session, enquiry_id, state=EnquiryState.ANSWERED)
-            await set_agent_status(
-                session, agent, "busy", at=now, reason="accepted", reset_missed_offers=True
-            )
+            mark("live_accept")
             waited = (now - (enquiry.queued_at or enquiry.created_at)).total_seconds()
             ref = EnquiryRef.of(enquiry)
-            answered = [
-                NewEvent(
-                    ref,
-                    EventName.ANSWERED,
-                    now,
-                    agent_id=agent_id,
-                    handler=agent.tenant,
-                    data={"waited_seconds": round(waited, 3)},
+            answered = NewEvent(
+                ref,
+                EventName.ANSWERED,
+                now,
+                agent_id=agent_id,
+                handler=agent.tenant,
+                data={"waited_seconds": round(waited, 3)},
+            )
+            voice = kind_of_channel(ref.channel) == "voice"
+            status = status_change(agent, "busy", at=now, reason="accepted", reset_missed_offers=True)
+            if held is not None and status is not None and not (voice and held.others):
+                await desk_queries.write(
+                    session, held, state=EnquiryState.ANSWERED, status=status, events=[answered]
                 )
-            ]
-            if kind_of_channel(ref.channel) == "voice":
-                answered += await _park_deferrable(session, agent_id, ref, now)
-            await record_events(session, answered)
-            log.info(EventName.ANSWERED, tenant=ref.owner, waited_seconds=round(waited, 3))
+            else:  # the general path (SQLite; leaving wrap-up; web forms or emails to park)
+                await _set_enquiry(session, enquiry_id, state=EnquiryState.ANSWERED)
+                await set_agent_status(
+                    session, agent, "busy", at=now, reason="accepted", reset_missed_offers=True
+                )
+                events = [answered]
+                if voice:
+                    events += await _park_deferrable(session, agent_id, ref, now)
+                await record_events(session, events)
+            mark("written")
+        mark("committed")
+        log.info(EventName.ANSWERED, tenant=ref.owner, waited_seconds=round(waited, 3))
         await self._count_answer(f"{ref.owner}/{ref.service_code}", waited, now)
+        mark("live_stats")
         # An agent holding a web form or an email may have room for one more (a call is always alone).
-        if kind_of_channel(ref.channel) != "voice":
+        if not voice:
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+            mark("ready")
         return enquiry_id
+
+    async def _hold(self, session: AsyncSession, agent_id: str, enquiry_id: int) -> desk_queries.Held | None:
+        """On PostgreSQL, the locks and reads of an accept or a completion in one statement; None elsewhere."""
+        if not (self.one_statement and on_postgresql(session)):
+            return None
+        return await desk_queries.hold(session, agent_id, enquiry_id)
+
+    async def _locked(
+        self, session: AsyncSession, held: desk_queries.Held | None, agent_id: str, enquiry_id: int
+    ) -> tuple[DeskAgent, Row[Any] | desk_queries.EnquiryHeld | None]:
+        """The agent and the enquiry, locked: as ``held`` read them, or read now (agent first)."""
+        if held is None:
+            agent = await _lock_agent(session, agent_id)
+            return agent, await _lock_enquiry(session, enquiry_id)
+        if held.agent is None:
+            raise DeskError(404, "unknown_agent", f"no agent {agent_id!r}")
+        return held.agent, held.enquiry
+
+    async def _completion_hooks(
+        self,
+        session: AsyncSession,
+        agent: DeskAgent,
+        ref: EnquiryRef,
+        outcome: str,
+        notes: str | None,
+        now: datetime,
+    ) -> list[NewEvent]:
+        """What else a completion does in its transaction: the back office's case, and perhaps a survey
+        invitation, whose event it returns (to be recorded after the completion's own)."""
+        if outcome == "passed_to_back_office":
+            # In this transaction: the case reaches the back office exactly when the completion commits.
+            whole = await session.get(Enquiry, ref.id)
+            assert whole is not None  # locked by the caller
+            await self.hooks.pass_to_back_office(
+                session, enquiry=whole, at=now, notes=notes, handler=agent.tenant
+            )
+        invite = await self.hooks.maybe_invite(
+            session, enquiry_id=ref.id, tenant=ref.owner, reference=ref.reference, now=now
+        )
+        if invite is None:
+            return []
+        return [
+            NewEvent(
+                ref,
+                EventName.SURVEY_INVITED,
+                now,
+                data={"survey_path": f"/survey/{invite.token}", "sample_rate": invite.sample_rate},
+            )
+        ]
 
     async def callback_worklist(self, agent_id: str) -> list[WorkItem]:
         """Callbacks of the agent's partner for the services the agent has the skills for."""
@@ -321,92 +388,83 @@ class AgentDesk:
         _bind(agent_id, enquiry_id)
         now = self.dispatcher.clock()
         async with unit_of_work(self.sessionmaker) as session:
-            agent = await _lock_agent(session, agent_id)
-            enquiry = await _lock_enquiry(session, enquiry_id)
+            held = await self._hold(session, agent_id, enquiry_id)
+            agent, enquiry = await self._locked(session, held, agent_id, enquiry_id)
+            mark("locked")
             if enquiry is None or enquiry.agent_id != agent_id:
                 raise DeskError(409, "not_yours", "that enquiry is not in your hands")
             if enquiry.state == EnquiryState.COMPLETED:
                 return  # repeated request: already done
             if enquiry.state != EnquiryState.ANSWERED:
                 raise DeskError(409, "not_answered", f"that enquiry is {enquiry.state}; accept it first")
-            await _set_enquiry(session, enquiry_id, state=EnquiryState.COMPLETED, outcome=outcome)
-            enquiries, events = table_of(Enquiry), table_of(EnquiryEvent)
-            # One round trip for both: other work in hand (web forms, emails), and when this was answered.
-            others, answered_at = (
-                await session.execute(
-                    select(
-                        select(func.count())
-                        .select_from(enquiries)
-                        .where(
-                            enquiries.c.agent_id == agent_id,
-                            enquiries.c.state == EnquiryState.ANSWERED,
-                            enquiries.c.id != enquiry_id,
-                        )
-                        .scalar_subquery(),
-                        select(func.max(events.c.at))
-                        .where(events.c.enquiry_id == enquiry_id, events.c.event == EventName.ANSWERED)
-                        .scalar_subquery(),
-                    )
-                )
-            ).one()
-            if not others:
-                await set_agent_status(
-                    session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
-                )
-            wrapping_up = wrap_up and not others
             ref = EnquiryRef.of(enquiry)
             queue = f"{ref.owner}/{ref.service_code}"
-            await record_events(
-                session,
-                [
-                    NewEvent(
-                        ref,
-                        EventName.COMPLETED,
-                        now,
-                        agent_id=agent_id,
-                        handler=agent.tenant,
-                        data={
-                            "outcome": outcome,
-                            **({"notes": notes} if notes else {}),
-                            **({"tags": tags} if tags else {}),
-                        },
-                    )
-                ],
+            completed = NewEvent(
+                ref,
+                EventName.COMPLETED,
+                now,
+                agent_id=agent_id,
+                handler=agent.tenant,
+                data={
+                    "outcome": outcome,
+                    **({"notes": notes} if notes else {}),
+                    **({"tags": tags} if tags else {}),
+                },
             )
-            if outcome == "passed_to_back_office":
-                # In this transaction: the case reaches the back office exactly when the completion commits.
-                whole = await session.get(Enquiry, enquiry_id)
-                assert whole is not None  # locked above
-                await self.hooks.pass_to_back_office(
-                    session, enquiry=whole, at=now, notes=notes, handler=agent.tenant
+            status = None
+            answered_at: datetime | str | None
+            if held is not None:
+                others, answered_at = held.others, held.answered_at
+                # Other work in hand (web forms, emails): the agent stays busy, so nothing changes for them.
+                status = status_change(
+                    agent,
+                    agent.status if others else "wrap_up" if wrap_up else "available",
+                    at=now,
+                    reason="completed",
                 )
-            invite = await self.hooks.maybe_invite(
-                session, enquiry_id=enquiry_id, tenant=ref.owner, reference=ref.reference, now=now
-            )
-            if invite is not None:
-                await record_events(
+            if held is not None and status is not None:
+                # What the hooks write first: the write statement locks the partner's tally rows, which every
+                # accept, completion and intake batch of theirs adds to, so it goes last before the commit.
+                events = [completed, *await self._completion_hooks(session, agent, ref, outcome, notes, now)]
+                await session.flush()  # the back office's case
+                mark("hooks")
+                more = await desk_queries.more_event_ids(session, len(events) - 1) if events[1:] else []
+                await desk_queries.write(
                     session,
-                    [
-                        NewEvent(
-                            ref,
-                            EventName.SURVEY_INVITED,
-                            now,
-                            data={
-                                "survey_path": f"/survey/{invite.token}",
-                                "sample_rate": invite.sample_rate,
-                            },
-                        )
-                    ],
+                    held,
+                    state=EnquiryState.COMPLETED,
+                    outcome=outcome,
+                    status=status,
+                    events=events,
+                    more_ids=more,
                 )
+                mark("written")
+            else:  # the general path (SQLite; leaving wrap-up)
+                await _set_enquiry(session, enquiry_id, state=EnquiryState.COMPLETED, outcome=outcome)
+                others, answered_at = await _others_and_answer(session, agent_id, enquiry_id)
+                if not others:
+                    await set_agent_status(
+                        session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
+                    )
+                await record_events(session, [completed])
+                mark("written")
+                await record_events(
+                    session, await self._completion_hooks(session, agent, ref, outcome, notes, now)
+                )
+                mark("hooks")
+            wrapping_up = wrap_up and not others
+        mark("committed")
         log.info(EventName.COMPLETED, outcome=outcome)
         await self.live.finish(agent_id, enquiry_id)
         if answered_at is not None:
             handled_ms = max(0.0, (now - _aware(answered_at)).total_seconds() * 1000)
             await self.live.record_stats(queue, to_ms(now), {"handled": 1, "handle_ms": handled_ms})
+        mark("live_finish")
         if wrapping_up:
             await self.live.agent_away(agent_id)  # no new work until the agent says they are ready
         else:
             await self.dispatcher.agent_ready(agent_id, agent.tenant, set(agent.skills))
+        mark("ready")
 
 
 @dataclass(frozen=True)
@@ -544,6 +602,31 @@ async def _park_deferrable(
         )
         for row in rows
     ]
+
+
+async def _others_and_answer(
+    session: AsyncSession, agent_id: str, enquiry_id: int
+) -> tuple[int, datetime | str | None]:
+    """One round trip for both: other work in the agent's hands (web forms, emails), and when this was answered."""
+    enquiries, events = table_of(Enquiry), table_of(EnquiryEvent)
+    others, answered_at = (
+        await session.execute(
+            select(
+                select(func.count())
+                .select_from(enquiries)
+                .where(
+                    enquiries.c.agent_id == agent_id,
+                    enquiries.c.state == EnquiryState.ANSWERED,
+                    enquiries.c.id != enquiry_id,
+                )
+                .scalar_subquery(),
+                select(func.max(events.c.at))
+                .where(events.c.enquiry_id == enquiry_id, events.c.event == EventName.ANSWERED)
+                .scalar_subquery(),
+            )
+        )
+    ).one()
+    return others, answered_at
 
 
 def _aware(moment: datetime | str) -> datetime:

@@ -12,7 +12,8 @@ from sqlalchemy import Join, Select, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
-from routing.tallies import count_spell, count_wrap
+from plumbing.db.bulk import as_arrays, unnest_cte
+from routing.tallies import count_spell, count_wrap, spell_rows
 from tenants.models import Agent, AgentEvent, AgentSkill
 
 # wrap_up: after completing, until the agent says they are ready; break: away, not signed out.
@@ -187,3 +188,55 @@ def _status_event(
         "at": at,
         "reason": reason,
     }
+
+
+# -- ``set_agent_status`` as parameters of one statement the caller runs (the agent desk on PostgreSQL,
+# routing/dispatch/desk_queries.py); the spell's agent time goes to ``routing.tallies.upkeep_params``.
+
+_AGENT_EVENT_COLUMNS = {
+    "agent_id": "text",
+    "tenant_slug": "text",
+    "status": "text",
+    "previous": "text",
+    "at": "timestamptz",
+    "reason": "text",
+}
+STATUS_QUERIES = (
+    # ag_touch false: nothing to write (set_agent_status runs no UPDATE then).
+    "agent_status AS (UPDATE agents SET status = CAST(:ag_status AS text), "
+    "status_since = CAST(:ag_since AS timestamptz), "
+    "missed_offers = CASE WHEN CAST(:ag_reset AS boolean) THEN 0 ELSE missed_offers END "
+    "WHERE id = CAST(:ag_id AS text) AND CAST(:ag_touch AS boolean))",
+    unnest_cte("agent_event", "agent_events", _AGENT_EVENT_COLUMNS, prefix="ae_"),
+)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """What ``set_agent_status`` would write: ``STATUS_QUERIES``' parameters and the closed spell's agent time."""
+
+    params: dict[str, Any]
+    spells: list[dict[str, Any]]
+    changed: bool
+
+
+def status_change(
+    agent: DeskAgent, status: str, *, at: datetime, reason: str, reset_missed_offers: bool = False
+) -> StatusChange | None:
+    """``set_agent_status``'s writes as values; None where it reads more first (leaving wrap-up: its time joins
+    the contact it followed; no ``status_since`` read with the lock): call ``set_agent_status`` then."""
+    if agent.status_since is None or (agent.status == "wrap_up" and status != "wrap_up"):
+        return None
+    changed = _status_event(agent.id, agent.tenant, agent.status, status, at=at, reason=reason)
+    return StatusChange(
+        {
+            "ag_id": agent.id,
+            "ag_status": status,
+            "ag_since": at if changed else agent.status_since,
+            "ag_reset": reset_missed_offers,
+            "ag_touch": bool(changed) or reset_missed_offers,
+            **as_arrays([changed] if changed else [], _AGENT_EVENT_COLUMNS, prefix="ae_"),
+        },
+        spell_rows(agent.id, agent.tenant, agent.status, agent.status_since, at) if changed else [],
+        bool(changed),
+    )
