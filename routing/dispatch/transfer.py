@@ -210,5 +210,8 @@ async def transfer(
         result = Transferred(enquiry.id, moved.id, moved.reference, target.queue)
         entry = entry_for(moved.id, to_tenant, target.code, moved.priority, to_ms(now))
     log.info(EventName.TRANSFERRED, enquiry_id=enquiry_id, to=target.queue, to_enquiry_id=result.to_enquiry)
+    # Out of the agent's hands in the live state too, or the call would count against them for ever (never
+    # offered anything again once ready) and hold its agreement's cap.
+    await dispatcher.live.finish(agent_id, enquiry_id)
     await dispatcher.place([entry])
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from routing.dispatch.transfer import transfer
 from routing.live.base import queue_name
 from tests.routing.scenarios.conftest import World
 
@@ -64,3 +65,19 @@ async def test_without_a_partner_setting_the_hub_default_of_three_deferrable_ite
     assert await world.offers([agent]) == {}  # the fourth waits: three at once (the hub's default)
     (call,) = await world.arrive(tenant, channel="phone")
     assert await world.offers([agent]) == {agent: call}
+
+
+async def test_after_a_transfer_the_agent_is_free_for_the_next_caller(world: World) -> None:
+    # The transferred call left the agent's hands in the database but stayed in them in the live state: the
+    # agent, ready again after wrap-up, was never offered anything (and its call's cap stayed taken).
+    tenant, (agent,) = await world.partner("blend-transfer", 1)
+    await world.desk.set_status(agent, "available")
+    (call,) = await world.arrive(tenant, channel="phone")
+    assert await world.offers([agent]) == {agent: call}
+    await world.desk.accept(agent, call)
+    moved = await transfer(world.dispatcher, agent, call, to_tenant=tenant, to_service="general")
+    assert await world.offers([agent]) == {}, "in wrap-up after the transfer: nothing yet"
+    world.clock.advance(30)
+    await world.desk.set_status(agent, "available")
+    # The agent holds the general skill too: the caller it transferred is the one waiting, offered at once.
+    assert await world.offers([agent]) == {agent: moved.to_enquiry}
