@@ -370,7 +370,8 @@ class AgentDesk:
                             **({"notes": notes} if notes else {}),
                             **({"tags": tags} if tags else {}),
                         },
-                    )
+                    ),
+                    *(await resume_parked(session, agent_id, ref, now, answered_at) if others else []),
                 ],
             )
             if outcome == "passed_to_back_office":
@@ -509,6 +510,13 @@ async def _callback_attempt(
             )
             if not others:
                 await set_agent_status(session, agent, "available", at=now, reason="callback_attempted")
+            else:
+                answered_at = await session.scalar(
+                    select(func.max(EnquiryEvent.at)).where(
+                        EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == EventName.ANSWERED
+                    )
+                )
+                events += await resume_parked(session, agent_id, ref, now, answered_at)
         await session.flush()
         await record_events(session, events)
         tenant, skills = agent.tenant, set(agent.skills)
@@ -543,6 +551,45 @@ async def _park_deferrable(
             },
         )
         for row in rows
+    ]
+
+
+async def resume_parked(
+    session: AsyncSession, agent_id: str, ended: EnquiryRef, now: datetime, parked_at: datetime | None
+) -> list[NewEvent]:
+    """Blended work: the live contact ``ended`` is over, so the web forms and emails parked behind it resume.
+
+    ``parked_at``: when the live contact was answered (its items were parked then), for how long they waited.
+    """
+    if kind_of_channel(ended.channel) != "voice":
+        return []
+    enquiries = table_of(Enquiry)
+    rows = await session.execute(
+        select(*EnquiryRef.columns())
+        .where(
+            enquiries.c.agent_id == agent_id,
+            enquiries.c.state == EnquiryState.ANSWERED,
+            enquiries.c.id != ended.id,
+        )
+        .order_by(enquiries.c.id)
+    )
+    parked_seconds = None if parked_at is None else round((now - _aware(parked_at)).total_seconds(), 3)
+    return [
+        NewEvent(
+            EnquiryRef.of(row),
+            EventName.RESUMED.value,
+            now,
+            agent_id=agent_id,
+            data={
+                "for_enquiry": ended.id,
+                "for_reference": ended.reference,
+                "parked_seconds": parked_seconds,
+                "says": f"taken up again: the live {ended.channel.replace('_', ' ')} contact "
+                f"({ended.reference}) it waited behind has ended",
+            },
+        )
+        for row in rows
+        if kind_of_channel(EnquiryRef.of(row).channel) == "text"
     ]
 
 

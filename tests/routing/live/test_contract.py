@@ -291,10 +291,16 @@ async def test_an_agent_whose_call_is_restored_leaves_every_pool(live: LiveState
     assert await live.agent_ready("ann", queues, now_ms=T0, ttl_ms=TTL, text_capacity=2) is None
     await live.restore_hand("ann", 7, OWN)
     assert (await live.queue_states([OWN]))[OWN].idle_agents == 0
-    assert await live.enqueue(entry_for(8, "chorley", "missed-bin", 5, T0 + 1), now_ms=T0 + 1, ttl_ms=TTL) is None
-    assert await live.enqueue(
-        entry_for(9, "chorley", "missed-bin", 5, T0 + 2, channel="web"), now_ms=T0 + 2, ttl_ms=TTL
-    ) is None
+    assert (
+        await live.enqueue(entry_for(8, "chorley", "missed-bin", 5, T0 + 1), now_ms=T0 + 1, ttl_ms=TTL)
+        is None
+    )
+    assert (
+        await live.enqueue(
+            entry_for(9, "chorley", "missed-bin", 5, T0 + 2, channel="web"), now_ms=T0 + 2, ttl_ms=TTL
+        )
+        is None
+    )
     # Made ready again while the call lasts: still nothing.
     assert await live.agent_ready("ann", queues, now_ms=T0 + 3, ttl_ms=TTL, text_capacity=2) is None
     # The call ends: the waiting caller first.
@@ -303,7 +309,9 @@ async def test_an_agent_whose_call_is_restored_leaves_every_pool(live: LiveState
     assert offer is not None and offer.enquiry_id == 8
 
 
-async def test_a_restored_web_form_leaves_the_agent_ready_for_calls_after_agent_ready(live: LiveState) -> None:
+async def test_a_restored_web_form_leaves_the_agent_ready_for_calls_after_agent_ready(
+    live: LiveState,
+) -> None:
     # A restored deferrable item also takes the agent out of its pools (its room may have changed); the
     # rebuild makes every agent ready after restoring hands, which pools it again where it may still take work.
     queues = [OWN, OWN_TEXT]

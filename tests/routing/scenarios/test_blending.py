@@ -45,6 +45,11 @@ async def test_a_call_is_offered_at_once_to_an_agent_busy_on_web_forms(world: Wo
     # The call ends: the waiting caller goes first (live before deferrable), then the forms resume.
     world.clock.advance(60)
     await world.desk.complete(agent, call, "resolved")
+    for form in (form_a, form_b):
+        (resumed,) = [e for e in await world.events(form) if e.event == "enquiry.resumed"]
+        # parked when the call was accepted, resumed when it ended 60 s later
+        assert resumed.data["for_enquiry"] == call and resumed.data["parked_seconds"] == 60.0
+        assert resumed.agent_id == agent
     assert await world.offers([agent]) == {agent: second_call}
     await world.desk.accept(agent, second_call)
     await world.desk.complete(agent, second_call, "resolved")
