@@ -246,6 +246,8 @@ class AgentDesk:
         """The agent rang a callback in hand: reached (talk on, complete as usual), or not (retry, or give up)."""
         _bind(agent_id, enquiry_id)
         recorded, tenant, skills = await _callback_attempt(self, agent_id, enquiry_id, result, notes)
+        if recorded.retry_at is not None:
+            self.dispatcher.callback_retry_noted(recorded.retry_at)
         if recorded.next_step != "talk":
             await self.live.finish(agent_id, enquiry_id)
             await self.dispatcher.agent_ready(agent_id, tenant, skills)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import event
+
+from hub.runtime import desk_for
 from routing.dispatch.callbacks import AttemptResult, figures
+from routing.dispatch.service import Dispatcher
 from routing.live.base import queue_name
 from tests.routing.scenarios.conftest import MONDAY_10, World
 
@@ -87,3 +91,52 @@ async def test_a_callback_never_reached_is_given_up_after_the_last_attempt(world
     assert (gone.state, gone.outcome) == ("completed", "callback_not_reached")
     await world.dispatcher.tick()
     assert await world.offers([agent]) == {} and await world.desk.callback_worklist(agent) == []
+
+
+async def test_the_idle_tick_opens_no_transaction_and_a_retry_recorded_elsewhere_is_not_late(
+    world: World,
+) -> None:
+    # Issue 20's loose end: the tick (every second) opened a transaction for missed callbacks even with none due.
+    world.clock.advance(3 * 24 * 3600)  # Thursday 10:00, a day no other test's callbacks fall due on
+    start = world.clock.now
+    tenant, (agent,) = await world.partner("cb-idle", 1, callbacks=True)
+    # Another process's desk: the retries it records are not told to the ticking dispatcher.
+    elsewhere = Dispatcher(
+        world.hub.sessionmaker, world.live, world.hub.catalogue, reservation_ttl_ms=20_000, clock=world.clock
+    )
+    desk = desk_for(elsewhere)
+    await desk.set_status(agent, "available")
+    (callback,) = await world.arrive(tenant, channel="callback")
+    assert await world.offers([agent]) == {agent: callback}
+
+    looks: list[str] = []
+
+    def count(_conn, _cursor, statement: str, *_args: object) -> None:  # type: ignore[no-untyped-def]
+        if "retry_at" in statement and "FOR UPDATE" in statement:
+            looks.append(statement)
+
+    event.listen(world.hub.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await world.dispatcher.retry_callbacks(world.clock.now) == 0  # 10:00:00, a look: none due
+        for _ in range(29):  # 10:00:01 … 10:00:29, idle
+            world.clock.advance(1)
+            assert await world.dispatcher.retry_callbacks(world.clock.now) == 0
+        assert len(looks) == 1, "29 idle ticks, no look"
+
+        # 10:00:29, elsewhere: rung, no answer; due again 15 minutes later, at 10:15:29.
+        await desk.accept(agent, callback)
+        missed = await desk.callback_attempt(agent, callback, AttemptResult.NO_ANSWER)
+        assert missed.retry_at == start + timedelta(minutes=15, seconds=29)
+        placed_at = None
+        while world.clock.now < start + timedelta(minutes=16):
+            world.clock.advance(1)
+            if await world.dispatcher.retry_callbacks(world.clock.now):
+                placed_at = world.clock.now
+                break
+    finally:
+        event.remove(world.hub.engine.sync_engine, "before_cursor_execute", count)
+    assert placed_at == start + timedelta(minutes=15, seconds=29), "placed at the second it fell due"
+    assert await world.offers([agent]) == {agent: callback}
+    # Looks: 10:00:00; every 30 s from 10:00:30 to 10:15:00 (30); at 10:15:29, when the one seen at 10:15:00
+    # falls due (1): 32 in 930 ticks, where every tick used to open a transaction.
+    assert len(looks) == 32
