@@ -86,6 +86,8 @@ def simulate_command(
             out.print(
                 f"{r.name}: {r.contacts:,} contacts, {r.events:,} events in {r.seconds:.1f} s (seed {r.seed})"
             )
+            for line in r.model:
+                out.print(f"  {line}")
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         for i, r in enumerate(reports):

@@ -24,6 +24,7 @@ from figures.definitions import (
     occupancy,
     overflow_matrix,
 )
+from routing.live.base import DEFERRABLE_CHANNELS
 from tenants.agreements.terms import DAYS
 from whatif.engine import Outcome
 from whatif.scenario import Scenario, real_services
@@ -33,6 +34,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("offered", "Offered", "count"),
     ("answered", "Answered", "count"),
     ("service_level", "Service level", "percent"),
+    ("live_service_level", "Service level, live callers", "percent"),
+    ("live_asa_seconds", "ASA, live callers", "seconds"),
     ("abandonment_rate", "Abandonment rate", "percent"),
     ("asa_seconds", "ASA", "seconds"),
     ("aht_seconds", "AHT", "seconds"),
@@ -51,8 +54,12 @@ class PartnerResult:
     target: float | None  # the lowest service-level target of its services (None: a pool with no services)
     overflow_given: int
     overflow_received: int
+    # Phone, face to face and callbacks alone: what blending is for (web forms and emails wait behind them).
+    live: Figures | None = None
 
     def value(self, key: str) -> Any:
+        if key.startswith("live_"):
+            return None if self.live is None else getattr(self.live, key.removeprefix("live_"))
         if key == "occupancy":
             return self.occupancy
         if key == "overflow_given":
@@ -75,6 +82,7 @@ class Report:
     overflow: list[OverflowCell]
     total: Figures
     cost: Cost = field(default_factory=lambda: Cost((), 0.0, 0, 0.0))
+    model: tuple[str, ...] = ()  # how this run modelled blending and proficiency, in words
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -93,11 +101,13 @@ class Report:
                     "target": p.target,
                     "overflow_given": p.overflow_given,
                     "overflow_received": p.overflow_received,
+                    "live": None if p.live is None else asdict(p.live),
                 }
                 for slug, p in self.partners.items()
             },
             "overflow": [asdict(c) for c in self.overflow],
             "cost": asdict(self.cost),
+            "model": list(self.model),
         }
 
 
@@ -222,8 +232,10 @@ def build_report(outcome: Outcome, *, seed: int) -> Report:
                 "*", slug, "available", span_start, span_start + timedelta(milliseconds=max(0, shift - busy))
             ),
         ]
+        live = [t for t in by_owner.get(slug, []) if t.channel not in DEFERRABLE_CHANNELS]
         partners[slug] = PartnerResult(
             partner=slug,
+            live=compute(live) if live else None,
             figures=compute(by_owner.get(slug, [])),
             occupancy=occupancy(spans) if shift else None,
             target=targets.get(slug),
@@ -242,7 +254,42 @@ def build_report(outcome: Outcome, *, seed: int) -> Report:
         overflow=cells,
         total=compute(lines),
         cost=cost_of(scenario, cells),
+        model=model_words(scenario),
     )
+
+
+def model_words(scenario: Scenario) -> tuple[str, ...]:
+    """How the run modelled blended work and proficiency (docs/simulator.md), for the page and the CLI."""
+    spec = scenario.spec
+    if spec.blending is None:
+        blending = (
+            "Blending off: each agent takes one contact at a time, so a caller waits while an agent finishes "
+            "a web form or an email."
+        )
+    else:
+        own = ", ".join(f"{p} {n}" for p, n in sorted(spec.blending.partners.items()))
+        blending = (
+            f"Blending on, as live: an agent holding up to {spec.blending.deferrable_at_once} web forms or "
+            "emails at once" + (f" ({own})" if own else "") + " is still offered a call, visit or callback, "
+            "and the forms wait, parked, until it ends."
+        )
+    best = sorted(k for k, s in real_services(scenario.services).items() if s.agent_choice == "best_skilled")
+    rated = [r for r in spec.rotas if r.proficiency or r.handle_factor != 1.0]
+    if best:
+        proficiency = (
+            f"Proficiency: {', '.join(best)} offer{'s' if len(best) == 1 else ''} work to the best-skilled idle "
+            "agent (weakest level among the skills needed; unrated 3), then the longest idle"
+        )
+    else:
+        proficiency = "Proficiency: every service offers work to the agent idle longest"
+    if rated:
+        proficiency += "; " + "; ".join(
+            f"{r.agents} {r.partner} agent{'s' if r.agents != 1 else ''} at "
+            + (", ".join(f"{k} {v}" for k, v in sorted(r.proficiency.items())) or "unrated skills")
+            + (f", handling in ×{r.handle_factor:g} the time" if r.handle_factor != 1.0 else "")
+            for r in rated
+        )
+    return blending, proficiency + "."
 
 
 def fmt(value: Any, kind: str) -> str:

@@ -44,6 +44,7 @@ def known_services(catalogue: Catalogue) -> dict[str, Service]:
                 info.routing.callbacks,
                 info.routing.callback_after_seconds,
                 float(info.routing.expected_handle_seconds),
+                info.routing.agent_choice,
             )
     return out
 
