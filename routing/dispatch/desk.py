@@ -371,6 +371,8 @@ class AgentDesk:
                             "outcome": outcome,
                             **({"notes": notes} if notes else {}),
                             **({"tags": tags} if tags else {}),
+                            # for the callback figures, counted as the event lands
+                            **({"callback": True} if _is_callback(enquiry) else {}),
                         },
                     ),
                     *(await resume_parked(session, agent_id, ref, now, answered_at) if others else []),
@@ -458,11 +460,14 @@ async def _callback_attempt(
             step = "given_up"
             enquiry.state, enquiry.outcome = "completed", NOT_REACHED_OUTCOME
         ref = EnquiryRef.of(enquiry)
+        queued_at = enquiry.queued_at or enquiry.created_at
         data: dict[str, Any] = {
             "attempt": attempt,
             "of": rules.callback_max_attempts,
             "result": result.value,
             "number": number_to_ring(enquiry),
+            # the figures' time to callback: from first queued to this attempt (docs/figures.md, "Callbacks")
+            "since_queued_seconds": round((now - _aware(queued_at)).total_seconds(), 3),
             **({"notes": notes} if notes else {}),
         }
         if retry_at is not None:
@@ -595,6 +600,11 @@ async def resume_parked(
     ]
 
 
+def _is_callback(row: Row[Any]) -> bool:
+    """``callbacks.is_callback`` for a locked row (``_lock_enquiry``'s columns)."""
+    return bool(row.channel == "callback" or row.follow_up == "callback")
+
+
 def _aware(moment: datetime | str) -> datetime:
     """Aggregates lose the column type on SQLite (a string comes back); PostgreSQL gives a datetime."""
     value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
@@ -624,6 +634,7 @@ def _enquiry_locked() -> Select[Any]:
             enquiries.c.agent_id,
             enquiries.c.queued_at,
             enquiries.c.created_at,
+            enquiries.c.follow_up,
         )
         .where(enquiries.c.id == bindparam("enquiry_id"))
         .with_for_update()
