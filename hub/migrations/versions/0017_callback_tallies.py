@@ -29,7 +29,9 @@ APP_ROLE = os.environ.get("HUB_APP_ROLE", "hub_app")
 def upgrade() -> None:
     op.create_table(
         "callback_tallies",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("tenant_slug", sa.String(63), nullable=False),
         sa.Column("slot", plumbing.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("service_code", sa.String(63), nullable=False),
@@ -43,7 +45,10 @@ def upgrade() -> None:
         sa.Column("reached_wait_seconds", sa.Float(), nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_callback_tallies")),
         sa.UniqueConstraint(
-            "tenant_slug", "slot", "service_code", name=op.f("uq_callback_tallies_tenant_slug_slot_service_code")
+            "tenant_slug",
+            "slot",
+            "service_code",
+            name=op.f("uq_callback_tallies_tenant_slug_slot_service_code"),
         ),
     )
     if op.get_bind().dialect.name != "postgresql":
