@@ -202,7 +202,9 @@ def _prediction(seconds: float | None, method: object) -> str:
         return "No agent with the skills is signed in, so no wait can be predicted."
     if seconds < 1:
         return "It can be answered at once."
-    return f"Expected wait {wait_words(seconds)}, {_PREDICTION_BY.get(str(method), 'as estimated')}."
+    base, lenders = str(method).removesuffix("_with_lenders"), str(method).endswith("_with_lenders")
+    said = f"Expected wait {wait_words(seconds)}, {_PREDICTION_BY.get(base, 'as estimated')}"
+    return said + (", counting the agents lenders may give under agreements open now." if lenders else ".")
 
 
 def _ring(ring: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]], names: Names, at: datetime) -> str:

@@ -89,9 +89,12 @@ NOTICES = {
     "transferred": "Transferred: the caller is waiting in the new queue.",
     "rejected": "Offer rejected: it went back to the queue at its place. You are now Not ready.",
     "skills_saved": "Skills saved; assignment was re-run for the agent.",
+    "levels_saved": "Proficiency saved: services that prefer the best-skilled use the new levels at once.",
+    "skill_not_held": "The agent does not hold that skill: add it first. Nothing was changed.",
+    "bad_level": "A level is 1 (learning) to 5 (expert). Nothing was changed.",
     "no_such_enquiry": "There is no enquiry with that reference for this partner.",
 }
-GOOD_NOTICES = {"signed_out", "completed", "transferred", "skills_saved", "rejected"}
+GOOD_NOTICES = {"signed_out", "completed", "transferred", "skills_saved", "levels_saved", "rejected"}
 
 
 def local_time(value: datetime | None, fmt: str = "%H:%M:%S") -> str:

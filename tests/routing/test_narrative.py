@@ -207,3 +207,21 @@ def test_callback_attempts_retries_replans_and_next_openings_are_told_in_words()
         "Offered to Lee Hart; offered to the best-skilled idle agent (level 5 of 5 in waste), then the "
         "longest idle."
     )
+
+
+def test_a_wait_counting_lenders_agents_says_so() -> None:
+    routing = {"priority": 5, "action": "queue", "rings": [], "reasons": []}
+    said = _say(
+        "enquiry.queued",
+        {
+            "routing": {
+                **routing,
+                "predicted_wait_seconds": 60.0,
+                "prediction_method": "erlang_c_with_lenders",
+            }
+        },
+    )
+    assert (
+        "Expected wait about 1 minute, from the queue's recent arrivals and handling times, counting the agents "
+        "lenders may give under agreements open now." in said
+    ), said
