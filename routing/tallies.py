@@ -503,6 +503,7 @@ async def rebuild(
             facts[r.enquiry_id] = apply_event(fact, event)
     if agent_time:
         await rebuild_agent_time(session, tenant=tenant, start=start, end=end)
+    await rebuild_callbacks(session, tenant=tenant, start=start, end=end)
     wraps = await _wraps(session, [f for f in facts.values() if f.completed_at and f.completed_by])
     delta = _Delta()
     out = []
@@ -803,3 +804,50 @@ async def count_callbacks(session: AsyncSession, events: Sequence[CallbackEventL
                 set_={c: table.c[c] + statement.excluded[c] for c in CALLBACK_SUMS},
             )
         )
+
+
+@dataclass(frozen=True)
+class _Ref:
+    owner: str
+    service_code: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class _CallbackStep:
+    event: str
+    at: datetime
+    data: dict[str, Any]
+    enquiry: _Ref
+    agent_id: str | None = None
+    handler: str | None = None
+
+
+async def rebuild_callbacks(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> None:
+    """Recount an owner's callback steps in [start, end) (whole slots) from the event log."""
+    table = table_of(CallbackTally)
+    await session.execute(
+        delete(table).where(table.c.tenant_slug == tenant, table.c.slot >= start, table.c.slot < end)
+    )
+    rows = await session.execute(
+        select(EnquiryEvent.event, EnquiryEvent.at, EnquiryEvent.data, Enquiry.service_code, Enquiry.channel)
+        .join(Enquiry, Enquiry.id == EnquiryEvent.enquiry_id)
+        .where(
+            EnquiryEvent.tenant_slug == tenant,
+            EnquiryEvent.at >= start,
+            EnquiryEvent.at < end,
+            EnquiryEvent.event.in_(
+                (
+                    EventName.QUEUED,
+                    EventName.CALLBACK_ACCEPTED,
+                    EventName.CALLBACK_ATTEMPTED,
+                    EventName.COMPLETED,
+                )
+            ),
+        )
+        .order_by(EnquiryEvent.id)
+    )
+    await count_callbacks(
+        session,
+        [_CallbackStep(r.event, r.at, r.data or {}, _Ref(tenant, r.service_code, r.channel)) for r in rows],
+    )

@@ -7,7 +7,7 @@ Create Date: 2026-12-06 06:30:00
 Callbacks requested, rung, reached, missed, put back for a retry, given up and completed, and the time from
 queueing to reaching the caller, counted in the same transaction as the events (``routing.tallies``); the
 event-log computation (``figures.callbacks.from_events``) stays the reference. Callbacks recorded before this
-migration are not counted (``hub figures rebuild`` does not recount them; they are few: callbacks began in 0014).
+migration are counted once ``hub figures rebuild`` recounts their months.
 """
 
 import os
