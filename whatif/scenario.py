@@ -397,6 +397,11 @@ def _check_names(
             problems.append(
                 f"{_where(file, lines, ('arrivals', i, 'service'))}: {a.partner!r} has no service {a.service!r}"
             )
+    for slug in spec.blending.partners if spec.blending else ():
+        if slug not in partners:
+            problems.append(
+                f"{_where(file, lines, ('blending', 'partners', slug))}: unknown partner {slug!r}"
+            )
     for key in spec.agent_choice:
         if key not in services or not services[key].code:
             problems.append(

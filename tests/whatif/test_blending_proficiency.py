@@ -142,3 +142,18 @@ def test_the_example_scenarios_show_blending_answers_callers_sooner_and_preferre
     assert skilled.aht_seconds is not None and longest.aht_seconds is not None
     assert 180 < skilled.aht_seconds < longest.aht_seconds < 240  # all experts: 180 s; none: 240 s
     assert skilled.aht_seconds < 240 * (1 - 0.25 * 0.5)  # the experts take more than half: under 210 s
+
+
+def test_unknown_names_in_blending_and_agent_choice_are_refused_with_their_lines() -> None:
+    extra = (
+        "blending: {deferrable_at_once: 2, partners: {nowhere: 1}}\nagent_choice: {town/bins: best_skilled}"
+    )
+    try:
+        parse_scenario(_scenario(extra), "t.yaml")
+    except Exception as exc:  # ScenarioInvalid
+        said = str(exc)
+        # _scenario's text: a blank first line, eight lines of period to rota, then the two extra lines
+        assert "line 10 (blending.partners.nowhere): unknown partner 'nowhere'" in said, said
+        assert "line 11 (agent_choice.town/bins): no service 'town/bins'" in said, said
+    else:
+        raise AssertionError("unknown names were accepted")
