@@ -244,9 +244,9 @@ async def test_callbacks_are_in_the_pack_its_csv_and_on_the_committee_page(hub: 
         assert await from_tallies(session, tenant=partner.slug, start=start, end=end) == kept
 
     rows = list(csv.DictReader(io.StringIO(render(paper, "csv").decode())))  # type: ignore[arg-type]
-    kept = [r for r in rows if r["family"] == "callbacks"]
-    assert [r["service_code"] for r in kept] == ["*", "missed-bin"]
-    assert [kept[1][c] for c in CALLBACK_COLUMNS] == expected
+    family = [r for r in rows if r["family"] == "callbacks"]
+    assert [r["service_code"] for r in family] == ["*", "missed-bin"]
+    assert [family[1][c] for c in CALLBACK_COLUMNS] == expected
 
     html = fragment("partner_tables", paper, section)  # type: ignore[arg-type]
     assert '<tr data-service="missed-bin"><td>Missed bin</td>' in html
