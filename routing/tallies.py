@@ -830,7 +830,17 @@ async def rebuild_callbacks(session: AsyncSession, *, tenant: str, start: dateti
         delete(table).where(table.c.tenant_slug == tenant, table.c.slot >= start, table.c.slot < end)
     )
     rows = await session.execute(
-        select(EnquiryEvent.event, EnquiryEvent.at, EnquiryEvent.data, Enquiry.service_code, Enquiry.channel)
+        select(
+            EnquiryEvent.event,
+            EnquiryEvent.at,
+            EnquiryEvent.data,
+            Enquiry.service_code,
+            Enquiry.channel,
+            select(func.min(EnquiryEvent.at))
+            .where(EnquiryEvent.enquiry_id == Enquiry.id, EnquiryEvent.event == EventName.QUEUED)
+            .correlate(Enquiry)
+            .scalar_subquery(),
+        )
         .join(Enquiry, Enquiry.id == EnquiryEvent.enquiry_id)
         .where(
             EnquiryEvent.tenant_slug == tenant,
@@ -847,7 +857,17 @@ async def rebuild_callbacks(session: AsyncSession, *, tenant: str, start: dateti
         )
         .order_by(EnquiryEvent.id)
     )
-    await count_callbacks(
-        session,
-        [_CallbackStep(r.event, r.at, r.data or {}, _Ref(tenant, r.service_code, r.channel)) for r in rows],
-    )
+    steps = []
+    for event, at, data, service_code, channel, queued_at in rows:
+        data = dict(data or {})
+        if event == EventName.CALLBACK_ATTEMPTED and "since_queued_seconds" not in data and queued_at:
+            # attempts recorded before the wait was written on them: from the contact's first queued event
+            data["since_queued_seconds"] = (_utc(at) - _utc(queued_at)).total_seconds()
+        steps.append(_CallbackStep(event, at, data, _Ref(tenant, service_code, channel)))
+    await count_callbacks(session, steps)
+
+
+def _utc(moment: datetime | str) -> datetime:
+    """Aggregates lose the column type on SQLite (a string comes back); PostgreSQL gives an aware datetime."""
+    value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

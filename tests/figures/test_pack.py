@@ -134,7 +134,7 @@ async def test_the_csv_carries_every_figure_family(hub: Hub, make_partner) -> No
 CALLBACK_DAY = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
 
 
-async def _callbacks_month(hub: Hub, make_partner) -> tuple[Partner, object]:  # type: ignore[no-untyped-def]
+async def _callbacks_month(hub: Hub, make_partner, *, old: bool = False) -> tuple[Partner, object]:  # type: ignore[no-untyped-def]
     """Two callbacks of one partner's missed-bin service, written through ``record_events`` (so counted as they
     land): C1 sent as a callback, missed once (put back), reached 20 min after it queued, completed; C2 a caller
     who took the offer of one, then a wrong number (given up)."""
@@ -197,7 +197,9 @@ async def _callbacks_month(hub: Hub, make_partner) -> tuple[Partner, object]:  #
                     attempted,
                     t + timedelta(minutes=20),
                     agent_id=agent,
-                    data={"attempt": 2, "of": 3, "result": "reached", "since_queued_seconds": 1200},
+                    # ``old``: as recorded before attempts carried the wait
+                    data={"attempt": 2, "of": 3, "result": "reached"}
+                    | ({} if old else {"since_queued_seconds": 1200}),
                 ),
                 NewEvent(
                     c1,
@@ -255,3 +257,21 @@ async def test_callbacks_are_in_the_pack_its_csv_and_on_the_committee_page(hub: 
     document = pypdfium2.PdfDocument(render(paper, "pdf"))  # type: ignore[arg-type]
     text = " ".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
     assert "Callbacks" in text and "Time to callback" in text and "1200 s" in text
+
+
+async def test_the_recount_works_out_the_time_to_callback_of_attempts_recorded_before_it_was_written(
+    hub: Hub,
+    make_partner,  # type: ignore[no-untyped-def]
+) -> None:
+    partner, _paper = await _callbacks_month(hub, make_partner, old=True)
+    start, end = (
+        datetime(2026, 9, 30, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )  # October in London
+    async with unit_of_work(hub.sessionmaker) as session:
+        await rebuild(session, tenant=partner.slug, start=start, end=end)
+    async with hub.sessionmaker() as session:
+        kept = await from_tallies(session, tenant=partner.slug, start=start, end=end)
+        assert kept == await from_events(session, tenant=partner.slug, start=start, end=end)
+    # C1 first queued at 09:00 UTC and was reached at 09:20: 1,200 s, from its events.
+    assert kept["missed-bin"].time_to_callback_seconds == 1200.0
