@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from figures.callbacks import CallbackFigures, callback_figures
+from figures.callbacks import total as callback_total
 from figures.pack import MEDIA_TYPES, render
 from figures.periods import PeriodError, correct_period, publish_period
 from figures.service import (
@@ -116,6 +118,35 @@ async def figures(
             }
             for r in rows
         ],
+    }
+
+
+@router.get(
+    "/{tenant}/figures/callbacks",
+    summary="Callbacks per service in [from, to): requested, rung, reached, missed, retried, given up, completed, "
+    "time to callback",
+)
+async def callbacks(
+    tenant: str,
+    request: Request,
+    from_: AwareDatetime = Query(alias="from", description="ISO 8601 with zone, inclusive"),
+    to: AwareDatetime = Query(description="ISO 8601 with zone, exclusive"),
+    principal: Principal = Reader,
+) -> dict[str, Any]:
+    _range(from_, to)
+    await _known(request, principal, tenant)
+
+    async def work(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, CallbackFigures]:
+        async with sessionmaker() as session:
+            return await callback_figures(session, tenant=tenant, start=from_, end=to)
+
+    by_service = await request.app.state.hub.side_loop.run(work)
+    return {
+        "tenant": tenant,
+        "from": from_.isoformat(),
+        "to": to.isoformat(),
+        "total": callback_total(tenant, by_service).as_dict(),
+        "services": [f.as_dict() for f in by_service.values()],
     }
 
 

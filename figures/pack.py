@@ -623,6 +623,18 @@ FIGURE_COLUMNS = (
     "transfers",
     "avoidable",
 )
+# The callbacks family's columns (figures.callbacks.CallbackFigures.as_dict), named apart from the contacts'.
+CALLBACK_FIELDS = (
+    "requested",
+    "attempted",
+    "answered",
+    "missed",
+    "retried",
+    "given_up",
+    "completed",
+    "time_to_callback_seconds",
+)
+CALLBACK_COLUMNS = tuple(f"callbacks_{name}" for name in CALLBACK_FIELDS)
 CSV_COLUMNS = (
     "family",
     "partner",
@@ -651,6 +663,7 @@ CSV_COLUMNS = (
     "average",
     "poor",
     "net_score",
+    *CALLBACK_COLUMNS,
 )
 CSV_FAMILIES = (
     "service",
@@ -661,6 +674,7 @@ CSV_FAMILIES = (
     "ledger",
     "recharge",
     "satisfaction",
+    "callbacks",
 )
 
 
@@ -702,6 +716,13 @@ def csv_rows(paper: Paper) -> Iterable[dict[str, Any]]:
             yield {"family": "ledger", **common, **line, "handled": line["handled"]}
         yield {"family": "recharge", **common, **(p.recharge or {"owes": 0.0, "owed": 0.0, "net": 0.0})}
         yield {"family": "satisfaction", **common, **p.satisfaction}
+        for c in p.callbacks:  # the partner's total first (service "*"), then each service
+            yield {
+                "family": "callbacks",
+                **common,
+                "service_code": c["service_code"],
+                **{f"callbacks_{name}": c.get(name) for name in CALLBACK_FIELDS},
+            }
 
 
 def render_csv(paper: Paper) -> str:
@@ -993,6 +1014,35 @@ def render_pdf(paper: Paper) -> bytes:
                                 f"{r['avoidable']:,}",
                             ]
                             for r in p.by_department
+                        ],
+                    ]
+                )
+            )
+        if p.callbacks:
+            story.append(Paragraph("Callbacks", styles["Heading3"]))
+            story.append(
+                grid(
+                    [
+                        [
+                            "Service",
+                            "Requested",
+                            "Rung",
+                            "Reached",
+                            "Missed",
+                            "Retried",
+                            "Given up",
+                            "Completed",
+                            "Time to callback",
+                        ],
+                        *[
+                            [
+                                "All services"
+                                if c["service_code"] == "*"
+                                else s.service_name(c["service_code"]),
+                                *(f"{c[name]:,}" for name in CALLBACK_FIELDS[:-1]),
+                                seconds(c["time_to_callback_seconds"]),
+                            ]
+                            for c in p.callbacks
                         ],
                     ]
                 )

@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from figures.callbacks import callback_figures
+from figures.callbacks import total as callback_total
 from figures.definitions import (
     AgreementTerms,
     Figures,
@@ -84,6 +86,8 @@ class PeriodFigures:
     overflow_received: list[dict[str, Any]] = field(default_factory=list)
     # set when these figures correct an earlier publication: which (its id and date) and why
     correction: dict[str, Any] | None = None
+    # per service (``figures.callbacks.CallbackFigures.as_dict``), the partner's total first as service "*"
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_published(
@@ -173,7 +177,18 @@ async def compute_period(
         ledger=[asdict(line) for line in lines],
         recharge={"owes": owes, "owed": owed, "net": round(owed - owes, 2)},
         overflow_received=[asdict(c) for c in _overflow(elsewhere, handler=tenant)],
+        callbacks=await _callbacks(session, tenant=tenant, start=start, end=end),
     )
+
+
+async def _callbacks(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime
+) -> list[dict[str, Any]]:
+    """The month's callbacks per service, the partner's total first (none: an empty list)."""
+    by_service = await callback_figures(session, tenant=tenant, start=start, end=end)
+    if not by_service:
+        return []
+    return [callback_total(tenant, by_service).as_dict(), *(f.as_dict() for f in by_service.values())]
 
 
 def _overflow(

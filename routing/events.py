@@ -15,7 +15,7 @@ from plumbing.bus.models import OutboxMessage
 from plumbing.db.base import table_of
 from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
 from routing.models import Enquiry, EnquiryEvent
-from routing.tallies import count_events
+from routing.tallies import count_callbacks, count_events
 
 
 class HasRefColumns(Protocol):
@@ -176,6 +176,7 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         await session.execute(insert(outbox_table), messages)
     # The figures' tallies move in this same transaction: they commit, or roll back, with the events.
     await count_events(session, events, [e.enquiry.id for e in events])
+    await count_callbacks(session, events)
 
 
 # -- The same rows for a caller that writes them in a statement of its own (the agent desk on PostgreSQL,

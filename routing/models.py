@@ -166,6 +166,27 @@ class FigureTally(Base):
     longest_wait: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+class CallbackTally(Base):
+    """Callbacks of one owner's service, counted by the 15-minute slot each step happened in (as events land):
+    requested, rung (attempts), reached, missed, put back for a retry, given up, completed, time to reach."""
+
+    __tablename__ = "callback_tallies"
+    __table_args__ = (UniqueConstraint("tenant_slug", "slot", "service_code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_slug: Mapped[str] = mapped_column(String(63))
+    slot: Mapped[datetime] = mapped_column(UTCDateTime)
+    service_code: Mapped[str] = mapped_column(String(63))
+    requested: Mapped[int] = mapped_column(Integer, default=0)
+    attempted: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    missed: Mapped[int] = mapped_column(Integer, default=0)
+    retried: Mapped[int] = mapped_column(Integer, default=0)
+    given_up: Mapped[int] = mapped_column(Integer, default=0)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    reached_wait_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # queued → reached, summed
+
+
 class AgentTally(Base):
     """One agent's handling and available seconds in one 15-minute slot, counted as each status spell closes."""
 

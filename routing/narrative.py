@@ -202,7 +202,9 @@ def _prediction(seconds: float | None, method: object) -> str:
         return "No agent with the skills is signed in, so no wait can be predicted."
     if seconds < 1:
         return "It can be answered at once."
-    return f"Expected wait {wait_words(seconds)}, {_PREDICTION_BY.get(str(method), 'as estimated')}."
+    base, lenders = str(method).removesuffix("_with_lenders"), str(method).endswith("_with_lenders")
+    said = f"Expected wait {wait_words(seconds)}, {_PREDICTION_BY.get(base, 'as estimated')}"
+    return said + (", counting the agents lenders may give under agreements open now." if lenders else ".")
 
 
 def _ring(ring: Mapping[str, Any], reasons: Sequence[Mapping[str, Any]], names: Names, at: datetime) -> str:
@@ -236,6 +238,8 @@ def _offered(step: Step, names: Names, owner: str, service_code: str) -> str:
         expires = datetime.fromisoformat(d["expires_at"])
         seconds = (expires - step.at).total_seconds()
         said += f", to accept within {waited_words(seconds)}" if seconds > 0 else ""
+    if d.get("agent_choice_says"):
+        said += f"; {d['agent_choice_says']}"  # the proficiency rule that chose this agent
     return said + "."
 
 
@@ -338,6 +342,51 @@ def _survey_invited(step: Step, names: Names, owner: str, service_code: str) -> 
     return "The customer was invited to say how it went (a satisfaction survey)."
 
 
+def _says(step: Step) -> str:
+    """The sentence an event carries in its ``says`` (written where the event is made), tidied."""
+    return str(step.data.get("says") or "").rstrip(".")
+
+
+def _parked(step: Step, names: Names, owner: str, service_code: str) -> str:
+    return f"Set aside by {names.agent(step.agent_id)}: it {_says(step)}."
+
+
+def _resumed(step: Step, names: Names, owner: str, service_code: str) -> str:
+    said = f"Taken up again by {names.agent(step.agent_id)}"
+    reference = step.data.get("for_reference")
+    said += f": the live contact {reference} it waited behind has ended" if reference else ""
+    seconds = step.data.get("parked_seconds")
+    return said + (f" (set aside for {waited_words(float(seconds))})." if seconds is not None else ".")
+
+
+def _callback_attempted(step: Step, names: Names, owner: str, service_code: str) -> str:
+    d = step.data
+    said = f"{names.agent(step.agent_id)} rang back (attempt {d.get('attempt')}"
+    said += f" of {d['of']}): " if d.get("of") else "): "
+    result = str(d.get("result", "")).replace("_", " ")
+    said += "the caller answered" if result == "reached" else result
+    if d.get("retry_at"):
+        said += f"; to be rung again from {names.clock(d['retry_at'], since=step.at)}, at its old place"
+    elif d.get("given_up"):
+        said += "; no more attempts"
+    return said + "."
+
+
+def _callback_retry_due(step: Step, names: Names, owner: str, service_code: str) -> str:
+    return f"Time to ring again: {_says(step)}."
+
+
+def _told_next_opening(step: Step, names: Names, owner: str, service_code: str) -> str:
+    opens = step.data.get("next_opening")
+    if not opens:
+        return "The visitor was told the desk has no opening hours ahead."
+    return f"Out of hours: the visitor was told the desk opens again at {names.clock(opens, since=step.at)}."
+
+
+def _replanned(step: Step, names: Names, owner: str, service_code: str) -> str:
+    return f"Planned again: {_says(step)}."
+
+
 _TELLERS: dict[str, Callable[[Step, Names, str, str], str]] = {
     EventName.RECEIVED: _received,
     EventName.QUEUED: _queued,
@@ -355,6 +404,12 @@ _TELLERS: dict[str, Callable[[Step, Names, str, str], str]] = {
     EventName.TRANSFERRED: _transferred,
     EventName.CASE_UPDATED: _case_updated,
     EventName.SURVEY_INVITED: _survey_invited,
+    EventName.PARKED: _parked,
+    EventName.RESUMED: _resumed,
+    EventName.CALLBACK_ATTEMPTED: _callback_attempted,
+    EventName.CALLBACK_RETRY_DUE: _callback_retry_due,
+    EventName.TOLD_NEXT_OPENING: _told_next_opening,
+    EventName.REPLANNED: _replanned,
 }
 
 

@@ -40,6 +40,7 @@ class EventName(StrEnum):
     SURVEY_INVITED = "enquiry.survey_invited"
     CASE_UPDATED = "enquiry.case_updated"
     PARKED = "enquiry.parked"  # a deferrable item in hand waits while its agent takes a live contact
+    RESUMED = "enquiry.resumed"  # a parked item taken up again: the live contact it waited behind ended
     CALLBACK_ATTEMPTED = "enquiry.callback_attempted"  # an agent rang; data: attempt, result, retry_at
     CALLBACK_RETRY_DUE = "enquiry.callback_retry_due"  # a missed callback back in its queue at its old place
     TOLD_NEXT_OPENING = "enquiry.told_next_opening"  # a visitor out of hours, told when the desk opens

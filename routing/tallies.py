@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
 from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
-from routing.models import AgentTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
+from routing.models import AgentTally, CallbackTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
 from routing.states import EventName
 from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
 
@@ -503,6 +503,7 @@ async def rebuild(
             facts[r.enquiry_id] = apply_event(fact, event)
     if agent_time:
         await rebuild_agent_time(session, tenant=tenant, start=start, end=end)
+    await rebuild_callbacks(session, tenant=tenant, start=start, end=end)
     wraps = await _wraps(session, [f for f in facts.values() if f.completed_at and f.completed_by])
     delta = _Delta()
     out = []
@@ -777,3 +778,170 @@ def upkeep_params(
         **as_arrays(delta.rows(), _TALLY_COLUMNS, prefix="ft_"),
         **as_arrays([summed[k] for k in sorted(summed)], _AGENT_COLUMNS, prefix="at_"),
     }
+
+
+# -- callbacks: each step counted in the slot it happened in -------------------------------------------------
+
+CALLBACK_SUMS = (
+    "requested",
+    "attempted",
+    "answered",
+    "missed",
+    "retried",
+    "given_up",
+    "completed",
+    "reached_wait_seconds",
+)
+CALLBACK_KEY = ("tenant_slug", "slot", "service_code")
+NOT_REACHED = "callback_not_reached"  # the outcome of a callback whose every attempt failed
+_CALLBACK_COLUMNS = {
+    "tenant_slug": "text",
+    "slot": "timestamptz",
+    "service_code": "text",
+    **{name: ("double precision" if name == "reached_wait_seconds" else "integer") for name in CALLBACK_SUMS},
+}
+_ADD_CALLBACKS = unnest_insert(
+    "callback_tallies",
+    _CALLBACK_COLUMNS,
+    on_conflict=f"({', '.join(CALLBACK_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = callback_tallies.{c} + excluded.{c}" for c in CALLBACK_SUMS),
+)
+
+
+class CallbackEventLike(EventLike, Protocol):
+    @property
+    def enquiry(self) -> Any: ...  # ``routing.events.EnquiryRef``: owner, service_code, channel
+
+
+def callback_counts(event: str, channel: str, data: dict[str, Any]) -> dict[str, float]:
+    """What one event adds to its slot's callback counts (docs/figures.md, "Callbacks"); {} for most events.
+
+    Requested: a callback asked for (a caller taking the offer of one, or a contact sent as a callback). Each
+    attempt: rung; reached (with the time since the contact first queued), or missed, and then put back for a
+    retry or given up. Completed: a callback completed after its caller was reached (``data["callback"]``).
+    """
+    if event == EventName.QUEUED:
+        return {"requested": 1} if channel == "callback" else {}
+    if event == EventName.CALLBACK_ACCEPTED:
+        return {"requested": 1}
+    if event == EventName.CALLBACK_ATTEMPTED:
+        if data.get("result") == "reached":
+            return {
+                "attempted": 1,
+                "answered": 1,
+                "reached_wait_seconds": float(data.get("since_queued_seconds") or 0.0),
+            }
+        return {
+            "attempted": 1,
+            "missed": 1,
+            "retried": int(bool(data.get("retry_at"))),
+            "given_up": int(bool(data.get("given_up"))),
+        }
+    if event == EventName.COMPLETED and data.get("callback") and data.get("outcome") != NOT_REACHED:
+        return {"completed": 1}
+    return {}
+
+
+async def count_callbacks(session: AsyncSession, events: Sequence[CallbackEventLike]) -> None:
+    """Fold a batch's callback steps into ``callback_tallies`` (same transaction as the events, rows in key order)."""
+    sums: dict[tuple[str, datetime, str], dict[str, float]] = {}
+    for e in events:
+        counts = callback_counts(e.event, e.enquiry.channel, e.data)
+        if not counts:
+            continue
+        row = sums.setdefault((e.enquiry.owner, slot_of(e.at), e.enquiry.service_code), {})
+        for name, value in counts.items():
+            row[name] = row.get(name, 0) + value
+    if not sums:
+        return
+    rows: list[dict[str, Any]] = [
+        {
+            "tenant_slug": key[0],
+            "slot": key[1],
+            "service_code": key[2],
+            **{
+                name: (float if name == "reached_wait_seconds" else int)(row.get(name, 0))
+                for name in CALLBACK_SUMS
+            },
+        }
+        for key, row in sorted(sums.items())
+    ]
+    if on_postgresql(session):
+        await session.execute(_ADD_CALLBACKS, as_arrays(rows, _CALLBACK_COLUMNS))
+        return
+    table = table_of(CallbackTally)
+    for row in rows:
+        statement = sqlite_insert(table).values(row)
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=list(CALLBACK_KEY),
+                set_={c: table.c[c] + statement.excluded[c] for c in CALLBACK_SUMS},
+            )
+        )
+
+
+@dataclass(frozen=True)
+class _Ref:
+    owner: str
+    service_code: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class _CallbackStep:
+    event: str
+    at: datetime
+    data: dict[str, Any]
+    enquiry: _Ref
+    agent_id: str | None = None
+    handler: str | None = None
+
+
+async def rebuild_callbacks(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> None:
+    """Recount an owner's callback steps in [start, end) (whole slots) from the event log."""
+    table = table_of(CallbackTally)
+    await session.execute(
+        delete(table).where(table.c.tenant_slug == tenant, table.c.slot >= start, table.c.slot < end)
+    )
+    rows = await session.execute(
+        select(
+            EnquiryEvent.event,
+            EnquiryEvent.at,
+            EnquiryEvent.data,
+            Enquiry.service_code,
+            Enquiry.channel,
+            select(func.min(EnquiryEvent.at))
+            .where(EnquiryEvent.enquiry_id == Enquiry.id, EnquiryEvent.event == EventName.QUEUED)
+            .correlate(Enquiry)
+            .scalar_subquery(),
+        )
+        .join(Enquiry, Enquiry.id == EnquiryEvent.enquiry_id)
+        .where(
+            EnquiryEvent.tenant_slug == tenant,
+            EnquiryEvent.at >= start,
+            EnquiryEvent.at < end,
+            EnquiryEvent.event.in_(
+                (
+                    EventName.QUEUED,
+                    EventName.CALLBACK_ACCEPTED,
+                    EventName.CALLBACK_ATTEMPTED,
+                    EventName.COMPLETED,
+                )
+            ),
+        )
+        .order_by(EnquiryEvent.id)
+    )
+    steps = []
+    for event, at, data, service_code, channel, queued_at in rows:
+        data = dict(data or {})
+        if event == EventName.CALLBACK_ATTEMPTED and "since_queued_seconds" not in data and queued_at:
+            # attempts recorded before the wait was written on them: from the contact's first queued event
+            data["since_queued_seconds"] = (_utc(at) - _utc(queued_at)).total_seconds()
+        steps.append(_CallbackStep(event, at, data, _Ref(tenant, service_code, channel)))
+    await count_callbacks(session, steps)
+
+
+def _utc(moment: datetime | str) -> datetime:
+    """Aggregates lose the column type on SQLite (a string comes back); PostgreSQL gives an aware datetime."""
+    value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

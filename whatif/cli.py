@@ -87,6 +87,8 @@ def simulate_command(
                 f"{r.name}: {r.contacts:,} contacts, {r.events:,} events in {r.seconds:.1f} s (seed {r.seed})",
                 soft_wrap=True,  # a line is a line, piped or not: never folded at the console's width
             )
+            for words in r.model:  # how blending and proficiency were modelled
+                out.print(f"  {words}", highlight=False, soft_wrap=True)
             # What the change costs, as the committee's page shows it: by agreement and partner name.
             cost = r.cost
             out.print(

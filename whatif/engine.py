@@ -33,10 +33,11 @@ from routing.dispatch.router import (
     terms_of_agreement,
     terms_of_service,
 )
-from routing.live.base import HOUR_MS, Caps, Offer, base_queue_of, enqueued_ms_of
+from routing.live.base import DEFERRABLE_CHANNELS, HOUR_MS, Caps, Offer, base_queue_of, enqueued_ms_of
 from routing.live.memory import MemoryLiveState
 from routing.policy.decide import decide, gates
 from routing.policy.model import Decision, EnquiryFacts, Gate, QueueFigures, ServiceTerms, Snapshot
+from routing.policy.proficiency import skill_rank
 from tenants.agreements.terms import DAYS
 from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
 from tenants.service_routing import ServiceRouting
@@ -84,6 +85,16 @@ class _Agent:
     staffs: list[str] = field(default_factory=list)  # the services it counts as staffed for while on shift
     shift_ms: int = 0  # time on shift so far
     busy_ms: int = 0  # time handling so far
+    # Proficiency: its rank in each queue of a service that prefers the best-skilled (None: no such queue),
+    # and its handle time against the drawn one.
+    ranks: dict[str, int] | None = None
+    handle_factor: float = 1.0
+    # Blended work (the scenario's ``blending:``): web forms and emails it may hold at once; what it holds (id ->
+    # when it finishes) and what waits parked behind a live contact (id -> handling time left).
+    capacity: int = 1
+    hand: dict[int, int] = field(default_factory=dict)
+    parked: dict[int, int] = field(default_factory=dict)
+    busy_since: int = 0
 
 
 @dataclass
@@ -135,6 +146,7 @@ def catalogue_of(scenario: Scenario) -> Catalogue:
                 callbacks=s.callbacks,
                 callback_after_seconds=s.callback_after_seconds,
                 expected_handle_seconds=max(1, round(s.expected_handle_seconds)),
+                agent_choice="best_skilled" if s.agent_choice == "best_skilled" else "longest_idle",
             ),
         )
         tenant = tenants.setdefault(s.tenant, TenantInfo(s.tenant, s.tenant, "partner"))
@@ -227,6 +239,13 @@ class Engine:
         self._this_hour: dict[str, int] = {}
         self._staffed: dict[str, int] = {}
         self.widening = any("widen" in a.actions for a in self.agreements)
+        self.blending = spec.blending
+        # "tenant/service" -> the skills it needs, for the services that prefer the best-skilled agent.
+        self._best_skilled = {
+            key: s.skills
+            for key, s in real_services(scenario.services).items()
+            if s.agent_choice == "best_skilled"
+        }
         self._gate_ms = int(spec.gate_seconds * 1000)
         self._tick_pending = False
         self._last_tick = -(10**15)
@@ -280,9 +299,22 @@ class Engine:
                             queues_for_agent(self.catalogue, self.agreements, shift.partner, skills),
                         )
                         agent.staffs = self._staff_keys(agent)
+                        self._profile(agent, shift)
                     self.push(on_ms, SHIFT, (agent_id, True))
                     self.push(off_ms, SHIFT, (agent_id, False))
             day += timedelta(days=1)
+
+    def _profile(self, agent: _Agent, shift: Any) -> None:
+        """Its proficiency and blending, from its rota line, as the dispatcher ranks a live agent (``_ranks``)."""
+        agent.handle_factor = shift.handle_factor
+        if self._best_skilled:
+            agent.ranks = {
+                queue: skill_rank(required, shift.proficiency)
+                for queue in agent.queues
+                if (required := self._best_skilled.get(base_queue_of(queue))) is not None
+            } or None
+        if self.blending is not None:
+            agent.capacity = self.blending.partners.get(agent.tenant, self.blending.deferrable_at_once)
 
     def _rel(self, moment: datetime) -> int:
         return int((moment.timestamp() * 1000) - self.start_ms)
@@ -610,15 +642,63 @@ class Engine:
         live.accept_sync(offer.agent_id, offer.enquiry_id)
         c = self.contacts[offer.enquiry_id - 1]
         agent = self.agents[offer.agent_id]
-        agent.busy_with = c.id
+        if agent.handle_factor != 1.0:
+            c.handle_ms = max(1, round(c.handle_ms * agent.handle_factor))
         c.answered_ms, c.handler = now, agent.tenant
         key = base_queue_of(offer.queue)
         within = now - c.arrival_ms <= self.terms[key].sl_threshold_seconds * 1000
         live.record_stats_sync(key, self.abs_ms(now), {"answered": 1, "answered_within": int(within)})
+        if self.blending is not None:
+            self._blend_start(agent, c, now)
+            return
+        agent.busy_with = c.id
         self.push(now + c.handle_ms, FINISH, (agent, c))
+
+    # -- blended work (the scenario's ``blending:``), as the live desk does it ---------------------------------
+
+    def _blend_start(self, agent: _Agent, c: Contact, now: int) -> None:
+        """A web form or email joins the others in hand (and the agent may take more, or a call); a live contact
+        parks them all until it ends (``enquiry.parked``)."""
+        if not agent.hand:
+            agent.busy_since = now
+        if c.channel in DEFERRABLE_CHANNELS:
+            agent.hand[c.id] = now + c.handle_ms
+            self.push(now + c.handle_ms, FINISH, (agent, c))
+            if agent.on_shift:
+                self._ready(agent, now)  # room for another, or a live contact at once
+            return
+        for other, due in agent.hand.items():
+            agent.parked[other] = due - now
+        agent.hand.clear()  # their finishing events go stale: they finish later, once resumed
+        agent.busy_with = c.id
+        agent.hand[c.id] = now + c.handle_ms
+        self.push(now + c.handle_ms, FINISH, (agent, c))
+
+    def _blend_finish(self, agent: _Agent, c: Contact, now: int) -> None:
+        if agent.hand.get(c.id) != now:
+            return  # parked meanwhile: it finishes later
+        del agent.hand[c.id]
+        self.live.finish_sync(agent.id, c.id)
+        c.completed_ms = now
+        self.live.record_stats_sync(
+            f"{c.owner}/{c.service}", self.abs_ms(now), {"handled": 1, "handle_ms": c.handle_ms}
+        )
+        if agent.busy_with == c.id:  # the live contact ended: what it parked resumes (``enquiry.resumed``)
+            agent.busy_with = None
+            for other, left in agent.parked.items():
+                agent.hand[other] = now + left
+                self.push(now + left, FINISH, (agent, self.contacts[other - 1]))
+            agent.parked.clear()
+        if not agent.hand:
+            agent.busy_ms += now - agent.busy_since
+        if agent.on_shift:
+            self._ready(agent, now)
 
     def _finish(self, payload: tuple[_Agent, Contact], now: int) -> None:
         agent, c = payload
+        if self.blending is not None:
+            self._blend_finish(agent, c, now)
+            return
         live = self.live
         live.finish_sync(agent.id, c.id)
         c.completed_ms = now
@@ -631,7 +711,14 @@ class Engine:
             self._ready(agent, now)
 
     def _ready(self, agent: _Agent, now: int) -> None:
-        offer = self.live.agent_ready_sync(agent.id, agent.queues, now_ms=self.abs_ms(now), ttl_ms=TTL_MS)
+        offer = self.live.agent_ready_sync(
+            agent.id,
+            agent.queues,
+            now_ms=self.abs_ms(now),
+            ttl_ms=TTL_MS,
+            text_capacity=agent.capacity,
+            ranks=agent.ranks,
+        )
         if offer is not None:
             self._start(offer, now)
 

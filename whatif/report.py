@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,7 @@ from figures.definitions import (
     definitions,
     occupancy,
 )
+from routing.live.base import DEFERRABLE_CHANNELS
 from tenants.agreements.terms import DAYS
 from whatif.engine import Contact, Outcome
 from whatif.scenario import Scenario, real_services
@@ -35,6 +37,8 @@ ROWS: tuple[tuple[str, str, str], ...] = (
     ("offered", "Offered", "count"),
     ("answered", "Answered", "count"),
     ("service_level", "Service level", "percent"),
+    ("live_service_level", "Service level, live callers", "percent"),
+    ("live_asa_seconds", "ASA, live callers", "seconds"),
     ("abandonment_rate", "Abandonment rate", "percent"),
     ("asa_seconds", "ASA", "seconds"),
     ("aht_seconds", "AHT", "seconds"),
@@ -53,8 +57,12 @@ class PartnerResult:
     target: float | None  # the lowest service-level target of its services (None: a pool with no services)
     overflow_given: int
     overflow_received: int
+    # Phone, face to face and callbacks alone: what blending is for (web forms and emails wait behind them).
+    live: Figures | None = None
 
     def value(self, key: str) -> Any:
+        if key.startswith("live_"):
+            return None if self.live is None else getattr(self.live, key.removeprefix("live_"))
         if key == "occupancy":
             return self.occupancy
         if key == "overflow_given":
@@ -83,6 +91,8 @@ class Report:
         """The partner's name where a person reads (its slug only when the scenario gives no name)."""
         return self.partner_names.get(slug, slug)
 
+    model: tuple[str, ...] = ()  # how this run modelled blending and proficiency, in words
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -100,12 +110,14 @@ class Report:
                     "target": p.target,
                     "overflow_given": p.overflow_given,
                     "overflow_received": p.overflow_received,
+                    "live": None if p.live is None else asdict(p.live),
                 }
                 for slug, p in self.partners.items()
             },
             "partner_names": dict(self.partner_names),
             "overflow": [asdict(c) for c in self.overflow],
             "cost": asdict(self.cost),
+            "model": list(self.model),
         }
 
 
@@ -275,11 +287,14 @@ class _Tally:
         )
 
 
-def figures_of(outcome: Outcome) -> tuple[dict[str, Figures], Figures, list[OverflowCell]]:
+def figures_of(
+    outcome: Outcome, contacts: Sequence[Contact] | None = None
+) -> tuple[dict[str, Figures], Figures, list[OverflowCell]]:
     """``compute`` per owner and over all, and ``overflow_matrix``, of ``timelines(outcome)``, without building a
     Timeline per contact (most of the figures' time at a million). The same figures to the last bit: the same
     counts, and the same floats (a wait or handle time in whole milliseconds, as ``Timeline`` works it out from
-    the datetimes) summed by ``sum`` in the same order. ``compute`` stays the definition: a test holds them equal."""
+    the datetimes) summed by ``sum`` in the same order. ``compute`` stays the definition: a test holds them equal.
+    ``contacts``: a subset of the outcome's (the live callers), in their order."""
     rules = definitions()
     short = rules.short_abandon_seconds
     thresholds: dict[tuple[str, str], int] = {}
@@ -288,7 +303,7 @@ def figures_of(outcome: Outcome) -> tuple[dict[str, Figures], Figures, list[Over
     within: dict[str, int] = defaultdict(int)
     total = _Tally()
     cells: dict[tuple[str, str], list[int]] = {}
-    for c in outcome.contacts:
+    for c in outcome.contacts if contacts is None else contacts:
         tally = tallies.get(c.owner)
         if tally is None:
             tally = tallies[c.owner] = _Tally()
@@ -317,6 +332,10 @@ def figures_of(outcome: Outcome) -> tuple[dict[str, Figures], Figures, list[Over
 def build_report(outcome: Outcome, *, seed: int) -> Report:
     scenario = outcome.scenario
     by_owner, total, cells = figures_of(outcome)
+    live_contacts = [c for c in outcome.contacts if c.channel not in DEFERRABLE_CHANNELS]
+    live_by_owner = (
+        by_owner if len(live_contacts) == len(outcome.contacts) else figures_of(outcome, live_contacts)[0]
+    )
     targets: dict[str, float] = {}
     for s in real_services(scenario.services).values():
         targets[s.tenant] = min(targets.get(s.tenant, 1.0), s.target)
@@ -335,6 +354,8 @@ def build_report(outcome: Outcome, *, seed: int) -> Report:
         ]
         partners[slug] = PartnerResult(
             partner=slug,
+            # live callers apart (None: none); the same figures when every contact is live (no second pass)
+            live=live_by_owner.get(slug),
             figures=by_owner[slug] if slug in by_owner else compute([]),
             occupancy=occupancy(spans) if shift else None,
             target=targets.get(slug),
@@ -356,7 +377,42 @@ def build_report(outcome: Outcome, *, seed: int) -> Report:
         partner_names={
             slug: scenario.partner_names[slug] for slug in partners if slug in scenario.partner_names
         },
+        model=model_words(scenario),
     )
+
+
+def model_words(scenario: Scenario) -> tuple[str, ...]:
+    """How the run modelled blended work and proficiency (docs/simulator.md), for the page and the CLI."""
+    spec = scenario.spec
+    if spec.blending is None:
+        blending = (
+            "Blending off: each agent takes one contact at a time, so a caller waits while an agent finishes "
+            "a web form or an email."
+        )
+    else:
+        own = ", ".join(f"{p} {n}" for p, n in sorted(spec.blending.partners.items()))
+        blending = (
+            f"Blending on, as live: an agent holding up to {spec.blending.deferrable_at_once} web forms or "
+            "emails at once" + (f" ({own})" if own else "") + " is still offered a call, visit or callback, "
+            "and the forms wait, parked, until it ends."
+        )
+    best = sorted(k for k, s in real_services(scenario.services).items() if s.agent_choice == "best_skilled")
+    rated = [r for r in spec.rotas if r.proficiency or r.handle_factor != 1.0]
+    if best:
+        proficiency = (
+            f"Proficiency: {', '.join(best)} offer{'s' if len(best) == 1 else ''} work to the best-skilled idle "
+            "agent (weakest level among the skills needed; unrated 3), then the longest idle"
+        )
+    else:
+        proficiency = "Proficiency: every service offers work to the agent idle longest"
+    if rated:
+        proficiency += "; " + "; ".join(
+            f"{r.agents} {r.partner} agent{'s' if r.agents != 1 else ''} at "
+            + (", ".join(f"{k} {v}" for k, v in sorted(r.proficiency.items())) or "unrated skills")
+            + (f", handling in ×{r.handle_factor:g} the time" if r.handle_factor != 1.0 else "")
+            for r in rated
+        )
+    return blending, proficiency + "."
 
 
 def fmt(value: Any, kind: str) -> str:

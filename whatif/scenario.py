@@ -6,7 +6,7 @@ Agreements use the schema of ``tenants/agreements/terms.py`` unchanged, so a sig
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +63,8 @@ class ServiceSpec(_Strict):
     answer_within_seconds: int = Field(default=20, gt=0)
     target: float = Field(default=0.8, gt=0, le=1)
     callbacks: bool = False
+    # Which idle agent takes the work (docs/routing.md, "Proficiency"): the longest idle, or the best-skilled.
+    agent_choice: Literal["longest_idle", "best_skilled"] = "longest_idle"
 
 
 class PartnerSpec(_Strict):
@@ -106,14 +108,32 @@ class RotaShift(_Strict):
     from_: time = Field(default=time(0), alias="from")
     to: time = Field(default=time(23, 59, 59, 999999))
     days: list[Day] = Field(default_factory=_every_day)
+    # Proficiency: these agents' level (1 learning … 5 expert) per skill; an unrated skill counts as 3, as live.
+    proficiency: dict[str, int] = Field(default_factory=dict)
+    # Their handle time against the drawn one (0.8: a fifth quicker), for what a level is worth in minutes.
+    handle_factor: float = Field(default=1.0, gt=0, le=10)
 
     _times = field_validator("from_", "to", mode="before")(classmethod(lambda cls, v: _hhmm(v)))
+
+    @field_validator("proficiency")
+    @classmethod
+    def _levels(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(not 1 <= level <= 5 for level in value.values()):
+            raise ValueError("a proficiency level is 1 (learning) to 5 (expert)")
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> RotaShift:
         if self.to <= self.from_:
             raise ValueError("a shift must end after it starts (split a night shift in two)")
         return self
+
+
+class Blending(_Strict):
+    """Blended work as the live state does it: live contacts offered to agents holding web forms and emails."""
+
+    deferrable_at_once: int = Field(default=3, ge=1, le=20)  # web forms and emails an agent holds at once
+    partners: dict[str, int] = Field(default_factory=dict)  # a partner's own limit (its ``blending`` setting)
 
 
 class Period(_Strict):
@@ -151,6 +171,11 @@ class ScenarioFile(_Strict):
     patience: Distribution | None = None  # None: callers never hang up
     rotas: list[RotaShift] = Field(min_length=1)
     agreements: list[AgreementDefinition] = Field(default_factory=list)
+    # None: each agent takes one contact at a time, whatever its channel (the model before blending; kept as
+    # the default so earlier scenarios' figures stand). Given: the live rule (docs/routing.md, "Blended work").
+    blending: Blending | None = None
+    # What if a service chose its agents otherwise: "partner/service" -> longest_idle | best_skilled.
+    agent_choice: dict[str, Literal["longest_idle", "best_skilled"]] = Field(default_factory=dict)
     snapshot_seconds: float = Field(default=300.0, gt=0)  # rolling figures re-read (live buckets are 5 min)
     gate_seconds: float = Field(default=15.0, gt=0)  # how often lenders' gates are looked at (the tick)
 
@@ -174,6 +199,7 @@ class Service:
     callbacks: bool
     callback_after_seconds: int | None
     expected_handle_seconds: float
+    agent_choice: str = "longest_idle"
 
 
 @dataclass(frozen=True)
@@ -311,6 +337,8 @@ def parse_scenario(
     problems = _check_names(spec, services, file, lines, data)
     if problems:
         raise ScenarioInvalid(problems)
+    for key, choice in spec.agent_choice.items():
+        services[key] = replace(services[key], agent_choice=choice)
     return Scenario(file, spec, services, frozenset(s.tenant for s in services.values()), names)
 
 
@@ -347,6 +375,7 @@ def _services(
                     s.routing.callbacks,
                     s.routing.callback_after_seconds,
                     float(s.routing.expected_handle_seconds),
+                    s.routing.agent_choice,
                 )
     for p in spec.partners:
         if p.name:
@@ -363,6 +392,7 @@ def _services(
                 spec_s.callbacks,
                 None,
                 spec.handle_time.mean_seconds,
+                spec_s.agent_choice,
             )
     return services, names
 
@@ -395,6 +425,16 @@ def _check_names(
         elif f"{a.partner}/{a.service}" not in services or not a.service:
             problems.append(
                 f"{_where(file, lines, ('arrivals', i, 'service'), raw)}: {a.partner!r} has no service {a.service!r}"
+            )
+    for slug in spec.blending.partners if spec.blending else ():
+        if slug not in partners:
+            problems.append(
+                f"{_where(file, lines, ('blending', 'partners', slug), raw)}: unknown partner {slug!r}"
+            )
+    for key in spec.agent_choice:
+        if key not in services or not services[key].code:
+            problems.append(
+                f"{_where(file, lines, ('agent_choice', key), raw)}: no service {key!r} (partner/service)"
             )
     for i, r in enumerate(spec.rotas):
         if r.partner not in partners:

@@ -4,6 +4,7 @@ small enough to run inline, past periods replayed from the hub's own records."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -44,6 +45,7 @@ def known_services(catalogue: Catalogue) -> dict[str, Service]:
                 info.routing.callbacks,
                 info.routing.callback_after_seconds,
                 float(info.routing.expected_handle_seconds),
+                info.routing.agent_choice,
             )
     return out
 
@@ -210,7 +212,11 @@ async def starting_point(
             rotas.append(
                 {"partner": slug, "agents": len(mine), "skills": skills, "from": shift[0], "to": shift[1]}
             )
-    document |= {"rotas": rotas or [{"partner": "edit-me", "agents": 1}], "agreements": agreements}
+    document |= {
+        "rotas": rotas or [{"partner": "edit-me", "agents": 1}],
+        "agreements": agreements,
+        "blending": _blending(catalogue, readable),
+    }
     more = {**document, "name": "one more agent on each rota"}
     more["rotas"] = [{**r, "agents": int(str(r["agents"])) + 1} for r in rotas] or document["rotas"]
     return StartingPoint(
@@ -218,3 +224,18 @@ async def starting_point(
         b=yaml.safe_dump(more, sort_keys=False, width=110),
         source=source,
     )
+
+
+# Web forms and emails an agent holds at once unless its partner sets its own (``Dispatcher.text_capacity``).
+HUB_DEFERRABLE_AT_ONCE = 3
+
+
+def _blending(catalogue: Catalogue, partners: Iterable[str]) -> dict[str, object]:
+    """Blended work as the live hub runs it: the hub's limit, and each partner's own (its ``blending`` setting)."""
+    own: dict[str, int] = {}
+    for slug in partners:
+        info = catalogue.tenants.get(slug)
+        setting = info.settings.get("blending") if info is not None else None
+        if isinstance(setting, dict) and isinstance(setting.get("deferrable_at_once"), int):
+            own[slug] = int(setting["deferrable_at_once"])
+    return {"deferrable_at_once": HUB_DEFERRABLE_AT_ONCE, **({"partners": own} if own else {})}

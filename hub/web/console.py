@@ -26,7 +26,7 @@ from routing.customers.view import CustomerView, view_customer
 from routing.dispatch.callbacks import AttemptResult, is_callback, number_to_ring, reason_of
 from routing.dispatch.desk import DeskError
 from routing.dispatch.transfer import transfer
-from routing.live.base import kind_of_channel, to_ms
+from routing.live.base import DEFERRABLE_CHANNELS, kind_of_channel, to_ms
 from routing.models import Enquiry
 from routing.states import EnquiryState
 from tenants.access import transfer_partners
@@ -169,9 +169,11 @@ async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -
     async with unit_of_work(hub.sessionmaker) as session:
         agent = await session.get(Agent, user.agent_id)
         assert agent is not None
+        # The live contact first (a web form parked behind a call waits), then the oldest in hand.
         in_hand = await session.scalar(
             select(Enquiry)
             .where(Enquiry.agent_id == agent.id, Enquiry.state == EnquiryState.ANSWERED)
+            .order_by(Enquiry.channel.in_(DEFERRABLE_CHANNELS), Enquiry.id)
             .limit(1)
         )
         if in_hand is not None:

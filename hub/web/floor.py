@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from figures.definitions import Figures
 from figures.service import tenant_figures
 from routing.dispatch.presence import STATUSES
+from routing.live.base import DEFERRABLE_CHANNELS
 from routing.models import Enquiry, EnquiryEvent
 from routing.states import EnquiryState, EventName
 from tenants.models import Agent, Tenant
@@ -29,6 +30,7 @@ class AgentRow:
     skills: list[str]
     enquiry_reference: str | None
     enquiry_id: int | None
+    channel: str | None = None  # of the contact shown in hand (the live one, when a web form waits behind it)
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,21 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
     agents = (
         await session.scalars(select(Agent).where(Agent.tenant_slug == slug).order_by(Agent.name))
     ).all()
+    # Per agent, the contact to show: in hand before offered, live before deferrable (a web form waits behind a
+    # call), then the newest; the rows come best last, so the dict keeps the best.
     in_hand = {
-        agent_id: (enquiry_id, reference)
-        for agent_id, enquiry_id, reference in (
+        agent_id: (enquiry_id, reference, channel)
+        for agent_id, enquiry_id, reference, channel in (
             await session.execute(
-                select(Enquiry.agent_id, Enquiry.id, Enquiry.reference).where(
+                select(Enquiry.agent_id, Enquiry.id, Enquiry.reference, Enquiry.channel)
+                .where(
                     Enquiry.agent_id.in_([a.id for a in agents]),
                     Enquiry.state.in_((EnquiryState.OFFERED, EnquiryState.ANSWERED)),
+                )
+                .order_by(
+                    Enquiry.state == EnquiryState.ANSWERED,
+                    Enquiry.channel.not_in(DEFERRABLE_CHANNELS),
+                    Enquiry.id,
                 )
             )
         ).all()
@@ -138,8 +148,9 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
                 a.status,
                 a.status_since,
                 a.skills,
-                in_hand.get(a.id, (None, None))[1],
-                in_hand.get(a.id, (None, None))[0],
+                in_hand.get(a.id, (None, None, None))[1],
+                in_hand.get(a.id, (None, None, None))[0],
+                in_hand.get(a.id, (None, None, None))[2] if a.status == "busy" else None,
             )
             for a in agents
         ],

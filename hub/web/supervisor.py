@@ -14,9 +14,10 @@ from hub.web.floor import read_floor
 from hub.web.templating import render
 from plumbing.audit.service import record
 from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem
 from routing.access import enquiry_access, trail_events, visible_step_data
 from routing.dispatch.desk import DeskError
-from routing.dispatch.skills import set_skills
+from routing.dispatch.skills import set_proficiency, set_skills
 from routing.models import Enquiry
 from routing.narrative import Step, names_for, tell
 from tenants.access import may_read_partner
@@ -99,6 +100,40 @@ async def agent_page(agent_id: str, request: Request, user: SignedIn = Depends(s
         }
     known = sorted(catalogue_skills | set(agent.skills))
     return render(request, "agent_skills.html", page_context(request, agent=agent, known=known))
+
+
+@router.post("/agents/{agent_id}/proficiency")
+async def change_proficiency(
+    agent_id: str, request: Request, user: SignedIn = Depends(supervisor_user)
+) -> Response:
+    """The levels of the agent's skills (issue 20: proficiency editable live by supervisors), as the API does."""
+    form = await request.form()
+    csrf = form.get("csrf")
+    check_csrf(request, csrf if isinstance(csrf, str) else None)
+    agent = await _agent_for(request, user, agent_id)
+    levels: dict[str, int | None] = {}
+    for key, value in form.multi_items():
+        if key.startswith("level_") and isinstance(value, str):
+            levels[key.removeprefix("level_")] = int(value) if value.isdigit() else None
+    hub = hub_of(request)
+    try:
+        changed = await set_proficiency(hub.dispatcher, agent.id, levels)
+    except Problem as exc:
+        return RedirectResponse(f"/supervisor/agents/{agent.id}?notice={exc.code}", status_code=303)
+    async with unit_of_work(hub.sessionmaker) as session:
+        await record(
+            session,
+            at=hub.dispatcher.clock(),
+            action="agent.proficiency_changed",
+            user_id=user.user_id,
+            username=user.username,
+            role=user.role,
+            actor_tenant=user.tenant,
+            agent_id=agent.id,
+            owner_tenant=agent.tenant_slug,
+            detail={"levels": changed.levels},
+        )
+    return RedirectResponse(f"/supervisor?tenant={agent.tenant_slug}&notice=levels_saved", status_code=303)
 
 
 @router.post("/agents/{agent_id}/skills")

@@ -27,11 +27,20 @@ LONDON = ZoneInfo("Europe/London")
 
 STATUS_LABELS = {
     "available": "Available",
-    "busy": "On a call",
+    "busy": "Busy",  # with what: BUSY_LABELS, when the contact in hand is known
     "wrap_up": "Wrap-up",
     "break": "On a break",
     "unavailable": "Not ready",
     "offline": "Offline",
+}
+# Busy, in words that fit what is in hand: an agent working on a web form is not "on a call" (a supervisor
+# reading that beside a call offered to the same agent took blending for a bug).
+BUSY_LABELS = {
+    "phone": "On a call",
+    "callback": "On a callback",
+    "face_to_face": "With a visitor",
+    "web": "On a web form",
+    "email": "On an email",
 }
 CHANNEL_LABELS = {
     "phone": "Phone call",
@@ -92,9 +101,12 @@ NOTICES = {
     "transferred": "Transferred: the caller is waiting in the new queue.",
     "rejected": "Offer rejected: it went back to the queue at its place. You are now Not ready.",
     "skills_saved": "Skills saved; assignment was re-run for the agent.",
+    "levels_saved": "Proficiency saved: services that prefer the best-skilled use the new levels at once.",
+    "skill_not_held": "The agent does not hold that skill: add it first. Nothing was changed.",
+    "bad_level": "A level is 1 (learning) to 5 (expert). Nothing was changed.",
     "no_such_enquiry": "There is no enquiry with that reference for this partner.",
 }
-GOOD_NOTICES = {"signed_out", "completed", "transferred", "skills_saved", "rejected"}
+GOOD_NOTICES = {"signed_out", "completed", "transferred", "skills_saved", "levels_saved", "rejected"}
 
 
 def local_time(value: datetime | None, fmt: str = "%H:%M:%S", zone: ZoneInfo = LONDON) -> str:
@@ -130,6 +142,13 @@ def duration(value: float | timedelta | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def status_label(status: str, channel: str | None = None) -> str:
+    """An agent's status in words; busy says with what, given the channel of the contact in hand."""
+    if status == "busy" and channel in BUSY_LABELS:
+        return BUSY_LABELS[channel]
+    return STATUS_LABELS.get(status, status)
+
+
 def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.1f} %"
 
@@ -143,7 +162,7 @@ templates.env.filters.update(
     local_datetime=_local_datetime_filter,
     duration=duration,
     percent=percent,
-    status_label=lambda s: STATUS_LABELS.get(s, s),
+    status_label=status_label,
     role_label=lambda s: ROLE_LABELS.get(s, s),
     outcome_label=lambda s: OUTCOME_LABELS.get(s, s or ""),
 )

@@ -65,7 +65,7 @@ async def whatif_run(
             chart=chart_svg(reports),  # inline SVG: the pages' content policy blocks data: images
             decisions=decisions(reports),
             change=decision_change(reports),
-            summary=[_summary(r) for r in reports],
+            summary=[line for r in reports for line in (_summary(r), *(f"{r.name}: {m}" for m in r.model))],
             figures=ROWS,
         ),
     )

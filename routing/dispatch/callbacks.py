@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.models import Enquiry, EnquiryEvent
 from routing.states import EnquiryState, EventName
+from routing.tallies import NOT_REACHED
 from tenants.catalogue import Catalogue
 
 
@@ -29,7 +30,7 @@ class AttemptResult(StrEnum):
     WRONG_NUMBER = "wrong_number"
 
 
-NOT_REACHED_OUTCOME = "callback_not_reached"  # the outcome of a callback whose every attempt failed
+NOT_REACHED_OUTCOME = NOT_REACHED  # the outcome of a callback whose every attempt failed
 
 
 def is_callback(enquiry: Enquiry) -> bool:

@@ -313,6 +313,8 @@ class AgentDesk:
         """The agent rang a callback in hand: reached (talk on, complete as usual), or not (retry, or give up)."""
         _bind(agent_id, enquiry_id)
         recorded, tenant, skills = await _callback_attempt(self, agent_id, enquiry_id, result, notes)
+        if recorded.retry_at is not None:
+            self.dispatcher.callback_retry_noted(recorded.retry_at)
         if recorded.next_step != "talk":
             await self.live.finish(agent_id, enquiry_id)
             await self.dispatcher.agent_ready(agent_id, tenant, skills)
@@ -409,6 +411,8 @@ class AgentDesk:
                     "outcome": outcome,
                     **({"notes": notes} if notes else {}),
                     **({"tags": tags} if tags else {}),
+                    # for the callback figures, counted as the event lands
+                    **({"callback": True} if _is_callback(enquiry) else {}),
                 },
             )
             status = None
@@ -422,7 +426,9 @@ class AgentDesk:
                     at=now,
                     reason="completed",
                 )
-            if held is not None and status is not None:
+            # The one-statement path keeps the contact's tallies; a callback's own figures and the resumption of
+            # work parked behind this contact are the general path's (``record_events``, ``resume_parked``).
+            if held is not None and status is not None and not others and not _is_callback(enquiry):
                 # What the hooks write first: the write statement locks the partner's tally rows, which every
                 # accept, completion and intake batch of theirs adds to, so it goes last before the commit.
                 events = [completed, *await self._completion_hooks(session, agent, ref, outcome, notes, now)]
@@ -446,7 +452,8 @@ class AgentDesk:
                     await set_agent_status(
                         session, agent, "wrap_up" if wrap_up else "available", at=now, reason="completed"
                     )
-                await record_events(session, [completed])
+                resumed = await resume_parked(session, agent_id, ref, now, answered_at) if others else []
+                await record_events(session, [completed, *resumed])
                 mark("written")
                 await record_events(
                     session, await self._completion_hooks(session, agent, ref, outcome, notes, now)
@@ -513,11 +520,14 @@ async def _callback_attempt(
             step = "given_up"
             enquiry.state, enquiry.outcome = "completed", NOT_REACHED_OUTCOME
         ref = EnquiryRef.of(enquiry)
+        queued_at = enquiry.queued_at or enquiry.created_at
         data: dict[str, Any] = {
             "attempt": attempt,
             "of": rules.callback_max_attempts,
             "result": result.value,
             "number": number_to_ring(enquiry),
+            # the figures' time to callback: from first queued to this attempt (docs/figures.md, "Callbacks")
+            "since_queued_seconds": round((now - _aware(queued_at)).total_seconds(), 3),
             **({"notes": notes} if notes else {}),
         }
         if retry_at is not None:
@@ -567,6 +577,13 @@ async def _callback_attempt(
             )
             if not others:
                 await set_agent_status(session, agent, "available", at=now, reason="callback_attempted")
+            else:
+                answered_at = await session.scalar(
+                    select(func.max(EnquiryEvent.at)).where(
+                        EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == EventName.ANSWERED
+                    )
+                )
+                events += await resume_parked(session, agent_id, ref, now, answered_at)
         await session.flush()
         await record_events(session, events)
         tenant, skills = agent.tenant, set(agent.skills)
@@ -629,6 +646,50 @@ async def _others_and_answer(
     return others, answered_at
 
 
+async def resume_parked(
+    session: AsyncSession, agent_id: str, ended: EnquiryRef, now: datetime, parked_at: datetime | str | None
+) -> list[NewEvent]:
+    """Blended work: the live contact ``ended`` is over, so the web forms and emails parked behind it resume.
+
+    ``parked_at``: when the live contact was answered (its items were parked then), for how long they waited.
+    """
+    if kind_of_channel(ended.channel) != "voice":
+        return []
+    enquiries = table_of(Enquiry)
+    rows = await session.execute(
+        select(*EnquiryRef.columns())
+        .where(
+            enquiries.c.agent_id == agent_id,
+            enquiries.c.state == EnquiryState.ANSWERED,
+            enquiries.c.id != ended.id,
+        )
+        .order_by(enquiries.c.id)
+    )
+    parked_seconds = None if parked_at is None else round((now - _aware(parked_at)).total_seconds(), 3)
+    return [
+        NewEvent(
+            EnquiryRef.of(row),
+            EventName.RESUMED.value,
+            now,
+            agent_id=agent_id,
+            data={
+                "for_enquiry": ended.id,
+                "for_reference": ended.reference,
+                "parked_seconds": parked_seconds,
+                "says": f"taken up again: the live {ended.channel.replace('_', ' ')} contact "
+                f"({ended.reference}) it waited behind has ended",
+            },
+        )
+        for row in rows
+        if kind_of_channel(EnquiryRef.of(row).channel) == "text"
+    ]
+
+
+def _is_callback(row: Row[Any] | desk_queries.EnquiryHeld) -> bool:
+    """``callbacks.is_callback`` for a locked row (``_lock_enquiry``'s columns)."""
+    return bool(row.channel == "callback" or row.follow_up == "callback")
+
+
 def _aware(moment: datetime | str) -> datetime:
     """Aggregates lose the column type on SQLite (a string comes back); PostgreSQL gives a datetime."""
     value = moment if isinstance(moment, datetime) else datetime.fromisoformat(moment)
@@ -658,6 +719,7 @@ def _enquiry_locked() -> Select[Any]:
             enquiries.c.agent_id,
             enquiries.c.queued_at,
             enquiries.c.created_at,
+            enquiries.c.follow_up,
         )
         .where(enquiries.c.id == bindparam("enquiry_id"))
         .with_for_update()

@@ -36,6 +36,7 @@ _ENQUIRY_COLUMNS = (
     "agent_id",
     "queued_at",
     "created_at",
+    "follow_up",
 )
 # Each lock waits for the one before (an uncorrelated EXISTS runs first, as an init plan): agent, enquiry, facts,
 # the order the general path takes them in. Then, unlocked: the agent's skills, other work in the agent's hands,
@@ -79,6 +80,7 @@ class EnquiryHeld:
     agent_id: str | None
     queued_at: datetime | None
     created_at: datetime
+    follow_up: str | None
 
 
 @dataclass(frozen=True)

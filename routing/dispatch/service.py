@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
 
@@ -99,6 +99,8 @@ class Dispatcher:
         self.agreements = AgreementsCache(self.sessionmaker)
         self.proficiency = ProficiencyCache(self.sessionmaker)
         self._best_skilled: tuple[Catalogue | None, dict[str, frozenset[str]]] = (None, {})
+        # Missed callbacks: the tick looks in the database only once one may be due (see ``retry_callbacks``).
+        self._retry_look_at: datetime | None = None
         self.router = Router(self.sessionmaker, self.live, self.catalogue, self.agreements, self.open_now)
 
     # -- placing work ----------------------------------------------------------------------------------
@@ -587,8 +589,24 @@ class Dispatcher:
         log.info("dispatch.replanned", borrowers=sorted(borrowers), count=replanned)
         return replanned
 
+    # How often the tick looks for missed callbacks when it knows of none due sooner. Below the shortest retry
+    # (``callback_retry_minutes`` ≥ 1), so a retry another process records after a look is never found late: it
+    # falls due at least a minute after it was recorded, by when this process has looked again.
+    RETRY_LOOK_SECONDS = 30
+
+    def callback_retry_noted(self, retry_at: datetime) -> None:
+        """A missed callback recorded in this process: look for it when it falls due, if that is sooner."""
+        if self._retry_look_at is not None and retry_at < self._retry_look_at:
+            self._retry_look_at = retry_at
+
     async def retry_callbacks(self, now: datetime) -> int:
-        """Missed callbacks whose retry time came: back into their queue at their old place (their rings too)."""
+        """Missed callbacks whose retry time came: back into their queue at their old place (their rings too).
+
+        The tick runs every second and there is normally nothing due: it opens no transaction until the
+        earliest retry it knows of, or its next look (``RETRY_LOOK_SECONDS``), whichever is sooner.
+        """
+        if self._retry_look_at is not None and now < self._retry_look_at:
+            return 0
         entries: list[QueueEntry] = []
         with all_partners():  # hub-wide work, like the rest of the tick
             catalogue = await self.catalogue.get()
@@ -621,6 +639,16 @@ class Dispatcher:
                         entries.append(entry)
                 await session.flush()
                 await record_events(session, events)
+                # The earliest retry still to come (this batch's are cleared; a full batch: look again now).
+                upcoming = (
+                    now
+                    if len(due) == 500
+                    else await session.scalar(
+                        select(func.min(Enquiry.retry_at)).where(Enquiry.state == EnquiryState.QUEUED)
+                    )
+                )
+        look = now + timedelta(seconds=self.RETRY_LOOK_SECONDS)
+        self._retry_look_at = look if upcoming is None else min(look, _aware_utc(upcoming))
         await self.place(entries)
         return len(entries)
 
@@ -658,6 +686,10 @@ class Dispatcher:
             await record_events(session, events)
         for enquiry_id, at in again.items():
             await self.live.schedule_recheck(enquiry_id, to_ms(at))
+
+
+def _aware_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _offer_data(decision: Decision) -> dict[str, object]:

@@ -11,22 +11,23 @@ carries only the customer fields that agreement shows (never the attributes), an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.audit.service import record
 from plumbing.db.session import unit_of_work
 from routing.customers.service import link_customers
-from routing.dispatch.desk import DeskError
+from routing.dispatch.desk import DeskError, resume_parked
 from routing.dispatch.presence import change_status
 from routing.dispatch.service import Dispatcher
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.live.base import entry_for, to_ms
-from routing.models import Enquiry
+from routing.models import Enquiry, EnquiryEvent
 from routing.references import new_reference
 from routing.states import EnquiryState, EventName
 from tenants.access import transfer_agreement
@@ -88,6 +89,14 @@ async def _copy_for(session: AsyncSession, enquiry: Enquiry, to_tenant: str) -> 
         frozenset(customer),
         frozenset(present - set(customer)),
         agreement_id,
+    )
+
+
+async def _answered_at(session: AsyncSession, enquiry_id: int) -> datetime | None:
+    return await session.scalar(
+        select(func.max(EnquiryEvent.at)).where(
+            EnquiryEvent.enquiry_id == enquiry_id, EnquiryEvent.event == EventName.ANSWERED
+        )
     )
 
 
@@ -185,6 +194,9 @@ async def transfer(
                     data={"received_at": moved.received_at.isoformat(), **came_from},
                 ),
                 NewEvent(new, EventName.QUEUED, now, data=came_from),
+                *await resume_parked(
+                    session, agent_id, original, now, await _answered_at(session, enquiry.id)
+                ),
             ],
         )
         await record(

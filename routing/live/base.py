@@ -46,8 +46,11 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+DEFERRABLE_CHANNELS = ("web", "email")  # several at once, and they wait while the agent takes a live contact
+
+
 def kind_of_channel(channel: str) -> Kind:
-    return "text" if channel in ("web", "email") else "voice"
+    return "text" if channel in DEFERRABLE_CHANNELS else "voice"
 
 
 def queue_name(tenant: str, service_code: str, kind: Kind = "voice", agreement: str | None = None) -> str:

@@ -419,6 +419,9 @@ class MemoryLiveState:
         return True
 
     async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
+        # Out of every pool: an agent made ready before its work was restored must not wait there while it
+        # talks (the rebuild makes agents ready again afterwards, where they still have room).
+        self._unpool(agent_id)
         self._hold(agent_id, enquiry_id, queue)
         agreement = _agreement_of(queue)
         if agreement is not None:

@@ -156,8 +156,10 @@ return 1
 """
 
 _RESTORE_HAND = """
--- ARGV: prefix, agent, id, queue
+-- ARGV: prefix, agent, id, queue. Out of every pool: an agent made ready before its work was restored must not
+-- wait there while it talks (the rebuild makes agents ready again afterwards, where they still have room).
 local agent, id, q = ARGV[2], ARGV[3], ARGV[4]
+unpool(agent)
 if redis.call('HSETNX', P .. 'hand:' .. agent, id, q) == 1 then
   redis.call('HINCRBY', P .. 'agent:' .. agent, is_text(q) and 'text' or 'voice', 1)
 end

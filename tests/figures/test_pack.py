@@ -14,13 +14,31 @@ from __future__ import annotations
 import csv
 import html
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pypdfium2
+from sqlalchemy import select
 
-from figures.pack import CSV_FAMILIES, Rag, gather, rag, render, service_rows, summary_rows
+from figures.callbacks import from_events, from_tallies
+from figures.pack import (
+    CALLBACK_COLUMNS,
+    CALLBACK_FIELDS,
+    CSV_FAMILIES,
+    Rag,
+    fragment,
+    gather,
+    rag,
+    render,
+    service_rows,
+    summary_rows,
+)
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
+from routing.events import EnquiryRef, NewEvent, record_events
+from routing.models import Enquiry
+from routing.states import EventName
+from routing.tallies import rebuild
+from tenants.models import Service
 from tenants.service import apply_definitions
 from tests.conftest import Partner, partner_definition, unique_slug
 from tests.figures.test_figures import write_log
@@ -91,6 +109,8 @@ async def test_the_csv_carries_every_figure_family(hub: Hub, make_partner) -> No
     rows = list(csv.DictReader(io.StringIO(render(paper, "csv").decode())))  # type: ignore[arg-type]
     families = {(r["family"], r["partner"]) for r in rows}
     for family in CSV_FAMILIES:
+        if family == "callbacks":
+            continue  # this month has none: test_callbacks_are_in_the_pack_its_csv_and_on_the_committee_page
         assert (family, owner.slug) in families or (family, lender.slug) in families, family
     mine = [r for r in rows if r["partner"] == owner.slug]
     total = next(r for r in mine if r["family"] == "service" and r["service_code"] == "*")
@@ -129,3 +149,150 @@ async def test_the_html_paper_names_agreements_and_figures_where_a_person_reads(
     text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
     assert "the weekday lending agreement" in text and agreement not in text
     assert "Abandonment rate:" in text and "abandonment_rate" not in text
+
+
+# October 2026, a Monday at 10:00 in London (BST: 09:00 UTC).
+CALLBACK_DAY = datetime(2026, 10, 5, 9, 0, tzinfo=UTC)
+
+
+async def _callbacks_month(hub: Hub, make_partner, *, old: bool = False) -> tuple[Partner, object]:  # type: ignore[no-untyped-def]
+    """Two callbacks of one partner's missed-bin service, written through ``record_events`` (so counted as they
+    land): C1 sent as a callback, missed once (put back), reached 20 min after it queued, completed; C2 a caller
+    who took the offer of one, then a wrong number (given up)."""
+    partner = await make_partner("cb-pack", agents=1)
+    (agent,) = partner.agents
+    t = CALLBACK_DAY
+    async with unit_of_work(hub.sessionmaker) as session:
+        service_id = await session.scalar(
+            select(Service.id).where(Service.tenant_slug == partner.slug, Service.code == "missed-bin")
+        )
+        made = []
+        for name, channel in (("C1", "callback"), ("C2", "phone")):
+            enquiry = Enquiry(
+                reference=f"REF-{partner.slug}-{name}",
+                tenant_slug=partner.slug,
+                message_id=name,
+                channel=channel,
+                service_id=service_id,
+                service_code="missed-bin",
+                priority=5,
+                received_at=t,
+                created_at=t,
+                queued_at=t,
+                state="completed",
+                follow_up="callback" if channel == "phone" else None,
+            )
+            session.add(enquiry)
+            await session.flush()
+            made.append(EnquiryRef.of(enquiry))
+        c1, c2 = made
+        attempted = EventName.CALLBACK_ATTEMPTED.value
+        await record_events(
+            session,
+            [
+                NewEvent(c1, EventName.QUEUED, t),
+                NewEvent(c2, EventName.QUEUED, t),
+                NewEvent(c2, EventName.CALLBACK_ACCEPTED, t + timedelta(seconds=30)),
+                NewEvent(
+                    c1,
+                    attempted,
+                    t + timedelta(minutes=1),
+                    agent_id=agent,
+                    data={
+                        "attempt": 1,
+                        "of": 3,
+                        "result": "no_answer",
+                        "retry_at": "x",
+                        "since_queued_seconds": 60,
+                    },
+                ),
+                NewEvent(
+                    c2,
+                    attempted,
+                    t + timedelta(minutes=2),
+                    agent_id=agent,
+                    data={"attempt": 1, "of": 3, "result": "wrong_number", "given_up": True},
+                ),
+                NewEvent(
+                    c1,
+                    attempted,
+                    t + timedelta(minutes=20),
+                    agent_id=agent,
+                    # ``old``: as recorded before attempts carried the wait
+                    data={"attempt": 2, "of": 3, "result": "reached"}
+                    | ({} if old else {"since_queued_seconds": 1200}),
+                ),
+                NewEvent(
+                    c1,
+                    EventName.COMPLETED,
+                    t + timedelta(minutes=25),
+                    data={"outcome": "resolved", "callback": True},
+                ),
+                NewEvent(
+                    c2,
+                    EventName.COMPLETED,
+                    t + timedelta(minutes=2),
+                    data={"outcome": "callback_not_reached"},
+                ),
+            ],
+        )
+    async with hub.sessionmaker() as session:
+        paper = await gather(session, tenants=[partner.slug], period="2026-10", now=NOW, months=1)
+    return partner, paper
+
+
+async def test_callbacks_are_in_the_pack_its_csv_and_on_the_committee_page(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    partner, paper = await _callbacks_month(hub, make_partner)
+    # By hand: requested 2 (C1 sent as one, C2's offer taken); rung 3; reached 1 (C1's second); missed 2, of
+    # which 1 put back (C1's first) and 1 given up (C2's wrong number); completed 1 (C1; C2 was not reached);
+    # time to callback 1,200 s (C1 reached 20 min after it queued).
+    (section,) = paper.sections  # type: ignore[attr-defined]
+    whole, bins = section.now.callbacks
+    expected = ["2", "3", "1", "2", "1", "1", "1", "1200.0"]
+    assert whole["service_code"] == "*" and bins["service_code"] == "missed-bin"
+    for row in (whole, bins):
+        assert [str(row[k]) for k in (*CALLBACK_FIELDS[:-1], "time_to_callback_seconds")] == expected
+    # The month from the tallies equals the event log's reference.
+    async with hub.sessionmaker() as session:
+        start, end = (
+            CALLBACK_DAY.replace(day=1, hour=0) - timedelta(hours=1),
+            datetime(2026, 11, 1, tzinfo=UTC),
+        )
+        kept = await from_tallies(session, tenant=partner.slug, start=start, end=end)
+        assert kept == await from_events(session, tenant=partner.slug, start=start, end=end)
+    # `hub figures rebuild` recounts them from the log to the same figures.
+    async with unit_of_work(hub.sessionmaker) as session:
+        await rebuild(session, tenant=partner.slug, start=start, end=end)
+    async with hub.sessionmaker() as session:
+        assert await from_tallies(session, tenant=partner.slug, start=start, end=end) == kept
+
+    rows = list(csv.DictReader(io.StringIO(render(paper, "csv").decode())))  # type: ignore[arg-type]
+    family = [r for r in rows if r["family"] == "callbacks"]
+    assert [r["service_code"] for r in family] == ["*", "missed-bin"]
+    assert [family[1][c] for c in CALLBACK_COLUMNS] == expected
+
+    html = fragment("partner_tables", paper, section)  # type: ignore[arg-type]
+    assert '<tr data-service="missed-bin"><td>Missed bin</td>' in html
+    assert "<td>2</td><td>3</td><td>1</td><td>2</td><td>1</td>" in html and "1200 s" in html
+
+    document = pypdfium2.PdfDocument(render(paper, "pdf"))  # type: ignore[arg-type]
+    text = " ".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    assert "Callbacks" in text and "Time to callback" in text and "1200 s" in text
+
+
+async def test_the_recount_works_out_the_time_to_callback_of_attempts_recorded_before_it_was_written(
+    hub: Hub,
+    make_partner,  # type: ignore[no-untyped-def]
+) -> None:
+    partner, _paper = await _callbacks_month(hub, make_partner, old=True)
+    start, end = (
+        datetime(2026, 9, 30, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )  # October in London
+    async with unit_of_work(hub.sessionmaker) as session:
+        await rebuild(session, tenant=partner.slug, start=start, end=end)
+    async with hub.sessionmaker() as session:
+        kept = await from_tallies(session, tenant=partner.slug, start=start, end=end)
+        assert kept == await from_events(session, tenant=partner.slug, start=start, end=end)
+    # C1 first queued at 09:00 UTC and was reached at 09:20: 1,200 s, from its events.
+    assert kept["missed-bin"].time_to_callback_seconds == 1200.0

@@ -150,3 +150,78 @@ def test_times_are_in_the_partners_zone_and_waits_read_as_people_say_them() -> N
         "about 10 minutes",
     ]
     assert waited_words(3725) == "62 min 05 s"
+
+
+def test_blending_steps_say_why_a_web_form_was_set_aside_and_when_it_was_taken_up_again() -> None:
+    parked = {
+        "for_enquiry": 9,
+        "for_reference": "CHO-9",
+        "says": "waits while the agent takes a live phone contact (CHO-9): live contacts never wait behind "
+        "web forms or emails",
+    }
+    assert _say("enquiry.parked", parked, agent="chorley-lee") == (
+        "Set aside by Lee Hart: it waits while the agent takes a live phone contact (CHO-9): live contacts "
+        "never wait behind web forms or emails."
+    )
+    resumed = {"for_enquiry": 9, "for_reference": "CHO-9", "parked_seconds": 150.0, "says": "taken up again"}
+    assert _say("enquiry.resumed", resumed, agent="chorley-lee") == (
+        # 150 s = 2 min 30 s
+        "Taken up again by Lee Hart: the live contact CHO-9 it waited behind has ended (set aside for "
+        "2 min 30 s)."
+    )
+
+
+def test_callback_attempts_retries_replans_and_next_openings_are_told_in_words() -> None:
+    missed = {"attempt": 1, "of": 3, "result": "no_answer", "retry_at": "2026-12-07T16:20:00+00:00"}
+    assert _say("enquiry.callback_attempted", missed, agent="chorley-lee") == (
+        "Lee Hart rang back (attempt 1 of 3): no answer; to be rung again from 16:20, at its old place."
+    )
+    last = {"attempt": 3, "of": 3, "result": "busy", "given_up": True}
+    assert _say("enquiry.callback_attempted", last, agent="chorley-lee") == (
+        "Lee Hart rang back (attempt 3 of 3): busy; no more attempts."
+    )
+    reached = {"attempt": 2, "of": 3, "result": "reached"}
+    assert _say("enquiry.callback_attempted", reached, agent="chorley-lee") == (
+        "Lee Hart rang back (attempt 2 of 3): the caller answered."
+    )
+    due = {"attempts_so_far": 1, "says": "back in its queue at its old place, to be rung again"}
+    assert _say("enquiry.callback_retry_due", due) == (
+        "Time to ring again: back in its queue at its old place, to be rung again."
+    )
+    # AT is Monday 7 December 16:05 in London; the desk opens the next morning.
+    told = {"next_opening": "2026-12-08T08:30:00+00:00", "says": "the desk opens again at 2026-12-08T08:30"}
+    assert _say("enquiry.told_next_opening", told) == (
+        "Out of hours: the visitor was told the desk opens again at Tue 8 Dec 08:30."
+    )
+    replanned = {"says": "the agreements changed: its rings were planned again, and it keeps its place"}
+    assert _say("enquiry.replanned", replanned) == (
+        "Planned again: the agreements changed: its rings were planned again, and it keeps its place."
+    )
+    offered = {
+        "agent_choice": "best_skilled",
+        "agent_level": 5,
+        "agent_choice_says": "offered to the best-skilled idle agent (level 5 of 5 in waste), then the "
+        "longest idle",
+    }
+    assert _say("enquiry.offered", offered, agent="chorley-lee") == (
+        "Offered to Lee Hart; offered to the best-skilled idle agent (level 5 of 5 in waste), then the "
+        "longest idle."
+    )
+
+
+def test_a_wait_counting_lenders_agents_says_so() -> None:
+    routing = {"priority": 5, "action": "queue", "rings": [], "reasons": []}
+    said = _say(
+        "enquiry.queued",
+        {
+            "routing": {
+                **routing,
+                "predicted_wait_seconds": 60.0,
+                "prediction_method": "erlang_c_with_lenders",
+            }
+        },
+    )
+    assert (
+        "Expected wait about 1 minute, from the queue's recent arrivals and handling times, counting the agents "
+        "lenders may give under agreements open now." in said
+    ), said

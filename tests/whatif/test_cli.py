@@ -121,3 +121,20 @@ def test_simulate_names_the_line_of_a_bad_scenario(tmp_path: Path) -> None:
     done = hub("simulate", str(bad))
     assert done.returncode == 2
     assert f"{bad}, line" in done.stderr and "unknown partner 'preston'" in done.stderr
+
+
+def test_simulate_says_how_blending_and_proficiency_were_modelled() -> None:
+    done = hub(
+        "simulate",
+        str(EXAMPLES / "with-blending.yaml"),
+        "--compare",
+        str(EXAMPLES / "with-proficiency.yaml"),
+    )
+    assert done.returncode == 0, done.stderr
+    out = " ".join(done.stdout.split())  # the table wraps; the words are what is checked
+    assert (
+        "Blending on, as live: an agent holding up to 3 web forms or emails at once is still offered a call"
+        in out
+    )
+    assert "chorley/general, chorley/missed-bin offer work to the best-skilled idle agent" in out
+    assert "2 chorley agents at general 5, waste 5, handling in ×0.75 the time" in out

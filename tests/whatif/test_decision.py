@@ -68,6 +68,8 @@ async def test_the_default_scenario_runs_on_a_hub_with_no_contacts_yet(hub: Hub,
     (rota,) = [r for r in a["rotas"] if r["partner"] == partner.slug]
     (more,) = [r for r in b["rotas"] if r["partner"] == partner.slug]
     assert (rota["agents"], more["agents"]) == (2, 3)
+    # Blended work as the live hub runs it: the hub's three web forms or emails at once (no partner setting).
+    assert a["blending"] == b["blending"] == {"deferrable_at_once": 3}
 
     # Only this partner's part, so the run stays small: 3 services × 3 per half hour × 20 half hours ≈ 180.
     a["arrivals"], a["rotas"], a["agreements"] = mine, [rota], []

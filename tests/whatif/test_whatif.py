@@ -267,3 +267,28 @@ agreements:
     assert sorted(rows) == sorted([(owner.slug, owner_name), (lender.slug, lender_name)])
     chart = re.search(r"<svg.*?</svg>", page, flags=re.S)
     assert chart and f">{owner_name}</text>" in chart.group(0) and f">{owner.slug}<" not in chart.group(0)
+
+
+async def test_the_page_says_in_words_how_blending_and_proficiency_were_modelled(
+    hub: Hub, make_partner, api: httpx.AsyncClient
+) -> None:  # type: ignore[no-untyped-def]
+    partner = await make_partner(agents=2)
+    csrf = await sign_in_client(api, await make_user(hub, role="committee"))
+    one_at_a_time = poisson(partner, 4, "one-at-a-time")
+    blended = (
+        poisson(partner, 4, "blended").replace(
+            "rotas:\n", f"agent_choice: {{{partner.slug}/missed-bin: best_skilled}}\nrotas:\n"
+        )
+        + "blending: {deferrable_at_once: 2}\n"
+    )
+    ran = await api.post(
+        "/committee/whatif", data={"a": one_at_a_time, "b": blended, "seed": "3", "csrf": csrf}
+    )
+    assert ran.status_code == 200, ran.text
+    assert "one-at-a-time: Blending off: each agent takes one contact at a time" in ran.text
+    assert "blended: Blending on, as live: an agent holding up to 2 web forms or emails" in ran.text
+    assert (
+        f"blended: Proficiency: {partner.slug}/missed-bin offers work to the best-skilled idle agent"
+        in ran.text
+    )
+    assert "<td>Service level, live callers</td>" in ran.text and "<td>ASA, live callers</td>" in ran.text

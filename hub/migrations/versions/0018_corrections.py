@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql
 import plumbing.db.base
 
 revision: str = "0018"
-down_revision: str | None = "0016"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -73,3 +73,23 @@ async def test_a_telephony_adapter_rings_a_callback_misses_and_sees_it_due_again
         counted = r.json()
         assert (counted["callbacks_taken"], counted["attempts_total"], counted["kept"]) == (1, 1, 0)
         assert counted["attempts"]["no_answer"] == 1
+
+        # The committee's callback figures per service, kept as the events landed (docs/figures.md): the
+        # callback asked for over the API, one attempt rung and missed, put back for a retry.
+        r = await api.get(
+            f"/api/v1/tenants/{owner.slug}/figures/callbacks",
+            params={"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"},
+            headers=partner,
+        )
+        assert r.status_code == 200, r.text
+        (bins,) = r.json()["services"]
+        assert bins["service_code"] == "missed-bin"
+        assert [bins[k] for k in ("requested", "attempted", "answered", "missed", "retried", "given_up")] == [
+            1,
+            1,
+            0,
+            1,
+            1,
+            0,
+        ]
+        assert bins["time_to_callback_seconds"] is None and r.json()["total"]["requested"] == 1

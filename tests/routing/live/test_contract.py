@@ -281,3 +281,42 @@ async def test_replanning_gives_waiting_entries_new_rings_at_the_same_place(live
         await live.agent_ready("lender2", [RING], now_ms=at + 1, ttl_ms=TTL) is not None
     )  # 3 is in the ring
     assert await live.open_due(T0 + 3_600_001, TTL) == []  # 3's old, hour-long schedule is gone
+
+
+async def test_an_agent_whose_call_is_restored_leaves_every_pool(live: LiveState) -> None:
+    # A rebuild restores the calls in agents' hands. An agent made ready before its call was restored (another
+    # process's request between the reset and the restore) sat idle in the pools while talking, and the next
+    # caller was offered to it: restoring a live contact takes the agent out of every pool.
+    queues = [OWN, OWN_TEXT]
+    assert await live.agent_ready("ann", queues, now_ms=T0, ttl_ms=TTL, text_capacity=2) is None
+    await live.restore_hand("ann", 7, OWN)
+    assert (await live.queue_states([OWN]))[OWN].idle_agents == 0
+    assert (
+        await live.enqueue(entry_for(8, "chorley", "missed-bin", 5, T0 + 1), now_ms=T0 + 1, ttl_ms=TTL)
+        is None
+    )
+    assert (
+        await live.enqueue(
+            entry_for(9, "chorley", "missed-bin", 5, T0 + 2, channel="web"), now_ms=T0 + 2, ttl_ms=TTL
+        )
+        is None
+    )
+    # Made ready again while the call lasts: still nothing.
+    assert await live.agent_ready("ann", queues, now_ms=T0 + 3, ttl_ms=TTL, text_capacity=2) is None
+    # The call ends: the waiting caller first.
+    assert await live.finish("ann", 7)
+    offer = await live.agent_ready("ann", queues, now_ms=T0 + 4, ttl_ms=TTL, text_capacity=2)
+    assert offer is not None and offer.enquiry_id == 8
+
+
+async def test_a_restored_web_form_leaves_the_agent_ready_for_calls_after_agent_ready(
+    live: LiveState,
+) -> None:
+    # A restored deferrable item also takes the agent out of its pools (its room may have changed); the
+    # rebuild makes every agent ready after restoring hands, which pools it again where it may still take work.
+    queues = [OWN, OWN_TEXT]
+    assert await live.agent_ready("raj", queues, now_ms=T0, ttl_ms=TTL, text_capacity=1) is None
+    await live.restore_hand("raj", 5, OWN_TEXT)
+    assert await live.agent_ready("raj", queues, now_ms=T0 + 1, ttl_ms=TTL, text_capacity=1) is None
+    states = await live.queue_states([OWN, OWN_TEXT])
+    assert (states[OWN].idle_agents, states[OWN_TEXT].idle_agents) == (1, 0)  # a call yes, a second form no

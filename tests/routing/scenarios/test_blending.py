@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from routing.dispatch.transfer import transfer
 from routing.live.base import queue_name
 from tests.routing.scenarios.conftest import World
 
@@ -44,6 +45,11 @@ async def test_a_call_is_offered_at_once_to_an_agent_busy_on_web_forms(world: Wo
     # The call ends: the waiting caller goes first (live before deferrable), then the forms resume.
     world.clock.advance(60)
     await world.desk.complete(agent, call, "resolved")
+    for form in (form_a, form_b):
+        (resumed,) = [e for e in await world.events(form) if e.event == "enquiry.resumed"]
+        # parked when the call was accepted, resumed when it ended 60 s later
+        assert resumed.data["for_enquiry"] == call and resumed.data["parked_seconds"] == 60.0
+        assert resumed.agent_id == agent
     assert await world.offers([agent]) == {agent: second_call}
     await world.desk.accept(agent, second_call)
     await world.desk.complete(agent, second_call, "resolved")
@@ -64,3 +70,19 @@ async def test_without_a_partner_setting_the_hub_default_of_three_deferrable_ite
     assert await world.offers([agent]) == {}  # the fourth waits: three at once (the hub's default)
     (call,) = await world.arrive(tenant, channel="phone")
     assert await world.offers([agent]) == {agent: call}
+
+
+async def test_after_a_transfer_the_agent_is_free_for_the_next_caller(world: World) -> None:
+    # The transferred call left the agent's hands in the database but stayed in them in the live state: the
+    # agent, ready again after wrap-up, was never offered anything (and its call's cap stayed taken).
+    tenant, (agent,) = await world.partner("blend-transfer", 1)
+    await world.desk.set_status(agent, "available")
+    (call,) = await world.arrive(tenant, channel="phone")
+    assert await world.offers([agent]) == {agent: call}
+    await world.desk.accept(agent, call)
+    moved = await transfer(world.dispatcher, agent, call, to_tenant=tenant, to_service="general")
+    assert await world.offers([agent]) == {}, "in wrap-up after the transfer: nothing yet"
+    world.clock.advance(30)
+    await world.desk.set_status(agent, "available")
+    # The agent holds the general skill too: the caller it transferred is the one waiting, offered at once.
+    assert await world.offers([agent]) == {agent: moved.to_enquiry}
