@@ -136,6 +136,15 @@ def fingerprint(contacts: int) -> tuple[str, int]:
             )
     figures = report.as_dict()
     figures.pop("run_seconds")
+    # What a report says in words (names, agreements' names, how blending was modelled) and the live callers' figures (the same
+    # counts as the partner's when every contact is live) came after the hash was first taken: not hashed.
+    for words in ("partner_names", "model"):
+        figures.pop(words, None)
+    for partner in figures["partners"].values():
+        partner.pop("live", None)
+    figures["cost"]["lines"] = tuple(
+        {k: v for k, v in line.items() if k != "agreement_name"} for line in figures["cost"]["lines"]
+    )
     digest.update(repr(figures).encode())
     return digest.hexdigest(), len(outcome.contacts)
 
