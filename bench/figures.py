@@ -10,7 +10,8 @@ set-based SQL, then counted by the real upkeep's fold (``routing.tallies.rebuild
 the month, ``…/periods/2026-11``, the ``/committee`` page, the PDF pack; ``hub serve``'s resident memory after
 them; the agent API's p99 (``GET /api/v1/agents/{id}``) while the committee page and a pack are being served;
 and a plain SQL aggregate over the month's events as the anchor. Then, in process, the CPU of recording an
-intake batch of 100 new contacts with and without the tallies' upkeep.
+intake batch of 100 new contacts with and without the tallies' upkeep, and the worker's CPU per enquiry from
+intake to offered with and without it (``end_to_end_cpu``; ``--intake-only`` runs just these two).
 
 The machine is shared: every figure is noisy; medians and ratios measured in the same run are what to read.
 """
@@ -326,7 +327,7 @@ def upkeep_switch() -> Any:
         return Counts()
 
     def switch(on: bool) -> None:
-        events_module.fold_events = kept if on else nothing  # type: ignore[assignment]
+        events_module.fold_events = kept if on else nothing
 
     return switch
 

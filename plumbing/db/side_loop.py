@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import sys
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -22,13 +21,6 @@ from plumbing.db.scope import current_scope, set_scope
 from plumbing.db.session import create_engine, create_sessionmaker
 
 T = TypeVar("T")
-# How long a thread running Python may keep the interpreter lock while another waits for it (CPython's default is
-# 5 ms). The side loop's work is many steps of a few milliseconds of Python each (decoding rows, building
-# figures, rendering HTML); an agent's request waits for the lock at every resumption (each of its database and
-# Redis replies), so with the default a request that overlaps a committee page pays up to 5 ms several times
-# over: traced with bench/figures.py (docs/figures.md). 1 ms bounds each wait to that, at the cost of more
-# switches while both threads want to run.
-SWITCH_INTERVAL_SECONDS = 0.001
 Work = Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
 
 
@@ -50,7 +42,6 @@ class SideLoop:
                 return self._loop
             loop = asyncio.new_event_loop()
             ready = threading.Event()
-            sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_SECONDS))
 
             def serve() -> None:
                 asyncio.set_event_loop(loop)

@@ -49,7 +49,7 @@ def council_tax(tenant: str, i: int) -> Any:
 
 
 async def test_intake_to_offer_counts_the_contact_without_a_statement_of_its_own(
-    hub: Hub, make_partner
+    hub: Hub, make_partner: Any
 ) -> None:
     partner = await make_partner(agents=2)
     await hub.intake.process([council_tax(partner.slug, 0)])  # the catalogue version's thresholds: read once
@@ -91,7 +91,7 @@ async def test_intake_to_offer_counts_the_contact_without_a_statement_of_its_own
 
 
 async def test_an_offer_sets_the_pending_agreement_in_sql_and_the_answer_counts_under_it(
-    hub: Hub, make_partner
+    hub: Hub, make_partner: Any
 ) -> None:
     partner = await make_partner(agents=0)
     await hub.intake.process([council_tax(partner.slug, 0)])
