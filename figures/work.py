@@ -67,9 +67,9 @@ class Dashboard:
 def dashboard_work(
     tenants: list[str], period: str, now: datetime, *, months: int = TREND_MONTHS
 ) -> Callable[[Sessions], Awaitable[Dashboard]]:
-    """The paper's figures and its HTML parts for the committee page. Rendering them is tens of milliseconds of
-    CPU in one go: on the agents' loop it would hold every request arriving meanwhile for all of it (traced with
-    the figures bench, docs/figures.md); here the interpreter switches back to that loop every few milliseconds."""
+    """The paper's figures and its HTML parts for the committee page, rendered here rather than on the agents'
+    loop: the first renders compile the templates, 20-35 ms of CPU in one step that held every agent request
+    arriving meanwhile (traced, docs/figures.md); in a thread the interpreter hands the loop back every 5 ms."""
     gather_paper = paper_work(tenants, period, now, months=months)
 
     async def work(sessionmaker: Sessions) -> Dashboard:

@@ -62,9 +62,8 @@ SUMS = (
 KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id")
 
 
-@functools.lru_cache(
-    maxsize=4096
-)  # a batch's events share a few moments; converting each is most of the cost
+# A batch's events share a few moments, and converting each is most of the cost of keying it.
+@functools.lru_cache(maxsize=4096)
 def slot_of(moment: datetime) -> datetime:
     """The start of the 15-minute slot holding ``moment`` (UTC; whole local hours and days are unions of slots)."""
     moment = moment.astimezone(UTC)
@@ -339,9 +338,8 @@ class Counts:
 
     facts: Sequence[Fact] = ()
     tallies: Sequence[dict[str, Any]] = ()
-    new: Sequence[
-        tuple[Any, ...]
-    ] = ()  # contacts just queued: ``Fact``'s first six fields, the rest its defaults
+    # contacts just queued: ``Fact``'s first six fields, the rest its defaults
+    new: Sequence[tuple[Any, ...]] = ()
     offers: dict[int, str | None] | None = None  # contacts only offered: each last offer's agreement
 
     def __bool__(self) -> bool:
@@ -550,9 +548,8 @@ async def fold_events(
     known = await _facts(session, {i for _, i in counted} - new_ids - offers.keys())
     before = dict(known)
     fresh = await _new_contacts(session, new_ids - known.keys(), refs or {})
-    new: dict[
-        int, tuple[Any, ...]
-    ] = {}  # queued here and nothing more yet: no Fact made (intake's common case)
+    # queued here and nothing more yet: no Fact made (intake's common case)
+    new: dict[int, tuple[Any, ...]] = {}
     for event, enquiry_id in counted:
         fact = known.get(enquiry_id)
         if fact is None:
