@@ -10,7 +10,8 @@ set-based SQL, then counted by the real upkeep's fold (``routing.tallies.rebuild
 the month, ``…/periods/2026-11``, the ``/committee`` page, the PDF pack; ``hub serve``'s resident memory after
 them; the agent API's p99 (``GET /api/v1/agents/{id}``) while the committee page and a pack are being served;
 and a plain SQL aggregate over the month's events as the anchor. Then, in process, the CPU of recording an
-intake batch of 100 new contacts with and without the tallies' upkeep.
+intake batch of 100 new contacts with and without the tallies' upkeep, and the worker's CPU per enquiry from
+intake to offered with and without it (``end_to_end_cpu``; ``--intake-only`` runs just these two).
 
 The machine is shared: every figure is noisy; medians and ratios measured in the same run are what to read.
 """
@@ -314,11 +315,27 @@ async def measure(scratch: Scratch, runs: int, serve: subprocess.Popen[bytes], p
     }
 
 
+def upkeep_switch() -> Any:
+    """A switch for the tallies' upkeep on the real write path: ``switch(False)`` makes ``record_events`` count
+    nothing (no facts read, nothing written), ``switch(True)`` puts the upkeep back."""
+    import routing.events as events_module
+    from routing.tallies import Counts
+
+    kept = events_module.fold_events
+
+    async def nothing(*_args: Any, **_kwargs: Any) -> Counts:
+        return Counts()
+
+    def switch(on: bool) -> None:
+        events_module.fold_events = kept if on else nothing
+
+    return switch
+
+
 async def intake_cpu(scratch: Scratch, batches: int = 30) -> tuple[float, float]:
     """Median CPU seconds of ``record_events`` for 100 new contacts' received + queued events, with the tallies'
-    upkeep and with it switched off (the same database, alternating)."""
+    upkeep and with it switched off (the same database, alternating); the refs carry what intake knows."""
     import hub.models  # noqa: F401  (every table mapped: the ORM flush needs them all)
-    import routing.events as events_module
     from plumbing.db.scope import ALL_PARTNERS, set_scope
     from plumbing.db.session import create_engine, create_sessionmaker, unit_of_work
     from routing.events import EnquiryRef, NewEvent, record_events
@@ -328,54 +345,199 @@ async def intake_cpu(scratch: Scratch, batches: int = 30) -> tuple[float, float]
     set_scope(ALL_PARTNERS)
     engine = create_engine(scratch.database_url)
     sessions = create_sessionmaker(engine)
-    kept = events_module.count_events
-
-    async def nothing(*_args: Any, **_kwargs: Any) -> None:
-        return None
+    switch = upkeep_switch()
 
     from sqlalchemy import select
 
     with_tallies: list[float] = []
     without: list[float] = []
     when = datetime(2026, 12, 2, 10, tzinfo=UTC)
-    for batch in range(batches * 2):
-        counted = batch % 2 == 0
-        events_module.count_events = kept if counted else nothing
-        async with unit_of_work(sessions) as session:
-            service = (
-                await session.execute(select(Service.id, Service.code).where(Service.tenant_slug == PARTNER))
-            ).first()
-            version = await session.scalar(select(Tenant.catalogue_version).where(Tenant.slug == PARTNER))
-            assert service is not None
-            enquiries = [
-                Enquiry(
-                    reference=f"IN-{batch}-{i}",
-                    tenant_slug=PARTNER,
-                    message_id=f"in-{batch}-{i}",
-                    channel="phone",
-                    service_id=service[0],
-                    service_code=service[1],
-                    priority=5,
-                    received_at=when,
-                    created_at=when,
-                    queued_at=when,
-                    state="queued",
-                    catalogue_version=version,
-                )
-                for i in range(100)
-            ]
-            session.add_all(enquiries)
-            await session.flush()
-            new = []
-            for e in enquiries:
-                ref = EnquiryRef.of(e)
-                new += [NewEvent(ref, "enquiry.received", when), NewEvent(ref, "enquiry.queued", when)]
-            began = time.process_time()
-            await record_events(session, new)
-            (with_tallies if counted else without).append(time.process_time() - began)
-    events_module.count_events = kept
-    await engine.dispose()
+    try:
+        for batch in range(batches * 2):
+            counted = batch % 2 == 0
+            switch(counted)
+            async with unit_of_work(sessions) as session:
+                service = (
+                    await session.execute(
+                        select(Service.id, Service.code, Service.sl_threshold_seconds).where(
+                            Service.tenant_slug == PARTNER
+                        )
+                    )
+                ).first()
+                version = await session.scalar(select(Tenant.catalogue_version).where(Tenant.slug == PARTNER))
+                assert service is not None
+                enquiries = [
+                    Enquiry(
+                        reference=f"IN-{batch}-{i}",
+                        tenant_slug=PARTNER,
+                        message_id=f"in-{batch}-{i}",
+                        channel="phone",
+                        service_id=service[0],
+                        service_code=service[1],
+                        priority=5,
+                        received_at=when,
+                        created_at=when,
+                        queued_at=when,
+                        state="queued",
+                        catalogue_version=version,
+                    )
+                    for i in range(100)
+                ]
+                session.add_all(enquiries)
+                await session.flush()
+                new = []
+                for e in enquiries:
+                    ref = EnquiryRef(
+                        e.id,
+                        e.reference,
+                        PARTNER,
+                        e.message_id,
+                        e.service_code,
+                        e.channel,
+                        version,
+                        service[2],
+                    )
+                    new += [NewEvent(ref, "enquiry.received", when), NewEvent(ref, "enquiry.queued", when)]
+                began = time.process_time()
+                await record_events(session, new)
+                (with_tallies if counted else without).append(time.process_time() - began)
+    finally:
+        switch(True)
+        await engine.dispose()
     return statistics.median(with_tallies), statistics.median(without)
+
+
+def end_to_end_yaml(agents: int) -> str:
+    """A partner for the end-to-end intake measure: one service, ``agents`` agents (a fresh batch each round)."""
+    lines = [
+        f"tenant: {{slug: {INTAKE_PARTNER}, name: Intake County Council}}",
+        "opening_hours: {default: always}",
+        "services:",
+        "  - {code: general, name: General, skills: [general], service_level: {answer_within_seconds: 25}}",
+        "agents:",
+    ]
+    lines += [f"  - {{id: intake-agent-{i:05d}, name: Agent {i}, skills: [general]}}" for i in range(agents)]
+    return "\n".join(lines) + "\n"
+
+
+INTAKE_PARTNER = "intakeshire"
+
+
+async def end_to_end_cpu(scratch: Scratch, rounds: int = 40, batch: int = 50) -> tuple[float, float, int]:
+    """Median CPU seconds per enquiry of the worker's path from intake to offered, with the tallies' upkeep and
+    without (alternating rounds, one sitting), and how many rounds each.
+
+    Each round, ``batch`` fresh agents are made available (not timed), then one intake batch of ``batch`` new
+    enquiries goes through ``hub.intake.process`` as the worker hands it over: parsed, inserted, routed, its
+    received and queued events recorded, placed in the live queue and offered to those agents (``enquiry.offered``
+    recorded). Every offer is checked. The CPU is this process's (the hub's, in process: the database's is apart).
+    """
+    import json
+    import uuid
+
+    from hub.runtime import Hub
+    from plumbing.bus.base import IncomingMessage
+    from plumbing.db.scope import ALL_PARTNERS, set_scope
+    from plumbing.settings import Settings
+
+    set_scope(ALL_PARTNERS)
+    settings = Settings(
+        database_url=scratch.app_database_url,
+        migrate_database_url=scratch.database_url,
+        redis_url=scratch.redis_url,
+        amqp_url=scratch.amqp_url,
+        redis_prefix=scratch.redis_prefix,
+    )
+    hub = await Hub.start(settings, migrate=False)
+    switch = upkeep_switch()
+    per_enquiry: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        for r in range(rounds + 2):  # the first two warm the caches (catalogue, statements) and are not kept
+            counted = r % 2 == 0
+            for i in range(r * batch, (r + 1) * batch):
+                await hub.desk.set_status(f"intake-agent-{i:05d}", "available")
+            now = datetime.now(UTC).isoformat()
+            messages = [
+                IncomingMessage(
+                    routing_key=f"{INTAKE_PARTNER}.phone",
+                    body=json.dumps(
+                        {
+                            "tenant": INTAKE_PARTNER,
+                            "channel": "phone",
+                            "received_at": now,
+                            "service_code": "general",
+                            "text": "My bin was not collected",
+                            "customer": {"name": f"Caller {r}-{i}", "phone": f"07700 9{r:02d}{i:03d}"},
+                        }
+                    ).encode(),
+                    message_id=uuid.uuid4().hex,
+                    content_type="application/json",
+                    type="enquiry.v1",
+                )
+                for i in range(batch)
+            ]
+            switch(counted)
+            began = time.process_time()
+            result = await hub.intake.process(messages)
+            spent = time.process_time() - began
+            switch(True)
+            assert result.accepted == batch, result
+            offered = int(
+                scratch.psql(
+                    "SELECT count(*) FROM enquiries WHERE state = 'offered' AND agent_id >= "
+                    f"'intake-agent-{r * batch:05d}' AND agent_id < 'intake-agent-{(r + 1) * batch:05d}'"
+                )
+            )
+            assert offered == batch, (r, offered)
+            if r >= 2:
+                per_enquiry[counted].append(spent / batch)
+    finally:
+        switch(True)
+        await hub.close()
+    return statistics.median(per_enquiry[True]), statistics.median(per_enquiry[False]), rounds // 2
+
+
+def intake_only(args: argparse.Namespace) -> None:
+    """Only the intake measures (``--intake-only``): on scratch services of their own, no month generated."""
+    with scratch_services("intake") as scratch:
+        prepare(scratch, partner_yaml())
+        prepare_partner(scratch, end_to_end_yaml((args.intake_rounds + 2) * args.intake_batch))
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        cpu = asyncio.run(intake_cpu(scratch))
+        e2e = asyncio.run(end_to_end_cpu(scratch, args.intake_rounds, args.intake_batch))
+        print(render_intake(cpu, e2e, load))
+
+
+def prepare_partner(scratch: Scratch, yaml: str) -> None:
+    """Load one more partner into a prepared scratch database (as the owner)."""
+    path = Path(f"/tmp/{scratch.vhost}-more.yaml")
+    path.write_text(yaml)
+    subprocess.run(
+        [sys.executable, "-m", "hub.cli", "tenants", "load", str(path)],
+        env=scratch.env(owner=True),
+        check=True,
+        capture_output=True,
+    )
+
+
+def render_intake(
+    cpu: tuple[float, float] | None, e2e: tuple[float, float, int] | None, load: list[str] | None = None
+) -> str:
+    lines = []
+    if cpu:
+        lines.append(
+            f"Intake batch of 100 new contacts, `record_events` CPU (median of 30): {cpu[0] * 1000:.2f} ms with the "
+            f"tallies' upkeep, {cpu[1] * 1000:.2f} ms without (×{cpu[0] / cpu[1]:.2f})."
+        )
+    if e2e:
+        lines.append(
+            f"Worker CPU per enquiry, intake → offered (`hub.intake.process`, medians of {e2e[2]} rounds each, "
+            f"alternating): {e2e[0] * 1e6:.0f} µs with the tallies' upkeep, {e2e[1] * 1e6:.0f} µs without "
+            f"({(e2e[0] / e2e[1] - 1) * 100:+.1f} %; target within 10 %)."
+        )
+    if load:
+        lines.append(f"Load average at the start: {' '.join(load)}.")
+    return "\n\n".join(lines)
 
 
 def main() -> None:
@@ -385,9 +547,16 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--output", type=Path, default=Path("bench/results/figures.md"))
+    parser.add_argument("--intake-only", action="store_true", help="only the intake CPU measures (no months)")
+    parser.add_argument("--intake-rounds", type=int, default=40)
+    parser.add_argument("--intake-batch", type=int, default=50)
     args = parser.parse_args()
+    if args.intake_only:
+        intake_only(args)
+        return
     results: dict[int, dict[str, Any]] = {}
     cpu: tuple[float, float] | None = None
+    e2e: tuple[float, float, int] | None = None
     for n in args.sizes:
         with scratch_services(f"fig{n}") as scratch:
             prepare(scratch, partner_yaml())
@@ -419,14 +588,24 @@ def main() -> None:
             print(result, flush=True)
             if cpu is None:
                 cpu = asyncio.run(intake_cpu(scratch))
+                agents = (args.intake_rounds + 2) * args.intake_batch
+                prepare_partner(scratch, end_to_end_yaml(agents))
+                e2e = asyncio.run(end_to_end_cpu(scratch, args.intake_rounds, args.intake_batch))
+                print(render_intake(cpu, e2e), flush=True)
             results[n] = result
             print(result, flush=True)
             args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(render(results, cpu))  # after each size: a long run leaves what it has
-    print(render(results, cpu))
+            args.output.write_text(
+                render(results, cpu, e2e)
+            )  # after each size: a long run leaves what it has
+    print(render(results, cpu, e2e))
 
 
-def render(results: dict[int, dict[str, Any]], cpu: tuple[float, float] | None) -> str:
+def render(
+    results: dict[int, dict[str, Any]],
+    cpu: tuple[float, float] | None,
+    e2e: tuple[float, float, int] | None = None,
+) -> str:
     sizes = sorted(results)
     head = (
         "| measure | " + " | ".join(f"{n:,} contacts" for n in sizes) + " | growth (first → last) | target |"
@@ -475,12 +654,8 @@ def render(results: dict[int, dict[str, Any]], cpu: tuple[float, float] | None) 
         + " | ".join(f"{results[n]['written_s']:,.0f} s" for n in sizes)
         + " | | |"
     )
-    if cpu:
-        lines += [
-            "",
-            f"Intake batch of 100 new contacts, `record_events` CPU (median of 30): {cpu[0] * 1000:.1f} ms with the "
-            f"tallies' upkeep, {cpu[1] * 1000:.1f} ms without (×{cpu[0] / cpu[1]:.2f}).",
-        ]
+    if cpu or e2e:
+        lines += ["", render_intake(cpu, e2e)]
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ from plumbing.bus.models import OutboxMessage
 from plumbing.db.base import table_of
 from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
 from routing.models import Enquiry, EnquiryEvent
-from routing.tallies import count_callbacks, count_events
+from routing.tallies import count_callbacks, counts_statement, fold_events, write_counts
 
 
 class HasRefColumns(Protocol):
@@ -45,6 +45,10 @@ class EnquiryRef:
     message_id: str
     service_code: str
     channel: str
+    # Known to intake, which makes the enquiry: the figures count a new contact from them without reading it back
+    # (routing.tallies). None elsewhere: the upkeep reads them when it needs them.
+    catalogue_version: int | None = None
+    service_threshold: int | None = None  # the service's answer-within seconds in that catalogue
 
     @classmethod
     def of(cls, enquiry: Enquiry | Row[Any] | HasRefColumns) -> EnquiryRef:
@@ -129,7 +133,8 @@ _INSERT_OUTBOX = unnest_insert("outbox", _OUTBOX_COLUMNS)
 
 
 async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
-    """Insert the event rows and their outbox messages (two statements, whatever the batch size)."""
+    """Insert the event rows and their outbox messages, and count them in the figures' tallies (two statements
+    whatever the batch size, and a read of the facts of contacts already counted that the batch moves)."""
     if not events:
         return
     rows = [
@@ -145,6 +150,11 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         for e in events
     ]
     postgres = on_postgresql(session)
+    # The figures' tallies move in this same transaction: they commit, or roll back, with the events. Folded first
+    # (it locks the facts it reads), written with the outbox's rows: no round trip of their own on PostgreSQL.
+    counts = await fold_events(
+        session, events, [e.enquiry.id for e in events], {e.enquiry.id: e.enquiry for e in events}
+    )
     events_table, outbox_table = table_of(EnquiryEvent), table_of(OutboxMessage)
     if postgres:
         ids = sorted((await session.scalars(_INSERT_EVENTS, as_arrays(rows, _EVENT_COLUMNS))).all())
@@ -171,12 +181,12 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
         for e, event_id in zip(events, ids, strict=True)
     ]
     if postgres:
-        await session.execute(_INSERT_OUTBOX, as_arrays(messages, _OUTBOX_COLUMNS))
+        statement, params = counts_statement(counts, _INSERT_OUTBOX)
+        await session.execute(statement, {**as_arrays(messages, _OUTBOX_COLUMNS), **params})
     else:
         await session.execute(insert(outbox_table), messages)
-    # The figures' tallies move in this same transaction: they commit, or roll back, with the events.
-    await count_events(session, events, [e.enquiry.id for e in events])
-    await count_callbacks(session, events)
+        await write_counts(session, counts)
+    await count_callbacks(session, events)  # callbacks' own figures (figures.callbacks)
 
 
 # -- The same rows for a caller that writes them in a statement of its own (the agent desk on PostgreSQL,

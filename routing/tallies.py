@@ -12,18 +12,19 @@ Counting is a property of the event log, so it lives here, beside ``record_event
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, delete, func, select, text
+from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import table_of
-from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
+from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert, with_
 from routing.models import AgentTally, CallbackTally, ContactFact, Enquiry, EnquiryEvent, FigureTally
 from routing.states import EventName
 from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
@@ -61,6 +62,8 @@ SUMS = (
 KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id")
 
 
+# A batch's events share a few moments, and converting each is most of the cost of keying it.
+@functools.lru_cache(maxsize=4096)
 def slot_of(moment: datetime) -> datetime:
     """The start of the 15-minute slot holding ``moment`` (UTC; whole local hours and days are unions of slots)."""
     moment = moment.astimezone(UTC)
@@ -216,6 +219,10 @@ class _Delta:
         self.sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0] * len(SUMS))
         self.longest: dict[tuple[Any, ...], float] = {}
 
+    def queued(self, tenant: str, slot: datetime, service: str, channel: str) -> None:
+        """A contact just queued, nothing more known: offered, and no wait yet (``contribution`` of it)."""
+        self.sums[(tenant, slot, service, channel, "", "")][0] += 1
+
     def move(self, old: Fact | None, new: Fact) -> None:
         if old == new:
             return
@@ -284,6 +291,7 @@ _UPSERT_FACTS = unnest_insert(
     _FACT_COLUMNS,
     on_conflict="(enquiry_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _FACT_COLUMNS if c != "enquiry_id"),
+    prefix="f_",
 )
 _ADD_TALLIES = unnest_insert(
     "figure_tallies",
@@ -291,22 +299,97 @@ _ADD_TALLIES = unnest_insert(
     on_conflict=f"({', '.join(KEY)}) DO UPDATE SET "
     + ", ".join(f"{c} = figure_tallies.{c} + excluded.{c}" for c in SUMS)
     + ", longest_wait = GREATEST(figure_tallies.longest_wait, excluded.longest_wait)",
+    prefix="t_",
+)
+# A contact just queued, with nothing else said of it yet: six columns sent, the rest as ``Fact``'s defaults.
+_NEW_COLUMNS = dict(list(_FACT_COLUMNS.items())[:6])
+_REST = {c: kind for c, kind in _FACT_COLUMNS.items() if c not in _NEW_COLUMNS}
+_REST_DEFAULTS = {
+    c: "0" if kind == "double precision" else "false" if kind == "boolean" else "NULL"
+    for c, kind in _REST.items()
+}
+_INSERT_NEW_FACTS = text(
+    f"INSERT INTO contact_facts ({', '.join(_FACT_COLUMNS)}) SELECT "
+    + ", ".join([f"n.{c}" for c in _NEW_COLUMNS] + [f"{v}::{_REST[c]}" for c, v in _REST_DEFAULTS.items()])
+    + " FROM unnest("
+    + ", ".join(f"CAST(:n_{c} AS {kind}[])" for c, kind in _NEW_COLUMNS.items())
+    + f") WITH ORDINALITY AS n({', '.join(_NEW_COLUMNS)}, position) ORDER BY position "
+    "ON CONFLICT (enquiry_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _FACT_COLUMNS if c != "enquiry_id")
+)
+assert tuple(_FACT_COLUMNS) == tuple(f.name for f in fields(Fact))  # positional rows below rely on it
+# A contact only offered in a batch changes at most its pending agreement (which no tally reads): set in SQL, with
+# no read of its facts (an offer's transaction costs no statement of its own this way, see ``Counts``).
+_OFFERS = text(
+    "UPDATE contact_facts AS f SET pending_agreement = o.agreement "
+    "FROM unnest(CAST(:o_enquiry_id AS bigint[]), CAST(:o_agreement AS text[])) AS o(enquiry_id, agreement) "
+    "WHERE f.enquiry_id = o.enquiry_id AND f.answered_at IS NULL "
+    "AND f.pending_agreement IS DISTINCT FROM o.agreement"
 )
 
 
-async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) -> None:
-    """Upsert the facts and add the delta to the tallies (facts first, each in key order: no deadlock)."""
-    fact_rows = [{f.name: getattr(fact, f.name) for f in fields(Fact)} for fact in facts]
-    fact_rows.sort(key=lambda r: r["enquiry_id"])
-    tally_rows = delta.rows()
+@dataclass(frozen=True)
+class Counts:
+    """A batch's changes to facts and tallies, to be written in the transaction of the events they count.
+
+    On PostgreSQL they are written as ``WITH`` clauses of one statement (``counts_statement``): the events'
+    outbox insert carries them, so the upkeep costs intake no round trip of its own.
+    """
+
+    facts: Sequence[Fact] = ()
+    tallies: Sequence[dict[str, Any]] = ()
+    # contacts just queued: ``Fact``'s first six fields, the rest its defaults
+    new: Sequence[tuple[Any, ...]] = ()
+    offers: dict[int, str | None] | None = None  # contacts only offered: each last offer's agreement
+
+    def __bool__(self) -> bool:
+        return bool(self.facts or self.tallies or self.new or self.offers)
+
+
+def _parts(counts: Counts) -> tuple[tuple[TextClause, ...], dict[str, Any]]:
+    """The statements and parameters that write ``counts`` on PostgreSQL (facts first, each in key order)."""
+    parts: list[TextClause] = []
+    params: dict[str, Any] = {}
+    if counts.facts:
+        facts = sorted(counts.facts, key=lambda f: f.enquiry_id)
+        parts.append(_UPSERT_FACTS)
+        params.update({f"f_{name}": [getattr(f, name) for f in facts] for name in _FACT_COLUMNS})
+    if counts.new:
+        parts.append(_INSERT_NEW_FACTS)
+        columns = zip(*sorted(counts.new), strict=True)
+        params.update({f"n_{name}": list(values) for name, values in zip(_NEW_COLUMNS, columns, strict=True)})
+    if counts.tallies:
+        parts.append(_ADD_TALLIES)
+        params.update(as_arrays(counts.tallies, _TALLY_COLUMNS, prefix="t_"))
+    if counts.offers:
+        ids = sorted(counts.offers)
+        parts.append(_OFFERS)
+        params.update(o_enquiry_id=ids, o_agreement=[counts.offers[i] for i in ids])
+    return tuple(parts), params
+
+
+def counts_statement(counts: Counts, main: TextClause) -> tuple[TextClause, dict[str, Any]]:
+    """``main`` (a PostgreSQL statement) carrying the writes of ``counts``, and their parameters, to add to its own.
+
+    Facts of contacts already counted were locked by ``fold_events``, and a new contact's are no one else's: the
+    order of the clauses cannot deadlock two transactions; tally rows go in key order within their clause.
+    """
+    parts, params = _parts(counts)
+    return with_(parts, main), params
+
+
+async def write_counts(session: AsyncSession, counts: Counts) -> None:
+    """Write ``counts`` on their own (one statement on PostgreSQL)."""
+    if not counts:
+        return
     if on_postgresql(session):
-        if fact_rows:
-            await session.execute(_UPSERT_FACTS, as_arrays(fact_rows, _FACT_COLUMNS))
-        if tally_rows:
-            await session.execute(_ADD_TALLIES, as_arrays(tally_rows, _TALLY_COLUMNS))
+        parts, params = _parts(counts)
+        await session.execute(with_(parts[1:], parts[0]), params)
         return
     facts_table, tallies = table_of(ContactFact), table_of(FigureTally)
-    for row in fact_rows:
+    every = [*counts.facts, *(Fact(*row) for row in counts.new)]
+    for fact in sorted(every, key=lambda f: f.enquiry_id):
+        row = {name: getattr(fact, name) for name in _FACT_COLUMNS}
         statement = sqlite_insert(facts_table).values(row)
         await session.execute(
             statement.on_conflict_do_update(
@@ -314,7 +397,7 @@ async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) ->
                 set_={c: statement.excluded[c] for c in _FACT_COLUMNS if c != "enquiry_id"},
             )
         )
-    for row in tally_rows:
+    for row in counts.tallies:
         statement = sqlite_insert(tallies).values(row)
         await session.execute(
             statement.on_conflict_do_update(
@@ -328,6 +411,22 @@ async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) ->
                 },
             )
         )
+    facts = facts_table.c
+    for enquiry_id, agreement in sorted((counts.offers or {}).items()):
+        await session.execute(
+            update(facts_table)
+            .where(
+                facts.enquiry_id == enquiry_id,
+                facts.answered_at.is_(None),
+                facts.pending_agreement.is_distinct_from(agreement),
+            )
+            .values(pending_agreement=agreement)
+        )
+
+
+async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) -> None:
+    """Upsert the facts and add the delta to the tallies."""
+    await write_counts(session, Counts(facts, delta.rows()))
 
 
 # A catalogue version is never changed once written (tenants.models.CatalogueVersion): its thresholds are cached.
@@ -346,6 +445,26 @@ _ENQUIRIES = (
 )
 
 
+async def _version_thresholds(session: AsyncSession, tenant: str, version: int) -> dict[str, int] | None:
+    """Answer-within seconds per service of a catalogue version (read once per process), None if not visible."""
+    cached = _VERSION_THRESHOLDS.get((tenant, version))
+    if cached is not None:
+        return cached
+    definition = await session.scalar(
+        select(CatalogueVersion.definition).where(
+            CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version == version
+        )
+    )
+    if definition is None:
+        return None  # not visible here (or not there): the service's own threshold, uncached
+    table = {
+        str(s.get("code")): int((s.get("service_level") or {}).get("answer_within_seconds") or 20)
+        for s in definition.get("services", [])
+    }
+    _VERSION_THRESHOLDS[(tenant, version)] = table
+    return table
+
+
 async def thresholds(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
     """(owner, service, channel, threshold) per enquiry, the threshold of the catalogue version it was routed
     under (the service's current one only when it records none)."""
@@ -353,62 +472,112 @@ async def thresholds(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[
     if not ids:
         return {}
     rows = (await session.execute(_ENQUIRIES, {"ids": ids})).all()
-    for tenant, version in {
-        (r.tenant_slug, r.catalogue_version) for r in rows if r.catalogue_version is not None
-    }:
-        if (tenant, version) in _VERSION_THRESHOLDS:
-            continue
-        definition = await session.scalar(
-            select(CatalogueVersion.definition).where(
-                CatalogueVersion.tenant_slug == tenant, CatalogueVersion.version == version
-            )
-        )
-        if definition is None:
-            continue  # not visible here (or not there): the service's own threshold, uncached
-        _VERSION_THRESHOLDS[(tenant, version)] = {
-            str(s.get("code")): int((s.get("service_level") or {}).get("answer_within_seconds") or 20)
-            for s in definition.get("services", [])
+    tables = {
+        (tenant, version): await _version_thresholds(session, tenant, version)
+        for tenant, version in {
+            (r.tenant_slug, r.catalogue_version) for r in rows if r.catalogue_version is not None
         }
+    }
     out = {}
     for r in rows:
-        threshold = _VERSION_THRESHOLDS.get((r.tenant_slug, r.catalogue_version), {}).get(
+        threshold = (tables.get((r.tenant_slug, r.catalogue_version)) or {}).get(
             r.service_code, r.sl_threshold_seconds
         )
         out[r.id] = (r.tenant_slug, r.service_code, r.channel, threshold)
     return out
 
 
-async def count_events(
-    session: AsyncSession, events: Sequence[EventLike], enquiry_ids: Sequence[int]
-) -> None:
-    """Fold a batch of just-recorded events (``enquiry_ids[i]`` is event i's enquiry) into facts and tallies."""
+class RefLike(Protocol):
+    """What intake knows of a new enquiry (``routing.events.EnquiryRef``): enough to count it without a read."""
+
+    @property
+    def owner(self) -> str: ...
+    @property
+    def service_code(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def catalogue_version(self) -> int | None: ...
+    @property
+    def service_threshold(self) -> int | None: ...
+
+
+async def _new_contacts(
+    session: AsyncSession, enquiry_ids: set[int], refs: dict[int, RefLike]
+) -> dict[int, tuple[Any, ...]]:
+    """(owner, service, channel, threshold) of contacts queued in this batch: from what the caller carries when it
+    carries the service's threshold (the version's own, read once per process), else read back."""
+    out: dict[int, tuple[Any, ...]] = {}
+    unknown = set()
+    for enquiry_id in enquiry_ids:
+        ref = refs.get(enquiry_id)
+        if ref is None or ref.service_threshold is None:
+            unknown.add(enquiry_id)
+            continue
+        threshold = ref.service_threshold
+        if ref.catalogue_version is not None:
+            table = await _version_thresholds(session, ref.owner, ref.catalogue_version)
+            threshold = (table or {}).get(ref.service_code, threshold)
+        out[enquiry_id] = (ref.owner, ref.service_code, ref.channel, threshold)
+    if unknown:
+        out.update(await thresholds(session, unknown))
+    return out
+
+
+async def fold_events(
+    session: AsyncSession,
+    events: Sequence[EventLike],
+    enquiry_ids: Sequence[int],
+    refs: dict[int, RefLike] | None = None,
+) -> Counts:
+    """Fold a batch of events (``enquiry_ids[i]`` is event i's enquiry) into the changes of facts and tallies.
+
+    Locks the facts it reads (``FOR UPDATE``) until the transaction ends; write the result in it (``write_counts``
+    or ``counts_statement``). ``refs``: what the caller knows of the enquiries queued in this batch.
+    """
     counted = [(e, i) for e, i in zip(events, enquiry_ids, strict=True) if e.event in COUNTED_EVENTS]
     if not counted:
-        return
+        return Counts()
     new_ids = {i for e, i in counted if e.event == EventName.QUEUED}
-    other_ids = {i for _, i in counted} - new_ids
+    offers: dict[int, str | None] = {}
+    if on_postgresql(session):
+        moved = {i for e, i in counted if e.event != EventName.OFFERED}
+        offers = {i: (e.data or {}).get("agreement") for e, i in counted if i not in moved}  # the last wins
     # A contact's queued event is written once (intake deduplicates by message id; a transfer makes a new enquiry):
     # a contact queued in this batch has no facts yet, so only the others' are read (one statement fewer on intake).
-    known = await _facts(session, other_ids)
+    known = await _facts(session, {i for _, i in counted} - new_ids - offers.keys())
     before = dict(known)
-    fresh = await thresholds(session, new_ids - known.keys())
+    fresh = await _new_contacts(session, new_ids - known.keys(), refs or {})
+    # queued here and nothing more yet: no Fact made (intake's common case)
+    new: dict[int, tuple[Any, ...]] = {}
     for event, enquiry_id in counted:
         fact = known.get(enquiry_id)
         if fact is None:
-            if event.event != EventName.QUEUED or enquiry_id not in fresh:
-                continue  # not queued (yet): not a contact the figures count
-            tenant, service, channel, threshold = fresh[enquiry_id]
-            known[enquiry_id] = Fact(enquiry_id, tenant, service, channel, threshold, event.at)
+            row = new.pop(enquiry_id, None)
+            if row is not None:
+                known[enquiry_id] = apply_event(Fact(*row), event)
+            elif event.event == EventName.QUEUED and enquiry_id in fresh:
+                new[enquiry_id] = (enquiry_id, *fresh[enquiry_id], event.at)
+            # else: not queued (yet), or only offered here (``offers``): nothing to fold in Python
             continue
         known[enquiry_id] = apply_event(fact, event)
     delta = _Delta()
+    for row in new.values():
+        delta.queued(row[1], slot_of(row[5]), row[2], row[3])
     changed = []
     for enquiry_id, fact in known.items():
         old = before.get(enquiry_id)
         if old != fact:
             delta.move(old, fact)
             changed.append(fact)
-    await _write(session, changed, delta)
+    return Counts(changed, delta.rows(), list(new.values()), offers or None)
+
+
+async def count_events(
+    session: AsyncSession, events: Sequence[EventLike], enquiry_ids: Sequence[int]
+) -> None:
+    """Fold a batch of just-recorded events (``enquiry_ids[i]`` is event i's enquiry) into facts and tallies."""
+    await write_counts(session, await fold_events(session, events, enquiry_ids))
 
 
 async def _facts(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int, Fact]:

@@ -13,19 +13,10 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.pack import (
-    CHART_NAMES,
-    MEDIA_TYPES,
-    TREND_MONTHS,
-    Paper,
-    chart,
-    fragment,
-    month_name,
-    tiles,
-)
+from figures.pack import CHART_NAMES, MEDIA_TYPES, TREND_MONTHS, Paper, chart, month_name
 from figures.pack import render as render_pack
 from figures.periods import PERIOD, PeriodError
-from figures.work import figures_work, paper_work
+from figures.work import Dashboard, dashboard_work, figures_work, paper_work
 from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, hub_of, page_context, role
 from hub.web.floor import start_of_day
@@ -75,6 +66,16 @@ async def _paper(
         raise PageError(400, str(exc)) from None
 
 
+async def _dashboard(request: Request, user: SignedIn, period: str) -> Dashboard:
+    hub = hub_of(request)
+    async with hub.sessionmaker() as session:
+        tenants = [t.slug for t in await _tenants(session, user)]
+    try:
+        return await hub.side_loop.run(dashboard_work(tenants, period, hub.dispatcher.clock()))
+    except PeriodError as exc:
+        raise PageError(400, str(exc)) from None
+
+
 @router.get("")
 async def committee_page(request: Request, period: str | None = None, user: SignedIn = Viewer) -> Response:
     hub = hub_of(request)
@@ -89,21 +90,21 @@ async def committee_page(request: Request, period: str | None = None, user: Sign
             start = start_of_day(now, tenant.timezone)
             figures = await hub.side_loop.run(figures_work(tenant.slug, start, now + timedelta(seconds=1)))
             today.append((tenant, figures))
-    paper = await _paper(request, user, period)
+    dashboard = await _dashboard(request, user, period)  # its HTML parts rendered off this loop
     return render(
         request,
         "committee.html",
         page_context(
             request,
             rows=today,
-            paper=paper,
+            paper=dashboard.paper,
             period=period,
             month=month_name(period),
             month_name=month_name,
             months=_recent_months(this_month),
-            summary=fragment("summary", paper),
-            how_to_read=fragment("how_to_read", paper),
-            sections=[(s, tiles(s.now), fragment("partner_tables", paper, s)) for s in paper.sections],
+            summary=dashboard.summary,
+            how_to_read=dashboard.how_to_read,
+            sections=dashboard.sections,
             charts=CHART_NAMES,
         ),
     )

@@ -7,6 +7,7 @@ the outbox) these statements are built once, as text, and the driver encodes the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,13 +23,19 @@ def on_postgresql(session: AsyncSession) -> bool:
 
 
 def unnest_insert(
-    table: str, columns: Mapping[str, str], *, on_conflict: str = "", returning: str = ""
+    table: str,
+    columns: Mapping[str, str],
+    *,
+    on_conflict: str = "",
+    returning: str = "",
+    prefix: str = "",
 ) -> TextClause:
     """``INSERT INTO table (columns) SELECT ... FROM unnest(:column arrays)``; ``columns`` maps each to its
-    PostgreSQL type. Rows go in in the order given, so ids drawn from a sequence ascend in that order."""
+    PostgreSQL type. Rows go in in the order given, so ids drawn from a sequence ascend in that order.
+    ``prefix`` names the parameters ``:{prefix}{column}``, so that several can share one statement (``with_``)."""
     names = ", ".join(columns)
     # JSON goes as text and is cast in the SELECT: the driver's jsonb codec wants one document, not an array.
-    arrays = ", ".join(f"CAST(:{name} AS {_sent_as(kind)}[])" for name, kind in columns.items())
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {_sent_as(kind)}[])" for name, kind in columns.items())
     casts = ", ".join(f"{name}::{kind}" for name, kind in columns.items())
     return text(
         f"INSERT INTO {table} ({names}) SELECT {casts} "
@@ -80,6 +87,18 @@ def one_statement(queries: Sequence[str]) -> TextClause:
     if statement is None:
         statement = _STATEMENTS[key] = text("WITH " + ",\n".join(queries) + "\nSELECT 1")
     return statement
+
+
+@functools.cache
+def with_(parts: tuple[TextClause, ...], main: TextClause) -> TextClause:
+    """``main`` with each of ``parts`` (data-modifying statements) run as a ``WITH`` clause of it: one round trip.
+
+    PostgreSQL runs each part exactly once, whether or not ``main`` reads it; parts must not change the same row.
+    """
+    if not parts:
+        return main
+    ctes = ", ".join(f"w{i} AS ({part.text})" for i, part in enumerate(parts))
+    return text(f"WITH {ctes} {main.text}")
 
 
 def _sent_as(kind: str) -> str:

@@ -9,7 +9,9 @@ awaits its result (docs/figures.md). The caller's partner scope (plumbing.db.sco
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +23,9 @@ from plumbing.db.scope import current_scope, set_scope
 from plumbing.db.session import create_engine, create_sessionmaker
 
 T = TypeVar("T")
+RENDER_NICENESS = (
+    10  # added to the render process's niceness: the agents' process and the database come first
+)
 Work = Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
 
 
@@ -79,8 +84,16 @@ class SideLoop:
         are pickled; the process is started on first use and reused."""
         with self._lock:
             if self._processes is None:
-                # spawned, not forked: this process runs threads and event loops a fork would copy half-way
-                self._processes = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                # spawned, not forked: this process runs threads and event loops a fork would copy half-way.
+                # Niced: on a machine of few cores a render (a second of matplotlib) otherwise takes the core an
+                # agent's request is ready to run on; traced, the agents' loop steps waited 3-8 ms for a CPU with
+                # under 1 ms of work each while a pack rendered (docs/figures.md).
+                self._processes = ProcessPoolExecutor(
+                    1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_lower_priority,
+                    initargs=(RENDER_NICENESS,),
+                )
             processes = self._processes
         return await asyncio.get_running_loop().run_in_executor(processes, function, *args)
 
@@ -97,3 +110,9 @@ class SideLoop:
         await asyncio.to_thread(thread.join, 10)
         loop.close()
         self._loop = self._thread = None
+
+
+def _lower_priority(increment: int) -> None:
+    """In the render process, before any work: yield the CPU to the processes that serve requests."""
+    with contextlib.suppress(OSError):  # not allowed here (some sandboxes): render at the same priority
+        os.nice(increment)

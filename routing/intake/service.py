@@ -340,7 +340,16 @@ class IntakeProcessor:
         out = []
         for enquiry_id, tenant, message_id, reference in inserted:
             item = unique[(tenant, message_id)]
-            ref = EnquiryRef(enquiry_id, reference, tenant, message_id, item.service.code, item.channel)
+            ref = EnquiryRef(
+                enquiry_id,
+                reference,
+                tenant,
+                message_id,
+                item.service.code,
+                item.channel,
+                item.catalogue_version,
+                item.service.sl_threshold_seconds,
+            )
             out.append((ref, item))
         return out
 
