@@ -287,8 +287,9 @@ async def test_the_page_says_in_words_how_blending_and_proficiency_were_modelled
     assert ran.status_code == 200, ran.text
     assert "one-at-a-time: Blending off: each agent takes one contact at a time" in ran.text
     assert "blended: Blending on, as live: an agent holding up to 2 web forms or emails" in ran.text
-    assert (
-        f"blended: Proficiency: {partner.slug}/missed-bin offers work to the best-skilled idle agent"
-        in ran.text
+    # Other tests' partners in this database may prefer experts too: this partner's service is among those named.
+    (proficiency,) = re.findall(
+        r"blended: Proficiency: ([^<]*) offers? work to the best-skilled idle agent", ran.text
     )
+    assert f"{partner.slug}/missed-bin" in proficiency.split(", ")
     assert "<td>Service level, live callers</td>" in ran.text and "<td>ASA, live callers</td>" in ran.text

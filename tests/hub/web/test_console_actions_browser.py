@@ -61,7 +61,7 @@ async def test_every_console_action_is_within_reach_and_works(
     for name in ("Accept", "Reject"):
         await _within_reach(console, name, viewport, without_scrolling=True)
     await console.get_by_role("button", name="Accept", exact=True).click()
-    await expect(console.locator("#status")).to_have_text("On a call")
+    await expect(console.locator("#status")).to_have_text("On a callback")
     await expect(console.locator("#callback-number")).to_have_text("01257 000 111")
 
     # On a laptop every action of the enquiry in hand is on screen at once; on a phone each is, scrolled to.
@@ -73,7 +73,7 @@ async def test_every_console_action_is_within_reach_and_works(
     # The callback's outcome: reached, so the call carries on.
     await console.get_by_role("button", name="Reached: talking now").click()
     await expect(console.locator("#enquiry")).to_be_visible()
-    await expect(console.locator("#status")).to_have_text("On a call")
+    await expect(console.locator("#status")).to_have_text("On a callback")
 
     # Transfer it to the partner's general queue; after wrap-up the agent (the only one) is offered it again,
     # so the transfer let go of the call (it once stayed in the agent's hand and no call was offered again).
