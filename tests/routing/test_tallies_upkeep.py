@@ -10,15 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from hub.runtime import Hub
+from plumbing.db.base import Base, table_of
 from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import ContactFact, Enquiry, FigureTally
+from routing.tallies import KEY, SUMS, Counts, Fact, write_counts
 from tenants.models import Service, Tenant
 from tests.helpers_intake import delivery
 
@@ -230,3 +234,42 @@ async def test_a_wait_that_leaves_its_row_leaves_its_longest_wait(hub: Hub, make
     seen = await record(NewEvent(c, "enquiry.abandoned", t0 + timedelta(seconds=50)))
     assert not [s for s in seen if "longest_wait" in s and s.startswith("UPDATE")]
     assert await rows() == [("", 2, 1, 1, 50.0), (partner.slug, 1, 1, 0, 35.0)]
+
+
+async def test_the_embedded_sqlite_recounts_a_longest_wait_alike() -> None:
+    """The same move on SQLite (the demo's database): facts and tallies written by ``write_counts``."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            Base.metadata.create_all, tables=[table_of(ContactFact), table_of(FigureTally)]
+        )
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    a = Fact(1, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=30))
+    b = Fact(2, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=18))
+    unanswered = ("p", t0, "missed-bin", "phone", "", "")
+    zero = dict.fromkeys(SUMS, 0)
+
+    def row(key: tuple[Any, ...], longest: float | None, **sums: int) -> dict[str, Any]:
+        return {**dict(zip(KEY, key, strict=True)), **zero, **sums, "longest_wait": longest}
+
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            # a and b queued and abandoned: 2 offered, 2 abandoned, the longest wait a's 30 s
+            await write_counts(session, Counts([a, b], [row(unanswered, 30.0, offered=2, abandoned=2)]))
+            # a answered at 35 s by partner q: out of the unanswered row (-1 offered, -1 abandoned), into q's
+            answered = replace(a, answered_at=t0 + timedelta(seconds=35), handler_slug="q")
+            moved = [
+                row(unanswered, None, offered=-1, abandoned=-1),
+                row(("p", t0, "missed-bin", "phone", "q", ""), 35.0, offered=1, answered=1),
+            ]
+            await write_counts(session, Counts([answered], moved, recount=[unanswered]))
+            t = table_of(FigureTally).c
+            kept = (
+                await session.execute(
+                    select(t.handler_slug, t.offered, t.abandoned, t.longest_wait).order_by(t.handler_slug)
+                )
+            ).all()
+        # b's 18 s is all the unanswered row has left
+        assert [tuple(r) for r in kept] == [("", 1, 1, 18.0), ("q", 1, 0, 35.0)]
+    finally:
+        await engine.dispose()
