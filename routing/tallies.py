@@ -952,16 +952,6 @@ UPKEEP_QUERIES = (
 )
 
 
-def upkeep_params(
-    known: Mapping[int, Fact],
-    events: Sequence[EventLike],
-    enquiry_ids: Sequence[int],
-    spells: Sequence[dict[str, Any]] = (),
-) -> dict[str, list[Any]]:
-    """``UPKEEP_QUERIES``' parameters (``upkeep`` without the rows to recount)."""
-    return upkeep(known, events, enquiry_ids, spells)[0]
-
-
 def upkeep(
     known: Mapping[int, Fact],
     events: Sequence[EventLike],

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import event, func, select
@@ -22,7 +23,7 @@ from plumbing.db.base import Base, table_of
 from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import ContactFact, Enquiry, FigureTally
-from routing.tallies import KEY, SUMS, Counts, Fact, write_counts
+from routing.tallies import KEY, SUMS, Counts, Fact, upkeep, write_counts
 from tenants.models import Service, Tenant
 from tests.helpers_intake import delivery
 
@@ -273,3 +274,16 @@ async def test_the_embedded_sqlite_recounts_a_longest_wait_alike() -> None:
         assert [tuple(r) for r in kept] == [("", 1, 1, 18.0), ("q", 1, 0, 35.0)]
     finally:
         await engine.dispose()
+
+
+def test_the_desks_upkeep_names_the_row_a_wait_left() -> None:
+    """The desk's one statement (``upkeep``) names the rows to recount, as ``fold_events`` does: only a move of a
+    contact that already had a wait (abandoned, then accepted) names one."""
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    waiting = Fact(7, "p", "missed-bin", "phone", 20, t0)
+    abandoned = replace(waiting, abandoned_at=t0 + timedelta(seconds=30))
+    answered = SimpleNamespace(
+        event="enquiry.answered", at=t0 + timedelta(seconds=35), agent_id="agent-x", handler="q", data={}
+    )
+    assert upkeep({7: waiting}, [answered], [7])[1] == []  # no wait before: nothing left behind
+    assert upkeep({7: abandoned}, [answered], [7])[1] == [("p", t0, "missed-bin", "phone", "", "")]
