@@ -15,7 +15,7 @@ from plumbing.bus.models import OutboxMessage
 from plumbing.db.base import table_of
 from plumbing.db.bulk import as_arrays, on_postgresql, unnest_cte, unnest_insert
 from routing.models import Enquiry, EnquiryEvent
-from routing.tallies import count_callbacks, counts_statement, fold_events, write_counts
+from routing.tallies import count_callbacks, counts_statement, fold_events, recount_longest, write_counts
 
 
 class HasRefColumns(Protocol):
@@ -183,6 +183,8 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
     if postgres:
         statement, params = counts_statement(counts, _INSERT_OUTBOX)
         await session.execute(statement, {**as_arrays(messages, _OUTBOX_COLUMNS), **params})
+        # rows a contact's wait left (answered after abandoning): rare, a statement of its own once the facts are in
+        await recount_longest(session, counts.recount)
     else:
         await session.execute(insert(outbox_table), messages)
         await write_counts(session, counts)

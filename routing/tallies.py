@@ -218,6 +218,9 @@ class _Delta:
     def __init__(self) -> None:
         self.sums: dict[tuple[Any, ...], list[float]] = defaultdict(lambda: [0.0] * len(SUMS))
         self.longest: dict[tuple[Any, ...], float] = {}
+        # rows a contact's wait left (its key changed, or its wait shrank): GREATEST cannot take a wait out, so
+        # their longest wait is recounted from the facts once these are written (``recount_longest``)
+        self.recount: set[tuple[Any, ...]] = set()
 
     def queued(self, tenant: str, slot: datetime, service: str, channel: str) -> None:
         """A contact just queued, nothing more known: offered, and no wait yet (``contribution`` of it)."""
@@ -226,13 +229,15 @@ class _Delta:
     def move(self, old: Fact | None, new: Fact) -> None:
         if old == new:
             return
-        if old is not None:
-            values, _ = old.counts()
-            cell = self.sums[old.key()]
-            for i, v in enumerate(values):
-                cell[i] -= v
-        values, wait = new.counts()
         key = new.key()
+        values, wait = new.counts()
+        if old is not None:
+            old_values, old_wait = old.counts()
+            cell = self.sums[old.key()]
+            for i, v in enumerate(old_values):
+                cell[i] -= v
+            if old_wait is not None and (old.key() != key or wait is None or wait < old_wait):
+                self.recount.add(old.key())
         cell = self.sums[key]
         for i, v in enumerate(values):
             cell[i] += v
@@ -341,9 +346,11 @@ class Counts:
     # contacts just queued: ``Fact``'s first six fields, the rest its defaults
     new: Sequence[tuple[Any, ...]] = ()
     offers: dict[int, str | None] | None = None  # contacts only offered: each last offer's agreement
+    # tally keys whose longest wait a contact left: recounted after the writes (``recount_longest``), rare
+    recount: Sequence[tuple[Any, ...]] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.facts or self.tallies or self.new or self.offers)
+        return bool(self.facts or self.tallies or self.new or self.offers or self.recount)
 
 
 def _parts(counts: Counts) -> tuple[tuple[TextClause, ...], dict[str, Any]]:
@@ -373,6 +380,7 @@ def counts_statement(counts: Counts, main: TextClause) -> tuple[TextClause, dict
 
     Facts of contacts already counted were locked by ``fold_events``, and a new contact's are no one else's: the
     order of the clauses cannot deadlock two transactions; tally rows go in key order within their clause.
+    The caller runs ``recount_longest(session, counts.recount)`` after it (rows a contact's wait left; rare).
     """
     parts, params = _parts(counts)
     return with_(parts, main), params
@@ -384,7 +392,9 @@ async def write_counts(session: AsyncSession, counts: Counts) -> None:
         return
     if on_postgresql(session):
         parts, params = _parts(counts)
-        await session.execute(with_(parts[1:], parts[0]), params)
+        if parts:
+            await session.execute(with_(parts[1:], parts[0]), params)
+        await recount_longest(session, counts.recount)
         return
     facts_table, tallies = table_of(ContactFact), table_of(FigureTally)
     every = [*counts.facts, *(Fact(*row) for row in counts.new)]
@@ -422,11 +432,44 @@ async def write_counts(session: AsyncSession, counts: Counts) -> None:
             )
             .values(pending_agreement=agreement)
         )
+    await recount_longest(session, counts.recount)
+
+
+async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]) -> None:
+    """Set each tally row's longest wait from the facts of the contacts now in it (after the facts are written).
+
+    Only when a contact's wait left a row (answered after it was abandoned, so keyed by its handler now): the
+    common intake, accept and complete paths never come here. Two statements a row, in key order.
+    """
+    facts, tallies = table_of(ContactFact).c, table_of(FigureTally)
+    for key in sorted(set(keys)):
+        tenant, slot, service, channel, handler, agreement = key
+        longest = None
+        for queued_at, answered_at, abandoned_at in await session.execute(
+            select(facts.queued_at, facts.answered_at, facts.abandoned_at).where(
+                facts.tenant_slug == tenant,
+                facts.queued_at >= slot,
+                facts.queued_at < slot + SLOT,
+                facts.service_code == service,
+                facts.channel == channel,
+                func.coalesce(facts.handler_slug, "") == handler,
+                func.coalesce(facts.agreement_id, "") == agreement,
+                func.coalesce(facts.answered_at, facts.abandoned_at).is_not(None),
+            )
+        ):
+            # as ``contribution`` reads a contact's wait
+            wait = (_utc(answered_at or abandoned_at) - _utc(queued_at)).total_seconds()
+            longest = wait if longest is None else max(longest, wait)
+        await session.execute(
+            update(tallies)
+            .where(*[tallies.c[name] == value for name, value in zip(KEY, key, strict=True)])
+            .values(longest_wait=longest)
+        )
 
 
 async def _write(session: AsyncSession, facts: Sequence[Fact], delta: _Delta) -> None:
     """Upsert the facts and add the delta to the tallies."""
-    await write_counts(session, Counts(facts, delta.rows()))
+    await write_counts(session, Counts(facts, delta.rows(), recount=sorted(delta.recount)))
 
 
 # A catalogue version is never changed once written (tenants.models.CatalogueVersion): its thresholds are cached.
@@ -570,7 +613,7 @@ async def fold_events(
         if old != fact:
             delta.move(old, fact)
             changed.append(fact)
-    return Counts(changed, delta.rows(), list(new.values()), offers or None)
+    return Counts(changed, delta.rows(), list(new.values()), offers or None, sorted(delta.recount))
 
 
 async def count_events(
@@ -909,14 +952,15 @@ UPKEEP_QUERIES = (
 )
 
 
-def upkeep_params(
+def upkeep(
     known: Mapping[int, Fact],
     events: Sequence[EventLike],
     enquiry_ids: Sequence[int],
     spells: Sequence[dict[str, Any]] = (),
-) -> dict[str, list[Any]]:
+) -> tuple[dict[str, list[Any]], list[tuple[Any, ...]]]:
     """``UPKEEP_QUERIES``' parameters: ``events`` folded into the ``known`` facts (read locked by the caller; a
-    contact without one is not counted, as in ``count_events``) and the closed ``spells`` (``spell_rows``).
+    contact without one is not counted, as in ``count_events``) and the closed ``spells`` (``spell_rows``); and
+    the tally keys a contact's wait left, for ``recount_longest`` after the statement (none on the common path).
     No queued event: a new contact's threshold is read by ``count_events`` only."""
     before = dict(known)
     after = dict(known)
@@ -946,7 +990,7 @@ def upkeep_params(
         **as_arrays(fact_rows, _FACT_COLUMNS, prefix="cf_"),
         **as_arrays(delta.rows(), _TALLY_COLUMNS, prefix="ft_"),
         **as_arrays([summed[k] for k in sorted(summed)], _AGENT_COLUMNS, prefix="at_"),
-    }
+    }, sorted(delta.recount)
 
 
 # -- callbacks: each step counted in the slot it happened in -------------------------------------------------

@@ -6,7 +6,7 @@ event, its agent time, the enquiry's event, its outbox row, the contact's facts 
 tallies. Here ``hold`` takes the locks and reads everything the desk decides from in one statement (the agent,
 then the enquiry, then the contact's facts, in the general path's order), and ``write`` makes every change in one
 statement of data-modifying ``WITH`` queries, with the same rows: each owning module makes its rows
-(``routing.events.event_params``, ``presence.status_change``, ``routing.tallies.upkeep_params``).
+(``routing.events.event_params``, ``presence.status_change``, ``routing.tallies.upkeep``).
 SQLite (the embedded demo) keeps the general path; the desk decides which applies.
 """
 
@@ -23,7 +23,7 @@ from plumbing.db.bulk import one_statement
 from routing.dispatch.presence import STATUS_QUERIES, DeskAgent, StatusChange
 from routing.events import EVENT_QUERIES, EVENTS_SEQUENCE, NewEvent, event_params
 from routing.states import EnquiryState, EventName
-from routing.tallies import FACT_FIELDS, UPKEEP_QUERIES, Fact, upkeep_params
+from routing.tallies import FACT_FIELDS, UPKEEP_QUERIES, Fact, recount_longest, upkeep
 
 _ENQUIRY_COLUMNS = (
     "id",
@@ -151,13 +151,16 @@ async def write(
     assert held.enquiry is not None and held.agent is not None
     facts = {held.fact.enquiry_id: held.fact} if held.fact is not None else {}
     ids = [held.event_id, *(more_ids or [])]
+    upkeep_values, recount = upkeep(facts, events, [held.enquiry.id] * len(events), status.spells)
     params: dict[str, Any] = {
         "en_id": held.enquiry.id,
         "en_state": state,
         **status.params,
         **event_params(events, ids),
-        **upkeep_params(facts, events, [held.enquiry.id] * len(events), status.spells),
+        **upkeep_values,
     }
     if outcome is not None:
         params["en_outcome"] = outcome
     await session.execute(one_statement((_ACCEPT if outcome is None else _COMPLETE, *_QUERIES)), params)
+    # a contact answered after it abandoned left its row's longest wait: recounted once its facts are written
+    await recount_longest(session, recount)

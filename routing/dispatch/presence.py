@@ -191,7 +191,7 @@ def _status_event(
 
 
 # -- ``set_agent_status`` as parameters of one statement the caller runs (the agent desk on PostgreSQL,
-# routing/dispatch/desk_queries.py); the spell's agent time goes to ``routing.tallies.upkeep_params``.
+# routing/dispatch/desk_queries.py); the spell's agent time goes to ``routing.tallies.upkeep``.
 
 _AGENT_EVENT_COLUMNS = {
     "agent_id": "text",

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from hub.runtime import Hub
+from plumbing.db.base import Base, table_of
 from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import ContactFact, Enquiry, FigureTally
+from routing.tallies import KEY, SUMS, Counts, Fact, upkeep, write_counts
+from tenants.models import Service, Tenant
 from tests.helpers_intake import delivery
 
 
@@ -144,3 +150,140 @@ async def test_an_offer_sets_the_pending_agreement_in_sql_and_the_answer_counts_
         ).all()
     # its contribution moved from the unanswered row to the lender's, under the last offer's agreement
     assert rows == [("lender", "lend-2", 1, 1)]
+
+
+async def _queued_contacts(hub: Hub, slug: str, at: datetime, count: int) -> list[EnquiryRef]:
+    """``count`` phone contacts of the partner's missed-bin service, made at ``at`` (their events are the test's)."""
+    async with unit_of_work(hub.sessionmaker) as session:
+        service_id = await session.scalar(
+            select(Service.id).where(Service.tenant_slug == slug, Service.code == "missed-bin")
+        )
+        version = await session.scalar(select(Tenant.catalogue_version).where(Tenant.slug == slug))
+        refs = []
+        for i in range(count):
+            enquiry = Enquiry(
+                reference=f"W-{slug}-{i}",
+                tenant_slug=slug,
+                message_id=f"w-{slug}-{i}",
+                channel="phone",
+                service_id=service_id,
+                service_code="missed-bin",
+                priority=5,
+                received_at=at,
+                created_at=at,
+                queued_at=at,
+                state="queued",
+                catalogue_version=version,
+            )
+            session.add(enquiry)
+            await session.flush()
+            refs.append(EnquiryRef.of(enquiry))
+    return refs
+
+
+async def test_a_wait_that_leaves_its_row_leaves_its_longest_wait(hub: Hub, make_partner: Any) -> None:
+    """Issue 19: a contact abandoned, then answered in a later batch, moves to its handler's row, and the
+    unanswered row's longest wait is recounted from the contacts still in it (GREATEST alone kept the old one)."""
+    partner = await make_partner(agents=0)
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # one 15-minute slot, 09:00, for all three contacts
+    a, b, c = await _queued_contacts(hub, partner.slug, t0, 3)
+
+    async def record(*events: NewEvent) -> list[str]:
+        with statements(hub) as seen:
+            async with unit_of_work(hub.sessionmaker) as session:
+                await record_events(session, list(events))
+        return seen
+
+    async def rows() -> list[tuple[Any, ...]]:
+        async with hub.sessionmaker() as session:
+            t = FigureTally
+            return [
+                tuple(r)
+                for r in await session.execute(
+                    select(t.handler_slug, t.offered, t.answered, t.abandoned, t.longest_wait)
+                    .where(t.tenant_slug == partner.slug)
+                    .order_by(t.handler_slug)
+                )
+            ]
+
+    queued = [NewEvent(r, e, t0) for r in (a, b, c) for e in ("enquiry.received", "enquiry.queued")]
+    await record(
+        *queued,
+        NewEvent(a, "enquiry.abandoned", t0 + timedelta(seconds=30)),
+        NewEvent(b, "enquiry.abandoned", t0 + timedelta(seconds=18)),
+    )
+    # three offered, two abandoned; the longest wait a's 30 s
+    assert await rows() == [("", 3, 0, 2, 30.0)]
+
+    seen = await record(
+        NewEvent(a, "enquiry.offered", t0 + timedelta(seconds=35), "agent-x", partner.slug),
+        NewEvent(a, "enquiry.answered", t0 + timedelta(seconds=35), "agent-x", partner.slug),
+    )
+    # a answered after all: its 35 s wait in the partner's row; the unanswered row keeps b (18 s) and c (no wait)
+    assert await rows() == [("", 2, 0, 1, 18.0), (partner.slug, 1, 1, 0, 35.0)]
+    # the recount, rare, costs a read of the row's facts and an update of its longest wait
+    assert (
+        len([s for s in seen if s.startswith("SELECT") and "FROM contact_facts" in s]) == 2
+    )  # lock, recount
+    assert len([s for s in seen if s.startswith("UPDATE figure_tallies SET longest_wait")]) == 1
+
+    # b answered too, with no handler named, and its answer stamped before its abandonment (a late event): it
+    # stays in the unanswered row, its wait now 12 s; c's none: the row's longest wait is 12 s, not 18
+    await record(NewEvent(b, "enquiry.answered", t0 + timedelta(seconds=12)))
+    assert await rows() == [("", 2, 1, 0, 12.0), (partner.slug, 1, 1, 0, 35.0)]
+    # and a batch that moves no wait out of a row recounts nothing
+    seen = await record(NewEvent(c, "enquiry.abandoned", t0 + timedelta(seconds=50)))
+    assert not [s for s in seen if "longest_wait" in s and s.startswith("UPDATE")]
+    assert await rows() == [("", 2, 1, 1, 50.0), (partner.slug, 1, 1, 0, 35.0)]
+
+
+async def test_the_embedded_sqlite_recounts_a_longest_wait_alike() -> None:
+    """The same move on SQLite (the demo's database): facts and tallies written by ``write_counts``."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            Base.metadata.create_all, tables=[table_of(ContactFact), table_of(FigureTally)]
+        )
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    a = Fact(1, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=30))
+    b = Fact(2, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=18))
+    unanswered = ("p", t0, "missed-bin", "phone", "", "")
+    zero = dict.fromkeys(SUMS, 0)
+
+    def row(key: tuple[Any, ...], longest: float | None, **sums: int) -> dict[str, Any]:
+        return {**dict(zip(KEY, key, strict=True)), **zero, **sums, "longest_wait": longest}
+
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            # a and b queued and abandoned: 2 offered, 2 abandoned, the longest wait a's 30 s
+            await write_counts(session, Counts([a, b], [row(unanswered, 30.0, offered=2, abandoned=2)]))
+            # a answered at 35 s by partner q: out of the unanswered row (-1 offered, -1 abandoned), into q's
+            answered = replace(a, answered_at=t0 + timedelta(seconds=35), handler_slug="q")
+            moved = [
+                row(unanswered, None, offered=-1, abandoned=-1),
+                row(("p", t0, "missed-bin", "phone", "q", ""), 35.0, offered=1, answered=1),
+            ]
+            await write_counts(session, Counts([answered], moved, recount=[unanswered]))
+            t = table_of(FigureTally).c
+            kept = (
+                await session.execute(
+                    select(t.handler_slug, t.offered, t.abandoned, t.longest_wait).order_by(t.handler_slug)
+                )
+            ).all()
+        # b's 18 s is all the unanswered row has left
+        assert [tuple(r) for r in kept] == [("", 1, 1, 18.0), ("q", 1, 0, 35.0)]
+    finally:
+        await engine.dispose()
+
+
+def test_the_desks_upkeep_names_the_row_a_wait_left() -> None:
+    """The desk's one statement (``upkeep``) names the rows to recount, as ``fold_events`` does: only a move of a
+    contact that already had a wait (abandoned, then accepted) names one."""
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    waiting = Fact(7, "p", "missed-bin", "phone", 20, t0)
+    abandoned = replace(waiting, abandoned_at=t0 + timedelta(seconds=30))
+    answered = SimpleNamespace(
+        event="enquiry.answered", at=t0 + timedelta(seconds=35), agent_id="agent-x", handler="q", data={}
+    )
+    assert upkeep({7: waiting}, [answered], [7])[1] == []  # no wait before: nothing left behind
+    assert upkeep({7: abandoned}, [answered], [7])[1] == [("p", t0, "missed-bin", "phone", "", "")]
