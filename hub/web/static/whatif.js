@@ -30,5 +30,5 @@
       })
       .catch(function () { /* the next round tries again */ })
       .then(function () { busy = false; });
-  }, 500);
+  }, 400);
 })();
