@@ -70,7 +70,8 @@ async def whatif_run(
 async def whatif_job_page(request: Request, job_id: str, user: SignedIn = Committee) -> Response:
     """The scenarios as written, and the run's progress (the page polls it), its projection or its problem."""
     state = await hub_of(request).whatif_jobs.read(job_id, user.principal)
-    if state is None:
+    html = (state or {}).get("result", {}).get("html")
+    if state is None or (state["status"] == "done" and html is None):  # none, or one the API started
         raise PageError(404, "That what-if is not here: finished runs are kept for an hour. Run it again.")
     keep = state["keep"]
     view = _job_view(state)
@@ -83,7 +84,8 @@ async def whatif_job_page(request: Request, job_id: str, user: SignedIn = Commit
             b=keep.get("b", ""),
             seed=keep.get("seed", 1),
             job=view,
-            result=Markup(state["result"]["html"]) if state["status"] == "done" else None,
+            # rendered by this code (_projection), in whichever process ran the job
+            result=Markup(html) if html is not None else None,
         ),
         status_code=200 if state["status"] != "failed" else int(state["problem"]["status"]),
     )
