@@ -116,6 +116,7 @@ class WhatIfJobs:
         self.store = store
         self.max_running = max_running
         self._tasks: set[asyncio.Task[None]] = set()
+        self._starting = 0  # started, their first state being written: counted against ``max_running`` too
 
     async def start(
         self,
@@ -134,11 +135,12 @@ class WhatIfJobs:
         page keeps the scenarios' text to show them again).
         """
         scenarios = prepare(texts, catalogue=catalogue, who=who)
-        if len(self._tasks) >= self.max_running:
+        running = len(self._tasks) + self._starting
+        if running >= self.max_running:
             raise Problem(
                 429,
                 "whatif_busy",
-                f"{len(self._tasks)} what-ifs are running on this server; try again when one has finished",
+                f"{running} what-ifs are running on this server; try again when one has finished",
                 headers={"Retry-After": "5"},
             )
         job_id = secrets.token_urlsafe(16)
@@ -158,7 +160,11 @@ class WhatIfJobs:
             "percent": 0.0,
             "heard_at": time.time(),
         }
-        await self.store.put(job_id, state)
+        self._starting += 1
+        try:
+            await self.store.put(job_id, state)
+        finally:
+            self._starting -= 1
         task = asyncio.create_task(self._run(state, scenarios, sessionmaker, seed, finish))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -224,7 +230,7 @@ class WhatIfJobs:
                     await self.store.put(job_id, _advanced(state, now))
             reports = run.result()
             await self.store.put(
-                job_id, {**state, **_final(state), "status": "done", "result": finish(reports)}
+                job_id, {**state, **_final(state, latest[0]), "status": "done", "result": finish(reports)}
             )
         except asyncio.CancelledError:
             run.cancel()
@@ -255,10 +261,11 @@ def _advanced(state: dict[str, Any], now: tuple[int, int, int]) -> dict[str, Any
     return state
 
 
-def _final(state: dict[str, Any]) -> dict[str, Any]:
+def _final(state: dict[str, Any], now: tuple[int, int, int]) -> dict[str, Any]:
     last = len(state["scenarios"]) - 1
     return {
         "scenario": last,
+        "contacts": now[1],  # the last scenario's, as the engine counted them at its end
         "simulated_ms": state["scenarios"][last]["ms"],
         "percent": 100.0,
         "heard_at": time.time(),

@@ -92,6 +92,7 @@ async def test_a_months_what_if_reports_progress_then_its_figures_from_either_pr
     four, six = state["reports"]  # type: ignore[misc]
     # Staff hours by hand: agents all day for 30 days, 4 × 24 × 30 = 2,880 h and 6 × 24 × 30 = 4,320 h.
     assert (four["cost"]["staff_hours"], six["cost"]["staff_hours"]) == (2880.0, 4320.0)
+    assert state["contacts"] == six["contacts"]  # the last scenario's count, at its end
     level = [r["partners"][partner.slug]["service_level"] for r in (four, six)]
     assert level[1] > level[0]
     # Read from the other process once done: the same reports.
