@@ -26,8 +26,17 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-# The simulator's inner loop: the policy, the in-memory live state and the engine (issue 23).
-MODULES = ("routing.policy.decide", "routing.policy.erlang", "routing.live.memory", "whatif.engine")
+# The simulator's inner loop (issue 23): the policy, the live state's types and its in-memory twin, the live router
+# (the engine places callers through it; native classes when built: nothing on them may be replaced at run time)
+# and the engine.
+MODULES = (
+    "routing.policy.decide",
+    "routing.policy.erlang",
+    "routing.live.base",
+    "routing.live.memory",
+    "routing.dispatch.router",
+    "whatif.engine",
+)
 STAMP = ROOT / "build" / "mypyc-sources.sha256"
 PURE_ENV = "WHATIF_PURE_PYTHON"
 
