@@ -32,6 +32,7 @@ from routing.live.memory import MemoryLiveState
 from routing.live.redis_state import RedisLiveState
 from routing.models import Enquiry
 from tenants.catalogue import CatalogueCache
+from whatif.jobs import JobStore, MemoryJobStore, RedisJobStore, WhatIfJobs
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +110,8 @@ class Hub:
     memory_bus: MemoryBus | None
     # figures, charts and packs run here, off the loop that serves agents (plumbing/db/side_loop.py)
     side_loop: SideLoop
+    # what-if runs started here, their progress and results readable from every API process
+    whatif_jobs: WhatIfJobs
 
     @classmethod
     async def start(cls, settings: Settings, *, migrate: bool | None = None, pre_ping: bool = True) -> Hub:
@@ -154,12 +157,21 @@ class Hub:
             desk=desk_for(dispatcher),
             memory_bus=MemoryBus() if not settings.amqp_url else None,
             side_loop=SideLoop(url),
+            whatif_jobs=WhatIfJobs(job_store(live, settings)),
         )
 
     async def close(self) -> None:
+        await self.whatif_jobs.close()
         await self.side_loop.close()
         await self.live.close()
         await self.engine.dispose()
+
+
+def job_store(live: LiveState, settings: Settings) -> JobStore:
+    """Redis beside the live state, so every API process reads every job; the embedded hub is one process."""
+    if isinstance(live, RedisLiveState):
+        return RedisJobStore(live.redis, settings.redis_prefix)
+    return MemoryJobStore()
 
 
 def revocation_marker(hub: Hub) -> RevocationMarker | None:

@@ -39,10 +39,11 @@ def simulate(
     seed: int | None = None,
     arrivals: list[Contact] | None = None,
     progress: Progress | None = None,
+    progress_every: int = 1 << 14,
 ) -> Report:
     chosen = scenario.spec.seed if seed is None else seed
     engine = Engine(scenario, seed=chosen)
-    outcome = engine.run(iter(arrivals) if arrivals is not None else None, progress)
+    outcome = engine.run(iter(arrivals) if arrivals is not None else None, progress, progress_every)
     return build_report(outcome, seed=chosen)
 
 

@@ -4,9 +4,10 @@ small enough to run inline, past periods replayed from the hub's own records."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -86,15 +87,8 @@ def replay_only_readable(scenario: Scenario, who: Who) -> Scenario:
     return replace(scenario, spec=scenario.spec.model_copy(update={"replay": narrowed}))
 
 
-async def run_inline(
-    texts: list[str],
-    *,
-    catalogue: Catalogue,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    seed: int | None,
-    who: Who,
-) -> list[Report]:
-    """Parse every scenario first (so a bad second one runs nothing), then run each off the event loop."""
+def prepare(texts: list[str], *, catalogue: Catalogue, who: Who) -> list[Scenario]:
+    """Every scenario parsed and checked first (so a bad second one runs nothing), replays narrowed to ``who``."""
     names = ["scenario A", "scenario B"]
     known = known_services(catalogue)
     partner_names = {slug: t.name for slug, t in catalogue.tenants.items()}
@@ -104,14 +98,44 @@ async def run_inline(
     ]
     for s in scenarios:
         check_inline(s)
+    return scenarios
+
+
+async def run_prepared(
+    scenarios: list[Scenario],
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seed: int | None,
+    progress: Callable[[int, int, int], None] | None = None,
+    progress_every: int = 1 << 14,
+) -> list[Report]:
+    """Run each scenario off the event loop; ``progress(scenario index, contacts, simulated ms)`` from its thread."""
     reports = []
-    for s in scenarios:
+    for i, s in enumerate(scenarios):
         arrivals = await load_arrivals(s, sessionmaker, seed=seed)
         if arrivals is not None and len(arrivals) > MAX_INLINE_CONTACTS:
             raise ScenarioInvalid([f"{s.file}: {len(arrivals):,} recorded contacts; use `hub simulate`"])
-        # CPU-bound for a second or two: off the event loop so the hub keeps serving meanwhile.
-        reports.append(await asyncio.to_thread(simulate, s, seed=seed, arrivals=arrivals))
+        step = None if progress is None else partial(progress, i)
+        # CPU-bound for seconds: off the event loop so the hub keeps serving meanwhile.
+        reports.append(
+            await asyncio.to_thread(
+                simulate, s, seed=seed, arrivals=arrivals, progress=step, progress_every=progress_every
+            )
+        )
     return reports
+
+
+async def run_inline(
+    texts: list[str],
+    *,
+    catalogue: Catalogue,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seed: int | None,
+    who: Who,
+) -> list[Report]:
+    """Parse every scenario first (so a bad second one runs nothing), then run each off the event loop."""
+    scenarios = prepare(texts, catalogue=catalogue, who=who)
+    return await run_prepared(scenarios, sessionmaker=sessionmaker, seed=seed)
 
 
 SYNTHETIC_PER_HALF_HOUR = 3.0  # contacts per service per half hour on the synthetic day, 08:00–18:00

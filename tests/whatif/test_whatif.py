@@ -19,7 +19,7 @@ from plumbing.db.session import unit_of_work
 from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Service
 from tenants.tokens import create_token
-from tests.conftest import Partner
+from tests.conftest import Partner, eventually
 from tests.hub.web.conftest import make_user, sign_in_client
 from whatif.service import run_inline
 
@@ -183,11 +183,22 @@ async def test_the_committee_compares_two_rotas_on_the_page(
         "a representative synthetic day" in page.text
     )  # one or the other, said
 
-    ran = await api.post(
+    started = await api.post(
         "/committee/whatif",
         data={"a": poisson(partner, 4, "four"), "b": poisson(partner, 6, "six"), "seed": "3", "csrf": csrf},
     )
+    assert started.status_code == 303, started.text
+    job_page = started.headers["location"]
+    assert job_page.startswith("/committee/whatif/jobs/")
+
+    async def finished() -> bool:
+        progress = (await api.get(f"{job_page}/progress")).json()
+        return bool(progress["status"] == "done")
+
+    await eventually(finished, timeout=60)
+    ran = await api.get(job_page)
     assert ran.status_code == 200, ran.text
+    assert "name: four" in ran.text and "name: six" in ran.text  # the scenarios as written, to edit again
     # Inline SVG, not a data: image (the page's content policy blocks those).
     assert '<svg xmlns="http://www.w3.org/2000/svg" id="chart"' in ran.text and "data:image" not in ran.text
     row = re.search(

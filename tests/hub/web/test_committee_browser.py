@@ -17,6 +17,7 @@ from hub.runtime import Hub
 from tests.conftest import Partner
 from tests.figures.test_figures import write_log
 from tests.hub.web.conftest import make_user, sign_in_page
+from tests.whatif.test_jobs import month
 from tests.whatif.test_whatif import poisson
 
 
@@ -106,4 +107,41 @@ async def test_a_what_if_shows_its_chart_and_what_the_change_costs(
     await expect(cost).to_have_text(["Overflow cost at the agreed unit rates", "£0.00", "£0.00", "+£0.00"])
     gain = await page.locator('#decision tr[data-figure="service_level"] td').all_inner_texts()
     assert re.fullmatch(r"\+\d+\.\d pt", gain[3]), gain
+    assert errors == [], errors
+
+
+async def test_a_months_what_if_shows_a_moving_bar_then_its_projection(
+    hub: Hub, make_partner, web: str, new_page: Callable[[], Awaitable[Page]]
+) -> None:  # type: ignore[no-untyped-def]
+    partner: Partner = await make_partner(agents=2)
+    page = await new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    await sign_in_page(page, web, await make_user(hub, role="committee"), "/committee/whatif")
+    # 60 calls per half hour for 30 days: 48 × 60 × 30 = 86,400 contacts expected in each scenario.
+    await page.fill("textarea[name=a]", month(partner, 7, "seven agents", per_interval=60))
+    await page.fill("textarea[name=b]", month(partner, 9, "nine agents", per_interval=60))
+    await page.get_by_role("button", name="Run").click()
+
+    bar = page.locator("progress#whatif-bar")
+    await expect(bar).to_be_visible()
+    seen: list[float] = []
+    projection = page.locator("#projection")
+    while not await projection.is_visible():
+        value = await page.evaluate(
+            "() => { const b = document.getElementById('whatif-bar'); return b ? b.value : null; }"
+        )
+        if value is not None:
+            seen.append(float(value))
+        await page.wait_for_timeout(50)
+    moving = [v for v in seen if 0 < v < 100]
+    assert moving, seen  # the bar stood strictly between empty and full at least once
+    assert seen == sorted(seen)
+    await expect(page.locator("#whatif-status")).to_have_count(0)  # gone with the run
+    await expect(page.locator("svg#chart")).to_be_visible()
+    # Staff hours by hand: all day for 30 days on UTC's clock, 7 × 24 × 30 = 5,040 h and 9 × 24 × 30 = 6,480 h.
+    hours = page.locator('#decision tr[data-figure="staff_hours"] td')
+    await expect(hours).to_have_text(["Staff hours on the rotas", "5,040.0 h", "6,480.0 h", "+1,440.0 h"])
+    await expect(page.locator("textarea[name=b]")).to_contain_text("name: nine agents")  # to edit again
     assert errors == [], errors

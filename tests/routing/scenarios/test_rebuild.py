@@ -51,17 +51,21 @@ async def test_a_rebuild_that_fails_part_way_is_started_again_not_left_half_buil
     waiting = await world.arrive(chorley, 2)
 
     await world.live.reset()  # Redis lost everything
-    real_reload = world.dispatcher.agreements.reload
+    real_agreements = world.dispatcher.agreements
 
-    async def database_restarting() -> None:
-        raise ConnectionRefusedError("test: the database is restarting")
+    class DatabaseRestarting:
+        """The agreements' reload as it fails while PostgreSQL restarts (a stand-in for the cache: the cache's
+        class may be compiled with mypyc, whose methods cannot be replaced on an instance)."""
 
-    monkeypatch.setattr(world.dispatcher.agreements, "reload", database_restarting)
+        async def reload(self) -> None:
+            raise ConnectionRefusedError("test: the database is restarting")
+
+    monkeypatch.setattr(world.dispatcher, "agreements", DatabaseRestarting())
     with pytest.raises(ConnectionRefusedError):
         await rebuild_live_state(world.dispatcher)
     assert not await world.live.is_built(), "a failed rebuild must be tried again"
 
-    monkeypatch.setattr(world.dispatcher.agreements, "reload", real_reload)
+    monkeypatch.setattr(world.dispatcher, "agreements", real_agreements)
     assert await rebuild_live_state(world.dispatcher) is not None  # at once: the claim was released
     assert await world.live.is_built()
     queue = queue_name(chorley, "missed-bin")
