@@ -114,7 +114,7 @@ async def test_refusals_and_another_scopes_job_are_problem_details(
     assert bad.json()["code"] == "scenario_invalid"
     # Line 6: the text opens with a blank line, then name, timezone, period, arrivals and its first item.
     assert bad.json()["detail"] == (
-        "scenario A, line 6 (arrivals[0].per_interval): Value error, an arrival rate cannot be negative"
+        "scenario A, line 6 (arrivals, item 1, per_interval): an arrival rate cannot be negative"
     )
 
     started = await api.post(
