@@ -445,7 +445,7 @@ class AgentDesk:
                     more_ids=more,
                 )
                 mark("written")
-            else:  # the general path (SQLite; leaving wrap-up)
+            else:  # the general path (SQLite; leaving wrap-up; a callback; work parked behind this contact)
                 await _set_enquiry(session, enquiry_id, state=EnquiryState.COMPLETED, outcome=outcome)
                 others, answered_at = await _others_and_answer(session, agent_id, enquiry_id)
                 if not others:
