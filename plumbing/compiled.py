@@ -96,8 +96,15 @@ def guard() -> None:
     if _guarded:
         return
     _guarded = True
-    if _extensions() and status() != "compiled":
+    if not _extensions():
+        return
+    if status() != "compiled":
         sys.meta_path.insert(0, _FromSource({m: _source(m) for m in MODULES}))
+    elif str(ROOT) not in sys.path:
+        # The group's shared runtime (``<hash>__mypyc``) is built at the repository's root, which is on the path
+        # for ``python -m`` and pytest but not for the installed ``hub`` command: without it every compiled module
+        # fails to import in ``hub serve``, ``hub worker``, ``hub simulate``.
+        sys.path.append(str(ROOT))
 
 
 def clean() -> None:
