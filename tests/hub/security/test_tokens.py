@@ -162,3 +162,15 @@ async def test_a_token_expires(hub: Hub, make_partner, api: httpx.AsyncClient, d
         settings_env=cli_env(hub, database_url),
     )
     assert bad.returncode == 2 and "30m, 12h, 90d or 2w" in bad.stderr
+
+
+def test_tokens_looked_up_together_expire_from_the_cache_spread_over_the_second_half_of_its_limit() -> None:
+    """500 agents signing in at once: their cache entries end between half the limit and the limit, not together."""
+    from plumbing.auth.service import spread
+
+    shares = [spread(hash_token(f"token-{i}")) for i in range(500)]
+    assert all(0.5 <= s <= 1.0 for s in shares)
+    # Over 30 s that is 15–30 s; the 500 expiries fall in each of the five 3-second bands (a hash spreads evenly:
+    # about 100 a band, at least 50 asked here).
+    bands = [sum(1 for s in shares if 0.5 + i / 10 <= s < 0.6 + i / 10 + (i == 4)) for i in range(5)]
+    assert sum(bands) == 500 and min(bands) >= 50, bands
