@@ -137,18 +137,7 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
     whatever the batch size, and a read of the facts of contacts already counted that the batch moves)."""
     if not events:
         return
-    rows = [
-        {
-            "enquiry_id": e.enquiry.id,
-            "tenant_slug": e.enquiry.owner,
-            "event": e.event,
-            "at": e.at,
-            "agent_id": e.agent_id,
-            "handler_slug": e.handler,
-            "data": e.data,
-        }
-        for e in events
-    ]
+    rows = [_event_row(e) for e in events]
     postgres = on_postgresql(session)
     # The figures' tallies move in this same transaction: they commit, or roll back, with the events. Folded first
     # (it locks the facts it reads), written with the outbox's rows: no round trip of their own on PostgreSQL.
@@ -166,20 +155,7 @@ async def record_events(session: AsyncSession, events: list[NewEvent]) -> None:
                 )
             ).all()
         )
-    now = datetime.now(UTC)
-    messages = [
-        {
-            "exchange": EVENTS_EXCHANGE,
-            "routing_key": f"{e.enquiry.owner}.{e.event}",
-            "message_id": f"evt-{event_id}",
-            "message_type": e.event,
-            "content_type": "application/json",
-            "headers": {},
-            "body": orjson.dumps(event_body(e, event_id), option=orjson.OPT_NON_STR_KEYS),
-            "created_at": now,
-        }
-        for e, event_id in zip(events, ids, strict=True)
-    ]
+    messages = _outbox_rows(events, ids)
     if postgres:
         statement, params = counts_statement(counts, _INSERT_OUTBOX)
         await session.execute(statement, {**as_arrays(messages, _OUTBOX_COLUMNS), **params})
@@ -204,21 +180,31 @@ EVENT_QUERIES = (
 
 def event_params(events: list[NewEvent], ids: list[int]) -> dict[str, list[Any]]:
     """``EVENT_QUERIES``' parameters: ``record_events``' rows with the ids given (one per event, ascending)."""
-    rows = [
-        {
-            "id": event_id,
-            "enquiry_id": e.enquiry.id,
-            "tenant_slug": e.enquiry.owner,
-            "event": e.event,
-            "at": e.at,
-            "agent_id": e.agent_id,
-            "handler_slug": e.handler,
-            "data": e.data,
-        }
-        for e, event_id in zip(events, ids, strict=True)
-    ]
+    rows = [{"id": event_id, **_event_row(e)} for e, event_id in zip(events, ids, strict=True)]
+    messages = _outbox_rows(events, ids)
+    return {
+        **as_arrays(rows, {"id": "bigint", **_EVENT_COLUMNS}, prefix="ev_"),
+        **as_arrays(messages, _OUTBOX_COLUMNS, prefix="ob_"),
+    }
+
+
+def _event_row(e: NewEvent) -> dict[str, Any]:
+    """An event's row in ``enquiry_events`` (its id drawn by the insert, or given by the caller)."""
+    return {
+        "enquiry_id": e.enquiry.id,
+        "tenant_slug": e.enquiry.owner,
+        "event": e.event,
+        "at": e.at,
+        "agent_id": e.agent_id,
+        "handler_slug": e.handler,
+        "data": e.data,
+    }
+
+
+def _outbox_rows(events: list[NewEvent], ids: list[int]) -> list[dict[str, Any]]:
+    """Each event's outbox message: published to ``hub.events`` once the transaction has committed."""
     now = datetime.now(UTC)
-    messages = [
+    return [
         {
             "exchange": EVENTS_EXCHANGE,
             "routing_key": f"{e.enquiry.owner}.{e.event}",
@@ -231,7 +217,3 @@ def event_params(events: list[NewEvent], ids: list[int]) -> dict[str, list[Any]]
         }
         for e, event_id in zip(events, ids, strict=True)
     ]
-    return {
-        **as_arrays(rows, {"id": "bigint", **_EVENT_COLUMNS}, prefix="ev_"),
-        **as_arrays(messages, _OUTBOX_COLUMNS, prefix="ob_"),
-    }
