@@ -28,12 +28,24 @@ if ! ready; then
     echo "  creating .venv" >&2
     "$PYTHON" -m venv .venv
   fi
+  # A newer pip is welcome, not needed: a failed upgrade (a download cut short fails its hash check, as seen once in
+  # CI) leaves the venv's own pip, which installs the hub just as well.
   echo "  upgrading pip" >&2
-  .venv/bin/python -m pip install --upgrade --progress-bar off pip 2>&1 | pip_progress
+  if ! .venv/bin/python -m pip install --upgrade --progress-bar off pip 2>&1 | pip_progress; then
+    echo "  pip was not upgraded; going on with $(.venv/bin/python -m pip --version | cut -d' ' -f1-2)" >&2
+  fi
   extras=""
   [ "$want" = "test" ] && extras="[test]"
   echo "  installing the hub$([ -n "$extras" ] && echo ' with the test tools') and what it needs:" >&2
-  .venv/bin/python -m pip install --progress-bar off -e ".${extras}" 2>&1 | pip_progress
+  # Up to three tries: pip retries a refused connection itself but not a download that arrived damaged.
+  for try in 1 2 3; do
+    if .venv/bin/python -m pip install --progress-bar off -e ".${extras}" 2>&1 | pip_progress; then
+      break
+    fi
+    [ "$try" = 3 ] && { echo "installation failed three times (see pip's lines above)" >&2; exit 1; }
+    echo "  pip failed (try $try of 3); trying again in 5 s" >&2
+    sleep 5
+  done
   .venv/bin/python -c 'import hub, fastapi, sqlalchemy, pika' || { echo "installation failed (see pip's lines above)" >&2; exit 1; }
   # Only stamps of an older pyproject.toml go: the other command's install of this one is kept.
   find .venv -maxdepth 1 -name '.installed-*' ! -name ".installed-$hash-*" -delete
