@@ -102,6 +102,24 @@ async def agent_page(agent_id: str, request: Request, user: SignedIn = Depends(s
     return render(request, "agent_skills.html", page_context(request, agent=agent, known=known))
 
 
+async def _audit(request: Request, user: SignedIn, agent: Agent, action: str, detail: dict[str, Any]) -> None:
+    """A supervisor's change to an agent, in the audit log (who, whose agent, what)."""
+    hub = hub_of(request)
+    async with unit_of_work(hub.sessionmaker) as session:
+        await record(
+            session,
+            at=hub.dispatcher.clock(),
+            action=action,
+            user_id=user.user_id,
+            username=user.username,
+            role=user.role,
+            actor_tenant=user.tenant,
+            agent_id=agent.id,
+            owner_tenant=agent.tenant_slug,
+            detail=detail,
+        )
+
+
 @router.post("/agents/{agent_id}/proficiency")
 async def change_proficiency(
     agent_id: str, request: Request, user: SignedIn = Depends(supervisor_user)
@@ -120,19 +138,7 @@ async def change_proficiency(
         changed = await set_proficiency(hub.dispatcher, agent.id, levels)
     except Problem as exc:
         return RedirectResponse(f"/supervisor/agents/{agent.id}?notice={exc.code}", status_code=303)
-    async with unit_of_work(hub.sessionmaker) as session:
-        await record(
-            session,
-            at=hub.dispatcher.clock(),
-            action="agent.proficiency_changed",
-            user_id=user.user_id,
-            username=user.username,
-            role=user.role,
-            actor_tenant=user.tenant,
-            agent_id=agent.id,
-            owner_tenant=agent.tenant_slug,
-            detail={"levels": changed.levels},
-        )
+    await _audit(request, user, agent, "agent.proficiency_changed", {"levels": changed.levels})
     return RedirectResponse(f"/supervisor?tenant={agent.tenant_slug}&notice=levels_saved", status_code=303)
 
 
@@ -153,23 +159,13 @@ async def change_skills(
         changed = await set_skills(hub.dispatcher, agent.id, wanted)
     except DeskError as exc:
         return RedirectResponse(f"/supervisor/agents/{agent.id}?notice={exc.code}", status_code=303)
-    async with unit_of_work(hub.sessionmaker) as session:
-        await record(
-            session,
-            at=hub.dispatcher.clock(),
-            action="agent.skills_changed",
-            user_id=user.user_id,
-            username=user.username,
-            role=user.role,
-            actor_tenant=user.tenant,
-            agent_id=agent.id,
-            owner_tenant=agent.tenant_slug,
-            detail={
-                "before": changed.before,
-                "after": changed.after,
-                "offered_enquiry": changed.offered_enquiry,
-            },
-        )
+    await _audit(
+        request,
+        user,
+        agent,
+        "agent.skills_changed",
+        {"before": changed.before, "after": changed.after, "offered_enquiry": changed.offered_enquiry},
+    )
     return RedirectResponse(f"/supervisor?tenant={agent.tenant_slug}&notice=skills_saved", status_code=303)
 
 
