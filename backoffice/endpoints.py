@@ -15,8 +15,6 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.base import AdapterConfigError, resolve_env
 from adapters.webhook import SIGNATURE_HEADER, SignatureError, verify_signature
@@ -30,9 +28,9 @@ from plumbing.db.base import MAX_ROW_ID
 from plumbing.db.session import unit_of_work
 from plumbing.problems import problem_of, problem_response
 from routing.case_status import STATUSES, StatusUpdate, UpdateOutcome, normalise_status
-from routing.models import Enquiry
+from routing.queries import reference_of
 from tenants.access import check_partner, may_read_partner
-from tenants.models import Service
+from tenants.queries import service_definition
 from tenants.service import partner_or_404
 
 router = APIRouter()
@@ -125,14 +123,10 @@ async def post_redrive(
     try:
         async with unit_of_work(request.app.state.hub.sessionmaker) as session:
             row = await redrive(session, delivery_id=delivery_id, tenant=tenant, now=_clock(request))
-            reference = await _reference(session, row.enquiry_id)
+            reference = str(await reference_of(session, row.enquiry_id))
     except RedriveError as exc:
         return problem_of(exc)
     return DeliveryOut.of(row, reference)
-
-
-async def _reference(session: AsyncSession, enquiry_id: int) -> str:
-    return str(await session.scalar(select(Enquiry.reference).where(Enquiry.id == enquiry_id)))
 
 
 # -- back offices: signed status updates --------------------------------------------------------------
@@ -181,9 +175,7 @@ async def post_signed_update(tenant: str, service_code: str, request: Request) -
     hub = request.app.state.hub
     body = await request.body()
     async with hub.sessionmaker() as session:
-        definition = await session.scalar(
-            select(Service.definition).where(Service.tenant_slug == tenant, Service.code == service_code)
-        )
+        definition = await service_definition(session, tenant, service_code)
     if definition is None:
         return _error(404, "unknown_service", f"{tenant!r} has no service {service_code!r}")
     try:

@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
@@ -19,7 +18,8 @@ from plumbing.db.session import unit_of_work
 from plumbing.problems import document_refused
 from tenants.lgsl import lgsl_entry
 from tenants.loader import DefinitionsInvalid, validate_definition
-from tenants.models import Agent, Service, Tenant
+from tenants.models import Tenant
+from tenants.queries import agents_of, services_of, tenants_ordered
 from tenants.service import apply_definitions, catalogue_version, list_versions, partner_or_404
 from tenants.tokens import create_token
 
@@ -99,20 +99,15 @@ def _lgsl(code: int | None) -> LgslOut | None:
 @router.get("/partners", response_model=list[PartnerSummary], summary="Every partner and pool")
 async def partners(request: Request, _: Principal = Admin) -> list[PartnerSummary]:
     async with request.app.state.hub.sessionmaker() as session:
-        rows = (await session.scalars(select(Tenant).order_by(Tenant.slug))).all()
-        return [_summary(t) for t in rows]
+        return [_summary(t) for t in await tenants_ordered(session, by="slug")]
 
 
 @router.get("/partners/{slug}", response_model=PartnerOut, summary="A partner's definition and catalogue")
 async def partner(slug: str, request: Request, _: Principal = Admin) -> PartnerOut:
     async with request.app.state.hub.sessionmaker() as session:
         tenant = await partner_or_404(session, slug)
-        services = (
-            await session.scalars(select(Service).where(Service.tenant_slug == slug).order_by(Service.id))
-        ).all()
-        agents = (
-            await session.scalars(select(Agent).where(Agent.tenant_slug == slug).order_by(Agent.id))
-        ).all()
+        services = await services_of(session, slug)
+        agents = await agents_of(session, slug, by="id")
         current = (
             await catalogue_version(session, tenant=slug, version=tenant.catalogue_version)
             if tenant.catalogue_version is not None

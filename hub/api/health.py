@@ -7,9 +7,9 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from plumbing.bus.amqp import AmqpConnection
+from plumbing.db.session import ping
 from routing.live.redis_state import RedisLiveState
 
 router = APIRouter(tags=["health"])
@@ -23,8 +23,7 @@ async def healthz() -> dict[str, str]:
 
 
 async def _check_database(request: Request) -> None:
-    async with request.app.state.hub.engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
+    await ping(request.app.state.hub.engine)
 
 
 async def _check_redis(request: Request) -> None:

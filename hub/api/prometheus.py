@@ -9,16 +9,14 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
-from sqlalchemy import func, select
 
-from backoffice.models import PARKED, PENDING, BackofficeDelivery
+from backoffice.queries import backlog as backoffice_backlog
 from figures.satisfaction import RATINGS, SurveyError, record_rating
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
-from routing.models import Enquiry, IntakeRejection
-from routing.states import EnquiryState
+from routing.queries import enquiries_received, oldest_queued, rejections_by_claimed_partner
 from tenants.agreements.service import readable_agreements
-from tenants.models import Agent
+from tenants.queries import agents_by_status
 
 router = APIRouter(tags=["public"])
 
@@ -110,41 +108,17 @@ async def prometheus(request: Request) -> PlainTextResponse:
         depth.labels(tenant, service).set(count)
     now = datetime.now(UTC)
     async with hub.sessionmaker() as session:
-        for tenant, since in (
-            await session.execute(
-                select(Enquiry.tenant_slug, func.min(Enquiry.queued_at))
-                .where(Enquiry.state == EnquiryState.QUEUED)
-                .group_by(Enquiry.tenant_slug)
-            )
-        ).all():
+        for tenant, since in await oldest_queued(session):
             if since is not None:
                 since = since if since.tzinfo else since.replace(tzinfo=UTC)
                 oldest.labels(tenant).set((now - since).total_seconds())
-        for tenant, status, count in (
-            await session.execute(
-                select(Agent.tenant_slug, Agent.status, func.count()).group_by(
-                    Agent.tenant_slug, Agent.status
-                )
-            )
-        ).all():
+        for tenant, status, count in await agents_by_status(session):
             agents.labels(tenant, status).set(count)
-        for tenant, count in (
-            await session.execute(select(Enquiry.tenant_slug, func.count()).group_by(Enquiry.tenant_slug))
-        ).all():
+        for tenant, count in await enquiries_received(session):
             received.labels(tenant).set(count)
-        for tenant, count in (
-            await session.execute(
-                select(IntakeRejection.claimed_tenant, func.count()).group_by(IntakeRejection.claimed_tenant)
-            )
-        ).all():
-            rejected.labels(tenant or "unknown").set(count)
-        for tenant, status, count in (
-            await session.execute(
-                select(BackofficeDelivery.tenant_slug, BackofficeDelivery.status, func.count())
-                .where(BackofficeDelivery.status.in_((PENDING, PARKED)))
-                .group_by(BackofficeDelivery.tenant_slug, BackofficeDelivery.status)
-            )
-        ).all():
+        for claimed, count in await rejections_by_claimed_partner(session):
+            rejected.labels(claimed or "unknown").set(count)
+        for tenant, status, count in await backoffice_backlog(session):
             backlog.labels(tenant, status).set(count)
         for skipped in (await readable_agreements(session))[1]:
             invalid.labels(skipped.id).set(1)

@@ -10,19 +10,19 @@ from typing import Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from figures.floor import start_of_day
 from figures.pack import CHART_NAMES, MEDIA_TYPES, TREND_MONTHS, Paper, chart, month_name
 from figures.pack import render as render_pack
 from figures.periods import PERIOD, PeriodError
 from figures.work import Dashboard, dashboard_work, figures_work, paper_work
 from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, hub_of, page_context, role
-from hub.web.floor import start_of_day
 from hub.web.templating import render
 from tenants.access import may_read_partner
 from tenants.models import Tenant
+from tenants.queries import partners_and_pool
 
 router = APIRouter(prefix="/committee", include_in_schema=False)
 Viewer = Depends(role("committee", "supervisor"))
@@ -30,11 +30,7 @@ Viewer = Depends(role("committee", "supervisor"))
 
 async def _tenants(session: AsyncSession, user: SignedIn) -> list[Tenant]:
     """The partners this user may see, and the hub's pool for hub-wide users (partners by name, pool last)."""
-    query = select(Tenant).where(Tenant.kind.in_(("partner", "pool")))
-    if user.tenant is not None:
-        query = query.where(Tenant.slug == user.tenant)
-    rows = list((await session.scalars(query)).all())
-    return sorted(rows, key=lambda t: (t.kind != "partner", t.name))
+    return await partners_and_pool(session, only=user.tenant)
 
 
 def _recent_months(this_month: str, count: int = 12) -> list[str]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backoffice.status import case_states
@@ -21,18 +20,19 @@ from hub.web.templating import CHANNEL_LABELS, OUTCOME_LABELS, render
 from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
 from plumbing.db.session import unit_of_work
 from routing.access import may_open_customer
-from routing.customers.prompts import DEFAULT_RULES
+from routing.customers.prompts import rules_for
 from routing.customers.view import CustomerView, view_customer
 from routing.dispatch.callbacks import AttemptResult, is_callback, number_to_ring, reason_of
 from routing.dispatch.desk import DeskError
 from routing.dispatch.transfer import transfer
-from routing.live.base import DEFERRABLE_CHANNELS, kind_of_channel, to_ms
+from routing.live.base import kind_of_channel, to_ms
 from routing.models import Enquiry
-from routing.states import EnquiryState
+from routing.queries import enquiry_by_id, enquiry_in_hand
 from tenants.access import transfer_partners
 from tenants.attributes import describe_answers
 from tenants.catalogue import Catalogue
 from tenants.models import Agent, Service
+from tenants.queries import agent_by_id, agent_status, service_by_id
 from tenants.service import service_as_of
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -66,6 +66,11 @@ def _to_int(value: str | None) -> int | None:
 
 def _back(notice: str | None = None) -> RedirectResponse:
     return RedirectResponse("/console" + (f"?notice={notice}" if notice else ""), status_code=303)
+
+
+def _notes(notes: str | None) -> str | None:
+    """An agent's notes as kept: trimmed, at most 2,000 characters, none when blank."""
+    return (notes or "").strip()[:2000] or None
 
 
 def _script(service: Service | None, values: dict[str, str]) -> list[str]:
@@ -105,15 +110,14 @@ async def _panel(
 ) -> dict[str, Any]:
     """Everything shown about an enquiry; reading the customer writes its audit row in this transaction."""
     catalogue = await hub.catalogue.get()
-    service = await session.get(Service, enquiry.service_id)
-    rules = [*DEFAULT_RULES, *((service.definition or {}).get("prompts") or [] if service else [])]
+    service = await service_by_id(session, enquiry.service_id)
     customer: CustomerView = await view_customer(
         session,
         viewer=user,
         viewer_tenant=agent.tenant_slug,
         enquiry=enquiry,
         now=hub.dispatcher.clock(),
-        rules=[r for r in rules if isinstance(r, dict)],
+        rules=rules_for(service.definition if service else None),
         service_names=_service_names(catalogue, enquiry.tenant_slug),
         page=page,
         sessionmaker=hub.sessionmaker,
@@ -167,15 +171,9 @@ async def console_page(request: Request, user: SignedIn = Depends(agent_user)) -
     view = await hub.desk.view(user.agent_id)
     panel = None
     async with unit_of_work(hub.sessionmaker) as session:
-        agent = await session.get(Agent, user.agent_id)
+        agent = await agent_by_id(session, user.agent_id)
         assert agent is not None
-        # The live contact first (a web form parked behind a call waits), then the oldest in hand.
-        in_hand = await session.scalar(
-            select(Enquiry)
-            .where(Enquiry.agent_id == agent.id, Enquiry.state == EnquiryState.ANSWERED)
-            .order_by(Enquiry.channel.in_(DEFERRABLE_CHANNELS), Enquiry.id)
-            .limit(1)
-        )
+        in_hand = await enquiry_in_hand(session, agent.id)
         if in_hand is not None:
             panel = await _panel(hub, user, agent, in_hand, session, page="console")
     catalogue = await hub.catalogue.get()
@@ -204,8 +202,8 @@ async def enquiry_page(enquiry_id: str, request: Request, user: SignedIn = Depen
     hub = hub_of(request)
     wanted = _to_int(enquiry_id)
     async with unit_of_work(hub.sessionmaker) as session:
-        agent = await session.get(Agent, user.agent_id)
-        enquiry = await session.get(Enquiry, wanted) if wanted is not None else None
+        agent = await agent_by_id(session, user.agent_id)
+        enquiry = await enquiry_by_id(session, wanted)
         if (
             agent is None
             or enquiry is None
@@ -216,6 +214,22 @@ async def enquiry_page(enquiry_id: str, request: Request, user: SignedIn = Depen
     return render(request, "enquiry.html", page_context(request, panel=panel))
 
 
+def _form_agent(request: Request, csrf: str | None, user: SignedIn) -> str:
+    """Every console form: the CSRF token checked first, then the agent the signed-in user is."""
+    check_csrf(request, csrf)
+    assert user.agent_id is not None  # agent_user refuses a user with no agent
+    return user.agent_id
+
+
+async def _desk_act(operation: Awaitable[object], done: str | None = None) -> RedirectResponse:
+    """One desk operation for a console form: back to the console with ``done``, or with the refusal's code."""
+    try:
+        await operation
+    except DeskError as exc:
+        return _back(exc.code)
+    return _back(done)
+
+
 @router.post("/status")
 async def set_status(
     request: Request,
@@ -223,15 +237,10 @@ async def set_status(
     csrf: str | None = Form(None),
     user: SignedIn = Depends(agent_user),
 ) -> Response:
-    check_csrf(request, csrf)
+    agent_id = _form_agent(request, csrf, user)
     if status not in CHOOSABLE_STATUSES:
         return _back("bad_status")
-    assert user.agent_id is not None
-    try:
-        await hub_of(request).desk.set_status(user.agent_id, status)
-    except DeskError as exc:
-        return _back(exc.code)
-    return _back()
+    return await _desk_act(hub_of(request).desk.set_status(agent_id, status))
 
 
 @router.post("/offer/{action}")
@@ -242,22 +251,16 @@ async def offer_action(
     csrf: str | None = Form(None),
     user: SignedIn = Depends(agent_user),
 ) -> Response:
-    check_csrf(request, csrf)
+    agent_id = _form_agent(request, csrf, user)
     wanted = _to_int(enquiry_id)
     if action not in ("accept", "reject"):
         raise PageError(404, "There is no such action.")
     if wanted is None:
         return _back("stale_offer")
-    assert user.agent_id is not None
     desk = hub_of(request).desk
-    try:
-        if action == "accept":
-            await desk.accept(user.agent_id, wanted)
-            return _back()
-        await desk.reject(user.agent_id, wanted)
-        return _back("rejected")
-    except DeskError as exc:
-        return _back(exc.code)
+    if action == "accept":
+        return await _desk_act(desk.accept(agent_id, wanted))
+    return await _desk_act(desk.reject(agent_id, wanted), "rejected")
 
 
 # Why a contact need not have happened (the committee counts these as avoidable contacts).
@@ -279,7 +282,7 @@ async def complete(
     csrf: str | None = Form(None),
     user: SignedIn = Depends(agent_user),
 ) -> Response:
-    check_csrf(request, csrf)
+    agent_id = _form_agent(request, csrf, user)
     wanted = _to_int(enquiry_id)
     if wanted is None:
         return _back("not_yours")
@@ -287,19 +290,17 @@ async def complete(
         return _back("bad_outcome")
     if avoidable and avoidable not in dict(AVOIDABLE_REASONS):
         return _back("bad_outcome")
-    assert user.agent_id is not None
-    try:
-        await hub_of(request).desk.complete(
-            user.agent_id,
+    return await _desk_act(
+        hub_of(request).desk.complete(
+            agent_id,
             wanted,
             outcome,
-            (notes or "").strip()[:2000] or None,
+            _notes(notes),
             [f"avoidable:{avoidable}"] if avoidable else None,
             wrap_up=True,
-        )
-    except DeskError as exc:
-        return _back(exc.code)
-    return _back("completed")
+        ),
+        "completed",
+    )
 
 
 ATTEMPT_RESULTS = (
@@ -319,18 +320,13 @@ async def callback_attempt(
     user: SignedIn = Depends(agent_user),
 ) -> Response:
     """The agent rang the callback in hand: the same desk operation as the agent API's."""
-    check_csrf(request, csrf)
+    agent_id = _form_agent(request, csrf, user)
     wanted = _to_int(enquiry_id)
     if wanted is None:
         return _back("not_yours")
     if result not in dict(ATTEMPT_RESULTS):
         return _back("bad_outcome")
-    assert user.agent_id is not None
-    try:
-        await hub_of(request).desk.callback_attempt(user.agent_id, wanted, AttemptResult(result))
-    except DeskError as exc:
-        return _back(exc.code)
-    return _back()
+    return await _desk_act(hub_of(request).desk.callback_attempt(agent_id, wanted, AttemptResult(result)))
 
 
 @router.post("/transfer")
@@ -342,31 +338,29 @@ async def transfer_enquiry(
     csrf: str | None = Form(None),
     user: SignedIn = Depends(agent_user),
 ) -> Response:
-    check_csrf(request, csrf)
+    agent_id = _form_agent(request, csrf, user)
     wanted = _to_int(enquiry_id)
     tenant, _, service = (target or "").partition("/")
     if wanted is None:
         return _back("not_yours")
     if not tenant or not service:
         return _back("unknown_target")
-    assert user.agent_id is not None
     # A transfer hands the caller to another partner: the hub writes that partner's enquiry and customer for
     # the agent, so the request's row-level security scope widens by the target partner, and by nothing else.
     scope = current_scope()
     widened = ALL_PARTNERS if scope == ALL_PARTNERS else {*filter(None, scope.split(",")), tenant}
-    try:
-        with tenant_scope(widened):
-            await transfer(
+    with tenant_scope(widened):
+        return await _desk_act(
+            transfer(
                 hub_of(request).dispatcher,
-                user.agent_id,
+                agent_id,
                 wanted,
                 to_tenant=tenant,
                 to_service=service,
-                notes=(notes or "").strip()[:2000] or None,
-            )
-    except DeskError as exc:
-        return _back(exc.code)
-    return _back("transferred")
+                notes=_notes(notes),
+            ),
+            "transferred",
+        )
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
@@ -431,7 +425,7 @@ async def events(request: Request, user: SignedIn = Depends(agent_user)) -> Stre
                     if await resolve_session(session, token, now=hub.dispatcher.clock()) is None:
                         yield _sse("signed_out", {})
                         return
-                    status = await session.scalar(select(Agent.status).where(Agent.id == agent_id))
+                    status = await agent_status(session, agent_id)
                 yield _sse("status", {"status": status})
             raw = await hub.live.offer_for(agent_id)
             key = (raw.enquiry_id, raw.expires_ms) if raw else None

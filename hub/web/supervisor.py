@@ -6,11 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
+from figures.floor import Floor, read_floor
 from hub.accounts.service import SignedIn
 from hub.web.deps import PageError, check_csrf, hub_of, page_context, role
-from hub.web.floor import read_floor
 from hub.web.templating import render
 from plumbing.audit.service import record
 from plumbing.db.session import unit_of_work
@@ -18,10 +17,11 @@ from plumbing.problems import Problem
 from routing.access import enquiry_access, trail_events, visible_step_data
 from routing.dispatch.desk import DeskError
 from routing.dispatch.skills import set_proficiency, set_skills
-from routing.models import Enquiry
 from routing.narrative import Step, names_for, tell
+from routing.queries import enquiry_by_id, enquiry_by_reference
 from tenants.access import may_read_partner
-from tenants.models import Agent, Service, Tenant
+from tenants.models import Agent, Tenant
+from tenants.queries import agent_by_id, catalogue_skills, first_partner, tenant_by_slug, tenants_ordered
 
 router = APIRouter(prefix="/supervisor", include_in_schema=False)
 supervisor_user = role("supervisor")
@@ -33,13 +33,11 @@ async def _tenant(request: Request, user: SignedIn, wanted: str | None) -> Tenan
         if user.tenant is not None:
             if wanted not in (None, "", user.tenant):
                 raise PageError(404, "There is no such partner for you to see.")
-            tenant = await session.get(Tenant, user.tenant)
+            tenant = await tenant_by_slug(session, user.tenant)
         elif wanted:
-            tenant = await session.get(Tenant, wanted)
+            tenant = await tenant_by_slug(session, wanted)
         else:
-            tenant = await session.scalar(
-                select(Tenant).where(Tenant.kind == "partner").order_by(Tenant.slug).limit(1)
-            )
+            tenant = await first_partner(session)
     if tenant is None:
         raise PageError(404, "There is no such partner for you to see.")
     return tenant
@@ -49,17 +47,22 @@ async def _partners(request: Request, user: SignedIn) -> list[Tenant]:
     if user.tenant is not None:
         return []
     async with hub_of(request).sessionmaker() as session:
-        return list((await session.scalars(select(Tenant).order_by(Tenant.name))).all())
+        return await tenants_ordered(session, by="name")
+
+
+async def _floor(request: Request, user: SignedIn, wanted: str | None) -> Floor:
+    """The floor of the partner on view, as the whole page and its refreshed part both show it."""
+    hub = hub_of(request)
+    chosen = await _tenant(request, user, wanted)
+    async with hub.sessionmaker() as session:
+        return await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
 
 
 @router.get("")
 async def supervisor_page(
     request: Request, tenant: str | None = None, user: SignedIn = Depends(supervisor_user)
 ) -> Response:
-    hub = hub_of(request)
-    chosen = await _tenant(request, user, tenant)
-    async with hub.sessionmaker() as session:
-        floor = await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
+    floor = await _floor(request, user, tenant)
     return render(
         request,
         "supervisor.html",
@@ -72,16 +75,12 @@ async def floor_fragment(
     request: Request, tenant: str | None = None, user: SignedIn = Depends(supervisor_user)
 ) -> Response:
     """The live part of the page, fetched again every few seconds."""
-    hub = hub_of(request)
-    chosen = await _tenant(request, user, tenant)
-    async with hub.sessionmaker() as session:
-        floor = await read_floor(session, tenant=chosen, now=hub.dispatcher.clock())
-    return render(request, "_floor.html", page_context(request, floor=floor))
+    return render(request, "_floor.html", page_context(request, floor=await _floor(request, user, tenant)))
 
 
 async def _agent_for(request: Request, user: SignedIn, agent_id: str) -> Agent:
     async with hub_of(request).sessionmaker() as session:
-        agent = await session.get(Agent, agent_id)
+        agent = await agent_by_id(session, agent_id)
     if agent is None or not may_read_partner(user, agent.tenant_slug):
         raise PageError(404, "There is no such agent for you to see.")
     return agent
@@ -91,14 +90,7 @@ async def _agent_for(request: Request, user: SignedIn, agent_id: str) -> Agent:
 async def agent_page(agent_id: str, request: Request, user: SignedIn = Depends(supervisor_user)) -> Response:
     agent = await _agent_for(request, user, agent_id)
     async with hub_of(request).sessionmaker() as session:
-        catalogue_skills = {
-            skill
-            for skills in (
-                await session.scalars(select(Service.skills).where(Service.tenant_slug == agent.tenant_slug))
-            ).all()
-            for skill in skills
-        }
-    known = sorted(catalogue_skills | set(agent.skills))
+        known = sorted(await catalogue_skills(session, agent.tenant_slug) | set(agent.skills))
     return render(request, "agent_skills.html", page_context(request, agent=agent, known=known))
 
 
@@ -172,9 +164,7 @@ async def change_skills(
 @router.get("/find")
 async def find(request: Request, reference: str = "", user: SignedIn = Depends(supervisor_user)) -> Response:
     async with hub_of(request).sessionmaker() as session:
-        enquiry = await session.scalar(
-            select(Enquiry).where(Enquiry.reference == reference.strip().upper()[:32])
-        )
+        enquiry = await enquiry_by_reference(session, reference.strip().upper()[:32])
         access = await enquiry_access(session, user, enquiry) if enquiry is not None else None
     if enquiry is None or access is None:
         raise PageError(404, "There is no enquiry with that reference for you to see.")
@@ -190,7 +180,7 @@ async def trail(enquiry_id: str, request: Request, user: SignedIn = Depends(supe
     hub = hub_of(request)
     wanted = int(enquiry_id) if enquiry_id.isdigit() and len(enquiry_id) < 19 else None
     async with unit_of_work(hub.sessionmaker) as session:
-        enquiry = await session.get(Enquiry, wanted) if wanted is not None else None
+        enquiry = await enquiry_by_id(session, wanted)
         # the same decision and the same rows as GET /api/v1/enquiries/{id}/trail (routing.access)
         access = await enquiry_access(session, user, enquiry) if enquiry is not None else None
         if enquiry is None or access is None:

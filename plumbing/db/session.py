@@ -95,3 +95,9 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncI
     """A transaction that commits on success and rolls back on error; services inside only flush."""
     async with sessionmaker() as session, session.begin():
         yield session
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """One round trip to the database (``SELECT 1``) on a connection of its own: the readiness probe's check."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

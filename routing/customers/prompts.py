@@ -53,6 +53,12 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
 )
 
 
+def rules_for(definition: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The hub's own rules, then those the service's catalogue definition adds under ``prompts`` (rules only)."""
+    rules = [*DEFAULT_RULES, *((definition or {}).get("prompts") or [])]
+    return [rule for rule in rules if isinstance(rule, dict)]
+
+
 @dataclass(frozen=True)
 class Prompt:
     rule: str

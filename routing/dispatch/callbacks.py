@@ -1,6 +1,6 @@
 """Callbacks end to end: the worklist agents ring from, attempts and their outcomes, retries, the figures.
 
-A caller who takes a callback keeps their place in the queue (``enquiry_endpoints.accept_callback``); when it
+A caller who takes a callback keeps their place in the queue (``take_callback``, behind ``POST …/callback``); when it
 reaches an agent, the agent rings the number and records the attempt. Not reached: it leaves the live queues
 until ``retry_at`` (the service's ``callback_retry_minutes`` later) and then goes back at its old place, up to
 ``callback_max_attempts`` attempts; after the last, it is completed as ``callback_not_reached``.
@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plumbing.problems import Problem
+from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry, EnquiryEvent
 from routing.states import EnquiryState, EventName
 from routing.tallies import NOT_REACHED
@@ -105,6 +107,29 @@ async def worklist(
             )
         )
     return items
+
+
+async def take_callback(session: AsyncSession, enquiry_id: int, *, phone: str | None, now: datetime) -> None:
+    """A caller still waiting takes a callback and keeps their place (flushes; the caller's unit of work commits).
+
+    Taken twice, the second is a no-op: the enquiry already waits for a callback and one event says so.
+    """
+    row = await session.get(Enquiry, enquiry_id, with_for_update=True)  # against a concurrent offer
+    if row is None:
+        raise Problem(404, "unknown_enquiry", f"no enquiry {enquiry_id}")
+    if row.state != EnquiryState.QUEUED:
+        raise Problem(
+            409, "not_waiting", f"that enquiry is {row.state}: a callback is only for a caller still waiting"
+        )
+    if row.follow_up == "callback":
+        return
+    row.follow_up = "callback"
+    data: dict[str, Any] = {"keeps_place": True}
+    if phone:
+        data["phone"] = phone
+        row.callback_number = phone  # the worklist rings this, not the number rung from
+    await session.flush()
+    await record_events(session, [NewEvent(EnquiryRef.of(row), EventName.CALLBACK_ACCEPTED, now, data=data)])
 
 
 async def figures(session: AsyncSession, tenant: str, since: datetime, until: datetime) -> dict[str, Any]:

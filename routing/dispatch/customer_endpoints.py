@@ -12,20 +12,18 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
-from routing.customers.prompts import DEFAULT_RULES
+from routing.customers.prompts import rules_for
 from routing.customers.view import view_customer
 
 # the agent API's one rule for whom a caller may act as (``me``, an agent only for itself)
 from routing.dispatch.endpoints import _resolve as resolve_agent
-from routing.models import Enquiry
-from routing.states import EnquiryState
-from tenants.models import Agent, Service
+from routing.queries import enquiry_in_hand
+from tenants.queries import agent_by_id, service_by_id
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -94,16 +92,12 @@ async def customer(
     agent_id = await resolve_agent(request, agent_id, principal)
     hub = request.app.state.hub
     async with unit_of_work(hub.sessionmaker) as session:
-        agent = await session.get(Agent, agent_id)
-        enquiry = await session.scalar(
-            select(Enquiry)
-            .where(Enquiry.agent_id == agent_id, Enquiry.state == EnquiryState.ANSWERED)
-            .limit(1)
-        )
+        agent = await agent_by_id(session, agent_id)
+        # the console's own choice of contact in hand, so the screen-pop and the console show the same caller
+        enquiry = await enquiry_in_hand(session, agent_id)
         if agent is None or enquiry is None:
             raise Problem(404, "nothing_in_hand", f"agent {agent_id!r} has no enquiry in hand")
-        service = await session.get(Service, enquiry.service_id)
-        rules = [*DEFAULT_RULES, *((service.definition or {}).get("prompts") or [] if service else [])]
+        service = await service_by_id(session, enquiry.service_id)
         catalogue = await hub.catalogue.get()
         owner = catalogue.tenants.get(enquiry.tenant_slug)
         seen = await view_customer(
@@ -112,7 +106,7 @@ async def customer(
             viewer_tenant=agent.tenant_slug,
             enquiry=enquiry,
             now=hub.dispatcher.clock(),
-            rules=[r for r in rules if isinstance(r, dict)],
+            rules=rules_for(service.definition if service else None),
             service_names={code: s.name for code, s in owner.services.items()} if owner else {},
             page="api",
             sessionmaker=hub.sessionmaker,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
 from plumbing.auth.dependencies import require
@@ -15,13 +15,14 @@ from plumbing.db.session import unit_of_work
 from plumbing.problems import Problem
 from routing.access import EnquiryAccess, enquiry_access, trail_events, visible_step_data
 from routing.dispatch.callbacks import figures as callback_counts
+from routing.dispatch.callbacks import take_callback
 from routing.dispatch.router import terms_of_service
 from routing.dispatch.service import Dispatcher, facts_of
-from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
 from routing.narrative import Step, names_for, tell
 from routing.policy import estimate_wait, predict_wait
-from routing.states import EnquiryState, EventName
+from routing.queries import enquiry_by_id
+from routing.states import EnquiryState
 from tenants.access import check_partner
 
 router = APIRouter(prefix="/api/v1", tags=["routing"])
@@ -89,10 +90,15 @@ def _dispatcher(request: Request) -> Dispatcher:
 
 async def _enquiry(request: Request, enquiry_id: int) -> Enquiry:
     async with request.app.state.hub.sessionmaker() as session:
-        enquiry = await session.get(Enquiry, enquiry_id)
+        enquiry = await enquiry_by_id(session, enquiry_id)
     if enquiry is None:
-        raise HTTPException(404, f"no enquiry {enquiry_id}")
+        raise _no_enquiry(enquiry_id)
     return enquiry
+
+
+def _no_enquiry(enquiry_id: int) -> Problem:
+    """One answer for an enquiry that does not exist and for one the caller may not know exists."""
+    return Problem(404, "unknown_enquiry", f"no enquiry {enquiry_id}")
 
 
 async def _access(
@@ -102,7 +108,7 @@ async def _access(
     async with request.app.state.hub.sessionmaker() as session:
         access = await enquiry_access(session, principal, enquiry)
     if access is None or (as_owner and not access.as_owner):
-        raise HTTPException(404, f"no enquiry {enquiry.id}")
+        raise _no_enquiry(enquiry.id)
     return access
 
 
@@ -208,23 +214,7 @@ async def accept_callback(
     await _access(request, principal, enquiry, as_owner=True)
     dispatcher = _dispatcher(request)
     async with unit_of_work(dispatcher.sessionmaker) as session:
-        row = await session.get(Enquiry, enquiry_id, with_for_update=True)
-        assert row is not None
-        if row.state != EnquiryState.QUEUED:
-            raise HTTPException(
-                409, f"that enquiry is {row.state}: a callback is only for a caller still waiting"
-            )
-        if row.follow_up != "callback":
-            row.follow_up = "callback"
-            data: dict[str, Any] = {"keeps_place": True}
-            if body.phone:
-                data["phone"] = body.phone
-                row.callback_number = body.phone  # the worklist rings this, not the number rung from
-            await session.flush()
-            await record_events(
-                session,
-                [NewEvent(EnquiryRef.of(row), EventName.CALLBACK_ACCEPTED, dispatcher.clock(), data=data)],
-            )
+        await take_callback(session, enquiry_id, phone=body.phone, now=dispatcher.clock())
     return await wait(enquiry_id, request, principal)
 
 

@@ -10,9 +10,9 @@ import re
 from playwright.async_api import expect
 from sqlalchemy import select, update
 
+from figures.floor import read_floor
 from hub.accounts.models import User, WebSession
 from hub.runtime import Hub
-from hub.web.floor import read_floor
 from hub.worker import Worker
 from plumbing.audit.models import AuditEntry
 from plumbing.db.session import unit_of_work

@@ -1,4 +1,8 @@
-"""The live floor for one partner, as a supervisor sees it: queues, agents, today's figures, overflow."""
+"""The live floor for one partner, as a supervisor sees it: queues, agents, today's figures, overflow.
+
+The supervisor's page reads it; it lives here, not in ``routing``, because it shows today's figures beside the
+live queue, and only this floor of the building may read both ``routing`` and ``figures``' own computations.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,8 @@ from routing.dispatch.presence import STATUSES
 from routing.live.base import DEFERRABLE_CHANNELS
 from routing.models import Enquiry, EnquiryEvent
 from routing.states import EnquiryState, EventName
-from tenants.models import Agent, Tenant
+from tenants.models import Tenant
+from tenants.queries import agent_names, agents_of
 from tenants.service import name_of, service_names
 
 WAITING = ("queued", "offered")
@@ -70,6 +75,7 @@ def start_of_day(now: datetime, timezone: str) -> datetime:
 
 
 async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) -> Floor:
+    """The partner's floor now, read under the session's scope (a supervisor's own partner, or hub-wide)."""
     slug = tenant.slug
     waiting, oldest = (
         await session.execute(
@@ -82,9 +88,7 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=now.tzinfo)
-    agents = (
-        await session.scalars(select(Agent).where(Agent.tenant_slug == slug).order_by(Agent.name))
-    ).all()
+    agents = await agents_of(session, slug, by="name")
     # Per agent, the contact to show: in hand before offered, live before deferrable (a web form waits behind a
     # call), then the newest; the rows come best last, so the dict keeps the best.
     in_hand = {
@@ -124,16 +128,7 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
         )
     ).all()
     names = await service_names(session, tenant=slug, versions={e.catalogue_version for e in recent})
-    agent_ids = {e.agent_id for e in recent if e.agent_id}
-    agent_names = (
-        dict(
-            (await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids))))
-            .tuples()
-            .all()
-        )
-        if agent_ids
-        else {}
-    )
+    names_of_agents = await agent_names(session, {e.agent_id for e in recent if e.agent_id})
     return Floor(
         tenant=slug,
         tenant_name=tenant.name,
@@ -169,7 +164,7 @@ async def read_floor(session: AsyncSession, *, tenant: Tenant, now: datetime) ->
                 e.agent_id,
                 e.received_at,
                 name_of(names, e.catalogue_version, e.service_code),
-                agent_names.get(e.agent_id, e.agent_id) if e.agent_id else None,
+                names_of_agents.get(e.agent_id, e.agent_id) if e.agent_id else None,
             )
             for e in recent
         ],
