@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +24,7 @@ from figures.work import figures_work, paper_work, period_work
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
+from plumbing.problems import Problem
 from tenants.access import check_partner
 from tenants.service import partner_or_404
 
@@ -61,7 +62,7 @@ async def _known(request: Request, principal: Principal, tenant: str) -> None:
 
 def _range(from_: datetime, to: datetime) -> None:
     if to <= from_:
-        raise HTTPException(400, "`to` must be after `from`")
+        raise Problem(400, "invalid_range", "`to` must be after `from`")
 
 
 @router.get(
@@ -156,7 +157,7 @@ async def period(tenant: str, period: str, request: Request, principal: Principa
     try:
         return (await request.app.state.hub.side_loop.run(period_work(tenant, period))).to_json()
     except PeriodError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise Problem(400, "invalid_period", str(exc)) from None
 
 
 @router.post(
@@ -172,7 +173,7 @@ async def publish(
                 await publish_period(session, tenant=tenant, period=period, now=datetime.now(UTC))
             ).to_json()
         except PeriodError as exc:
-            raise HTTPException(409, str(exc)) from None
+            raise Problem(409, "period_refused", str(exc)) from None
 
 
 class CorrectionIn(BaseModel):
@@ -199,7 +200,7 @@ async def correct(
                 )
             ).to_json()
         except PeriodError as exc:
-            raise HTTPException(409, str(exc)) from None
+            raise Problem(409, "period_refused", str(exc)) from None
 
 
 @router.get(
@@ -217,7 +218,7 @@ async def pack(
     try:
         paper = await side_loop.run(paper_work([tenant], period, datetime.now(UTC)))
     except PeriodError as exc:
-        raise HTTPException(400, str(exc)) from None
+        raise Problem(400, "invalid_period", str(exc)) from None
     # Charts and the PDF are CPU work of a second or more: in the side loop's process, never on the agents' loop.
     body = await side_loop.compute(render, paper, fmt)
     return Response(

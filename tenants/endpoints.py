@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
-from plumbing.problems import document_refused
+from plumbing.problems import Problem, document_refused
 from tenants.lgsl import lgsl_entry
 from tenants.loader import DefinitionsInvalid, validate_definition
 from tenants.models import Tenant
@@ -151,7 +151,9 @@ async def put_partner(
     except DefinitionsInvalid as exc:
         raise document_refused("invalid_definition", [(e.path, e.message) for e in exc.errors]) from None
     if definition.tenant.slug != slug:
-        raise HTTPException(400, f"tenant.slug {definition.tenant.slug!r} does not match the path {slug!r}")
+        raise Problem(
+            400, "slug_mismatch", f"tenant.slug {definition.tenant.slug!r} does not match the path {slug!r}"
+        )
     hub = request.app.state.hub
     try:
         async with unit_of_work(hub.sessionmaker) as session:
@@ -159,7 +161,7 @@ async def put_partner(
                 session, definitions=[definition], source=f"admin api ({principal.role})"
             )
     except ValueError as exc:  # e.g. an agent id that belongs to another partner
-        raise HTTPException(409, str(exc)) from None
+        raise Problem(409, "definition_conflict", str(exc)) from None
     await hub.catalogue.reload()
     return AppliedOut(slug=applied.slug, version=applied.version, changed=applied.changed)
 
@@ -181,7 +183,7 @@ async def version(slug: str, version: int, request: Request, _: Principal = Admi
     async with request.app.state.hub.sessionmaker() as session:
         row = await catalogue_version(session, tenant=slug, version=version)
         if row is None:
-            raise HTTPException(404, f"{slug!r} has no catalogue version {version}")
+            raise Problem(404, "unknown_version", f"{slug!r} has no catalogue version {version}")
         return VersionDetail(
             version=row.version,
             digest=row.digest,

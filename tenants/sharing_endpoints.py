@@ -8,18 +8,14 @@ from fastapi import APIRouter, Depends, Request, Response
 from plumbing.auth.dependencies import current_principal, require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
-from plumbing.problems import Problem, document_refused
+from plumbing.problems import document_refused
 from tenants.access import may_read_data_sharing
-from tenants.agreements.service import AgreementsInvalid
+from tenants.agreements.service import AgreementsInvalid, check_body_id, unknown_agreement
 from tenants.agreements.sharing import DataSharingDefinition
 from tenants.agreements.sharing_service import delete_data_sharing, put_data_sharing, readable_data_sharing
 
 router = APIRouter(tags=["data sharing"])
 AdminOnly = Depends(require("admin"))
-
-
-def _not_found(agreement_id: str) -> Problem:
-    return Problem(404, "not_found", f"no data-sharing agreement {agreement_id!r}")
 
 
 @router.get(
@@ -46,7 +42,7 @@ async def one_agreement(
         for agreement in await readable_data_sharing(session):
             if agreement.id == agreement_id and may_read_data_sharing(principal, agreement):
                 return agreement
-    raise _not_found(agreement_id)
+    raise unknown_agreement(agreement_id, kind="data-sharing agreement")
 
 
 @router.put(
@@ -58,10 +54,7 @@ async def one_agreement(
 async def put_agreement(
     agreement_id: str, body: DataSharingDefinition, request: Request, _: Principal = AdminOnly
 ) -> DataSharingDefinition:
-    if body.id != agreement_id:
-        raise document_refused(
-            "agreement_refused", [("id", f"the body's id {body.id!r} is not {agreement_id!r}")]
-        )
+    check_body_id(body.id, agreement_id)
     try:
         async with unit_of_work(request.app.state.hub.sessionmaker) as session:
             await put_data_sharing(session, agreements=[body], labels=["agreement"])
@@ -76,5 +69,5 @@ async def put_agreement(
 async def remove_agreement(agreement_id: str, request: Request, _: Principal = AdminOnly) -> Response:
     async with unit_of_work(request.app.state.hub.sessionmaker) as session:
         if not await delete_data_sharing(session, agreement_id=agreement_id):
-            raise _not_found(agreement_id)
+            raise unknown_agreement(agreement_id, kind="data-sharing agreement")
     return Response(status_code=204)

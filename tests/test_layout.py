@@ -1,4 +1,4 @@
-"""The shell speaks through the domains: no SQL in route or page modules.
+"""The shell speaks through the domains: no SQL in route or page modules, and one error shape.
 
 Routes (every ``endpoints.py`` and ``*_endpoints.py``) and the shell's pages and API (everything under ``hub/web/``
 and ``hub/api/``) parse, check access, call a domain and shape the answer. The statements themselves live in the
@@ -6,6 +6,10 @@ domain that owns the data (``tenants/queries.py``, ``routing/queries.py``, ``bac
 where they take the caller's session and so read under its row-level security scope. This reads each such module
 with ``ast`` and fails on any import of SQLAlchemy's statement builders or any statement run on a session or
 connection. There are no exceptions: the readiness probe's ``SELECT 1`` is ``plumbing.db.session.ping``.
+
+The same modules, and the bearer-token dependency every API route runs, refuse with ``plumbing.problems.Problem``
+(a stable code of the route's own and a sentence), never FastAPI's ``HTTPException``: that one reaches the client
+only as a generic code chosen by its status.
 """
 
 from __future__ import annotations
@@ -40,6 +44,23 @@ def route_modules() -> list[Path]:
             ):
                 found.append(relative)
     return found
+
+
+def _raised_http_exceptions(source: str) -> Iterator[str]:
+    """Each ``raise HTTPException(...)`` (under any name it was imported as), as ``line: what``."""
+    tree = ast.parse(source)
+    names = {"HTTPException"} | {
+        alias.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name == "HTTPException" and alias.asname
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            raised = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if _last_name(raised) in names:
+                yield f"{node.lineno}: raises {_last_name(raised)}"
 
 
 def _mentions(node: ast.AST, words: tuple[str, ...]) -> bool:
@@ -179,3 +200,25 @@ def test_no_sql_in_route_or_page_modules(path: Path) -> None:
 )
 def test_the_check_sees_sql_and_nothing_else(source: str, expected: list[str]) -> None:
     assert list(violations(source)) == expected
+
+
+@pytest.mark.parametrize("path", [*route_modules(), Path("plumbing/auth/dependencies.py")], ids=str)
+def test_api_refusals_are_problems(path: Path) -> None:
+    found = list(_raised_http_exceptions((ROOT / path).read_text(encoding="utf-8")))
+    assert found == [], (
+        f"{path} refuses with HTTPException; raise plumbing.problems.Problem with a code: {found}"
+    )
+
+
+def test_the_check_sees_an_http_exception_raised_under_any_name() -> None:
+    source = (
+        "from fastapi import HTTPException\n"
+        "from starlette.exceptions import HTTPException as Refused\n"
+        "def f():\n"
+        "    raise HTTPException(404, 'no')\n"
+        "def g():\n"
+        "    raise Refused(400)\n"
+        "def h():\n"
+        "    raise Problem(404, 'not_found', 'no')\n"
+    )
+    assert list(_raised_http_exceptions(source)) == ["4: raises HTTPException", "6: raises Refused"]

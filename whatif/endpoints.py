@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,13 @@ class WhatIfIn(BaseModel):
     seed: int | None = None
 
 
+def _refused(exc: ScenarioInvalid | ValueError) -> Problem:
+    """A scenario refused, the same for a run inline and a job: 422 ``scenario_invalid``, every problem listed."""
+    problems = exc.problems if isinstance(exc, ScenarioInvalid) else [str(exc)]
+    detail = problems[0] if problems else "the scenario was refused"
+    return Problem(422, "scenario_invalid", detail, problems=problems)
+
+
 @router.post("/whatif", summary="Simulate one or two scenarios through the live routing policy")
 async def whatif(
     body: WhatIfIn, request: Request, principal: Principal = Depends(require("committee"))
@@ -41,10 +48,8 @@ async def whatif(
             seed=body.seed,
             who=principal,
         )
-    except ScenarioInvalid as exc:
-        raise HTTPException(422, {"problems": exc.problems}) from None
-    except ValueError as exc:
-        raise HTTPException(422, {"problems": [str(exc)]}) from None
+    except (ScenarioInvalid, ValueError) as exc:
+        raise _refused(exc) from None
     return {"reports": [r.as_dict() for r in reports]}
 
 
@@ -72,11 +77,8 @@ async def start_whatif_job(
             who=principal,
             finish=_reports,
         )
-    except ScenarioInvalid as exc:
-        detail = exc.problems[0] if exc.problems else "the scenario was refused"
-        raise Problem(422, "scenario_invalid", detail, problems=exc.problems) from None
-    except ValueError as exc:
-        raise Problem(422, "scenario_invalid", str(exc), problems=[str(exc)]) from None
+    except (ScenarioInvalid, ValueError) as exc:
+        raise _refused(exc) from None
     href = f"/api/v1/committee/whatif/jobs/{job_id}"
     return JSONResponse({"id": job_id, "status": "running", "href": href}, 202, headers={"Location": href})
 

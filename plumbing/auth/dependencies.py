@@ -6,11 +6,12 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import structlog
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from plumbing.auth.service import Authenticator, Principal
 from plumbing.db.scope import ALL_PARTNERS, set_scope
+from plumbing.problems import Problem
 
 _bearer = HTTPBearer(auto_error=False, description="A token from `hub token create`.")
 
@@ -19,11 +20,15 @@ async def current_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(
+            401, "unauthenticated", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     authenticator: Authenticator = request.app.state.authenticator
     caller = await authenticator.caller(credentials.credentials)
     if caller is None:
-        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+        raise Problem(
+            401, "unauthenticated", "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
+        )
     principal, partners = caller
     structlog.contextvars.bind_contextvars(
         role=principal.role, tenant=principal.tenant, agent_id=principal.agent_id
@@ -38,7 +43,7 @@ def require(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
     async def check(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role != "admin" and principal.role not in roles:
-            raise HTTPException(403, f"this needs the role {' or '.join(roles)}")
+            raise Problem(403, "forbidden", f"this needs the role {' or '.join(roles)}")
         return principal
 
     return check

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import structlog
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.scope import ALL_PARTNERS, current_scope, tenant_scope
+from plumbing.problems import Problem
 from routing.dispatch.callbacks import AttemptResult
 from routing.dispatch.desk import AgentDesk
 from routing.dispatch.schemas import (
@@ -44,15 +45,15 @@ async def _resolve(request: Request, agent_id: str, principal: Principal) -> str
     """``me`` is the caller; an agent acts only for itself, a supervisor for agents of its partner."""
     if agent_id == "me":
         if principal.agent_id is None:
-            raise HTTPException(400, "`me` needs an agent token")
+            raise Problem(400, "not_an_agent", "`me` needs an agent token")
         agent_id = principal.agent_id
     if principal.role == "agent" and principal.agent_id != agent_id:
-        raise HTTPException(403, "an agent may act only for itself")
+        raise Problem(403, "forbidden", "an agent may act only for itself")
     # An agent's own token was issued for the agent's partner (``create_token`` checks): no lookup needed.
     if principal.tenant is not None and principal.role != "agent":
         view = await _desk(request).view(agent_id)
         if view.tenant != principal.tenant:
-            raise HTTPException(404, f"no agent {agent_id!r}")
+            raise Problem(404, "unknown_agent", f"no agent {agent_id!r}")
     structlog.contextvars.bind_contextvars(agent_id=agent_id)
     return agent_id
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
 from plumbing.problems import document_refused
-from tenants.agreements.service import AgreementsInvalid, delete_agreement, list_agreements, put_agreements
+from tenants.agreements.service import (
+    AgreementsInvalid,
+    check_body_id,
+    delete_agreement,
+    list_agreements,
+    put_agreements,
+    unknown_agreement,
+)
 from tenants.agreements.terms import AgreementDefinition
 
 router = APIRouter(prefix="/api/v1/admin/agreements", tags=["agreements"])
@@ -32,7 +39,7 @@ async def one_agreement(agreement_id: str, request: Request, _: Principal = Admi
         for agreement in await list_agreements(session):
             if agreement.id == agreement_id:
                 return agreement
-    raise HTTPException(404, f"no agreement {agreement_id!r}")
+    raise unknown_agreement(agreement_id)
 
 
 @router.put(
@@ -44,8 +51,7 @@ async def one_agreement(agreement_id: str, request: Request, _: Principal = Admi
 async def put_agreement(
     agreement_id: str, body: AgreementDefinition, request: Request, _: Principal = AdminOnly
 ) -> AgreementDefinition:
-    if body.id != agreement_id:
-        raise HTTPException(422, f"the body's id {body.id!r} is not {agreement_id!r}")
+    check_body_id(body.id, agreement_id)
     try:
         async with unit_of_work(request.app.state.hub.sessionmaker) as session:
             await put_agreements(session, agreements=[body], labels=["agreement"])
@@ -59,6 +65,6 @@ async def put_agreement(
 async def end_agreement(agreement_id: str, request: Request, _: Principal = AdminOnly) -> Response:
     async with unit_of_work(request.app.state.hub.sessionmaker) as session:
         if not await delete_agreement(session, agreement_id=agreement_id):
-            raise HTTPException(404, f"no agreement {agreement_id!r}")
+            raise unknown_agreement(agreement_id)
     await _changed(request)
     return Response(status_code=204)

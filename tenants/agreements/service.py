@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plumbing.db.base import utcnow
+from plumbing.problems import Problem, document_refused
 from tenants.agreements.models import AgreementRow, AgreementVersion
 from tenants.agreements.terms import AgreementDefinition, AgreementProblem, check_agreements
 from tenants.models import Service, Tenant
@@ -25,6 +26,19 @@ class AgreementsInvalid(Exception):
     def __init__(self, problems: list[AgreementProblem]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems))
+
+
+def check_body_id(body_id: str, agreement_id: str) -> None:
+    """An agreement is written at its own address: a body naming another id is refused (422, nothing changed)."""
+    if body_id != agreement_id:
+        raise document_refused(
+            "agreement_refused", [("id", f"the body's id {body_id!r} is not {agreement_id!r}")]
+        )
+
+
+def unknown_agreement(agreement_id: str, *, kind: str = "agreement") -> Problem:
+    """The 404 for an agreement (or a data-sharing agreement) that is not there, or not the caller's to see."""
+    return Problem(404, "not_found", f"no {kind} {agreement_id!r}")
 
 
 async def known_services(

@@ -12,6 +12,7 @@ from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from tenants.tokens import create_token
 from tests.figures.test_figures_as_they_were import contact
+from tests.helpers_problems import problem_fields
 
 
 async def test_a_correction_is_a_new_publication_the_readers_take_and_the_original_stays(
@@ -27,7 +28,13 @@ async def test_a_correction_is_a_new_publication_the_readers_take_and_the_origin
     base = f"/api/v1/tenants/{partner.slug}/periods/2026-10"
 
     nothing = await api.post(f"{base}/corrections", json={"reason": "too early"}, headers=committee)
-    assert nothing.status_code == 409 and "nothing to correct" in nothing.json()["detail"]
+    assert problem_fields(nothing) == {
+        "type": "urn:hub:problem:period_refused",
+        "title": "Conflict",
+        "status": 409,
+        "code": "period_refused",
+    }
+    assert "nothing to correct" in nothing.json()["detail"]
     published = await api.post(f"{base}/publish", headers=committee)
     assert published.status_code == 200
     assert published.json()["totals"]["answered_within_threshold"] == 1
@@ -38,7 +45,9 @@ async def test_a_correction_is_a_new_publication_the_readers_take_and_the_origin
     assert read["totals"]["answered"] == 2 and read["correction"] is None  # published: not recomputed
 
     again = await api.post(f"{base}/publish", headers=committee)
-    assert again.status_code == 409 and "publish a correction" in again.json()["detail"]
+    assert (
+        problem_fields(again)["code"] == "period_refused" and "publish a correction" in again.json()["detail"]
+    )
     corrected = await api.post(
         f"{base}/corrections", json={"reason": "one call loaded late"}, headers=committee
     )

@@ -10,6 +10,7 @@ from plumbing.db.session import unit_of_work
 from tenants.tokens import create_token
 from tests.conftest import unique_slug
 from tests.helpers_examples import example_raw
+from tests.helpers_problems import problem_fields
 
 
 async def _token(hub: Hub, role: str, tenant: str | None = None) -> dict[str, str]:
@@ -66,6 +67,14 @@ async def test_create_read_change_and_version_a_partner(hub: Hub, api: httpx.Asy
     versions = (await api.get(f"/api/v1/admin/partners/{slug}/versions", headers=admin)).json()
     assert [v["version"] for v in versions] == [2, 1]
     first = (await api.get(f"/api/v1/admin/partners/{slug}/versions/1", headers=admin)).json()
+    missing = await api.get(f"/api/v1/admin/partners/{slug}/versions/3", headers=admin)
+    assert problem_fields(missing) == {
+        "type": "urn:hub:problem:unknown_version",
+        "title": "Not Found",
+        "status": 404,
+        "code": "unknown_version",
+    }
+    assert missing.json()["detail"] == f"{slug!r} has no catalogue version 3"
     assert first["definition"]["services"][1]["resolution_working_days"] == 2
     listed = (await api.get("/api/v1/admin/partners", headers=admin)).json()
     assert {"slug": slug, "catalogue_version": 2}.items() <= next(
@@ -90,7 +99,13 @@ async def test_invalid_definitions_are_refused_with_every_problem(hub: Hub, api:
     assert (await api.get(f"/api/v1/admin/partners/{slug}", headers=admin)).status_code == 404
 
     mismatch = await api.put(f"/api/v1/admin/partners/{slug}-other", json=_document(slug), headers=admin)
-    assert mismatch.status_code == 400
+    assert problem_fields(mismatch) == {
+        "type": "urn:hub:problem:slug_mismatch",
+        "title": "Bad Request",
+        "status": 400,
+        "code": "slug_mismatch",
+    }
+    assert mismatch.json()["detail"] == f"tenant.slug {slug!r} does not match the path {slug + '-other'!r}"
 
 
 async def test_only_admins_and_api_keys(hub: Hub, api: httpx.AsyncClient, make_partner) -> None:

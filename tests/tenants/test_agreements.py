@@ -15,6 +15,7 @@ from tenants.agreements.service import AgreementsInvalid, list_agreements, put_a
 from tenants.agreements.terms import AgreementDefinition, check_agreements, parse_agreements
 from tenants.loader import load_definitions
 from tenants.tokens import create_token
+from tests.helpers_problems import problem_fields
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
 
@@ -125,9 +126,28 @@ async def test_admin_api_stores_refuses_and_deletes(hub: Hub, make_partner) -> N
         assert (
             await api.delete(f"/api/v1/admin/agreements/{body['id']}", headers=as_admin)
         ).status_code == 204
-        assert (
-            await api.delete(f"/api/v1/admin/agreements/{body['id']}", headers=as_admin)
-        ).status_code == 404
+        gone = await api.delete(f"/api/v1/admin/agreements/{body['id']}", headers=as_admin)
+        assert problem_fields(gone) == {
+            "type": "urn:hub:problem:not_found",
+            "title": "Not Found",
+            "status": 404,
+            "code": "not_found",
+        }
+        assert gone.json()["detail"] == f"no agreement {body['id']!r}"
+        unknown = await api.get(f"/api/v1/admin/agreements/{body['id']}", headers=as_admin)
+        assert problem_fields(unknown) == problem_fields(gone)
+        elsewhere = await api.put(
+            f"/api/v1/admin/agreements/other-{borrower.slug}", json=body, headers=as_admin
+        )
+        assert problem_fields(elsewhere) == {
+            "type": "urn:hub:problem:agreement_refused",
+            "title": "Unprocessable Entity",
+            "status": 422,
+            "code": "agreement_refused",
+        }
+        assert elsewhere.json()["problems"] == [
+            {"path": "id", "message": f"the body's id {body['id']!r} is not 'other-{borrower.slug}'"}
+        ]
     async with unit_of_work(hub.sessionmaker) as session:
         with pytest.raises(AgreementsInvalid):
             await put_agreements(

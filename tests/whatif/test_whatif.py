@@ -20,6 +20,7 @@ from routing.models import Enquiry, EnquiryEvent
 from tenants.models import Service
 from tenants.tokens import create_token
 from tests.conftest import Partner, eventually
+from tests.helpers_problems import problem_fields
 from tests.hub.web.conftest import make_user, sign_in_client
 from whatif.service import run_inline
 
@@ -239,7 +240,14 @@ async def test_the_api_runs_a_what_if_for_the_committee_only(
         json={"scenario": body["scenario"].replace("per_interval: 40", "per_interval: -1")},
         headers={"authorization": f"Bearer {committee}"},
     )
-    assert bad.status_code == 422 and "line 5" in bad.text and "negative" in bad.text
+    assert problem_fields(bad) == {
+        "type": "urn:hub:problem:scenario_invalid",
+        "title": "Unprocessable Entity",
+        "status": 422,
+        "code": "scenario_invalid",
+    }
+    [problem] = bad.json()["problems"]
+    assert bad.json()["detail"] == problem and "line 5" in problem and "negative" in problem
 
 
 async def test_the_what_if_page_reads_partners_and_agreements_by_name(

@@ -8,6 +8,7 @@ from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from tenants.tokens import create_token
 from tests.conftest import eventually
+from tests.helpers_problems import problem_fields
 
 
 async def token(hub: Hub, **kwargs: str) -> dict[str, str]:
@@ -68,15 +69,24 @@ async def test_bad_bodies_and_parameters_get_4xx(hub: Hub, make_partner, api: ht
     assert (
         await api.get(f"{base}?from=2026-01-01&to=2026-02-01", headers=admin)
     ).status_code == 422  # no zone
-    assert (
-        await api.get(f"{base}?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", headers=admin)
-    ).status_code == 400
+    backwards = await api.get(f"{base}?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", headers=admin)
+    assert problem_fields(backwards) == {
+        "type": "urn:hub:problem:invalid_range",
+        "title": "Bad Request",
+        "status": 400,
+        "code": "invalid_range",
+    }
     assert (
         await api.get(
             "/api/v1/tenants/nobody/metrics?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", headers=admin
         )
     ).status_code == 404
-    assert (await api.get("/api/v1/agents/me", headers=admin)).status_code == 400
+    assert problem_fields(await api.get("/api/v1/agents/me", headers=admin)) == {
+        "type": "urn:hub:problem:not_an_agent",
+        "title": "Bad Request",
+        "status": 400,
+        "code": "not_an_agent",
+    }
 
 
 async def test_stale_and_repeated_actions_change_nothing_twice(

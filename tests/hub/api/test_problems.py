@@ -24,7 +24,7 @@ async def test_refusals_from_every_source_share_the_problem_shape(
 ) -> None:
     partner = await make_partner(agents=1)
     as_agent = await token(hub, role="agent", agent_id=partner.agents[0])
-    # no token (a dependency's HTTPException)
+    # no token (the bearer dependency's refusal)
     _is_problem(await api.get("/api/v1/agents/me"), 401, "unauthenticated")
     # a route that does not exist (the framework's own 404)
     _is_problem(await api.get("/api/v1/no-such-thing", headers=as_agent), 404, "not_found")

@@ -14,6 +14,7 @@ from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
 from tenants.tokens import create_token
 from tests.helpers_amqp import enquiry
+from tests.helpers_problems import problem_fields
 
 
 async def _arrive(hub: Hub, tenant: str) -> int:
@@ -86,8 +87,24 @@ async def test_trail_wait_callback_and_queues(hub: Hub, make_partner) -> None:  
             await api.get(f"/api/v1/enquiries/{first}/trail", headers=headers["agent"])
         ).status_code == 200
         for who in ("stranger", "other_agent"):
-            assert (
-                await api.get(f"/api/v1/enquiries/{first}/trail", headers=headers[who])
-            ).status_code == 404
+            hidden = await api.get(f"/api/v1/enquiries/{first}/trail", headers=headers[who])
+            assert problem_fields(hidden) == {
+                "type": "urn:hub:problem:unknown_enquiry",
+                "title": "Not Found",
+                "status": 404,
+                "code": "unknown_enquiry",
+            }
+            assert hidden.json()["detail"] == f"no enquiry {first}"
+        # the first caller is talking to the agent now: too late to take a callback
+        late = await api.post(f"/api/v1/enquiries/{first}/callback", json={}, headers=headers["partner"])
+        assert problem_fields(late) == {
+            "type": "urn:hub:problem:not_waiting",
+            "title": "Conflict",
+            "status": 409,
+            "code": "not_waiting",
+        }
+        assert (
+            late.json()["detail"] == "that enquiry is answered: a callback is only for a caller still waiting"
+        )
         r = await api.get(f"/api/v1/enquiries/{second}/trail", headers=headers["supervisor"])
         assert r.json()["steps"][-1]["event"] == "enquiry.callback_accepted"
