@@ -123,18 +123,7 @@ class Worker:
 
     async def _handle_embedded(self, batch: list[IncomingMessage]) -> None:
         """The embedded bus's batches: nothing to ack, but a failing batch is halved and its culprit refused alike."""
-        try:
-            await self._process_with_retry(batch)
-            return
-        except Exception as exc:
-            if self.stop.is_set():
-                raise
-            log.exception("intake.batch_failed", size=len(batch))
-            failure = exc
-        if len(batch) == 1:
-            await self._refuse(None, batch[0], failure)
-        else:
-            await self._settle_apart(None, batch)
+        await self._settle(None, batch)
 
     async def _amqp_loop(self) -> None:
         attempt = 0
@@ -221,7 +210,7 @@ class Worker:
             self.amqp_ready.clear()
             stop_wait.cancel()
 
-    async def _settle(self, channel: AmqpChannel, batch: list[IncomingMessage]) -> None:
+    async def _settle(self, channel: AmqpChannel | None, batch: list[IncomingMessage]) -> None:
         """Ack after commit. A batch that fails for its content is split in halves until the culprit is alone.
 
         Intake's parser refuses every malformed message it knows with a code (``routing.intake.contract``), so a
@@ -233,10 +222,13 @@ class Worker:
         A channel that closed meanwhile (the broker or the network dropped the connection) is not a fault of the
         batch: its delivery tags died with it and the broker redelivers the messages, so ``ConnectionLost``
         goes straight up to reconnect; re-processing the batch would only ack dead tags.
+
+        With no channel (the embedded bus) there is nothing to ack, and no connection to lose.
         """
         try:
             await self._process_with_retry(batch)
-            channel.ack(batch[-1].delivery_tag, multiple=True)
+            if channel is not None:
+                channel.ack(batch[-1].delivery_tag, multiple=True)
             return
         except ConnectionLost:
             raise
