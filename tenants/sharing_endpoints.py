@@ -8,9 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from plumbing.auth.dependencies import current_principal, require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
-from plumbing.problems import document_refused
 from tenants.access import may_read_data_sharing
-from tenants.agreements.service import AgreementsInvalid, check_body_id, unknown_agreement
+from tenants.agreements.service import put_one, unknown_agreement
 from tenants.agreements.sharing import DataSharingDefinition
 from tenants.agreements.sharing_service import delete_data_sharing, put_data_sharing, readable_data_sharing
 
@@ -54,12 +53,8 @@ async def one_agreement(
 async def put_agreement(
     agreement_id: str, body: DataSharingDefinition, request: Request, _: Principal = AdminOnly
 ) -> DataSharingDefinition:
-    check_body_id(body.id, agreement_id)
-    try:
-        async with unit_of_work(request.app.state.hub.sessionmaker) as session:
-            await put_data_sharing(session, agreements=[body], labels=["agreement"])
-    except AgreementsInvalid as exc:
-        raise document_refused("agreement_refused", [(p.path, p.message) for p in exc.problems]) from None
+    async with unit_of_work(request.app.state.hub.sessionmaker) as session:
+        await put_one(session, put_data_sharing, body, at=agreement_id)
     return body
 
 

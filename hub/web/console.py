@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -221,6 +222,23 @@ def _form_agent(request: Request, csrf: str | None, user: SignedIn) -> str:
     return user.agent_id
 
 
+@dataclass(frozen=True)
+class EnquiryForm:
+    """A console form about one enquiry: the agent sending it (CSRF checked) and the enquiry (None: not one)."""
+
+    agent_id: str
+    enquiry_id: int | None
+
+
+async def enquiry_form(
+    request: Request,
+    enquiry_id: str | None = Form(None),
+    csrf: str | None = Form(None),
+    user: SignedIn = Depends(agent_user),
+) -> EnquiryForm:
+    return EnquiryForm(_form_agent(request, csrf, user), _to_int(enquiry_id))
+
+
 async def _desk_act(operation: Awaitable[object], done: str | None = None) -> RedirectResponse:
     """One desk operation for a console form: back to the console with ``done``, or with the refusal's code."""
     try:
@@ -244,23 +262,15 @@ async def set_status(
 
 
 @router.post("/offer/{action}")
-async def offer_action(
-    action: str,
-    request: Request,
-    enquiry_id: str | None = Form(None),
-    csrf: str | None = Form(None),
-    user: SignedIn = Depends(agent_user),
-) -> Response:
-    agent_id = _form_agent(request, csrf, user)
-    wanted = _to_int(enquiry_id)
+async def offer_action(action: str, request: Request, form: EnquiryForm = Depends(enquiry_form)) -> Response:
     if action not in ("accept", "reject"):
         raise PageError(404, "There is no such action.")
-    if wanted is None:
+    if form.enquiry_id is None:
         return _back("stale_offer")
     desk = hub_of(request).desk
     if action == "accept":
-        return await _desk_act(desk.accept(agent_id, wanted))
-    return await _desk_act(desk.reject(agent_id, wanted), "rejected")
+        return await _desk_act(desk.accept(form.agent_id, form.enquiry_id))
+    return await _desk_act(desk.reject(form.agent_id, form.enquiry_id), "rejected")
 
 
 # Why a contact need not have happened (the committee counts these as avoidable contacts).
@@ -275,16 +285,12 @@ AVOIDABLE_REASONS = (
 @router.post("/complete")
 async def complete(
     request: Request,
-    enquiry_id: str | None = Form(None),
     outcome: str | None = Form(None),
     notes: str | None = Form(None),
     avoidable: str | None = Form(None),
-    csrf: str | None = Form(None),
-    user: SignedIn = Depends(agent_user),
+    form: EnquiryForm = Depends(enquiry_form),
 ) -> Response:
-    agent_id = _form_agent(request, csrf, user)
-    wanted = _to_int(enquiry_id)
-    if wanted is None:
+    if form.enquiry_id is None:
         return _back("not_yours")
     if outcome not in WRAP_UP_OUTCOMES:
         return _back("bad_outcome")
@@ -292,8 +298,8 @@ async def complete(
         return _back("bad_outcome")
     return await _desk_act(
         hub_of(request).desk.complete(
-            agent_id,
-            wanted,
+            form.agent_id,
+            form.enquiry_id,
             outcome,
             _notes(notes),
             [f"avoidable:{avoidable}"] if avoidable else None,
@@ -313,35 +319,26 @@ ATTEMPT_RESULTS = (
 
 @router.post("/callback-attempt")
 async def callback_attempt(
-    request: Request,
-    enquiry_id: str | None = Form(None),
-    result: str | None = Form(None),
-    csrf: str | None = Form(None),
-    user: SignedIn = Depends(agent_user),
+    request: Request, result: str | None = Form(None), form: EnquiryForm = Depends(enquiry_form)
 ) -> Response:
     """The agent rang the callback in hand: the same desk operation as the agent API's."""
-    agent_id = _form_agent(request, csrf, user)
-    wanted = _to_int(enquiry_id)
-    if wanted is None:
+    if form.enquiry_id is None:
         return _back("not_yours")
     if result not in dict(ATTEMPT_RESULTS):
         return _back("bad_outcome")
-    return await _desk_act(hub_of(request).desk.callback_attempt(agent_id, wanted, AttemptResult(result)))
+    desk = hub_of(request).desk
+    return await _desk_act(desk.callback_attempt(form.agent_id, form.enquiry_id, AttemptResult(result)))
 
 
 @router.post("/transfer")
 async def transfer_enquiry(
     request: Request,
-    enquiry_id: str | None = Form(None),
     target: str | None = Form(None),
     notes: str | None = Form(None),
-    csrf: str | None = Form(None),
-    user: SignedIn = Depends(agent_user),
+    form: EnquiryForm = Depends(enquiry_form),
 ) -> Response:
-    agent_id = _form_agent(request, csrf, user)
-    wanted = _to_int(enquiry_id)
     tenant, _, service = (target or "").partition("/")
-    if wanted is None:
+    if form.enquiry_id is None:
         return _back("not_yours")
     if not tenant or not service:
         return _back("unknown_target")
@@ -353,8 +350,8 @@ async def transfer_enquiry(
         return await _desk_act(
             transfer(
                 hub_of(request).dispatcher,
-                agent_id,
-                wanted,
+                form.agent_id,
+                form.enquiry_id,
                 to_tenant=tenant,
                 to_service=service,
                 notes=_notes(notes),

@@ -7,13 +7,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from plumbing.auth.dependencies import require
 from plumbing.auth.service import Principal
 from plumbing.db.session import unit_of_work
-from plumbing.problems import document_refused
 from tenants.agreements.service import (
-    AgreementsInvalid,
-    check_body_id,
     delete_agreement,
     list_agreements,
     put_agreements,
+    put_one,
     unknown_agreement,
 )
 from tenants.agreements.terms import AgreementDefinition
@@ -51,12 +49,8 @@ async def one_agreement(agreement_id: str, request: Request, _: Principal = Admi
 async def put_agreement(
     agreement_id: str, body: AgreementDefinition, request: Request, _: Principal = AdminOnly
 ) -> AgreementDefinition:
-    check_body_id(body.id, agreement_id)
-    try:
-        async with unit_of_work(request.app.state.hub.sessionmaker) as session:
-            await put_agreements(session, agreements=[body], labels=["agreement"])
-    except AgreementsInvalid as exc:
-        raise document_refused("agreement_refused", [(p.path, p.message) for p in exc.problems]) from None
+    async with unit_of_work(request.app.state.hub.sessionmaker) as session:
+        await put_one(session, put_agreements, body, at=agreement_id)
     await _changed(request)
     return body
 

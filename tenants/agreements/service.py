@@ -6,9 +6,10 @@ and against the agreements already stored, so a bad one changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -27,13 +28,27 @@ class AgreementsInvalid(Exception):
         self.problems = problems
         super().__init__("; ".join(f"{p.path}: {p.message}" if p.path else p.message for p in problems))
 
+    def refusal(self) -> Problem:
+        """The API's answer: 422 ``agreement_refused`` with every problem and where it is (nothing changed)."""
+        return document_refused("agreement_refused", [(p.path, p.message) for p in self.problems])
 
-def check_body_id(body_id: str, agreement_id: str) -> None:
-    """An agreement is written at its own address: a body naming another id is refused (422, nothing changed)."""
-    if body_id != agreement_id:
-        raise document_refused(
-            "agreement_refused", [("id", f"the body's id {body_id!r} is not {agreement_id!r}")]
-        )
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+async def put_one(
+    session: AsyncSession, put: Callable[..., Awaitable[None]], body: _Identified, *, at: str
+) -> None:
+    """One agreement of either kind written at its own address ``at`` with ``put`` (``put_agreements`` or
+    ``put_data_sharing``); refused as the API answers it, 422 ``agreement_refused``, with nothing changed."""
+    if body.id != at:
+        raise document_refused("agreement_refused", [("id", f"the body's id {body.id!r} is not {at!r}")])
+    try:
+        await put(session, agreements=[body], labels=["agreement"])
+    except AgreementsInvalid as exc:
+        raise exc.refusal() from None
 
 
 def unknown_agreement(agreement_id: str, *, kind: str = "agreement") -> Problem:
