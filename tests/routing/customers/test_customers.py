@@ -11,7 +11,7 @@ from hub.runtime import Hub
 from plumbing.bus.base import IncomingMessage
 from routing.customers.keys import keys_of, normalise_email, normalise_phone, normalise_uprn
 from routing.customers.models import Customer
-from routing.customers.prompts import DEFAULT_RULES, facts_from, proactive_prompts
+from routing.customers.prompts import DEFAULT_RULES, facts_from, proactive_prompts, rules_for
 from routing.customers.service import PastContact
 from routing.customers.visibility import CUSTOMER_FIELDS, visible_customer_fields
 from routing.models import Enquiry
@@ -114,6 +114,13 @@ def test_prompts_come_from_rules_over_what_is_held() -> None:
         p.text
         for p in proactive_prompts(custom, service_code="pothole", text=None, facts={}, history=[], now=NOW)
     ] == ["Ask for the  lamp post number."]
+
+
+def test_a_services_own_prompt_rules_follow_the_hubs_and_only_rules_count() -> None:
+    own = {"id": "lamp", "when": {"services": ["pothole"]}, "say": "Ask for the lamp post number."}
+    assert rules_for({"prompts": [own, "not a rule", 7]}) == [*DEFAULT_RULES, own]
+    assert rules_for({"name": "Potholes"}) == list(DEFAULT_RULES)  # a service that adds none
+    assert rules_for(None) == list(DEFAULT_RULES)  # no service at all
 
 
 def _message(tenant: str, customer: dict[str, Any]) -> IncomingMessage:
