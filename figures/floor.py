@@ -1,7 +1,8 @@
 """The live floor for one partner, as a supervisor sees it: queues, agents, today's figures, overflow.
 
-The supervisor's page reads it; it lives here, not in ``routing``, because it shows today's figures beside the
-live queue, and only this floor of the building may read both ``routing`` and ``figures``' own computations.
+The supervisor's page (hub/web/supervisor.py) reads it. It lives in ``figures``, not ``routing``, because it shows
+today's figures (``figures.service``) beside the live queue, and ``routing`` may not import ``figures``
+(the floors: docs/architecture.md).
 """
 
 from __future__ import annotations
