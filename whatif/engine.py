@@ -122,10 +122,16 @@ class Draw:
         if d.distribution == "fixed":
             return d.mean_seconds * 1000
         if d.distribution == "exponential":
-            return self.rng.expovariate(1.0 / d.mean_seconds) * 1000
+            return exponential(self.rng, 1.0 / d.mean_seconds) * 1000
         # Lognormal with the given mean: mu chosen so that exp(mu + sigma²/2) is the mean.
         mu = math.log(d.mean_seconds) - d.sigma**2 / 2
         return self.rng.lognormvariate(mu, d.sigma) * 1000
+
+
+def exponential(rng: random.Random, rate: float) -> float:
+    """``rng.expovariate(rate)``: its formula on the same draw, so the same number, without a call into
+    random.py's Python code (three per contact, the arrival gap, handle time and patience)."""
+    return -math.log(1.0 - rng.random()) / rate
 
 
 def catalogue_of(scenario: Scenario) -> Catalogue:
@@ -234,6 +240,9 @@ class Engine:
         self._rates: dict[tuple[int, int], float] = {}  # (stream, interval) -> arrivals per ms
         self._counts_at = -(10**15)
         self._counts: list[tuple[int, int]] = []
+        self._counts_version = -1  # the live state's ``overflow_version`` when they were read
+        self._counts_until = 0  # and the first moment (epoch ms) after that at which an hour turned
+        self._agreement_ids = [a.id for a in self.agreements]
         self._owner_keys: dict[str | None, tuple[list[str], frozenset[str], dict[str, ServiceTerms]]] = {}
         self._in_hand: dict[str, int] = {}
         self._this_hour: dict[str, int] = {}
@@ -360,7 +369,7 @@ class Engine:
             edge = (k + 1) * interval_ms
             rate = self._rate(stream, k, interval_ms)  # arrivals per ms
             if rate > 0:
-                t += self.rng.expovariate(rate)
+                t += exponential(self.rng, rate)
                 if t < edge:
                     return t if t < self.end_ms else None
             # Memoryless: no arrival before the interval's edge, so start afresh there at the next rate.
@@ -418,12 +427,16 @@ class Engine:
             # owners' decisions only make that later).
             self._refresh_due[owner] = min(self._rolling_at[q] for q in wanted) + refresh_ms
         if self.agreements and now_ms - self._counts_at >= 1000:
-            # Caps are enforced by the live state itself; these counts only feed the reasons' figures.
-            counts = [live.overflow_count_sync(a.id, abs_now) for a in self.agreements]
-            if counts != self._counts:  # mostly they are as they were a second ago
-                self._counts = counts
-                self._in_hand = {a.id: n for a, (n, _hour) in zip(self.agreements, counts, strict=True)}
-                self._this_hour = {a.id: n for a, (_hand, n) in zip(self.agreements, counts, strict=True)}
+            # Caps are enforced by the live state itself; these counts only feed the reasons' figures. Read
+            # again only when they may differ: something was taken or let go since, or a local hour turned.
+            if live.overflow_version != self._counts_version or abs_now >= self._counts_until:
+                counts = [live.overflow_count_sync(a.id, abs_now) for a in self.agreements]
+                self._counts_version = live.overflow_version
+                self._counts_until = live.overflow_hour_ends_sync(self._agreement_ids, abs_now)
+                if counts != self._counts:  # mostly they are as they were a second ago
+                    self._counts = counts
+                    self._in_hand = {a.id: n for a, (n, _hour) in zip(self.agreements, counts, strict=True)}
+                    self._this_hour = {a.id: n for a, (_hand, n) in zip(self.agreements, counts, strict=True)}
             self._counts_at = now_ms
         return Snapshot(
             now=moment or self.when(now_ms),
