@@ -54,7 +54,7 @@ FINISH, SHIFT, RING, TICK, ABANDON, ARRIVE = range(6)
 CLOCKS = -1
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Contact:
     """One simulated contact; times in milliseconds from the start of the period."""
 
@@ -65,12 +65,34 @@ class Contact:
     arrival_ms: int
     handle_ms: int
     patience_ms: float  # NEVER: the caller waits however long it takes
-    answered_ms: int | None = None
-    abandoned_ms: int | None = None
-    completed_ms: int | None = None
-    handler: str | None = None
-    callback: bool = False
-    voicemail: bool = False
+    answered_ms: int | None
+    abandoned_ms: int | None
+    completed_ms: int | None
+    handler: str | None
+    callback: bool
+    voicemail: bool
+
+    def __init__(
+        self,
+        id: int,
+        owner: str,
+        service: str,
+        channel: str,
+        arrival_ms: int,
+        handle_ms: int,
+        patience_ms: float,
+        answered_ms: int | None = None,
+        abandoned_ms: int | None = None,
+        completed_ms: int | None = None,
+        handler: str | None = None,
+        callback: bool = False,
+        voicemail: bool = False,
+    ) -> None:
+        # The dataclass's own ``__init__`` (the same parameters) stays Python when compiled: one per contact.
+        self.id, self.owner, self.service, self.channel = id, owner, service, channel
+        self.arrival_ms, self.handle_ms, self.patience_ms = arrival_ms, handle_ms, patience_ms
+        self.answered_ms, self.abandoned_ms, self.completed_ms = answered_ms, abandoned_ms, completed_ms
+        self.handler, self.callback, self.voicemail = handler, callback, voicemail
 
 
 @dataclass(slots=True)

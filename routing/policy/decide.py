@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -38,7 +38,7 @@ from routing.policy.model import (
 def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> Decision:
     """Rings (own agents first, then lenders under agreements), the caller's action, and why."""
     now = snapshot.now
-    figures = snapshot.figures(enquiry.owner, enquiry.service_code)
+    figures = _figures(snapshot, enquiry.owner, enquiry.service_code)
     position = enquiry.position if enquiry.position is not None else figures.waiting + 1
     prediction = predict_wait(figures, service, position)
     # Reasons' texts and figures are worked out when read (``Reason.later``): the simulator reads none.
@@ -84,6 +84,11 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
         enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
     )
     return Decision(enquiry.priority, tuple(rings), action, prediction, tuple(reasons))
+
+
+def _figures(snapshot: Snapshot, tenant: str, service: str) -> QueueFigures:
+    """``Snapshot.figures``, here so that compiled it is a direct call rather than a Python method's frame."""
+    return snapshot.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
 def _priority_reason(priority: int) -> tuple[str, dict[str, Any]]:
@@ -214,7 +219,7 @@ def estimate_wait(
 ) -> Prediction:
     """A waiting enquiry's predicted wait now: its owner's agents and the lenders' whose rings are open or will
     open (``decide``'s estimate, for a caller already in the queue)."""
-    figures = snapshot.figures(enquiry.owner, enquiry.service_code)
+    figures = _figures(snapshot, enquiry.owner, enquiry.service_code)
     prediction = predict_wait(figures, service, position)
     lent = [
         (a, ring_opens_at(a, enquiry.queued_at, snapshot.now), gate_for(a, service, snapshot).open)
@@ -379,7 +384,7 @@ def agreement_applies_now(
         or c.predicted_wait_at_least_seconds is not None
         or c.borrower_service_level_at_risk
     )
-    figures = snapshot.figures(service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
+    figures = _figures(snapshot, service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
     why: list[str] = []
     ok = True
     # Each check: ``ok = _check(why, ok, passed, text)`` (a module function, not a closure made per call).
@@ -549,13 +554,7 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
     if spans is not None and wall is not None:
         if _inside(spans, wall):
             return moment
-        # The local day's starts and the week's after it, each with its local wall-clock second: a start is later
-        # than the moment when its wall clock is (the comparison of two datetimes of the same zone).
-        walls = _start_walls(agreement.windows, agreement.timezone, wall // 86400)
-        later = [(w, start) for w, start in walls if w > wall]
-        if not later:
-            return None
-        return min(later, key=_first)[1].astimezone(moment.tzinfo)
+        return _next_start(agreement.windows, agreement.timezone, wall, moment.tzinfo)
     inside, local, _label = _windows_at_exactly(agreement.windows, agreement.timezone, timestamp)
     if inside:
         return moment
@@ -563,8 +562,32 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
     return min(starts).astimezone(moment.tzinfo) if starts else None
 
 
-def _first(pair: tuple[int, datetime]) -> int:
-    return pair[0]
+def _next_start(windows: tuple[Window, ...], timezone: str, wall: int, tz: tzinfo | None) -> datetime | None:
+    """The first window start after the local wall clock ``wall`` (shut then), in ``tz``.
+
+    The local day's starts and the week's after it, each with its wall-clock second: a start is later than the
+    moment when its wall clock is (as two datetimes of the same zone compare). The answer holds from ``wall``
+    until that start, so it is kept per windows for the arrivals that follow (the clock only moves on).
+    """
+    kept = _NEXT.get(id(windows))
+    if kept is not None and kept[0] is windows and kept[1] == timezone and kept[2] <= wall < kept[3]:
+        if kept[5] is tz:
+            return kept[6]
+        return kept[4].astimezone(tz)
+    best: tuple[int, datetime] | None = None
+    for w, start in _start_walls(windows, timezone, wall // 86400):
+        if w > wall and (best is None or w < best[0]):  # the first of equal starts, as ``min`` picks
+            best = (w, start)
+    if best is None:
+        return None
+    found = best[1].astimezone(tz)
+    if len(_NEXT) >= 256:
+        _NEXT.clear()
+    _NEXT[id(windows)] = (windows, timezone, wall, best[0], best[1], tz, found)
+    return found
+
+
+_NEXT: dict[int, tuple[tuple[Window, ...], str, int, int, datetime, tzinfo | None, datetime]] = {}
 
 
 @lru_cache(maxsize=256)  # the same for every arrival of a day
