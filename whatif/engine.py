@@ -649,7 +649,7 @@ class Engine:
         facts = EnquiryFacts(c.id, c.owner, c.service, c.channel, terms.priority, moment)
         decision = self.decide(facts, terms, self.snapshot(now, key, moment))
         live = self.live
-        live.record_stats_sync(key, abs_now, {"arrivals": 1})
+        live.count_sync(key, abs_now, "arrivals", 1)
         if decision.action == "voicemail" or decision.action == "next_opening":
             # A message left for later, or a visitor told when the desk opens: never queued for an agent, so it
             # counts as a short abandon.
@@ -686,7 +686,7 @@ class Engine:
         c.answered_ms, c.handler = now, agent.tenant
         key = base_queue_of(offer.queue)
         within = now - c.arrival_ms <= self.terms[key].sl_threshold_seconds * 1000
-        live.record_stats_sync(key, self.abs_ms(now), {"answered": 1, "answered_within": int(within)})
+        live.count_sync(key, self.abs_ms(now), "answered", 1, "answered_within", int(within))
         if self.blending is not None:
             self._blend_start(agent, c, now)
             return
@@ -719,8 +719,8 @@ class Engine:
         del agent.hand[c.id]
         self.live.finish_sync(agent.id, c.id)
         c.completed_ms = now
-        self.live.record_stats_sync(
-            f"{c.owner}/{c.service}", self.abs_ms(now), {"handled": 1, "handle_ms": c.handle_ms}
+        self.live.count_sync(
+            f"{c.owner}/{c.service}", self.abs_ms(now), "handled", 1, "handle_ms", c.handle_ms
         )
         if agent.busy_with == c.id:  # the live contact ended: what it parked resumes (``enquiry.resumed``)
             agent.busy_with = None
@@ -743,9 +743,7 @@ class Engine:
         c.completed_ms = now
         agent.busy_with = None
         agent.busy_ms += c.handle_ms
-        live.record_stats_sync(
-            f"{c.owner}/{c.service}", self.abs_ms(now), {"handled": 1, "handle_ms": c.handle_ms}
-        )
+        live.count_sync(f"{c.owner}/{c.service}", self.abs_ms(now), "handled", 1, "handle_ms", c.handle_ms)
         if agent.on_shift:
             self._ready(agent, now)
 
@@ -767,7 +765,7 @@ class Engine:
         if self.live.withdraw_sync(c.id) is True:
             c.abandoned_ms = now
             if now - c.arrival_ms >= 5000:
-                self.live.record_stats_sync(f"{c.owner}/{c.service}", self.abs_ms(now), {"abandoned": 1})
+                self.live.count_sync(f"{c.owner}/{c.service}", self.abs_ms(now), "abandoned", 1)
 
     def _shift(self, agent_id: str, on: bool, now: int) -> None:
         agent = self.agents[agent_id]

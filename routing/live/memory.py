@@ -586,6 +586,16 @@ class MemoryLiveState:
     async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
         self.record_stats_sync(queue, now_ms, counts)
 
+    def count_sync(
+        self, queue: str, now_ms: int, name: str, value: float, name2: str = "", value2: float = 0.0
+    ) -> None:
+        """``record_stats_sync(queue, now_ms, {name: value, name2: value2})`` (``name2`` empty: one counter)
+        without a dict per call: the simulator counts three or four times per contact."""
+        bucket = self._stats[(_base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
+        bucket[name] += value
+        if name2:
+            bucket[name2] += value2
+
     def record_stats_sync(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
         bucket = self._stats[(_base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
         for name, value in counts.items():

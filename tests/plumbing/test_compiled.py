@@ -114,7 +114,7 @@ def test_no_declaration_compiles_nothing(tmp_path: Path) -> None:
     bare.write_text('[project]\nname = "x"\n')
     assert compiled.declared_modules(bare) == ()
     bad = tmp_path / "bad.toml"
-    bad.write_text("[tool.hub.compiled]\nmodules = \"routing.policy.decide\"\n")
+    bad.write_text('[tool.hub.compiled]\nmodules = "routing.policy.decide"\n')
     with pytest.raises(ValueError, match="list of dotted module names"):
         compiled.declared_modules(bad)
 

@@ -16,7 +16,10 @@ from routing.policy.model import Agreement, Conditions, Window
 policy = importlib.import_module("routing.policy.decide")
 
 EVENINGS = (Window(frozenset(range(7)), time(18, 0), time(22, 0)),)
-NIGHTS = (Window(frozenset({0, 4}), time(22, 30), time(6, 15)), Window(frozenset({2}), time(1, 0), time(2, 30)))
+NIGHTS = (
+    Window(frozenset({0, 4}), time(22, 30), time(6, 15)),
+    Window(frozenset({2}), time(1, 0), time(2, 30)),
+)
 ZONES = ("Europe/London", "Asia/Kathmandu", "Australia/Lord_Howe", "America/St_Johns", "UTC")
 
 
@@ -54,7 +57,9 @@ def test_a_known_evening() -> None:
     assert policy._windows_at(EVENINGS, "Europe/London", opening) == (True, "Mon 18:00")
     assert policy._windows_at(EVENINGS, "Europe/London", opening - 0.001) == (False, "Mon 17:59")
     # Summer time (BST, UTC+1): 17:00 UTC is 18:00 local.
-    assert policy._windows_at(EVENINGS, "Europe/London", datetime(2026, 7, 6, 17, tzinfo=UTC).timestamp()) == (
+    assert policy._windows_at(
+        EVENINGS, "Europe/London", datetime(2026, 7, 6, 17, tzinfo=UTC).timestamp()
+    ) == (
         True,
         "Mon 18:00",
     )
