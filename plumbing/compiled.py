@@ -10,6 +10,7 @@ the packages that hold them, before any of them is imported) puts a finder first
 from source unless the stamp written by the build holds the sha256 of their sources as they are now: an edit
 without a rebuild runs the edit. ``WHATIF_PURE_PYTHON=1`` loads them from source regardless (the tests run both).
 They are compiled as one group (each calls the others directly), so they are used all together or not at all.
+The group is declared in pyproject.toml (``[tool.hub.compiled] modules``): this bottom floor names no domain module.
 """
 
 from __future__ import annotations
@@ -21,20 +22,33 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-# The simulator's inner loop (issue 23): the policy, its Erlang figures, the in-memory live state and the engine
-# (native classes when built: nothing on them may be replaced at run time). The live router is left out: compiled
-# it would change the live hub's classes too, for 10 % of a simulation (docs/simulator.md, "Fourth round").
-MODULES = (
-    "routing.policy.decide",
-    "routing.policy.erlang",
-    "routing.live.memory",
-    "whatif.engine",
-)
+PYPROJECT = ROOT / "pyproject.toml"
+
+
+def declared_modules(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """The compiled group as pyproject.toml's ``[tool.hub.compiled] modules`` names it.
+
+    The list lives with the project, not here: this module is the bottom floor and must not name the domains'
+    modules. No file or no table (an install without the repository's pyproject.toml): nothing is compiled.
+    """
+    try:
+        with pyproject.open("rb") as file:
+            table = tomllib.load(file)
+    except OSError:
+        return ()
+    modules = table.get("tool", {}).get("hub", {}).get("compiled", {}).get("modules", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise ValueError(f"{pyproject}: [tool.hub.compiled] modules must be a list of dotted module names")
+    return tuple(modules)
+
+
+MODULES = declared_modules()
 STAMP = ROOT / "build" / "mypyc-sources.sha256"
 PURE_ENV = "WHATIF_PURE_PYTHON"
 
@@ -119,6 +133,10 @@ def build(*, if_stale: bool = False) -> bool:
     """Compile ``MODULES``; progress on stderr. On any failure the extensions go and pure Python stays."""
     if if_stale and _extensions() and _fresh():
         return True  # quietly: scripts/_env.sh asks before every command
+    if not MODULES:
+        if not if_stale:
+            print("  no compiled group is declared ([tool.hub.compiled] in pyproject.toml)", file=sys.stderr)
+        return False
     try:
         import mypyc  # noqa: F401  (installed with mypy, among the test tools)
     except ImportError:

@@ -378,10 +378,13 @@ class Router:
     @staticmethod
     def placement(fact: EnquiryFacts, decision: Decision) -> QueueEntry:
         kind = kind_of_channel(fact.channel)
+        # A list then a tuple: quicker than a generator for the one to three rings (the simulator places millions).
         rings = tuple(
-            RingPlacement(queue_name(fact.owner, fact.service_code, kind, r.agreement), to_ms(r.opens_at))
-            for r in decision.rings
-            if r.agreement is not None
+            [
+                RingPlacement(queue_name(fact.owner, fact.service_code, kind, r.agreement), to_ms(r.opens_at))
+                for r in decision.rings
+                if r.agreement is not None
+            ]
         )
         return QueueEntry(
             fact.id,

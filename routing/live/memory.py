@@ -11,6 +11,7 @@ from heapq import heapify, heappop, heappush
 from sortedcontainers import SortedList
 
 from routing.live.base import (
+    HOUR_MS,
     STATS_BUCKET_MS,
     Caps,
     Offer,
@@ -64,6 +65,7 @@ class MemoryLiveState:
     """
 
     def __init__(self) -> None:
+        self.overflow_version = 0  # never goes back, not even at a reset: a reader may hold an older one
         self.reset_sync()
 
     def reset_sync(self) -> None:
@@ -83,6 +85,9 @@ class MemoryLiveState:
         self._caps: dict[str, Caps] = {}
         self._in_hand: dict[str, set[int]] = defaultdict(set)
         self._hourly: dict[tuple[str, int], set[int]] = defaultdict(set)
+        # Bumped whenever the overflow in hand or taken in an hour may have changed, or the caps' zones did:
+        # while it stands and no agreement's local hour has turned, ``overflow_count_sync`` answers as before.
+        self.overflow_version += 1
         self._rechecks: SortedList = SortedList()  # (at_ms, enquiry_id)
         self._recheck_at: dict[int, int] = {}
         self._stats: dict[tuple[str, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -214,6 +219,7 @@ class MemoryLiveState:
         if agreement is not None:
             self._in_hand[agreement].add(entry.enquiry_id)
             self._hourly[(agreement, self._hour(agreement, now_ms))].add(entry.enquiry_id)
+            self.overflow_version += 1
         return offer
 
     def _unreserve(self, agent_id: str, *, keep_cap: bool = False) -> Offer | None:
@@ -223,6 +229,7 @@ class MemoryLiveState:
             agreement = _agreement_of(offer.queue)
             if agreement is not None and not keep_cap:
                 self._in_hand[agreement].discard(offer.enquiry_id)
+                self.overflow_version += 1
         return offer
 
     def _expiry_holds(self, expires_ms: int, agent_id: str) -> bool:
@@ -416,6 +423,7 @@ class MemoryLiveState:
         agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].discard(enquiry_id)
+            self.overflow_version += 1
         return True
 
     async def restore_hand(self, agent_id: str, enquiry_id: int, queue: str) -> None:
@@ -426,6 +434,7 @@ class MemoryLiveState:
         agreement = _agreement_of(queue)
         if agreement is not None:
             self._in_hand[agreement].add(enquiry_id)
+            self.overflow_version += 1
 
     async def release(self, agent_id: str, enquiry_id: int) -> Offer | None:
         offer = self._reservations.get(agent_id)
@@ -496,6 +505,7 @@ class MemoryLiveState:
 
     def configure_caps_sync(self, caps: dict[str, Caps]) -> None:
         self._caps = dict(caps)
+        self.overflow_version += 1
 
     async def record_gate_decisions(self, decisions: dict[str, str]) -> None:
         self._gate_why = dict(decisions)
@@ -514,6 +524,16 @@ class MemoryLiveState:
         return len(self._in_hand.get(agreement, ())), len(
             self._hourly.get((agreement, self._hour(agreement, now_ms)), ())
         )
+
+    def overflow_hour_ends_sync(self, agreements: list[str], now_ms: int) -> int:
+        """The first moment (epoch ms) after ``now_ms`` at which one of the agreements' local hours turns, so its
+        count taken this hour may read differently although ``overflow_version`` stands."""
+        ends = [(self._hour(a, now_ms) + 1) * HOUR_MS - self._offset_ms(a) for a in agreements]
+        return min(ends) if ends else now_ms + HOUR_MS
+
+    def _offset_ms(self, agreement: str) -> int:
+        caps = self._caps.get(agreement)
+        return caps.utc_offset_ms if caps is not None else 0
 
     def _hour(self, agreement: str, now_ms: int) -> int:
         caps = self._caps.get(agreement)
@@ -565,6 +585,16 @@ class MemoryLiveState:
 
     async def record_stats(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
         self.record_stats_sync(queue, now_ms, counts)
+
+    def count_sync(
+        self, queue: str, now_ms: int, name: str, value: float, name2: str = "", value2: float = 0.0
+    ) -> None:
+        """``record_stats_sync(queue, now_ms, {name: value, name2: value2})`` (``name2`` empty: one counter)
+        without a dict per call: the simulator counts three or four times per contact."""
+        bucket = self._stats[(_base_queue_of(queue), now_ms // STATS_BUCKET_MS)]
+        bucket[name] += value
+        if name2:
+            bucket[name2] += value2
 
     def record_stats_sync(self, queue: str, now_ms: int, counts: dict[str, float]) -> None:
         bucket = self._stats[(_base_queue_of(queue), now_ms // STATS_BUCKET_MS)]

@@ -6,8 +6,9 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,7 +38,7 @@ from routing.policy.model import (
 def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> Decision:
     """Rings (own agents first, then lenders under agreements), the caller's action, and why."""
     now = snapshot.now
-    figures = snapshot.figures(enquiry.owner, enquiry.service_code)
+    figures = _figures(snapshot, enquiry.owner, enquiry.service_code)
     position = enquiry.position if enquiry.position is not None else figures.waiting + 1
     prediction = predict_wait(figures, service, position)
     # Reasons' texts and figures are worked out when read (``Reason.later``): the simulator reads none.
@@ -83,6 +84,11 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
         enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
     )
     return Decision(enquiry.priority, tuple(rings), action, prediction, tuple(reasons))
+
+
+def _figures(snapshot: Snapshot, tenant: str, service: str) -> QueueFigures:
+    """``Snapshot.figures``, here so that compiled it is a direct call rather than a Python method's frame."""
+    return snapshot.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
 def _priority_reason(priority: int) -> tuple[str, dict[str, Any]]:
@@ -213,7 +219,7 @@ def estimate_wait(
 ) -> Prediction:
     """A waiting enquiry's predicted wait now: its owner's agents and the lenders' whose rings are open or will
     open (``decide``'s estimate, for a caller already in the queue)."""
-    figures = snapshot.figures(enquiry.owner, enquiry.service_code)
+    figures = _figures(snapshot, enquiry.owner, enquiry.service_code)
     prediction = predict_wait(figures, service, position)
     lent = [
         (a, ring_opens_at(a, enquiry.queued_at, snapshot.now), gate_for(a, service, snapshot).open)
@@ -378,13 +384,13 @@ def agreement_applies_now(
         or c.predicted_wait_at_least_seconds is not None
         or c.borrower_service_level_at_risk
     )
-    figures = snapshot.figures(service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
+    figures = _figures(snapshot, service.tenant, service.code) if reads_queue else NO_FIGURES  # (unread)
     why: list[str] = []
     ok = True
     # Each check: ``ok = _check(why, ok, passed, text)`` (a module function, not a closure made per call).
     if agreement.windows:
-        inside, _local, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
-        ok = _check(why, ok, inside, f"within the agreement's hours ({label} {agreement.timezone})")
+        inside, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
+        ok = _check(why, ok, inside, _hours_text(label, agreement.timezone))
     if c.out_of_borrower_hours:
         ok = _check(
             why, ok, not snapshot.open_now.get(agreement.borrower, True), f"{agreement.borrower} is closed"
@@ -416,6 +422,18 @@ def agreement_applies_now(
             f"waited {waited.total_seconds():.0f} s ≥ {c.waited_at_least_seconds:g} s",
         )
     return ok, why
+
+
+def _hours_text(label: str, timezone: str) -> str:
+    """The hours condition's text, made once per minute of the week and zone (it was built for every gate)."""
+    key = (label, timezone)
+    text = _HOURS_TEXTS.get(key)
+    if text is None:
+        text = _HOURS_TEXTS[key] = f"within the agreement's hours ({label} {timezone})"
+    return text
+
+
+_HOURS_TEXTS: dict[tuple[str, str], str] = {}
 
 
 def _check(why: list[str], ok: bool, passed: bool, text: str) -> bool:
@@ -530,11 +548,46 @@ def next_window_start(agreement: Agreement, moment: datetime) -> datetime | None
     """``moment`` if a window is open then, else the next window start within a week (None: no windows)."""
     if not agreement.windows:
         return None
-    inside, local, _label = _windows_at(agreement.windows, agreement.timezone, moment.timestamp())
+    timestamp = moment.timestamp()
+    spans = _spans_of(agreement.windows)
+    wall = _local_wall(agreement.timezone, timestamp) if spans is not None else None
+    if spans is not None and wall is not None:
+        if _inside(spans, wall):
+            return moment
+        return _next_start(agreement.windows, agreement.timezone, wall, moment.tzinfo)
+    inside, local, _label = _windows_at_exactly(agreement.windows, agreement.timezone, timestamp)
     if inside:
         return moment
     starts = [s for s in _window_starts(agreement.windows, agreement.timezone, local.date()) if s > local]
     return min(starts).astimezone(moment.tzinfo) if starts else None
+
+
+def _next_start(windows: tuple[Window, ...], timezone: str, wall: int, tz: tzinfo | None) -> datetime | None:
+    """The first window start after the local wall clock ``wall`` (shut then), in ``tz``.
+
+    The local day's starts and the week's after it, each with its wall-clock second: a start is later than the
+    moment when its wall clock is (as two datetimes of the same zone compare). The answer holds from ``wall``
+    until that start, so it is kept per windows for the arrivals that follow (the clock only moves on).
+    """
+    kept = _NEXT.get(id(windows))
+    if kept is not None and kept[0] is windows and kept[1] == timezone and kept[2] <= wall < kept[3]:
+        if kept[5] is tz:
+            return kept[6]
+        return kept[4].astimezone(tz)
+    best: tuple[int, datetime] | None = None
+    for w, start in _start_walls(windows, timezone, wall // 86400):
+        if w > wall and (best is None or w < best[0]):  # the first of equal starts, as ``min`` picks
+            best = (w, start)
+    if best is None:
+        return None
+    found = best[1].astimezone(tz)
+    if len(_NEXT) >= 256:
+        _NEXT.clear()
+    _NEXT[id(windows)] = (windows, timezone, wall, best[0], best[1], tz, found)
+    return found
+
+
+_NEXT: dict[int, tuple[tuple[Window, ...], str, int, int, datetime, tzinfo | None, datetime]] = {}
 
 
 @lru_cache(maxsize=256)  # the same for every arrival of a day
@@ -550,14 +603,65 @@ def _window_starts(windows: tuple[Window, ...], timezone: str, first_day: date) 
     return tuple(starts)
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _start_walls(
+    windows: tuple[Window, ...], timezone: str, first_day: int
+) -> tuple[tuple[int, datetime], ...]:
+    """``_window_starts`` for the local day ``first_day`` (days since 1970-01-01), each with its wall-clock
+    second. Kept by the windows' identity: an agreement's windows live as long as it does, and hashing them
+    (a frozen dataclass's ``__hash__`` per window) cost more than the lookup saved."""
+    key = (id(windows), timezone, first_day)
+    found = _STARTS.get(key)
+    if found is not None and found[0] is windows:
+        return found[1]
+    day = date.fromordinal(first_day + _EPOCH_ORDINAL)
+    walls = tuple(
+        ((start.replace(tzinfo=None) - _EPOCH_NAIVE) // _SECOND, start)
+        for start in _window_starts(windows, timezone, day)
+    )
+    if len(_STARTS) >= 256:
+        _STARTS.clear()
+    _STARTS[key] = (windows, walls)
+    return walls
+
+
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+_STARTS: dict[tuple[int, str, int], tuple[tuple[Window, ...], tuple[tuple[int, datetime], ...]]] = {}
+
+
 @lru_cache(maxsize=256)
 def _skills_text(skills: frozenset[str]) -> str:
     return ", ".join(sorted(skills)) or "no particular skill"
 
 
-@lru_cache(maxsize=1024)  # asked for every gate and arrival at one moment: worked out once
-def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) -> tuple[bool, datetime, str]:
-    """Whether any window is open at that instant, the local time then, and that time as the reasons show it."""
+def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) -> tuple[bool, str]:
+    """Whether any window is open at that instant, and the local time then as the reasons show it.
+
+    Worked out in whole seconds of the local wall clock (``_local_wall``) rather than a zoned ``datetime`` per
+    call, which was most of a gate's cost; the same answer (``_windows_at_exactly`` where that cannot be shown).
+    """
+    spans = _spans_of(windows)
+    wall = _local_wall(timezone, timestamp) if spans is not None else None
+    if spans is None or wall is None:
+        inside, _local, label = _windows_at_exactly(windows, timezone, timestamp)
+        return inside, label
+    day, second = divmod(wall, 86400)
+    minute = ((day + 3) % 7, second // 3600, second % 3600 // 60)  # 1970-01-01 was a Thursday (3)
+    found = _MINUTE_LABELS.get(minute)
+    if found is None:
+        found = _MINUTE_LABELS[minute] = datetime.fromtimestamp(timestamp, ZoneInfo(timezone)).strftime(
+            "%a %H:%M"
+        )
+    return _inside(spans, wall), found
+
+
+def _windows_at_exactly(
+    windows: tuple[Window, ...], timezone: str, timestamp: float
+) -> tuple[bool, datetime, str]:
+    """``_windows_at`` through a zoned ``datetime``, and that local time."""
     local = datetime.fromtimestamp(timestamp, ZoneInfo(timezone))
     minute = (local.weekday(), local.hour, local.minute)
     label = _MINUTE_LABELS.get(minute)
@@ -567,6 +671,75 @@ def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) ->
 
 
 _MINUTE_LABELS: dict[tuple[int, int, int], str] = {}  # (weekday, hour, minute) -> "Mon 18:05"
+
+
+def _inside(spans: tuple[tuple[frozenset[int], int, int], ...], wall: int) -> bool:
+    """``Window.contains`` for the local wall clock ``wall`` (whole seconds since 1970-01-01 local)."""
+    day, second = divmod(wall, 86400)
+    weekday = (day + 3) % 7
+    for days, start, end in spans:
+        if start < end:
+            if weekday in days and start <= second < end:
+                return True
+        elif second >= start:  # past midnight: before it, today's window; after it, yesterday's
+            if weekday in days:
+                return True
+        elif second < end and (weekday - 1) % 7 in days:
+            return True
+    return False
+
+
+def _spans_of(windows: tuple[Window, ...]) -> tuple[tuple[frozenset[int], int, int], ...] | None:
+    """Each window as (days, start, end) in seconds of the local day; None when a bound has a fraction of a
+    second (whole seconds are what ``_inside`` compares). Kept by the windows' identity (as ``_start_walls``)."""
+    found = _SPANS.get(id(windows))
+    if found is not None and found[0] is windows:
+        return found[1]
+    spans: tuple[tuple[frozenset[int], int, int], ...] | None = tuple(
+        (w.days, _seconds_of_day(w.start), _seconds_of_day(w.end)) for w in windows
+    )
+    if any(w.start.microsecond or w.end.microsecond or w.start.tzinfo or w.end.tzinfo for w in windows):
+        spans = None
+    if len(_SPANS) >= 256:
+        _SPANS.clear()
+    _SPANS[id(windows)] = (windows, spans)
+    return spans
+
+
+def _seconds_of_day(moment: time) -> int:
+    return moment.hour * 3600 + moment.minute * 60 + moment.second
+
+
+_SPANS: dict[int, tuple[tuple[Window, ...], tuple[tuple[frozenset[int], int, int], ...] | None]] = {}
+
+
+def _local_wall(timezone: str, timestamp: float) -> int | None:
+    """The local wall clock at ``timestamp`` in whole seconds since 1970-01-01 (local), as
+    ``datetime.fromtimestamp(timestamp, zone)`` reads it; None when that cannot be done in whole seconds: the
+    zone's offset changes within that UTC hour (or has a fraction of a second), or the timestamp's fraction
+    would round up to the next second at the microsecond (``fromtimestamp`` rounds half to even).
+
+    The offset is found once per zone and UTC hour (at its first and last second; a zone's offset does not
+    change twice within an hour), the last hour kept per zone: the simulator's and the live hub's clocks move on.
+    """
+    whole = math.floor(timestamp)
+    if timestamp - whole >= 0.999999:
+        return None
+    hour = whole // 3600
+    kept = _OFFSETS.get(timezone)
+    if kept is None or kept[0] != hour:
+        zone = ZoneInfo(timezone)
+        first = datetime.fromtimestamp(hour * 3600, zone).utcoffset()
+        last = datetime.fromtimestamp(hour * 3600 + 3599, zone).utcoffset()
+        offset: int | None = None
+        if first is not None and first == last and not first.microseconds:
+            offset = first.days * 86400 + first.seconds
+        kept = _OFFSETS[timezone] = (hour, offset)  # one assignment: safe with a what-if in another thread
+    offset = kept[1]
+    return None if offset is None else whole + offset
+
+
+_OFFSETS: dict[str, tuple[int, int | None]] = {}  # zone -> (UTC hour, its offset in seconds or None)
 
 
 def _prediction_text(prediction: Prediction) -> str:

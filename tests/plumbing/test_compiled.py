@@ -97,3 +97,36 @@ def test_a_failed_build_leaves_pure_python(tree: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert "compiling the simulator's hot modules" in err
     assert "the simulator runs as pure Python" in err
+
+
+def test_the_group_is_the_one_pyproject_declares(tmp_path: Path) -> None:
+    declared = tmp_path / "pyproject.toml"
+    declared.write_text('[tool.hub.compiled]\nmodules = ["fakepkg.hot", "fakepkg.cold"]\n')
+    assert compiled.declared_modules(declared) == ("fakepkg.hot", "fakepkg.cold")
+    # The repository's own: what the bench and the install compile.
+    assert compiled.declared_modules(compiled.ROOT / "pyproject.toml") == compiled.MODULES
+    assert compiled.MODULES, "pyproject.toml declares the simulator's group"
+
+
+def test_no_declaration_compiles_nothing(tmp_path: Path) -> None:
+    assert compiled.declared_modules(tmp_path / "missing.toml") == ()
+    bare = tmp_path / "pyproject.toml"
+    bare.write_text('[project]\nname = "x"\n')
+    assert compiled.declared_modules(bare) == ()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[tool.hub.compiled]\nmodules = "routing.policy.decide"\n')
+    with pytest.raises(ValueError, match="list of dotted module names"):
+        compiled.declared_modules(bad)
+
+
+def test_an_empty_group_builds_nothing(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compiled, "MODULES", ())
+    assert compiled.build() is False
+    assert not compiled.STAMP.exists()
+
+
+def test_the_bottom_floor_names_no_domain_module() -> None:
+    # plumbing/ is the bottom floor (docs/architecture.md): the group's names live in pyproject.toml, not here.
+    text = (compiled.ROOT / "plumbing" / "compiled.py").read_text()
+    for package in ("tenants", "routing", "figures", "backoffice", "whatif", "adapters", "hub"):
+        assert f'"{package}.' not in text and f"'{package}." not in text
