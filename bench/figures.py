@@ -124,6 +124,8 @@ def tallies_sql() -> list[str]:
     """The generated month's tallies, set-based (the same counts the upkeep's fold makes of these shapes: the
     benchmark checks it against ``routing.tallies.rebuild`` on its smallest month). Run after ``generate_sql``,
     in the same session."""
+    from routing.tallies import STRIPES  # each contact in its stripe's row, as the upkeep keeps them
+
     threshold = f"20 + 5 * (i % {len(SERVICES)})"
     wait = "CASE WHEN gone THEN i % 40 ELSE w END"
     return [
@@ -137,16 +139,16 @@ def tallies_sql() -> list[str]:
         f"CASE WHEN gone THEN NULL ELSE '{PARTNER}' END, NULL, NULL, CASE WHEN gone THEN NULL ELSE 'resolved' END, "
         "CASE WHEN gone THEN 0 ELSE wrap END, false, false, NOT gone AND i % 25 = 0 "
         f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)}",
-        "INSERT INTO figure_tallies (tenant_slug, slot, service_code, channel, handler_slug, agreement_id, offered, "
+        "INSERT INTO figure_tallies (tenant_slug, slot, service_code, channel, handler_slug, agreement_id, stripe, offered, "
         "answered, answered_within, abandoned, short_abandoned, answered_wait, handled, handle_seconds, resolved, "
         "callbacks, transfers, avoidable, longest_wait) "
         f"SELECT '{PARTNER}', date_bin('15 minutes', q, {ORIGIN}), s.code, (ARRAY['phone','web','email'])[1 + i % 3], "
-        f"CASE WHEN gone THEN '' ELSE '{PARTNER}' END, '', count(*), count(*) FILTER (WHERE NOT gone), "
+        f"CASE WHEN gone THEN '' ELSE '{PARTNER}' END, '', b.id % {STRIPES}, count(*), count(*) FILTER (WHERE NOT gone), "
         f"count(*) FILTER (WHERE NOT gone AND w <= {threshold}), count(*) FILTER (WHERE gone), "
         "count(*) FILTER (WHERE gone AND i % 40 < 5), coalesce(sum(w) FILTER (WHERE NOT gone), 0), "
         "count(*) FILTER (WHERE NOT gone), coalesce(sum(talk + wrap) FILTER (WHERE NOT gone), 0), "
         f"count(*) FILTER (WHERE NOT gone), 0, 0, count(*) FILTER (WHERE NOT gone AND i % 25 = 0), max({wait}) "
-        f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)} GROUP BY 1, 2, 3, 4, 5, 6",
+        f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)} GROUP BY 1, 2, 3, 4, 5, 6, 7",
         "INSERT INTO agent_tallies (agent_id, tenant_slug, slot, handling_seconds, available_seconds) "
         f"SELECT agent_id, '{PARTNER}', g, "
         "sum(CASE WHEN status IN ('busy', 'wrap_up') THEN secs ELSE 0 END), "
@@ -162,7 +164,7 @@ def tallies_sql() -> list[str]:
 
 
 TALLY_COLUMNS = (
-    "tenant_slug, slot, service_code, channel, handler_slug, agreement_id, offered, answered, answered_within, "
+    "tenant_slug, slot, service_code, channel, handler_slug, agreement_id, stripe, offered, answered, answered_within, "
     "abandoned, short_abandoned, round(answered_wait::numeric, 6) AS answered_wait, handled, round(handle_seconds::numeric, 6) AS handle_seconds, "
     "resolved, callbacks, transfers, avoidable, round(longest_wait::numeric, 6) AS longest_wait"
 )

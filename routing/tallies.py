@@ -59,7 +59,18 @@ SUMS = (
     "transfers",
     "avoidable",
 )
-KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id")
+# A group's counts are kept in up to STRIPES rows, each contact in the row of its enquiry id modulo STRIPES: every
+# accept, completion and intake batch of a partner's slot used to add to one row and hold its lock to the commit,
+# so at 50 calls a second they queued on it (docs/benchmarks.md). Readers sum a group's rows and take the largest
+# longest wait, so the figures do not depend on the stripes; a contact's rows (unanswered, then answered) share
+# its stripe, so a recount of a row reads the contacts of its stripe only.
+STRIPES = 8
+KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id", "stripe")
+
+
+def stripe_of(enquiry_id: int) -> int:
+    """The stripe of a contact's tally rows."""
+    return enquiry_id % STRIPES
 
 
 # A batch's events share a few moments, and converting each is most of the cost of keying it.
@@ -142,6 +153,7 @@ class Fact:
             self.channel,
             self.handler_slug or "",
             self.agreement_id or "",
+            stripe_of(self.enquiry_id),
         )
 
     def counts(self) -> tuple[tuple[float, ...], float | None]:
@@ -222,9 +234,9 @@ class _Delta:
         # their longest wait is recounted from the facts once these are written (``recount_longest``)
         self.recount: set[tuple[Any, ...]] = set()
 
-    def queued(self, tenant: str, slot: datetime, service: str, channel: str) -> None:
+    def queued(self, enquiry_id: int, tenant: str, slot: datetime, service: str, channel: str) -> None:
         """A contact just queued, nothing more known: offered, and no wait yet (``contribution`` of it)."""
-        self.sums[(tenant, slot, service, channel, "", "")][0] += 1
+        self.sums[(tenant, slot, service, channel, "", "", stripe_of(enquiry_id))][0] += 1
 
     def move(self, old: Fact | None, new: Fact) -> None:
         if old == new:
@@ -246,7 +258,7 @@ class _Delta:
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
-        for key in sorted(self.sums, key=lambda k: (k[0], k[1], k[2], k[3], k[4], k[5])):
+        for key in sorted(self.sums):
             cell = self.sums[key]
             if not any(cell) and key not in self.longest:
                 continue
@@ -285,6 +297,7 @@ _TALLY_COLUMNS = {
     "channel": "text",
     "handler_slug": "text",
     "agreement_id": "text",
+    "stripe": "smallint",
     **{
         name: ("double precision" if name in ("answered_wait", "handle_seconds") else "integer")
         for name in SUMS
@@ -443,7 +456,7 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
     """
     facts, tallies = table_of(ContactFact).c, table_of(FigureTally)
     for key in sorted(set(keys)):
-        tenant, slot, service, channel, handler, agreement = key
+        tenant, slot, service, channel, handler, agreement, stripe = key
         longest = None
         for queued_at, answered_at, abandoned_at in await session.execute(
             select(facts.queued_at, facts.answered_at, facts.abandoned_at).where(
@@ -454,6 +467,7 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
                 facts.channel == channel,
                 func.coalesce(facts.handler_slug, "") == handler,
                 func.coalesce(facts.agreement_id, "") == agreement,
+                facts.enquiry_id % STRIPES == stripe,
                 func.coalesce(facts.answered_at, facts.abandoned_at).is_not(None),
             )
         ):
@@ -606,7 +620,7 @@ async def fold_events(
         known[enquiry_id] = apply_event(fact, event)
     delta = _Delta()
     for row in new.values():
-        delta.queued(row[1], slot_of(row[5]), row[2], row[3])
+        delta.queued(row[0], row[1], slot_of(row[5]), row[2], row[3])
     changed = []
     for enquiry_id, fact in known.items():
         old = before.get(enquiry_id)
