@@ -1,6 +1,7 @@
 """Latency at a steady rate, and the agent API under load (issue 10, items 3 and 4).
 
     .venv/bin/python -m bench.latency [--rate 500] [--seconds 20] [--agents 500] [--runs 3] [--hang-up | --free-pool]
+        [--serve-log FILE] [--lock-waits]
 
 On scratch services a `hub worker` and a `hub serve` run as the application role. N agents, each with its own
 bearer token, go available over the API. A separate publisher process sends enquiries to ``hub.intake`` at a
@@ -9,6 +10,11 @@ steady rate with publisher confirms; each message_id carries its publish time. T
 plays the agent named in each offer, as a person at the console would: ``POST …/offer/accept``, a short
 handle time, then ``POST …/complete``, each request timed client side. So the agents stay free, the offers
 keep coming, and accept and complete are measured with every agent signed in at once.
+
+``--lock-waits``: PostgreSQL logs every lock wait over 5 ms on the scratch database (``log_lock_waits``,
+``deadlock_timeout`` 5 ms, set on that database only), and the run ends with them counted by lock, relation and
+statement, each with its median and longest wait. The deadlock checks every 5 ms cost the server some CPU: compare
+runs made alike.
 
 ``--hang-up``: no one answers; each caller hangs up as it rings, which frees the agent through intake (twice
 the intake messages). ``--free-pool``: no one answers and no one hangs up; enough agents are signed in that an
