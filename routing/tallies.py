@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
+from sqlalchemy import TextClause, bindparam, case, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,6 +65,9 @@ SUMS = (
 # longest wait, so the figures do not depend on the stripes; a contact's rows (unanswered, then answered) share
 # its stripe, so a recount of a row reads the contacts of its stripe only.
 STRIPES = 8
+# Rows counted before the stripes (migration 0019) hold contacts of every stripe: their longest wait is recounted
+# over the whole group (``recount_longest``), so they stay right without a rebuild.
+UNSTRIPED = -1
 KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id", "stripe")
 
 
@@ -452,14 +455,17 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
     """Set each tally row's longest wait from the facts of the contacts now in it (after the facts are written).
 
     Only when a contact's wait left a row (answered after it was abandoned, so keyed by its handler now): the
-    common intake, accept and complete paths never come here. Two statements a row, in key order.
+    common intake, accept and complete paths never come here. Two statements a row, in key order. The group's
+    row counted before the stripes (``UNSTRIPED``), if there is one, is set in the same update from the whole
+    group: the contact that left may have been counted there.
     """
     facts, tallies = table_of(ContactFact).c, table_of(FigureTally)
     for key in sorted(set(keys)):
         tenant, slot, service, channel, handler, agreement, stripe = key
-        longest = None
-        for queued_at, answered_at, abandoned_at in await session.execute(
-            select(facts.queued_at, facts.answered_at, facts.abandoned_at).where(
+        longest: float | None = None  # of the row's stripe
+        group: float | None = None  # of every stripe (for the unstriped row)
+        for enquiry_id, queued_at, answered_at, abandoned_at in await session.execute(
+            select(facts.enquiry_id, facts.queued_at, facts.answered_at, facts.abandoned_at).where(
                 facts.tenant_slug == tenant,
                 facts.queued_at >= slot,
                 facts.queued_at < slot + SLOT,
@@ -467,17 +473,20 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
                 facts.channel == channel,
                 func.coalesce(facts.handler_slug, "") == handler,
                 func.coalesce(facts.agreement_id, "") == agreement,
-                facts.enquiry_id % STRIPES == stripe,
                 func.coalesce(facts.answered_at, facts.abandoned_at).is_not(None),
             )
         ):
             # as ``contribution`` reads a contact's wait
             wait = (_utc(answered_at or abandoned_at) - _utc(queued_at)).total_seconds()
-            longest = wait if longest is None else max(longest, wait)
+            group = wait if group is None else max(group, wait)
+            if stripe_of(enquiry_id) == stripe:
+                longest = wait if longest is None else max(longest, wait)
+        row = tallies.c
         await session.execute(
             update(tallies)
-            .where(*[tallies.c[name] == value for name, value in zip(KEY, key, strict=True)])
-            .values(longest_wait=longest)
+            .where(*[row[name] == value for name, value in zip(KEY[:-1], key[:-1], strict=True)])
+            .where(row.stripe.in_((stripe, UNSTRIPED)))
+            .values(longest_wait=case((row.stripe == UNSTRIPED, group), else_=longest))
         )
 
 

@@ -25,7 +25,7 @@ from plumbing.db.base import Base, table_of
 from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import ContactFact, Enquiry, FigureTally
-from routing.tallies import KEY, STRIPES, SUMS, Counts, Fact, stripe_of, upkeep, write_counts
+from routing.tallies import KEY, STRIPES, SUMS, UNSTRIPED, Counts, Fact, stripe_of, upkeep, write_counts
 from tenants.models import Service, Tenant
 from tests.helpers_intake import delivery
 
@@ -359,3 +359,52 @@ def test_the_desks_upkeep_writes_each_contact_in_its_stripe() -> None:
         ("", 5, -1),
         ("q", 5, 1),
     ]
+
+
+async def test_a_row_counted_before_the_stripes_is_recounted_over_its_whole_group() -> None:
+    """Migration 0019 keeps the rows it found as stripe -1 (``UNSTRIPED``): contacts of any stripe. When a contact
+    counted there leaves it, the row's longest wait is recounted from the whole group, not from one stripe."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            Base.metadata.create_all, tables=[table_of(ContactFact), table_of(FigureTally)]
+        )
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    # enquiries 1 (stripe 1) and 2 (stripe 2), both abandoned, both counted before the stripes
+    a = Fact(1, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=30))
+    b = Fact(2, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=18))
+    group = ("p", t0, "missed-bin", "phone", "", "")
+    zero = dict.fromkeys(SUMS, 0)
+
+    def row(key: tuple[Any, ...], longest: float | None, **sums: int) -> dict[str, Any]:
+        return {**dict(zip(KEY, key, strict=True)), **zero, **sums, "longest_wait": longest}
+
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            await write_counts(
+                session, Counts([a, b], [row((*group, UNSTRIPED), 30.0, offered=2, abandoned=2)])
+            )
+            # a answered at 35 s by q: taken out of its own stripe's row (the upkeep knows no other), into q's
+            answered = replace(a, answered_at=t0 + timedelta(seconds=35), handler_slug="q")
+            moved = [
+                row((*group, 1), None, offered=-1, abandoned=-1),
+                row(("p", t0, "missed-bin", "phone", "q", "", 1), 35.0, offered=1, answered=1),
+            ]
+            await write_counts(session, Counts([answered], moved, recount=[(*group, 1)]))
+            t = table_of(FigureTally).c
+            kept = (
+                await session.execute(
+                    select(t.handler_slug, t.stripe, t.offered, t.abandoned, t.longest_wait).order_by(
+                        t.handler_slug, t.stripe
+                    )
+                )
+            ).all()
+        # the unstriped row keeps b's 18 s, recounted over the group; stripe 1's row has no wait left in it; summed,
+        # the unanswered group is 1 offered, 1 abandoned, longest 18 s
+        assert [tuple(r) for r in kept] == [
+            ("", -1, 2, 2, 18.0),
+            ("", 1, -1, -1, None),
+            ("q", 1, 1, 0, 35.0),
+        ]
+    finally:
+        await engine.dispose()

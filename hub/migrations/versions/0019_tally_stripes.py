@@ -8,8 +8,9 @@ Create Date: 2026-12-06 09:20:00
 Every accept, completion and intake batch of a partner's 15-minute slot added to the same ``figure_tallies`` row
 and held its lock until it committed, so at 50 calls a second they queued on it, one commit at a time (traced in
 docs/benchmarks.md, "Issue 23/19: the tally row's queue"). ``stripe`` joins the unique key; the readers already sum
-the rows of a group and take the largest longest wait, so the figures are the same. Rows already kept stay stripe
-0: a recount (``hub figures rebuild``) spreads them, and leaving them is equally correct (readers sum).
+the rows of a group and take the largest longest wait, so the figures are the same. Rows already kept become
+stripe -1 (``routing.tallies.UNSTRIPED``: contacts of every stripe), which the readers sum like any other and
+``recount_longest`` recounts over the whole group; a recount (``hub figures rebuild``) spreads them.
 """
 
 from collections.abc import Sequence
@@ -31,6 +32,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("stripe", sa.SmallInteger(), nullable=False, server_default="0"))
         batch.drop_constraint(UNIQUE, type_="unique")
         batch.create_unique_constraint(UNIQUE, [*OLD_KEY, "stripe"])
+    op.execute("UPDATE figure_tallies SET stripe = -1")  # counted before the stripes: every stripe's contacts
 
 
 SUMS = (
