@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import TextClause, bindparam, case, delete, func, select, text, update
+from sqlalchemy import Float, TextClause, bindparam, case, cast, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -486,7 +486,8 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
             update(tallies)
             .where(*[row[name] == value for name, value in zip(KEY[:-1], key[:-1], strict=True)])
             .where(row.stripe.in_((stripe, UNSTRIPED)))
-            .values(longest_wait=case((row.stripe == UNSTRIPED, group), else_=longest))
+            # cast: a CASE of two NULLs is text to PostgreSQL
+            .values(longest_wait=cast(case((row.stripe == UNSTRIPED, group), else_=longest), Float))
         )
 
 
