@@ -150,7 +150,8 @@ class FigureTally(Base):
     the partner and agreement that answered them ('' when none): every committee figure is a sum of these.
 
     Each group is kept in up to ``routing.tallies.STRIPES`` rows (``stripe``: the contact's enquiry id modulo
-    that), so concurrent writers of one partner's slot rarely wait on one row lock; readers sum the stripes."""
+    that), so concurrent writers of one partner's slot rarely wait on one row lock; readers sum the stripes. Rows
+    counted before the stripes are stripe -1 (``routing.tallies.UNSTRIPED``)."""
 
     __tablename__ = "figure_tallies"
     __table_args__ = (
