@@ -9,6 +9,8 @@ set-based SQL, then counted by the real upkeep's fold (``routing.tallies.rebuild
 ``hub serve`` runs as the application role; timed, medians of ``--runs``: ``…/metrics`` and ``…/figures`` for
 the month, ``…/periods/2026-11``, the ``/committee`` page, the PDF pack; ``hub serve``'s resident memory after
 them; the agent API's p99 (``GET /api/v1/agents/{id}``) while the committee page and a pack are being served;
+accept and complete timed while the agents answer calls (``--at-work-rate``, 20 a second) and a committee member
+opens the page and a pack again and again (``agents_at_work``: a ``hub worker`` and ``bench.latency``'s agents);
 and a plain SQL aggregate over the month's events as the anchor. Then, in process, the CPU of recording an
 intake batch of 100 new contacts with and without the tallies' upkeep, and the worker's CPU per enquiry from
 intake to offered with and without it (``end_to_end_cpu``; ``--intake-only`` runs just these two).
@@ -124,6 +126,8 @@ def tallies_sql() -> list[str]:
     """The generated month's tallies, set-based (the same counts the upkeep's fold makes of these shapes: the
     benchmark checks it against ``routing.tallies.rebuild`` on its smallest month). Run after ``generate_sql``,
     in the same session."""
+    from routing.tallies import STRIPES  # each contact in its stripe's row, as the upkeep keeps them
+
     threshold = f"20 + 5 * (i % {len(SERVICES)})"
     wait = "CASE WHEN gone THEN i % 40 ELSE w END"
     return [
@@ -137,16 +141,16 @@ def tallies_sql() -> list[str]:
         f"CASE WHEN gone THEN NULL ELSE '{PARTNER}' END, NULL, NULL, CASE WHEN gone THEN NULL ELSE 'resolved' END, "
         "CASE WHEN gone THEN 0 ELSE wrap END, false, false, NOT gone AND i % 25 = 0 "
         f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)}",
-        "INSERT INTO figure_tallies (tenant_slug, slot, service_code, channel, handler_slug, agreement_id, offered, "
+        "INSERT INTO figure_tallies (tenant_slug, slot, service_code, channel, handler_slug, agreement_id, stripe, offered, "
         "answered, answered_within, abandoned, short_abandoned, answered_wait, handled, handle_seconds, resolved, "
         "callbacks, transfers, avoidable, longest_wait) "
         f"SELECT '{PARTNER}', date_bin('15 minutes', q, {ORIGIN}), s.code, (ARRAY['phone','web','email'])[1 + i % 3], "
-        f"CASE WHEN gone THEN '' ELSE '{PARTNER}' END, '', count(*), count(*) FILTER (WHERE NOT gone), "
+        f"CASE WHEN gone THEN '' ELSE '{PARTNER}' END, '', b.id % {STRIPES}, count(*), count(*) FILTER (WHERE NOT gone), "
         f"count(*) FILTER (WHERE NOT gone AND w <= {threshold}), count(*) FILTER (WHERE gone), "
         "count(*) FILTER (WHERE gone AND i % 40 < 5), coalesce(sum(w) FILTER (WHERE NOT gone), 0), "
         "count(*) FILTER (WHERE NOT gone), coalesce(sum(talk + wrap) FILTER (WHERE NOT gone), 0), "
         f"count(*) FILTER (WHERE NOT gone), 0, 0, count(*) FILTER (WHERE NOT gone AND i % 25 = 0), max({wait}) "
-        f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)} GROUP BY 1, 2, 3, 4, 5, 6",
+        f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)} GROUP BY 1, 2, 3, 4, 5, 6, 7",
         "INSERT INTO agent_tallies (agent_id, tenant_slug, slot, handling_seconds, available_seconds) "
         f"SELECT agent_id, '{PARTNER}', g, "
         "sum(CASE WHEN status IN ('busy', 'wrap_up') THEN secs ELSE 0 END), "
@@ -162,7 +166,7 @@ def tallies_sql() -> list[str]:
 
 
 TALLY_COLUMNS = (
-    "tenant_slug, slot, service_code, channel, handler_slug, agreement_id, offered, answered, answered_within, "
+    "tenant_slug, slot, service_code, channel, handler_slug, agreement_id, stripe, offered, answered, answered_within, "
     "abandoned, short_abandoned, round(answered_wait::numeric, 6) AS answered_wait, handled, round(handle_seconds::numeric, 6) AS handle_seconds, "
     "resolved, callbacks, transfers, avoidable, round(longest_wait::numeric, 6) AS longest_wait"
 )
@@ -313,6 +317,101 @@ async def measure(scratch: Scratch, runs: int, serve: subprocess.Popen[bytes], p
         "agent_p50_ms": statistics.median(ordered),
         "agent_requests": len(ordered),
     }
+
+
+def agents_at_work(scratch: Scratch, *, rate: float, seconds: float) -> dict[str, Any]:
+    """Accept and complete timed (client side) while the month's agents answer ``rate`` calls a second and a
+    committee member keeps opening the dashboard and a pack, one after the other, for the whole run.
+
+    A ``hub worker`` and a fresh ``hub serve`` (warmed with one page and one pack first); the calls, the
+    publisher and the agents are ``bench.latency``'s (its first tenth not counted)."""
+    from bench.latency import percentile
+    from bench.throughput import wait_for_intake
+
+    serve, port = start_serve(scratch)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "worker"], env=scratch.env(), stderr=subprocess.DEVNULL
+    )
+    committee = {"Authorization": f"Bearer {hub_cli(scratch, 'token', 'create', '--role', 'committee')}"}
+    try:
+        wait_for_intake(scratch.amqp_url)
+        figures, reads = asyncio.run(_at_work(scratch, port, committee, rate=rate, seconds=seconds))
+    finally:
+        for proc in (serve, worker):
+            proc.terminate()
+        for proc in (serve, worker):
+            proc.wait(timeout=30)
+    return {
+        "rate": rate,
+        "calls": len(figures.accept_ms),
+        "errors": len(figures.errors),
+        "committee_reads": reads,
+        **{
+            f"{kind}_{name}_ms": percentile(getattr(figures, f"{kind}_ms"), share)
+            for kind in ("accept", "complete")
+            for name, share in (("p50", 0.5), ("p99", 0.99))
+        },
+    }
+
+
+async def _at_work(
+    scratch: Scratch, port: int, committee: dict[str, str], *, rate: float, seconds: float
+) -> tuple[Any, int]:
+    """``agents_at_work``'s run: the agents' figures (``bench.latency.RunFigures``) and the committee's reads."""
+    from bench.latency import _one_run, _tokens
+
+    base = f"http://127.0.0.1:{port}"
+    api = f"/api/v1/tenants/{PARTNER}"
+    tokens = await _tokens(scratch, AGENTS)
+    limits = httpx.Limits(max_connections=AGENTS, max_keepalive_connections=AGENTS)
+    async with (
+        httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client,
+        httpx.AsyncClient(base_url=base, timeout=300) as reader,
+    ):
+        for _ in range(300):
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+        signed = await reader.post(
+            "/sign-in",
+            data={"username": "bench-committee", "password": "bench-password-0123", "next": "/"},
+        )
+        assert signed.status_code == 303, signed.text
+        for agent_id, token in tokens.items():
+            r = await client.put(
+                f"/api/v1/agents/{agent_id}/status",
+                json={"status": "available"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            r.raise_for_status()
+        reads = 0
+
+        async def committee_reads(until: asyncio.Event) -> None:
+            nonlocal reads
+            while True:
+                for url, headers in (
+                    (f"/committee?period={MONTH}", {}),
+                    (f"{api}/periods/{MONTH}/pack.pdf", committee),
+                ):
+                    r = await reader.get(url, headers=headers)
+                    assert r.status_code == 200, (url, r.status_code, r.text[:300])
+                    reads += 1
+                if until.is_set():
+                    return
+
+        warm = asyncio.Event()
+        warm.set()
+        await committee_reads(warm)  # a page and a pack: the first of each after a start costs more
+        reads = 0
+        stop = asyncio.Event()
+        reading = asyncio.create_task(committee_reads(stop))
+        figures = await _one_run(scratch, client, tokens, rate=rate, seconds=seconds, handle_seconds=0.2)
+        stop.set()
+        await reading
+    return figures, reads
 
 
 def upkeep_switch() -> Any:
@@ -550,6 +649,13 @@ def main() -> None:
     parser.add_argument("--intake-only", action="store_true", help="only the intake CPU measures (no months)")
     parser.add_argument("--intake-rounds", type=int, default=40)
     parser.add_argument("--intake-batch", type=int, default=50)
+    parser.add_argument(
+        "--at-work-rate",
+        type=float,
+        default=20.0,
+        help="calls a second the agents answer while the committee reads (accept and complete timed; 0: none)",
+    )
+    parser.add_argument("--at-work-seconds", type=float, default=20.0)
     args = parser.parse_args()
     if args.intake_only:
         intake_only(args)
@@ -577,6 +683,11 @@ def main() -> None:
             finally:
                 serve.terminate()
                 serve.wait(timeout=30)
+            if args.at_work_rate:
+                result["at_work"] = agents_at_work(
+                    scratch, rate=args.at_work_rate, seconds=args.at_work_seconds
+                )
+                print(result["at_work"], flush=True)
             result["sql_anchor_s"] = statistics.median(sql_anchor(scratch) for _ in range(args.runs))
             result["events"] = int(
                 scratch.psql(f"SELECT count(*) FROM enquiry_events WHERE tenant_slug = '{PARTNER}'")
@@ -643,6 +754,20 @@ def render(
         + " | ".join(f"{v:,.1f} ms" for v in p99)
         + " | | ≤ 20 ms |"
     )
+    if all("at_work" in results[n] for n in sizes):
+        at_work = [results[n]["at_work"] for n in sizes]
+        for kind in ("accept", "complete"):
+            lines.append(
+                f"| agent API {kind} p50 / p99, agents answering {at_work[0]['rate']:.0f} calls/s while the "
+                "committee page and packs are served | "
+                + " | ".join(f"{w[f'{kind}_p50_ms']:,.1f} / {w[f'{kind}_p99_ms']:,.1f} ms" for w in at_work)
+                + " | | p99 ≤ 20 ms |"
+            )
+        lines.append(
+            "| calls timed; errors; committee pages and packs served meanwhile | "
+            + " | ".join(f"{w['calls']:,}; {w['errors']}; {w['committee_reads']}" for w in at_work)
+            + " | | |"
+        )
     lines.append(
         "| events in the month | " + " | ".join(f"{results[n]['events']:,}" for n in sizes) + " | | |"
     )

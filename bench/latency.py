@@ -1,6 +1,7 @@
 """Latency at a steady rate, and the agent API under load (issue 10, items 3 and 4).
 
     .venv/bin/python -m bench.latency [--rate 500] [--seconds 20] [--agents 500] [--runs 3] [--hang-up | --free-pool]
+        [--serve-log FILE] [--lock-waits]
 
 On scratch services a `hub worker` and a `hub serve` run as the application role. N agents, each with its own
 bearer token, go available over the API. A separate publisher process sends enquiries to ``hub.intake`` at a
@@ -9,6 +10,11 @@ steady rate with publisher confirms; each message_id carries its publish time. T
 plays the agent named in each offer, as a person at the console would: ``POST …/offer/accept``, a short
 handle time, then ``POST …/complete``, each request timed client side. So the agents stay free, the offers
 keep coming, and accept and complete are measured with every agent signed in at once.
+
+``--lock-waits``: PostgreSQL logs every lock wait over 5 ms on the scratch database (``log_lock_waits``,
+``deadlock_timeout`` 5 ms, set on that database only), and the run ends with them counted by lock, relation and
+statement, each with its median and longest wait. The deadlock checks every 5 ms cost the server some CPU: compare
+runs made alike.
 
 ``--hang-up``: no one answers; each caller hangs up as it rings, which frees the agent through intake (twice
 the intake messages). ``--free-pool``: no one answers and no one hangs up; enough agents are signed in that an
@@ -22,6 +28,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -30,12 +37,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
-from bench._services import Scratch, cpu_seconds, free_port, machine, rss_mib, scratch_services
+from bench._services import PG_ADMIN, Scratch, cpu_seconds, free_port, machine, rss_mib, scratch_services
 from bench.throughput import PARTNER, prepare, wait_for_intake
 
+PG_LOG = Path(os.environ.get("HUB_BENCH_PG_LOG", "/var/log/postgresql/postgresql-15-main.log"))
 WARM_UP_SHARE = 0.1  # the first tenth of each run is not counted (connections and caches warming)
 
 
@@ -446,6 +455,43 @@ def summary(results: list[RunFigures]) -> dict[str, float]:
     }
 
 
+def log_lock_waits(scratch: Scratch) -> None:
+    """Every lock wait over 5 ms on the scratch database goes to PostgreSQL's log (superuser settings, set on this
+    database only: the server is shared). Set before the hub's processes connect: a session reads them at start."""
+    for setting in ("log_lock_waits = on", "deadlock_timeout = '5ms'"):
+        subprocess.run(
+            ["psql", PG_ADMIN, "-qc", f"ALTER DATABASE {scratch.vhost} SET {setting}"],
+            check=True,
+            capture_output=True,
+        )
+
+
+def lock_waits(scratch: Scratch, log: Path = PG_LOG) -> dict[str, list[float]]:
+    """The lock waits this database's sessions logged (``log_lock_waits``), by what was waited on (the lock, the
+    relation of the tuple in the log's context, the statement's start): each wait's milliseconds when it ended."""
+    waits: dict[str, list[float]] = {}
+    if not log.exists():
+        return waits
+    lines = log.read_text(errors="replace").splitlines()
+    for i, line in enumerate(lines):
+        if f"@{scratch.vhost} LOG:" not in line or " acquired " not in line:
+            continue
+        lock, after = line.split(" acquired ", 1)[1].rsplit(" after ", 1)
+        lock = re.sub(r"transaction \d+", "transaction …", lock.strip())
+        lock = re.sub(r"tuple \(\d+,\d+\)", "tuple (…)", lock)
+        context = statement = ""
+        for more in lines[i + 1 : i + 8]:
+            if " LOG: " in more:
+                break
+            if "CONTEXT:" in more:
+                context = re.sub(r"\(\d+,\d+\)", "(…)", more.split("CONTEXT:", 1)[1].strip())
+            if "STATEMENT:" in more:
+                statement = " ".join(more.split("STATEMENT:", 1)[1].split())[:50]
+        key = f"{lock}; {context}; {statement}"
+        waits.setdefault(key, []).append(float(after.split()[0]))
+    return waits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -476,10 +522,18 @@ def main() -> None:
         metavar="FILE",
         help="append `hub serve`'s log here: each request slower than HUB_TRACE_SLOW_MS with its steps",
     )
+    parser.add_argument(
+        "--lock-waits",
+        action="store_true",
+        help="PostgreSQL logs every lock wait over 5 ms on the scratch database (its server log: the relation, "
+        "the tuple, the blocking process); counted at the end",
+    )
     args = parser.parse_args()
     agents = free_pool_agents(args.rate, args.seconds) if args.free_pool else args.agents
     with scratch_services("lat") as scratch:
         prepare(scratch, partner_yaml(agents))
+        if args.lock_waits:
+            log_lock_waits(scratch)
         if args.free_pool:
             measured = measure_free_pool(scratch, rate=args.rate, seconds=args.seconds, runs=args.runs)
         else:
@@ -492,7 +546,12 @@ def main() -> None:
                 handle_seconds=None if args.hang_up else args.handle_seconds,
                 serve_log=args.serve_log,
             )
+        waits = lock_waits(scratch) if args.lock_waits else None
     figures = summary(measured.runs)
+    if waits is not None:
+        print("lock waits over 5 ms (PostgreSQL's log): count, median and max ms, what was waited on")
+        for what, times in sorted(waits.items(), key=lambda kv: -len(kv[1])):
+            print(f"  {len(times):5d} {statistics.median(times):7.1f} {max(times):7.1f}  {what}")
     print(
         f"\nmedian of {args.runs} runs at {args.rate:.0f}/s with {agents} agents: "
         + ", ".join(f"{k} {v:.1f}" for k, v in figures.items())

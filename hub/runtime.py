@@ -117,8 +117,8 @@ class Hub:
     async def start(cls, settings: Settings, *, migrate: bool | None = None, pre_ping: bool = True) -> Hub:
         """Connect to what the settings name; the embedded hub also migrates its SQLite file.
 
-        ``pre_ping`` False: no liveness round trip before each transaction, for a caller that retries a
-        transaction which fails on a dead connection anyway (the worker: one round trip fewer per batch).
+        ``pre_ping`` False: no liveness check even of a connection that sat unused (``ping_when_idle``), for a
+        caller that retries a transaction which fails on a dead connection anyway (the worker).
         """
         url = settings.effective_database_url
         if settings.embedded:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plumbing.db.base import Base, BigId, JsonDoc, UTCDateTime, utcnow
@@ -136,11 +147,17 @@ class ContactFact(Base):
 
 class FigureTally(Base):
     """Counts and sums of the contacts first queued in one 15-minute slot, per owner × service × channel, and per
-    the partner and agreement that answered them ('' when none): every committee figure is a sum of these."""
+    the partner and agreement that answered them ('' when none): every committee figure is a sum of these.
+
+    Each group is kept in up to ``routing.tallies.STRIPES`` rows (``stripe``: the contact's enquiry id modulo
+    that), so concurrent writers of one partner's slot rarely wait on one row lock; readers sum the stripes. Rows
+    counted before the stripes are stripe -1 (``routing.tallies.UNSTRIPED``)."""
 
     __tablename__ = "figure_tallies"
     __table_args__ = (
-        UniqueConstraint("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id"),
+        UniqueConstraint(
+            "tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id", "stripe"
+        ),
         Index("ix_figure_tallies_handler_slot", "handler_slug", "slot"),
     )
 
@@ -151,6 +168,7 @@ class FigureTally(Base):
     channel: Mapped[str] = mapped_column(String(16))
     handler_slug: Mapped[str] = mapped_column(String(63), default="")
     agreement_id: Mapped[str] = mapped_column(String(63), default="")
+    stripe: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     offered: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     answered_within: Mapped[int] = mapped_column(Integer, default=0)

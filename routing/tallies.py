@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import TextClause, bindparam, delete, func, select, text, update
+from sqlalchemy import Float, TextClause, bindparam, case, cast, delete, func, select, text, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +59,21 @@ SUMS = (
     "transfers",
     "avoidable",
 )
-KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id")
+# A group's counts are kept in up to STRIPES rows, each contact in the row of its enquiry id modulo STRIPES: every
+# accept, completion and intake batch of a partner's slot used to add to one row and hold its lock to the commit,
+# so at 50 calls a second they queued on it (docs/benchmarks.md). Readers sum a group's rows and take the largest
+# longest wait, so the figures do not depend on the stripes; a contact's rows (unanswered, then answered) share
+# its stripe, so a recount of a row reads the contacts of its stripe only.
+STRIPES = 8
+# Rows counted before the stripes (migration 0019) hold contacts of every stripe: their longest wait is recounted
+# over the whole group (``recount_longest``), so they stay right without a rebuild.
+UNSTRIPED = -1
+KEY = ("tenant_slug", "slot", "service_code", "channel", "handler_slug", "agreement_id", "stripe")
+
+
+def stripe_of(enquiry_id: int) -> int:
+    """The stripe of a contact's tally rows."""
+    return enquiry_id % STRIPES
 
 
 # A batch's events share a few moments, and converting each is most of the cost of keying it.
@@ -142,6 +156,7 @@ class Fact:
             self.channel,
             self.handler_slug or "",
             self.agreement_id or "",
+            stripe_of(self.enquiry_id),
         )
 
     def counts(self) -> tuple[tuple[float, ...], float | None]:
@@ -222,9 +237,9 @@ class _Delta:
         # their longest wait is recounted from the facts once these are written (``recount_longest``)
         self.recount: set[tuple[Any, ...]] = set()
 
-    def queued(self, tenant: str, slot: datetime, service: str, channel: str) -> None:
+    def queued(self, enquiry_id: int, tenant: str, slot: datetime, service: str, channel: str) -> None:
         """A contact just queued, nothing more known: offered, and no wait yet (``contribution`` of it)."""
-        self.sums[(tenant, slot, service, channel, "", "")][0] += 1
+        self.sums[(tenant, slot, service, channel, "", "", stripe_of(enquiry_id))][0] += 1
 
     def move(self, old: Fact | None, new: Fact) -> None:
         if old == new:
@@ -246,7 +261,7 @@ class _Delta:
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
-        for key in sorted(self.sums, key=lambda k: (k[0], k[1], k[2], k[3], k[4], k[5])):
+        for key in sorted(self.sums):
             cell = self.sums[key]
             if not any(cell) and key not in self.longest:
                 continue
@@ -285,6 +300,7 @@ _TALLY_COLUMNS = {
     "channel": "text",
     "handler_slug": "text",
     "agreement_id": "text",
+    "stripe": "smallint",
     **{
         name: ("double precision" if name in ("answered_wait", "handle_seconds") else "integer")
         for name in SUMS
@@ -439,14 +455,17 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
     """Set each tally row's longest wait from the facts of the contacts now in it (after the facts are written).
 
     Only when a contact's wait left a row (answered after it was abandoned, so keyed by its handler now): the
-    common intake, accept and complete paths never come here. Two statements a row, in key order.
+    common intake, accept and complete paths never come here. Two statements a row, in key order. The group's
+    row counted before the stripes (``UNSTRIPED``), if there is one, is set in the same update from the whole
+    group: the contact that left may have been counted there.
     """
     facts, tallies = table_of(ContactFact).c, table_of(FigureTally)
     for key in sorted(set(keys)):
-        tenant, slot, service, channel, handler, agreement = key
-        longest = None
-        for queued_at, answered_at, abandoned_at in await session.execute(
-            select(facts.queued_at, facts.answered_at, facts.abandoned_at).where(
+        tenant, slot, service, channel, handler, agreement, stripe = key
+        longest: float | None = None  # of the row's stripe
+        group: float | None = None  # of every stripe (for the unstriped row)
+        for enquiry_id, queued_at, answered_at, abandoned_at in await session.execute(
+            select(facts.enquiry_id, facts.queued_at, facts.answered_at, facts.abandoned_at).where(
                 facts.tenant_slug == tenant,
                 facts.queued_at >= slot,
                 facts.queued_at < slot + SLOT,
@@ -459,11 +478,16 @@ async def recount_longest(session: AsyncSession, keys: Iterable[tuple[Any, ...]]
         ):
             # as ``contribution`` reads a contact's wait
             wait = (_utc(answered_at or abandoned_at) - _utc(queued_at)).total_seconds()
-            longest = wait if longest is None else max(longest, wait)
+            group = wait if group is None else max(group, wait)
+            if stripe_of(enquiry_id) == stripe:
+                longest = wait if longest is None else max(longest, wait)
+        row = tallies.c
         await session.execute(
             update(tallies)
-            .where(*[tallies.c[name] == value for name, value in zip(KEY, key, strict=True)])
-            .values(longest_wait=longest)
+            .where(*[row[name] == value for name, value in zip(KEY[:-1], key[:-1], strict=True)])
+            .where(row.stripe.in_((stripe, UNSTRIPED)))
+            # cast: a CASE of two NULLs is text to PostgreSQL
+            .values(longest_wait=cast(case((row.stripe == UNSTRIPED, group), else_=longest), Float))
         )
 
 
@@ -606,7 +630,7 @@ async def fold_events(
         known[enquiry_id] = apply_event(fact, event)
     delta = _Delta()
     for row in new.values():
-        delta.queued(row[1], slot_of(row[5]), row[2], row[3])
+        delta.queued(row[0], row[1], slot_of(row[5]), row[2], row[3])
     changed = []
     for enquiry_id, fact in known.items():
         old = before.get(enquiry_id)

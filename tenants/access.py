@@ -187,12 +187,19 @@ async def partners_seen_by(
     if tenant is None:
         return None
     async with sessionmaker() as session:
-        rows = await session.execute(
-            select(AgreementRow.lender_slug, AgreementRow.borrower_slug).where(
-                or_(AgreementRow.lender_slug == tenant, AgreementRow.borrower_slug == tenant)
-            )
+        return await partners_in(session, tenant)
+
+
+async def partners_in(session: AsyncSession, tenant: str | None) -> set[str] | None:
+    """``partners_seen_by``, read in a session the caller has open (the token check's: one look-up, not two)."""
+    if tenant is None:
+        return None
+    rows = await session.execute(
+        select(AgreementRow.lender_slug, AgreementRow.borrower_slug).where(
+            or_(AgreementRow.lender_slug == tenant, AgreementRow.borrower_slug == tenant)
         )
-        return {tenant, *(slug for pair in rows.all() for slug in pair)}
+    )
+    return {tenant, *(slug for pair in rows.all() for slug in pair)}
 
 
 async def narrow_request_scope(sessionmaker: async_sessionmaker[AsyncSession], tenant: str | None) -> None:

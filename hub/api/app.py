@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 
 import asyncpg
 import structlog
@@ -33,7 +32,7 @@ from routing.dispatch import customer_endpoints, enquiry_endpoints
 from routing.dispatch import endpoints as agent_endpoints
 from tenants import endpoints as admin_endpoints
 from tenants import sharing_endpoints
-from tenants.access import partners_seen_by
+from tenants.access import partners_in
 from tenants.agreements import endpoints as agreement_endpoints
 from whatif import endpoints as whatif_endpoints
 
@@ -79,9 +78,7 @@ def _is_data_error(exc: BaseException) -> bool:
 def _install(app: FastAPI, hub: Hub) -> None:
     """The running hub, and the token check with the partner-scope rule handed down to it."""
     app.state.hub = hub
-    app.state.authenticator = Authenticator(
-        hub.sessionmaker, partial(partners_seen_by, hub.sessionmaker), revocations=revocation_marker(hub)
-    )
+    app.state.authenticator = Authenticator(hub.sessionmaker, partners_in, revocations=revocation_marker(hub))
 
 
 def create_app(hub: Hub | None = None, settings: Settings | None = None) -> FastAPI:

@@ -97,8 +97,9 @@ class PrincipalCache:
         self._entries[hash_token(token)] = (time.monotonic(), marker, caller)
 
 
-# The partners a caller of a partner (None: no partner) may see; None for every partner. Decided above this floor.
-ScopeRule = Callable[[str | None], Awaitable[set[str] | None]]
+# The partners a caller of a partner (None: no partner) may see; None for every partner. Decided above this floor,
+# read in the session the token was just read in (one session, so one checkout and transaction, per look-up).
+ScopeRule = Callable[[AsyncSession, str | None], Awaitable[set[str] | None]]
 
 
 class Authenticator:
@@ -133,9 +134,9 @@ class Authenticator:
         if caller is None:
             async with self.sessionmaker() as session:
                 principal = await authenticate(session, token)
-            if principal is None:
-                return None
-            caller = (principal, await self.scope_rule(principal.tenant))
+                if principal is None:
+                    return None
+                caller = (principal, await self.scope_rule(session, principal.tenant))
             self.cache.put(token, caller, marker)
             mark("auth_lookup")  # the cache missed: the token read from the database
         return caller

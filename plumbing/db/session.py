@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -43,10 +45,47 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
+    # SQLAlchemy's own pre-ping costs three round trips on asyncpg at every checkout (BEGIN, ";", ROLLBACK):
+    # three of a desk accept's eight, traced in hub serve (docs/benchmarks.md). Only a connection that sat
+    # unused is checked; one just checked in was working a moment ago.
+    ping = kwargs.pop("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "connect", _open_connection)
+    if ping:
+        ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
+
+
+# A connection unused in the pool for longer than this is pinged before it is handed out.
+PING_AFTER_IDLE_SECONDS = 2.0
+_IDLE_SINCE = "hub_idle_since"
+
+
+def ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Before a checkout, ping the connection if it sat in the pool for ``after`` seconds or more; a dead one is
+    replaced (``DisconnectionError``: the pool connects afresh, as with ``pool_pre_ping``).
+
+    A busy process reuses its connections within milliseconds, so its requests pay no ping; after a quiet spell,
+    or a database restart noticed by no request, the first checkout of each connection pings it. A connection
+    that dies less than ``after`` seconds after its last use fails its next statement instead, and that error
+    makes the pool drop every connection made before it (SQLAlchemy's invalidation on a disconnect)."""
+    pool = engine.sync_engine.pool
+
+    def checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < after:
+            return  # just made, or just used
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # the dialect's wrapping of asyncpg's, or an OS error
+            raise DisconnectionError("the connection did not answer a ping") from exc
+
+    event.listen(pool, "checkin", checked_in)
+    event.listen(pool, "checkout", checked_out)
 
 
 def _open_connection(dbapi_conn: Any, record: Any) -> None:

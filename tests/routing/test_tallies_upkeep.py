@@ -15,7 +15,9 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import event, func, select
+import pytest
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from hub.runtime import Hub
@@ -23,7 +25,7 @@ from plumbing.db.base import Base, table_of
 from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import ContactFact, Enquiry, FigureTally
-from routing.tallies import KEY, SUMS, Counts, Fact, upkeep, write_counts
+from routing.tallies import KEY, STRIPES, SUMS, UNSTRIPED, Counts, Fact, stripe_of, upkeep, write_counts
 from tenants.models import Service, Tenant
 from tests.helpers_intake import delivery
 
@@ -186,7 +188,12 @@ async def test_a_wait_that_leaves_its_row_leaves_its_longest_wait(hub: Hub, make
     unanswered row's longest wait is recounted from the contacts still in it (GREATEST alone kept the old one)."""
     partner = await make_partner(agents=0)
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # one 15-minute slot, 09:00, for all three contacts
-    a, b, c = await _queued_contacts(hub, partner.slug, t0, 3)
+    # three contacts of one stripe, so their rows are shared (17 enquiries in 8 stripes: one holds three); the
+    # others are never queued, so never counted
+    by_stripe: dict[int, list[EnquiryRef]] = {}
+    for ref in await _queued_contacts(hub, partner.slug, t0, 2 * STRIPES + 1):
+        by_stripe.setdefault(stripe_of(ref.id), []).append(ref)
+    a, b, c = next(refs for refs in by_stripe.values() if len(refs) >= 3)[:3]
 
     async def record(*events: NewEvent) -> list[str]:
         with statements(hub) as seen:
@@ -245,9 +252,10 @@ async def test_the_embedded_sqlite_recounts_a_longest_wait_alike() -> None:
             Base.metadata.create_all, tables=[table_of(ContactFact), table_of(FigureTally)]
         )
     t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    # enquiries 1 and 9: both in stripe 1 (9 % 8), so they share their rows
     a = Fact(1, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=30))
-    b = Fact(2, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=18))
-    unanswered = ("p", t0, "missed-bin", "phone", "", "")
+    b = Fact(9, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=18))
+    unanswered = ("p", t0, "missed-bin", "phone", "", "", 1)
     zero = dict.fromkeys(SUMS, 0)
 
     def row(key: tuple[Any, ...], longest: float | None, **sums: int) -> dict[str, Any]:
@@ -261,7 +269,7 @@ async def test_the_embedded_sqlite_recounts_a_longest_wait_alike() -> None:
             answered = replace(a, answered_at=t0 + timedelta(seconds=35), handler_slug="q")
             moved = [
                 row(unanswered, None, offered=-1, abandoned=-1),
-                row(("p", t0, "missed-bin", "phone", "q", ""), 35.0, offered=1, answered=1),
+                row(("p", t0, "missed-bin", "phone", "q", "", 1), 35.0, offered=1, answered=1),
             ]
             await write_counts(session, Counts([answered], moved, recount=[unanswered]))
             t = table_of(FigureTally).c
@@ -286,4 +294,117 @@ def test_the_desks_upkeep_names_the_row_a_wait_left() -> None:
         event="enquiry.answered", at=t0 + timedelta(seconds=35), agent_id="agent-x", handler="q", data={}
     )
     assert upkeep({7: waiting}, [answered], [7])[1] == []  # no wait before: nothing left behind
-    assert upkeep({7: abandoned}, [answered], [7])[1] == [("p", t0, "missed-bin", "phone", "", "")]
+    # enquiry 7's rows are stripe 7
+    assert upkeep({7: abandoned}, [answered], [7])[1] == [("p", t0, "missed-bin", "phone", "", "", 7)]
+
+
+async def test_two_answers_of_one_slot_wait_on_each_others_tally_row_only_in_one_stripe(
+    hub: Hub, make_partner: Any
+) -> None:
+    """Every answer of a partner's slot moved the same two tally rows and held their locks to its commit, so
+    concurrent accepts queued on them (docs/benchmarks.md). Now a contact's rows are its stripe's: an answer
+    recorded while another, uncommitted, holds its rows goes through unless both contacts share a stripe."""
+    partner = await make_partner(agents=0)
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # one slot, one service, one channel: one group of rows
+    by_stripe: dict[int, list[EnquiryRef]] = {}
+    for ref in await _queued_contacts(hub, partner.slug, t0, 2 * STRIPES + 1):
+        by_stripe.setdefault(stripe_of(ref.id), []).append(ref)
+    a, same = next(refs for refs in by_stripe.values() if len(refs) >= 2)[:2]
+    other = next(refs[0] for stripe, refs in by_stripe.items() if stripe != stripe_of(a.id))
+    async with unit_of_work(hub.sessionmaker) as session:
+        await record_events(
+            session,
+            [NewEvent(r, e, t0) for r in (a, same, other) for e in ("enquiry.received", "enquiry.queued")],
+        )
+
+    def answered(ref: EnquiryRef, seconds: int) -> list[NewEvent]:
+        at = t0 + timedelta(seconds=seconds)
+        return [NewEvent(ref, "enquiry.answered", at, "agent-x", partner.slug)]
+
+    async def answer_beside(ref: EnquiryRef, seconds: int) -> None:
+        """Record ``ref``'s answer while a's, uncommitted, holds a's rows; give up on a lock after 300 ms."""
+        async with unit_of_work(hub.sessionmaker) as session:
+            await session.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            await record_events(session, answered(ref, seconds))
+
+    async with unit_of_work(hub.sessionmaker) as holding:
+        await record_events(holding, answered(a, 5))  # a's rows locked until this block commits
+        await answer_beside(other, 7)  # another stripe: no wait
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            await answer_beside(same, 9)  # a's stripe: waits for a's commit (here: gives up)
+    async with hub.sessionmaker() as session:
+        t = FigureTally
+        summed = (
+            await session.execute(
+                select(t.handler_slug, func.sum(t.offered), func.sum(t.answered), func.max(t.longest_wait))
+                .where(t.tenant_slug == partner.slug)
+                .group_by(t.handler_slug)
+                .order_by(t.handler_slug)
+            )
+        ).all()
+    # three queued; a (5 s) and other (7 s) answered, same's answer rolled back: still waiting
+    assert [tuple(r) for r in summed] == [("", 1, 0, None), (partner.slug, 2, 2, 7.0)]
+
+
+def test_the_desks_upkeep_writes_each_contact_in_its_stripe() -> None:
+    """The desk's one statement keys its tally rows as intake and the recount do: by the contact's stripe."""
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    waiting = Fact(8 * 12 + 5, "p", "missed-bin", "phone", 20, t0)  # enquiry 101: stripe 5
+    answered = SimpleNamespace(
+        event="enquiry.answered", at=t0 + timedelta(seconds=3), agent_id="agent-x", handler="q", data={}
+    )
+    params, _ = upkeep({101: waiting}, [answered], [101])
+    # out of the unanswered row, into q's: both stripe 5
+    assert list(zip(params["ft_handler_slug"], params["ft_stripe"], params["ft_offered"], strict=True)) == [
+        ("", 5, -1),
+        ("q", 5, 1),
+    ]
+
+
+async def test_a_row_counted_before_the_stripes_is_recounted_over_its_whole_group() -> None:
+    """Migration 0019 keeps the rows it found as stripe -1 (``UNSTRIPED``): contacts of any stripe. When a contact
+    counted there leaves it, the row's longest wait is recounted from the whole group, not from one stripe."""
+    engine = create_async_engine("sqlite+aiosqlite://")
+    async with engine.begin() as connection:
+        await connection.run_sync(
+            Base.metadata.create_all, tables=[table_of(ContactFact), table_of(FigureTally)]
+        )
+    t0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    # enquiries 1 (stripe 1) and 2 (stripe 2), both abandoned, both counted before the stripes
+    a = Fact(1, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=30))
+    b = Fact(2, "p", "missed-bin", "phone", 20, t0, abandoned_at=t0 + timedelta(seconds=18))
+    group = ("p", t0, "missed-bin", "phone", "", "")
+    zero = dict.fromkeys(SUMS, 0)
+
+    def row(key: tuple[Any, ...], longest: float | None, **sums: int) -> dict[str, Any]:
+        return {**dict(zip(KEY, key, strict=True)), **zero, **sums, "longest_wait": longest}
+
+    try:
+        async with AsyncSession(engine) as session, session.begin():
+            await write_counts(
+                session, Counts([a, b], [row((*group, UNSTRIPED), 30.0, offered=2, abandoned=2)])
+            )
+            # a answered at 35 s by q: taken out of its own stripe's row (the upkeep knows no other), into q's
+            answered = replace(a, answered_at=t0 + timedelta(seconds=35), handler_slug="q")
+            moved = [
+                row((*group, 1), None, offered=-1, abandoned=-1),
+                row(("p", t0, "missed-bin", "phone", "q", "", 1), 35.0, offered=1, answered=1),
+            ]
+            await write_counts(session, Counts([answered], moved, recount=[(*group, 1)]))
+            t = table_of(FigureTally).c
+            kept = (
+                await session.execute(
+                    select(t.handler_slug, t.stripe, t.offered, t.abandoned, t.longest_wait).order_by(
+                        t.handler_slug, t.stripe
+                    )
+                )
+            ).all()
+        # the unstriped row keeps b's 18 s, recounted over the group; stripe 1's row has no wait left in it; summed,
+        # the unanswered group is 1 offered, 1 abandoned, longest 18 s
+        assert [tuple(r) for r in kept] == [
+            ("", -1, 2, 2, 18.0),
+            ("", 1, -1, -1, None),
+            ("q", 1, 1, 0, 35.0),
+        ]
+    finally:
+        await engine.dispose()

@@ -10,10 +10,9 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from functools import partial
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from hub.api.app import create_app
 from hub.runtime import Hub
@@ -21,7 +20,7 @@ from plumbing.auth.models import ApiToken
 from plumbing.auth.service import CACHE_SECONDS_UNMARKED, Authenticator, hash_token, revoke_tokens
 from plumbing.db.base import utcnow
 from plumbing.db.session import unit_of_work
-from tenants.access import partners_seen_by
+from tenants.access import partners_in
 from tenants.tokens import create_token
 from tests.conftest import unique_slug
 from tests.hub.test_cli import run_hub
@@ -83,7 +82,7 @@ async def test_without_the_shared_marker_a_revocation_in_the_database_holds_with
     partner = await make_partner(agents=0)
     async with unit_of_work(hub.sessionmaker) as session:
         token = await create_token(session, role="supervisor", tenant=partner.slug)
-    alone = Authenticator(hub.sessionmaker, partial(partners_seen_by, hub.sessionmaker), revocations=None)
+    alone = Authenticator(hub.sessionmaker, partners_in, revocations=None)
     assert await alone.caller(token) is not None and alone.cache.get(token) is not None  # cached
     async with unit_of_work(hub.sessionmaker) as session:
         assert len(await revoke_tokens(session, token=token, at=utcnow())) == 1  # no marker bumped
@@ -174,3 +173,26 @@ def test_tokens_looked_up_together_expire_from_the_cache_spread_over_the_second_
     # about 100 a band, at least 50 asked here).
     bands = [sum(1 for s in shares if 0.5 + i / 10 <= s < 0.6 + i / 10 + (i == 4)) for i in range(5)]
     assert sum(bands) == 500 and min(bands) >= 50, bands
+
+
+async def test_a_token_looked_up_and_its_partners_take_one_connection(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    """A cache miss reads the token and the partners its requests may see in one session: one checkout and one
+    transaction (two before: each a BEGIN, the scope and a ROLLBACK more, on every agent's look-up)."""
+    partner = await make_partner(agents=0)
+    async with unit_of_work(hub.sessionmaker) as session:
+        token = await create_token(session, role="supervisor", tenant=partner.slug)
+    checkouts: list[object] = []
+
+    def counted(_dbapi: object, record: object, _proxy: object) -> None:
+        checkouts.append(record)
+
+    pool = hub.engine.sync_engine.pool
+    event.listen(pool, "checkout", counted)
+    try:
+        caller = await Authenticator(hub.sessionmaker, partners_in, revocations=None).caller(token)
+    finally:
+        event.remove(pool, "checkout", counted)
+    assert caller is not None
+    principal, partners = caller
+    assert (principal.role, principal.tenant, partners) == ("supervisor", partner.slug, {partner.slug})
+    assert len(checkouts) == 1

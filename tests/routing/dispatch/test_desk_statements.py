@@ -19,7 +19,7 @@ from figures.satisfaction import SamplingPolicy, SatisfactionSampler
 from hub.runtime import Completion, Hub
 from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import DeskError
-from routing.tallies import rebuild
+from routing.tallies import STRIPES, rebuild
 from tests.routing.dispatch.test_offers import Clock, publish_direct
 
 # 10:14:50 UTC: the agent's spells cross the 10:15 slot boundary, so agent time is split over two slots.
@@ -123,11 +123,18 @@ async def _rows(hub: Hub, slug: str, agent_id: str, enquiry_ids: list[int]) -> d
                     "SELECT * FROM contact_facts WHERE enquiry_id = ANY(:ids) ORDER BY enquiry_id"
                 )
             ],
-            "figure_tallies": await read(
-                "SELECT tenant_slug, slot, service_code, channel, handler_slug, agreement_id, offered, answered, "
-                "answered_within, abandoned, short_abandoned, answered_wait, handled, handle_seconds, resolved, "
-                "callbacks, transfers, avoidable, longest_wait "
-                "FROM figure_tallies WHERE tenant_slug = :slug ORDER BY slot, handler_slug"
+            # a row's stripe named by the journey's contacts in it (their ids, so their stripes, differ by run)
+            "figure_tallies": sorted(
+                (
+                    *row[:-1],
+                    tuple(enquiries[e] for e in enquiry_ids if e % STRIPES == row[-1]),
+                )
+                for row in await read(
+                    "SELECT tenant_slug, slot, service_code, channel, handler_slug, agreement_id, offered, "
+                    "answered, answered_within, abandoned, short_abandoned, answered_wait, handled, "
+                    "handle_seconds, resolved, callbacks, transfers, avoidable, longest_wait, stripe "
+                    "FROM figure_tallies WHERE tenant_slug = :slug"
+                )
             ),
             "agent_tallies": await read("SELECT * FROM agent_tallies WHERE agent_id = :agent ORDER BY slot"),
         }
@@ -159,7 +166,7 @@ async def _both_ways(hub: Hub, make_partner, journey: Journey) -> dict[str, Any]
     for table in ("contact_facts", "agent_tallies"):
         assert recounted[table] == statements[table], table
     # A cell a contact moved out of is kept at zero; a recount makes none.
-    assert recounted["figure_tallies"] == [r for r in statements["figure_tallies"] if any(r[6:])]
+    assert recounted["figure_tallies"] == [r for r in statements["figure_tallies"] if any(r[6:-1])]
     return statements
 
 
@@ -201,10 +208,10 @@ async def test_accept_then_complete_writes_the_general_paths_rows(hub: Hub, make
     assert [o[3] for o in rows["outbox"]] == [e[1] for e in rows["events"]]  # one message per event
     # The contact moved from the unanswered cell (handler "") to the answering partner's: the first left at 0.
     unanswered, answered_by = rows["figure_tallies"]
-    assert unanswered[4:] == ("", "", 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0, 0, 0, None)
+    assert unanswered[4:] == ("", "", 0, 0, 0, 0, 0, 0.0, 0, 0.0, 0, 0, 0, 0, None, ("E0",))
     # One contact offered, answered within 20 s (5 s), handled 93 s (10:14:57 → 10:16:30), resolved, avoidable;
-    # the longest wait 5 s. From handler_slug on, in the SELECT's order.
-    assert answered_by[4:] == ("P", "", 1, 1, 1, 0, 0, 5.0, 1, 93.0, 1, 0, 0, 1, 5.0)
+    # the longest wait 5 s. From handler_slug on, in the SELECT's order; both rows in E0's stripe.
+    assert answered_by[4:] == ("P", "", 1, 1, 1, 0, 0, 5.0, 1, 93.0, 1, 0, 0, 1, 5.0, ("E0",))
 
 
 async def test_complete_into_wrap_up_writes_the_general_paths_rows(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
