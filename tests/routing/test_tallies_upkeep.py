@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -26,8 +27,13 @@ from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import ContactFact, Enquiry, FigureTally
 from routing.tallies import KEY, STRIPES, SUMS, UNSTRIPED, Counts, Fact, stripe_of, upkeep, write_counts
-from tenants.models import Service, Tenant
+from tenants.models import CatalogueVersion, Service, Tenant
 from tests.helpers_intake import delivery
+
+# ``tenants.catalogue.catalogue_stamp``'s statement as PostgreSQL receives it
+CATALOGUE_STAMP = " ".join(
+    str(select(func.max(CatalogueVersion.id)).compile(dialect=postgresql.dialect())).split()
+)
 
 
 @contextmanager
@@ -73,9 +79,11 @@ async def test_intake_to_offer_counts_the_contact_without_a_statement_of_its_own
     # or catalogue versions)
     assert len(touching) == 2, touching
     assert all(s.startswith("WITH") and "INSERT INTO outbox" in s for s in touching), touching
-    assert not [
+    # the catalogue cache's twice-a-second check of the newest version may land in this window: it is not intake's
+    read_back = [
         s for s in seen if s.startswith("SELECT") and ("contact_facts" in s or "catalogue_versions" in s)
     ]
+    assert not [s for s in read_back if s != CATALOGUE_STAMP], read_back
     assert not [s for s in seen if s.startswith("SELECT") and "JOIN services" in s]
 
     async with hub.sessionmaker() as session:
