@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,6 +155,8 @@ class CatalogueCache:
         self._misses: dict[tuple[str, str | None], float] = {}
         self._checked_at = -1e9
         self._stamp: int | None = None
+        # One reload at a time, so one that read before a load cannot finish after a later one and put it back.
+        self._reloading = asyncio.Lock()
 
     @property
     def current(self) -> Catalogue:
@@ -176,13 +179,14 @@ class CatalogueCache:
     async def reload(self) -> Catalogue:
         # Every partner's services, whatever the scope of the request or task that happens to trigger the
         # reload: the cache is shared by the whole process (a narrowed request must not shrink it for everyone).
-        with all_partners():
-            async with self._sessionmaker() as session:
-                # the stamp first: a load committed between the two reads is caught by the next check
-                stamp = await catalogue_stamp(session)
-                self._catalogue = await read_catalogue(session)
-        self._stamp, self._checked_at = stamp, time.monotonic()
-        return self._catalogue
+        async with self._reloading:
+            with all_partners():
+                async with self._sessionmaker() as session:
+                    # the stamp first: a load committed between the two reads is caught by the next check
+                    stamp = await catalogue_stamp(session)
+                    self._catalogue = await read_catalogue(session)
+            self._stamp, self._checked_at = stamp, time.monotonic()
+            return self._catalogue
 
     async def get_fresh_if_missing(self, tenant: str, code: str | None = None) -> Catalogue:
         """The catalogue, reloaded first if ``tenant`` (or its service ``code``) is not in it yet."""

@@ -140,6 +140,9 @@ class AgreementsCache:
         self._reported: set[tuple[str, str]] = set()
         self.skipped: list[SkippedAgreement] = []
         self._changed: set[str] = set()  # borrowers whose agreements changed since ``take_changed``
+        # One reload at a time: a reload that read before a change and finished after a later one's would put the
+        # old terms back (and mark their borrowers changed twice: their waiters re-planned for nothing).
+        self._reloading = asyncio.Lock()
 
     async def get(self) -> list[Agreement]:
         now = time.monotonic()
@@ -155,6 +158,10 @@ class AgreementsCache:
         return self._terms
 
     async def reload(self) -> list[Agreement]:
+        async with self._reloading:
+            return await self._reload()
+
+    async def _reload(self) -> list[Agreement]:
         with all_partners():  # shared by the process: never only the partners of the request that reloads
             async with self._sessionmaker() as session:
                 stamp = await agreements_stamp(session)
