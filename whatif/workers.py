@@ -114,6 +114,10 @@ def _start_worker(slots: Any, nice: int) -> None:
     import whatif.run  # noqa: F401  (the first run should not pay for the imports; the compiled guard runs here)
 
 
+def _ready() -> None:
+    """Nothing: submitted to start a worker ahead of its first run."""
+
+
 def _run_in_worker(
     slot: int, scenario: Scenario, seed: int | None, arrivals: list[Arrival] | None, progress_every: int
 ) -> Ran:
@@ -260,6 +264,19 @@ class SimulationPool:
         done.add_done_callback(release)
         future = asyncio.wrap_future(done, loop=loop)
         return Running(self, slot, future)
+
+    def warm(self) -> None:
+        """Start the workers now, without waiting for them (the page does when a member opens it: a spawned
+        worker takes a second or two to import the simulator, better spent while the member edits)."""
+        executor = self._pool()
+        with contextlib.suppress(BrokenProcessPool):
+            for _ in range(self.workers):
+                executor.submit(_ready)
+
+    def pids(self) -> list[int]:
+        """The worker processes running a scenario now (for the log, and the tests that kill one)."""
+        in_use = set(range(len(self.slots) // FIELDS)) - self._free
+        return sorted({int(self.slots[s * FIELDS + PID]) for s in in_use} - {0})
 
     def _release(self, slot: int, executor: ProcessPoolExecutor, done: Future[Ran]) -> None:
         self._free.add(slot)
