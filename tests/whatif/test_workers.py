@@ -104,8 +104,8 @@ def _kwargs(hub: Hub, catalogue: Any) -> dict[str, Any]:
 
 
 async def test_a_scenario_failing_in_its_worker_fails_the_job(
-    hub: Hub, make_partner, monkeypatch: pytest.MonkeyPatch
-) -> None:  # type: ignore[no-untyped-def]
+    hub: Hub, make_partner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     partner: Partner = await make_partner(agents=1)
     # What the server hands the worker: one contact for a service no scenario has (the engine raises on it).
     monkeypatch.setattr(
@@ -129,8 +129,8 @@ async def test_a_scenario_failing_in_its_worker_fails_the_job(
 
 
 async def test_a_killed_worker_fails_its_job_and_the_next_job_gets_new_workers(
-    hub: Hub, make_partner
-) -> None:  # type: ignore[no-untyped-def]
+    hub: Hub, make_partner: Any
+) -> None:
     partner: Partner = await make_partner(agents=1)
     jobs = WhatIfJobs(MemoryJobStore())
     try:
@@ -168,7 +168,7 @@ def _children() -> set[int]:
     return out
 
 
-async def test_closing_stops_a_running_job_and_its_workers_quickly(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+async def test_closing_stops_a_running_job_and_its_workers_quickly(hub: Hub, make_partner: Any) -> None:
     partner: Partner = await make_partner(agents=1)
     jobs = WhatIfJobs(MemoryJobStore())
     kwargs = _kwargs(hub, await hub.catalogue.get())
@@ -187,8 +187,8 @@ async def test_closing_stops_a_running_job_and_its_workers_quickly(hub: Hub, mak
 
 
 async def test_health_answers_quickly_while_a_months_what_if_runs(
-    hub: Hub, make_partner, api: httpx.AsyncClient
-) -> None:  # type: ignore[no-untyped-def]
+    hub: Hub, make_partner: Any, api: httpx.AsyncClient
+) -> None:
     partner = await make_partner(agents=1)
     auth = await committee_token(hub)
     body = {
