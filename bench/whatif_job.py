@@ -8,7 +8,8 @@ run_prepared`` does with the job's progress every 4,096 events: ``thread`` (one 
 this process, as the job did before issue 23's worker processes), ``cold`` (a new pool of worker processes,
 spawned for the run, as the first run after the server starts) and ``warm`` (a pool already started, as once the
 page was opened). Meanwhile a coroutine on this process's event loop sleeps 10 ms again and again and records how
-late it wakes: what a request to the same process waits for the loop (and the GIL). Prints the wall time, the
+late it wakes: what a request to the same process waits for the loop (and the GIL). Prints the wall time, the CPU time (this process's
+and, for a cold pool, its workers' from their start to their end; not for the warm pool, still running), the
 loop's lateness (median and worst) and the load average before and after each run; figures are recorded in
 docs/simulator.md and docs/benchmarks.md.
 """
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -83,6 +85,12 @@ async def one(scenarios: list[Scenario], pool: SimulationPool | None) -> dict[st
     }
 
 
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user and system) of this process, and of its children that have ended."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--contacts", type=int, default=300_000)
@@ -110,13 +118,19 @@ async def main() -> None:
             for how in ("thread", "cold", "warm"):
                 cold = SimulationPool(**nice) if how == "cold" else None
                 pool = {"thread": None, "cold": cold, "warm": warm}[how]
+                before = _cpu()
                 try:
                     got = await one(scenarios, pool)
                 finally:
                     if cold is not None:
-                        await cold.close()
+                        await (
+                            cold.close()
+                        )  # its workers end: their CPU time is counted as this process's children's
+                spent = [after - then for after, then in zip(_cpu(), before, strict=True)]
+                # The warm pool's workers are still alive: their CPU time is not counted yet.
+                cpu = f"{spent[0] + spent[1]:.1f} s" if how != "warm" else "–"
                 print(
-                    f"round {r + 1} {how:6}: {got['wall']:6.2f} s wall, contacts {got['contacts']}, "
+                    f"round {r + 1} {how:6}: {got['wall']:6.2f} s wall, CPU {cpu}, contacts {got['contacts']}, "
                     f"loop late median {got['late_median_ms']:.1f} ms, worst {got['late_max_ms']:.1f} ms, "
                     f"load {got['load'][0]:.2f} → {got['load'][1]:.2f}",
                     flush=True,
