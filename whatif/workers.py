@@ -268,6 +268,8 @@ class SimulationPool:
     def warm(self) -> None:
         """Start the workers now, without waiting for them (the page does when a member opens it: a spawned
         worker takes a second or two to import the simulator, better spent while the member edits)."""
+        if self._executor is not None:
+            return  # started already (idle, or busy with runs: nothing to gain from queueing more)
         executor = self._pool()
         with contextlib.suppress(BrokenProcessPool):
             for _ in range(self.workers):
