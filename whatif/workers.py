@@ -18,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 import time
 import traceback
 from collections.abc import Sequence
@@ -111,7 +113,17 @@ def _start_worker(slots: Any, nice: int) -> None:
     global _slots
     _slots = slots
     os.nice(nice)
+    # A server killed outright (SIGKILL, out of memory) runs no ``close``, and a worker waiting for its next run
+    # would wait for ever (it holds both ends of the pool's queue): it leaves when its parent is gone.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_leave_with, args=(parent.sentinel,), daemon=True).start()
     import whatif.run  # noqa: F401  (the first run should not pay for the imports; the compiled guard runs here)
+
+
+def _leave_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)  # no clean-up to run: the run's state is the dead server's, and nothing here is durable
 
 
 def _ready() -> None:

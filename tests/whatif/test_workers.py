@@ -1,6 +1,6 @@
 """What-if scenarios in worker processes: another process than the server's, A and B at the same time, niced,
 the compiled engine when it is built; progress through shared memory; a failure or a killed worker fails the
-job; closing stops them; the server's own requests stay quick meanwhile."""
+job; closing stops them, and so does the server's death; the server's own requests stay quick meanwhile."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import asyncio
 import os
 import signal
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -218,3 +221,57 @@ async def test_health_answers_quickly_while_a_months_what_if_runs(
     # against each request; in niced processes of their own, a few ms (noisy machine).
     assert statistics.median(waits) < 0.05, waits
     assert max(waits) < run_seconds / 2, (max(waits), run_seconds)
+
+
+KILLED_SERVER = """
+import asyncio, os, signal
+from tests.whatif.test_engine import mmc
+from whatif.scenario import parse_scenario
+from whatif.workers import SimulationPool
+
+async def main():
+    pool = SimulationPool()
+    scenario = parse_scenario(mmc(60, 180, 8, 28), "mmc.yaml")
+    runs = [pool.start(scenario, seed=s, arrivals=None, progress_every=4096) for s in (1, 2)]
+    while len(pool.pids()) < 2:
+        await asyncio.sleep(0.02)
+    print(*pool.pids(), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close(), no clean-up of any kind
+
+asyncio.run(main())
+"""
+
+
+def test_the_workers_of_a_server_killed_outright_leave_with_it(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    # Its output to files: the workers inherit them, and a pipe would stay open as long as they live.
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", KILLED_SERVER],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=stdout,
+            stderr=stderr,
+            timeout=120,
+        )
+    assert done.returncode == -signal.SIGKILL, err.read_text()[-2000:]
+    workers = [int(p) for p in out.read_text().split()]
+    assert len(workers) == 2
+    try:
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in workers):
+            assert time.monotonic() < deadline, f"{workers}: still running 10 s after their server died"
+            time.sleep(0.05)
+    finally:
+        for pid in filter(_alive, workers):
+            os.kill(pid, signal.SIGKILL)  # this test's own orphans, when it fails
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, and not a zombie waiting for init to reap it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
