@@ -47,6 +47,7 @@ async def whatif(
             sessionmaker=hub.sessionmaker,
             seed=body.seed,
             who=principal,
+            pool=hub.whatif_jobs.pool,  # the jobs' worker processes: not this process's GIL
         )
     except (ScenarioInvalid, ValueError) as exc:
         raise _refused(exc) from None

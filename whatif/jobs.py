@@ -1,10 +1,11 @@
 """What-if runs as jobs: one request starts a run, any API process reads how far it has got (the scenario,
 the simulated time reached, the contacts so far) and then its result or the problem that stopped it.
 
-The run itself stays in the process that started it (a thread: the simulation is one sequence of events); its
-state is written to a store every process reads (Redis in production, so two API processes behind one address
+The run belongs to the process that started it: it reads the replayed arrivals, hands each scenario to a worker
+process of its own (whatif/workers.py: A and B at the same time, off this process's GIL) and publishes their
+progress. Its state is written to a store every process reads (Redis in production, so two API processes behind one address
 serve the same job; a dictionary for the single-process embedded hub). A job not heard from for
-``STALE_SECONDS`` reads as failed: the process running it stopped.
+``STALE_SECONDS`` reads as failed: the process running it stopped; a worker that dies fails its job at once.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from http import HTTPStatus
 from typing import Any, Protocol
 
 import structlog
@@ -27,7 +27,8 @@ from tenants.access import Who
 from tenants.catalogue import Catalogue
 from whatif.report import Report
 from whatif.scenario import ScenarioInvalid
-from whatif.service import prepare, run_prepared
+from whatif.service import prepare, reports_of, start_in_pool
+from whatif.workers import Running, SimulationPool, WorkerLost, problem_document, problem_of
 
 log = structlog.get_logger(__name__)
 
@@ -86,35 +87,16 @@ def owner_of(who: Who) -> str:
     return f"{who.role}:{who.tenant or '*'}"
 
 
-def problem_of(exc: Exception) -> dict[str, Any]:
-    """The problem document (RFC 9457 members, as ``plumbing.problems`` writes them) a failed job reports."""
-    if isinstance(exc, ScenarioInvalid):
-        detail = exc.problems[0] if exc.problems else "the scenario was refused"
-        return _problem(422, "scenario_invalid", detail, problems=exc.problems)
-    if isinstance(exc, Problem):
-        return _problem(exc.status, exc.code, exc.detail, **exc.extensions)
-    if isinstance(exc, ValueError):
-        return _problem(422, "scenario_invalid", str(exc), problems=[str(exc)])
-    return _problem(500, "whatif_failed", "the run stopped with an error; it is in the server's log")
-
-
-def _problem(status: int, code: str, detail: str, **extensions: Any) -> dict[str, Any]:
-    return {
-        "type": f"urn:hub:problem:{code}",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        **extensions,
-    }
-
-
 class WhatIfJobs:
     """Starts runs in this process and reads any process's from the store."""
 
-    def __init__(self, store: JobStore, *, max_running: int = MAX_RUNNING) -> None:
+    def __init__(
+        self, store: JobStore, *, max_running: int = MAX_RUNNING, pool: SimulationPool | None = None
+    ) -> None:
         self.store = store
         self.max_running = max_running
+        # The worker processes the scenarios run in (none start until the first run).
+        self.pool = pool or SimulationPool()
         self._tasks: set[asyncio.Task[None]] = set()
         self._starting = 0  # started, their first state being written: counted against ``max_running`` too
 
@@ -179,20 +161,17 @@ class WhatIfJobs:
             state = {
                 **state,
                 "status": "failed",
-                "problem": _problem(
-                    500,
-                    "whatif_lost",
-                    "the server running this what-if stopped before it finished; start it again",
-                ),
+                "problem": _lost(worker=False),
             }
         return state
 
     async def close(self) -> None:
-        """Stop waiting for runs (their threads finish on their own; nothing reads them after)."""
+        """Stop the runs (each worker stops at its next progress call) and the worker processes."""
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pool.close()
 
     async def _run(
         self,
@@ -203,69 +182,80 @@ class WhatIfJobs:
         finish: Finish,
     ) -> None:
         job_id = state["id"]
-        # The engine's thread writes the latest (scenario, contacts, simulated ms) here; the loop publishes it.
-        latest: list[tuple[int, int, int]] = [(0, 0, 0)]
-
-        def progress(scenario: int, contacts: int, simulated_ms: int) -> None:
-            latest[0] = (scenario, contacts, simulated_ms)
-
-        run = asyncio.ensure_future(
-            run_prepared(
-                scenarios,
-                sessionmaker=sessionmaker,
-                seed=seed,
-                progress=progress,
-                progress_every=PROGRESS_EVENTS,
-            )
-        )
+        running: list[Running] = []
         try:
-            published = latest[0]
-            while not run.done():
-                await asyncio.wait({run}, timeout=PUBLISH_SECONDS)
-                if run.done():
+            # The arrivals are read here (the database is the server's); each scenario starts in a worker as
+            # soon as its are read, so A and B run at the same time, each in a process of its own.
+            running = await start_in_pool(
+                self.pool, scenarios, sessionmaker=sessionmaker, seed=seed, progress_every=PROGRESS_EVENTS
+            )
+            outcomes = asyncio.gather(*(r.outcome() for r in running))
+            published: list[tuple[int, int]] = []
+            while not outcomes.done():
+                await asyncio.wait({outcomes}, timeout=PUBLISH_SECONDS)
+                if outcomes.done():
                     break
-                now = latest[0]
+                now = [r.progress() for r in running]
                 if now != published or time.time() - state["heard_at"] > STALE_SECONDS / 3:
                     published = now
                     await self.store.put(job_id, _advanced(state, now))
-            reports = run.result()
+            ran = outcomes.result()
+            reports = reports_of(ran)
             await self.store.put(
-                job_id, {**state, **_final(state, latest[0]), "status": "done", "result": finish(reports)}
+                job_id,
+                {**state, **_final(state, ran[-1].contacts), "status": "done", "result": finish(reports)},
             )
-        except asyncio.CancelledError:
-            run.cancel()
-            raise
+        except WorkerLost:
+            log.error("whatif.worker_lost", job=job_id)
+            await self.store.put(job_id, {**state, "status": "failed", "problem": _lost(worker=True)})
         except Exception as exc:  # every failure is the job's answer, not the server's
             if not isinstance(exc, (ScenarioInvalid, Problem, ValueError)):
                 log.exception("whatif.job_failed", job=job_id)
             await self.store.put(job_id, {**state, "status": "failed", "problem": problem_of(exc)})
+        finally:
+            for r in running:
+                r.stop()  # cancelled, or one scenario failed: the others stop too (a no-op for those done)
+
+
+def _lost(*, worker: bool) -> dict[str, Any]:
+    """``whatif_lost``: the server, or the worker process, running the job stopped before it finished."""
+    which = "the worker process running this what-if" if worker else "the server running this what-if"
+    return problem_document(500, "whatif_lost", f"{which} stopped before it finished; start it again")
 
 
 def _ms(span: timedelta) -> int:
     return int(span.total_seconds() * 1000)
 
 
-def _advanced(state: dict[str, Any], now: tuple[int, int, int]) -> dict[str, Any]:
-    """The state with the progress ``now``: the share of all the scenarios' simulated time done."""
-    scenario, contacts, simulated_ms = now
+def _advanced(state: dict[str, Any], now: list[tuple[int, int]]) -> dict[str, Any]:
+    """The state with the progress ``now`` (contacts, simulated ms for each scenario, as far as each has got).
+
+    ``percent`` is the mean of the scenarios' shares of their simulated periods; ``scenario``, ``contacts`` and
+    ``simulated_ms`` are the furthest behind's (the first of them on a tie), so the page's line says what the
+    member is still waiting for.
+    """
     periods = state["scenarios"]
-    total = max(1, periods[scenario]["ms"])
-    share = (scenario + min(simulated_ms, total) / total) / len(periods)
+    shares = []
+    for i, period in enumerate(periods):
+        total = max(1, period["ms"])
+        shares.append(min(now[i][1], total) / total if i < len(now) else 0.0)
+    behind = shares.index(min(shares))
+    contacts, simulated_ms = now[behind] if behind < len(now) else (0, 0)
     state.update(
-        scenario=scenario,
+        scenario=behind,
         contacts=contacts,
         simulated_ms=simulated_ms,
-        percent=round(100.0 * share, 1),
+        percent=round(100.0 * sum(shares) / len(periods), 1),
         heard_at=time.time(),
     )
     return state
 
 
-def _final(state: dict[str, Any], now: tuple[int, int, int]) -> dict[str, Any]:
+def _final(state: dict[str, Any], contacts: int) -> dict[str, Any]:
     last = len(state["scenarios"]) - 1
     return {
         "scenario": last,
-        "contacts": now[1],  # the last scenario's, as the engine counted them at its end
+        "contacts": contacts,  # the last scenario's, as the engine counted them at its end
         "simulated_ms": state["scenarios"][last]["ms"],
         "percent": 100.0,
         "heard_at": time.time(),

@@ -8,8 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import structlog
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -21,9 +23,13 @@ from tenants.access import Who, may_read_agreement, readable_partners
 from tenants.agreements.service import readable_agreements
 from tenants.catalogue import Catalogue
 from tenants.models import Agent
+from whatif.engine import Contact
 from whatif.report import Report
 from whatif.run import load_arrivals, simulate
 from whatif.scenario import Scenario, ScenarioInvalid, Service, parse_scenario, real_services
+from whatif.workers import Ran, Running, SimulationPool, as_plain
+
+log = structlog.get_logger(__name__)
 
 MAX_INLINE_DAYS = (
     31  # a month of one partnership's contacts simulates in seconds; more belongs to `hub simulate`
@@ -108,13 +114,22 @@ async def run_prepared(
     seed: int | None,
     progress: Callable[[int, int, int], None] | None = None,
     progress_every: int = 1 << 14,
+    pool: SimulationPool | None = None,
 ) -> list[Report]:
-    """Run each scenario off the event loop; ``progress(scenario index, contacts, simulated ms)`` from its thread."""
+    """Run each scenario off the event loop: all at once in ``pool``'s worker processes when given (the server),
+    else one after the other in a thread, ``progress(scenario index, contacts, simulated ms)`` from it."""
+    if pool is not None:
+        running = await start_in_pool(
+            pool, scenarios, sessionmaker=sessionmaker, seed=seed, progress_every=progress_every
+        )
+        try:
+            return reports_of(await asyncio.gather(*(r.outcome() for r in running)))
+        finally:
+            for r in running:
+                r.stop()  # one failed: the others' answers are not wanted (a no-op for those done)
     reports = []
     for i, s in enumerate(scenarios):
-        arrivals = await load_arrivals(s, sessionmaker, seed=seed)
-        if arrivals is not None and len(arrivals) > MAX_INLINE_CONTACTS:
-            raise ScenarioInvalid([f"{s.file}: {len(arrivals):,} recorded contacts; use `hub simulate`"])
+        arrivals = await load_arrivals_checked(s, sessionmaker, seed=seed)
         step = None if progress is None else partial(progress, i)
         # CPU-bound for seconds: off the event loop so the hub keeps serving meanwhile.
         reports.append(
@@ -125,6 +140,63 @@ async def run_prepared(
     return reports
 
 
+async def load_arrivals_checked(
+    scenario: Scenario, sessionmaker: async_sessionmaker[AsyncSession], *, seed: int | None
+) -> list[Contact] | None:
+    """The recorded arrivals a replay reads (here, in the server: the database is its), refused past
+    ``MAX_INLINE_CONTACTS``."""
+    arrivals = await load_arrivals(scenario, sessionmaker, seed=seed)
+    if arrivals is not None and len(arrivals) > MAX_INLINE_CONTACTS:
+        raise ScenarioInvalid([f"{scenario.file}: {len(arrivals):,} recorded contacts; use `hub simulate`"])
+    return arrivals
+
+
+async def start_in_pool(
+    pool: SimulationPool,
+    scenarios: list[Scenario],
+    *,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    seed: int | None,
+    progress_every: int,
+) -> list[Running]:
+    """Every scenario handed to a worker as soon as its arrivals are read (A runs while B's are read).
+
+    A failure before all have started (B's replay too large) stops those already started, then raises.
+    """
+    running: list[Running] = []
+    try:
+        for s in scenarios:
+            arrivals = await load_arrivals_checked(s, sessionmaker, seed=seed)
+            running.append(
+                pool.start(s, seed=seed, arrivals=as_plain(arrivals), progress_every=progress_every)
+            )
+    except BaseException:
+        for r in running:
+            r.stop()
+        raise
+    return running
+
+
+def reports_of(outcomes: list[Ran]) -> list[Report]:
+    """The workers' reports; the first that failed raises its problem again, as the run in a thread raised it."""
+    for ran in outcomes:
+        if ran.problem is not None:
+            if ran.trace is not None:
+                log.error("whatif.worker_failed", pid=ran.pid, trace=ran.trace)
+            raise problem_raised(ran.problem)
+        assert ran.report is not None
+    return [ran.report for ran in outcomes if ran.report is not None]
+
+
+def problem_raised(problem: dict[str, Any]) -> Exception:
+    """The exception that gives ``problem`` back: a refused scenario as ``ScenarioInvalid`` (the page lists its
+    problems), anything else as the ``Problem`` with the same members."""
+    if problem.get("code") == "scenario_invalid":
+        return ScenarioInvalid(list(problem.get("problems") or [problem.get("detail", "")]))
+    extensions = {k: v for k, v in problem.items() if k not in ("type", "title", "status", "detail", "code")}
+    return Problem(int(problem["status"]), str(problem["code"]), str(problem["detail"]), **extensions)
+
+
 async def run_inline(
     texts: list[str],
     *,
@@ -132,10 +204,12 @@ async def run_inline(
     sessionmaker: async_sessionmaker[AsyncSession],
     seed: int | None,
     who: Who,
+    pool: SimulationPool | None = None,
 ) -> list[Report]:
-    """Parse every scenario first (so a bad second one runs nothing), then run each off the event loop."""
+    """Parse every scenario first (so a bad second one runs nothing), then run them off the event loop (in
+    ``pool``'s worker processes when given)."""
     scenarios = prepare(texts, catalogue=catalogue, who=who)
-    return await run_prepared(scenarios, sessionmaker=sessionmaker, seed=seed)
+    return await run_prepared(scenarios, sessionmaker=sessionmaker, seed=seed, pool=pool)
 
 
 SYNTHETIC_PER_HALF_HOUR = 3.0  # contacts per service per half hour on the synthetic day, 08:00–18:00

@@ -25,6 +25,7 @@ Committee = Depends(role("committee", "supervisor"))
 @router.get("")
 async def whatif_page(request: Request, user: SignedIn = Committee) -> Response:
     hub = hub_of(request)
+    hub.whatif_jobs.pool.warm()  # the worker processes start while the member edits, not when they press Run
     catalogue = await hub.catalogue.get()
     async with hub.sessionmaker() as session:
         start = await starting_point(session, catalogue, hub.dispatcher.clock(), user)

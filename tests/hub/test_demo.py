@@ -1,8 +1,10 @@
 """`hub demo` on a bare machine: no service URLs, enquiries flowing within 30 s, and a newcomer signs in
-with the printed credentials and takes a live call in the console while it runs."""
+with the printed credentials and takes a live call in the console while it runs; the committee member runs the
+page's what-if (in the demo's worker processes) meanwhile."""
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import socket
@@ -63,6 +65,32 @@ def _take_a_call(base: str, header: str) -> None:
             )
 
 
+def _run_the_whatif(base: str, header: str) -> None:
+    """The committee's page as it opens (the last day replayed, and one more agent on each rota), run as a job
+    in worker processes spawned by the one demo process, to its projection."""
+    password = re.search(r"^\s+committee\s+(\S+)\s+\w+: ", header, re.MULTILINE)
+    assert password, header
+    with httpx.Client(base_url=base, timeout=10) as web:
+        _sign_in(web, "committee", password.group(1))
+        page = web.get("/committee/whatif").text
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+        a, b = (re.search(rf'<textarea name="{n}"[^>]*>(.*?)</textarea>', page, re.DOTALL) for n in "ab")
+        assert csrf and a and b, page[:500]
+        form = {"a": html.unescape(a.group(1)), "b": html.unescape(b.group(1)), "seed": "1"}
+        started = web.post("/committee/whatif", data=form | {"csrf": csrf.group(1)})
+        assert started.status_code == 303, started.text[:500]
+        job = started.headers["location"]
+        deadline = time.monotonic() + 60
+        state = {"status": "running"}
+        while state["status"] == "running" and time.monotonic() < deadline:
+            state = web.get(f"{job}/progress").json()
+            time.sleep(0.2)
+        assert state["status"] == "done", state
+        # The projection's summary: each scenario's run, by its name in the page's starting point.
+        projection = html.unescape(web.get(job).text)
+        assert re.search(r"one more agent on each rota: [\d,]+ contacts simulated in", projection), projection
+
+
 def test_the_demo_runs_embedded_and_a_newcomer_takes_a_call(tmp_path: Path) -> None:
     # No COLUMNS: piped output must not wrap at rich's default 80 columns (an api_key split in two).
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_") and k != "COLUMNS"} | {
@@ -85,6 +113,7 @@ def test_the_demo_runs_embedded_and_a_newcomer_takes_a_call(tmp_path: Path) -> N
             if line.startswith("Ctrl-C to stop."):
                 break
         _take_a_call(f"http://127.0.0.1:{port}", header)
+        _run_the_whatif(f"http://127.0.0.1:{port}", header)
         rest, errors = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
