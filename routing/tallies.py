@@ -532,13 +532,19 @@ async def _version_thresholds(session: AsyncSession, tenant: str, version: int) 
     return table
 
 
+IDS_PER_STATEMENT = 10_000
+
+
 async def thresholds(session: AsyncSession, enquiry_ids: Iterable[int]) -> dict[int, tuple[Any, ...]]:
     """(owner, service, channel, threshold) per enquiry, the threshold of the catalogue version it was routed
     under (the service's current one only when it records none)."""
     ids = sorted(set(enquiry_ids))
-    if not ids:
-        return {}
-    rows = (await session.execute(_ENQUIRIES, {"ids": ids})).all()
+    rows: list[Any] = []
+    # In chunks: a bound list is a parameter per id, and asyncpg takes at most 32,767 (a rebuild's day of a
+    # partnership's contacts is more: bench/figures.py's 10⁶ month has 33,334 a day).
+    for start in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = ids[start : start + IDS_PER_STATEMENT]
+        rows += (await session.execute(_ENQUIRIES, {"ids": chunk})).all()
     tables = {
         (tenant, version): await _version_thresholds(session, tenant, version)
         for tenant, version in {
