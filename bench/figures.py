@@ -44,6 +44,22 @@ SERVICES = ("bulky-waste", "council-tax", "general", "housing-repair", "missed-b
 LGSL = (524, 58, 69, 555, 557, 564)  # codes the Local Government Service List holds (the catalogue checks)
 
 
+async def _serving_and_signed_in(client: httpx.AsyncClient, reader: httpx.AsyncClient) -> None:
+    """Wait until ``hub serve`` answers (``client``), then sign the committee member in on ``reader``."""
+    for _ in range(300):
+        try:
+            if (await client.get("/healthz")).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.1)
+    signed = await reader.post(
+        "/sign-in",
+        data={"username": "bench-committee", "password": "bench-password-0123", "next": "/"},
+    )
+    assert signed.status_code == 303, signed.text
+
+
 def partner_yaml() -> str:
     lines = [
         f"tenant: {{slug: {PARTNER}, name: Benchshire County Council}}",
@@ -259,18 +275,7 @@ async def measure(scratch: Scratch, runs: int, serve: subprocess.Popen[bytes], p
             "--password-stdin", stdin="bench-password-0123\n",
         )  # fmt: skip
         async with httpx.AsyncClient(base_url=base, timeout=300) as client:
-            for _ in range(300):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            signed = await client.post(
-                "/sign-in",
-                data={"username": "bench-committee", "password": "bench-password-0123", "next": "/"},
-            )
-            assert signed.status_code == 303, signed.text
+            await _serving_and_signed_in(client, client)
             month = f"from={MONTH_START.isoformat()}&to={MONTH_END.isoformat()}".replace("+", "%2B")
             api = f"/api/v1/tenants/{PARTNER}"
             requests = {
@@ -368,18 +373,7 @@ async def _at_work(
         httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client,
         httpx.AsyncClient(base_url=base, timeout=300) as reader,
     ):
-        for _ in range(300):
-            try:
-                if (await client.get("/healthz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        signed = await reader.post(
-            "/sign-in",
-            data={"username": "bench-committee", "password": "bench-password-0123", "next": "/"},
-        )
-        assert signed.status_code == 303, signed.text
+        await _serving_and_signed_in(client, reader)
         for agent_id, token in tokens.items():
             r = await client.put(
                 f"/api/v1/agents/{agent_id}/status",
