@@ -12,12 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -238,6 +241,63 @@ async def eventually(predicate, timeout: float = 10.0, interval: float = 0.05): 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {predicate}")
         await asyncio.sleep(interval)
+
+
+def _hub_children() -> dict[int, str]:
+    """This test process's live child processes running a ``hub`` command (pid -> command line)."""
+    me = os.getpid()
+    found: dict[int, str] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            command = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (name) state ppid ...": the name may hold spaces and parentheses, so read after the last ")".
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == me and fields[0] != "Z" and _HUB_COMMAND.search(command):
+            found[int(entry.name)] = command.strip()
+    return found
+
+
+_HUB_COMMAND = re.compile(r"(/hub|hub\.cli) (worker|serve|adapters)\b")
+
+
+_WORKER_TASKS = frozenset({"housekeeping", "amqp", "relay", "heartbeat"})  # the names ``Worker.run`` gives them
+
+
+def _worker_tasks() -> set[asyncio.Task[object]]:
+    return {t for t in asyncio.all_tasks() if t.get_name() in _WORKER_TASKS and not t.done()}
+
+
+@pytest.fixture(autouse=True)
+async def no_hub_left_running(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Fail the test that leaves a worker running (and stop it), rather than the tests it would disturb.
+
+    Every test shares the run's database; a worker's housekeeping sweeps it with the real clock for offers the
+    live state lost (``recover_lost_offers``), and scenario tests make offers on a clock of their own in the
+    past, so a worker left running by one test would requeue another's offers (a callback test failing with
+    ``stale_offer`` under load looked like that). Tests that run a worker must stop it; this says which did not.
+    """
+    # Workers of wider-scoped fixtures (started before this test) are theirs to stop.
+    before = set(_hub_children())
+    tasks_before = _worker_tasks()
+    yield
+    leaked = _worker_tasks() - tasks_before
+    for task in leaked:
+        task.cancel()
+    processes = {pid: command for pid, command in _hub_children().items() if pid not in before}
+    for pid in processes:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if leaked or processes:
+        pytest.fail(
+            f"{request.node.nodeid} left a worker running (now stopped): "
+            f"in-process tasks {sorted(t.get_name() for t in leaked)}, processes {sorted(processes.values())}",
+            pytrace=False,
+        )
 
 
 __all__ = ["Partner", "eventually"]
