@@ -37,11 +37,23 @@ from bench.throughput import prepare
 
 PARTNER = "benchshire"
 AGENTS = 200
-MONTH = "2026-11"
+MONTH = "2026-11"  # ``--month`` sets these three (January 2027: the definitions 2027.1, short abandons under 10 s)
 MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)
 MONTH_END = datetime(2026, 12, 1, tzinfo=UTC)
 SERVICES = ("bulky-waste", "council-tax", "general", "housing-repair", "missed-bin", "parking")
 LGSL = (524, 58, 69, 555, 557, 564)  # codes the Local Government Service List holds (the catalogue checks)
+
+
+def _set_month(period: str) -> None:
+    """The month every part of the bench writes and reads (module-wide, as the bench's SQL is built from it)."""
+    global MONTH, MONTH_START, MONTH_END
+    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
+    MONTH, MONTH_START = period, start
+    MONTH_END = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
 
 
 async def _serving_and_signed_in(client: httpx.AsyncClient, reader: httpx.AsyncClient) -> None:
@@ -159,13 +171,14 @@ def tallies_sql() -> list[str]:
         f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)}",
         "INSERT INTO figure_tallies (tenant_slug, slot, service_code, channel, handler_slug, agreement_id, stripe, offered, "
         "answered, answered_within, abandoned, short_abandoned, answered_wait, handled, handle_seconds, resolved, "
-        "callbacks, transfers, avoidable, longest_wait) "
+        "callbacks, transfers, avoidable, longest_wait, short_abandoned_10s) "
         f"SELECT '{PARTNER}', date_bin('15 minutes', q, {ORIGIN}), s.code, (ARRAY['phone','web','email'])[1 + i % 3], "
         f"CASE WHEN gone THEN '' ELSE '{PARTNER}' END, '', b.id % {STRIPES}, count(*), count(*) FILTER (WHERE NOT gone), "
         f"count(*) FILTER (WHERE NOT gone AND w <= {threshold}), count(*) FILTER (WHERE gone), "
         "count(*) FILTER (WHERE gone AND i % 40 < 5), coalesce(sum(w) FILTER (WHERE NOT gone), 0), "
         "count(*) FILTER (WHERE NOT gone), coalesce(sum(talk + wrap) FILTER (WHERE NOT gone), 0), "
-        f"count(*) FILTER (WHERE NOT gone), 0, 0, count(*) FILTER (WHERE NOT gone AND i % 25 = 0), max({wait}) "
+        f"count(*) FILTER (WHERE NOT gone), 0, 0, count(*) FILTER (WHERE NOT gone AND i % 25 = 0), max({wait}), "
+        "count(*) FILTER (WHERE gone AND i % 40 < 10) "
         f"FROM bench_ids b JOIN bench_services s ON s.k = i % {len(SERVICES)} GROUP BY 1, 2, 3, 4, 5, 6, 7",
         "INSERT INTO agent_tallies (agent_id, tenant_slug, slot, handling_seconds, available_seconds) "
         f"SELECT agent_id, '{PARTNER}', g, "
@@ -184,7 +197,7 @@ def tallies_sql() -> list[str]:
 TALLY_COLUMNS = (
     "tenant_slug, slot, service_code, channel, handler_slug, agreement_id, stripe, offered, answered, answered_within, "
     "abandoned, short_abandoned, round(answered_wait::numeric, 6) AS answered_wait, handled, round(handle_seconds::numeric, 6) AS handle_seconds, "
-    "resolved, callbacks, transfers, avoidable, round(longest_wait::numeric, 6) AS longest_wait"
+    "resolved, callbacks, transfers, avoidable, round(longest_wait::numeric, 6) AS longest_wait, short_abandoned_10s"
 )
 AGENT_COLUMNS = "agent_id, slot, round(handling_seconds::numeric, 6) AS handling_seconds, round(available_seconds::numeric, 6) AS available_seconds"
 
@@ -650,7 +663,9 @@ def main() -> None:
         help="calls a second the agents answer while the committee reads (accept and complete timed; 0: none)",
     )
     parser.add_argument("--at-work-seconds", type=float, default=20.0)
+    parser.add_argument("--month", default=MONTH, help="the month written and read, YYYY-MM (UTC)")
     args = parser.parse_args()
+    _set_month(args.month)
     if args.intake_only:
         intake_only(args)
         return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,9 @@ def figure_name(code: str) -> str:
     return FIGURE_NAMES.get(code) or code.replace("_", " ").capitalize()
 
 
-CURRENT_VERSION = "2026.1"  # the live floor's threshold (intake's short abandons); periods use version_for
+# The version of figures worked out with no moment to place them (``compute`` over given timelines, without a
+# version). Everything with a moment uses the version in force then (``version_at``, ``version_for``).
+CURRENT_VERSION = "2026.1"
 
 
 def definitions(version: str | None = None) -> DefinitionSet:
@@ -90,6 +92,23 @@ def version_for(period: str) -> str:
     the first version, e.g. a trend's earliest, use the first)."""
     applying = [d for d in DEFINITIONS.values() if d.applies_from <= period] or history()[:1]
     return max(applying, key=lambda d: (d.applies_from, d.version)).version
+
+
+def version_at(moment: datetime) -> str:
+    """The definitions in force at ``moment``: its month's (``version_for``), on the clock it carries (a partner's
+    figures pass their local time)."""
+    return version_for(f"{moment.year:04d}-{moment.month:02d}")
+
+
+def versions_between(start: datetime, end: datetime) -> set[str]:
+    """The versions in force for any month of [start, end), on the clock the moments carry."""
+    last = end - timedelta(microseconds=1) if end > start else start
+    year, month = start.year, start.month
+    found = set()
+    while (year, month) <= (last.year, last.month):
+        found.add(version_for(f"{year:04d}-{month:02d}"))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
 
 
 def history() -> list[DefinitionSet]:

@@ -139,9 +139,7 @@ async def compute_period(
     groups = await service_groups(session, tenant=tenant, at=end)
     departments: dict[str, Tally] = {}
     for (_, service, _), tally in by_service.items():
-        department = departments.setdefault(
-            groups.get(service or "") or "Other", Tally(short_abandon_seconds=tally.short_abandon_seconds)
-        )
+        department = departments.setdefault(groups.get(service or "") or "Other", Tally())
         department.add(tally.sums, tally.longest)
     owes = round(sum(line.amount for line in lines if line.borrower == tenant), 2)
     owed = round(sum(line.amount for line in lines if line.lender == tenant), 2)
@@ -151,7 +149,7 @@ async def compute_period(
         period=period,
         definitions_version=version,
         published_at=None,
-        totals=_figures(total(items, definitions(version).short_abandon_seconds).figures(version)),
+        totals=_figures(total(items).figures(version)),
         by_service=[
             {"service_code": service, **_figures(t.figures(version))}
             for (_, service, _), t in by_service.items()

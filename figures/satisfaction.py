@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import case, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.definitions import definitions
+from figures.definitions import definitions, version_at
 from figures.models import SurveyInvite
 from plumbing.db.base import UTCDateTime, table_of
 from routing.models import EnquiryEvent
@@ -73,7 +73,7 @@ async def abandonment_rate(
             .group_by(events.c.enquiry_id)
         )
     ).all()
-    short = definitions().short_abandon_seconds
+    short = definitions(version_at(start)).short_abandon_seconds
     long_abandoned = sum(
         1
         for queued, answered, abandoned in contacts

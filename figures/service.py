@@ -12,19 +12,29 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from figures.definitions import AgentSpan, Figures, Timeline, compute, definitions
+from figures.definitions import (
+    AgentSpan,
+    Figures,
+    Timeline,
+    compute,
+    definitions,
+    version_at,
+    versions_between,
+)
 from figures.tallied import (
     Cell,
     cells,
+    counted,
     grouped,
     interval_start,
+    short_abandon_column,
     timeline_tally,
     total,
     whole_slots,
 )
 from routing.models import EnquiryEvent
 from routing.states import EventName
-from routing.tallies import SHORT_ABANDON_SECONDS, thresholds, wrap_seconds
+from routing.tallies import thresholds, wrap_seconds
 from tenants.models import AgentEvent, Tenant
 
 TIMELINE_EVENTS = (
@@ -162,11 +172,17 @@ async def figure_cells(
     version: str | None = None,
 ) -> list[Cell]:
     """An owner's contacts first queued in [start, end) as cells: the whole 15-minute slots from the tallies, the
-    partial first and last slots (at most half an hour) from the event log. Definitions whose short-abandon limit
-    differs from the one the tallies count under read everything from the event log."""
-    short = definitions(version).short_abandon_seconds
+    partial first and last slots (at most half an hour) from the event log.
+
+    The cells hold short abandons under each definitions version's limit; the range is read from the event log
+    alone if a row of it has not counted the limit of ``version`` (or, with none, of a version in force for one
+    of its months): a row kept before its column existed, until ``hub figures rebuild``."""
+    wanted = {version} if version else versions_between(start.astimezone(zone), end.astimezone(zone))
+    columns = {short_abandon_column(definitions(v).short_abandon_seconds) for v in wanted}
     inner_start, inner_end = whole_slots(start, end)
-    if short != SHORT_ABANDON_SECONDS:
+    if inner_start < inner_end and not await counted(
+        session, tenant=tenant, start=inner_start, end=inner_end, columns=columns
+    ):
         inner_start = inner_end = end
     edges = [(start, end)] if inner_start >= inner_end else [(start, inner_start), (inner_end, end)]
     out = (
@@ -177,16 +193,20 @@ async def figure_cells(
     for edge_start, edge_end in edges:
         if edge_start < edge_end:
             for t in await timelines(session, tenant=tenant, start=edge_start, end=edge_end):
-                out.append(Cell(t.queued_at, t.service_code, t.channel, timeline_tally(t, short)))
+                out.append(Cell(t.queued_at, t.service_code, t.channel, timeline_tally(t)))
     return out
 
 
 async def tenant_figures(session: AsyncSession, *, tenant: str, start: datetime, end: datetime) -> Figures:
-    """Every figure of an owner's contacts first queued in [start, end), from the tallies."""
+    """Every figure of an owner's contacts first queued in [start, end), from the tallies, under the definitions
+    in force at ``start`` on the partner's clock."""
     zone = await tenant_zone(session, tenant)
+    version = version_at(start.astimezone(zone))
     return total(
-        await figure_cells(session, tenant=tenant, start=start, end=end, zone=zone, unit="month")
-    ).figures()
+        await figure_cells(
+            session, tenant=tenant, start=start, end=end, zone=zone, unit="month", version=version
+        )
+    ).figures(version)
 
 
 def tallied_rows(
@@ -198,9 +218,10 @@ def tallied_rows(
     by_channel: bool,
     version: str | None = None,
 ) -> list[FigureRow]:
-    """``group_figures`` over cells instead of timelines: the same rows."""
+    """``group_figures`` over cells instead of timelines: the same rows. Without a ``version`` each row is under
+    the definitions in force for its interval."""
     return [
-        FigureRow(at, service, channel, tally.figures(version))
+        FigureRow(at, service, channel, tally.figures(version or version_at(at)))
         for (at, service, channel), tally in grouped(
             items, interval=interval, zone=zone, by_service=by_service, by_channel=by_channel
         ).items()
@@ -234,7 +255,7 @@ def group_figures(
         )
         groups[key].append(t)
     return [
-        FigureRow(start, service, channel, compute(items, version))
+        FigureRow(start, service, channel, compute(items, version or version_at(start)))
         for (start, service, channel), items in sorted(
             groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "", kv[0][2] or "")
         )

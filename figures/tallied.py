@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from figures.definitions import Figures, Timeline, definitions
 from routing.models import FigureTally
-from routing.tallies import SHORT_ABANDON_SECONDS, SLOT, SUMS, agent_time, contribution, slot_of
+from routing.tallies import SHORT_ABANDON_COLUMNS, SLOT, SUMS, agent_time, contribution, slot_of
 
 INTERVALS = ("15min", "hour", "day", "month")
 
@@ -30,11 +30,13 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 @dataclass
 class Tally:
-    """The counts and sums of a group of contacts (``routing.tallies.SUMS``) and their longest wait."""
+    """The counts and sums of a group of contacts (``routing.tallies.SUMS``) and their longest wait.
+
+    Short abandons are counted under each definitions version's limit (``SHORT_ABANDON_COLUMNS``), so one tally
+    gives the figures of any version."""
 
     sums: list[float] = field(default_factory=lambda: [0.0] * len(SUMS))
     longest: float | None = None
-    short_abandon_seconds: float = SHORT_ABANDON_SECONDS  # the limit its short abandons were counted under
 
     def add(self, sums: Iterable[float], longest: float | None) -> Tally:
         for i, value in enumerate(sums):
@@ -48,12 +50,9 @@ class Tally:
 
     def figures(self, version: str | None = None) -> Figures:
         rules = definitions(version)
-        if rules.short_abandon_seconds != self.short_abandon_seconds:
-            raise ValueError(
-                f"counted with short abandons under {self.short_abandon_seconds} s, not {version}'s"
-            )
         offered, answered, within = int(self["offered"]), int(self["answered"]), int(self["answered_within"])
-        abandoned, short, handled = int(self["abandoned"]), int(self["short_abandoned"]), int(self["handled"])
+        abandoned, handled = int(self["abandoned"]), int(self["handled"])
+        short = int(self[short_abandon_column(rules.short_abandon_seconds)])
         long_abandoned = abandoned - short
         return Figures(
             offered=offered,
@@ -75,7 +74,17 @@ class Tally:
         )
 
 
-def timeline_tally(t: Timeline, short_abandon_seconds: float = SHORT_ABANDON_SECONDS) -> Tally:
+def short_abandon_column(limit: float) -> str:
+    """The tally column counting abandons under ``limit`` seconds."""
+    column = SHORT_ABANDON_COLUMNS.get(limit)
+    if column is None:
+        raise ValueError(
+            f"the tallies count no short abandons under {limit} s: add a column (routing/tallies.py)"
+        )
+    return column
+
+
+def timeline_tally(t: Timeline) -> Tally:
     sums, wait = contribution(
         queued_at=t.queued_at,
         answered_at=t.answered_at,
@@ -87,9 +96,8 @@ def timeline_tally(t: Timeline, short_abandon_seconds: float = SHORT_ABANDON_SEC
         transferred=t.transferred,
         callback=t.callback,
         avoidable=t.avoidable,
-        short_abandon_seconds=short_abandon_seconds,
     )
-    return Tally(short_abandon_seconds=short_abandon_seconds).add(sums, wait)
+    return Tally().add(sums, wait)
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,23 @@ async def cells(
     return out
 
 
+async def counted(
+    session: AsyncSession, *, tenant: str, start: datetime, end: datetime, columns: Iterable[str]
+) -> bool:
+    """Whether every tally row of an owner's slots in [start, end) has counted ``columns`` (a row kept before a
+    column existed holds NULL in it until ``hub figures rebuild``)."""
+    t = FigureTally.__table__.c
+    nullable = [t[c] for c in columns if t[c].nullable]
+    if not nullable:
+        return True
+    uncounted = await session.scalar(
+        select(t.id)
+        .where(t.tenant_slug == tenant, t.slot >= start, t.slot < end, or_(*(c.is_(None) for c in nullable)))
+        .limit(1)
+    )
+    return uncounted is None
+
+
 def whole_slots(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """The slot-aligned part [inner_start, inner_end) of [start, end) (empty when inner_start >= inner_end)."""
     first = slot_of(start)
@@ -164,8 +189,8 @@ def interval_start(moment: datetime, interval: str, zone: ZoneInfo) -> datetime:
     return local
 
 
-def total(items: Iterable[Cell], short_abandon_seconds: float = SHORT_ABANDON_SECONDS) -> Tally:
-    tally = Tally(short_abandon_seconds=short_abandon_seconds)
+def total(items: Iterable[Cell]) -> Tally:
+    tally = Tally()
     for cell in items:
         tally.add(cell.tally.sums, cell.tally.longest)
     return tally
@@ -182,8 +207,7 @@ def grouped(
             cell.service_code if by_service else None,
             cell.channel if by_channel else None,
         )
-        group = groups.setdefault(key, Tally(short_abandon_seconds=cell.tally.short_abandon_seconds))
-        group.add(cell.tally.sums, cell.tally.longest)
+        groups[key].add(cell.tally.sums, cell.tally.longest)
     return dict(sorted(groups.items(), key=lambda kv: (kv[0][0] or 0, kv[0][1] or "", kv[0][2] or "")))
 
 

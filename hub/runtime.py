@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backoffice.outbox import enqueue_case
 from backoffice.updates import StatusUpdates
-from figures.definitions import definitions
+from figures.definitions import definitions, version_at
 from figures.satisfaction import SatisfactionSampler, SurveyInvite
 from hub.migrate import upgrade_async
 from plumbing.auth.revocation import RedisRevocations
@@ -80,7 +80,7 @@ def intake_for(dispatcher: Dispatcher, settings: Settings | None = None) -> Inta
     return IntakeProcessor(
         dispatcher,
         apply_status_updates=StatusUpdates(timedelta(seconds=skew)),
-        short_abandon_seconds=definitions().short_abandon_seconds,
+        short_abandon_seconds=lambda at: definitions(version_at(at)).short_abandon_seconds,
         limits=intake_limits(settings) if settings is not None else DEFAULT_LIMITS,
     )
 

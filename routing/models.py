@@ -182,6 +182,9 @@ class FigureTally(Base):
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     avoidable: Mapped[int] = mapped_column(Integer, default=0)
     longest_wait: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Abandoned within 10 s (definitions 2027.1; ``short_abandoned`` is within 5 s). NULL: counted before this
+    # column (migration 0020) and not known from the row; ``hub figures rebuild`` counts it.
+    short_abandoned_10s: Mapped[int | None] = mapped_column(Integer, nullable=True, default=0)
 
 
 class CallbackTally(Base):

@@ -31,9 +31,11 @@ from tenants.models import Agent, AgentEvent, CatalogueVersion, Service
 
 SLOT = timedelta(minutes=15)
 WRAP_HORIZON = timedelta(days=1)
-# The short-abandon limit of definitions 2026.1 (figures/definitions.py): a definitions version that changes it
-# must add a column here and rebuild; figures refuses to read tallies under a different limit.
-SHORT_ABANDON_SECONDS = 5.0
+# Short abandons are counted under every limit a definitions version uses (figures/definitions.py): 5 s since
+# 2026.1, 10 s from 2027.1, so a month reads its tallies whichever version is in force for it. A version with
+# another limit needs a column of its own here and a migration (tests/figures/test_definitions_history.py fails
+# until it has one); rows counted before a column existed hold NULL there, and ``hub figures rebuild`` counts them.
+SHORT_ABANDON_COLUMNS: dict[float, str] = {5.0: "short_abandoned", 10.0: "short_abandoned_10s"}
 COUNTED_EVENTS = frozenset(
     {
         EventName.QUEUED,
@@ -50,7 +52,6 @@ SUMS = (
     "answered",
     "answered_within",
     "abandoned",
-    "short_abandoned",
     "answered_wait",
     "handled",
     "handle_seconds",
@@ -58,6 +59,7 @@ SUMS = (
     "callbacks",
     "transfers",
     "avoidable",
+    *SHORT_ABANDON_COLUMNS.values(),  # abandoned within each limit
 )
 # A group's counts are kept in up to STRIPES rows, each contact in the row of its enquiry id modulo STRIPES: every
 # accept, completion and intake batch of a partner's slot used to add to one row and hold its lock to the commit,
@@ -96,7 +98,6 @@ def contribution(
     transferred: bool,
     callback: bool,
     avoidable: bool,
-    short_abandon_seconds: float = SHORT_ABANDON_SECONDS,
 ) -> tuple[tuple[float, ...], float | None]:
     """One contact's counts and sums, in ``SUMS`` order, and its wait (for the longest wait)."""
     end = answered_at or abandoned_at
@@ -114,7 +115,6 @@ def contribution(
         int(answered),
         int(answered and (wait or 0.0) <= threshold_seconds),
         int(abandoned),
-        int(abandoned and (wait or 0.0) < short_abandon_seconds),
         (wait or 0.0) if answered else 0.0,
         int(handled),
         handle,
@@ -122,6 +122,7 @@ def contribution(
         int(callback),
         int(transferred),
         int(avoidable),
+        *(int(abandoned and (wait or 0.0) < limit) for limit in SHORT_ABANDON_COLUMNS),
     ), wait
 
 

@@ -265,7 +265,9 @@ def _hub_children() -> dict[int, str]:
 _HUB_COMMAND = re.compile(r"(/hub|hub\.cli) (worker|serve|adapters)\b")
 
 
-_WORKER_TASKS = frozenset({"housekeeping", "amqp", "relay", "heartbeat"})  # the names ``Worker.run`` gives them
+_WORKER_TASKS = frozenset(
+    {"housekeeping", "amqp", "relay", "heartbeat"}
+)  # the names ``Worker.run`` gives them
 
 
 def _worker_tasks() -> set[asyncio.Task[object]]:

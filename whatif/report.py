@@ -26,6 +26,7 @@ from figures.definitions import (
     compute,
     definitions,
     occupancy,
+    version_at,
 )
 from routing.live.base import DEFERRABLE_CHANNELS
 from tenants.agreements.terms import DAYS
@@ -295,7 +296,7 @@ def figures_of(
     counts, and the same floats (a wait or handle time in whole milliseconds, as ``Timeline`` works it out from
     the datetimes) summed by ``sum`` in the same order. ``compute`` stays the definition: a test holds them equal.
     ``contacts``: a subset of the outcome's (the live callers), in their order."""
-    rules = definitions()
+    rules = definitions(version_at(outcome.start.astimezone(ZoneInfo(outcome.scenario.spec.timezone))))
     short = rules.short_abandon_seconds
     thresholds: dict[tuple[str, str], int] = {}
     services = outcome.scenario.services

@@ -6,7 +6,7 @@ import hashlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -92,10 +92,11 @@ class IntakeProcessor:
         dispatcher: Dispatcher,
         *,
         apply_status_updates: ApplyStatusUpdates,
-        short_abandon_seconds: float,
+        short_abandon_seconds: Callable[[datetime], float],
         limits: IntakeLimits = DEFAULT_LIMITS,
     ) -> None:
-        """``apply_status_updates``: the back office's (a floor above); ``short_abandon_seconds``: the figures'."""
+        """``apply_status_updates``: the back office's (a floor above); ``short_abandon_seconds``: the figures'
+        limit in force at a moment (the definitions change it from a month on)."""
         self.limits = limits
         self.dispatcher = dispatcher
         self.sessionmaker = dispatcher.sessionmaker
@@ -392,7 +393,7 @@ class IntakeProcessor:
             if enquiry.follow_up is not None and w.reason == "caller_hung_up":
                 continue  # a callback or a voicemail: the caller was meant to hang up; it keeps its place
             waited = (w.at - (enquiry.queued_at or enquiry.created_at)).total_seconds()
-            if waited >= self.short_abandon_seconds:
+            if waited >= self.short_abandon_seconds(w.at):
                 long_abandons.append(f"{enquiry.tenant_slug}/{enquiry.service_code}")
             abandoned.add(enquiry.id)
             events.append(

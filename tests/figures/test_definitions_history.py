@@ -8,17 +8,24 @@ Under 2027.1 it is short: service level 1 ÷ 1 = 100 %, abandonment rate 0 ÷ 2 
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import insert, select, update
 
-from figures.definitions import DEFINITIONS, history, version_for
+import figures.service
+from figures.definitions import DEFINITIONS, history, version_at, version_for
 from figures.pack import gather, render
 from figures.periods import compute_period, period_figures, publish_period
-from hub.runtime import Hub
+from figures.service import tenant_figures
+from hub.migrate import upgrade
+from hub.runtime import Hub, intake_for
 from plumbing.db.session import unit_of_work
-from routing.models import Enquiry, EnquiryEvent
-from routing.tallies import rebuild
+from routing.models import Enquiry, EnquiryEvent, FigureTally
+from routing.tallies import SHORT_ABANDON_COLUMNS, rebuild
 from tenants.models import Service
 from tests.conftest import Partner
 
@@ -39,6 +46,23 @@ def test_each_version_says_what_changed_and_from_when() -> None:
     new = DEFINITIONS["2027.1"]
     assert new.applies_from == "2027-01" and new.short_abandon_seconds == 10.0
     assert new.changes and "10 s" in new.changes[0] and "10 s" in new.description["service_level"]
+    # A moment's version is its month's, on the clock it carries.
+    assert version_at(datetime(2026, 12, 31, 23, 59, 59, tzinfo=UTC)) == "2026.1"
+    assert version_at(datetime(2027, 1, 1, tzinfo=UTC)) == "2027.1"
+
+
+def test_every_versions_short_abandon_limit_has_a_tally_column() -> None:
+    """A version with a new limit must count it in the tallies, or every month under it would fail to read."""
+    columns = FigureTally.__table__.c
+    for d in history():
+        assert d.short_abandon_seconds in SHORT_ABANDON_COLUMNS, d.version
+        assert SHORT_ABANDON_COLUMNS[d.short_abandon_seconds] in columns, d.version
+
+
+def test_the_live_floor_counts_short_abandons_by_the_version_in_force(hub: Hub) -> None:
+    intake = intake_for(hub.dispatcher)
+    assert intake.short_abandon_seconds(datetime(2026, 12, 31, 23, 0, tzinfo=UTC)) == 5.0
+    assert intake.short_abandon_seconds(datetime(2027, 1, 1, 0, 0, tzinfo=UTC)) == 10.0
 
 
 async def _two_contacts(hub: Hub, partner: Partner, day: datetime) -> None:
@@ -130,3 +154,85 @@ async def test_a_published_month_keeps_its_version_and_later_months_use_the_next
     html = render(paper, "html").decode()
     assert "Definitions in force for January 2027: version 2027.1" in html
     assert "within 10 s (was 5 s)" in html and 'data-version="2026.1"' in html
+
+
+async def test_a_month_under_2027_1_is_read_from_the_tallies_and_a_row_not_counted_from_the_log(
+    hub: Hub, make_partner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """January's tallies count the 7-s abandon as short under 10 s, so the month is summed from them (the event log
+    is not read). A row kept before the 10-s column (NULL there) sends the month to the log, with the same figures,
+    until a rebuild counts it."""
+    partner = await make_partner(agents=1)
+    await _two_contacts(hub, partner, datetime(2027, 1, 12, 10, 0, tzinfo=UTC))
+    read_from_log: list[tuple[datetime, datetime]] = []
+    timelines = figures.service.timelines
+
+    async def watched(session: Any, *, tenant: str, start: datetime, end: datetime) -> Any:
+        read_from_log.append((start, end))
+        return await timelines(session, tenant=tenant, start=start, end=end)
+
+    monkeypatch.setattr(figures.service, "timelines", watched)
+    async with hub.sessionmaker() as session:
+        january = await compute_period(session, tenant=partner.slug, period="2027-01")
+        # A range on the partner's clock in January (not a whole month): also 2027.1, also from the tallies.
+        morning = await tenant_figures(
+            session,
+            tenant=partner.slug,
+            start=datetime(2027, 1, 12, 9, 0, tzinfo=UTC),
+            end=datetime(2027, 1, 12, 12, 0, tzinfo=UTC),
+        )
+    assert (january.definitions_version, january.totals["service_level"]) == ("2027.1", 1.0)
+    assert (january.totals["short_abandoned"], january.totals["abandonment_rate"]) == (1, 0.0)
+    assert (morning.definitions_version, morning.service_level, morning.short_abandoned) == ("2027.1", 1.0, 1)
+    assert read_from_log == []
+
+    tally = FigureTally.__table__.c
+    async with unit_of_work(hub.sessionmaker) as session:
+        await session.execute(
+            update(FigureTally).where(tally.tenant_slug == partner.slug).values(short_abandoned_10s=None)
+        )
+    async with hub.sessionmaker() as session:
+        from_log = await compute_period(session, tenant=partner.slug, period="2027-01")
+    assert from_log.totals == january.totals and len(read_from_log) == 1
+
+    async with unit_of_work(hub.sessionmaker) as session:
+        await rebuild(
+            session,
+            tenant=partner.slug,
+            start=datetime(2027, 1, 1, tzinfo=UTC),
+            end=datetime(2027, 2, 1, tzinfo=UTC),
+        )
+    async with hub.sessionmaker() as session:
+        counted = (
+            await session.execute(
+                select(tally.abandoned, tally.short_abandoned, tally.short_abandoned_10s).where(
+                    tally.tenant_slug == partner.slug, tally.abandoned > 0
+                )
+            )
+        ).all()
+        again = await compute_period(session, tenant=partner.slug, period="2027-01")
+    assert [tuple(r) for r in counted] == [
+        (1, 0, 1)
+    ]  # the 7-s abandon: not short under 5 s, short under 10 s
+    assert again.totals == january.totals and len(read_from_log) == 1
+
+
+def test_migration_0020_fills_what_a_rows_own_counts_decide(tmp_path: Path) -> None:
+    """No abandons: 0 under 10 s. Every abandon under 5 s: all of them under 10 s. Otherwise unknown (NULL)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'hub.db'}"
+    upgrade(url, "0019")
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        for i, (abandoned, short) in enumerate(((0, 0), (3, 3), (3, 1))):
+            db.execute(
+                "INSERT INTO figure_tallies (tenant_slug, slot, service_code, channel, handler_slug, agreement_id, "
+                "stripe, offered, answered, answered_within, abandoned, short_abandoned, answered_wait, handled, "
+                "handle_seconds, resolved, callbacks, transfers, avoidable) "
+                "VALUES ('p', ?, 's', 'phone', '', '', 0, 5, 0, 0, ?, ?, 0, 0, 0, 0, 0, 0, 0)",
+                (f"2026-12-0{i + 1} 10:00:00.000000", abandoned, short),
+            )
+    assert upgrade(url) == ["0020"]
+    with sqlite3.connect(tmp_path / "hub.db") as db:
+        found = db.execute(
+            "SELECT abandoned, short_abandoned_10s FROM figure_tallies ORDER BY slot"
+        ).fetchall()
+    assert found == [(0, 0), (3, 3), (3, None)]

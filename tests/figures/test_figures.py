@@ -307,10 +307,12 @@ async def test_period_occupancy_overflow_and_publication(
                 session, tenant=owner.slug, period="2099-01", now=datetime(2026, 11, 21, tzinfo=UTC)
             )
 
-    # A new definition (short abandons under 2 s only) applies forward; the published month keeps 2026.1.
-    stricter = replace(defs.DEFINITIONS["2026.1"], version="2026.2", short_abandon_seconds=2.0)
-    monkeypatch.setitem(defs.DEFINITIONS, "2026.2", stricter)
-    monkeypatch.setattr(defs, "CURRENT_VERSION", "2026.2")
+    # A new definition applies from October on (the month is asked again); the published month keeps 2026.1.
+    # Its limit is one the tallies count (10 s): E4 (3 s) is short under both, E5 (60 s) under neither.
+    later = replace(
+        defs.DEFINITIONS["2026.1"], version="2026.2", short_abandon_seconds=10.0, applies_from="2026-10"
+    )
+    monkeypatch.setitem(defs.DEFINITIONS, "2026.2", later)
     async with hub.sessionmaker() as session:
         published = await period_figures(session, tenant=owner.slug, period="2026-10")
         fresh = await compute_period(session, tenant=owner.slug, period="2026-10")
@@ -318,7 +320,13 @@ async def test_period_occupancy_overflow_and_publication(
         0.6
     )
     assert published.published_at is not None
-    assert fresh.definitions_version == "2026.2" and fresh.totals["service_level"] == pytest.approx(3 / 6)
+    assert fresh.definitions_version == "2026.2" and fresh.totals["service_level"] == pytest.approx(3 / 5)
+    # A version whose limit the tallies do not count is refused by name, not summed under another limit.
+    stricter = replace(later, version="2026.3", short_abandon_seconds=2.0)
+    monkeypatch.setitem(defs.DEFINITIONS, "2026.3", stricter)
+    async with hub.sessionmaker() as session:
+        with pytest.raises(ValueError, match=r"no short abandons under 2\.0 s"):
+            await compute_period(session, tenant=owner.slug, period="2026-10", version="2026.3")
 
 
 async def test_the_pack_renders_in_every_format(hub: Hub, log: tuple[Partner, Partner]) -> None:
