@@ -265,9 +265,8 @@ def _hub_children() -> dict[int, str]:
 _HUB_COMMAND = re.compile(r"(/hub|hub\.cli) (worker|serve|adapters)\b")
 
 
-_WORKER_TASKS = frozenset(
-    {"housekeeping", "amqp", "relay", "heartbeat"}
-)  # the names ``Worker.run`` gives them
+# The names ``Worker.run`` gives its tasks.
+_WORKER_TASKS = frozenset({"housekeeping", "amqp", "relay", "heartbeat"})
 
 
 def _worker_tasks() -> set[asyncio.Task[object]]:
