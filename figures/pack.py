@@ -28,12 +28,12 @@ from figures.periods import (
     PERIOD,
     PeriodError,
     PeriodFigures,
+    agreement_names_at,
     catalogue_at,
     catalogue_history,
     month_bounds,
     period_figures,
 )
-from tenants.agreements.models import AgreementRow
 from tenants.models import Service, Tenant
 
 FORMATS = ("pdf", "html", "csv")
@@ -228,13 +228,11 @@ async def gather(
     ordered = sorted(found, key=lambda t: (t.kind != "partner", t.name))
     wanted = months_back(period, months)
     names = dict((await session.execute(select(Tenant.slug, Tenant.name))).tuples().all())
-    agreement_names = {
-        agreement_id: str(definition["name"])
-        for agreement_id, definition in (
-            await session.execute(select(AgreementRow.id, AgreementRow.definition))
-        ).tuples()
-        if isinstance(definition, dict) and definition.get("name")
-    }
+    # Agreements by the names they had when the month ended (on the latest clock among the paper's partners).
+    ends = [month_bounds(period, ZoneInfo(t.timezone or "Europe/London"))[1] for t in ordered]
+    agreement_names = await agreement_names_at(
+        session, max(ends) if ends else month_bounds(period, ZoneInfo("UTC"))[1]
+    )
     sections = []
     for tenant in ordered:
         rows = (

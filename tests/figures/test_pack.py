@@ -38,6 +38,8 @@ from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
 from routing.states import EventName
 from routing.tallies import rebuild
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Service
 from tenants.service import apply_definitions
 from tests.conftest import Partner, partner_definition, unique_slug
@@ -296,3 +298,37 @@ async def test_the_recount_works_out_the_time_to_callback_of_attempts_recorded_b
         assert kept == await from_events(session, tenant=partner.slug, start=start, end=end)
     # C1 first queued at 09:00 UTC and was reached at 09:20: 1,200 s, from its events.
     assert kept["missed-bin"].time_to_callback_seconds == 1200.0
+
+
+async def test_an_agreement_renamed_later_keeps_its_name_in_a_past_months_paper(
+    hub: Hub, make_partner
+) -> None:  # type: ignore[no-untyped-def]
+    """October's paper names the agreement as it was written; renamed today (December), October keeps the old
+    name and December's paper has the new one."""
+    owner, lender, _pool, october = await _paper_month(hub, make_partner)
+    agreement = f"{lender.slug}-lends-{owner.slug}"
+    async with unit_of_work(hub.sessionmaker) as session:
+        await put_agreements(
+            session,
+            agreements=[
+                AgreementDefinition.model_validate(
+                    {
+                        "id": agreement,
+                        "name": "the all-week lending agreement",
+                        "lender": lender.slug,
+                        "borrower": owner.slug,
+                        "services": "all",
+                        "conditions": {"waited_at_least_seconds": 60},
+                        "unit_rate": 4.2,
+                    }
+                )
+            ],
+        )
+    async with hub.sessionmaker() as session:
+        again = await gather(session, tenants=[lender.slug, owner.slug], period="2026-10", now=NOW)
+        december = await gather(
+            session, tenants=[lender.slug, owner.slug], period="2026-12", now=datetime(2027, 1, 2, tzinfo=UTC)
+        )
+    assert october.agreement(agreement) == "the weekday lending agreement"  # type: ignore[attr-defined]
+    assert again.agreement(agreement) == "the weekday lending agreement"
+    assert december.agreement(agreement) == "the all-week lending agreement"
