@@ -28,12 +28,12 @@ from figures.periods import (
     PERIOD,
     PeriodError,
     PeriodFigures,
-    agreement_names_at,
     catalogue_at,
     catalogue_history,
     month_bounds,
     period_figures,
 )
+from tenants.agreements.service import agreements_as_of
 from tenants.models import Service, Tenant
 
 FORMATS = ("pdf", "html", "csv")
@@ -230,9 +230,10 @@ async def gather(
     names = dict((await session.execute(select(Tenant.slug, Tenant.name))).tuples().all())
     # Agreements by the names they had when the month ended (on the latest clock among the paper's partners).
     ends = [month_bounds(period, ZoneInfo(t.timezone or "Europe/London"))[1] for t in ordered]
-    agreement_names = await agreement_names_at(
+    as_it_was = await agreements_as_of(
         session, max(ends) if ends else month_bounds(period, ZoneInfo("UTC"))[1]
     )
+    agreement_names = {agreement_id: a.name for agreement_id, a in as_it_was.items() if a.name}
     sections = []
     for tenant in ordered:
         rows = (

@@ -28,7 +28,7 @@ from figures.satisfaction import satisfaction_figures
 from figures.service import figure_cells, tenant_zone, timelines
 from figures.tallied import Handled, Tally, grouped, handled_elsewhere, tallied_occupancy, total
 from routing.tallies import SLOT, slot_of
-from tenants.agreements.models import AgreementRow, AgreementVersion
+from tenants.agreements.models import AgreementVersion
 from tenants.models import CatalogueVersion, Service
 
 PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -302,32 +302,6 @@ async def agreement_history(
         )
         history.setdefault(r.agreement_id, []).append((terms_from(r.valid_from), terms))
     return history
-
-
-async def agreement_names_at(session: AsyncSession, moment: datetime) -> dict[str, str]:
-    """What each agreement was called at ``moment``: its newest named version written before then, so one renamed
-    since keeps its old name in a past month's paper. Before its first version, the first's name (as ``_terms_at``
-    prices such work); with no named version at all, its name now."""
-    names = {
-        agreement_id: str(definition["name"])
-        for agreement_id, definition in (
-            await session.execute(select(AgreementRow.id, AgreementRow.definition))
-        ).tuples()
-        if isinstance(definition, dict) and definition.get("name")
-    }
-    versions = await session.execute(
-        select(
-            AgreementVersion.agreement_id, AgreementVersion.definition, AgreementVersion.valid_from
-        ).order_by(AgreementVersion.agreement_id, AgreementVersion.valid_from, AgreementVersion.id)
-    )
-    first: set[str] = set()
-    for agreement_id, definition, valid_from in versions.tuples():
-        if not (isinstance(definition, dict) and definition.get("name")):
-            continue  # an ending: the name it had stands
-        if agreement_id not in first or valid_from < moment:
-            names[agreement_id] = str(definition["name"])
-            first.add(agreement_id)
-    return names
 
 
 async def catalogue_history(session: AsyncSession, *, tenant: str) -> list[tuple[datetime, dict[str, Any]]]:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from routing.models import Enquiry, EnquiryEvent
 from routing.states import EventName
-from tenants.agreements.models import AgreementRow
+from tenants.agreements.service import agreements_as_of
 from tenants.models import Agent, Service, Tenant
 from tenants.service import name_of, service_names
 
@@ -466,17 +466,10 @@ async def names_for(session: AsyncSession, enquiry: Enquiry, events: Iterable[En
     services.update(
         {f"{enquiry.tenant_slug}/{code}": name_of(own, enquiry.catalogue_version, code) for _, code in own}
     )
-    agreements: dict[str, str] = {}
-    parties: dict[str, tuple[str, str]] = {}
-    for row in (
-        await session.execute(
-            select(
-                AgreementRow.id, AgreementRow.lender_slug, AgreementRow.borrower_slug, AgreementRow.definition
-            )
-        )
-    ).all():
-        agreements[row.id] = str((row.definition or {}).get("name") or "")
-        parties[row.id] = (row.lender_slug, row.borrower_slug)
+    # As they stood when the enquiry came in: renamed since, or ended, an agreement keeps its name in the trail.
+    as_it_was = await agreements_as_of(session, enquiry.created_at)
+    agreements = {agreement_id: a.name for agreement_id, a in as_it_was.items()}
+    parties = {agreement_id: (a.lender, a.borrower) for agreement_id, a in as_it_was.items()}
     return Names(
         zone=ZoneInfo(zone_name or "Europe/London"),
         partners=partners,

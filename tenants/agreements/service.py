@@ -168,3 +168,50 @@ async def delete_agreement(session: AsyncSession, *, agreement_id: str) -> bool:
     await session.delete(row)
     await session.flush()
     return True
+
+
+@dataclass(frozen=True)
+class AgreementAsItWas:
+    """An agreement as it stood at a moment: what it was called ("" when unnamed) and who lent to whom."""
+
+    name: str
+    lender: str
+    borrower: str
+
+
+async def agreements_as_of(session: AsyncSession, moment: datetime) -> dict[str, AgreementAsItWas]:
+    """Every agreement ever stored, as it stood at ``moment``: its newest version written before then (before its
+    first version, the first, as a month's ledger prices such work), so a past month's paper or an enquiry's trail
+    keeps the name it had, and an agreement ended since is still named. An ending keeps the name it ended with."""
+    found = {
+        row.id: AgreementAsItWas(
+            str((row.definition or {}).get("name") or ""), row.lender_slug, row.borrower_slug
+        )
+        for row in (
+            await session.execute(
+                select(
+                    AgreementRow.id,
+                    AgreementRow.lender_slug,
+                    AgreementRow.borrower_slug,
+                    AgreementRow.definition,
+                )
+            )
+        ).all()
+    }
+    seen: set[str] = set()
+    versions = await session.execute(
+        select(
+            AgreementVersion.agreement_id,
+            AgreementVersion.lender_slug,
+            AgreementVersion.borrower_slug,
+            AgreementVersion.definition,
+            AgreementVersion.valid_from,
+        ).order_by(AgreementVersion.agreement_id, AgreementVersion.valid_from, AgreementVersion.id)
+    )
+    for agreement_id, lender, borrower, definition, valid_from in versions.tuples():
+        if definition is None:
+            continue  # an ending: the name it had stands
+        if agreement_id not in seen or valid_from < moment:
+            found[agreement_id] = AgreementAsItWas(str(definition.get("name") or ""), lender, borrower)
+            seen.add(agreement_id)
+    return found

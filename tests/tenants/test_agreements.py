@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -11,10 +12,18 @@ from hub.api.app import create_app
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from tenants.agreements.loader import load_agreement_files
-from tenants.agreements.service import AgreementsInvalid, list_agreements, put_agreements
+from tenants.agreements.models import AgreementVersion
+from tenants.agreements.service import (
+    AgreementAsItWas,
+    AgreementsInvalid,
+    agreements_as_of,
+    list_agreements,
+    put_agreements,
+)
 from tenants.agreements.terms import AgreementDefinition, check_agreements, parse_agreements
 from tenants.loader import load_definitions
 from tenants.tokens import create_token
+from tests.conftest import unique_slug
 from tests.helpers_problems import problem_fields
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "examples"
@@ -155,3 +164,36 @@ async def test_admin_api_stores_refuses_and_deletes(hub: Hub, make_partner) -> N
             )
     async with hub.sessionmaker() as session:
         assert borrower.slug not in {a.borrower for a in await list_agreements(session)}
+
+
+async def test_agreements_as_of_a_moment_keep_the_name_they_had_and_an_ended_one_is_still_named(
+    hub: Hub,
+) -> None:
+    """Versions written by hand at known moments: named "the first name" on 1 October, renamed "the second name"
+    on 1 November, ended on 1 December (no row left). Before 1 October it goes by its first name; in October by
+    the first; in November and after its ending by the second; its parties throughout."""
+    agreement = unique_slug("as-of")
+    versions = [
+        (datetime(2026, 10, 1, tzinfo=UTC), {"name": "the first name", "unit_rate": 1.0}),
+        (datetime(2026, 11, 1, tzinfo=UTC), {"name": "the second name", "unit_rate": 2.0}),
+        (datetime(2026, 12, 1, tzinfo=UTC), None),
+    ]
+    async with unit_of_work(hub.sessionmaker) as session:
+        for valid_from, definition in versions:
+            session.add(
+                AgreementVersion(
+                    agreement_id=agreement,
+                    lender_slug="lender",
+                    borrower_slug="borrower",
+                    definition=definition,
+                    valid_from=valid_from,
+                )
+            )
+    found = {}
+    async with hub.sessionmaker() as session:
+        for day in (date(2026, 9, 15), date(2026, 10, 15), date(2026, 11, 15), date(2026, 12, 15)):
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            found[day.month] = (await agreements_as_of(session, moment))[agreement]
+    first = AgreementAsItWas("the first name", "lender", "borrower")
+    second = AgreementAsItWas("the second name", "lender", "borrower")
+    assert found == {9: first, 10: first, 11: second, 12: second}

@@ -13,6 +13,8 @@ from sqlalchemy import update
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
+from tenants.agreements.service import delete_agreement, put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.service import apply_definitions
 from tenants.tokens import create_token
 from tests.conftest import partner_definition, unique_slug
@@ -139,3 +141,41 @@ async def test_a_page_tells_the_time_on_its_readers_partners_clock(hub: Hub, api
     await sign_in_client(api, await make_user(hub, role="agent", agent_id=f"{slug}-a"))
     page = (await api.get(f"/console/enquiries/{enquiry_id}")).text
     assert "received 06 Dec 2026 05:30" in page and "05 Dec 2026 20:30" not in page
+
+
+async def test_a_trail_names_the_agreement_as_it_was_after_a_rename_and_its_end(
+    hub: Hub, api: httpx.AsyncClient
+) -> None:
+    """A borrower's web form queued with the lender's ring under "the evening agreement"; the agreement is then
+    renamed and ended. The trail still says "the evening agreement" (it named no agreement once it ended)."""
+    borrower, lender = unique_slug("borrower"), unique_slug("lender")
+    async with unit_of_work(hub.sessionmaker) as session:
+        await apply_definitions(
+            session,
+            definitions=[partner_definition(borrower, [f"{borrower}-a"]), partner_definition(lender, [])],
+        )
+    await hub.catalogue.reload()
+    agreement = {
+        "id": f"{lender}-lends-{borrower}",
+        "name": "the evening agreement",
+        "lender": lender,
+        "borrower": borrower,
+        "services": "all",
+        "unit_rate": 3.0,
+    }
+    async with unit_of_work(hub.sessionmaker) as session:
+        await put_agreements(session, agreements=[AgreementDefinition.model_validate(agreement)])
+    await hub.dispatcher.agreements.reload()
+    enquiry = await intake(hub, borrower, service="missed-bin")
+
+    async with unit_of_work(hub.sessionmaker) as session:
+        renamed = {**agreement, "name": "the all-day agreement"}
+        await put_agreements(session, agreements=[AgreementDefinition.model_validate(renamed)])
+    async with unit_of_work(hub.sessionmaker) as session:
+        assert await delete_agreement(session, agreement_id=agreement["id"])
+    await hub.dispatcher.agreements.reload()
+
+    await sign_in_client(api, await make_user(hub, role="supervisor", tenant=borrower))
+    trail = html.unescape((await api.get(f"/supervisor/enquiries/{enquiry}")).text)
+    assert "under the evening agreement" in trail, trail
+    assert "the all-day agreement" not in trail and agreement["id"] not in trail
