@@ -14,65 +14,35 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
 import msgspec
 from redis.exceptions import RedisError
 
-# Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
-PRIORITY_SPAN_MS = 10**13
+# The pure pieces (queue names, scores, the clock) live in ``routing.live.names``, compiled with the simulator's
+# group; re-exported here, where every caller imports them from.
+from routing.live.names import DEFERRABLE_CHANNELS as DEFERRABLE_CHANNELS
+from routing.live.names import HOUR_MS as HOUR_MS
+from routing.live.names import PRIORITY_SPAN_MS as PRIORITY_SPAN_MS
+from routing.live.names import TEXT_SUFFIX as TEXT_SUFFIX
+from routing.live.names import Kind as Kind
+from routing.live.names import agreement_of as agreement_of
+from routing.live.names import base_queue_of as base_queue_of
+from routing.live.names import enqueued_ms_of as enqueued_ms_of
+from routing.live.names import kind_of as kind_of
+from routing.live.names import kind_of_channel as kind_of_channel
+from routing.live.names import local_hour as local_hour
+from routing.live.names import owner_queue_of as owner_queue_of
+from routing.live.names import queue_name as queue_name
+from routing.live.names import queue_score as queue_score
+from routing.live.names import to_ms as to_ms
+
 # What a live state that is away raises (Redis restarting, the network down): an outage of a cache, never a bug.
 OUTAGES: tuple[type[Exception], ...] = (RedisError, ConnectionError, OSError, TimeoutError)
-# Idle agents likewise: a higher rank (0–9) first, then the longest idle.
+# Idle agents as queue scores are (``PRIORITY_SPAN_MS``): a higher rank (0–9) first, then the longest idle.
 RANK_SPAN_MS = 10**13
 MAX_RANK = 9
-HOUR_MS = 3_600_000
 STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
-TEXT_SUFFIX = "+text"
-Kind = Literal["voice", "text"]
-
-
-def queue_score(priority: int, enqueued_ms: int) -> float:
-    return float((9 - priority) * PRIORITY_SPAN_MS + enqueued_ms)
-
-
-def enqueued_ms_of(score: float) -> int:
-    return int(score) % PRIORITY_SPAN_MS
-
-
-def to_ms(moment: datetime) -> int:
-    """The live state's clock: milliseconds since the epoch."""
-    return int(moment.timestamp() * 1000)
-
-
-DEFERRABLE_CHANNELS = ("web", "email")  # several at once, and they wait while the agent takes a live contact
-
-
-def kind_of_channel(channel: str) -> Kind:
-    return "text" if channel in DEFERRABLE_CHANNELS else "voice"
-
-
-def queue_name(tenant: str, service_code: str, kind: Kind = "voice", agreement: str | None = None) -> str:
-    name = f"{tenant}/{service_code}{TEXT_SUFFIX if kind == 'text' else ''}"
-    return f"{name}@{agreement}" if agreement else name
-
-
-def owner_queue_of(queue: str) -> str:
-    return queue.split("@", 1)[0]
-
-
-def base_queue_of(queue: str) -> str:
-    """``tenant/service``: the queue's figures are kept per service, whatever the channel or ring."""
-    return owner_queue_of(queue).removesuffix(TEXT_SUFFIX)
-
-
-def agreement_of(queue: str) -> str | None:
-    return queue.split("@", 1)[1] if "@" in queue else None
-
-
-def kind_of(queue: str) -> Kind:
-    return "text" if owner_queue_of(queue).endswith(TEXT_SUFFIX) else "voice"
 
 
 class RingPlacement(msgspec.Struct, frozen=True):
@@ -142,11 +112,6 @@ class Caps:
     # The agreement's zone's offset from UTC now: ``per_hour`` counts its local clock hour (a zone half an hour
     # off UTC, or the hour that repeats when the clocks go back, is one hour there). Sent again when it changes.
     utc_offset_ms: int = 0
-
-
-def local_hour(now_ms: int, utc_offset_ms: int) -> int:
-    """The number of the local clock hour ``now_ms`` falls in, for a zone ``utc_offset_ms`` ahead of UTC."""
-    return (now_ms + utc_offset_ms) // HOUR_MS
 
 
 @dataclass(frozen=True)
