@@ -7,7 +7,9 @@ docs/simulator.md) without making ``Router`` or the caches native classes. Nothi
 
 from __future__ import annotations
 
-from routing.live.base import QueueEntry, RingPlacement, StatBucket, stats_since
+from typing import Any
+
+from routing.live.base import STATS_BUCKET_MS, QueueEntry, RingPlacement, StatBucket
 from routing.live.names import Kind, kind_of_channel, queue_name, queue_score, to_ms
 from routing.policy.model import Decision, EnquiryFacts, Gate
 
@@ -47,12 +49,36 @@ def gate_map(gate_list: list[Gate]) -> dict[str, bool]:
 
 def rolling_figures(buckets: dict[int, StatBucket], now_ms: int) -> tuple[float, float | None, float | None]:
     """A queue's arrivals per second and handle time over the rolling half hour, and its service level in the
-    committee's interval so far (None where nothing was handled or judged): the live hub's and the simulator's."""
-    stats = stats_since(buckets, now_ms - ROLLING_SECONDS * 1000)
-    this_interval = stats_since(buckets, now_ms - now_ms % (INTERVAL_SECONDS * 1000))
-    judged = this_interval.answered + this_interval.abandoned
+    committee's interval so far (None where nothing was handled or judged): the live hub's and the simulator's.
+
+    ``stats_since`` for both windows in one pass, without a ``StatBucket`` for each: the same sums, added in the
+    same order from the same starting values (``Any``: each as the live state typed it, no conversion here).
+    """
+    rolling_from = _bucket_start(now_ms - ROLLING_SECONDS * 1000)
+    interval_from = _bucket_start(now_ms - now_ms % (INTERVAL_SECONDS * 1000))
+    arrivals: Any = 0
+    handled: Any = 0
+    handle_ms: Any = 0.0
+    answered: Any = 0
+    answered_within: Any = 0
+    abandoned: Any = 0
+    for start, bucket in buckets.items():
+        if start >= rolling_from:
+            arrivals += bucket.arrivals
+            handled += bucket.handled
+            handle_ms += bucket.handle_ms
+        if start >= interval_from:
+            answered += bucket.answered
+            answered_within += bucket.answered_within
+            abandoned += bucket.abandoned
+    judged = answered + abandoned
     return (
-        stats.arrivals / ROLLING_SECONDS,
-        stats.handle_ms / stats.handled / 1000 if stats.handled else None,
-        this_interval.answered_within / judged if judged else None,
+        arrivals / ROLLING_SECONDS,
+        handle_ms / handled / 1000 if handled else None,
+        answered_within / judged if judged else None,
     )
+
+
+def _bucket_start(since_ms: int) -> int:
+    """The start of the bucket holding ``since_ms`` (``stats_since``'s first bucket)."""
+    return since_ms - since_ms % STATS_BUCKET_MS
