@@ -13,8 +13,8 @@ Rings not yet open sit in one time-indexed set, so opening them costs the work d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 import msgspec
 from redis.exceptions import RedisError
@@ -98,11 +98,31 @@ class Offer(msgspec.Struct, frozen=True):
         return agreement_of(self.queue)
 
 
+# The dataclasses below have an ``__init__`` written out: compiled with the simulator's group (pyproject.toml
+# ``[tool.hub.compiled]``) they are native classes, and mypyc builds a dataclass natively only through one written
+# out (the generated one runs as Python, and for a frozen one fails). The frozen ones set their fields with
+# ``object.__setattr__`` (as the dataclass's own does) and pickle by their fields (``__reduce__``). Nothing may be
+# set on them at run time but ``StatBucket``'s fields, nor may Python subclass them (native, in the live hub too).
+
+
+def _by_fields(value: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``__reduce__`` for the frozen dataclasses here: rebuilt from their fields, positionally."""
+    return type(value), tuple(getattr(value, f.name) for f in fields(value))
+
+
 @dataclass(frozen=True)
 class QueueState:
     waiting: int
     head_score: float | None
     idle_agents: int
+
+    def __init__(self, waiting: int, head_score: float | None, idle_agents: int) -> None:
+        object.__setattr__(self, "waiting", waiting)
+        object.__setattr__(self, "head_score", head_score)
+        object.__setattr__(self, "idle_agents", idle_agents)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 @dataclass(frozen=True)
@@ -113,11 +133,26 @@ class Caps:
     # off UTC, or the hour that repeats when the clocks go back, is one hour there). Sent again when it changes.
     utc_offset_ms: int = 0
 
+    def __init__(self, per_hour: int | None, concurrent: int | None, utc_offset_ms: int = 0) -> None:
+        object.__setattr__(self, "per_hour", per_hour)
+        object.__setattr__(self, "concurrent", concurrent)
+        object.__setattr__(self, "utc_offset_ms", utc_offset_ms)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
 
 @dataclass(frozen=True)
 class OverflowCount:
     in_hand: int  # offered to or held by the lender's agents now
     this_hour: int  # distinct enquiries offered under the agreement in this local clock hour (Caps)
+
+    def __init__(self, in_hand: int, this_hour: int) -> None:
+        object.__setattr__(self, "in_hand", in_hand)
+        object.__setattr__(self, "this_hour", this_hour)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 @dataclass
@@ -131,6 +166,23 @@ class StatBucket:
     answered_within: int = 0
     abandoned: int = 0  # after the short-abandon limit
     extra: dict[str, float] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        arrivals: int = 0,
+        handled: int = 0,
+        handle_ms: float = 0.0,
+        answered: int = 0,
+        answered_within: int = 0,
+        abandoned: int = 0,
+        extra: dict[str, float] | None = None,
+    ) -> None:
+        self.arrivals, self.handled, self.handle_ms = arrivals, handled, handle_ms
+        self.answered, self.answered_within, self.abandoned = answered, answered_within, abandoned
+        self.extra = {} if extra is None else extra
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 STAT_FIELDS = ("arrivals", "handled", "handle_ms", "answered", "answered_within", "abandoned")
