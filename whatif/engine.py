@@ -1,7 +1,7 @@
 """The discrete-event engine: a heap of timed events on a simulated clock, driving the live policy and state.
 
 Nothing here decides where a contact goes. Each arrival is put to ``routing.policy.decide`` and placed with the
-live router's own ``placement``; agents are matched by ``MemoryLiveState`` (the in-memory live state, which
+live router's own ``placement`` (``routing.dispatch.placing``); agents are matched by ``MemoryLiveState`` (the in-memory live state, which
 passes the same contract suite as Redis); lenders' gates come from ``routing.policy.gates`` on a tick, as in
 the live dispatcher. The engine only keeps the clock, draws the random numbers and writes down what happened.
 
@@ -24,15 +24,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from routing.dispatch.eligibility import queues_for_agent
-from routing.dispatch.router import (
-    ROLLING_SECONDS,
-    Router,
-    _utc_offset_ms,
-    gate_map,
-    rolling_figures,
-    terms_of_agreement,
-    terms_of_service,
-)
+from routing.dispatch.placing import ROLLING_SECONDS, gate_map, placement, rolling_figures
+from routing.dispatch.router import _utc_offset_ms, terms_of_agreement, terms_of_service
 from routing.live.base import DEFERRABLE_CHANNELS, HOUR_MS, Caps, Offer, base_queue_of, enqueued_ms_of
 from routing.live.memory import MemoryLiveState
 from routing.policy.decide import decide, gates
@@ -660,7 +653,7 @@ class Engine:
         if decision.action == "offer_callback":
             c.callback = True  # the caller keeps their place but no longer hangs up
             c.patience_ms = NEVER
-        entry = Router.placement(facts, decision)
+        entry = placement(facts, decision)  # ``Router.placement``: the same function, compiled here
         if entry.rings and any(r.opens_ms <= abs_now for r in entry.rings):
             self._catch_up_gates(now)  # ``enqueue`` reads the gate of a ring open now
         # The live router works in epoch milliseconds; so does this engine's live state.

@@ -22,19 +22,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.db.scope import all_partners
 from routing.dispatch.opening import OpenNow
+from routing.dispatch.placing import INTERVAL_SECONDS as INTERVAL_SECONDS
+from routing.dispatch.placing import ROLLING_SECONDS as ROLLING_SECONDS
+from routing.dispatch.placing import gate_map as gate_map
+from routing.dispatch.placing import placement
+from routing.dispatch.placing import rolling_figures as rolling_figures
 from routing.dispatch.presence import teams_taking_work
 from routing.live.base import (
     Caps,
-    Kind,
     LiveState,
     QueueEntry,
-    RingPlacement,
-    StatBucket,
     enqueued_ms_of,
-    kind_of_channel,
     queue_name,
-    queue_score,
-    stats_since,
     to_ms,
 )
 from routing.policy import decide, gate_for, gates
@@ -55,22 +54,7 @@ from tenants.catalogue import Catalogue, CatalogueCache, ServiceInfo
 
 log = structlog.get_logger(__name__)
 
-ROLLING_SECONDS = 1800  # arrival rate and handle time over the last half hour
-INTERVAL_SECONDS = 1800  # the committee's reporting interval for "this interval's service level"
 RECHECK_SECONDS = 30  # a waiting caller's predicted wait is looked at again this often
-
-
-def rolling_figures(buckets: dict[int, StatBucket], now_ms: int) -> tuple[float, float | None, float | None]:
-    """A queue's arrivals per second and handle time over the rolling half hour, and its service level in the
-    committee's interval so far (None where nothing was handled or judged): the live hub's and the simulator's."""
-    stats = stats_since(buckets, now_ms - ROLLING_SECONDS * 1000)
-    this_interval = stats_since(buckets, now_ms - now_ms % (INTERVAL_SECONDS * 1000))
-    judged = this_interval.answered + this_interval.abandoned
-    return (
-        stats.arrivals / ROLLING_SECONDS,
-        stats.handle_ms / stats.handled / 1000 if stats.handled else None,
-        this_interval.answered_within / judged if judged else None,
-    )
 
 
 def terms_of_agreement(definition: AgreementDefinition) -> Agreement:
@@ -384,21 +368,8 @@ class Router:
 
     @staticmethod
     def placement(fact: EnquiryFacts, decision: Decision) -> QueueEntry:
-        kind = kind_of_channel(fact.channel)
-        # A list then a tuple: quicker than a generator for the one to three rings (the simulator places millions).
-        rings = tuple(
-            [
-                RingPlacement(queue_name(fact.owner, fact.service_code, kind, r.agreement), to_ms(r.opens_at))
-                for r in decision.rings
-                if r.agreement is not None
-            ]
-        )
-        return QueueEntry(
-            fact.id,
-            queue_name(fact.owner, fact.service_code, kind),
-            queue_score(decision.priority, to_ms(fact.queued_at)),
-            rings,
-        )
+        """The enquiry's queue and rings (``routing.dispatch.placing``, compiled with the simulator's group)."""
+        return placement(fact, decision)
 
     @staticmethod
     def _recheck(
@@ -523,9 +494,6 @@ class Router:
         self._caps = None
 
 
-KINDS: tuple[Kind, ...] = ("voice", "text")
-
-
 def _gate_key(agreement: str, base_queue: str) -> str:
     return f"{agreement}|{base_queue}"
 
@@ -543,13 +511,3 @@ def _decision(gate: Gate, decided_at: datetime) -> dict[str, Any]:
 def _utc_offset_ms(timezone: str, at: datetime) -> int:
     offset = at.astimezone(ZoneInfo(timezone)).utcoffset()
     return int(offset.total_seconds() * 1000) if offset is not None else 0
-
-
-def gate_map(gate_list: list[Gate]) -> dict[str, bool]:
-    """Each gate opens or closes the lender's live and text rings for the borrower's queue."""
-    out: dict[str, bool] = {}
-    for gate in gate_list:
-        tenant, code = gate.borrower_queue.split("/", 1)
-        for kind in KINDS:
-            out[queue_name(tenant, code, kind, gate.agreement)] = gate.open
-    return out

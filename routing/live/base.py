@@ -13,66 +13,36 @@ Rings not yet open sit in one time-indexed set, so opening them costs the work d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal, Protocol
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol
 
 import msgspec
 from redis.exceptions import RedisError
 
-# Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
-PRIORITY_SPAN_MS = 10**13
+# The pure pieces (queue names, scores, the clock) live in ``routing.live.names``, compiled with the simulator's
+# group; re-exported here, where every caller imports them from.
+from routing.live.names import DEFERRABLE_CHANNELS as DEFERRABLE_CHANNELS
+from routing.live.names import HOUR_MS as HOUR_MS
+from routing.live.names import PRIORITY_SPAN_MS as PRIORITY_SPAN_MS
+from routing.live.names import TEXT_SUFFIX as TEXT_SUFFIX
+from routing.live.names import Kind as Kind
+from routing.live.names import agreement_of as agreement_of
+from routing.live.names import base_queue_of as base_queue_of
+from routing.live.names import enqueued_ms_of as enqueued_ms_of
+from routing.live.names import kind_of as kind_of
+from routing.live.names import kind_of_channel as kind_of_channel
+from routing.live.names import local_hour as local_hour
+from routing.live.names import owner_queue_of as owner_queue_of
+from routing.live.names import queue_name as queue_name
+from routing.live.names import queue_score as queue_score
+from routing.live.names import to_ms as to_ms
+
 # What a live state that is away raises (Redis restarting, the network down): an outage of a cache, never a bug.
 OUTAGES: tuple[type[Exception], ...] = (RedisError, ConnectionError, OSError, TimeoutError)
-# Idle agents likewise: a higher rank (0–9) first, then the longest idle.
+# Idle agents as queue scores are (``PRIORITY_SPAN_MS``): a higher rank (0–9) first, then the longest idle.
 RANK_SPAN_MS = 10**13
 MAX_RANK = 9
-HOUR_MS = 3_600_000
 STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
-TEXT_SUFFIX = "+text"
-Kind = Literal["voice", "text"]
-
-
-def queue_score(priority: int, enqueued_ms: int) -> float:
-    return float((9 - priority) * PRIORITY_SPAN_MS + enqueued_ms)
-
-
-def enqueued_ms_of(score: float) -> int:
-    return int(score) % PRIORITY_SPAN_MS
-
-
-def to_ms(moment: datetime) -> int:
-    """The live state's clock: milliseconds since the epoch."""
-    return int(moment.timestamp() * 1000)
-
-
-DEFERRABLE_CHANNELS = ("web", "email")  # several at once, and they wait while the agent takes a live contact
-
-
-def kind_of_channel(channel: str) -> Kind:
-    return "text" if channel in DEFERRABLE_CHANNELS else "voice"
-
-
-def queue_name(tenant: str, service_code: str, kind: Kind = "voice", agreement: str | None = None) -> str:
-    name = f"{tenant}/{service_code}{TEXT_SUFFIX if kind == 'text' else ''}"
-    return f"{name}@{agreement}" if agreement else name
-
-
-def owner_queue_of(queue: str) -> str:
-    return queue.split("@", 1)[0]
-
-
-def base_queue_of(queue: str) -> str:
-    """``tenant/service``: the queue's figures are kept per service, whatever the channel or ring."""
-    return owner_queue_of(queue).removesuffix(TEXT_SUFFIX)
-
-
-def agreement_of(queue: str) -> str | None:
-    return queue.split("@", 1)[1] if "@" in queue else None
-
-
-def kind_of(queue: str) -> Kind:
-    return "text" if owner_queue_of(queue).endswith(TEXT_SUFFIX) else "voice"
 
 
 class RingPlacement(msgspec.Struct, frozen=True):
@@ -128,11 +98,31 @@ class Offer(msgspec.Struct, frozen=True):
         return agreement_of(self.queue)
 
 
+# The dataclasses below have an ``__init__`` written out: compiled with the simulator's group (pyproject.toml
+# ``[tool.hub.compiled]``) they are native classes, and mypyc builds a dataclass natively only through one written
+# out (the generated one runs as Python, and for a frozen one fails). The frozen ones set their fields with
+# ``object.__setattr__`` (as the dataclass's own does) and pickle by their fields (``__reduce__``). Nothing may be
+# set on them at run time but ``StatBucket``'s fields, nor may Python subclass them (native, in the live hub too).
+
+
+def _by_fields(value: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``__reduce__`` for the frozen dataclasses here: rebuilt from their fields, positionally."""
+    return type(value), tuple(getattr(value, f.name) for f in fields(value))
+
+
 @dataclass(frozen=True)
 class QueueState:
     waiting: int
     head_score: float | None
     idle_agents: int
+
+    def __init__(self, waiting: int, head_score: float | None, idle_agents: int) -> None:
+        object.__setattr__(self, "waiting", waiting)
+        object.__setattr__(self, "head_score", head_score)
+        object.__setattr__(self, "idle_agents", idle_agents)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 @dataclass(frozen=True)
@@ -143,16 +133,26 @@ class Caps:
     # off UTC, or the hour that repeats when the clocks go back, is one hour there). Sent again when it changes.
     utc_offset_ms: int = 0
 
+    def __init__(self, per_hour: int | None, concurrent: int | None, utc_offset_ms: int = 0) -> None:
+        object.__setattr__(self, "per_hour", per_hour)
+        object.__setattr__(self, "concurrent", concurrent)
+        object.__setattr__(self, "utc_offset_ms", utc_offset_ms)
 
-def local_hour(now_ms: int, utc_offset_ms: int) -> int:
-    """The number of the local clock hour ``now_ms`` falls in, for a zone ``utc_offset_ms`` ahead of UTC."""
-    return (now_ms + utc_offset_ms) // HOUR_MS
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 @dataclass(frozen=True)
 class OverflowCount:
     in_hand: int  # offered to or held by the lender's agents now
     this_hour: int  # distinct enquiries offered under the agreement in this local clock hour (Caps)
+
+    def __init__(self, in_hand: int, this_hour: int) -> None:
+        object.__setattr__(self, "in_hand", in_hand)
+        object.__setattr__(self, "this_hour", this_hour)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 @dataclass
@@ -166,6 +166,23 @@ class StatBucket:
     answered_within: int = 0
     abandoned: int = 0  # after the short-abandon limit
     extra: dict[str, float] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        arrivals: int = 0,
+        handled: int = 0,
+        handle_ms: float = 0.0,
+        answered: int = 0,
+        answered_within: int = 0,
+        abandoned: int = 0,
+        extra: dict[str, float] | None = None,
+    ) -> None:
+        self.arrivals, self.handled, self.handle_ms = arrivals, handled, handle_ms
+        self.answered, self.answered_within, self.abandoned = answered, answered_within, abandoned
+        self.extra = {} if extra is None else extra
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 STAT_FIELDS = ("arrivals", "handled", "handle_ms", "answered", "answered_within", "abandoned")

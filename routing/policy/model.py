@@ -6,17 +6,35 @@ its own model. Both call the same ``decide`` and ``gates``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, time
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import msgspec
+
+# Re-exported: a decision's reasons live beside the model but stay Python (their fields are filled lazily).
+from routing.policy.reasons import Prediction as Prediction
+from routing.policy.reasons import Reason as Reason
 
 VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS = frozenset({"web", "email"})
 # "next_opening": a visitor out of hours is told when the desk opens (they can neither wait nor leave a message).
 Action = Literal["queue", "offer_callback", "voicemail", "next_opening"]
+
+
+# Window, Conditions, Agreement and ServiceTerms are frozen dataclasses with an ``__init__`` of their own: compiled
+# with the simulator's group (pyproject.toml ``[tool.hub.compiled]``, docs/simulator.md) they are native classes
+# whose fields compiled code reads directly, and mypyc builds a frozen dataclass only through an ``__init__``
+# written out (its generated one fails: it assigns through the frozen ``__setattr__``). ``object.__setattr__``
+# is what the dataclass's own would do. Equality, hash, ``repr``, ``replace`` and the frozen ``__setattr__`` are
+# the dataclass's; ``__reduce__`` pickles them by their fields (a native class cannot be pickled otherwise).
+# Nothing may be set on them at run time nor subclass them in Python (native classes, in the live hub too).
+
+
+def _by_fields(value: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``__reduce__`` for the frozen dataclasses here: rebuilt from their fields, positionally."""
+    return type(value), tuple(getattr(value, f.name) for f in fields(value))
 
 
 @dataclass(frozen=True)
@@ -26,6 +44,14 @@ class Window:
     days: frozenset[int]
     start: time
     end: time
+
+    def __init__(self, days: frozenset[int], start: time, end: time) -> None:
+        object.__setattr__(self, "days", days)
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
     def contains(self, local: datetime) -> bool:
         t = local.time().replace(tzinfo=None)
@@ -47,6 +73,23 @@ class Conditions:
     waited_at_least_seconds: float | None = None
     borrower_service_level_at_risk: bool = False
 
+    def __init__(
+        self,
+        out_of_borrower_hours: bool = False,
+        queue_length_at_least: int | None = None,
+        predicted_wait_at_least_seconds: float | None = None,
+        waited_at_least_seconds: float | None = None,
+        borrower_service_level_at_risk: bool = False,
+    ) -> None:
+        object.__setattr__(self, "out_of_borrower_hours", out_of_borrower_hours)
+        object.__setattr__(self, "queue_length_at_least", queue_length_at_least)
+        object.__setattr__(self, "predicted_wait_at_least_seconds", predicted_wait_at_least_seconds)
+        object.__setattr__(self, "waited_at_least_seconds", waited_at_least_seconds)
+        object.__setattr__(self, "borrower_service_level_at_risk", borrower_service_level_at_risk)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
 
 @dataclass(frozen=True)
 class Agreement:
@@ -67,6 +110,41 @@ class Agreement:
     unit_rate: float
     visible_fields: tuple[str, ...]
 
+    def __init__(
+        self,
+        id: str,
+        lender: str,
+        borrower: str,
+        services: frozenset[str] | None,
+        channels: frozenset[str] | None,
+        windows: tuple[Window, ...],
+        timezone: str,
+        conditions: Conditions,
+        actions: frozenset[str],
+        max_per_hour: int | None,
+        max_concurrent: int | None,
+        lender_protection: float | None,
+        unit_rate: float,
+        visible_fields: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "lender", lender)
+        object.__setattr__(self, "borrower", borrower)
+        object.__setattr__(self, "services", services)
+        object.__setattr__(self, "channels", channels)
+        object.__setattr__(self, "windows", windows)
+        object.__setattr__(self, "timezone", timezone)
+        object.__setattr__(self, "conditions", conditions)
+        object.__setattr__(self, "actions", actions)
+        object.__setattr__(self, "max_per_hour", max_per_hour)
+        object.__setattr__(self, "max_concurrent", max_concurrent)
+        object.__setattr__(self, "lender_protection", lender_protection)
+        object.__setattr__(self, "unit_rate", unit_rate)
+        object.__setattr__(self, "visible_fields", visible_fields)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
     def covers(self, service_code: str, channel: str) -> bool:
         return (self.services is None or service_code in self.services) and (
             self.channels is None or channel in self.channels
@@ -86,6 +164,31 @@ class ServiceTerms:
     callbacks: bool = False
     callback_after_seconds: int | None = None  # None: the service-level threshold
     default_aht_seconds: float = 240.0
+
+    def __init__(
+        self,
+        tenant: str,
+        code: str,
+        skills: frozenset[str],
+        priority: int,
+        sl_threshold_seconds: int,
+        sl_target: float,
+        callbacks: bool = False,
+        callback_after_seconds: int | None = None,
+        default_aht_seconds: float = 240.0,
+    ) -> None:
+        object.__setattr__(self, "tenant", tenant)
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "skills", skills)
+        object.__setattr__(self, "priority", priority)
+        object.__setattr__(self, "sl_threshold_seconds", sl_threshold_seconds)
+        object.__setattr__(self, "sl_target", sl_target)
+        object.__setattr__(self, "callbacks", callbacks)
+        object.__setattr__(self, "callback_after_seconds", callback_after_seconds)
+        object.__setattr__(self, "default_aht_seconds", default_aht_seconds)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 class EnquiryFacts(msgspec.Struct, frozen=True):
@@ -132,92 +235,12 @@ class Snapshot(msgspec.Struct, frozen=True):
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
-class _Later:
-    """Fields of a frozen dataclass worked out when first read: ``_later`` in the instance's ``__dict__`` holds
-    (their names, a function, its arguments); the function returns their values (one name: the value)."""
-
-    __slots__ = ()
-
-    if not TYPE_CHECKING:  # to the type checker they are plain fields
-
-        def __getattr__(self, name: str) -> Any:
-            # Only called for an attribute the instance lacks: a later field, unread so far.
-            fields_ = self.__dict__
-            later = fields_.get("_later")
-            if later is None or name not in later[0]:
-                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-            names, make, args = later
-            values = make(*args)
-            if len(names) == 1:
-                fields_[names[0]] = values
-            else:
-                for field_name, value in zip(names, values, strict=True):
-                    fields_[field_name] = value
-            fields_.pop("_later", None)
-            return fields_[name]
-
-
-@dataclass(frozen=True, init=False)
-class Reason(_Later):
-    """One rule that shaped a decision, with the figures it looked at."""
-
-    rule: str
-    says: str
-    figures: Mapping[str, Any] = field(default_factory=dict)
-
-    def __init__(self, rule: str, says: str, figures: Mapping[str, Any] | None = None) -> None:
-        # Fills the instance's dict: a frozen dataclass's own __init__ sets each field through
-        # object.__setattr__, three times slower, and the simulator makes millions (docs/benchmarks.md).
-        fields_ = self.__dict__
-        fields_["rule"], fields_["says"], fields_["figures"] = rule, says, {} if figures is None else figures
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"rule": self.rule, "says": self.says, "figures": dict(self.figures)}
-
-    @classmethod
-    def later(cls, rule: str, make: Callable[..., tuple[str, Mapping[str, Any]]], *args: Any) -> Reason:
-        """A reason whose text and figures are ``make(*args)``, worked out when first read (``says``,
-        ``figures``, ``as_dict``, equality, ``repr``): the same reason as if built at once, for the price of
-        a tuple when nobody reads it (the simulator reads none of its millions). ``args`` must not change."""
-        reason = cls.__new__(cls)
-        fields_ = reason.__dict__
-        fields_["rule"] = rule
-        fields_["_later"] = (("says", "figures"), make, args)
-        return reason
-
-
 class Ring(msgspec.Struct, frozen=True):
     """A pool of agents that may take the enquiry from ``opens_at`` on (the caller keeps their place)."""
 
     pool: str  # the tenant whose agents are in the ring
     opens_at: datetime
     agreement: str | None = None  # None: the owner's own agents
-
-
-@dataclass(frozen=True, init=False)
-class Prediction(_Later):
-    seconds: float | None  # None: nobody is signed in to answer
-    method: str  # "erlang_c", "position" or "no_agents"; "…_with_lenders" when lenders' agents are counted
-    figures: Mapping[str, Any] = field(default_factory=dict)
-
-    def __init__(self, seconds: float | None, method: str, figures: Mapping[str, Any] | None = None) -> None:
-        fields_ = self.__dict__  # as Reason's
-        fields_["seconds"], fields_["method"], fields_["figures"] = (
-            seconds,
-            method,
-            {} if figures is None else figures,
-        )
-
-    @classmethod
-    def later(
-        cls, seconds: float | None, method: str, make: Callable[..., Mapping[str, Any]], *args: Any
-    ) -> Prediction:
-        """A prediction whose figures are ``make(*args)``, worked out when first read (as ``Reason.later``)."""
-        prediction = cls.__new__(cls)
-        fields_ = prediction.__dict__
-        fields_["seconds"], fields_["method"] = seconds, method
-        fields_["_later"] = (("figures",), make, args)
-        return prediction
 
 
 class Decision(msgspec.Struct, frozen=True):

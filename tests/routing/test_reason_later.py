@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from routing.policy.decide import _prediction_later, _reason, _reason_later
 from routing.policy.model import Prediction, Reason
 
 calls: list[int] = []
@@ -56,3 +57,22 @@ def test_a_later_prediction_is_the_same_prediction() -> None:
     assert repr(Prediction.later(1.0, "erlang_c", figures, 1, 1)) == repr(
         Prediction(1.0, "erlang_c", {"agents": 1, "position": 1})
     )
+
+
+def test_the_policy_builds_the_same_objects_as_the_classes() -> None:
+    """``decide``'s own builders (compiled, no Python frame) against ``Reason.later``, ``Reason`` and
+    ``Prediction.later``: the same fields before anything is read, and equal once read."""
+
+    def make(count: int, cap: int) -> tuple[str, dict[str, int]]:
+        return f"not: {count} = cap {cap}", {"in_hand": count}
+
+    def figures(agents: int) -> dict[str, int]:
+        return {"agents": agents}
+
+    assert vars(_reason_later("cap", make, 3, 2)) == vars(Reason.later("cap", make, 3, 2))
+    assert _reason_later("cap", make, 3, 2) == Reason("cap", "not: 3 = cap 2", {"in_hand": 3})
+    assert vars(_reason("agreement_conditions", "x")) == vars(Reason("agreement_conditions", "x"))
+    built = _prediction_later(12.5, "erlang_c", figures, 4)
+    assert vars(built) == vars(Prediction.later(12.5, "erlang_c", figures, 4))
+    assert built == Prediction(12.5, "erlang_c", {"agents": 4})
+    assert type(built) is Prediction and type(_reason("r", "s")) is Reason
