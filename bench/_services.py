@@ -159,3 +159,47 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(*names: str) -> list[int]:
+    """Every process whose command name (``/proc/PID/comm``) is one of ``names``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in names:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def service_cpu(scratch: Scratch) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process of the services, by pid: this database's PostgreSQL backends, all of
+    PostgreSQL's processes (WAL writer, checkpointer, other databases' backends: shared with whoever else uses the
+    server), Redis and RabbitMQ (shared too). Two readings' difference is what a run cost them."""
+    backends = [
+        int(pid)
+        for pid in scratch.psql(
+            f"SELECT pid FROM pg_stat_activity WHERE datname = '{scratch.vhost}' AND pid <> pg_backend_pid()"
+        ).split()
+    ]
+    groups = {
+        "postgres (this database's backends)": backends,
+        "postgres (all)": pids_named("postgres"),
+        "redis": pids_named("redis-server"),
+        "rabbitmq": pids_named("beam.smp"),
+    }
+    readings: dict[str, dict[int, float]] = {}
+    for name, pids in groups.items():
+        readings[name] = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                readings[name][pid] = cpu_seconds(pid)
+    return readings
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings of a group (a process started since counts from zero; one that ended
+    since is lost: its last reading is gone with it)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
