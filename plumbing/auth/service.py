@@ -161,9 +161,8 @@ class Authenticator:
         scope = self._scopes.get(tenant)
         if scope is not None and time.monotonic() - scope[0] <= self.scope_seconds:
             return scope[1]
-        read_at = (
-            time.monotonic()
-        )  # before the read: an agreement changed during it is not trusted for longer
+        # Stamped before the read: an agreement changed while it ran is not trusted for longer than the limit.
+        read_at = time.monotonic()
         partners = await self.scope_rule(session, tenant)
         self._scopes[tenant] = (read_at, partners)
         return partners
