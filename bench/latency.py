@@ -43,6 +43,7 @@ import httpx
 
 from bench._services import (
     PG_ADMIN,
+    BackendCpu,
     Scratch,
     cpu_seconds,
     cpu_used,
@@ -483,6 +484,8 @@ async def _measure(
         results = []
         cpu_before = [cpu_seconds(pid) for pid in pids]
         services_before = service_cpu(scratch)
+        backends = BackendCpu(scratch.vhost)
+        backends.start()
         own_before = os.times()
         for run in range(runs):
             scratch.vacuum_if_no_autovacuum()
@@ -503,10 +506,12 @@ async def _measure(
                 print(f"  {error}", flush=True)
         own_after = os.times()
         services_after = service_cpu(scratch)
+        backends_used = backends.stop()
         used = {
             name: cpu_seconds(pid) - before
             for name, pid, before in zip(("hub worker", "hub serve"), pids, cpu_before, strict=True)
         }
+        used["postgres (this database's backends)"] = backends_used
         for name, readings in services_after.items():
             used[name] = cpu_used(services_before[name], readings)
         used["bench client"] = (own_after.user + own_after.system) - (own_before.user + own_before.system)
