@@ -8,8 +8,11 @@ bearer token, go available over the API. A separate publisher process sends enqu
 steady rate with publisher confirms; each message_id carries its publish time. This process reads
 ``enquiry.offered`` from ``hub.events`` — publish → offered is the latency a telephony adapter would see — and
 plays the agent named in each offer, as a person at the console would: ``POST …/offer/accept``, a short
-handle time, then ``POST …/complete``, each request timed client side. So the agents stay free, the offers
-keep coming, and accept and complete are measured with every agent signed in at once.
+handle time, then ``POST …/complete``, each request timed client side (each agent on a connection of its own:
+``Consoles``). So the agents stay free, the offers keep coming, and accept and complete are measured with every
+agent signed in at once. Printed at the end: the CPU per enquiry offered of each process that served the runs (the
+worker, the server, this database's PostgreSQL backends, all of PostgreSQL, Redis, RabbitMQ, and the bench's own
+client and publisher, which share the machine's cores with them).
 
 ``--lock-waits``: PostgreSQL logs every lock wait over 5 ms on the scratch database (``log_lock_waits``,
 ``deadlock_timeout`` 5 ms, set on that database only), and the run ends with them counted by lock, relation and
