@@ -7,6 +7,7 @@ import os
 import platform
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -159,3 +160,80 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pids_named(*names: str) -> list[int]:
+    """Every process whose command name (``/proc/PID/comm``) is one of ``names``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() in names:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def service_cpu(scratch: Scratch) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process of the services, by pid: all of PostgreSQL's processes (WAL writer,
+    checkpointer, every database's backends: shared with whoever else uses the server), Redis and RabbitMQ (shared
+    too). Two readings' difference is what a run cost them. This database's backends: ``BackendCpu``."""
+    groups = {
+        "postgres (all)": pids_named("postgres"),
+        "redis": pids_named("redis-server"),
+        "rabbitmq": pids_named("beam.smp"),
+    }
+    readings: dict[str, dict[int, float]] = {}
+    for name, pids in groups.items():
+        readings[name] = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                readings[name][pid] = cpu_seconds(pid)
+    return readings
+
+
+class BackendCpu:
+    """The CPU seconds of one database's PostgreSQL backends over a stretch of time, sampled twice a second from
+    /proc (a backend's process title names its database), so a backend that exits meanwhile (a pool's overflow
+    connection, closed at checkin) still counts up to its last sample; one that starts meanwhile counts from zero."""
+
+    def __init__(self, database: str, every_seconds: float = 0.5) -> None:
+        self.marker = f" {database} ".encode()
+        self.every_seconds = every_seconds
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self, *, starting: bool = False) -> None:
+        for pid in pids_named("postgres"):
+            try:
+                if self.marker not in Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ") + b" ":
+                    continue
+                used = cpu_seconds(pid)
+            except OSError:
+                continue
+            self.first.setdefault(pid, used if starting else 0.0)
+            self.last[pid] = used
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every_seconds):
+            self._sample()
+
+    def start(self) -> None:
+        self._sample(starting=True)
+        self._thread.start()
+
+    def stop(self) -> float:
+        """Stop sampling; the CPU seconds used since ``start``."""
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return sum(used - self.first[pid] for pid, used in self.last.items())
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two readings of a group (a process started since counts from zero; one that ended
+    since is lost: its last reading is gone with it)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())

@@ -8,8 +8,11 @@ bearer token, go available over the API. A separate publisher process sends enqu
 steady rate with publisher confirms; each message_id carries its publish time. This process reads
 ``enquiry.offered`` from ``hub.events`` — publish → offered is the latency a telephony adapter would see — and
 plays the agent named in each offer, as a person at the console would: ``POST …/offer/accept``, a short
-handle time, then ``POST …/complete``, each request timed client side. So the agents stay free, the offers
-keep coming, and accept and complete are measured with every agent signed in at once.
+handle time, then ``POST …/complete``, each request timed client side (each agent on a connection of its own:
+``Consoles``). So the agents stay free, the offers keep coming, and accept and complete are measured with every
+agent signed in at once. Printed at the end: the CPU per enquiry offered of each process that served the runs (the
+worker, the server, this database's PostgreSQL backends, all of PostgreSQL, Redis, RabbitMQ, and the bench's own
+client and publisher, which share the machine's cores with them).
 
 ``--lock-waits``: PostgreSQL logs every lock wait over 5 ms on the scratch database (``log_lock_waits``,
 ``deadlock_timeout`` 5 ms, set on that database only), and the run ends with them counted by lock, relation and
@@ -41,7 +44,18 @@ from pathlib import Path
 
 import httpx
 
-from bench._services import PG_ADMIN, Scratch, cpu_seconds, free_port, machine, rss_mib, scratch_services
+from bench._services import (
+    PG_ADMIN,
+    BackendCpu,
+    Scratch,
+    cpu_seconds,
+    cpu_used,
+    free_port,
+    machine,
+    rss_mib,
+    scratch_services,
+    service_cpu,
+)
 from bench.throughput import PARTNER, prepare, wait_for_intake
 
 PG_LOG = Path(os.environ.get("HUB_BENCH_PG_LOG", "/var/log/postgresql/postgresql-15-main.log"))
@@ -122,6 +136,58 @@ def _steady_publisher(url: str, run_id: str, rate: float, count: int) -> None:
     os._exit(0)
 
 
+class Consoles:
+    """The agents' consoles: each agent's own kept-alive HTTP/1.1 connections, a request written and its answer
+    read on one of them, as a console holding its connection would.
+
+    Not httpx: its pool looks through every connection at each request (500 agents, 500 connections), and that
+    cost this bench ~21 ms of CPU per call at 50 calls/s, more than the hub's worker and server together, on the
+    same two cores (py-spy, docs/benchmarks.md, branch `api50`). This reads only what the agent API answers: a
+    status line, headers and a ``Content-Length`` body.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._idle: dict[str, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+
+    async def post(self, path: str, payload: bytes, token: str) -> tuple[int, bytes]:
+        """POST ``payload`` (JSON) to ``path`` with the agent's bearer token; the status and the body."""
+        idle = self._idle.setdefault(token, [])
+        reader, writer = idle.pop() if idle else await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\nauthorization: Bearer {token}\r\n"
+                f"content-type: application/json\r\ncontent-length: {len(payload)}\r\n\r\n".encode()
+                + payload
+            )
+            head = await reader.readuntil(b"\r\n\r\n")
+            length, keep = 0, True
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection":
+                    keep = value.strip().lower() != b"close"
+                elif name == b"transfer-encoding":
+                    raise ValueError("a chunked answer: the agent API sends Content-Length")
+            body = await reader.readexactly(length)
+        except BaseException:
+            writer.close()
+            raise
+        if keep:
+            idle.append((reader, writer))
+        else:
+            writer.close()
+        return int(head[9:12]), body
+
+    def close(self) -> None:
+        for idle in self._idle.values():
+            for _reader, writer in idle:
+                writer.close()
+        self._idle.clear()
+
+
 async def _tokens(scratch: Scratch, agents: int) -> dict[str, str]:
     """One bearer token per agent, made as an operator would (`hub token create`), in one transaction."""
     from plumbing.db.scope import tenant_scope
@@ -193,18 +259,21 @@ async def _one_run(
     agents_busy: set[asyncio.Task[None]] = set()
     counted_from = int(figures.sent * WARM_UP_SHARE)
 
-    async def post(path: str, body: dict[str, object], headers: dict[str, str]) -> tuple[float, int, str]:
+    consoles = Consoles(client.base_url.host, client.base_url.port or 80) if client is not None else None
+
+    async def post(path: str, body: dict[str, object], token: str) -> tuple[float, int, str]:
         """One request, timed; a kept-alive connection the server has just closed is retried once."""
-        assert client is not None
+        assert consoles is not None
+        payload = json.dumps(body).encode()
         for attempt in range(2):
             started = time.perf_counter()
             try:
-                response = await client.post(path, json=body, headers=headers)
-            except httpx.TransportError as exc:
+                status, text = await consoles.post(path, payload, token)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                 if attempt:
                     return (time.perf_counter() - started) * 1000, 0, repr(exc)
                 continue
-            return (time.perf_counter() - started) * 1000, response.status_code, response.text[:120]
+            return (time.perf_counter() - started) * 1000, status, text[:120].decode(errors="replace")
         raise AssertionError("unreachable")
 
     def hang_up_call(message_id: str) -> None:
@@ -228,10 +297,10 @@ async def _one_run(
         )
 
     async def play(agent: str, enquiry_id: int, counted: bool) -> None:
-        assert handle_seconds is not None and client is not None
-        headers = {"Authorization": f"Bearer {tokens[agent]}"}
+        assert handle_seconds is not None
+        token = tokens[agent]
         accept_ms, status, text = await post(
-            f"/api/v1/agents/{agent}/offer/accept", {"enquiry_id": enquiry_id}, headers
+            f"/api/v1/agents/{agent}/offer/accept", {"enquiry_id": enquiry_id}, token
         )
         if status != 200:
             figures.errors.append(f"accept {status} {text}")
@@ -239,7 +308,7 @@ async def _one_run(
         figures.answered += 1
         await asyncio.sleep(handle_seconds)
         complete_ms, status, text = await post(
-            f"/api/v1/agents/{agent}/complete", {"enquiry_id": enquiry_id, "outcome": "resolved"}, headers
+            f"/api/v1/agents/{agent}/complete", {"enquiry_id": enquiry_id, "outcome": "resolved"}, token
         )
         if status != 200:
             figures.errors.append(f"complete {status} {text}")
@@ -275,6 +344,8 @@ async def _one_run(
         await asyncio.wait(agents_busy, timeout=60)
     await asyncio.gather(*hang_ups)
     await connection.close()
+    if consoles is not None:
+        consoles.close()
     return figures
 
 
@@ -326,10 +397,7 @@ def measure(
         )
         rss = {"hub worker": rss_mib(processes[0].pid), "hub serve": rss_mib(processes[1].pid)}
         offered = sum(r.offered for r in results) or 1
-        cpu = {
-            name: used / offered * 1e6
-            for name, used in zip(("hub worker", "hub serve"), cpu_seconds_used, strict=True)
-        }
+        cpu = {name: used / offered * 1e6 for name, used in cpu_seconds_used.items()}
         return Measured(results, rss, cpu)
     finally:
         for proc in processes:
@@ -402,8 +470,9 @@ async def _measure(
     runs: int,
     handle: float | None,
     pids: list[int],
-) -> tuple[list[RunFigures], list[float]]:
-    """The runs, and each process's CPU seconds during them (sign-in and set-up left out)."""
+) -> tuple[list[RunFigures], dict[str, float]]:
+    """The runs, and each process's CPU seconds during them (sign-in and set-up left out): the hub's, the
+    services', and this bench's own (its agents' HTTP client and the offers' consumer, and its publisher)."""
     tokens = await _tokens(scratch, agents)
     limits = httpx.Limits(max_connections=agents, max_keepalive_connections=agents)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60) as client:
@@ -417,6 +486,10 @@ async def _measure(
             response.raise_for_status()
         results = []
         cpu_before = [cpu_seconds(pid) for pid in pids]
+        services_before = service_cpu(scratch)
+        backends = BackendCpu(scratch.vhost)
+        backends.start()
+        own_before = os.times()
         for run in range(runs):
             scratch.vacuum_if_no_autovacuum()
             figures = await _one_run(
@@ -434,7 +507,21 @@ async def _measure(
             )
             for error in figures.errors[:5]:
                 print(f"  {error}", flush=True)
-        return results, [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        own_after = os.times()
+        services_after = service_cpu(scratch)
+        backends_used = backends.stop()
+        used = {
+            name: cpu_seconds(pid) - before
+            for name, pid, before in zip(("hub worker", "hub serve"), pids, cpu_before, strict=True)
+        }
+        used["postgres (this database's backends)"] = backends_used
+        for name, readings in services_after.items():
+            used[name] = cpu_used(services_before[name], readings)
+        used["bench client"] = (own_after.user + own_after.system) - (own_before.user + own_before.system)
+        used["bench publisher"] = (own_after.children_user + own_after.children_system) - (
+            own_before.children_user + own_before.children_system
+        )
+        return results, used
 
 
 def summary(results: list[RunFigures]) -> dict[str, float]:

@@ -50,9 +50,15 @@ Caller = tuple["Principal", set[str] | None]
 # every quarter second, ``hub token revoke`` changes it) a revocation takes effect within that and the cache may keep a
 # token for ``CACHE_SECONDS``; without one (the embedded hub, or Redis unreachable) only for
 # ``CACHE_SECONDS_UNMARKED``, so a revocation still holds in every process within a second. An expired token is
-# refused from its expiry whatever the cache holds.
-CACHE_SECONDS = 30.0
+# refused from its expiry whatever the cache holds. What a token is (role, partner, agent, expiry) never changes
+# after it is issued, so with the marker the age limit only bounds a revocation made by hand in SQL; at 30 s, 500
+# agents' tokens were looked up again ~20 times a second (a transaction and two reads each, ~1 in 4 agent requests
+# at 50 calls/s: docs/benchmarks.md, branch `api50`).
+CACHE_SECONDS = 300.0
 CACHE_SECONDS_UNMARKED = 1.0
+# How long a process trusts the partners a partner's requests may see (from its agreements): a new or ended
+# agreement takes effect within this (docs/guarantees.md). Kept by partner, not by token: a handful of look-ups.
+SCOPE_SECONDS = 30.0
 
 
 class RevocationMarker(Protocol):
@@ -73,28 +79,27 @@ class PrincipalCache:
     def __init__(self, max_age_seconds: float = CACHE_SECONDS, max_entries: int = 10_000) -> None:
         self.max_age_seconds = max_age_seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, str | None, Caller]] = {}
+        self._entries: dict[str, tuple[float, str | None, Principal]] = {}
 
-    def get(self, token: str, marker: str | None = None) -> Caller | None:
+    def get(self, token: str, marker: str | None = None) -> Principal | None:
         key = hash_token(token)  # kept by hash: no secret lives on in memory
         entry = self._entries.get(key)
         if entry is None:
             return None
-        stamp, seen_marker, caller = entry
+        stamp, seen_marker, principal = entry
         limit = (
             self.max_age_seconds if marker is not None else min(self.max_age_seconds, CACHE_SECONDS_UNMARKED)
         )
         if time.monotonic() - stamp > limit * spread(key) or marker != seen_marker:
             return None
-        expires_at = caller[0].expires_at
-        if expires_at is not None and expires_at <= utcnow():
+        if principal.expires_at is not None and principal.expires_at <= utcnow():
             return None
-        return caller
+        return principal
 
-    def put(self, token: str, caller: Caller, marker: str | None = None) -> None:
+    def put(self, token: str, principal: Principal, marker: str | None = None) -> None:
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # rare (that many distinct callers in a few seconds): start again
-        self._entries[hash_token(token)] = (time.monotonic(), marker, caller)
+        self._entries[hash_token(token)] = (time.monotonic(), marker, principal)
 
 
 # The partners a caller of a partner (None: no partner) may see; None for every partner. Decided above this floor,
@@ -111,11 +116,14 @@ class Authenticator:
         scope_rule: ScopeRule,
         cache: PrincipalCache | None = None,
         revocations: RevocationMarker | None = None,
+        scope_seconds: float = SCOPE_SECONDS,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.scope_rule = scope_rule
         self.cache = cache or PrincipalCache()
         self.revocations = revocations
+        self.scope_seconds = scope_seconds
+        self._scopes: dict[str | None, tuple[float, set[str] | None]] = {}
 
     async def _marker(self) -> str | None:
         if self.revocations is None:
@@ -130,16 +138,34 @@ class Authenticator:
         """The principal and its partners, or None for an unknown, revoked or expired token."""
         marker = await self._marker()
         mark("auth_marker")
-        caller = self.cache.get(token, marker)
-        if caller is None:
+        principal = self.cache.get(token, marker)
+        if principal is None:
             async with self.sessionmaker() as session:
                 principal = await authenticate(session, token)
                 if principal is None:
                     return None
-                caller = (principal, await self.scope_rule(session, principal.tenant))
-            self.cache.put(token, caller, marker)
+                partners = await self._partners(session, principal.tenant)
+            self.cache.put(token, principal, marker)
             mark("auth_lookup")  # the cache missed: the token read from the database
-        return caller
+            return principal, partners
+        scope = self._scopes.get(principal.tenant)
+        if scope is not None and time.monotonic() - scope[0] <= self.scope_seconds:
+            return principal, scope[1]
+        async with self.sessionmaker() as session:
+            partners = await self._partners(session, principal.tenant)
+        mark("auth_scope")
+        return principal, partners
+
+    async def _partners(self, session: AsyncSession, tenant: str | None) -> set[str] | None:
+        """The partners ``tenant``'s requests may see: as read within the last ``scope_seconds``, or read now."""
+        scope = self._scopes.get(tenant)
+        if scope is not None and time.monotonic() - scope[0] <= self.scope_seconds:
+            return scope[1]
+        # Stamped before the read: an agreement changed while it ran is not trusted for longer than the limit.
+        read_at = time.monotonic()
+        partners = await self.scope_rule(session, tenant)
+        self._scopes[tenant] = (read_at, partners)
+        return partners
 
 
 def hash_token(token: str) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -49,8 +51,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # three of a desk accept's eight, traced in hub serve (docs/benchmarks.md). Only a connection that sat
     # unused is checked; one just checked in was working a moment ago.
     ping = kwargs.pop("pool_pre_ping", True)
+    kwargs["connect_args"] = {"connection_class": ScopedConnection, **kwargs.get("connect_args", {})}
     engine = create_async_engine(url, **kwargs)
     event.listen(engine.sync_engine, "connect", _open_connection)
+    event.listen(engine.sync_engine.pool, "checkin", _forget_scope)
     if ping:
         ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
@@ -108,6 +112,37 @@ def sign_scope(key: bytes | None, scope: str) -> str:
     return hmac.new(key, scope.encode(), hashlib.sha256).hexdigest() if key else ""
 
 
+class ScopedConnection(asyncpg.Connection):
+    """An asyncpg connection that can send a transaction's scope with its ``BEGIN``, in one round trip.
+
+    SQLAlchemy's asyncpg driver sends ``BEGIN`` just before a transaction's first statement, and the scope was a
+    statement of its own after it: two round trips before any work, in every transaction of every process (an agent's
+    accept is five: BEGIN, the scope, hold, write, COMMIT). ``BEGIN …; SELECT set_config(…)`` goes as one simple
+    query instead; what is set, and when (before the first statement), is unchanged.
+    """
+
+    _hub_after_begin: str | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        pending = self._hub_after_begin
+        if pending is not None and not args and query.startswith("BEGIN"):
+            self._hub_after_begin = None
+            query = f"{query.rstrip(';')}; {pending}"
+        return await super().execute(query, *args, timeout=timeout)
+
+
+# A scope and its signature written into the statement as literals: only the characters partner slugs, ``*``, the
+# comma and hex digits use (anything else takes the parameterised statement).
+_LITERAL = re.compile(r"[A-Za-z0-9_.,*:-]*")
+
+
+def _forget_scope(dbapi_connection: Any, _record: Any) -> None:
+    """A transaction that sent no statement leaves its scope unsent: never for the connection's next user."""
+    raw = getattr(dbapi_connection, "_connection", None)
+    if isinstance(raw, ScopedConnection):
+        raw._hub_after_begin = None
+
+
 class TenantScopedSession(Session):
     """A session whose every transaction first sets ``hub.tenant`` (transaction-local) for row-level security."""
 
@@ -120,7 +155,18 @@ _SET_SCOPE = text("SELECT set_config('hub.tenant', :scope, true), set_config('hu
 def _set_tenant_scope(_session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     if connection.dialect.name == "postgresql":
         scope = current_scope()
-        connection.execute(_SET_SCOPE, {"scope": scope, "sig": sign_scope(connection.info.get(_KEY), scope)})
+        sig = sign_scope(connection.info.get(_KEY), scope)
+        adapted = connection.connection.dbapi_connection
+        raw = getattr(adapted, "_connection", None)
+        if (
+            isinstance(raw, ScopedConnection)
+            and not getattr(adapted, "_started", True)  # BEGIN not sent yet: it takes the scope with it
+            and _LITERAL.fullmatch(scope)
+            and _LITERAL.fullmatch(sig)
+        ):
+            raw._hub_after_begin = f"SELECT set_config('hub.tenant', '{scope}', true), set_config('hub.tenant_sig', '{sig}', true)"
+            return
+        connection.execute(_SET_SCOPE, {"scope": scope, "sig": sig})
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from routing.live.base import (
     HOUR_MS,
@@ -330,8 +330,16 @@ class RedisLiveState:
         self._scripts = {name: redis.register_script(_PRELUDE + body) for name, body in _SCRIPTS.items()}
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = "hub:") -> RedisLiveState:
-        return cls(Redis.from_url(url), prefix)
+    def from_url(cls, url: str, prefix: str = "hub:", max_connections: int = 100) -> RedisLiveState:
+        # A request waits for one of the pool's connections, as it does for the database's: redis-py's own pool
+        # refused the 101st at once ("Too many connections"), and an agent API with 100 requests in flight answered
+        # 500 (30 in a run at 50 calls/s on the shared 2-core machine, docs/benchmarks.md, branch `api50`).
+        pool = BlockingConnectionPool.from_url(url, max_connections=max_connections, timeout=30)
+        redis = Redis(connection_pool=pool)
+        redis.auto_close_connection_pool = (
+            True  # closing the client closes its pool, as ``Redis.from_url``'s does
+        )
+        return cls(redis, prefix)
 
     async def _run(self, name: str, *args: Any) -> Any:
         return await self._scripts[name](keys=[], args=[self.prefix, *args])

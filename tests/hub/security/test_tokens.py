@@ -196,3 +196,39 @@ async def test_a_token_looked_up_and_its_partners_take_one_connection(hub: Hub, 
     principal, partners = caller
     assert (principal.role, principal.tenant, partners) == ("supervisor", partner.slug, {partner.slug})
     assert len(checkouts) == 1
+
+
+async def test_a_partners_scope_is_read_once_for_all_its_tokens_and_again_after_its_limit(  # type: ignore[no-untyped-def]
+    hub: Hub, make_partner
+) -> None:
+    """The partners a request may see are kept by partner for ``scope_seconds`` (a new or ended agreement takes
+    effect within it), apart from the token: two agents' tokens share one read, and after the limit the scope is
+    read again while the tokens stay trusted (their look-up is not repeated)."""
+    partner = await make_partner(agents=0)
+    async with unit_of_work(hub.sessionmaker) as session:
+        tokens = [await create_token(session, role="supervisor", tenant=partner.slug) for _ in range(2)]
+    reads: list[str | None] = []
+
+    async def counted_rule(session, tenant):  # type: ignore[no-untyped-def]
+        reads.append(tenant)
+        return await partners_in(session, tenant)
+
+    token_reads: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        if "api_tokens" in statement:
+            token_reads.append(statement)
+
+    auth = Authenticator(hub.sessionmaker, counted_rule, revocations=None, scope_seconds=0.3)
+    event.listen(hub.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        for token in tokens:
+            caller = await auth.caller(token)
+            assert caller is not None and caller[1] == {partner.slug}
+        assert (reads, len(token_reads)) == ([partner.slug], 2)
+        await asyncio.sleep(0.35)  # past the scope's limit, within the tokens' (a second at least half of it)
+        caller = await auth.caller(tokens[0])
+        assert caller is not None and caller[1] == {partner.slug}
+        assert (reads, len(token_reads)) == ([partner.slug, partner.slug], 2)
+    finally:
+        event.remove(hub.engine.sync_engine, "before_cursor_execute", seen)

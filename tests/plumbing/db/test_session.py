@@ -70,3 +70,42 @@ async def test_only_a_connection_idle_past_the_limit_is_pinged_and_a_dead_one_is
     finally:
         await engine.dispose()
         await admin.dispose()
+
+
+async def test_a_transaction_sends_its_scope_with_its_begin_and_leaves_none_behind(database_url: str) -> None:
+    """The scope goes with ``BEGIN`` (one round trip, not two: no statement of its own), is set for the
+    transaction's first statement, a scope no literal can carry takes the statement, and a transaction that sent
+    nothing leaves its scope to no one: the connection's next user sets its own or has none."""
+    from sqlalchemy import event
+
+    from plumbing.db.scope import tenant_scope
+    from plumbing.db.session import create_sessionmaker, unit_of_work
+
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    sessions = create_sessionmaker(engine)
+    sent: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    setting = text("SELECT current_setting('hub.tenant', true)")
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        with tenant_scope({"north-shire", "south_shire"}):
+            async with unit_of_work(sessions) as session:
+                assert await session.scalar(setting) == "north-shire,south_shire"
+        assert len(sent) == 1  # the statement alone: the scope went with BEGIN
+        with tenant_scope("o'brien"):  # not a slug: the parameterised statement, and still set
+            async with unit_of_work(sessions) as session:
+                assert await session.scalar(setting) == "o'brien"
+        assert len(sent) == 3
+        with tenant_scope("*"):
+            async with unit_of_work(sessions) as session:
+                await session.connection()  # the transaction begun on a connection, and nothing sent on it
+        async with (
+            engine.connect() as connection
+        ):  # the same connection (a pool of one), no session, no scope
+            assert (await connection.execute(setting)).scalar_one() in (None, "")
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", seen)
+        await engine.dispose()

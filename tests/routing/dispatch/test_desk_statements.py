@@ -372,12 +372,13 @@ async def test_accept_and_complete_are_two_statements_each_on_postgresql(hub: Hu
     finally:
         event.remove(hub.engine.sync_engine, "before_cursor_execute", count)
         event.remove(hub.engine.sync_engine, "commit", committed)
-    # General path, accepting a call: scope, agent lock, enquiry lock, enquiry update, agent time, agent update,
-    # agent event, web forms or emails to park, facts lock, event, then the outbox with the facts and tallies as
-    # its WITH clauses (record_events) = 11. Completing: the same without the parking, with the read of other work
-    # in hand and the answer time (11), then the survey (every completion is invited here): the partner's
-    # abandonment, the invite looked up and inserted, its event and outbox row = 16.
-    assert counts[False] == [11, 16]
-    # Two statements: scope, hold, write = 3. Completing: scope, hold, the survey's abandonment, lookup and
-    # insert, an id for its event, then the write with both events = 7.
-    assert counts[True] == [3, 7]
+    # The scope goes with BEGIN (plumbing/db/session.py): no statement of its own. General path, accepting a call:
+    # agent lock, enquiry lock, enquiry update, agent time, agent update, agent event, web forms or emails to park,
+    # facts lock, event, then the outbox with the facts and tallies as its WITH clauses (record_events) = 10.
+    # Completing: the same without the parking, with the read of other work in hand and the answer time (10), then
+    # the survey (every completion is invited here): the partner's abandonment, the invite looked up and inserted,
+    # its event and outbox row = 15.
+    assert counts[False] == [10, 15]
+    # Two statements: hold, write = 2. Completing: hold, the survey's abandonment, lookup and insert, an id for its
+    # event, then the write with both events = 6.
+    assert counts[True] == [2, 6]
