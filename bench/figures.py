@@ -1,6 +1,6 @@
 """The committee's figures at a partner's volume (issue 19): months of 10⁴, 10⁵ and 10⁶ contacts.
 
-    .venv/bin/python -m bench.figures [--sizes 10000 100000 1000000] [--runs 3]
+    .venv/bin/python -m bench.figures [--sizes 10000 100000 1000000] [--runs 3] [--month 2027-01 [--uncounted]]
 
 For each size, on scratch services: one partner (six services, three channels, 200 agents) and a month (November
 2026) of contacts written in the shapes the worker writes — ``enquiries``, ``enquiry_events`` (received, queued,
@@ -14,6 +14,10 @@ opens the page and a pack again and again (``agents_at_work``: a ``hub worker`` 
 and a plain SQL aggregate over the month's events as the anchor. Then, in process, the CPU of recording an
 intake batch of 100 new contacts with and without the tallies' upkeep, and the worker's CPU per enquiry from
 intake to offered with and without it (``end_to_end_cpu``; ``--intake-only`` runs just these two).
+
+``--month 2027-01`` writes and reads January 2027, whose definitions (2027.1) count short abandons under 10 s;
+``--uncounted`` then leaves the tallies' 10-second column NULL, as rows kept before migration 0020 are until
+``hub figures rebuild``, so the month is read from the event log: the two read paths on the same data.
 
 The machine is shared: every figure is noisy; medians and ratios measured in the same run are what to read.
 """
@@ -664,6 +668,12 @@ def main() -> None:
     )
     parser.add_argument("--at-work-seconds", type=float, default=20.0)
     parser.add_argument("--month", default=MONTH, help="the month written and read, YYYY-MM (UTC)")
+    parser.add_argument(
+        "--uncounted",
+        action="store_true",
+        help="the tallies' 10-s short abandons left NULL (as kept before migration 0020, until a rebuild): "
+        "a month under 2027.1 is then read from the event log",
+    )
     args = parser.parse_args()
     _set_month(args.month)
     if args.intake_only:
@@ -686,6 +696,8 @@ def main() -> None:
                 differing = differences(scratch)
                 print(f"set-based tallies against the upkeep's fold: {differing} rows differ", flush=True)
                 assert differing == 0
+            if args.uncounted:
+                scratch.psql("UPDATE figure_tallies SET short_abandoned_10s = NULL; ANALYZE figure_tallies")
             serve, port = start_serve(scratch)
             try:
                 result = asyncio.run(measure(scratch, args.runs, serve, port))
