@@ -21,6 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +34,8 @@ from hub.worker import Worker
 from plumbing.db.scope import ALL_PARTNERS, set_scope
 from plumbing.db.session import unit_of_work
 from plumbing.settings import Settings
+from tenants.agreements.service import put_agreements
+from tenants.agreements.terms import AgreementDefinition
 from tenants.schemas import PartnerDefinition
 from tenants.service import apply_definitions
 
@@ -241,6 +244,12 @@ async def eventually(predicate, timeout: float = 10.0, interval: float = 0.05): 
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {predicate}")
         await asyncio.sleep(interval)
+
+
+async def store_agreement(hub: Hub, **agreement: Any) -> None:
+    """One agreement (the schema of tenants/agreements/terms.py) checked and stored, as an operator's change is."""
+    async with unit_of_work(hub.sessionmaker) as session:
+        await put_agreements(session, agreements=[AgreementDefinition.model_validate(agreement)])
 
 
 def _hub_children() -> dict[int, str]:

@@ -38,11 +38,9 @@ from routing.events import EnquiryRef, NewEvent, record_events
 from routing.models import Enquiry
 from routing.states import EventName
 from routing.tallies import rebuild
-from tenants.agreements.service import put_agreements
-from tenants.agreements.terms import AgreementDefinition
 from tenants.models import Service
 from tenants.service import apply_definitions
-from tests.conftest import Partner, partner_definition, unique_slug
+from tests.conftest import Partner, partner_definition, store_agreement, unique_slug
 from tests.figures.test_figures import write_log
 
 NOW = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
@@ -307,23 +305,16 @@ async def test_an_agreement_renamed_later_keeps_its_name_in_a_past_months_paper(
     name and December's paper has the new one."""
     owner, lender, _pool, october = await _paper_month(hub, make_partner)
     agreement = f"{lender.slug}-lends-{owner.slug}"
-    async with unit_of_work(hub.sessionmaker) as session:
-        await put_agreements(
-            session,
-            agreements=[
-                AgreementDefinition.model_validate(
-                    {
-                        "id": agreement,
-                        "name": "the all-week lending agreement",
-                        "lender": lender.slug,
-                        "borrower": owner.slug,
-                        "services": "all",
-                        "conditions": {"waited_at_least_seconds": 60},
-                        "unit_rate": 4.2,
-                    }
-                )
-            ],
-        )
+    await store_agreement(
+        hub,
+        id=agreement,
+        name="the all-week lending agreement",
+        lender=lender.slug,
+        borrower=owner.slug,
+        services="all",
+        conditions={"waited_at_least_seconds": 60},
+        unit_rate=4.2,
+    )
     async with hub.sessionmaker() as session:
         again = await gather(session, tenants=[lender.slug, owner.slug], period="2026-10", now=NOW)
         december = await gather(

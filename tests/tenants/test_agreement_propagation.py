@@ -11,8 +11,8 @@ from plumbing.db.session import unit_of_work
 from plumbing.settings import Settings
 from routing.dispatch.eligibility import queues_for_agent
 from routing.policy.model import Agreement
-from tenants.agreements.service import delete_agreement, put_agreements
-from tenants.agreements.terms import AgreementDefinition
+from tenants.agreements.service import delete_agreement
+from tests.conftest import store_agreement
 
 
 async def _seen(other: Hub, wanted: object, read: object) -> float:
@@ -38,21 +38,14 @@ async def test_an_agreement_written_edited_and_ended_is_in_force_in_another_runt
             return next((a.unit_rate for a in terms if a.id == agreement), None)
 
         async def write(unit_rate: float) -> None:
-            async with unit_of_work(hub.sessionmaker) as session:
-                await put_agreements(
-                    session,
-                    agreements=[
-                        AgreementDefinition.model_validate(
-                            {
-                                "id": agreement,
-                                "lender": lender.slug,
-                                "borrower": borrower.slug,
-                                "services": ["missed-bin"],
-                                "unit_rate": unit_rate,
-                            }
-                        )
-                    ],
-                )
+            await store_agreement(
+                hub,
+                id=agreement,
+                lender=lender.slug,
+                borrower=borrower.slug,
+                services=["missed-bin"],
+                unit_rate=unit_rate,
+            )
 
         await write(2.5)
         written = await _seen(other, 2.5, rate)

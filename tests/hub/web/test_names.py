@@ -13,11 +13,10 @@ from sqlalchemy import update
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.models import Enquiry
-from tenants.agreements.service import delete_agreement, put_agreements
-from tenants.agreements.terms import AgreementDefinition
+from tenants.agreements.service import delete_agreement
 from tenants.service import apply_definitions
 from tenants.tokens import create_token
-from tests.conftest import partner_definition, unique_slug
+from tests.conftest import partner_definition, store_agreement, unique_slug
 from tests.hub.web.conftest import customer_of, intake, make_user, settle, sign_in_client
 
 
@@ -163,14 +162,11 @@ async def test_a_trail_names_the_agreement_as_it_was_after_a_rename_and_its_end(
         "services": "all",
         "unit_rate": 3.0,
     }
-    async with unit_of_work(hub.sessionmaker) as session:
-        await put_agreements(session, agreements=[AgreementDefinition.model_validate(agreement)])
+    await store_agreement(hub, **agreement)
     await hub.dispatcher.agreements.reload()
     enquiry = await intake(hub, borrower, service="missed-bin")
 
-    async with unit_of_work(hub.sessionmaker) as session:
-        renamed = {**agreement, "name": "the all-day agreement"}
-        await put_agreements(session, agreements=[AgreementDefinition.model_validate(renamed)])
+    await store_agreement(hub, **{**agreement, "name": "the all-day agreement"})
     async with unit_of_work(hub.sessionmaker) as session:
         assert await delete_agreement(session, agreement_id=agreement["id"])
     await hub.dispatcher.agreements.reload()

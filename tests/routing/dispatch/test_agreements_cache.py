@@ -10,10 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hub.runtime import Hub
-from plumbing.db.session import unit_of_work
 from routing.dispatch.router import AgreementsCache
-from tenants.agreements.service import put_agreements
-from tenants.agreements.terms import AgreementDefinition
+from tests.conftest import store_agreement
 
 
 class _Gate:
@@ -60,20 +58,9 @@ async def test_a_reload_that_read_before_a_change_does_not_undo_a_later_one(
     early = asyncio.create_task(cache.reload())  # reads the agreements as they are (none of this pair's) ...
     await gate.held.wait()  # ... and is held before it puts them in place
 
-    async with unit_of_work(hub.sessionmaker) as session:
-        await put_agreements(
-            session,
-            agreements=[
-                AgreementDefinition.model_validate(
-                    {
-                        "id": agreement,
-                        "lender": lender.slug,
-                        "borrower": borrower.slug,
-                        "services": ["missed-bin"],
-                    }
-                )
-            ],
-        )
+    await store_agreement(
+        hub, id=agreement, lender=lender.slug, borrower=borrower.slug, services=["missed-bin"]
+    )
     late = asyncio.create_task(cache.reload())  # the process's own reload after its write
     await asyncio.sleep(0.2)  # room for the late reload to finish first, were reloads not one at a time
     gate.release.set()
