@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from routing.dispatch.eligibility import queues_for_agent
@@ -36,15 +36,23 @@ from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
 from tenants.service_routing import ServiceRouting
 from whatif.scenario import Distribution, Scenario, real_services
 
-TTL_MS = 10**12  # offers are accepted at once in the simulation: they never expire
-NEVER = math.inf
+TTL_MS: Final = 10**12  # offers are accepted at once in the simulation: they never expire
+NEVER: Final = math.inf
 
 # Event kinds, in the order they run when they fall on the same millisecond: agents free up and shifts
 # change before new callers arrive, so a caller never waits behind an agent who is about to be idle.
-FINISH, SHIFT, RING, TICK, ABANDON, ARRIVE = range(6)
+FINISH: Final = 0
+SHIFT: Final = 1
+RING: Final = 2
+TICK: Final = 3
+ABANDON: Final = 4
+ARRIVE: Final = 5
 # An agreement's zone changes its offset from UTC (the clocks change): its caps are sent again first of all, so
 # the hourly cap counts the agreement's local clock hour, as the live dispatcher's tick does.
-CLOCKS = -1
+CLOCKS: Final = -1
+# Module functions as finals: compiled, a final is a static read, a module attribute a dictionary lookup per call.
+_heappush: Final = heapq.heappush
+_heappop: Final = heapq.heappop
 
 
 @dataclass(slots=True, init=False)
@@ -287,7 +295,7 @@ class Engine:
 
     def push(self, at_ms: int, kind: int, payload: Any) -> None:
         self.seq += 1
-        heapq.heappush(self.heap, (at_ms, kind, self.seq, payload))
+        _heappush(self.heap, (at_ms, kind, self.seq, payload))
 
     def abs_ms(self, rel_ms: int) -> int:
         return self.start_ms + rel_ms
@@ -362,7 +370,7 @@ class Engine:
         del state
         next_id = 0
         while heads:
-            t, i = heapq.heappop(heads)
+            t, i = _heappop(heads)
             a = spec.arrivals[i]
             next_id += 1
             yield Contact(
@@ -376,7 +384,7 @@ class Engine:
             )
             n = self._next_arrival(i, t, interval_ms)
             if n is not None:
-                heapq.heappush(heads, (n, i))
+                _heappush(heads, (n, i))
 
     def _next_arrival(self, stream: int, after: float, interval_ms: int) -> float | None:
         t = after
@@ -543,7 +551,7 @@ class Engine:
         if self.widening:
             self.push(0, TICK, None)
             self._tick_pending = True
-        heap, pop = self.heap, heapq.heappop
+        heap, pop = self.heap, _heappop
         events = 0
         report_every = max(1, progress_every)
         while heap:

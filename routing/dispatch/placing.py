@@ -7,15 +7,15 @@ docs/simulator.md) without making ``Router`` or the caches native classes. Nothi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from routing.live.base import STATS_BUCKET_MS, QueueEntry, RingPlacement, StatBucket
 from routing.live.names import Kind, kind_of_channel, queue_name, queue_score, to_ms
 from routing.policy.model import Decision, EnquiryFacts, Gate
 
-ROLLING_SECONDS = 1800  # arrival rate and handle time over the last half hour
-INTERVAL_SECONDS = 1800  # the committee's reporting interval for "this interval's service level"
-KINDS: tuple[Kind, ...] = ("voice", "text")
+ROLLING_SECONDS: Final = 1800  # arrival rate and handle time over the last half hour
+INTERVAL_SECONDS: Final = 1800  # the committee's reporting interval for "this interval's service level"
+KINDS: Final[tuple[Kind, ...]] = ("voice", "text")
 
 
 def placement(fact: EnquiryFacts, decision: Decision) -> QueueEntry:

@@ -11,13 +11,12 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from plumbing.db.scope import all_partners

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-import msgspec
 from redis.exceptions import RedisError
 
 # The pure pieces (queue names, scores, the clock) live in ``routing.live.names``, compiled with the simulator's
@@ -38,25 +37,59 @@ from routing.live.names import queue_score as queue_score
 from routing.live.names import to_ms as to_ms
 
 # What a live state that is away raises (Redis restarting, the network down): an outage of a cache, never a bug.
-OUTAGES: tuple[type[Exception], ...] = (RedisError, ConnectionError, OSError, TimeoutError)
+OUTAGES: Final[tuple[type[Exception], ...]] = (RedisError, ConnectionError, OSError, TimeoutError)
 # Idle agents as queue scores are (``PRIORITY_SPAN_MS``): a higher rank (0–9) first, then the longest idle.
-RANK_SPAN_MS = 10**13
-MAX_RANK = 9
-STATS_BUCKET_MS = 300_000  # rolling figures are kept in five-minute buckets
+RANK_SPAN_MS: Final = 10**13
+MAX_RANK: Final = 9
+STATS_BUCKET_MS: Final = 300_000  # rolling figures are kept in five-minute buckets
 
 
-class RingPlacement(msgspec.Struct, frozen=True):
+# The classes below have an ``__init__`` written out: compiled with the simulator's group (pyproject.toml
+# ``[tool.hub.compiled]``) they are native classes whose fields compiled code reads directly (the per-contact ones,
+# ``RingPlacement``, ``QueueEntry`` and ``Offer``, were msgspec Structs until the seventh round: a generic attribute
+# lookup each from compiled code), and mypyc builds a dataclass natively only through one written out (the
+# generated one runs as Python, and for a frozen one fails). The frozen ones set their fields with
+# ``object.__setattr__`` (as the dataclass's own does) and pickle by their fields (``__reduce__``). Nothing may be
+# set on them at run time but ``StatBucket``'s fields, nor may Python subclass them (native, in the live hub too).
+
+
+def _by_fields(value: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``__reduce__`` for the frozen dataclasses here: rebuilt from their fields, positionally."""
+    return type(value), tuple(getattr(value, f.name) for f in fields(value))
+
+
+@dataclass(frozen=True)
+class RingPlacement:
     """A lender's ring for one enquiry: its queue, and when the enquiry joins it."""
 
     queue: str
     opens_ms: int
 
+    def __init__(self, queue: str, opens_ms: int) -> None:
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "opens_ms", opens_ms)
 
-class QueueEntry(msgspec.Struct, frozen=True):
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
+
+@dataclass(frozen=True)
+class QueueEntry:
     enquiry_id: int
     queue: str  # the owner's queue
     score: float
     rings: tuple[RingPlacement, ...] = ()
+
+    def __init__(
+        self, enquiry_id: int, queue: str, score: float, rings: tuple[RingPlacement, ...] = ()
+    ) -> None:
+        object.__setattr__(self, "enquiry_id", enquiry_id)
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "rings", rings)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 def entry_for(
@@ -78,7 +111,8 @@ def entry_for(
     )
 
 
-class Offer(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class Offer:
     """An enquiry reserved for one agent until ``expires_ms``, taken from ``queue`` (its owner's or a ring)."""
 
     enquiry_id: int
@@ -88,6 +122,25 @@ class Offer(msgspec.Struct, frozen=True):
     expires_ms: int
     rings: tuple[RingPlacement, ...] = ()
 
+    def __init__(
+        self,
+        enquiry_id: int,
+        agent_id: str,
+        queue: str,
+        score: float,
+        expires_ms: int,
+        rings: tuple[RingPlacement, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "enquiry_id", enquiry_id)
+        object.__setattr__(self, "agent_id", agent_id)
+        object.__setattr__(self, "queue", queue)
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "expires_ms", expires_ms)
+        object.__setattr__(self, "rings", rings)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
     @property
     def entry(self) -> QueueEntry:
         """Back to where it was, at the same place, rings included."""
@@ -96,18 +149,6 @@ class Offer(msgspec.Struct, frozen=True):
     @property
     def agreement(self) -> str | None:
         return agreement_of(self.queue)
-
-
-# The dataclasses below have an ``__init__`` written out: compiled with the simulator's group (pyproject.toml
-# ``[tool.hub.compiled]``) they are native classes, and mypyc builds a dataclass natively only through one written
-# out (the generated one runs as Python, and for a frozen one fails). The frozen ones set their fields with
-# ``object.__setattr__`` (as the dataclass's own does) and pickle by their fields (``__reduce__``). Nothing may be
-# set on them at run time but ``StatBucket``'s fields, nor may Python subclass them (native, in the live hub too).
-
-
-def _by_fields(value: Any) -> tuple[Any, tuple[Any, ...]]:
-    """``__reduce__`` for the frozen dataclasses here: rebuilt from their fields, positionally."""
-    return type(value), tuple(getattr(value, f.name) for f in fields(value))
 
 
 @dataclass(frozen=True)
@@ -185,7 +226,7 @@ class StatBucket:
         return _by_fields(self)
 
 
-STAT_FIELDS = ("arrivals", "handled", "handle_ms", "answered", "answered_within", "abandoned")
+STAT_FIELDS: Final = ("arrivals", "handled", "handle_ms", "answered", "answered_within", "abandoned")
 
 
 def stats_since(buckets: dict[int, StatBucket], since_ms: int) -> StatBucket:

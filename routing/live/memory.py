@@ -7,6 +7,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from heapq import heapify, heappop, heappush
+from typing import Final
 
 from sortedcontainers import SortedList
 
@@ -27,9 +28,9 @@ from routing.live.base import (
 )
 
 # A queue's name says its kind, agreement and service: read once per name (a hub has a few hundred queues).
-_kind_of = lru_cache(maxsize=4096)(kind_of)
-_agreement_of = lru_cache(maxsize=4096)(agreement_of)
-_base_queue_of = lru_cache(maxsize=4096)(base_queue_of)
+_kind_of: Final = lru_cache(maxsize=4096)(kind_of)
+_agreement_of: Final = lru_cache(maxsize=4096)(agreement_of)
+_base_queue_of: Final = lru_cache(maxsize=4096)(base_queue_of)
 
 
 @dataclass

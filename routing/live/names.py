@@ -9,13 +9,16 @@ a Python function costs an interpreter frame each time. Nothing here is a class,
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 # Higher priority (0–9) goes first, then the longest waiting; one float keeps both and survives requeues.
-PRIORITY_SPAN_MS = 10**13
-HOUR_MS = 3_600_000
-TEXT_SUFFIX = "+text"
-DEFERRABLE_CHANNELS = ("web", "email")  # several at once, and they wait while the agent takes a live contact
+PRIORITY_SPAN_MS: Final = 10**13
+HOUR_MS: Final = 3_600_000
+TEXT_SUFFIX: Final = "+text"
+DEFERRABLE_CHANNELS: Final = (
+    "web",
+    "email",
+)  # several at once, and they wait while the agent takes a live contact
 Kind = Literal["voice", "text"]
 
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
-
-from msgspec.structs import replace
 
 from routing.policy.erlang import asa as erlang_asa
 from routing.policy.erlang import offered_load, service_level
@@ -90,8 +89,8 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
 # (tests/routing/test_reason_later.py holds them equal): compiled with the simulator's group, these run no Python
 # frame, where the classes' own (``routing/policy/reasons.py``, Python: their ``__dict__`` is filled lazily) did,
 # several times per arrival. Keep them in step with ``reasons.py``.
-_SAYS_AND_FIGURES = ("says", "figures")
-_FIGURES_ONLY = ("figures",)
+_SAYS_AND_FIGURES: Final = ("says", "figures")
+_FIGURES_ONLY: Final = ("figures",)
 
 
 def _reason_later(rule: str, make: Callable[..., Any], *args: Any) -> Reason:
@@ -161,7 +160,9 @@ def _ring_reason(agreement: Agreement, opens_at: datetime, gate: Gate) -> tuple[
     )
 
 
-_CALLER_ACTIONS = frozenset({"offer_callback", "voicemail"})  # an agreement's actions other than widening
+_CALLER_ACTIONS: Final = frozenset(
+    {"offer_callback", "voicemail"}
+)  # an agreement's actions other than widening
 
 
 def _caller_action(
@@ -467,7 +468,7 @@ def _hours_text(label: str, timezone: str) -> str:
     return text
 
 
-_HOURS_TEXTS: dict[tuple[str, str], str] = {}
+_HOURS_TEXTS: Final[dict[tuple[str, str], str]] = {}
 
 
 def _check(why: list[str], ok: bool, passed: bool, text: str) -> bool:
@@ -621,7 +622,7 @@ def _next_start(windows: tuple[Window, ...], timezone: str, wall: int, tz: tzinf
     return found
 
 
-_NEXT: dict[int, tuple[tuple[Window, ...], str, int, int, datetime, tzinfo | None, datetime]] = {}
+_NEXT: Final[dict[int, tuple[tuple[Window, ...], str, int, int, datetime, tzinfo | None, datetime]]] = {}
 
 
 @lru_cache(maxsize=256)  # the same for every arrival of a day
@@ -637,7 +638,7 @@ def _window_starts(windows: tuple[Window, ...], timezone: str, first_day: date) 
     return tuple(starts)
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
 
 
 def _start_walls(
@@ -661,9 +662,9 @@ def _start_walls(
     return walls
 
 
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-_SECOND = timedelta(seconds=1)
-_STARTS: dict[tuple[int, str, int], tuple[tuple[Window, ...], tuple[tuple[int, datetime], ...]]] = {}
+_EPOCH_NAIVE: Final = datetime(1970, 1, 1)
+_SECOND: Final = timedelta(seconds=1)
+_STARTS: Final[dict[tuple[int, str, int], tuple[tuple[Window, ...], tuple[tuple[int, datetime], ...]]]] = {}
 
 
 @lru_cache(maxsize=256)
@@ -704,7 +705,7 @@ def _windows_at_exactly(
     return any(w.contains(local) for w in windows), local, label
 
 
-_MINUTE_LABELS: dict[tuple[int, int, int], str] = {}  # (weekday, hour, minute) -> "Mon 18:05"
+_MINUTE_LABELS: Final[dict[tuple[int, int, int], str]] = {}  # (weekday, hour, minute) -> "Mon 18:05"
 
 
 def _inside(spans: tuple[tuple[frozenset[int], int, int], ...], wall: int) -> bool:
@@ -744,7 +745,7 @@ def _seconds_of_day(moment: time) -> int:
     return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
-_SPANS: dict[int, tuple[tuple[Window, ...], tuple[tuple[frozenset[int], int, int], ...] | None]] = {}
+_SPANS: Final[dict[int, tuple[tuple[Window, ...], tuple[tuple[frozenset[int], int, int], ...] | None]]] = {}
 
 
 def _local_wall(timezone: str, timestamp: float) -> int | None:
@@ -773,7 +774,7 @@ def _local_wall(timezone: str, timestamp: float) -> int | None:
     return None if offset is None else whole + offset
 
 
-_OFFSETS: dict[str, tuple[int, int | None]] = {}  # zone -> (UTC hour, its offset in seconds or None)
+_OFFSETS: Final[dict[str, tuple[int, int | None]]] = {}  # zone -> (UTC hour, its offset in seconds or None)
 
 
 def _prediction_text(prediction: Prediction) -> str:

@@ -7,27 +7,27 @@ its own model. Both call the same ``decide`` and ``gates``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, time
-from typing import Any, Literal
-
-import msgspec
+from typing import Any, Final, Literal
 
 # Re-exported: a decision's reasons live beside the model but stay Python (their fields are filled lazily).
 from routing.policy.reasons import Prediction as Prediction
 from routing.policy.reasons import Reason as Reason
 
-VOICE_CHANNELS = frozenset({"phone", "callback", "face_to_face"})
-TEXT_CHANNELS = frozenset({"web", "email"})
+VOICE_CHANNELS: Final = frozenset({"phone", "callback", "face_to_face"})
+TEXT_CHANNELS: Final = frozenset({"web", "email"})
 # "next_opening": a visitor out of hours is told when the desk opens (they can neither wait nor leave a message).
 Action = Literal["queue", "offer_callback", "voicemail", "next_opening"]
 
 
-# Window, Conditions, Agreement and ServiceTerms are frozen dataclasses with an ``__init__`` of their own: compiled
-# with the simulator's group (pyproject.toml ``[tool.hub.compiled]``, docs/simulator.md) they are native classes
-# whose fields compiled code reads directly, and mypyc builds a frozen dataclass only through an ``__init__``
-# written out (its generated one fails: it assigns through the frozen ``__setattr__``). ``object.__setattr__``
-# is what the dataclass's own would do. Equality, hash, ``repr``, ``replace`` and the frozen ``__setattr__`` are
+# Every value here is a frozen dataclass with an ``__init__`` of its own: compiled with the simulator's group
+# (pyproject.toml ``[tool.hub.compiled]``, docs/simulator.md) they are native classes whose fields compiled code
+# reads directly (a field of a msgspec Struct, which the per-contact ones were until the seventh round, is a
+# generic attribute lookup from compiled code, ~10 ns against ~1: a seventh of the simulator's time), and mypyc
+# builds a frozen dataclass only through an ``__init__`` written out (its generated one fails: it assigns through
+# the frozen ``__setattr__``). ``object.__setattr__`` is what the dataclass's own would do (mypyc compiles it to a
+# direct store: 25 ns to build one of four fields, against 58 ns for a Struct called from compiled code). Equality, hash, ``repr``, ``replace`` and the frozen ``__setattr__`` are
 # the dataclass's; ``__reduce__`` pickles them by their fields (a native class cannot be pickled otherwise).
 # Nothing may be set on them at run time nor subclass them in Python (native classes, in the live hub too).
 
@@ -191,7 +191,8 @@ class ServiceTerms:
         return _by_fields(self)
 
 
-class EnquiryFacts(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class EnquiryFacts:
     id: int
     owner: str
     service_code: str
@@ -200,8 +201,30 @@ class EnquiryFacts(msgspec.Struct, frozen=True):
     queued_at: datetime
     position: int | None = None  # 1 at the head; None before it is queued
 
+    def __init__(
+        self,
+        id: int,
+        owner: str,
+        service_code: str,
+        channel: str,
+        priority: int,
+        queued_at: datetime,
+        position: int | None = None,
+    ) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "owner", owner)
+        object.__setattr__(self, "service_code", service_code)
+        object.__setattr__(self, "channel", channel)
+        object.__setattr__(self, "priority", priority)
+        object.__setattr__(self, "queued_at", queued_at)
+        object.__setattr__(self, "position", position)
 
-class QueueFigures(msgspec.Struct, frozen=True):
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
+
+@dataclass(frozen=True)
+class QueueFigures:
     """One queue (a tenant's service), live and rolling."""
 
     waiting: int = 0
@@ -212,43 +235,118 @@ class QueueFigures(msgspec.Struct, frozen=True):
     agents_idle: int = 0
     interval_service_level: float | None = None  # this interval so far
 
+    def __init__(
+        self,
+        waiting: int = 0,
+        head_wait_seconds: float = 0.0,
+        arrivals_per_second: float = 0.0,
+        aht_seconds: float | None = None,
+        agents_staffed: int = 0,
+        agents_idle: int = 0,
+        interval_service_level: float | None = None,
+    ) -> None:
+        object.__setattr__(self, "waiting", waiting)
+        object.__setattr__(self, "head_wait_seconds", head_wait_seconds)
+        object.__setattr__(self, "arrivals_per_second", arrivals_per_second)
+        object.__setattr__(self, "aht_seconds", aht_seconds)
+        object.__setattr__(self, "agents_staffed", agents_staffed)
+        object.__setattr__(self, "agents_idle", agents_idle)
+        object.__setattr__(self, "interval_service_level", interval_service_level)
 
-NO_FIGURES = QueueFigures()  # a queue nothing is known of (frozen: one will do for all)
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
-class Snapshot(msgspec.Struct, frozen=True):
+NO_FIGURES: Final = QueueFigures()  # a queue nothing is known of (frozen: one will do for all)
+
+
+@dataclass(frozen=True)
+class Snapshot:
     now: datetime
     queues: Mapping[str, QueueFigures]  # "tenant/service"
     services: Mapping[str, ServiceTerms]  # "tenant/service"
     open_now: Mapping[str, bool]  # tenant -> open for contacts now (missing: open)
     agreements: Sequence[Agreement] = ()
-    agents: Mapping[tuple[str, str], int] = msgspec.field(default_factory=dict)  # (tenant, skill) -> staffed
-    overflow_in_hand: Mapping[str, int] = msgspec.field(default_factory=dict)  # agreement -> concurrent now
-    overflow_this_hour: Mapping[str, int] = msgspec.field(
-        default_factory=dict
-    )  # agreement -> taken this hour
+    agents: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (tenant, skill) -> staffed
+    overflow_in_hand: Mapping[str, int] = field(default_factory=dict)  # agreement -> concurrent now
+    overflow_this_hour: Mapping[str, int] = field(default_factory=dict)  # agreement -> taken this hour
     # (agreement, borrower "tenant/service") -> (the lender's agents signed in with the skills, idle in that ring
     # now): what an honest predicted wait counts besides the owner's own agents (empty: owners' agents only).
-    ring_agents: Mapping[tuple[str, str], tuple[int, int]] = msgspec.field(default_factory=dict)
+    ring_agents: Mapping[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    def __init__(
+        self,
+        now: datetime,
+        queues: Mapping[str, QueueFigures],
+        services: Mapping[str, ServiceTerms],
+        open_now: Mapping[str, bool],
+        agreements: Sequence[Agreement] = (),
+        agents: Mapping[tuple[str, str], int] | None = None,
+        overflow_in_hand: Mapping[str, int] | None = None,
+        overflow_this_hour: Mapping[str, int] | None = None,
+        ring_agents: Mapping[tuple[str, str], tuple[int, int]] | None = None,
+    ) -> None:
+        # None for the mappings: a new empty dict each, as ``default_factory`` would give.
+        object.__setattr__(self, "now", now)
+        object.__setattr__(self, "queues", queues)
+        object.__setattr__(self, "services", services)
+        object.__setattr__(self, "open_now", open_now)
+        object.__setattr__(self, "agreements", agreements)
+        object.__setattr__(self, "agents", {} if agents is None else agents)
+        object.__setattr__(self, "overflow_in_hand", {} if overflow_in_hand is None else overflow_in_hand)
+        object.__setattr__(
+            self, "overflow_this_hour", {} if overflow_this_hour is None else overflow_this_hour
+        )
+        object.__setattr__(self, "ring_agents", {} if ring_agents is None else ring_agents)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
     def figures(self, tenant: str, service: str) -> QueueFigures:
         return self.queues.get(f"{tenant}/{service}", NO_FIGURES)
 
 
-class Ring(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class Ring:
     """A pool of agents that may take the enquiry from ``opens_at`` on (the caller keeps their place)."""
 
     pool: str  # the tenant whose agents are in the ring
     opens_at: datetime
     agreement: str | None = None  # None: the owner's own agents
 
+    def __init__(self, pool: str, opens_at: datetime, agreement: str | None = None) -> None:
+        object.__setattr__(self, "pool", pool)
+        object.__setattr__(self, "opens_at", opens_at)
+        object.__setattr__(self, "agreement", agreement)
 
-class Decision(msgspec.Struct, frozen=True):
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
+
+
+@dataclass(frozen=True)
+class Decision:
     priority: int
     rings: tuple[Ring, ...]
     action: Action
     predicted_wait: Prediction
     reasons: tuple[Reason, ...]
+
+    def __init__(
+        self,
+        priority: int,
+        rings: tuple[Ring, ...],
+        action: Action,
+        predicted_wait: Prediction,
+        reasons: tuple[Reason, ...],
+    ) -> None:
+        object.__setattr__(self, "priority", priority)
+        object.__setattr__(self, "rings", rings)
+        object.__setattr__(self, "action", action)
+        object.__setattr__(self, "predicted_wait", predicted_wait)
+        object.__setattr__(self, "reasons", reasons)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -264,13 +362,23 @@ class Decision(msgspec.Struct, frozen=True):
         }
 
 
-class Gate(msgspec.Struct, frozen=True):
+@dataclass(frozen=True)
+class Gate:
     """Whether a lender's agents may take a borrower's queue now, and why."""
 
     agreement: str
     borrower_queue: str  # "tenant/service"
     open: bool
     reasons: tuple[Reason, ...]
+
+    def __init__(self, agreement: str, borrower_queue: str, open: bool, reasons: tuple[Reason, ...]) -> None:
+        object.__setattr__(self, "agreement", agreement)
+        object.__setattr__(self, "borrower_queue", borrower_queue)
+        object.__setattr__(self, "open", open)
+        object.__setattr__(self, "reasons", reasons)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _by_fields(self)
 
 
 def _round(value: float | None) -> float | None:

@@ -5,14 +5,29 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from datetime import time
+from datetime import UTC, datetime, time
 
 import pytest
 
 from routing.policy import model, reasons
-from routing.policy.model import Agreement, Conditions, ServiceTerms, Window
+from routing.policy.model import (
+    Agreement,
+    Conditions,
+    Decision,
+    EnquiryFacts,
+    Gate,
+    Prediction,
+    QueueFigures,
+    Reason,
+    Ring,
+    ServiceTerms,
+    Snapshot,
+    Window,
+)
 
 EVENINGS = Window(frozenset({0, 1}), time(18, 0), time(22, 0))
+NOON = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+FACTS = EnquiryFacts(7, "chorley", "general", "phone", 5, NOON)
 TERMS = ServiceTerms("chorley", "general", frozenset({"general"}), 5, 20, 0.8, callbacks=True)
 
 
@@ -35,7 +50,18 @@ def agreement() -> Agreement:
     )
 
 
-@pytest.mark.parametrize("value", [EVENINGS, Conditions(queue_length_at_least=3), agreement(), TERMS])
+@pytest.mark.parametrize(
+    "value",
+    [
+        EVENINGS,
+        Conditions(queue_length_at_least=3),
+        agreement(),
+        TERMS,
+        FACTS,
+        QueueFigures(3, 12.5, 0.1, 240.0, 4, 1, 0.8),
+        Ring("hub", NOON, "hub-evenings"),
+    ],
+)
 def test_frozen_equal_hashable_and_picklable(value: object) -> None:
     field = dataclasses.fields(value)[0].name  # type: ignore[arg-type]
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -43,6 +69,24 @@ def test_frozen_equal_hashable_and_picklable(value: object) -> None:
     again = pickle.loads(pickle.dumps(value))
     assert again == value and hash(again) == hash(value) and type(again) is type(value)
     assert repr(again) == repr(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        Decision(
+            5, (Ring("chorley", NOON),), "queue", Prediction(0.0, "position"), (Reason("priority", "5"),)
+        ),
+        Gate("hub-evenings", "chorley/general", True, (Reason("agreement_conditions", "within hours"),)),
+    ],
+)
+def test_decisions_and_gates_frozen_equal_and_picklable(value: object) -> None:
+    """Unhashable, as the Structs were: their reasons hold figures in a dict."""
+    field = dataclasses.fields(value)[0].name  # type: ignore[arg-type]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(value, field, None)
+    again = pickle.loads(pickle.dumps(value))
+    assert again == value and type(again) is type(value) and repr(again) == repr(value)
 
 
 def test_fields_defaults_replace_and_repr() -> None:
@@ -68,3 +112,33 @@ def test_agreement_covers_its_services_and_channels() -> None:
 
 def test_reasons_are_re_exported() -> None:
     assert model.Reason is reasons.Reason and model.Prediction is reasons.Prediction
+
+
+def test_per_contact_values_keep_their_defaults_keywords_and_replace() -> None:
+    """The values built per contact (msgspec Structs until the seventh round) as they were built before."""
+    assert FACTS.position is None and dataclasses.replace(FACTS, position=2).position == 2
+    assert (
+        EnquiryFacts(
+            id=7, owner="chorley", service_code="general", channel="phone", priority=5, queued_at=NOON
+        )
+        == FACTS
+    )
+    assert QueueFigures() == QueueFigures(0, 0.0, 0.0, None, 0, 0, None)
+    assert dataclasses.replace(QueueFigures(), agents_idle=2).agents_idle == 2
+    assert Ring("chorley", NOON).agreement is None
+    assert repr(Ring("chorley", NOON)) == (
+        "Ring(pool='chorley', opens_at=datetime.datetime(2026, 12, 7, 12, 0, tzinfo=datetime.timezone.utc), "
+        "agreement=None)"
+    )
+
+
+def test_snapshot_mappings_default_to_empty_ones_of_its_own() -> None:
+    first = Snapshot(NOON, {}, {}, {})
+    second = Snapshot(NOON, {}, {}, {})
+    assert first.agents == {} and first.overflow_in_hand == {} and first.ring_agents == {}
+    assert first.agents is not second.agents  # each its own, as ``default_factory`` gave
+    assert first.figures("chorley", "general") == QueueFigures()
+    later = dataclasses.replace(first, open_now={"chorley": False})
+    assert later.open_now == {"chorley": False} and later.now == NOON and first.open_now == {}
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.now = NOON  # type: ignore[misc]
