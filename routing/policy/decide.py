@@ -7,7 +7,7 @@ Pure: everything it knows comes in the ``Snapshot``; it reads no clock, database
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -42,8 +42,8 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
     prediction = predict_wait(figures, service, position)
     # Reasons' texts and figures are worked out when read (``Reason.later``): the simulator reads none.
     reasons: list[Reason] = [
-        _reason_later("priority", _priority_reason, enquiry.priority),
-        _reason_later("own_agents", _own_agents_reason, enquiry.owner, service, figures),
+        Reason.later("priority", _priority_reason, enquiry.priority),
+        Reason.later("own_agents", _own_agents_reason, enquiry.owner, service, figures),
     ]
     lent: list[tuple[Agreement, datetime, bool]] = []  # lenders' rings: opening when, gate open now
     rings = [Ring(enquiry.owner, enquiry.queued_at)]
@@ -61,7 +61,7 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
             lent.append((agreement, opens_at, gate.open))
             if gate.open and opens_at <= now:
                 lender_takes_now = True
-            reasons.append(_reason_later("agreement", _ring_reason, agreement, opens_at, gate))
+            reasons.append(Reason.later("agreement", _ring_reason, agreement, opens_at, gate))
         other = agreement.actions & _CALLER_ACTIONS
         if other and agreement_action is None:
             holds, why = agreement_applies_now(agreement, service, snapshot, waited=now - enquiry.queued_at)
@@ -78,45 +78,11 @@ def decide(enquiry: EnquiryFacts, service: ServiceTerms, snapshot: Snapshot) -> 
 
     if lent and snapshot.ring_agents:
         prediction = with_lenders(prediction, figures, service, position, lent, snapshot)
-    reasons.insert(1, _reason_later("predicted_wait", _prediction_reason, prediction))
+    reasons.insert(1, Reason.later("predicted_wait", _prediction_reason, prediction))
     action = _caller_action(
         enquiry, service, prediction, owner_open, lender_takes_now, agreement_action, reasons
     )
     return Decision(enquiry.priority, tuple(rings), action, prediction, tuple(reasons))
-
-
-# ``Reason.later``, ``Prediction.later`` and ``Reason(rule, says)`` built here, the same objects field for field
-# (tests/routing/test_reason_later.py holds them equal): compiled with the simulator's group, these run no Python
-# frame, where the classes' own (``routing/policy/reasons.py``, Python: their ``__dict__`` is filled lazily) did,
-# several times per arrival. Keep them in step with ``reasons.py``.
-_SAYS_AND_FIGURES: Final = ("says", "figures")
-_FIGURES_ONLY: Final = ("figures",)
-
-
-def _reason_later(rule: str, make: Callable[..., Any], *args: Any) -> Reason:
-    """``Reason.later(rule, make, *args)``."""
-    reason: Reason = object.__new__(Reason)
-    fields_ = reason.__dict__
-    fields_["rule"] = rule
-    fields_["_later"] = (_SAYS_AND_FIGURES, make, args)
-    return reason
-
-
-def _reason(rule: str, says: str) -> Reason:
-    """``Reason(rule, says)`` (no figures)."""
-    reason: Reason = object.__new__(Reason)
-    fields_ = reason.__dict__
-    fields_["rule"], fields_["says"], fields_["figures"] = rule, says, {}
-    return reason
-
-
-def _prediction_later(seconds: float | None, method: str, make: Callable[..., Any], *args: Any) -> Prediction:
-    """``Prediction.later(seconds, method, make, *args)``."""
-    prediction: Prediction = object.__new__(Prediction)
-    fields_ = prediction.__dict__
-    fields_["seconds"], fields_["method"] = seconds, method
-    fields_["_later"] = (_FIGURES_ONLY, make, args)
-    return prediction
 
 
 def _figures(snapshot: Snapshot, tenant: str, service: str) -> QueueFigures:
@@ -206,7 +172,7 @@ def _caller_action(
         return agreement_action[0]
     threshold = service.callback_after_seconds or service.sl_threshold_seconds
     if live and service.callbacks and (prediction.seconds is None or prediction.seconds > threshold):
-        reasons.append(_reason_later("callback", _callback_reason, threshold, prediction))
+        reasons.append(Reason.later("callback", _callback_reason, threshold, prediction))
         return "offer_callback"
     return "queue"
 
@@ -234,7 +200,7 @@ def predict_wait(figures: QueueFigures, service: ServiceTerms, position: int) ->
     load = offered_load(figures.arrivals_per_second, aht)
     # The figures behind the prediction are worked out when read (``Prediction.later``): the simulator reads none.
     if figures.arrivals_per_second > 0 and load < n and position <= n:
-        return _prediction_later(
+        return Prediction.later(
             erlang_asa(n, load, aht),
             "erlang_c",
             _erlang_figures,
@@ -245,8 +211,8 @@ def predict_wait(figures: QueueFigures, service: ServiceTerms, position: int) ->
             figures.arrivals_per_second,
         )
     if position <= figures.agents_idle:
-        return _prediction_later(0.0, "position", _position_figures, n, aht, position)
-    return _prediction_later(position * aht / n, "position", _position_figures, n, aht, position)
+        return Prediction.later(0.0, "position", _position_figures, n, aht, position)
+    return Prediction.later(position * aht / n, "position", _position_figures, n, aht, position)
 
 
 def estimate_wait(
@@ -394,7 +360,7 @@ def _gate(
     agreement: Agreement, service: ServiceTerms, snapshot: Snapshot, protection: tuple[bool, Reason]
 ) -> Gate:
     holds, why = agreement_applies_now(agreement, service, snapshot, waited=None)
-    reasons = [_reason("agreement_conditions", s) for s in why]
+    reasons = [Reason("agreement_conditions", s) for s in why]
     protected, reason = protection
     reasons.append(reason)
     caps = cap_reason(agreement, snapshot)
@@ -517,8 +483,8 @@ def lender_protection(agreement: Agreement, snapshot: Snapshot) -> tuple[bool, R
         if predicted is not None and predicted < threshold and (worst is None or predicted < worst[0]):
             worst = (predicted, key, threshold)
     if worst is not None:
-        return False, _reason_later("lender_protection", _lender_falls_reason, lender, lent, *worst)
-    return True, _reason_later("lender_protection", _lender_stays_reason, lender, lent)
+        return False, Reason.later("lender_protection", _lender_falls_reason, lender, lent, *worst)
+    return True, Reason.later("lender_protection", _lender_stays_reason, lender, lent)
 
 
 def _lender_falls_reason(
@@ -560,9 +526,9 @@ def cap_reason(agreement: Agreement, snapshot: Snapshot) -> Reason | None:
     in_hand = snapshot.overflow_in_hand.get(agreement.id, 0)
     this_hour = snapshot.overflow_this_hour.get(agreement.id, 0)
     if agreement.max_concurrent is not None and in_hand >= agreement.max_concurrent:
-        return _reason_later("cap", _cap_reason, in_hand, agreement.max_concurrent, "in hand", "in_hand")
+        return Reason.later("cap", _cap_reason, in_hand, agreement.max_concurrent, "in hand", "in_hand")
     if agreement.max_per_hour is not None and this_hour >= agreement.max_per_hour:
-        return _reason_later("cap", _cap_reason, this_hour, agreement.max_per_hour, "this hour", "this_hour")
+        return Reason.later("cap", _cap_reason, this_hour, agreement.max_per_hour, "this hour", "this_hour")
     return None
 
 

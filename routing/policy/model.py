@@ -6,14 +6,10 @@ its own model. Both call the same ``decide`` and ``gates``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, time
 from typing import Any, Final, Literal
-
-# Re-exported: a decision's reasons live beside the model but stay Python (their fields are filled lazily).
-from routing.policy.reasons import Prediction as Prediction
-from routing.policy.reasons import Reason as Reason
 
 VOICE_CHANNELS: Final = frozenset({"phone", "callback", "face_to_face"})
 TEXT_CHANNELS: Final = frozenset({"web", "email"})
@@ -189,6 +185,132 @@ class ServiceTerms:
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return _by_fields(self)
+
+
+# A decision's reasons and predicted wait: values whose text and figures may be worked out when first read
+# (``later``). Not dataclasses: a dataclass's fields cannot be filled on first read by a native class, and they were
+# Python objects filling their ``__dict__`` until the seventh round, four allocations each and a generic look-up
+# per field from compiled code, a dozen per arrival. Read-only to everyone else (properties), equal, hashable,
+# ``repr``-ed and pickled by their fields, as the frozen dataclasses they were.
+_UNREAD: Final[Mapping[str, Any]] = {}  # the figures of a reason not yet worked out (never handed out)
+
+
+class Reason:
+    """One rule that shaped a decision, with the figures it looked at."""
+
+    _rule: str
+    _says: str
+    _figures: Mapping[str, Any]
+    _make: Callable[..., tuple[str, Mapping[str, Any]]] | None
+    _args: tuple[Any, ...]
+
+    def __init__(self, rule: str, says: str, figures: Mapping[str, Any] | None = None) -> None:
+        self._rule, self._says = rule, says
+        self._figures = {} if figures is None else figures
+        self._make, self._args = None, ()
+
+    @classmethod
+    def later(cls, rule: str, make: Callable[..., tuple[str, Mapping[str, Any]]], *args: Any) -> Reason:
+        """A reason whose text and figures are ``make(*args)``, worked out when first read (``says``,
+        ``figures``, ``as_dict``, equality, ``repr``): the same reason as if built at once, for the price of
+        one object when nobody reads it (the simulator reads none of its millions). ``args`` must not change."""
+        reason = Reason(rule, "", _UNREAD)
+        reason._make, reason._args = make, args
+        return reason
+
+    def _work_out(self) -> None:
+        make = self._make
+        if make is not None:
+            self._says, self._figures = make(*self._args)
+            self._make, self._args = None, ()
+
+    @property
+    def rule(self) -> str:
+        return self._rule
+
+    @property
+    def says(self) -> str:
+        self._work_out()
+        return self._says
+
+    @property
+    def figures(self) -> Mapping[str, Any]:
+        self._work_out()
+        return self._figures
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "says": self.says, "figures": dict(self.figures)}
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Reason):
+            return NotImplemented
+        return (self.rule, self.says, self.figures) == (other.rule, other.says, other.figures)
+
+    def __hash__(self) -> int:
+        return hash(
+            (self.rule, self.says, self.figures)
+        )  # figures in a dict: unhashable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"Reason(rule={self.rule!r}, says={self.says!r}, figures={self.figures!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return Reason, (self.rule, self.says, self.figures)
+
+
+class Prediction:
+    """A predicted wait: ``seconds`` (None: nobody is signed in to answer), the ``method`` ("erlang_c",
+    "position" or "no_agents"; "…_with_lenders" when lenders' agents are counted) and the figures behind it."""
+
+    _seconds: float | None
+    _method: str
+    _figures: Mapping[str, Any]
+    _make: Callable[..., Mapping[str, Any]] | None
+    _args: tuple[Any, ...]
+
+    def __init__(self, seconds: float | None, method: str, figures: Mapping[str, Any] | None = None) -> None:
+        self._seconds, self._method = seconds, method
+        self._figures = {} if figures is None else figures
+        self._make, self._args = None, ()
+
+    @classmethod
+    def later(
+        cls, seconds: float | None, method: str, make: Callable[..., Mapping[str, Any]], *args: Any
+    ) -> Prediction:
+        """A prediction whose figures are ``make(*args)``, worked out when first read (as ``Reason.later``)."""
+        prediction = Prediction(seconds, method, _UNREAD)
+        prediction._make, prediction._args = make, args
+        return prediction
+
+    @property
+    def seconds(self) -> float | None:
+        return self._seconds
+
+    @property
+    def method(self) -> str:
+        return self._method
+
+    @property
+    def figures(self) -> Mapping[str, Any]:
+        make = self._make
+        if make is not None:
+            self._figures = make(*self._args)
+            self._make, self._args = None, ()
+        return self._figures
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Prediction):
+            return NotImplemented
+        return (self.seconds, self.method, self.figures) == (other.seconds, other.method, other.figures)
+
+    def __hash__(self) -> int:
+        return hash((self.seconds, self.method, self.figures))
+
+    def __repr__(self) -> str:
+        return f"Prediction(seconds={self.seconds!r}, method={self.method!r}, figures={self.figures!r})"
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return Prediction, (self.seconds, self.method, self.figures)
 
 
 @dataclass(frozen=True)

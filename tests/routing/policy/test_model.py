@@ -9,7 +9,6 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from routing.policy import model, reasons
 from routing.policy.model import (
     Agreement,
     Conditions,
@@ -108,10 +107,6 @@ def test_agreement_covers_its_services_and_channels() -> None:
     a = agreement()
     assert a.covers("general", "phone") and a.covers("general", "web")
     assert not a.covers("council-tax", "phone")
-
-
-def test_reasons_are_re_exported() -> None:
-    assert model.Reason is reasons.Reason and model.Prediction is reasons.Prediction
 
 
 def test_per_contact_values_keep_their_defaults_keywords_and_replace() -> None:
