@@ -9,16 +9,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Final
 
 
 def offered_load(arrivals_per_second: float, aht_seconds: float) -> float:
     return arrivals_per_second * aht_seconds
 
 
-@lru_cache(maxsize=8192)  # pure, and asked the same again and again (the router's figures change slowly)
 def p_wait(agents: int, load: float) -> float:
     """Probability that an arrival waits; 1.0 when the load is at or over capacity (the queue grows)."""
+    # Pure, and asked the same again and again (the router's figures change slowly): each answer kept, in a
+    # dictionary (a native look-up compiled, where an ``lru_cache`` wrapper is a Python call), emptied when full.
+    key = (agents, load)
+    found = _P_WAIT.get(key)
+    if found is None:
+        if len(_P_WAIT) >= 8192:
+            _P_WAIT.clear()
+        found = _P_WAIT[key] = _p_wait(agents, load)
+    return found
+
+
+_P_WAIT: Final[dict[tuple[int, float], float]] = {}
+
+
+def _p_wait(agents: int, load: float) -> float:
     if agents <= 0 or load >= agents:
         return 1.0
     if load <= 0:

@@ -33,3 +33,12 @@ def test_p_wait_for_a_large_team_is_the_full_recurrence_stopped_early() -> None:
 
     for agents, load in [(11_100, 50.0), (11_100, 10_900.0), (2_000, 1_500.0), (40, 39.5), (300, 12.25)]:
         assert p_wait(agents, load) == full_recurrence(agents, load)
+
+
+def test_p_wait_kept_answers_are_the_formula_s_even_after_the_store_is_emptied() -> None:
+    """The design example (P(wait) 0.174) asked again, and again after 9,000 other questions emptied the store."""
+    first = p_wait(14, 10.0)
+    assert round(first, 3) == 0.174 and p_wait(14, 10.0) == first
+    for n in range(9_000):
+        p_wait(20, n / 1_000)
+    assert p_wait(14, 10.0) == first and p_wait(0, 1.0) == 1.0 and p_wait(5, 0.0) == 0.0
