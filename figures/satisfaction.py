@@ -57,7 +57,7 @@ async def abandonment_rate(
     ``figure_tallies`` rows (a few per service, channel and stripe, however many contacts there were) and the event
     log only for a slot whose rows have not counted the version's short abandons (NULL: kept before its column,
     until ``hub figures rebuild``), as the other tally readers do. Grouping the hour's events per contact took
-    34–56 ms at a county's volume, inside the completion's transaction (docs/benchmarks.md).
+    34–56 ms at a county's volume, inside the completion's transaction (docs/figures.md).
     """
     first, last = covering_slots(start, end)
     limit = definitions(version_at(first)).short_abandon_seconds
