@@ -22,6 +22,7 @@ from figures.satisfaction import (
     SatisfactionSampler,
     SurveyError,
     abandonment_rate,
+    covering_slots,
     record_rating,
     sampled,
     satisfaction_figures,
@@ -362,9 +363,13 @@ async def test_the_samplers_abandonment_rate_is_the_figures_own(
             (other.slug, at(-60), at(60)),  # contacts of its own or none: None when there are none
             (owner.slug, at(100), at(160)),
         ]:
-            expected = compute(await timelines(session, tenant=tenant, start=start, end=end)).abandonment_rate
+            # the figures' own over the 15-minute slots the range overlaps (the sampler's window)
+            first, last = covering_slots(start, end)
+            expected = compute(
+                await timelines(session, tenant=tenant, start=first, end=last)
+            ).abandonment_rate
             assert await abandonment_rate(session, tenant=tenant, start=start, end=end) == expected
-        # 1 long abandon in the 5 contacts queued in that hour: over the sampler's threshold.
+        # 1 long abandon in the 5 contacts queued in the slots of that hour (09:00–10:15 UTC): over the threshold.
         assert await abandonment_rate(session, tenant=owner.slug, start=at(-54), end=at(6)) == pytest.approx(
             0.2
         )

@@ -20,6 +20,7 @@ from hub.runtime import Completion, Hub
 from plumbing.db.session import unit_of_work
 from routing.dispatch.desk import DeskError
 from routing.tallies import STRIPES, rebuild
+from tests.helpers_intake import delivery
 from tests.routing.dispatch.test_offers import Clock, publish_direct
 
 # 10:14:50 UTC: the agent's spells cross the 10:15 slot boundary, so agent time is split over two slots.
@@ -382,3 +383,60 @@ async def test_accept_and_complete_are_two_statements_each_on_postgresql(hub: Hu
     # Two statements: hold, write = 2. Completing: hold, the survey's abandonment, lookup and insert, an id for its
     # event, then the write with both events = 6.
     assert counts[True] == [2, 6]
+
+
+async def test_a_completion_after_long_abandons_invites_at_the_raised_rate(hub: Hub, make_partner) -> None:  # type: ignore[no-untyped-def]
+    """Journey from intake to the desk to the survey: two calls queue at 10:14:52 while the agent is away; one
+    caller hangs up 30 s later (a long abandon); the agent answers the other and completes it. The partner's hour
+    then holds 1 long abandon in 2 contacts (50 %, over the 10 % threshold): the completion is invited at the
+    raised rate (1.0; the base rate, 0, would invite none). A partner whose hour holds no abandon is not invited.
+    Both desk paths, from the tallies the same transactions kept."""
+    policy = SamplingPolicy(base_rate=0.0, raised_rate=1.0, abandonment_threshold=0.1)
+    for one_statement in (False, True):
+        hub.desk.one_statement = one_statement
+        invited: dict[str, list[tuple[Any, ...]]] = {}
+        for hung_up in (True, False):
+            clock = _clock(hub)
+            hub.desk.hooks = Completion(SatisfactionSampler(policy))
+            partner = await make_partner("desk-survey", agents=1)
+            agent = partner.agents[0]
+            clock.advance(2)
+            first, second = await publish_direct(hub, partner.slug), await publish_direct(hub, partner.slug)
+            clock.advance(30)
+            if hung_up:
+                async with hub.sessionmaker() as session:
+                    message_id = (
+                        await session.execute(
+                            text("SELECT message_id FROM enquiries WHERE id = :id"), {"id": first}
+                        )
+                    ).scalar_one()
+                withdrawal = {
+                    "tenant": partner.slug,
+                    "message_id": message_id,
+                    "reason": "caller_hung_up",
+                    "at": clock.now.isoformat(),
+                }
+                result = await hub.intake.process(
+                    [delivery(f"{partner.slug}.phone", withdrawal, type="enquiry.withdrawn.v1")]
+                )
+                assert result.withdrawn == 1
+            await hub.desk.set_status(agent, "available")
+            offer = await hub.desk.current_offer(agent)
+            assert offer is not None
+            await hub.desk.accept(agent, offer.enquiry_id)
+            clock.advance(60)
+            await hub.desk.complete(agent, offer.enquiry_id, "resolved")
+            async with hub.sessionmaker() as session:
+                invited["hung up" if hung_up else "calm"] = [
+                    tuple(row)
+                    for row in await session.execute(
+                        text(
+                            "SELECT s.sample_rate, e.data->>'sample_rate' FROM survey_invites s "
+                            "JOIN enquiry_events e ON e.enquiry_id = s.enquiry_id AND e.event = 'enquiry.survey_invited' "
+                            "WHERE s.enquiry_id = ANY(:ids)"
+                        ),
+                        {"ids": [first, second]},
+                    )
+                ]
+            await hub.live.reset()
+        assert invited == {"hung up": [(1.0, "1.0")], "calm": []}, one_statement
