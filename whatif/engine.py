@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -53,6 +54,9 @@ CLOCKS: Final = -1
 # Module functions as finals: compiled, a final is a static read, a module attribute a dictionary lookup per call.
 _heappush: Final = heapq.heappush
 _heappop: Final = heapq.heappop
+# What a snapshot has none of here (opening hours, agents by skill, lenders' agents in rings): one empty mapping
+# that cannot change, rather than three new dictionaries per decision.
+_NOTHING: Final[Mapping[Any, Any]] = MappingProxyType({})
 
 
 @dataclass(slots=True, init=False)
@@ -465,10 +469,12 @@ class Engine:
             now=moment or self.when(now_ms),
             queues=_LiveFigures(self._figures, wanted, wanted_set, abs_now),
             services=services,
-            open_now={},  # opening hours are not modelled: the rotas say who is there
+            open_now=_NOTHING,  # opening hours are not modelled: the rotas say who is there
+            agents=_NOTHING,
             agreements=self._agreements,
             overflow_in_hand=self._in_hand if self.agreements else {},
             overflow_this_hour=self._this_hour if self.agreements else {},
+            ring_agents=_NOTHING,
         )
 
     def _figures(self, q: str, abs_now: int) -> QueueFigures:

@@ -390,7 +390,7 @@ def agreement_applies_now(
     ok = True
     # Each check: ``ok = _check(why, ok, passed, text)`` (a module function, not a closure made per call).
     if agreement.windows:
-        inside, label = _windows_at(agreement.windows, agreement.timezone, snapshot.now.timestamp())
+        inside, label = _windows_now(agreement.windows, agreement.timezone, snapshot.now)
         ok = _check(why, ok, inside, _hours_text(label, agreement.timezone))
     if c.out_of_borrower_hours:
         ok = _check(
@@ -636,6 +636,27 @@ _STARTS: Final[dict[tuple[int, str, int], tuple[tuple[Window, ...], tuple[tuple[
 @lru_cache(maxsize=256)
 def _skills_text(skills: frozenset[str]) -> str:
     return ", ".join(sorted(skills)) or "no particular skill"
+
+
+def _windows_now(windows: tuple[Window, ...], timezone: str, now: datetime) -> tuple[bool, str]:
+    """``_windows_at`` at ``now``, the last answer kept per windows while ``now`` is the same object: the tick asks
+    for each borrower service of an agreement in turn, at one moment (kept by identity, as ``_start_walls``)."""
+    kept = _WINDOWS_NOW.get(id(windows))
+    if kept is not None and kept[0] is windows and kept[1] is now and kept[2] == timezone:
+        return kept[3]
+    found = _windows_at(windows, timezone, now.timestamp())
+    if len(_WINDOWS_NOW) >= 256:
+        _WINDOWS_NOW.clear()
+    _WINDOWS_NOW[id(windows)] = (
+        windows,
+        now,
+        timezone,
+        found,
+    )  # one assignment: safe with a what-if in a thread
+    return found
+
+
+_WINDOWS_NOW: Final[dict[int, tuple[tuple[Window, ...], datetime, str, tuple[bool, str]]]] = {}
 
 
 def _windows_at(windows: tuple[Window, ...], timezone: str, timestamp: float) -> tuple[bool, str]:
