@@ -35,7 +35,7 @@ from routing.policy.proficiency import skill_rank
 from tenants.agreements.terms import DAYS
 from tenants.catalogue import Catalogue, ServiceInfo, TenantInfo
 from tenants.service_routing import ServiceRouting
-from whatif.scenario import Distribution, Scenario, real_services
+from whatif.scenario import Arrivals, Distribution, Scenario, ScenarioFile, real_services
 
 TTL_MS: Final = 10**12  # offers are accepted at once in the simulation: they never expire
 NEVER: Final = math.inf
@@ -144,15 +144,40 @@ class Draw:
         self.rng = rng
 
     def __call__(self, d: Distribution | None) -> float:
-        if d is None:
-            return NEVER
-        if d.distribution == "fixed":
-            return d.mean_seconds * 1000
-        if d.distribution == "exponential":
-            return exponential(self.rng, 1.0 / d.mean_seconds) * 1000
-        # Lognormal with the given mean: mu chosen so that exp(mu + sigma²/2) is the mean.
-        mu = math.log(d.mean_seconds) - d.sigma**2 / 2
-        return self.rng.lognormvariate(mu, d.sigma) * 1000
+        return NEVER if d is None else draw_ms(self.rng, d.distribution, d.mean_seconds, d.sigma)
+
+
+def draw_ms(rng: random.Random, distribution: str, mean_seconds: float, sigma: float) -> float:
+    """One duration in milliseconds: ``Draw``'s, from a distribution's fields (read once per stream, not per
+    contact, by the Poisson arrivals)."""
+    if distribution == "fixed":
+        return mean_seconds * 1000
+    if distribution == "exponential":
+        return exponential(rng, 1.0 / mean_seconds) * 1000
+    # Lognormal with the given mean: mu chosen so that exp(mu + sigma²/2) is the mean.
+    mu = math.log(mean_seconds) - sigma**2 / 2
+    return rng.lognormvariate(mu, sigma) * 1000
+
+
+class _Stream:
+    """One arrivals stream's fields as the Poisson arrivals read them per contact: the scenario's pydantic models
+    were a generic attribute look-up each (a dozen per contact)."""
+
+    def __init__(self, arrivals: Arrivals, spec: ScenarioFile) -> None:
+        self.partner, self.service, self.channel = arrivals.partner, arrivals.service, arrivals.channel
+        handle = arrivals.handle_time or spec.handle_time
+        self.handle = (handle.distribution, handle.mean_seconds, handle.sigma)
+        patience = arrivals.patience or spec.patience
+        self.patient = patience is None  # no patience: never hangs up
+        self.patience = (
+            ("fixed", 0.0, 0.0)
+            if patience is None
+            else (
+                patience.distribution,
+                patience.mean_seconds,
+                patience.sigma,
+            )
+        )
 
 
 def exponential(rng: random.Random, rate: float) -> float:
@@ -372,18 +397,21 @@ class Engine:
         heapq.heapify(heads)
         del state
         next_id = 0
+        rng = self.rng
+        fields = [_Stream(a, spec) for a in spec.arrivals]
         while heads:
             t, i = _heappop(heads)
-            a = spec.arrivals[i]
+            f = fields[i]
             next_id += 1
+            handle, patience = f.handle, f.patience
             yield Contact(
                 next_id,
-                a.partner,
-                a.service,
-                a.channel,
+                f.partner,
+                f.service,
+                f.channel,
                 int(t),
-                max(1, int(self.draw(a.handle_time or spec.handle_time))),
-                self.draw(a.patience or spec.patience),
+                max(1, int(draw_ms(rng, handle[0], handle[1], handle[2]))),
+                NEVER if f.patient else draw_ms(rng, patience[0], patience[1], patience[2]),
             )
             n = self._next_arrival(i, t, interval_ms)
             if n is not None:
