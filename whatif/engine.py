@@ -166,18 +166,12 @@ class _Stream:
     def __init__(self, arrivals: Arrivals, spec: ScenarioFile) -> None:
         self.partner, self.service, self.channel = arrivals.partner, arrivals.service, arrivals.channel
         handle = arrivals.handle_time or spec.handle_time
-        self.handle = (handle.distribution, handle.mean_seconds, handle.sigma)
+        self.handle: tuple[str, float, float] = (handle.distribution, handle.mean_seconds, handle.sigma)
         patience = arrivals.patience or spec.patience
-        self.patient = patience is None  # no patience: never hangs up
-        self.patience = (
-            ("fixed", 0.0, 0.0)
-            if patience is None
-            else (
-                patience.distribution,
-                patience.mean_seconds,
-                patience.sigma,
-            )
-        )
+        self.patient = patience is None  # callers never hang up: ``patience`` is then never drawn
+        self.patience: tuple[str, float, float] = ("fixed", 0.0, 0.0)
+        if patience is not None:
+            self.patience = (patience.distribution, patience.mean_seconds, patience.sigma)
 
 
 def exponential(rng: random.Random, rate: float) -> float:

@@ -15,10 +15,8 @@ from typing import Final, Literal
 PRIORITY_SPAN_MS: Final = 10**13
 HOUR_MS: Final = 3_600_000
 TEXT_SUFFIX: Final = "+text"
-DEFERRABLE_CHANNELS: Final = (
-    "web",
-    "email",
-)  # several at once, and they wait while the agent takes a live contact
+# Several at once, and they wait while the agent takes a live contact.
+DEFERRABLE_CHANNELS: Final = ("web", "email")
 Kind = Literal["voice", "text"]
 
 

@@ -126,9 +126,8 @@ def _ring_reason(agreement: Agreement, opens_at: datetime, gate: Gate) -> tuple[
     )
 
 
-_CALLER_ACTIONS: Final = frozenset(
-    {"offer_callback", "voicemail"}
-)  # an agreement's actions other than widening
+# An agreement's actions other than widening.
+_CALLER_ACTIONS: Final = frozenset({"offer_callback", "voicemail"})
 
 
 def _caller_action(
