@@ -17,15 +17,16 @@ TEXT_CHANNELS: Final = frozenset({"web", "email"})
 Action = Literal["queue", "offer_callback", "voicemail", "next_opening"]
 
 
-# Every value here is a frozen dataclass with an ``__init__`` of its own: compiled with the simulator's group
-# (pyproject.toml ``[tool.hub.compiled]``, docs/simulator.md) they are native classes whose fields compiled code
-# reads directly (a field of a msgspec Struct, which the per-contact ones were until the seventh round, is a
-# generic attribute lookup from compiled code, ~10 ns against ~1: a seventh of the simulator's time), and mypyc
+# Every value here but a decision's reasons and prediction (below) is a frozen dataclass with an ``__init__`` of its
+# own: compiled with the simulator's group (pyproject.toml ``[tool.hub.compiled]``, docs/simulator.md) they are
+# native classes whose fields compiled code reads directly (a field of a msgspec Struct, which the per-contact ones
+# were until the seventh round, is a generic attribute look-up from compiled code, ~10 ns against ~1), and mypyc
 # builds a frozen dataclass only through an ``__init__`` written out (its generated one fails: it assigns through
-# the frozen ``__setattr__``). ``object.__setattr__`` is what the dataclass's own would do (mypyc compiles it to a
-# direct store: 25 ns to build one of four fields, against 58 ns for a Struct called from compiled code). Equality, hash, ``repr``, ``replace`` and the frozen ``__setattr__`` are
-# the dataclass's; ``__reduce__`` pickles them by their fields (a native class cannot be pickled otherwise).
-# Nothing may be set on them at run time nor subclass them in Python (native classes, in the live hub too).
+# the frozen ``__setattr__``). ``object.__setattr__`` is what the dataclass's own would do (compiled, a direct
+# store: 25 ns to build one of four fields, against 58 ns for a Struct). Equality, hash, ``repr``, ``replace`` and
+# the frozen ``__setattr__`` are the dataclass's; ``__reduce__`` pickles them by their fields (a native class cannot
+# be pickled otherwise). Nothing may be set on them at run time nor subclass them in Python (native classes, in the
+# live hub too).
 
 
 def _by_fields(value: Any) -> tuple[Any, tuple[Any, ...]]:
