@@ -20,6 +20,7 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from hub.worker import Worker
 from plumbing.db.scope import ALL_PARTNERS, set_scope
 from plumbing.db.session import unit_of_work
 from plumbing.settings import Settings
+from routing.models import Enquiry
 from tenants.agreements.service import put_agreements
 from tenants.agreements.terms import AgreementDefinition
 from tenants.schemas import PartnerDefinition
@@ -250,6 +252,28 @@ async def store_agreement(hub: Hub, **agreement: Any) -> None:
     """One agreement (the schema of tenants/agreements/terms.py) checked and stored, as an operator's change is."""
     async with unit_of_work(hub.sessionmaker) as session:
         await put_agreements(session, agreements=[AgreementDefinition.model_validate(agreement)])
+
+
+def enquiry_row(
+    tenant: str, service_id: int | None, service_code: str, queued: datetime, message_id: str, **columns: Any
+) -> Enquiry:
+    """An enquiry's row as intake writes one, a phone call queued at ``queued``; ``columns`` set any other."""
+    return Enquiry(
+        **{
+            "reference": f"T-{tenant}-{message_id}",
+            "tenant_slug": tenant,
+            "message_id": message_id,
+            "channel": "phone",
+            "service_id": service_id,
+            "service_code": service_code,
+            "priority": 5,
+            "received_at": queued,
+            "created_at": queued,
+            "queued_at": queued,
+            "state": "queued",
+            **columns,
+        }
+    )
 
 
 def _hub_children() -> dict[int, str]:

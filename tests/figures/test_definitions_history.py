@@ -24,10 +24,10 @@ from figures.service import tenant_figures
 from hub.migrate import upgrade
 from hub.runtime import Hub, intake_for
 from plumbing.db.session import unit_of_work
-from routing.models import Enquiry, EnquiryEvent, FigureTally
+from routing.models import EnquiryEvent, FigureTally
 from routing.tallies import SHORT_ABANDON_COLUMNS, rebuild
 from tenants.models import Service
-from tests.conftest import Partner
+from tests.conftest import Partner, enquiry_row
 
 
 def test_each_version_says_what_changed_and_from_when() -> None:
@@ -72,17 +72,13 @@ async def _two_contacts(hub: Hub, partner: Partner, day: datetime) -> None:
         )
         for i, (answered, abandoned) in enumerate(((8, None), (None, 7))):
             queued = day + timedelta(minutes=i * 10)
-            enquiry = Enquiry(
+            enquiry = enquiry_row(
+                partner.slug,
+                service_id,
+                "missed-bin",
+                queued,
+                f"{day:%Y%m}-{i}",
                 reference=f"R-{partner.slug}-{day:%Y%m}-{i}",
-                tenant_slug=partner.slug,
-                message_id=f"{day:%Y%m}-{i}",
-                channel="phone",
-                service_id=service_id,
-                service_code="missed-bin",
-                priority=5,
-                received_at=queued,
-                created_at=queued,
-                queued_at=queued,
                 state="completed" if answered else "abandoned",
                 agent_id=partner.agents[0] if answered else None,
                 handler_slug=partner.slug if answered else None,

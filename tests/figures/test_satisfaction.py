@@ -32,9 +32,9 @@ from figures.satisfaction import SamplingPolicy, SatisfactionSampler, abandonmen
 from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.models import Enquiry, FigureTally
+from routing.models import FigureTally
 from tenants.models import Service, Tenant
-from tests.conftest import Partner
+from tests.conftest import Partner, enquiry_row
 
 # (name, minutes after 09:00 it queued, seconds to its answer or None, seconds to its abandon or None)
 PLAN = [
@@ -50,6 +50,12 @@ JANUARY = datetime(2027, 1, 12, 9, 0, tzinfo=UTC)
 NOW = timedelta(hours=1, minutes=7)  # 10:07
 
 
+async def hour_before(hub: Hub, tenant: str, now: datetime) -> float | None:
+    """``abandonment_rate`` of the hour before ``now``, as the sampler asks for it."""
+    async with hub.sessionmaker() as session:
+        return await abandonment_rate(session, tenant=tenant, start=now - timedelta(hours=1), end=now)
+
+
 async def write_contacts(
     hub: Hub, partner: Partner, nine: datetime, plan: list[tuple[str, float, int | None, int | None]]
 ) -> None:
@@ -62,18 +68,13 @@ async def write_contacts(
         events = []
         for name, minutes, answer, abandon in plan:
             queued = nine + timedelta(minutes=minutes)
-            enquiry = Enquiry(
+            enquiry = enquiry_row(
+                partner.slug,
+                service_id,
+                "missed-bin",
+                queued,
+                f"{nine:%Y%m}-{name}",
                 reference=f"S-{partner.slug}-{nine:%Y%m}-{name}",
-                tenant_slug=partner.slug,
-                message_id=f"{nine:%Y%m}-{name}",
-                channel="phone",
-                service_id=service_id,
-                service_code="missed-bin",
-                priority=5,
-                received_at=queued,
-                created_at=queued,
-                queued_at=queued,
-                state="queued",
                 catalogue_version=version,
             )
             session.add(enquiry)
@@ -128,10 +129,7 @@ async def test_recent_abandonment_by_hand_from_the_tallies(
     await write_contacts(hub, partner, nine, PLAN)
     now = nine + NOW
     with statements(hub) as seen:
-        async with hub.sessionmaker() as session:
-            rate = await abandonment_rate(
-                session, tenant=partner.slug, start=now - timedelta(hours=1), end=now
-            )
+        rate = await hour_before(hub, partner.slug, now)
     assert rate == pytest.approx(expected)
     assert len(seen) == 1 and "figure_tallies" in seen[0][0] and "enquiry_events" not in seen[0][0]
     # The sampler's hour at 10:07 is this read; over the threshold (0.1), the raised rate.
@@ -165,10 +163,7 @@ async def test_a_slot_not_counted_is_read_from_the_event_log(hub: Hub, make_part
         )
     now = JANUARY + NOW
     with statements(hub) as seen:
-        async with hub.sessionmaker() as session:
-            rate = await abandonment_rate(
-                session, tenant=partner.slug, start=now - timedelta(hours=1), end=now
-            )
+        rate = await hour_before(hub, partner.slug, now)
     assert rate == pytest.approx(2 / 5)
     tallies, logged = seen
     assert "figure_tallies" in tallies[0] and "enquiry_events" in logged[0]
@@ -176,12 +171,9 @@ async def test_a_slot_not_counted_is_read_from_the_event_log(hub: Hub, make_part
     # Under 2026.1 (December) the column in force is the 5-s one, never NULL: one statement, as before.
     december = await make_partner("uncounted", agents=1)
     await write_contacts(hub, december, DECEMBER, PLAN)
+    now = DECEMBER + NOW
     with statements(hub) as seen:
-        async with hub.sessionmaker() as session:
-            now = DECEMBER + NOW
-            rate = await abandonment_rate(
-                session, tenant=december.slug, start=now - timedelta(hours=1), end=now
-            )
+        rate = await hour_before(hub, december.slug, now)
     assert rate == pytest.approx(3 / 5) and len(seen) == 1
 
 
@@ -220,10 +212,7 @@ async def test_the_read_is_one_statement_over_the_same_rows_at_ten_times_the_con
         await write_contacts(hub, partner, DECEMBER, plan)
         now = DECEMBER + NOW
         with statements(hub) as seen:
-            async with hub.sessionmaker() as session:
-                rate = await abandonment_rate(
-                    session, tenant=partner.slug, start=now - timedelta(hours=1), end=now
-                )
+            rate = await hour_before(hub, partner.slug, now)
         assert rate == pytest.approx(0.25)
         ((statement, parameters),) = seen
         async with hub.sessionmaker() as session:

@@ -22,10 +22,10 @@ from hub.runtime import Hub
 from plumbing.db.session import unit_of_work
 from routing.dispatch.presence import DeskAgent, set_agent_status
 from routing.events import EnquiryRef, NewEvent, record_events
-from routing.models import Enquiry, FigureTally
+from routing.models import FigureTally
 from routing.tallies import rebuild
 from tenants.models import Service, Tenant
-from tests.conftest import Partner
+from tests.conftest import Partner, enquiry_row
 
 MONTH_START = datetime(2026, 11, 1, tzinfo=UTC)  # November: London is on GMT all month
 LONDON = ZoneInfo("Europe/London")
@@ -114,18 +114,14 @@ async def write_month(hub: Hub, owner: Partner, lender: Partner, month: list[Pla
         refs = []
         for i, plan in enumerate(month):
             queued = MONTH_START + timedelta(seconds=plan.queued)
-            enquiry = Enquiry(
+            enquiry = enquiry_row(
+                owner.slug,
+                services[plan.service],
+                plan.service,
+                queued,
+                f"m-{seed}-{i}",
                 reference=f"T-{owner.slug}-{seed}-{i}",
-                tenant_slug=owner.slug,
-                message_id=f"m-{seed}-{i}",
                 channel=plan.channel,
-                service_id=services[plan.service],
-                service_code=plan.service,
-                priority=5,
-                received_at=queued,
-                created_at=queued,
-                queued_at=queued,
-                state="queued",
                 catalogue_version=version,
             )
             session.add(enquiry)
